@@ -1,0 +1,118 @@
+//! The hostcalls the module uses, as functions that return typed errors and never panic.
+//!
+//! The `proxy-wasm` SDK's hostcall wrappers `panic!` on any status they do not expect (for example
+//! `BAD_ARGUMENT` when a header map is not available in the current phase), and a panic aborts
+//! the VM for every request on the worker. These wrappers call the ABI (proxy-wasm spec, ABI
+//! v0.2.1) directly and turn every status into a `Result`. Only HTTP callouts still go through
+//! the SDK, because the SDK must register the callout token to route its response back to us.
+
+mod abi;
+pub mod pairs;
+
+pub use abi::Status;
+
+/// Header maps (proxy-wasm `proxy_map_type_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Map {
+    RequestHeaders = 0,
+    ResponseHeaders = 2,
+    HttpCallResponseHeaders = 6,
+}
+
+/// Log levels (proxy-wasm `proxy_log_level_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+}
+
+/// Metric kinds (proxy-wasm `proxy_metric_type_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter = 0,
+}
+
+/// Writes one line to the proxy's log. Failures are ignored: there is nowhere else to report them.
+pub fn log(level: Level, message: &str) {
+    let _ = abi::check(abi::log(level as u32, message.as_bytes()));
+}
+
+/// The host's wall clock, in nanoseconds since the Unix epoch (0 if the host refuses).
+pub fn now_unix_nanos() -> u64 {
+    let mut t = 0u64;
+    match abi::check(abi::get_current_time_nanoseconds(&mut t)) {
+        Ok(()) => t,
+        Err(_) => 0,
+    }
+}
+
+/// Sets the root context's tick period; 0 disables ticks.
+pub fn set_tick_period_ms(ms: u32) -> Result<(), Status> {
+    abi::check(abi::set_tick_period_milliseconds(ms))
+}
+
+/// The plugin configuration bytes (`PLUGIN_CONFIGURATION` buffer), empty when none was given.
+pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, Status> {
+    abi::get_buffer_bytes(7, 0, size)
+}
+
+/// All pairs of a header map, in order, with one hostcall.
+pub fn header_pairs(map: Map) -> Result<Vec<(String, String)>, Status> {
+    let bytes = abi::get_header_map_pairs(map as u32)?;
+    pairs::decode(&bytes).ok_or(Status::SerializationFailure)
+}
+
+/// The first value of a header, `None` when absent.
+pub fn header(map: Map, name: &str) -> Result<Option<String>, Status> {
+    match abi::get_header_map_value(map as u32, name.as_bytes()) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(Status::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets a header, replacing every existing value.
+pub fn set_header(map: Map, name: &str, value: &str) -> Result<(), Status> {
+    abi::check(abi::replace_header_map_value(map as u32, name.as_bytes(), value.as_bytes()))
+}
+
+/// Removes a header (OK when absent).
+pub fn remove_header(map: Map, name: &str) -> Result<(), Status> {
+    abi::check(abi::remove_header_map_value(map as u32, name.as_bytes()))
+}
+
+/// An Envoy property (attribute) by path segments, `None` when the host has no value.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
+    let joined = path.join("\0");
+    match abi::get_property(joined.as_bytes()) {
+        Ok(bytes) if bytes.is_empty() => Ok(None),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Status::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// An integer property: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
+pub fn property_u64(path: &[&str]) -> Option<u64> {
+    let bytes = property(path).ok()??;
+    let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(array))
+}
+
+/// A string property.
+pub fn property_string(path: &[&str]) -> Option<String> {
+    property(path).ok()?.map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Defines (or looks up) a metric by name.
+pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
+    let mut id = 0u32;
+    abi::check(abi::define_metric(kind as u32, name.as_bytes(), &mut id))?;
+    Ok(id)
+}
+
+/// Adds `delta` to a metric.
+pub fn increment_metric(id: u32, delta: i64) -> Result<(), Status> {
+    abi::check(abi::increment_metric(id, delta))
+}

@@ -1,0 +1,277 @@
+//! Plugin configuration: parsed and validated once, in `on_configure`.
+//!
+//! The JSON document (Envoy `configuration`, Istio `pluginConfig`) is read into [`raw`] types with
+//! serde, which rejects unknown fields so typos fail loudly, then checked and compiled into
+//! [`Config`]. Every error names the field, as a dotted path, and the problem:
+//! `tracing.sampling.ratio: must be a number from 0 to 1, got 1.5`.
+
+pub mod raw;
+
+use std::fmt;
+
+use crate::propagation::Format;
+use crate::route::RouteTable;
+use crate::sampler::{Ratio, RouteRule, Sampler};
+use crate::span::{KeyValue, Resource};
+
+/// The validated configuration of the whole module.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub resource: Resource,
+    pub routes: RouteTable,
+    pub tracing: Option<TracingConfig>,
+}
+
+/// The `tracing` section; `None` in [`Config`] when `tracing.enabled` is false.
+#[derive(Debug, Clone)]
+pub struct TracingConfig {
+    pub extract: Vec<Format>,
+    pub inject: Vec<Format>,
+    pub edge_policy: EdgePolicy,
+    pub sampler: Sampler,
+    /// Response header carrying the trace id; `None` when disabled with `""`.
+    pub trace_id_header: Option<String>,
+    pub traceresponse: bool,
+    pub error_on_4xx: bool,
+    pub exporter: ExporterConfig,
+}
+
+/// What to do with an incoming trace context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgePolicy {
+    /// Continue the caller's trace (inside a mesh, or behind a trusted gateway).
+    Trust,
+    /// Start a new trace and keep the caller's context only as a span link (public edges, where
+    /// a client could otherwise pick trace ids or force sampling).
+    Restart,
+}
+
+/// Where and how spans are exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExporterConfig {
+    /// Envoy cluster of the OTLP/HTTP collector.
+    pub cluster: String,
+    /// `:authority` of export requests.
+    pub authority: String,
+    /// `:path` of export requests (`/v1/traces`).
+    pub path: String,
+    /// Extra request headers (for example an API key); never logged.
+    pub headers: Vec<(String, String)>,
+    pub timeout_ms: u32,
+    pub flush_interval_ms: u32,
+    pub max_batch_spans: usize,
+    pub max_queue_spans: usize,
+    pub max_in_flight: usize,
+}
+
+/// A configuration error: the offending field (dotted path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Parses and validates a plugin configuration. Empty input means "all defaults".
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let trimmed = bytes.trim_ascii();
+        let raw: raw::RawConfig = if trimmed.is_empty() {
+            raw::RawConfig::default()
+        } else {
+            let mut de = serde_json::Deserializer::from_slice(trimmed);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { String::from("(config)") } else { field };
+                ConfigError { field, message: strip_position(&e.into_inner().to_string()) }
+            })?
+        };
+        Self::try_from(raw)
+    }
+}
+
+impl TryFrom<raw::RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: raw::RawConfig) -> Result<Self, ConfigError> {
+        let mut templates: Vec<String> = raw.routes.clone();
+        for rule in &raw.tracing.sampling.routes {
+            if !templates.contains(&rule.route) {
+                templates.push(rule.route.clone());
+            }
+        }
+        let routes = RouteTable::new(templates.iter().map(String::as_str)).map_err(|(i, e)| {
+            let field = if i < raw.routes.len() {
+                format!("routes[{i}]")
+            } else {
+                format!("tracing.sampling.routes[{}].route", i - raw.routes.len())
+            };
+            err(field, format!("`{}` {e}", templates.get(i).map_or("", String::as_str)))
+        })?;
+        let resource = resource(&raw.service)?;
+        let tracing = if raw.tracing.enabled { Some(tracing(raw.tracing, &routes)?) } else { None };
+        Ok(Self { resource, routes, tracing })
+    }
+}
+
+fn resource(service: &raw::Service) -> Result<Resource, ConfigError> {
+    if service.name.trim().is_empty() {
+        return Err(err("service.name", "must not be empty"));
+    }
+    let mut attributes = vec![KeyValue::string("service.name", service.name.clone())];
+    if let Some(version) = &service.version {
+        attributes.push(KeyValue::string("service.version", version.clone()));
+    }
+    if let Some(namespace) = &service.namespace {
+        attributes.push(KeyValue::string("service.namespace", namespace.clone()));
+    }
+    for (key, value) in &service.attributes {
+        if key.is_empty() {
+            return Err(err("service.attributes", "keys must not be empty"));
+        }
+        if attributes.iter().any(|kv| kv.key == key.as_str()) {
+            return Err(err(format!("service.attributes.{key}"), "is already set by service.name/version/namespace"));
+        }
+        attributes.push(KeyValue::string(key.clone(), value.clone()));
+    }
+    attributes.push(KeyValue::string("telemetry.sdk.name", crate::span::SCOPE_NAME));
+    attributes.push(KeyValue::string("telemetry.sdk.language", "rust"));
+    attributes.push(KeyValue::string("telemetry.sdk.version", crate::span::SCOPE_VERSION));
+    Ok(Resource { attributes })
+}
+
+fn tracing(raw: raw::Tracing, routes: &RouteTable) -> Result<TracingConfig, ConfigError> {
+    let extract = formats(&raw.extract, "tracing.extract")?;
+    let inject = formats(&raw.inject, "tracing.inject")?;
+    if inject.is_empty() {
+        return Err(err("tracing.inject", "must name at least one format, or the upstream cannot continue the trace"));
+    }
+    let default = Ratio::new(raw.sampling.ratio)
+        .ok_or_else(|| err("tracing.sampling.ratio", format!("must be a number from 0 to 1, got {}", raw.sampling.ratio)))?;
+    let mut rules = vec![None; routes.len()];
+    for (i, rule) in raw.sampling.routes.iter().enumerate() {
+        let field = format!("tracing.sampling.routes[{i}]");
+        let decided = match &rule.sample {
+            raw::Sample::Keyword(k) if k == "always" => RouteRule::Always,
+            raw::Sample::Keyword(k) if k == "never" => RouteRule::Never,
+            raw::Sample::Keyword(k) => {
+                return Err(err(format!("{field}.sample"), format!("must be \"always\", \"never\" or a ratio, got \"{k}\"")));
+            }
+            raw::Sample::Ratio(r) => RouteRule::Ratio(
+                Ratio::new(*r).ok_or_else(|| err(format!("{field}.sample"), format!("must be a number from 0 to 1, got {r}")))?,
+            ),
+        };
+        let id = routes.id_of(&rule.route).ok_or_else(|| err(format!("{field}.route"), "is not a route"))?;
+        let slot = rules.get_mut(id.0).ok_or_else(|| err(format!("{field}.route"), "is not a route"))?;
+        if slot.is_some() {
+            return Err(err(format!("{field}.route"), format!("`{}` has a rule already", rule.route)));
+        }
+        *slot = Some(decided);
+    }
+    let trace_id_header = match raw.trace_id_header.trim() {
+        "" => None,
+        name if is_header_name(name) => Some(name.to_ascii_lowercase()),
+        name => return Err(err("tracing.trace_id_header", format!("`{name}` is not a valid HTTP header name"))),
+    };
+    Ok(TracingConfig {
+        extract,
+        inject,
+        edge_policy: match raw.edge_policy {
+            raw::EdgePolicy::Trust => EdgePolicy::Trust,
+            raw::EdgePolicy::Restart => EdgePolicy::Restart,
+        },
+        sampler: Sampler::new(default, rules),
+        trace_id_header,
+        traceresponse: raw.traceresponse,
+        error_on_4xx: raw.error_on_4xx,
+        exporter: exporter(raw.exporter)?,
+    })
+}
+
+fn exporter(raw: raw::Exporter) -> Result<ExporterConfig, ConfigError> {
+    const F: &str = "tracing.exporter";
+    if raw.cluster.trim().is_empty() {
+        return Err(err(format!("{F}.cluster"), "must name the Envoy cluster of the OTLP collector"));
+    }
+    if !raw.path.starts_with('/') {
+        return Err(err(format!("{F}.path"), format!("must start with `/`, got `{}`", raw.path)));
+    }
+    let bounded = |name: &str, value: u64, min: u64, max: u64| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(err(format!("{F}.{name}"), format!("must be from {min} to {max}, got {value}")))
+        }
+    };
+    bounded("timeout_ms", u64::from(raw.timeout_ms), 1, 600_000)?;
+    bounded("flush_interval_ms", u64::from(raw.flush_interval_ms), 10, 600_000)?;
+    bounded("max_batch_spans", raw.max_batch_spans as u64, 1, 10_000)?;
+    bounded("max_queue_spans", raw.max_queue_spans as u64, 1, 1_000_000)?;
+    bounded("max_in_flight", raw.max_in_flight as u64, 1, 64)?;
+    if raw.max_queue_spans < raw.max_batch_spans {
+        return Err(err(format!("{F}.max_queue_spans"), "must be at least max_batch_spans"));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in raw.headers {
+        if !is_header_name(&name) || name.starts_with(':') {
+            return Err(err(format!("{F}.headers"), format!("`{name}` is not a valid HTTP header name")));
+        }
+        headers.push((name.to_ascii_lowercase(), value));
+    }
+    let authority = raw.authority.unwrap_or_else(|| raw.cluster.clone());
+    Ok(ExporterConfig {
+        cluster: raw.cluster,
+        authority,
+        path: raw.path,
+        headers,
+        timeout_ms: raw.timeout_ms,
+        flush_interval_ms: raw.flush_interval_ms,
+        max_batch_spans: raw.max_batch_spans,
+        max_queue_spans: raw.max_queue_spans,
+        max_in_flight: raw.max_in_flight,
+    })
+}
+
+fn formats(names: &[raw::FormatName], field: &str) -> Result<Vec<Format>, ConfigError> {
+    let mut out = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let format = match name {
+            raw::FormatName::Tracecontext => Format::TraceContext,
+            raw::FormatName::B3 => Format::B3Single,
+            raw::FormatName::B3multi => Format::B3Multi,
+        };
+        if out.contains(&format) {
+            return Err(err(format!("{field}[{i}]"), "is listed twice"));
+        }
+        out.push(format);
+    }
+    Ok(out)
+}
+
+/// RFC 9110 `token` characters, the grammar of a field name.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// serde_json appends " at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), message: message.into() }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests;

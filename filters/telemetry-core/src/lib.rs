@@ -1,0 +1,21 @@
+//! All of meshlens's telemetry logic, as plain Rust.
+//!
+//! This crate decides everything: which trace a request belongs to, whether it is sampled, what
+//! headers go upstream and downstream, what the span looks like and how it is encoded as OTLP/HTTP
+//! JSON, and how the export queue behaves. It has no `proxy-wasm` dependency, performs no IO and
+//! never reads a clock or a random source of its own: the caller passes time and randomness in, so
+//! the same inputs always give the same outputs and everything here is tested natively.
+//!
+//! It must never panic: a panic in the proxy-wasm module aborts the VM for every request on that
+//! worker. Unwraps, expects and panics are denied at the crate root (tests are exempt).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod config;
+pub mod export;
+pub mod ids;
+pub mod otlp;
+pub mod propagation;
+pub mod route;
+pub mod sampler;
+pub mod span;
+pub mod tracer;

@@ -1,0 +1,273 @@
+//! The per-request tracing decisions: from request headers to the outgoing context, from the
+//! response to the trace-ID headers, and from stream end to a finished span.
+//!
+//! The proxy-wasm glue calls [`start`] in `on_request_headers`, [`response_headers`] in
+//! `on_response_headers` and [`finish`] in `on_log`; it only moves data in and out.
+
+use crate::config::{EdgePolicy, TracingConfig};
+use crate::ids::{IdGenerator, SpanId};
+use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, traceparent};
+use crate::route::{self, RouteId, RouteTable};
+use crate::span::{KeyValue, Link, Span, SpanKind, Status, StatusCode};
+
+/// The state of one request's span between `on_request_headers` and `on_log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSpan {
+    /// This proxy's span: the context sent upstream (its `span_id` is the upstream's parent).
+    pub context: SpanContext,
+    /// The caller's span, when the trace is continued (`trust`).
+    pub parent: Option<SpanId>,
+    /// The caller's context, when the trace was restarted (`restart`).
+    pub link: Option<SpanContext>,
+    /// Whether the span is recorded and exported.
+    pub sampled: bool,
+    pub start_unix_nanos: u64,
+    pub request: RequestAttributes,
+}
+
+/// What the span records about the request, read once from the request headers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestAttributes {
+    pub method: String,
+    /// The path without query string.
+    pub path: String,
+    pub route: Option<RouteId>,
+    pub scheme: Option<String>,
+    pub authority: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What [`start`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub span: ActiveSpan,
+    /// Headers to set on the request sent upstream (replacing any existing value).
+    pub inject: Vec<(&'static str, String)>,
+    /// Incoming trace headers to remove from the upstream request (stale or untrusted).
+    pub remove: Vec<&'static str>,
+    /// Some configured format's headers were present but invalid.
+    pub invalid_context: bool,
+}
+
+/// What is known when the stream ends.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Completion {
+    pub end_unix_nanos: u64,
+    /// HTTP status sent downstream; 0 when no response was sent (downstream reset).
+    pub status: u16,
+    pub request_body_bytes: Option<u64>,
+    pub response_body_bytes: Option<u64>,
+    /// The downstream peer, `ip:port` or `[ipv6]:port` as Envoy's `source.address` gives it.
+    pub client_address: Option<String>,
+    /// `HTTP/1.1`, `HTTP/2`, ... as Envoy's `request.protocol` gives it.
+    pub protocol: Option<String>,
+}
+
+/// Starts the span for a request: extracts the incoming context, applies the edge policy and the
+/// sampler, and returns the headers to send upstream.
+pub fn start(
+    cfg: &TracingConfig,
+    routes: &RouteTable,
+    ids: &mut IdGenerator,
+    headers: &[(String, String)],
+    now_unix_nanos: u64,
+) -> Started {
+    let request = request_attributes(headers, routes);
+    let extracted = propagation::extract(headers, &cfg.extract);
+    let (incoming, parent_sampled) = match cfg.edge_policy {
+        EdgePolicy::Trust => {
+            let sampled = extracted.context.as_ref().map(|c| c.flags.sampled() || c.debug);
+            (extracted.context.clone(), sampled.or(extracted.sampling_only))
+        }
+        EdgePolicy::Restart => (None, None),
+    };
+    let trace_id = incoming.as_ref().map_or_else(|| ids.trace_id(), |c| c.trace_id);
+    let sampled = cfg.sampler.should_sample(trace_id, parent_sampled, request.route);
+    let base_flags = incoming.as_ref().map_or(TraceFlags::default(), |c| c.flags);
+    let context = SpanContext {
+        trace_id,
+        span_id: ids.span_id(),
+        flags: base_flags.with_sampled(sampled),
+        trace_state: incoming.as_ref().and_then(|c| c.trace_state.clone()),
+        debug: incoming.as_ref().is_some_and(|c| c.debug),
+    };
+    let mut inject = Vec::with_capacity(4);
+    propagation::inject(&context, &cfg.inject, &mut inject);
+    let stale: &[Format] = match cfg.edge_policy {
+        EdgePolicy::Trust => &cfg.inject,
+        EdgePolicy::Restart => ALL_FORMATS,
+    };
+    let remove = stale
+        .iter()
+        .flat_map(|f| header_names(*f))
+        .copied()
+        .filter(|name| !inject.iter().any(|(n, _)| n == name) && HeaderLookup::get(headers, name).is_some())
+        .collect();
+    let span = ActiveSpan {
+        parent: incoming.as_ref().map(|c| c.span_id),
+        link: match cfg.edge_policy {
+            EdgePolicy::Restart => extracted.context,
+            EdgePolicy::Trust => None,
+        },
+        context,
+        sampled,
+        start_unix_nanos: now_unix_nanos,
+        request,
+    };
+    Started { span, inject, remove, invalid_context: extracted.invalid }
+}
+
+/// The headers to add to the response: the trace-ID header and W3C `traceresponse`
+/// (Trace Context Level 2, whose value has the `traceparent` shape and this proxy's span id).
+pub fn response_headers<'c>(cfg: &'c TracingConfig, span: &ActiveSpan, out: &mut Vec<(&'c str, String)>) {
+    if let Some(name) = &cfg.trace_id_header {
+        out.push((name.as_str(), span.context.trace_id.to_hex()));
+    }
+    if cfg.traceresponse {
+        let mut value = String::with_capacity(55);
+        traceparent::format_into(&mut value, span.context.trace_id, span.context.span_id, span.context.flags);
+        out.push(("traceresponse", value));
+    }
+}
+
+/// Finishes the span; `None` when the request was not sampled.
+pub fn finish(cfg: &TracingConfig, routes: &RouteTable, span: ActiveSpan, done: &Completion) -> Option<Span> {
+    if !span.sampled {
+        return None;
+    }
+    let req = &span.request;
+    let known = KNOWN_METHODS.contains(&req.method.as_str());
+    let route = req.route.and_then(|r| routes.template(r));
+    let name = match (known, route) {
+        (true, Some(route)) => format!("{} {route}", req.method),
+        (true, None) => req.method.clone(),
+        (false, Some(route)) => format!("HTTP {route}"),
+        (false, None) => String::from("HTTP"),
+    };
+    let mut attributes = Vec::with_capacity(16);
+    if known {
+        attributes.push(KeyValue::string("http.request.method", req.method.clone()));
+    } else {
+        attributes.push(KeyValue::string("http.request.method", "_OTHER"));
+        attributes.push(KeyValue::string("http.request.method_original", req.method.clone()));
+    }
+    attributes.push(KeyValue::string("url.path", req.path.clone()));
+    if let Some(scheme) = &req.scheme {
+        attributes.push(KeyValue::string("url.scheme", scheme.clone()));
+    }
+    if let Some(route) = route {
+        attributes.push(KeyValue::string("http.route", route.to_owned()));
+    }
+    if done.status != 0 {
+        attributes.push(KeyValue::int("http.response.status_code", i64::from(done.status)));
+    }
+    if let Some((host, port)) = req.authority.as_deref().map(split_host_port) {
+        attributes.push(KeyValue::string("server.address", host.to_owned()));
+        if let Some(port) = port {
+            attributes.push(KeyValue::int("server.port", i64::from(port)));
+        }
+    }
+    if let Some((host, port)) = done.client_address.as_deref().map(split_host_port) {
+        attributes.push(KeyValue::string("client.address", host.to_owned()));
+        if let Some(port) = port {
+            attributes.push(KeyValue::int("client.port", i64::from(port)));
+        }
+    }
+    if let Some(ua) = &req.user_agent {
+        attributes.push(KeyValue::string("user_agent.original", ua.clone()));
+    }
+    if let Some(version) = done.protocol.as_deref().and_then(|p| p.strip_prefix("HTTP/")) {
+        attributes.push(KeyValue::string("network.protocol.version", version.to_owned()));
+    }
+    if let Some(n) = done.request_body_bytes.and_then(|n| i64::try_from(n).ok()) {
+        attributes.push(KeyValue::int("http.request.body.size", n));
+    }
+    if let Some(n) = done.response_body_bytes.and_then(|n| i64::try_from(n).ok()) {
+        attributes.push(KeyValue::int("http.response.body.size", n));
+    }
+    let status = span_status(cfg, done.status, &mut attributes);
+    let link = span.link.map(|c| Link {
+        trace_id: c.trace_id,
+        span_id: c.span_id,
+        trace_state: c.trace_state.map(|s| s.header_value()),
+        flags: c.flags.0,
+        attributes: vec![KeyValue::string("meshlens.link.reason", "edge_policy_restart")],
+    });
+    Some(Span {
+        trace_id: span.context.trace_id,
+        span_id: span.context.span_id,
+        parent_span_id: span.parent,
+        trace_state: span.context.trace_state.map(|s| s.header_value()),
+        flags: span.context.flags.0,
+        name,
+        kind: SpanKind::Server,
+        start_unix_nanos: span.start_unix_nanos,
+        end_unix_nanos: done.end_unix_nanos.max(span.start_unix_nanos),
+        attributes,
+        status,
+        links: link.into_iter().collect(),
+    })
+}
+
+/// HTTP semantic conventions, "Status": server spans are errors on 5xx (and on no response at
+/// all); 4xx is the client's error and stays unset unless configured otherwise.
+fn span_status(cfg: &TracingConfig, code: u16, attributes: &mut Vec<KeyValue>) -> Status {
+    let error = match code {
+        0 => true,
+        500..=599 => true,
+        400..=499 => cfg.error_on_4xx,
+        _ => false,
+    };
+    if !error {
+        return Status::default();
+    }
+    let error_type = if code == 0 { String::from("_OTHER") } else { code.to_string() };
+    let message = if code == 0 { String::from("no response sent downstream") } else { String::new() };
+    attributes.push(KeyValue::string("error.type", error_type));
+    Status { code: StatusCode::Error, message }
+}
+
+/// HTTP semantic conventions: the methods `http.request.method` may carry as is.
+const KNOWN_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+
+const ALL_FORMATS: &[Format] = &[Format::TraceContext, Format::B3Single, Format::B3Multi];
+
+/// Every header a format reads or writes.
+fn header_names(format: Format) -> &'static [&'static str] {
+    match format {
+        Format::TraceContext => &["traceparent", "tracestate"],
+        Format::B3Single => &["b3"],
+        Format::B3Multi => &["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"],
+    }
+}
+
+fn request_attributes(headers: &[(String, String)], routes: &RouteTable) -> RequestAttributes {
+    let path = route::strip_query(HeaderLookup::get(headers, ":path").unwrap_or("/")).to_owned();
+    RequestAttributes {
+        method: HeaderLookup::get(headers, ":method").unwrap_or("GET").to_owned(),
+        route: routes.find(&path),
+        path,
+        scheme: HeaderLookup::get(headers, ":scheme").map(str::to_owned),
+        authority: HeaderLookup::get(headers, ":authority").map(str::to_owned),
+        user_agent: HeaderLookup::get(headers, "user-agent").map(str::to_owned),
+    }
+}
+
+/// Splits `host:port`, `[v6]:port`, `host` or `v6` into host and port.
+fn split_host_port(s: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (s, None),
+        },
+        _ => (s, None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

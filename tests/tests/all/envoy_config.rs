@@ -1,0 +1,59 @@
+//! Every Envoy config shipped in `envoy-config/` passes `envoy --mode validate` with the built
+//! module (which runs the module's `on_configure`), and a bad plugin config is refused with one
+//! clear line naming the field.
+
+use meshlens_tests::envoy::{self, TempDir, replace_plugin_config};
+use meshlens_tests::paths;
+
+fn bootstraps() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![paths::repo_root().join("envoy-config")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml")
+                && std::fs::read_to_string(&path).unwrap().contains("static_resources:")
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn with_module(text: &str) -> String {
+    text.replace("target/wasm32-wasip1/release/edge_telemetry.wasm", &paths::edge_telemetry_wasm().display().to_string())
+}
+
+#[test]
+fn every_shipped_envoy_config_validates() {
+    let configs = bootstraps();
+    assert!(!configs.is_empty(), "no Envoy bootstrap found in envoy-config/");
+    let dir = TempDir::new("validate");
+    for config in configs {
+        let rendered = dir.0.join(config.file_name().unwrap());
+        std::fs::write(&rendered, with_module(&std::fs::read_to_string(&config).unwrap())).unwrap();
+        let (ok, out) = envoy::validate(&rendered);
+        assert!(ok, "{} failed envoy --mode validate:\n{out}", config.display());
+        assert!(out.contains("meshlens: configured"), "module did not configure in {}:\n{out}", config.display());
+    }
+}
+
+#[test]
+fn an_invalid_plugin_config_is_rejected_naming_the_field() {
+    let dir = TempDir::new("badconfig");
+    let text = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
+    for (plugin, expected) in [
+        (r#"{"tracing": {"sampling": {"ratio": 2}}}"#, "invalid plugin configuration: tracing.sampling.ratio: must be a number from 0 to 1, got 2"),
+        (r#"{"tracing": {"exportr": {}}}"#, "invalid plugin configuration: tracing.exportr: unknown field `exportr`"),
+    ] {
+        let path = dir.0.join("bad.yaml");
+        std::fs::write(&path, with_module(&replace_plugin_config(&text, plugin))).unwrap();
+        let (ok, out) = envoy::validate(&path);
+        assert!(!ok, "envoy accepted {plugin}");
+        assert!(out.contains(expected), "expected `{expected}` in:\n{out}");
+    }
+}

@@ -1,0 +1,249 @@
+//! Trace propagation and span export through a real Envoy 1.40 (V8) running the release module
+//! with `envoy-config/edge-gateway.yaml`. Upstream and collector are loopback servers in this
+//! process; nothing is mocked on Envoy's side.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use meshlens_tests::envoy::{Envoy, Render, free_port, metric_value};
+use meshlens_tests::http::{self, Client, Reply, Server};
+use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
+
+const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN: &str = "00f067aa0ba902b7";
+
+struct Rig {
+    app: Server,
+    collector: Receiver,
+    envoy: Envoy,
+}
+
+fn rig(plugin_config: Option<&str>, concurrency: u32) -> Rig {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let render = Render {
+        app_port: app.port(),
+        collector_port: collector.server.port(),
+        plugin_config: plugin_config.map(str::to_owned),
+    };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, concurrency);
+    Rig { app, collector, envoy }
+}
+
+/// Waits (bounded) until the collector holds `n` spans; returns them.
+fn wait_spans(collector: &Receiver, n: usize) -> Vec<ReceivedSpan> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = collector.spans();
+        if spans.len() >= n || Instant::now() > deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_valid_otlp(collector: &Receiver) {
+    let payloads = collector.payloads();
+    assert!(!payloads.is_empty(), "no payload received");
+    let (ok, out) = otlp::validate("traces", &payloads);
+    assert!(ok, "OTLP validator rejected a payload:\n{out}");
+}
+
+fn parts(traceparent: &str) -> (String, String, String) {
+    let p: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(p.len(), 4, "traceparent {traceparent}");
+    assert_eq!(p[0], "00");
+    (p[1].to_owned(), p[2].to_owned(), p[3].to_owned())
+}
+
+#[test]
+fn valid_traceparent_is_continued_and_the_span_matches() {
+    let r = rig(None, 1);
+    let incoming = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let resp = http::get(
+        r.envoy.listener,
+        "/api/v1/query?q=select+1",
+        &[("traceparent", &incoming), ("tracestate", "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7")],
+    )
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = r.app.requests();
+    let upstream = seen[0].header("traceparent").expect("traceparent sent upstream");
+    let (trace, parent, flags) = parts(upstream);
+    assert_eq!(trace, PARENT_TRACE, "trace id kept");
+    assert_ne!(parent, PARENT_SPAN, "parent-id is the proxy's span, not the caller's");
+    assert_eq!(flags, "01");
+    assert_eq!(seen[0].header("tracestate"), Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"));
+    assert_eq!(resp.header("x-trace-id"), Some(PARENT_TRACE));
+    assert_eq!(resp.header("traceresponse"), Some(format!("00-{PARENT_TRACE}-{parent}-01").as_str()));
+
+    let spans = wait_spans(&r.collector, 1);
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0];
+    assert_eq!(span.trace_id, PARENT_TRACE);
+    assert_eq!(span.span_id, parent, "upstream's parent is the exported span");
+    assert_eq!(span.parent_span_id, PARENT_SPAN);
+    assert_eq!(span.name, "GET /api/v1/query");
+    assert_eq!(span.raw["kind"], 2);
+    assert_eq!(span.attribute("http.route").as_deref(), Some("/api/v1/query"));
+    assert_eq!(span.attribute("url.path").as_deref(), Some("/api/v1/query"));
+    assert_eq!(span.attribute("http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(span.attribute("client.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(span.attribute("user_agent.original").as_deref(), Some("meshlens-tests/1"));
+    assert_eq!(span.raw["traceState"], "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+    assert_valid_otlp(&r.collector);
+}
+
+#[test]
+fn missing_or_invalid_context_starts_a_new_trace() {
+    let r = rig(None, 1);
+    let uppercase = format!("00-{}-{PARENT_SPAN}-01", PARENT_TRACE.to_uppercase());
+    let cases: [&[(&str, &str)]; 3] = [&[], &[("traceparent", &uppercase), ("tracestate", "a=b")], &[("traceparent", "ff-junk")]];
+    let mut traces = HashSet::new();
+    for (i, headers) in cases.iter().enumerate() {
+        let resp = http::get(r.envoy.listener, "/users/42", headers).unwrap();
+        assert_eq!(resp.status(), 200);
+        let upstream = &r.app.requests()[i];
+        let (trace, _, flags) = parts(upstream.header("traceparent").unwrap());
+        assert_ne!(trace, PARENT_TRACE);
+        assert_eq!(flags, "01", "100% sampling");
+        assert_eq!(upstream.header("tracestate"), None, "tracestate of an invalid traceparent is dropped");
+        assert_eq!(resp.header("x-trace-id"), Some(trace.as_str()));
+        traces.insert(trace);
+    }
+    assert_eq!(traces.len(), 3, "each request gets its own trace");
+    let spans = wait_spans(&r.collector, 3);
+    assert_eq!(spans.iter().map(|s| s.trace_id.clone()).collect::<HashSet<_>>(), traces);
+    assert!(spans.iter().all(|s| s.parent_span_id.is_empty()));
+    assert_eq!(r.envoy.metric("meshlens_trace_context_invalid_total"), 2);
+}
+
+#[test]
+fn local_replies_carry_the_trace_id_of_their_span() {
+    let r = rig(None, 1);
+    let not_found = http::get(r.envoy.listener, "/no/such/route", &[]).unwrap();
+    assert_eq!(not_found.status(), 404);
+    let unavailable = http::get(r.envoy.listener, "/down/x", &[]).unwrap();
+    assert_eq!(unavailable.status(), 503);
+    let spans = wait_spans(&r.collector, 2);
+    for (resp, code) in [(&not_found, "404"), (&unavailable, "503")] {
+        let id = resp.header("x-trace-id").expect("x-trace-id on a local reply");
+        let span = spans.iter().find(|s| s.trace_id == id).expect("a span with the response's trace id");
+        assert_eq!(span.attribute("http.response.status_code").as_deref(), Some(code));
+        let error = span.raw["status"]["code"] == 2;
+        assert_eq!(error, code == "503", "5xx is an error, 4xx is not by default");
+    }
+    assert_valid_otlp(&r.collector);
+}
+
+#[test]
+fn a_thousand_requests_give_a_thousand_linked_spans() {
+    let r = rig(None, 2);
+    let per_client = 250;
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let addr = r.envoy.listener;
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr).unwrap();
+                (0..per_client)
+                    .map(|i| {
+                        let resp = c.get(&format!("/users/{i}"), &[]).unwrap();
+                        assert_eq!(resp.status(), 200);
+                        resp.header("x-trace-id").unwrap().to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let response_ids: HashSet<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert_eq!(response_ids.len(), 1000);
+
+    let spans = wait_spans(&r.collector, 1000);
+    assert_eq!(spans.len(), 1000, "spans received / expected");
+    let span_traces: HashSet<String> = spans.iter().map(|s| s.trace_id.clone()).collect();
+    assert_eq!(span_traces, response_ids, "every response header names an exported span");
+    let upstream_parents: HashSet<(String, String)> = r
+        .app
+        .requests()
+        .iter()
+        .map(|m| {
+            let (t, p, _) = parts(m.header("traceparent").unwrap());
+            (t, p)
+        })
+        .collect();
+    let span_ids: HashSet<(String, String)> = spans.iter().map(|s| (s.trace_id.clone(), s.span_id.clone())).collect();
+    assert_eq!(upstream_parents, span_ids, "each upstream request's parent is its span");
+    assert!(spans.iter().all(|s| s.attribute("http.route").as_deref() == Some("/users/{id}")));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = r.envoy.prometheus();
+    while metric_value(&text, "meshlens_spans_exported_total") < 1000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        text = r.envoy.prometheus();
+    }
+    assert_eq!(metric_value(&text, "meshlens_spans_exported_total"), 1000);
+    assert_eq!(metric_value(&text, "meshlens_spans_dropped_total"), 0);
+    assert_eq!(metric_value(&text, "meshlens_spans_failed_total"), 0);
+    assert_valid_otlp(&r.collector);
+}
+
+#[test]
+fn a_dead_or_failing_collector_never_fails_requests_and_every_span_is_counted() {
+    for answer in [None, Some(503)] {
+        let app = Server::start(|_| Reply::text(200, "ok"));
+        let collector = Receiver::start();
+        let collector_port = match answer {
+            None => free_port(),
+            Some(status) => {
+                collector.answer_with(status);
+                collector.server.port()
+            }
+        };
+        // A small queue, so the dead collector also makes the queue overflow.
+        let config = r#"{"tracing": {"exporter": {"max_batch_spans": 20, "max_queue_spans": 40, "max_in_flight": 1, "timeout_ms": 500}}}"#;
+        let render = Render { app_port: app.port(), collector_port, plugin_config: Some(config.to_owned()) };
+        let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
+        let mut c = Client::connect(envoy.listener).unwrap();
+        for i in 0..300 {
+            let resp = c.get(&format!("/api/v1/query?i={i}"), &[]).unwrap();
+            assert_eq!(resp.status(), 200, "request {i} with collector {answer:?}");
+            assert!(resp.header("x-trace-id").is_some());
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut failed, mut dropped, mut exported) = (0, 0, 0);
+        while Instant::now() < deadline {
+            let text = envoy.prometheus();
+            failed = metric_value(&text, "meshlens_spans_failed_total");
+            dropped = metric_value(&text, "meshlens_spans_dropped_total");
+            exported = metric_value(&text, "meshlens_spans_exported_total");
+            if failed + dropped + exported >= 300 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(exported, 0, "collector {answer:?}");
+        assert_eq!(failed + dropped, 300, "every span is failed or dropped (collector {answer:?}): failed {failed}, dropped {dropped}");
+        assert!(failed > 0, "export calls were attempted and failed");
+        assert!(envoy.metric("meshlens_export_failures_total") > 0);
+    }
+}
+
+#[test]
+fn restart_policy_starts_a_new_trace_and_links_the_callers() {
+    let r = rig(Some(r#"{"tracing": {"edge_policy": "restart", "inject": ["tracecontext", "b3"]}}"#), 1);
+    let incoming = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let resp = http::get(r.envoy.listener, "/health", &[("traceparent", &incoming), ("tracestate", "a=b")]).unwrap();
+    let upstream = &r.app.requests()[0];
+    let (trace, parent, _) = parts(upstream.header("traceparent").unwrap());
+    assert_ne!(trace, PARENT_TRACE);
+    assert_eq!(upstream.header("tracestate"), None, "an untrusted tracestate is not forwarded");
+    let b3 = upstream.header("b3").expect("b3 injected when configured");
+    assert!(b3.starts_with(&format!("{trace}-{parent}-1")), "{b3}");
+    assert_eq!(resp.header("x-trace-id"), Some(trace.as_str()));
+    let spans = wait_spans(&r.collector, 1);
+    let links = spans[0].raw["links"].as_array().expect("a link");
+    assert_eq!(links[0]["traceId"], PARENT_TRACE);
+    assert_eq!(links[0]["spanId"], PARENT_SPAN);
+    assert_eq!(spans[0].parent_span_id, "");
+    assert_valid_otlp(&r.collector);
+}

@@ -81,7 +81,7 @@ impl Config {
             let mut de = serde_json::Deserializer::from_slice(trimmed);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let field = e.path().to_string();
-                let field = if field == "." { String::from("(config)") } else { field };
+                let field = if field == "." || field == "?" { String::from("(config)") } else { field };
                 ConfigError { field, message: strip_position(&e.into_inner().to_string()) }
             })?
         };

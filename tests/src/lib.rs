@@ -4,6 +4,7 @@
 //!
 //! This is test code: failing loudly (`expect`, `panic!`) with a clear message is what it should do.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(missing_debug_implementations)]
 
 pub mod envoy;
 pub mod http;

@@ -138,10 +138,11 @@ impl Envoy {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("envoy exited with {status} before it was ready; log:\n{}", self.log());
             }
-            if let Ok(r) = http::get(self.admin, "/ready", &[]) {
-                if r.status() == 200 && std::net::TcpStream::connect(self.listener).is_ok() {
-                    return;
-                }
+            if let Ok(r) = http::get(self.admin, "/ready", &[])
+                && r.status() == 200
+                && std::net::TcpStream::connect(self.listener).is_ok()
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -185,7 +186,14 @@ impl Drop for Envoy {
 /// Runs `envoy --mode validate` on a config file; returns (success, combined output).
 pub fn validate(config: &Path) -> (bool, String) {
     let out = Command::new(paths::envoy())
-        .args(["--mode", "validate", "-c", &config.display().to_string(), "--use-dynamic-base-id", "--disable-hot-restart"])
+        .args([
+            "--mode",
+            "validate",
+            "-c",
+            &config.display().to_string(),
+            "--use-dynamic-base-id",
+            "--disable-hot-restart",
+        ])
         .current_dir(paths::repo_root())
         .output()
         .expect("run envoy --mode validate");

@@ -117,11 +117,7 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Message>>, handler: &Handler, sto
         Err(_) => return,
     };
     let mut reader = BufReader::new(conn);
-    loop {
-        let request = match read_message(&mut reader, stop) {
-            Some(r) => r,
-            None => break,
-        };
+    while let Some(request) = read_message(&mut reader, stop) {
         let reply = handler(&request);
         if let Ok(mut r) = requests.lock() {
             r.push(request);

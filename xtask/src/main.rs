@@ -57,9 +57,14 @@ fn root() -> PathBuf {
 fn build_wasm() -> Result<PathBuf, String> {
     let root = root();
     setup::wasm_target()?;
-    run(Command::new(cargo())
-        .current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip1", "-p", "edge-telemetry"]))?;
+    run(Command::new(cargo()).current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "edge-telemetry",
+    ]))?;
     let wasm = root.join("target/wasm32-wasip1/release/edge_telemetry.wasm");
     let size = std::fs::metadata(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?.len();
     println!("built {} ({:.1} KB)", wasm.display(), size as f64 / 1024.0);

@@ -65,7 +65,11 @@ pub fn wasm_target() -> Result<(), String> {
     }
     println!("installing the wasm32-wasip1 target with rustup");
     let ok = Command::new("rustup").args(["target", "add", "wasm32-wasip1"]).status().is_ok_and(|s| s.success());
-    if ok { Ok(()) } else { Err(String::from("`rustup target add wasm32-wasip1` failed (is the network to static.rust-lang.org up?)")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(String::from("`rustup target add wasm32-wasip1` failed (is the network to static.rust-lang.org up?)"))
+    }
 }
 
 fn pip(python: &Path, packages: &[&str]) -> Result<(), String> {
@@ -75,5 +79,9 @@ fn pip(python: &Path, packages: &[&str]) -> Result<(), String> {
         .args(packages)
         .status()
         .is_ok_and(|s| s.success());
-    if ok { Ok(()) } else { Err(format!("`pip install {}` into .venv failed (is PyPI reachable?)", packages.join(" "))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`pip install {}` into .venv failed (is PyPI reachable?)", packages.join(" ")))
+    }
 }

@@ -55,7 +55,10 @@ impl Exporter {
             match self.dispatch() {
                 Ok(token) => self.queue.sent(token, batch.len()),
                 Err(e) => {
-                    host::log(host::Level::Warn, &format!("meshlens: export call to cluster {} refused: {e:?}", self.config.cluster));
+                    host::log(
+                        host::Level::Warn,
+                        &format!("meshlens: export call to cluster {} refused: {e:?}", self.config.cluster),
+                    );
                     self.queue.send_failed(batch.len());
                     break;
                 }

@@ -62,9 +62,9 @@ impl Metrics {
 }
 
 fn add(id: Option<u32>, delta: u64) {
-    if let (Some(id), Ok(delta)) = (id, i64::try_from(delta)) {
-        if delta > 0 {
-            let _ = host::increment_metric(id, delta);
-        }
+    if let (Some(id), Ok(delta)) = (id, i64::try_from(delta))
+        && delta > 0
+    {
+        let _ = host::increment_metric(id, delta);
     }
 }

@@ -40,11 +40,11 @@ impl Root {
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
         let Some(plugin) = &self.plugin else { return };
-        if let Some(exporter) = &plugin.exporter {
-            if let Ok(mut exporter) = exporter.try_borrow_mut() {
-                exporter.completed(token, num_headers, &plugin.metrics);
-                exporter.flush(&plugin.config.resource, &plugin.metrics, host::now_unix_nanos());
-            }
+        if let Some(exporter) = &plugin.exporter
+            && let Ok(mut exporter) = exporter.try_borrow_mut()
+        {
+            exporter.completed(token, num_headers, &plugin.metrics);
+            exporter.flush(&plugin.config.resource, &plugin.metrics, host::now_unix_nanos());
         }
     }
 }
@@ -71,11 +71,11 @@ impl RootContext for Root {
             return false;
         }
         let exporter = config.tracing.as_ref().map(|t| Exporter::new(t.exporter.clone()));
-        if let Some(exporter) = &exporter {
-            if let Err(e) = host::set_tick_period_ms(exporter.tick_period_ms()) {
-                host::log(Level::Error, &format!("meshlens: cannot set the export tick: {e:?}"));
-                return false;
-            }
+        if let Some(exporter) = &exporter
+            && let Err(e) = host::set_tick_period_ms(exporter.tick_period_ms())
+        {
+            host::log(Level::Error, &format!("meshlens: cannot set the export tick: {e:?}"));
+            return false;
         }
         self.plugin = Some(Rc::new(Plugin {
             config,
@@ -89,10 +89,10 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let Some(plugin) = &self.plugin else { return };
-        if let Some(exporter) = &plugin.exporter {
-            if let Ok(mut exporter) = exporter.try_borrow_mut() {
-                exporter.flush(&plugin.config.resource, &plugin.metrics, host::now_unix_nanos());
-            }
+        if let Some(exporter) = &plugin.exporter
+            && let Ok(mut exporter) = exporter.try_borrow_mut()
+        {
+            exporter.flush(&plugin.config.resource, &plugin.metrics, host::now_unix_nanos());
         }
     }
 

@@ -91,14 +91,13 @@ impl HttpContext for Stream {
             client_address: host::property_string(&["source", "address"]),
             protocol: host::property_string(&["request", "protocol"]),
         };
-        if let Some(finished) = tracer::finish(cfg, &plugin.config.routes, span, &done) {
-            if let Some(exporter) = &plugin.exporter {
-                if let Ok(mut exporter) = exporter.try_borrow_mut() {
-                    let before = exporter.queue.stats();
-                    exporter.queue.push(finished);
-                    plugin.metrics.record_export(exporter.queue.stats().since(before));
-                }
-            }
+        if let Some(finished) = tracer::finish(cfg, &plugin.config.routes, span, &done)
+            && let Some(exporter) = &plugin.exporter
+            && let Ok(mut exporter) = exporter.try_borrow_mut()
+        {
+            let before = exporter.queue.stats();
+            exporter.queue.push(finished);
+            plugin.metrics.record_export(exporter.queue.stats().since(before));
         }
     }
 }

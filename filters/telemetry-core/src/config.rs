@@ -145,8 +145,9 @@ fn tracing(raw: raw::Tracing, routes: &RouteTable) -> Result<TracingConfig, Conf
     if inject.is_empty() {
         return Err(err("tracing.inject", "must name at least one format, or the upstream cannot continue the trace"));
     }
-    let default = Ratio::new(raw.sampling.ratio)
-        .ok_or_else(|| err("tracing.sampling.ratio", format!("must be a number from 0 to 1, got {}", raw.sampling.ratio)))?;
+    let default = Ratio::new(raw.sampling.ratio).ok_or_else(|| {
+        err("tracing.sampling.ratio", format!("must be a number from 0 to 1, got {}", raw.sampling.ratio))
+    })?;
     let mut rules = vec![None; routes.len()];
     for (i, rule) in raw.sampling.routes.iter().enumerate() {
         let field = format!("tracing.sampling.routes[{i}]");
@@ -154,10 +155,14 @@ fn tracing(raw: raw::Tracing, routes: &RouteTable) -> Result<TracingConfig, Conf
             raw::Sample::Keyword(k) if k == "always" => RouteRule::Always,
             raw::Sample::Keyword(k) if k == "never" => RouteRule::Never,
             raw::Sample::Keyword(k) => {
-                return Err(err(format!("{field}.sample"), format!("must be \"always\", \"never\" or a ratio, got \"{k}\"")));
+                return Err(err(
+                    format!("{field}.sample"),
+                    format!("must be \"always\", \"never\" or a ratio, got \"{k}\""),
+                ));
             }
             raw::Sample::Ratio(r) => RouteRule::Ratio(
-                Ratio::new(*r).ok_or_else(|| err(format!("{field}.sample"), format!("must be a number from 0 to 1, got {r}")))?,
+                Ratio::new(*r)
+                    .ok_or_else(|| err(format!("{field}.sample"), format!("must be a number from 0 to 1, got {r}")))?,
             ),
         };
         let id = routes.id_of(&rule.route).ok_or_else(|| err(format!("{field}.route"), "is not a route"))?;
@@ -249,8 +254,7 @@ fn formats(names: &[raw::FormatName], field: &str) -> Result<Vec<Format>, Config
 
 /// RFC 9110 `token` characters, the grammar of a field name.
 fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// serde_json appends " at line 1 column 42"; the field path already says where.

@@ -179,8 +179,9 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 /// Appends the lowercase hex of `bytes` to `out`.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
+        }
     }
 }
 

@@ -22,9 +22,7 @@
 mod json;
 
 use crate::ids::{SpanId, TraceId};
-use crate::span::{
-    KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value,
-};
+use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
 
 /// `SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK` (trace.proto, OTLP 1.1+): bit 8 says whether
 /// bit 9 is known.
@@ -88,11 +86,7 @@ fn push_span(out: &mut String, span: &Span) {
     // trace.proto `Span.flags`: bits 0-7 are the W3C trace flags; bits 8-9 say whether the
     // *parent* is remote. A proxy's parent always comes from the incoming request headers, so it
     // is remote whenever there is one; a root span's "parent is remote" is known to be false.
-    let remote = if span.parent_span_id.is_some() {
-        IS_REMOTE
-    } else {
-        0
-    };
+    let remote = if span.parent_span_id.is_some() { IS_REMOTE } else { 0 };
     push_flags(out, u32::from(span.flags) | HAS_IS_REMOTE | remote);
     out.push_str(r#","name":"#);
     json::push_str(out, &span.name);
@@ -192,11 +186,7 @@ fn push_value(out: &mut String, value: &Value) {
             out.push_str(r#"{"stringValue":"#);
             json::push_str(out, s);
         }
-        Value::Bool(b) => out.push_str(if *b {
-            r#"{"boolValue":true"#
-        } else {
-            r#"{"boolValue":false"#
-        }),
+        Value::Bool(b) => out.push_str(if *b { r#"{"boolValue":true"# } else { r#"{"boolValue":false"# }),
         Value::Int(n) => {
             out.push_str(r#"{"intValue":"#);
             json::push_i64_string(out, *n);
@@ -257,29 +247,19 @@ mod tests {
         assert_eq!(encoded, expected);
         let mut reused = String::from("previous;");
         encode_traces_into(&mut reused, resource, spans);
-        assert_eq!(
-            reused,
-            format!("previous;{expected}"),
-            "encode_traces_into must append"
-        );
+        assert_eq!(reused, format!("previous;{expected}"), "encode_traces_into must append");
         serde_json::from_str::<serde_json::Value>(&encoded).unwrap();
     }
 
     /// Checks one span's JSON object inside an otherwise empty request.
     fn check_span(span: Span, expected_span: &str) {
         let envelope = r#"{"resourceSpans":[{"resource":{},"scopeSpans":[{"scope":{"name":"meshlens","version":"@VERSION@"},"spans":["#;
-        check(
-            &Resource::default(),
-            &[span],
-            &format!("{envelope}{expected_span}]}}]}}]}}"),
-        );
+        check(&Resource::default(), &[span], &format!("{envelope}{expected_span}]}}]}}]}}"));
     }
 
     #[test]
     fn golden_request() {
-        let resource = Resource {
-            attributes: vec![KeyValue::string("service.name", "checkout")],
-        };
+        let resource = Resource { attributes: vec![KeyValue::string("service.name", "checkout")] };
         let span = Span {
             parent_span_id: SpanId::from_hex(PARENT),
             trace_state: Some("rojo=00f067aa0ba902b7".into()),
@@ -309,24 +289,15 @@ mod tests {
 
     #[test]
     fn no_spans_means_no_envelope() {
-        let resource = Resource {
-            attributes: vec![KeyValue::string("service.name", "checkout")],
-        };
+        let resource = Resource { attributes: vec![KeyValue::string("service.name", "checkout")] };
         check(&resource, &[], r#"{"resourceSpans":[]}"#);
     }
 
     #[test]
     fn several_spans_are_comma_separated() {
-        let second = Span {
-            span_id: SpanId::from_hex(PARENT).unwrap(),
-            name: "POST".into(),
-            ..span()
-        };
+        let second = Span { span_id: SpanId::from_hex(PARENT).unwrap(), name: "POST".into(), ..span() };
         let encoded = encode_traces(&Resource::default(), &[span(), second]);
-        assert!(
-            encoded.contains(r#""status":{"code":0}},{"traceId""#),
-            "{encoded}"
-        );
+        assert!(encoded.contains(r#""status":{"code":0}},{"traceId""#), "{encoded}");
         let decoded: serde_json::Value = serde_json::from_str(&encoded).unwrap();
         let spans = &decoded["resourceSpans"][0]["scopeSpans"][0]["spans"];
         assert_eq!(spans[1]["name"], "POST");
@@ -343,11 +314,7 @@ mod tests {
     #[test]
     fn parent_is_written_and_marked_remote() {
         check_span(
-            Span {
-                parent_span_id: SpanId::from_hex(PARENT),
-                flags: 0,
-                ..span()
-            },
+            Span { parent_span_id: SpanId::from_hex(PARENT), flags: 0, ..span() },
             r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","parentSpanId":"b7ad6b7169203331","flags":768,"name":"GET","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":0}}"#,
         );
     }
@@ -355,10 +322,7 @@ mod tests {
     #[test]
     fn empty_trace_state_is_omitted() {
         check_span(
-            Span {
-                trace_state: Some(String::new()),
-                ..span()
-            },
+            Span { trace_state: Some(String::new()), ..span() },
             r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":257,"name":"GET","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":0}}"#,
         );
     }
@@ -368,10 +332,7 @@ mod tests {
         check_span(
             Span {
                 kind: SpanKind::Client,
-                status: Status {
-                    code: StatusCode::Error,
-                    message: "upstream reset".into(),
-                },
+                status: Status { code: StatusCode::Error, message: "upstream reset".into() },
                 ..span()
             },
             r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":257,"name":"GET","kind":3,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":2,"message":"upstream reset"}}"#,
@@ -379,10 +340,7 @@ mod tests {
         check_span(
             Span {
                 kind: SpanKind::Internal,
-                status: Status {
-                    code: StatusCode::Error,
-                    message: String::new(),
-                },
+                status: Status { code: StatusCode::Error, message: String::new() },
                 ..span()
             },
             r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":257,"name":"GET","kind":1,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":2}}"#,
@@ -392,13 +350,7 @@ mod tests {
     #[test]
     fn status_message_is_dropped_unless_error() {
         check_span(
-            Span {
-                status: Status {
-                    code: StatusCode::Ok,
-                    message: "ignored".into(),
-                },
-                ..span()
-            },
+            Span { status: Status { code: StatusCode::Ok, message: "ignored".into() }, ..span() },
             r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":257,"name":"GET","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":1}}"#,
         );
     }
@@ -406,11 +358,7 @@ mod tests {
     #[test]
     fn links_carry_ids_state_attributes_and_remote_flags() {
         let links = vec![
-            link(
-                Some("congo=t61rcWkgMzE"),
-                1,
-                vec![KeyValue::string("meshlens.link.reason", "untrusted")],
-            ),
+            link(Some("congo=t61rcWkgMzE"), 1, vec![KeyValue::string("meshlens.link.reason", "untrusted")]),
             link(None, 0, vec![]),
         ];
         check_span(
@@ -432,24 +380,12 @@ mod tests {
             KeyValue::bool("f", false),
             KeyValue::int("i", -42),
             KeyValue::int("max", i64::MAX),
-            KeyValue {
-                key: "d".into(),
-                value: Value::Double(0.25),
-            },
-            KeyValue {
-                key: "nan".into(),
-                value: Value::Double(f64::NAN),
-            },
-            KeyValue {
-                key: "inf".into(),
-                value: Value::Double(f64::INFINITY),
-            },
+            KeyValue { key: "d".into(), value: Value::Double(0.25) },
+            KeyValue { key: "nan".into(), value: Value::Double(f64::NAN) },
+            KeyValue { key: "inf".into(), value: Value::Double(f64::INFINITY) },
         ];
         check_span(
-            Span {
-                attributes,
-                ..span()
-            },
+            Span { attributes, ..span() },
             concat!(
                 r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":257,"name":"GET","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","attributes":["#,
                 r#"{"key":"s","value":{"stringValue":"v"}},{"key":"t","value":{"boolValue":true}},{"key":"f","value":{"boolValue":false}},"#,
@@ -466,10 +402,7 @@ mod tests {
             name: "say \"hi\"\n".into(),
             trace_state: Some("k=\\v".into()),
             attributes: vec![KeyValue::string("tab\tkey", "\u{1}🦀 café")],
-            status: Status {
-                code: StatusCode::Error,
-                message: "line1\r\nline2".into(),
-            },
+            status: Status { code: StatusCode::Error, message: "line1\r\nline2".into() },
             ..span()
         };
         check_span(

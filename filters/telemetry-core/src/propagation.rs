@@ -96,17 +96,14 @@ pub trait HeaderLookup {
 pub fn extract(headers: &(impl HeaderLookup + ?Sized), order: &[Format]) -> Extracted {
     let mut out = Extracted::default();
     for (i, &format) in order.iter().enumerate() {
-        if order
-            .get(..i)
-            .is_some_and(|earlier| earlier.contains(&format))
-        {
+        if order.get(..i).is_some_and(|earlier| earlier.contains(&format)) {
             continue;
         }
         let found = match format {
             Format::TraceContext => trace_context(headers),
-            Format::B3Single => headers
-                .get(b3::SINGLE_HEADER)
-                .map_or(Found::Absent, |v| Found::from(b3::parse_single(v))),
+            Format::B3Single => {
+                headers.get(b3::SINGLE_HEADER).map_or(Found::Absent, |v| Found::from(b3::parse_single(v)))
+            }
             Format::B3Multi => b3::parse_multi(headers).map_or(Found::Absent, Found::from),
         };
         match found {
@@ -115,11 +112,7 @@ pub fn extract(headers: &(impl HeaderLookup + ?Sized), order: &[Format]) -> Extr
             Found::SamplingOnly(sampled) => {
                 out.sampling_only.get_or_insert(sampled);
             }
-            Found::Context {
-                context,
-                deferred,
-                tracestate_invalid,
-            } => {
+            Found::Context { context, deferred, tracestate_invalid } => {
                 if out.context.is_none() {
                     out.context = Some(context);
                     out.format = Some(format);
@@ -148,23 +141,14 @@ pub fn extract(headers: &(impl HeaderLookup + ?Sized), order: &[Format]) -> Extr
 /// `ctx.debug` implies sampled in every format.
 pub fn inject(ctx: &SpanContext, formats: &[Format], out: &mut Vec<(&'static str, String)>) {
     for (i, &format) in formats.iter().enumerate() {
-        if formats
-            .get(..i)
-            .is_some_and(|earlier| earlier.contains(&format))
-        {
+        if formats.get(..i).is_some_and(|earlier| earlier.contains(&format)) {
             continue;
         }
         match format {
             Format::TraceContext => {
                 let flags = TraceFlags::default().with_sampled(ctx.flags.sampled() || ctx.debug);
-                out.push((
-                    traceparent::HEADER,
-                    traceparent::format(ctx.trace_id, ctx.span_id, flags),
-                ));
-                let state = ctx
-                    .trace_state
-                    .as_ref()
-                    .map(|ts| ts.truncated(tracestate::PROPAGATION_LIMIT));
+                out.push((traceparent::HEADER, traceparent::format(ctx.trace_id, ctx.span_id, flags)));
+                let state = ctx.trace_state.as_ref().map(|ts| ts.truncated(tracestate::PROPAGATION_LIMIT));
                 if let Some(state) = state.filter(|ts| !ts.is_empty()) {
                     out.push((tracestate::HEADER, state.header_value()));
                 }
@@ -180,11 +164,7 @@ enum Found {
     Absent,
     Invalid,
     SamplingOnly(bool),
-    Context {
-        context: SpanContext,
-        deferred: bool,
-        tracestate_invalid: bool,
-    },
+    Context { context: SpanContext, deferred: bool, tracestate_invalid: bool },
 }
 
 impl TraceFlags {
@@ -198,11 +178,7 @@ impl TraceFlags {
 
     /// These flags with the `sampled` bit set or cleared.
     pub fn with_sampled(self, sampled: bool) -> Self {
-        if sampled {
-            Self(self.0 | Self::SAMPLED)
-        } else {
-            Self(self.0 & !Self::SAMPLED)
-        }
+        if sampled { Self(self.0 | Self::SAMPLED) } else { Self(self.0 & !Self::SAMPLED) }
     }
 }
 
@@ -210,17 +186,13 @@ impl From<b3::Parsed> for Found {
     fn from(parsed: b3::Parsed) -> Self {
         match parsed {
             b3::Parsed::Invalid => Found::Invalid,
-            b3::Parsed::SamplingOnly(sampling) => {
-                Found::SamplingOnly(sampling != b3::Sampling::Deny)
-            }
+            b3::Parsed::SamplingOnly(sampling) => Found::SamplingOnly(sampling != b3::Sampling::Deny),
             b3::Parsed::Context(c) => Found::Context {
                 context: SpanContext {
                     trace_id: c.trace_id,
                     span_id: c.span_id,
-                    flags: TraceFlags::default().with_sampled(matches!(
-                        c.sampling,
-                        Some(b3::Sampling::Accept | b3::Sampling::Debug)
-                    )),
+                    flags: TraceFlags::default()
+                        .with_sampled(matches!(c.sampling, Some(b3::Sampling::Accept | b3::Sampling::Debug))),
                     trace_state: None,
                     debug: c.sampling == Some(b3::Sampling::Debug),
                 },
@@ -233,15 +205,11 @@ impl From<b3::Parsed> for Found {
 
 impl HeaderLookup for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -257,19 +225,12 @@ fn trace_context(headers: &(impl HeaderLookup + ?Sized)) -> Found {
     let Some((trace_id, span_id, flags)) = traceparent::parse(value) else {
         return Found::Invalid;
     };
-    let (trace_state, tracestate_invalid) =
-        match TraceState::parse(headers.get_all(tracestate::HEADER)) {
-            Ok(state) => (state, false),
-            Err(_) => (None, true),
-        };
+    let (trace_state, tracestate_invalid) = match TraceState::parse(headers.get_all(tracestate::HEADER)) {
+        Ok(state) => (state, false),
+        Err(_) => (None, true),
+    };
     Found::Context {
-        context: SpanContext {
-            trace_id,
-            span_id,
-            flags,
-            trace_state,
-            debug: false,
-        },
+        context: SpanContext { trace_id, span_id, flags, trace_state, debug: false },
         deferred: false,
         tracestate_invalid,
     }
@@ -289,17 +250,12 @@ mod tests {
 
     /// The only place that calls `extract`.
     fn check(pairs: &[(&str, &str)], order: &[Format]) -> Extracted {
-        let headers: Vec<(String, String)> = pairs
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let headers: Vec<(String, String)> = pairs.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect();
         extract(headers.as_slice(), order)
     }
 
     fn ids(e: &Extracted) -> Option<(String, String, u8, bool)> {
-        e.context
-            .as_ref()
-            .map(|c| (c.trace_id.to_hex(), c.span_id.to_hex(), c.flags.0, c.debug))
+        e.context.as_ref().map(|c| (c.trace_id.to_hex(), c.span_id.to_hex(), c.flags.0, c.debug))
     }
 
     fn w3c() -> Option<(String, String, u8, bool)> {
@@ -335,11 +291,7 @@ mod tests {
     #[test]
     fn traceparent_with_tracestate() {
         let e = check(
-            &[
-                ("traceparent", TP),
-                ("tracestate", "rojo=00f067aa0ba902b7"),
-                ("tracestate", " congo=t61rcWkgMzE"),
-            ],
+            &[("traceparent", TP), ("tracestate", "rojo=00f067aa0ba902b7"), ("tracestate", " congo=t61rcWkgMzE")],
             ALL,
         );
         assert_eq!(ids(&e), w3c());
@@ -353,21 +305,12 @@ mod tests {
     fn header_names_match_in_any_case() {
         let e = check(&[("TraceParent", TP), ("TRACESTATE", "foo=1")], ALL);
         assert_eq!(ids(&e), w3c());
-        assert_eq!(
-            e.context
-                .and_then(|c| c.trace_state)
-                .map(|ts| ts.header_value())
-                .as_deref(),
-            Some("foo=1")
-        );
+        assert_eq!(e.context.and_then(|c| c.trace_state).map(|ts| ts.header_value()).as_deref(), Some("foo=1"));
     }
 
     #[test]
     fn first_valid_format_in_order_wins() {
-        let h = [
-            ("traceparent", TP),
-            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
-        ];
+        let h = [("traceparent", TP), ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")];
         let e = check(&h, &[Format::TraceContext, Format::B3Single]);
         assert_eq!((ids(&e), e.format), (w3c(), Some(Format::TraceContext)));
         let e = check(&h, &[Format::B3Single, Format::TraceContext]);
@@ -380,19 +323,13 @@ mod tests {
     #[test]
     fn invalid_format_falls_through_and_is_flagged() {
         let h = [
-            (
-                "traceparent",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
-            ),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"),
             ("x-b3-traceid", B3_TRACE),
             ("x-b3-spanid", B3_SPAN),
             ("x-b3-sampled", "1"),
         ];
         let e = check(&h, ALL);
-        assert_eq!(
-            (ids(&e), e.format, e.invalid),
-            (b3(), Some(Format::B3Multi), true)
-        );
+        assert_eq!((ids(&e), e.format, e.invalid), (b3(), Some(Format::B3Multi), true));
     }
 
     #[test]
@@ -404,19 +341,10 @@ mod tests {
     #[test]
     fn invalid_traceparent_ignores_its_tracestate() {
         let e = check(
-            &[
-                (
-                    "traceparent",
-                    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                ),
-                ("tracestate", "foo=1"),
-            ],
+            &[("traceparent", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), ("tracestate", "foo=1")],
             ALL,
         );
-        assert_eq!(
-            (e.context, e.invalid, e.tracestate_invalid),
-            (None, true, false)
-        );
+        assert_eq!((e.context, e.invalid, e.tracestate_invalid), (None, true, false));
     }
 
     #[test]
@@ -434,10 +362,7 @@ mod tests {
             assert!(e.tracestate_invalid && !e.invalid, "{bad:?}");
         }
         let e = check(&[("traceparent", TP), ("tracestate", " , ")], ALL);
-        assert_eq!(
-            (e.context.and_then(|c| c.trace_state), e.tracestate_invalid),
-            (None, false)
-        );
+        assert_eq!((e.context.and_then(|c| c.trace_state), e.tracestate_invalid), (None, false));
     }
 
     #[test]
@@ -447,52 +372,18 @@ mod tests {
 
     #[test]
     fn b3_debug_implies_sampled() {
-        let e = check(
-            &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d")],
-            ALL,
-        );
-        assert_eq!(
-            ids(&e),
-            Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 1, true))
-        );
-        let e = check(
-            &[
-                ("x-b3-traceid", B3_TRACE),
-                ("x-b3-spanid", B3_SPAN),
-                ("x-b3-flags", "1"),
-            ],
-            ALL,
-        );
-        assert_eq!(
-            ids(&e),
-            Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 1, true))
-        );
+        let e = check(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d")], ALL);
+        assert_eq!(ids(&e), Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 1, true)));
+        let e = check(&[("x-b3-traceid", B3_TRACE), ("x-b3-spanid", B3_SPAN), ("x-b3-flags", "1")], ALL);
+        assert_eq!(ids(&e), Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 1, true)));
     }
 
     #[test]
     fn b3_deny_and_defer() {
-        let e = check(
-            &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0")],
-            ALL,
-        );
-        assert_eq!(
-            (ids(&e), e.sampling_deferred),
-            (
-                Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 0, false)),
-                false
-            )
-        );
-        let e = check(
-            &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1")],
-            ALL,
-        );
-        assert_eq!(
-            (ids(&e), e.sampling_deferred),
-            (
-                Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 0, false)),
-                true
-            )
-        );
+        let e = check(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0")], ALL);
+        assert_eq!((ids(&e), e.sampling_deferred), (Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 0, false)), false));
+        let e = check(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1")], ALL);
+        assert_eq!((ids(&e), e.sampling_deferred), (Some((B3_TRACE.to_owned(), B3_SPAN.to_owned(), 0, false)), true));
         assert_eq!(e.context.and_then(|c| c.trace_state), None);
     }
 
@@ -507,43 +398,23 @@ mod tests {
             (("x-b3-flags", "1"), true),
         ] {
             let e = check(&[h], ALL);
-            assert_eq!(
-                (e.context.is_none(), e.sampling_only, e.invalid),
-                (true, Some(want), false),
-                "{h:?}"
-            );
+            assert_eq!((e.context.is_none(), e.sampling_only, e.invalid), (true, Some(want), false), "{h:?}");
         }
         // The first format with a sampling decision keeps it; a context elsewhere is still taken.
-        let e = check(
-            &[("b3", "0"), ("x-b3-sampled", "1"), ("traceparent", TP)],
-            ALL,
-        );
+        let e = check(&[("b3", "0"), ("x-b3-sampled", "1"), ("traceparent", TP)], ALL);
         assert_eq!((ids(&e), e.sampling_only), (w3c(), Some(false)));
     }
 
     #[test]
     fn inject_trace_context() {
-        let c = ctx(
-            0x01,
-            false,
-            Some("congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"),
-        );
+        let c = ctx(0x01, false, Some("congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"));
         assert_eq!(
             injected(&c, &[Format::TraceContext]),
-            [
-                ("traceparent", TP.to_owned()),
-                (
-                    "tracestate",
-                    "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_owned()
-                ),
-            ]
+            [("traceparent", TP.to_owned()), ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_owned()),]
         );
         assert_eq!(
             injected(&ctx(0x00, false, None), &[Format::TraceContext]),
-            [(
-                "traceparent",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".to_owned()
-            )]
+            [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".to_owned())]
         );
     }
 
@@ -553,25 +424,14 @@ mod tests {
             injected(&ctx(0xfe, false, None), &[Format::TraceContext])[0].1,
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
         );
-        assert_eq!(
-            injected(&ctx(0xff, false, None), &[Format::TraceContext])[0].1,
-            TP
-        );
-        assert_eq!(
-            injected(&ctx(0x00, true, None), &[Format::TraceContext])[0].1,
-            TP
-        );
+        assert_eq!(injected(&ctx(0xff, false, None), &[Format::TraceContext])[0].1, TP);
+        assert_eq!(injected(&ctx(0x00, true, None), &[Format::TraceContext])[0].1, TP);
     }
 
     #[test]
     fn inject_truncates_tracestate_to_512() {
-        let members: Vec<String> = (0..32)
-            .map(|i| format!("k{i:02}={}", "v".repeat(20)))
-            .collect();
-        let out = injected(
-            &ctx(1, false, Some(&members.join(","))),
-            &[Format::TraceContext],
-        );
+        let members: Vec<String> = (0..32).map(|i| format!("k{i:02}={}", "v".repeat(20))).collect();
+        let out = injected(&ctx(1, false, Some(&members.join(","))), &[Format::TraceContext]);
         assert_eq!(out[1].0, "tracestate");
         assert!(out[1].1.len() <= 512);
         assert_eq!(out[1].1, members[..20].join(","));
@@ -581,38 +441,17 @@ mod tests {
     fn inject_skips_a_tracestate_that_truncates_to_nothing() {
         // The longest member allowed (256-character key and value) alone exceeds 512.
         let ts = format!("{}={}", "k".repeat(256), "v".repeat(256));
-        assert_eq!(
-            TraceState::parse([ts.as_str()])
-                .unwrap()
-                .unwrap()
-                .truncated(512)
-                .len(),
-            0
-        );
+        assert_eq!(TraceState::parse([ts.as_str()]).unwrap().unwrap().truncated(512).len(), 0);
         let out = injected(&ctx(1, false, Some(&ts)), &[Format::TraceContext]);
         assert_eq!(out, [("traceparent", TP.to_owned())]);
     }
 
     #[test]
     fn inject_every_format_once_in_order() {
-        let formats = [
-            Format::B3Multi,
-            Format::TraceContext,
-            Format::B3Single,
-            Format::TraceContext,
-        ];
+        let formats = [Format::B3Multi, Format::TraceContext, Format::B3Single, Format::TraceContext];
         let out = injected(&ctx(1, false, None), &formats);
         let names: Vec<&str> = out.iter().map(|(k, _)| *k).collect();
-        assert_eq!(
-            names,
-            [
-                "x-b3-traceid",
-                "x-b3-spanid",
-                "x-b3-sampled",
-                "traceparent",
-                "b3"
-            ]
-        );
+        assert_eq!(names, ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "traceparent", "b3"]);
         assert_eq!(out[4].1, format!("{TRACE}-{SPAN}-1"));
         let mut out = vec![("x-existing", String::new())];
         inject(&ctx(0, false, None), &[], &mut out);
@@ -620,11 +459,7 @@ mod tests {
     }
 
     fn format() -> impl Strategy<Value = Format> {
-        prop_oneof![
-            Just(Format::TraceContext),
-            Just(Format::B3Single),
-            Just(Format::B3Multi)
-        ]
+        prop_oneof![Just(Format::TraceContext), Just(Format::B3Single), Just(Format::B3Multi)]
     }
 
     proptest! {

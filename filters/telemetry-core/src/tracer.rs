@@ -76,18 +76,23 @@ pub fn start(
     let extracted = propagation::extract(headers, &cfg.extract);
     let (incoming, parent_sampled) = match cfg.edge_policy {
         EdgePolicy::Trust => {
-            let sampled = extracted.context.as_ref().map(|c| c.flags.sampled() || c.debug);
+            // B3 ids without a sampling state defer the decision to us: no parent decision.
+            let sampled = match &extracted.context {
+                Some(_) if extracted.sampling_deferred => None,
+                Some(c) => Some(c.flags.sampled() || c.debug),
+                None => None,
+            };
             (extracted.context.clone(), sampled.or(extracted.sampling_only))
         }
         EdgePolicy::Restart => (None, None),
     };
     let trace_id = incoming.as_ref().map_or_else(|| ids.trace_id(), |c| c.trace_id);
     let sampled = cfg.sampler.should_sample(trace_id, parent_sampled, request.route);
-    let base_flags = incoming.as_ref().map_or(TraceFlags::default(), |c| c.flags);
     let context = SpanContext {
         trace_id,
         span_id: ids.span_id(),
-        flags: base_flags.with_sampled(sampled),
+        // Trace Context 3.2.2.5: only `sampled` is defined; other bits are sent as zero.
+        flags: TraceFlags::default().with_sampled(sampled),
         trace_state: incoming.as_ref().and_then(|c| c.trace_state.clone()),
         debug: incoming.as_ref().is_some_and(|c| c.debug),
     };
@@ -255,10 +260,10 @@ fn request_attributes(headers: &[(String, String)], routes: &RouteTable) -> Requ
 
 /// Splits `host:port`, `[v6]:port`, `host` or `v6` into host and port.
 fn split_host_port(s: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, after)) = rest.split_once(']')
+    {
+        return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
     }
     match s.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => match port.parse() {

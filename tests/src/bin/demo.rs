@@ -68,7 +68,10 @@ fn main() {
         );
     }
     let (valid, report) = otlp::validate("traces", &collector.payloads());
-    println!("\nOTLP validator (../shared/tools/otlp_json_validate.py): {}", if valid { "all payloads valid" } else { "INVALID" });
+    println!(
+        "\nOTLP validator (../shared/tools/otlp_json_validate.py): {}",
+        if valid { "all payloads valid" } else { "INVALID" }
+    );
     if !valid {
         println!("{report}");
     }

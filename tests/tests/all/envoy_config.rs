@@ -25,7 +25,10 @@ fn bootstraps() -> Vec<std::path::PathBuf> {
 }
 
 fn with_module(text: &str) -> String {
-    text.replace("target/wasm32-wasip1/release/edge_telemetry.wasm", &paths::edge_telemetry_wasm().display().to_string())
+    text.replace(
+        "target/wasm32-wasip1/release/edge_telemetry.wasm",
+        &paths::edge_telemetry_wasm().display().to_string(),
+    )
 }
 
 #[test]
@@ -47,7 +50,10 @@ fn an_invalid_plugin_config_is_rejected_naming_the_field() {
     let dir = TempDir::new("badconfig");
     let text = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
     for (plugin, expected) in [
-        (r#"{"tracing": {"sampling": {"ratio": 2}}}"#, "invalid plugin configuration: tracing.sampling.ratio: must be a number from 0 to 1, got 2"),
+        (
+            r#"{"tracing": {"sampling": {"ratio": 2}}}"#,
+            "invalid plugin configuration: tracing.sampling.ratio: must be a number from 0 to 1, got 2",
+        ),
         (r#"{"tracing": {"exportr": {}}}"#, "invalid plugin configuration: tracing.exportr: unknown field `exportr`"),
     ] {
         let path = dir.0.join("bad.yaml");

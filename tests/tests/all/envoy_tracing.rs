@@ -98,7 +98,8 @@ fn valid_traceparent_is_continued_and_the_span_matches() {
 fn missing_or_invalid_context_starts_a_new_trace() {
     let r = rig(None, 1);
     let uppercase = format!("00-{}-{PARENT_SPAN}-01", PARENT_TRACE.to_uppercase());
-    let cases: [&[(&str, &str)]; 3] = [&[], &[("traceparent", &uppercase), ("tracestate", "a=b")], &[("traceparent", "ff-junk")]];
+    let cases: [&[(&str, &str)]; 3] =
+        [&[], &[("traceparent", &uppercase), ("tracestate", "a=b")], &[("traceparent", "ff-junk")]];
     let mut traces = HashSet::new();
     for (i, headers) in cases.iter().enumerate() {
         let resp = http::get(r.envoy.listener, "/users/42", headers).unwrap();
@@ -222,7 +223,11 @@ fn a_dead_or_failing_collector_never_fails_requests_and_every_span_is_counted() 
             std::thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(exported, 0, "collector {answer:?}");
-        assert_eq!(failed + dropped, 300, "every span is failed or dropped (collector {answer:?}): failed {failed}, dropped {dropped}");
+        assert_eq!(
+            failed + dropped,
+            300,
+            "every span is failed or dropped (collector {answer:?}): failed {failed}, dropped {dropped}"
+        );
         assert!(failed > 0, "export calls were attempted and failed");
         assert!(envoy.metric("meshlens_export_failures_total") > 0);
     }

@@ -1,4 +1,5 @@
 //! The one integration-test binary of the `meshlens-tests` package.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod envoy_config;
 mod envoy_tracing;

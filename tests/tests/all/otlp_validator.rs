@@ -6,14 +6,6 @@
 //! pass; a deliberately broken variant of our own output must fail, which shows that a pass means
 //! something. Decoding with serde_json then checks that ids and values survive the trip.
 
-// Clippy exempts only `#[test]` functions themselves; the fixtures and helpers here are test code
-// too, and a failed setup step should fail the test with its message.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test fixtures and helpers"
-)]
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,22 +46,10 @@ fn otlp_strings_with_escapes_and_special_doubles_are_valid() {
         attributes: vec![
             KeyValue::string("url.query", "q=caf\u{e9}&emoji=\u{1f980}&ctl=\u{1f}\u{7f}"),
             KeyValue::string("user_agent.original", "curl/8.5.0 \"evil\\agent\"\r\n"),
-            KeyValue {
-                key: "meshlens.weird key \"\\".into(),
-                value: Value::Bool(false),
-            },
-            KeyValue {
-                key: "nan".into(),
-                value: Value::Double(f64::NAN),
-            },
-            KeyValue {
-                key: "neg_inf".into(),
-                value: Value::Double(f64::NEG_INFINITY),
-            },
-            KeyValue {
-                key: "tiny".into(),
-                value: Value::Double(1.5e-300),
-            },
+            KeyValue { key: "meshlens.weird key \"\\".into(), value: Value::Bool(false) },
+            KeyValue { key: "nan".into(), value: Value::Double(f64::NAN) },
+            KeyValue { key: "neg_inf".into(), value: Value::Double(f64::NEG_INFINITY) },
+            KeyValue { key: "tiny".into(), value: Value::Double(1.5e-300) },
             KeyValue::int("min", i64::MIN),
         ],
         ..server_span(7)
@@ -82,12 +62,7 @@ fn otlp_validator_rejects_enum_name_in_our_output() {
     let payload = encode_traces(&resource(), &[server_span(1)]);
     let broken = replace_once(&payload, r#""kind":2"#, r#""kind":"SPAN_KIND_SERVER""#);
     let run = validate("broken-enum", &broken);
-    assert_eq!(
-        run.code,
-        Some(1),
-        "the validator accepted an enum name:\n{}",
-        run.report
-    );
+    assert_eq!(run.code, Some(1), "the validator accepted an enum name:\n{}", run.report);
     assert!(run.report.contains("must be an integer"), "{}", run.report);
 }
 
@@ -98,12 +73,7 @@ fn otlp_validator_rejects_zero_trace_id_in_our_output() {
     let zero = "0".repeat(32);
     let broken = replace_once(&payload, &span.trace_id.to_hex(), &zero);
     let run = validate("broken-traceid", &broken);
-    assert_eq!(
-        run.code,
-        Some(1),
-        "the validator accepted a zero traceId:\n{}",
-        run.report
-    );
+    assert_eq!(run.code, Some(1), "the validator accepted a zero traceId:\n{}", run.report);
     assert!(run.report.contains("traceId"), "{}", run.report);
 }
 
@@ -112,17 +82,11 @@ fn otlp_ids_and_values_round_trip_through_serde_json() {
     let span = linked_span();
     let span = Span {
         parent_span_id: SpanId::from_hex("b7ad6b7169203331"),
-        status: Status {
-            code: StatusCode::Error,
-            message: "bad \"gateway\"\n".into(),
-        },
+        status: Status { code: StatusCode::Error, message: "bad \"gateway\"\n".into() },
         attributes: vec![
             KeyValue::int("http.response.status_code", 502),
             KeyValue::bool("meshlens.sampled", true),
-            KeyValue {
-                key: "meshlens.ratio".into(),
-                value: Value::Double(0.125),
-            },
+            KeyValue { key: "meshlens.ratio".into(), value: Value::Double(0.125) },
             KeyValue::string("url.path", "/caf\u{e9}/\u{1f980}"),
         ],
         ..span
@@ -132,18 +96,9 @@ fn otlp_ids_and_values_round_trip_through_serde_json() {
 
     let rs = &decoded["resourceSpans"][0];
     assert_eq!(rs["resource"]["attributes"][0]["key"], "service.name");
-    assert_eq!(
-        rs["resource"]["attributes"][0]["value"]["stringValue"],
-        "edge-gateway"
-    );
-    assert_eq!(
-        rs["scopeSpans"][0]["scope"]["name"],
-        telemetry_core::span::SCOPE_NAME
-    );
-    assert_eq!(
-        rs["scopeSpans"][0]["scope"]["version"],
-        telemetry_core::span::SCOPE_VERSION
-    );
+    assert_eq!(rs["resource"]["attributes"][0]["value"]["stringValue"], "edge-gateway");
+    assert_eq!(rs["scopeSpans"][0]["scope"]["name"], telemetry_core::span::SCOPE_NAME);
+    assert_eq!(rs["scopeSpans"][0]["scope"]["version"], telemetry_core::span::SCOPE_VERSION);
 
     let s = &rs["scopeSpans"][0]["spans"][0];
     assert_eq!(s["traceId"], span.trace_id.to_hex());
@@ -162,24 +117,15 @@ fn otlp_ids_and_values_round_trip_through_serde_json() {
     assert_eq!(attributes[0]["value"]["intValue"], "502");
     assert_eq!(attributes[1]["value"]["boolValue"], true);
     assert_eq!(attributes[2]["value"]["doubleValue"], 0.125);
-    assert_eq!(
-        attributes[3]["value"]["stringValue"],
-        "/caf\u{e9}/\u{1f980}"
-    );
+    assert_eq!(attributes[3]["value"]["stringValue"], "/caf\u{e9}/\u{1f980}");
 
     let link = &s["links"][0];
     let expected = &span.links[0];
     assert_eq!(link["traceId"], expected.trace_id.to_hex());
     assert_eq!(link["spanId"], expected.span_id.to_hex());
-    assert_eq!(
-        TraceId::from_hex(link["traceId"].as_str().unwrap()),
-        Some(expected.trace_id)
-    );
+    assert_eq!(TraceId::from_hex(link["traceId"].as_str().unwrap()), Some(expected.trace_id));
     assert_eq!(link["traceState"], "rojo=00f067aa0ba902b7");
-    assert_eq!(
-        link["flags"], 0x301,
-        "sampled, linked span known to be remote"
-    );
+    assert_eq!(link["flags"], 0x301, "sampled, linked span known to be remote");
     assert_eq!(link["attributes"][0]["value"]["stringValue"], "restart");
 
     check_valid("round-trip", &[span]);
@@ -240,10 +186,8 @@ fn error_span() -> Span {
         KeyValue::string("error.type", "503"),
         KeyValue::string("server.address", "api.example.com"),
     ];
-    span.status = Status {
-        code: StatusCode::Error,
-        message: "upstream connect error or disconnect/reset before headers".into(),
-    };
+    span.status =
+        Status { code: StatusCode::Error, message: "upstream connect error or disconnect/reset before headers".into() };
     span
 }
 
@@ -266,23 +210,10 @@ fn linked_span() -> Span {
 fn check_valid(name: &str, spans: &[Span]) {
     let payload = encode_traces(&resource(), spans);
     let run = validate(name, &payload);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "the validator rejected our output:\n{}\npayload: {payload}",
-        run.report
-    );
+    assert_eq!(run.code, Some(0), "the validator rejected our output:\n{}\npayload: {payload}", run.report);
     let count = format!("ExportTraceServiceRequest, {} span(s)", spans.len());
-    assert!(
-        run.report.contains(&count),
-        "expected {count:?} in:\n{}",
-        run.report
-    );
-    assert!(
-        !run.report.contains("WARN"),
-        "the validator warned:\n{}",
-        run.report
-    );
+    assert!(run.report.contains(&count), "expected {count:?} in:\n{}", run.report);
+    assert!(!run.report.contains("WARN"), "the validator warned:\n{}", run.report);
 }
 
 /// One validator run: exit code and everything it printed.
@@ -313,10 +244,7 @@ fn validate(name: &str, payload: &str) -> Run {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    Run {
-        code: output.status.code(),
-        report,
-    }
+    Run { code: output.status.code(), report }
 }
 
 fn temp_file(name: &str) -> PathBuf {

@@ -49,7 +49,10 @@ fn full_config_is_read() {
 
 #[test]
 fn errors_name_the_field_and_the_problem() {
-    assert_eq!(error_of(r#"{"tracing": {"sampling": {"ratio": 1.5}}}"#), "tracing.sampling.ratio: must be a number from 0 to 1, got 1.5");
+    assert_eq!(
+        error_of(r#"{"tracing": {"sampling": {"ratio": 1.5}}}"#),
+        "tracing.sampling.ratio: must be a number from 0 to 1, got 1.5"
+    );
     assert_eq!(
         error_of(r#"{"tracing": {"sampler": {}}}"#),
         "tracing.sampler: unknown field `sampler`, expected one of `enabled`, `extract`, `inject`, `edge_policy`, `sampling`, `trace_id_header`, `traceresponse`, `error_on_4xx`, `exporter`"
@@ -68,7 +71,10 @@ fn errors_name_the_field_and_the_problem() {
         "tracing.exporter.max_in_flight: must be from 1 to 64, got 0"
     );
     assert_eq!(error_of(r#"{"tracing": {"inject": []}}"#).split(':').next(), Some("tracing.inject"));
-    assert_eq!(error_of(r#"{"tracing": {"trace_id_header": "x trace"}}"#), "tracing.trace_id_header: `x trace` is not a valid HTTP header name");
+    assert_eq!(
+        error_of(r#"{"tracing": {"trace_id_header": "x trace"}}"#),
+        "tracing.trace_id_header: `x trace` is not a valid HTTP header name"
+    );
     assert_eq!(error_of(r#"{"service": {"name": " "}}"#), "service.name: must not be empty");
     assert!(error_of("5").starts_with("(config): invalid type: integer `5`"), "{}", error_of("5"));
     assert!(error_of("{").starts_with("(config): EOF while parsing"), "{}", error_of("{"));

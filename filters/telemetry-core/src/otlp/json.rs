@@ -108,12 +108,7 @@ pub(crate) fn push_f64(out: &mut String, n: f64) {
 }
 
 fn push_hex_digit(out: &mut String, nibble: u8) {
-    out.push(char::from(
-        b"0123456789abcdef"
-            .get(usize::from(nibble))
-            .copied()
-            .unwrap_or(b'0'),
-    ));
+    out.push(char::from(b"0123456789abcdef".get(usize::from(nibble)).copied().unwrap_or(b'0')));
 }
 
 #[cfg(test)]

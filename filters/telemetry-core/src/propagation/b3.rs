@@ -95,18 +95,16 @@ pub fn parse_multi(headers: &(impl HeaderLookup + ?Sized)) -> Option<Parsed> {
     let parent = get(PARENT_SPAN_ID_HEADER);
     let sampled = get(SAMPLED_HEADER);
     let flags = get(FLAGS_HEADER);
-    if [trace_id, span_id, parent, sampled, flags]
-        .iter()
-        .all(Option::is_none)
-    {
+    if [trace_id, span_id, parent, sampled, flags].iter().all(Option::is_none) {
         return None;
     }
     let Some(sampling) = multi_sampling(sampled, flags) else {
         return Some(Parsed::Invalid);
     };
     let parsed = match (trace_id, span_id) {
-        (Some(trace_id), Some(span_id)) => multi_context(trace_id, span_id, parent, sampling)
-            .map_or(Parsed::Invalid, Parsed::Context),
+        (Some(trace_id), Some(span_id)) => {
+            multi_context(trace_id, span_id, parent, sampling).map_or(Parsed::Invalid, Parsed::Context)
+        }
         (None, None) => match (parent, sampling) {
             (None, Some(sampling)) => Parsed::SamplingOnly(sampling),
             _ => Parsed::Invalid,
@@ -179,12 +177,7 @@ fn single_context(value: &str) -> Option<B3Context> {
     if fields.next().is_some() {
         return None;
     }
-    Some(B3Context {
-        trace_id,
-        span_id,
-        parent_span_id,
-        sampling,
-    })
+    Some(B3Context { trace_id, span_id, parent_span_id, sampling })
 }
 
 /// The sampling state of the multiple headers; `None` when `x-b3-sampled` is malformed,
@@ -198,30 +191,16 @@ fn multi_sampling(sampled: Option<&str>, flags: Option<&str>) -> Option<Option<S
         Some(s) if s.eq_ignore_ascii_case("false") => Some(Sampling::Deny),
         Some(_) => return None,
     };
-    Some(if flags == Some("1") {
-        Some(Sampling::Debug)
-    } else {
-        sampled
-    })
+    Some(if flags == Some("1") { Some(Sampling::Debug) } else { sampled })
 }
 
 /// The context of the multiple headers; `None` when an id is malformed.
-fn multi_context(
-    trace: &str,
-    span: &str,
-    parent: Option<&str>,
-    sampling: Option<Sampling>,
-) -> Option<B3Context> {
+fn multi_context(trace: &str, span: &str, parent: Option<&str>, sampling: Option<Sampling>) -> Option<B3Context> {
     let parent_span_id = match parent {
         Some(parent) => Some(SpanId::from_hex(parent)?),
         None => None,
     };
-    Some(B3Context {
-        trace_id: trace_id(trace)?,
-        span_id: SpanId::from_hex(span)?,
-        parent_span_id,
-        sampling,
-    })
+    Some(B3Context { trace_id: trace_id(trace)?, span_id: SpanId::from_hex(span)?, parent_span_id, sampling })
 }
 
 /// A 128-bit (32 characters) or 64-bit (16 characters, left-padded) lower-hex trace id.
@@ -271,11 +250,7 @@ mod tests {
     const PARENT: &str = "05e3ac9a4f6e3b90";
 
     fn ctx(trace: &str, span: &str, parent: Option<&str>, sampling: Option<Sampling>) -> Parsed {
-        let trace_id = if trace.len() == 16 {
-            format!("0000000000000000{trace}")
-        } else {
-            trace.to_owned()
-        };
+        let trace_id = if trace.len() == 16 { format!("0000000000000000{trace}") } else { trace.to_owned() };
         Parsed::Context(B3Context {
             trace_id: TraceId::from_hex(&trace_id).unwrap(),
             span_id: SpanId::from_hex(span).unwrap(),
@@ -285,10 +260,7 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
+        pairs.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect()
     }
 
     fn multi(pairs: &[(&str, &str)]) -> Option<Parsed> {
@@ -308,22 +280,10 @@ mod tests {
     #[test]
     fn single_readme_examples() {
         let full = format!("{T128}-{PARENT}-1-{SPAN}");
-        assert_eq!(
-            parse_single(&full),
-            ctx(T128, PARENT, Some(SPAN), Some(Sampling::Accept))
-        );
-        assert_eq!(
-            parse_single(&format!("{T128}-{PARENT}-1")),
-            ctx(T128, PARENT, None, Some(Sampling::Accept))
-        );
-        assert_eq!(
-            parse_single(&format!("{T128}-{PARENT}-d")),
-            ctx(T128, PARENT, None, Some(Sampling::Debug))
-        );
-        assert_eq!(
-            parse_single(&format!("{T128}-{PARENT}")),
-            ctx(T128, PARENT, None, None)
-        );
+        assert_eq!(parse_single(&full), ctx(T128, PARENT, Some(SPAN), Some(Sampling::Accept)));
+        assert_eq!(parse_single(&format!("{T128}-{PARENT}-1")), ctx(T128, PARENT, None, Some(Sampling::Accept)));
+        assert_eq!(parse_single(&format!("{T128}-{PARENT}-d")), ctx(T128, PARENT, None, Some(Sampling::Debug)));
+        assert_eq!(parse_single(&format!("{T128}-{PARENT}")), ctx(T128, PARENT, None, None));
         assert_eq!(parse_single("0"), Parsed::SamplingOnly(Sampling::Deny));
         assert_eq!(parse_single("1"), Parsed::SamplingOnly(Sampling::Accept));
         assert_eq!(parse_single("d"), Parsed::SamplingOnly(Sampling::Debug));
@@ -334,9 +294,7 @@ mod tests {
     fn single_64_bit_trace_ids_are_left_padded() {
         let parsed = parse_single(&format!("{T64}-{SPAN}-0"));
         assert_eq!(parsed, ctx(T64, SPAN, None, Some(Sampling::Deny)));
-        let Parsed::Context(c) = parsed else {
-            unreachable!()
-        };
+        let Parsed::Context(c) = parsed else { unreachable!() };
         assert_eq!(c.trace_id.to_hex(), format!("0000000000000000{T64}"));
     }
 
@@ -374,52 +332,20 @@ mod tests {
 
     #[test]
     fn multi_readme_example() {
-        let h = [
-            ("x-b3-traceid", T128),
-            ("x-b3-parentspanid", PARENT),
-            ("x-b3-spanid", SPAN),
-            ("x-b3-sampled", "1"),
-        ];
-        assert_eq!(
-            multi(&h),
-            Some(ctx(T128, SPAN, Some(PARENT), Some(Sampling::Accept)))
-        );
+        let h = [("x-b3-traceid", T128), ("x-b3-parentspanid", PARENT), ("x-b3-spanid", SPAN), ("x-b3-sampled", "1")];
+        assert_eq!(multi(&h), Some(ctx(T128, SPAN, Some(PARENT), Some(Sampling::Accept))));
     }
 
     #[test]
     fn multi_ids_and_sampling_states() {
-        assert_eq!(
-            multi(&[("x-b3-traceid", T64), ("x-b3-spanid", SPAN)]),
-            Some(ctx(T64, SPAN, None, None))
-        );
-        let with = |sampled: &str| {
-            multi(&[
-                ("x-b3-traceid", T64),
-                ("x-b3-spanid", SPAN),
-                ("x-b3-sampled", sampled),
-            ])
-        };
+        assert_eq!(multi(&[("x-b3-traceid", T64), ("x-b3-spanid", SPAN)]), Some(ctx(T64, SPAN, None, None)));
+        let with = |sampled: &str| multi(&[("x-b3-traceid", T64), ("x-b3-spanid", SPAN), ("x-b3-sampled", sampled)]);
         assert_eq!(with("0"), Some(ctx(T64, SPAN, None, Some(Sampling::Deny))));
-        assert_eq!(
-            with("1"),
-            Some(ctx(T64, SPAN, None, Some(Sampling::Accept)))
-        );
-        assert_eq!(
-            with("true"),
-            Some(ctx(T64, SPAN, None, Some(Sampling::Accept)))
-        );
-        assert_eq!(
-            with("True"),
-            Some(ctx(T64, SPAN, None, Some(Sampling::Accept)))
-        );
-        assert_eq!(
-            with("false"),
-            Some(ctx(T64, SPAN, None, Some(Sampling::Deny)))
-        );
-        assert_eq!(
-            with(" 1 "),
-            Some(ctx(T64, SPAN, None, Some(Sampling::Accept)))
-        );
+        assert_eq!(with("1"), Some(ctx(T64, SPAN, None, Some(Sampling::Accept))));
+        assert_eq!(with("true"), Some(ctx(T64, SPAN, None, Some(Sampling::Accept))));
+        assert_eq!(with("True"), Some(ctx(T64, SPAN, None, Some(Sampling::Accept))));
+        assert_eq!(with("false"), Some(ctx(T64, SPAN, None, Some(Sampling::Deny))));
+        assert_eq!(with(" 1 "), Some(ctx(T64, SPAN, None, Some(Sampling::Accept))));
         for bad in ["d", "2", "yes", ""] {
             assert_eq!(with(bad), Some(Parsed::Invalid), "{bad:?}");
         }
@@ -427,58 +353,23 @@ mod tests {
 
     #[test]
     fn multi_debug_flag() {
-        let h = [
-            ("x-b3-traceid", T128),
-            ("x-b3-spanid", SPAN),
-            ("x-b3-flags", "1"),
-        ];
-        assert_eq!(
-            multi(&h),
-            Some(ctx(T128, SPAN, None, Some(Sampling::Debug)))
-        );
+        let h = [("x-b3-traceid", T128), ("x-b3-spanid", SPAN), ("x-b3-flags", "1")];
+        assert_eq!(multi(&h), Some(ctx(T128, SPAN, None, Some(Sampling::Debug))));
         // Debug overrides a deny: it implies accept.
-        let h = [
-            ("x-b3-traceid", T128),
-            ("x-b3-spanid", SPAN),
-            ("x-b3-sampled", "0"),
-            ("x-b3-flags", "1"),
-        ];
-        assert_eq!(
-            multi(&h),
-            Some(ctx(T128, SPAN, None, Some(Sampling::Debug)))
-        );
+        let h = [("x-b3-traceid", T128), ("x-b3-spanid", SPAN), ("x-b3-sampled", "0"), ("x-b3-flags", "1")];
+        assert_eq!(multi(&h), Some(ctx(T128, SPAN, None, Some(Sampling::Debug))));
         // Other flag values are ignored.
-        let h = [
-            ("x-b3-traceid", T128),
-            ("x-b3-spanid", SPAN),
-            ("x-b3-sampled", "1"),
-            ("x-b3-flags", "0"),
-        ];
-        assert_eq!(
-            multi(&h),
-            Some(ctx(T128, SPAN, None, Some(Sampling::Accept)))
-        );
+        let h = [("x-b3-traceid", T128), ("x-b3-spanid", SPAN), ("x-b3-sampled", "1"), ("x-b3-flags", "0")];
+        assert_eq!(multi(&h), Some(ctx(T128, SPAN, None, Some(Sampling::Accept))));
     }
 
     #[test]
     fn multi_sampling_only() {
-        assert_eq!(
-            multi(&[("x-b3-sampled", "0")]),
-            Some(Parsed::SamplingOnly(Sampling::Deny))
-        );
-        assert_eq!(
-            multi(&[("x-b3-sampled", "1")]),
-            Some(Parsed::SamplingOnly(Sampling::Accept))
-        );
-        assert_eq!(
-            multi(&[("x-b3-flags", "1")]),
-            Some(Parsed::SamplingOnly(Sampling::Debug))
-        );
+        assert_eq!(multi(&[("x-b3-sampled", "0")]), Some(Parsed::SamplingOnly(Sampling::Deny)));
+        assert_eq!(multi(&[("x-b3-sampled", "1")]), Some(Parsed::SamplingOnly(Sampling::Accept)));
+        assert_eq!(multi(&[("x-b3-flags", "1")]), Some(Parsed::SamplingOnly(Sampling::Debug)));
         assert_eq!(multi(&[("x-b3-flags", "0")]), Some(Parsed::Invalid));
-        assert_eq!(
-            multi(&[("x-b3-parentspanid", PARENT), ("x-b3-sampled", "1")]),
-            Some(Parsed::Invalid)
-        );
+        assert_eq!(multi(&[("x-b3-parentspanid", PARENT), ("x-b3-sampled", "1")]), Some(Parsed::Invalid));
     }
 
     #[test]
@@ -490,23 +381,12 @@ mod tests {
             vec![("x-b3-spanid", SPAN)],
             vec![("x-b3-traceid", T128), ("x-b3-sampled", "1")],
             vec![("x-b3-traceid", &T128[..30]), ("x-b3-spanid", SPAN)],
-            vec![
-                ("x-b3-traceid", "00000000000000000000000000000000"),
-                ("x-b3-spanid", SPAN),
-            ],
+            vec![("x-b3-traceid", "00000000000000000000000000000000"), ("x-b3-spanid", SPAN)],
             vec![("x-b3-traceid", "0000000000000000"), ("x-b3-spanid", SPAN)],
             vec![("x-b3-traceid", T128), ("x-b3-spanid", "0000000000000000")],
             vec![("x-b3-traceid", "463AC35C9F6413AD"), ("x-b3-spanid", SPAN)],
-            vec![
-                ("x-b3-traceid", T128),
-                ("x-b3-spanid", SPAN),
-                ("x-b3-parentspanid", "x"),
-            ],
-            vec![
-                ("x-b3-traceid", T128),
-                ("x-b3-spanid", SPAN),
-                ("x-b3-sampled", "maybe"),
-            ],
+            vec![("x-b3-traceid", T128), ("x-b3-spanid", SPAN), ("x-b3-parentspanid", "x")],
+            vec![("x-b3-traceid", T128), ("x-b3-spanid", SPAN), ("x-b3-sampled", "maybe")],
         ] {
             assert_eq!(multi(&h), Some(Parsed::Invalid), "{h:?}");
         }
@@ -514,35 +394,18 @@ mod tests {
 
     #[test]
     fn multi_first_value_wins() {
-        let h = [
-            ("x-b3-traceid", T128),
-            ("x-b3-spanid", SPAN),
-            ("x-b3-sampled", "0"),
-            ("x-b3-sampled", "1"),
-        ];
+        let h = [("x-b3-traceid", T128), ("x-b3-spanid", SPAN), ("x-b3-sampled", "0"), ("x-b3-sampled", "1")];
         assert_eq!(multi(&h), Some(ctx(T128, SPAN, None, Some(Sampling::Deny))));
     }
 
     #[test]
     fn inject_single_writes_the_state() {
         let full = "463ac35c9f6413ad48485a3953bb6124";
-        assert_eq!(
-            inject_single(&span_context(full, true, false)),
-            format!("{full}-{SPAN}-1")
-        );
-        assert_eq!(
-            inject_single(&span_context(full, false, false)),
-            format!("{full}-{SPAN}-0")
-        );
-        assert_eq!(
-            inject_single(&span_context(full, false, true)),
-            format!("{full}-{SPAN}-d")
-        );
+        assert_eq!(inject_single(&span_context(full, true, false)), format!("{full}-{SPAN}-1"));
+        assert_eq!(inject_single(&span_context(full, false, false)), format!("{full}-{SPAN}-0"));
+        assert_eq!(inject_single(&span_context(full, false, true)), format!("{full}-{SPAN}-d"));
         let short = format!("0000000000000000{T64}");
-        assert_eq!(
-            inject_single(&span_context(&short, true, false)),
-            format!("{T64}-{SPAN}-1")
-        );
+        assert_eq!(inject_single(&span_context(&short, true, false)), format!("{T64}-{SPAN}-1"));
     }
 
     #[test]
@@ -551,24 +414,13 @@ mod tests {
         inject_multi(&span_context(T128, true, false), &mut out);
         assert_eq!(
             out,
-            [
-                ("x-b3-traceid", T128.to_owned()),
-                ("x-b3-spanid", SPAN.to_owned()),
-                ("x-b3-sampled", "1".to_owned()),
-            ]
+            [("x-b3-traceid", T128.to_owned()), ("x-b3-spanid", SPAN.to_owned()), ("x-b3-sampled", "1".to_owned()),]
         );
         let mut out = Vec::new();
-        inject_multi(
-            &span_context(&format!("0000000000000000{T64}"), false, true),
-            &mut out,
-        );
+        inject_multi(&span_context(&format!("0000000000000000{T64}"), false, true), &mut out);
         assert_eq!(
             out,
-            [
-                ("x-b3-traceid", T64.to_owned()),
-                ("x-b3-spanid", SPAN.to_owned()),
-                ("x-b3-flags", "1".to_owned()),
-            ]
+            [("x-b3-traceid", T64.to_owned()), ("x-b3-spanid", SPAN.to_owned()), ("x-b3-flags", "1".to_owned()),]
         );
     }
 

@@ -60,11 +60,7 @@ pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     let trace_id = TraceId::from_hex(value.get(3..35)?)?;
     let span_id = SpanId::from_hex(value.get(36..52)?)?;
     let flags = hex_byte(bytes.get(53..55)?)?;
-    let flags = if version == 0x00 {
-        flags
-    } else {
-        flags & TraceFlags::SAMPLED
-    };
+    let flags = if version == 0x00 { flags } else { flags & TraceFlags::SAMPLED };
     Some((trace_id, span_id, TraceFlags(flags)))
 }
 
@@ -120,14 +116,8 @@ mod tests {
     #[test]
     fn spec_examples_are_valid() {
         // 3.2.3 "Examples of HTTP traceparent Headers".
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            Some((TRACE, SPAN, 0x01)),
-        );
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
-            Some((TRACE, SPAN, 0x00)),
-        );
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Some((TRACE, SPAN, 0x01)));
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", Some((TRACE, SPAN, 0x00)));
         // 3.1 "Relationship Between the Headers".
         check(
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
@@ -137,22 +127,14 @@ mod tests {
 
     #[test]
     fn version_00_keeps_every_flag_bit() {
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09",
-            Some((TRACE, SPAN, 0x09)),
-        );
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
-            Some((TRACE, SPAN, 0xff)),
-        );
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09", Some((TRACE, SPAN, 0x09)));
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", Some((TRACE, SPAN, 0xff)));
     }
 
     #[test]
     fn version_must_be_two_lowercase_hex_digits_and_not_ff() {
         let rest = "-12345678901234567890123456789012-1234567890123456-01";
-        for version in [
-            "ff", ".0", "0.", "000", "0000", "0", "", "0A", "FF", "Cc", "g0",
-        ] {
+        for version in ["ff", ".0", "0.", "000", "0000", "0", "", "0A", "FF", "Cc", "g0"] {
             check(&format!("{version}{rest}"), None);
         }
     }
@@ -160,66 +142,30 @@ mod tests {
     #[test]
     fn version_00_must_be_exactly_55_characters() {
         // The test suite's test_traceparent_version_0x00: no trailing data, not even a dash.
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-01.",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-01-",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-0",
-            None,
-        );
+        check("00-12345678901234567890123456789012-1234567890123456-01.", None);
+        check("00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like", None);
+        check("00-12345678901234567890123456789012-1234567890123456-01-", None);
+        check("00-12345678901234567890123456789012-1234567890123456-0", None);
     }
 
     #[test]
     fn future_versions_parse_with_the_00_layout() {
         let ids = ("12345678901234567890123456789012", "1234567890123456");
-        check(
-            "cc-12345678901234567890123456789012-1234567890123456-01",
-            Some((ids.0, ids.1, 1)),
-        );
+        check("cc-12345678901234567890123456789012-1234567890123456-01", Some((ids.0, ids.1, 1)));
         check(
             "cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
             Some((ids.0, ids.1, 1)),
         );
-        check(
-            "01-12345678901234567890123456789012-1234567890123456-00-",
-            Some((ids.0, ids.1, 0)),
-        );
-        check(
-            "fe-12345678901234567890123456789012-1234567890123456-01-x",
-            Some((ids.0, ids.1, 1)),
-        );
+        check("01-12345678901234567890123456789012-1234567890123456-00-", Some((ids.0, ids.1, 0)));
+        check("fe-12345678901234567890123456789012-1234567890123456-01-x", Some((ids.0, ids.1, 1)));
         // Extra characters that do not start with a dash.
-        check(
-            "cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like",
-            None,
-        );
-        check(
-            "cc-12345678901234567890123456789012-1234567890123456-011",
-            None,
-        );
+        check("cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like", None);
+        check("cc-12345678901234567890123456789012-1234567890123456-011", None);
         // Shorter than 55 characters.
-        check(
-            "cc-12345678901234567890123456789012-1234567890123456-1",
-            None,
-        );
+        check("cc-12345678901234567890123456789012-1234567890123456-1", None);
         // Still lowercase hex, still non-zero ids.
-        check(
-            "cc-00000000000000000000000000000000-1234567890123456-01-x",
-            None,
-        );
-        check(
-            "cc-12345678901234567890123456789012-123456789012345A-01-x",
-            None,
-        );
+        check("cc-00000000000000000000000000000000-1234567890123456-01-x", None);
+        check("cc-12345678901234567890123456789012-123456789012345A-01-x", None);
     }
 
     #[test]
@@ -236,98 +182,38 @@ mod tests {
 
     #[test]
     fn all_zero_ids_are_invalid() {
-        check(
-            "00-00000000000000000000000000000000-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-0000000000000000-01",
-            None,
-        );
+        check("00-00000000000000000000000000000000-1234567890123456-01", None);
+        check("00-12345678901234567890123456789012-0000000000000000-01", None);
     }
 
     #[test]
     fn uppercase_hex_is_invalid() {
-        check(
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            None,
-        );
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
-            None,
-        );
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
-            None,
-        );
-        check(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0a",
-            Some((TRACE, SPAN, 0x0a)),
-        );
+        check("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", None);
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01", None);
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A", None);
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0a", Some((TRACE, SPAN, 0x0a)));
     }
 
     #[test]
     fn illegal_characters_in_fields_are_invalid() {
-        check(
-            "00-.2345678901234567890123456789012-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-1234567890123456789012345678901.-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-.234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-123456789012345.-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-.0",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-0.",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-0g",
-            None,
-        );
-        check(
-            "00-1234567890123456789012345678901\u{e9}-1234567890123456-01",
-            None,
-        );
+        check("00-.2345678901234567890123456789012-1234567890123456-01", None);
+        check("00-1234567890123456789012345678901.-1234567890123456-01", None);
+        check("00-12345678901234567890123456789012-.234567890123456-01", None);
+        check("00-12345678901234567890123456789012-123456789012345.-01", None);
+        check("00-12345678901234567890123456789012-1234567890123456-.0", None);
+        check("00-12345678901234567890123456789012-1234567890123456-0.", None);
+        check("00-12345678901234567890123456789012-1234567890123456-0g", None);
+        check("00-1234567890123456789012345678901\u{e9}-1234567890123456-01", None);
     }
 
     #[test]
     fn wrong_field_lengths_are_invalid() {
-        check(
-            "00-123456789012345678901234567890123-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-1234567890123456789012345678901-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-12345678901234567-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-123456789012345-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-001",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-1",
-            None,
-        );
+        check("00-123456789012345678901234567890123-1234567890123456-01", None);
+        check("00-1234567890123456789012345678901-1234567890123456-01", None);
+        check("00-12345678901234567890123456789012-12345678901234567-01", None);
+        check("00-12345678901234567890123456789012-123456789012345-01", None);
+        check("00-12345678901234567890123456789012-1234567890123456-001", None);
+        check("00-12345678901234567890123456789012-1234567890123456-1", None);
         check("", None);
         check("00", None);
         check("00-", None);
@@ -335,66 +221,33 @@ mod tests {
 
     #[test]
     fn separators_must_be_dashes_at_their_offsets() {
-        check(
-            "00_12345678901234567890123456789012-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012_1234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456_01",
-            None,
-        );
-        check(
-            "00 12345678901234567890123456789012 1234567890123456 01",
-            None,
-        );
+        check("00_12345678901234567890123456789012-1234567890123456-01", None);
+        check("00-12345678901234567890123456789012_1234567890123456-01", None);
+        check("00-12345678901234567890123456789012-1234567890123456_01", None);
+        check("00 12345678901234567890123456789012 1234567890123456 01", None);
         // Shifted dash: 31 + 17 characters, total still 55.
-        check(
-            "00-1234567890123456789012345678901-21234567890123456-01",
-            None,
-        );
+        check("00-1234567890123456789012345678901-21234567890123456-01", None);
     }
 
     #[test]
     fn surrounding_ows_is_trimmed_but_inner_whitespace_is_not() {
         let ids = ("12345678901234567890123456789012", "1234567890123456", 1);
         let v = "00-12345678901234567890123456789012-1234567890123456-01";
-        for input in [
-            format!(" {v}"),
-            format!("\t{v}"),
-            format!("{v} "),
-            format!("{v}\t"),
-            format!("\t {v} \t"),
-        ] {
+        for input in [format!(" {v}"), format!("\t{v}"), format!("{v} "), format!("{v}\t"), format!("\t {v} \t")] {
             check(&input, Some(ids));
         }
-        check(
-            "00- 12345678901234567890123456789012-1234567890123456-01",
-            None,
-        );
-        check(
-            "00-12345678901234567890123456789012-1234567890123456-01\n",
-            None,
-        );
+        check("00- 12345678901234567890123456789012-1234567890123456-01", None);
+        check("00-12345678901234567890123456789012-1234567890123456-01\n", None);
     }
 
     #[test]
     fn format_writes_version_00() {
         let trace = TraceId::from_hex(TRACE).unwrap();
         let span = SpanId::from_hex(SPAN).unwrap();
-        assert_eq!(
-            format(trace, span, TraceFlags(1)),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
+        assert_eq!(format(trace, span, TraceFlags(1)), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let mut out = String::from("traceresponse: ");
         format_into(&mut out, trace, span, TraceFlags(0));
-        assert_eq!(
-            out,
-            "traceresponse: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
-        );
+        assert_eq!(out, "traceresponse: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
     }
 
     proptest! {

@@ -83,9 +83,7 @@ impl TraceState {
     /// `Ok(None)` when there is no member at all (no field, empty fields, only commas and
     /// whitespace). `Err` means the whole header must be discarded; see the module docs for
     /// which problems are dropped and which are rejected.
-    pub fn parse<'a>(
-        values: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Option<TraceState>, TraceStateError> {
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Option<TraceState>, TraceStateError> {
         let mut members: Vec<Member> = Vec::new();
         for raw in values.into_iter().flat_map(|value| value.split(',')) {
             let member = raw.trim_matches(OWS);
@@ -95,9 +93,7 @@ impl TraceState {
             if members.len() == MAX_MEMBERS {
                 return Err(TraceStateError::TooManyMembers);
             }
-            let (key, value) = member
-                .split_once('=')
-                .ok_or(TraceStateError::MissingEquals)?;
+            let (key, value) = member.split_once('=').ok_or(TraceStateError::MissingEquals)?;
             if !valid_key(key) {
                 return Err(TraceStateError::InvalidKey);
             }
@@ -107,10 +103,7 @@ impl TraceState {
             if members.iter().any(|m| m.key == key) {
                 return Err(TraceStateError::DuplicateKey);
             }
-            members.push(Member {
-                key: key.to_owned(),
-                value: value.to_owned(),
-            });
+            members.push(Member { key: key.to_owned(), value: value.to_owned() });
         }
         Ok((!members.is_empty()).then_some(TraceState { members }))
     }
@@ -161,17 +154,12 @@ impl TraceState {
 
     /// The value of member `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.members
-            .iter()
-            .find(|m| m.key == key)
-            .map(|m| m.value.as_str())
+        self.members.iter().find(|m| m.key == key).map(|m| m.value.as_str())
     }
 
     /// The members as `(key, value)`, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.members
-            .iter()
-            .map(|m| (m.key.as_str(), m.value.as_str()))
+        self.members.iter().map(|m| (m.key.as_str(), m.value.as_str()))
     }
 }
 
@@ -214,9 +202,7 @@ fn valid_key(key: &str) -> bool {
     match key.split_once('@') {
         None => key_part(key, MAX_KEY, false),
         // A second `@` lands in the system id, where it is not a key character.
-        Some((tenant, system)) => {
-            key_part(tenant, MAX_TENANT, true) && key_part(system, MAX_SYSTEM, false)
-        }
+        Some((tenant, system)) => key_part(tenant, MAX_TENANT, true) && key_part(system, MAX_SYSTEM, false),
     }
 }
 
@@ -228,9 +214,7 @@ fn key_part(part: &str, max: usize, digit_first: bool) -> bool {
     };
     part.len() <= max
         && (first.is_ascii_lowercase() || (digit_first && first.is_ascii_digit()))
-        && rest.iter().all(|&c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/')
-        })
+        && rest.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/'))
 }
 
 /// 3.3.1.3.2 "Value": `value = 0*255(chr) nblk-chr`, `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E`,
@@ -243,9 +227,7 @@ fn valid_value(value: &str) -> bool {
     };
     bytes.len() <= MAX_VALUE
         && last != b' '
-        && bytes
-            .iter()
-            .all(|&c| matches!(c, 0x20..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e))
+        && bytes.iter().all(|&c| matches!(c, 0x20..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e))
 }
 
 #[cfg(test)]
@@ -255,20 +237,10 @@ mod tests {
 
     /// The only place that calls `parse`: `expected` is the members, `None` for no list.
     fn check(fields: &[&str], expected: Result<Option<&[(&str, &str)]>, TraceStateError>) {
-        let got = TraceState::parse(fields.iter().copied()).map(|ts| {
-            ts.map(|ts| {
-                ts.iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect::<Vec<_>>()
-            })
-        });
-        let want = expected.map(|m| {
-            m.map(|m| {
-                m.iter()
-                    .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect::<Vec<_>>()
-            })
-        });
+        let got = TraceState::parse(fields.iter().copied())
+            .map(|ts| ts.map(|ts| ts.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<Vec<_>>()));
+        let want =
+            expected.map(|m| m.map(|m| m.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect::<Vec<_>>()));
         assert_eq!(got, want, "fields {fields:?}");
     }
 
@@ -278,23 +250,14 @@ mod tests {
 
     #[test]
     fn spec_examples_are_valid() {
-        check(
-            &["congo=t61rcWkgMzE"],
-            Ok(Some(&[("congo", "t61rcWkgMzE")])),
-        );
+        check(&["congo=t61rcWkgMzE"], Ok(Some(&[("congo", "t61rcWkgMzE")])));
         check(
             &["rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"],
-            Ok(Some(&[
-                ("rojo", "00f067aa0ba902b7"),
-                ("congo", "t61rcWkgMzE"),
-            ])),
+            Ok(Some(&[("rojo", "00f067aa0ba902b7"), ("congo", "t61rcWkgMzE")])),
         );
         check(
             &["vendorname1=opaqueValue1,vendorname2=opaqueValue2"],
-            Ok(Some(&[
-                ("vendorname1", "opaqueValue1"),
-                ("vendorname2", "opaqueValue2"),
-            ])),
+            Ok(Some(&[("vendorname1", "opaqueValue1"), ("vendorname2", "opaqueValue2")])),
         );
         check(&["fw529a3039@dt=1"], Ok(Some(&[("fw529a3039@dt", "1")])));
     }
@@ -313,13 +276,7 @@ mod tests {
     fn several_fields_combine_in_order() {
         check(
             &["foo=1,bar=2", "rojo=1,congo=2", "baz=3"],
-            Ok(Some(&[
-                ("foo", "1"),
-                ("bar", "2"),
-                ("rojo", "1"),
-                ("congo", "2"),
-                ("baz", "3"),
-            ])),
+            Ok(Some(&[("foo", "1"), ("bar", "2"), ("rojo", "1"), ("congo", "2"), ("baz", "3")])),
         );
     }
 
@@ -339,10 +296,7 @@ mod tests {
         // test_tracestate_all_allowed_characters in the W3C test suite.
         let simple = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
         let tenant = format!("{simple}@a-z0-9_-*/");
-        let value: String = (0x20u8..=0x7e)
-            .filter(|c| *c != b',' && *c != b'=')
-            .map(char::from)
-            .collect();
+        let value: String = (0x20u8..=0x7e).filter(|c| *c != b',' && *c != b'=').map(char::from).collect();
         assert_eq!(value.len(), 93);
         for key in [simple, tenant.as_str()] {
             let ts = parse_one(&format!("{key}={value}"));
@@ -352,10 +306,7 @@ mod tests {
 
     #[test]
     fn keys_follow_the_simple_and_multi_tenant_grammar() {
-        for key in [
-            "a", "foo", "foo123", "foo_bar", "foo-bar", "foo*bar", "foo/bar", "9@a", "1a2b@dt",
-            "t@v-_*/0",
-        ] {
+        for key in ["a", "foo", "foo123", "foo_bar", "foo-bar", "foo*bar", "foo/bar", "9@a", "1a2b@dt", "t@v-_*/0"] {
             check(&[&format!("{key}=1")], Ok(Some(&[(key, "1")])));
         }
         for key in [
@@ -384,20 +335,10 @@ mod tests {
     #[test]
     fn key_lengths_are_limited() {
         // test_tracestate_key_length_limit.
-        let ok = |key: String| {
-            check(
-                &["foo=1", &format!("{key}=1")],
-                Ok(Some(&[("foo", "1"), (key.as_str(), "1")])),
-            )
-        };
+        let ok = |key: String| check(&["foo=1", &format!("{key}=1")], Ok(Some(&[("foo", "1"), (key.as_str(), "1")])));
         ok("z".repeat(256));
         ok(format!("{}@{}", "t".repeat(241), "v".repeat(14)));
-        let bad = |key: String| {
-            check(
-                &["foo=1", &format!("{key}=1")],
-                Err(TraceStateError::InvalidKey),
-            )
-        };
+        let bad = |key: String| check(&["foo=1", &format!("{key}=1")], Err(TraceStateError::InvalidKey));
         bad("z".repeat(257));
         bad(format!("{}@v", "t".repeat(242)));
         bad(format!("t@{}", "v".repeat(15)));
@@ -415,14 +356,8 @@ mod tests {
         check(&["foo"], Err(TraceStateError::MissingEquals));
         check(&["foo=1,bar"], Err(TraceStateError::MissingEquals));
         let longest = "v".repeat(256);
-        check(
-            &[&format!("foo={longest}")],
-            Ok(Some(&[("foo", longest.as_str())])),
-        );
-        check(
-            &[&format!("foo={longest}v")],
-            Err(TraceStateError::InvalidValue),
-        );
+        check(&[&format!("foo={longest}")], Ok(Some(&[("foo", longest.as_str())])));
+        check(&[&format!("foo={longest}v")], Err(TraceStateError::InvalidValue));
     }
 
     #[test]
@@ -432,45 +367,26 @@ mod tests {
         check(&["foo=1,foo=2"], Err(TraceStateError::DuplicateKey));
         check(&["foo=1", "foo=1"], Err(TraceStateError::DuplicateKey));
         check(&["foo=1", "foo=2"], Err(TraceStateError::DuplicateKey));
-        check(
-            &["t@a=1,t@b=2,u@a=3"],
-            Ok(Some(&[("t@a", "1"), ("t@b", "2"), ("u@a", "3")])),
-        );
+        check(&["t@a=1,t@b=2,u@a=3"], Ok(Some(&[("t@a", "1"), ("t@b", "2"), ("u@a", "3")])));
     }
 
     #[test]
     fn at_most_32_members() {
         // test_tracestate_member_count_limit: 32 across four fields pass, 33 fail.
         let members: Vec<String> = (1..=33).map(|i| format!("bar{i:02}={i:02}")).collect();
-        let fields = |n: usize| {
-            members[..n]
-                .chunks(10)
-                .map(|c| c.join(","))
-                .collect::<Vec<_>>()
-        };
-        let ts = TraceState::parse(fields(32).iter().map(String::as_str))
-            .unwrap()
-            .unwrap();
+        let fields = |n: usize| members[..n].chunks(10).map(|c| c.join(",")).collect::<Vec<_>>();
+        let ts = TraceState::parse(fields(32).iter().map(String::as_str)).unwrap().unwrap();
         assert_eq!(ts.len(), 32);
         assert_eq!(ts.get("bar01"), Some("01"));
-        assert_eq!(
-            TraceState::parse(fields(33).iter().map(String::as_str)),
-            Err(TraceStateError::TooManyMembers)
-        );
+        assert_eq!(TraceState::parse(fields(33).iter().map(String::as_str)), Err(TraceStateError::TooManyMembers));
         // Empty members do not count.
         let padded = format!("{},,,, ,", fields(32).join(","));
-        assert_eq!(
-            TraceState::parse([padded.as_str()]).unwrap().unwrap().len(),
-            32
-        );
+        assert_eq!(TraceState::parse([padded.as_str()]).unwrap().unwrap().len(), 32);
     }
 
     #[test]
     fn header_value_joins_members_without_ows() {
-        assert_eq!(
-            parse_one(" foo=1 ,\tbar= 2 ").header_value(),
-            "foo=1,bar= 2"
-        );
+        assert_eq!(parse_one(" foo=1 ,\tbar= 2 ").header_value(), "foo=1,bar= 2");
         let ts = parse_one("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
         assert_eq!(ts.header_value(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
         assert_eq!(ts.len(), 2);
@@ -493,10 +409,7 @@ mod tests {
         let ts = parse_one(&format!("a=1,{long1},b=2,{long2},c=3"));
         // Dropping the last long member is enough.
         let fits_one = ts.header_value().len() - long2.len() - 1;
-        assert_eq!(
-            ts.truncated(fits_one).header_value(),
-            format!("a=1,{long1},b=2,c=3")
-        );
+        assert_eq!(ts.truncated(fits_one).header_value(), format!("a=1,{long1},b=2,c=3"));
         // Both long members go before any short one.
         assert_eq!(ts.truncated(fits_one - 1).header_value(), "a=1,b=2,c=3");
         // Then short members from the end.
@@ -516,9 +429,7 @@ mod tests {
 
     #[test]
     fn truncation_to_the_propagation_limit() {
-        let members: Vec<String> = (0..32)
-            .map(|i| format!("k{i:02}={}", "v".repeat(20)))
-            .collect();
+        let members: Vec<String> = (0..32).map(|i| format!("k{i:02}={}", "v".repeat(20))).collect();
         let ts = parse_one(&members.join(","));
         assert!(ts.header_value().len() > PROPAGATION_LIMIT);
         let cut = ts.truncated(PROPAGATION_LIMIT);
@@ -529,21 +440,12 @@ mod tests {
 
     #[test]
     fn errors_display_a_sentence() {
-        assert_eq!(
-            TraceStateError::TooManyMembers.to_string(),
-            "tracestate has more than 32 list members"
-        );
-        assert_eq!(
-            TraceStateError::DuplicateKey.to_string(),
-            "tracestate key appears more than once"
-        );
+        assert_eq!(TraceStateError::TooManyMembers.to_string(), "tracestate has more than 32 list members");
+        assert_eq!(TraceStateError::DuplicateKey.to_string(), "tracestate key appears more than once");
     }
 
     fn key() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z][a-z0-9_*/-]{0,20}",
-            "[a-z0-9][a-z0-9_*/-]{0,10}@[a-z][a-z0-9_*/-]{0,13}",
-        ]
+        prop_oneof!["[a-z][a-z0-9_*/-]{0,20}", "[a-z0-9][a-z0-9_*/-]{0,10}@[a-z][a-z0-9_*/-]{0,13}",]
     }
 
     fn value() -> impl Strategy<Value = String> {

@@ -51,7 +51,10 @@ fn missing_or_invalid_context_starts_a_new_trace() {
     let (_, fresh) = start_with("{}", &[]);
     assert!(!fresh.invalid_context);
     assert_eq!(fresh.span.parent, None);
-    let (_, bad) = start_with("{}", &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), ("tracestate", "a=b")]);
+    let (_, bad) = start_with(
+        "{}",
+        &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), ("tracestate", "a=b")],
+    );
     assert!(bad.invalid_context);
     assert_eq!(bad.span.parent, None);
     assert_ne!(bad.span.context.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -83,7 +86,10 @@ fn unsampled_parent_propagates_unsampled_and_records_nothing() {
 #[test]
 fn route_rule_always_samples_even_an_unsampled_parent() {
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
-    let (_, s) = start_with(r#"{"tracing": {"sampling": {"ratio": 0, "routes": [{"route": "/users/{id}", "sample": "always"}]}}}"#, &[("traceparent", unsampled)]);
+    let (_, s) = start_with(
+        r#"{"tracing": {"sampling": {"ratio": 0, "routes": [{"route": "/users/{id}", "sample": "always"}]}}}"#,
+        &[("traceparent", unsampled)],
+    );
     assert!(s.span.sampled);
     assert!(injected(&s, "traceparent").unwrap().ends_with("-01"));
 }
@@ -171,4 +177,27 @@ fn host_port_splitting() {
     assert_eq!(split_host_port("[::1]:443"), ("::1", Some(443)));
     assert_eq!(split_host_port("::1"), ("::1", None));
     assert_eq!(split_host_port("a:x"), ("a:x", None));
+}
+
+#[test]
+fn b3_ids_without_a_sampling_state_leave_the_decision_to_the_sampler() {
+    let (_, s) = start_with(
+        r#"{"tracing": {"sampling": {"ratio": 1.0}}}"#,
+        &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1")],
+    );
+    assert!(s.span.sampled, "deferred, so the 100% ratio decides");
+    let (_, s) = start_with(
+        r#"{"tracing": {"sampling": {"ratio": 0.0}}}"#,
+        &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1")],
+    );
+    assert!(!s.span.sampled);
+}
+
+#[test]
+fn undefined_trace_flags_are_not_echoed() {
+    let (config, s) = start_with("{}", &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff")]);
+    assert!(injected(&s, "traceparent").unwrap().ends_with("-01"));
+    let mut out = Vec::new();
+    response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
+    assert!(out[1].1.ends_with("-01"), "{}", out[1].1);
 }

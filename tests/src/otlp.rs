@@ -26,12 +26,20 @@ pub struct ReceivedSpan {
 impl Receiver {
     /// A receiver answering 200 until told otherwise.
     pub fn start() -> Self {
+        Self::start_with_delay(std::time::Duration::ZERO)
+    }
+
+    /// A receiver that waits `delay` before every answer (a slow collector).
+    pub fn start_with_delay(delay: std::time::Duration) -> Self {
         let status = Arc::new(AtomicU16::new(200));
         let answer = status.clone();
-        let server = Server::start(move |_| Reply {
-            status: answer.load(Ordering::Relaxed),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: b"{}".to_vec(),
+        let server = Server::start(move |_| {
+            std::thread::sleep(delay);
+            Reply {
+                status: answer.load(Ordering::Relaxed),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: b"{}".to_vec(),
+            }
         });
         Self { server, status }
     }

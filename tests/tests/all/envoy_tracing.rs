@@ -188,26 +188,38 @@ fn a_thousand_requests_give_a_thousand_linked_spans() {
     assert_valid_otlp(&r.collector);
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Collector {
+    Dead,
+    Answers(u16),
+    Slow,
+}
+
 #[test]
-fn a_dead_or_failing_collector_never_fails_requests_and_every_span_is_counted() {
-    for answer in [None, Some(503)] {
+fn a_dead_failing_or_slow_collector_never_fails_requests_and_every_span_is_counted() {
+    for kind in [Collector::Dead, Collector::Answers(503), Collector::Slow] {
         let app = Server::start(|_| Reply::text(200, "ok"));
-        let collector = Receiver::start();
-        let collector_port = match answer {
-            None => free_port(),
-            Some(status) => {
+        let collector = match kind {
+            Collector::Slow => Receiver::start_with_delay(Duration::from_secs(2)),
+            _ => Receiver::start(),
+        };
+        let collector_port = match kind {
+            Collector::Dead => free_port(),
+            Collector::Answers(status) => {
                 collector.answer_with(status);
                 collector.server.port()
             }
+            Collector::Slow => collector.server.port(),
         };
-        // A small queue, so the dead collector also makes the queue overflow.
-        let config = r#"{"tracing": {"exporter": {"max_batch_spans": 20, "max_queue_spans": 40, "max_in_flight": 1, "timeout_ms": 500}}}"#;
+        // A small queue and one call at a time, so the queue also overflows; a 300 ms timeout,
+        // so the slow collector's calls time out.
+        let config = r#"{"tracing": {"exporter": {"max_batch_spans": 20, "max_queue_spans": 40, "max_in_flight": 1, "timeout_ms": 300}}}"#;
         let render = Render { app_port: app.port(), collector_port, plugin_config: Some(config.to_owned()) };
         let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
         let mut c = Client::connect(envoy.listener).unwrap();
         for i in 0..300 {
             let resp = c.get(&format!("/api/v1/query?i={i}"), &[]).unwrap();
-            assert_eq!(resp.status(), 200, "request {i} with collector {answer:?}");
+            assert_eq!(resp.status(), 200, "request {i} with collector {kind:?}");
             assert!(resp.header("x-trace-id").is_some());
         }
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -222,11 +234,11 @@ fn a_dead_or_failing_collector_never_fails_requests_and_every_span_is_counted() 
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        assert_eq!(exported, 0, "collector {answer:?}");
+        assert_eq!(exported, 0, "collector {kind:?}");
         assert_eq!(
             failed + dropped,
             300,
-            "every span is failed or dropped (collector {answer:?}): failed {failed}, dropped {dropped}"
+            "every span is failed or dropped (collector {kind:?}): failed {failed}, dropped {dropped}"
         );
         assert!(failed > 0, "export calls were attempted and failed");
         assert!(envoy.metric("meshlens_export_failures_total") > 0);

@@ -201,3 +201,49 @@ fn undefined_trace_flags_are_not_echoed() {
     response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
     assert!(out[1].1.ends_with("-01"), "{}", out[1].1);
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,80}",
+            "[0-9a-f-]{0,60}",
+            Just(PARENT.to_owned()),
+            "0[0-9a-f]-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}.{0,8}",
+            "[0-9a-f]{16,32}-[0-9a-f]{16}(-[01d])?(-[0-9a-f]{16})?",
+        ]
+    }
+
+    proptest! {
+        /// Whatever a client sends, the tracer neither panics nor sends an invalid traceparent upstream.
+        #[test]
+        fn on_any_trace_headers(
+            values in proptest::collection::vec(header_value(), 8),
+            path in "/.{0,40}",
+            method in "[A-Z]{0,8}",
+            policy in prop_oneof![Just("trust"), Just("restart")],
+            status in 0u16..700,
+        ) {
+            let json = format!(r#"{{"routes": ["/users/{{id}}"], "tracing": {{"edge_policy": "{policy}", "inject": ["tracecontext", "b3", "b3multi"]}}}}"#);
+            let (config, mut ids) = setup(&json);
+            let names = ["traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags", "x-b3-parentspanid"];
+            let mut h: Vec<(String, String)> = names.iter().zip(&values).map(|(n, v)| ((*n).to_owned(), v.clone())).collect();
+            h.push((":path".into(), path));
+            h.push((":method".into(), method));
+            let cfg = config.tracing.as_ref().unwrap();
+            let s = start(cfg, &config.routes, &mut ids, &h, 10);
+            let tp = s.inject.iter().find(|(n, _)| *n == "traceparent").map(|(_, v)| v.clone()).unwrap();
+            prop_assert!(traceparent::parse(&tp).is_some(), "{}", tp);
+            let mut out = Vec::new();
+            response_headers(cfg, &s.span, &mut out);
+            let done = Completion { end_unix_nanos: 5, status, ..Completion::default() };
+            if let Some(span) = finish(cfg, &config.routes, s.span, &done) {
+                prop_assert!(span.end_unix_nanos >= span.start_unix_nanos);
+                let json = crate::otlp::encode_traces(&config.resource, &[span]);
+                prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! A running VM: one instance of a module with its plugins, like one Envoy worker thread.
+//!
+//! Build it with [`Host::builder`], drive streams, move the virtual clock, answer callouts, then
+//! inspect what the module did.
+//!
+//! ```no_run
+//! use host_harness::{Host, Module, Responder, HttpResponse};
+//!
+//! let module = Module::from_file("target/wasm32-wasip1/release/edge_telemetry.wasm")?;
+//! let mut host = Host::builder(&module)
+//!     .plugin_config(br#"{"routes": ["/users/{id}"]}"#)
+//!     .respond("otel_collector", Responder::Respond(HttpResponse { status: 200, ..Default::default() }))
+//!     .build()?;
+//! let s = host.new_stream();
+//! host.request_headers(s, &[(":method", "GET"), (":path", "/users/7"), (":authority", "api")], true)?;
+//! host.advance(std::time::Duration::from_millis(20));
+//! host.response_headers(s, &[(":status", "200")], true)?;
+//! host.complete(s)?;
+//! host.advance(std::time::Duration::from_secs(2));
+//! let trace_id = host.stream(s).and_then(|s| s.downstream_response_header("x-trace-id")).map(str::to_owned);
+//! assert_eq!(host.spans()[0].trace_id, trace_id.unwrap_or_default());
+//! # Ok::<(), host_harness::Error>(())
+//! ```
+
+mod builder;
+mod calls;
+mod http;
+mod time;
+
+use std::sync::{Arc, MutexGuard};
+
+use wasmtime::{Instance, Store};
+
+pub use builder::HostBuilder;
+
+use crate::callouts::{GrpcCall, HttpCall};
+use crate::metrics::{PrometheusConfig, Registry};
+use crate::module::Module;
+use crate::shared::Shared;
+use crate::spans::{self, SpanRecord};
+use crate::state::{HostState, LogRecord};
+use crate::stream::{Stream, StreamId};
+
+/// One VM running a module: its plugins (root contexts), streams, clock and observations.
+pub struct Host {
+    store: Store<HostState>,
+    instance: Instance,
+    module: Module,
+    fuel_per_call: Option<u64>,
+    next_context_id: u32,
+    /// Root context ids, in plugin order.
+    roots: Vec<u32>,
+    failed: bool,
+}
+
+impl Host {
+    /// Starts building a host for `module`.
+    pub fn builder(module: &Module) -> HostBuilder {
+        HostBuilder::new(module)
+    }
+
+    /// The module this host runs.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// A stream on the first plugin.
+    pub fn new_stream(&mut self) -> StreamId {
+        let root = self.roots.first().copied().unwrap_or(1);
+        self.new_stream_for(root)
+    }
+
+    /// A stream on the plugin with root context `root` (see [`Host::root_contexts`]).
+    pub fn new_stream_for(&mut self, root: u32) -> StreamId {
+        let id = self.next_context_id;
+        self.next_context_id += 1;
+        let state = self.store.data_mut();
+        let stream = Stream::new(root, state.clock.realtime, state.properties.clone());
+        state.streams.insert(id, stream);
+        StreamId(id)
+    }
+
+    /// The root context ids of the plugins, in the order they were added.
+    pub fn root_contexts(&self) -> &[u32] {
+        &self.roots
+    }
+
+    /// A stream's state and what it sent upstream and downstream.
+    pub fn stream(&self, id: StreamId) -> Option<&Stream> {
+        self.store.data().streams.get(&id.0)
+    }
+
+    /// Every log line the module wrote, in order.
+    pub fn logs(&self) -> &[LogRecord] {
+        &self.store.data().logs
+    }
+
+    /// Every HTTP call the module made, in order.
+    pub fn http_calls(&self) -> &[HttpCall] {
+        &self.store.data().callouts.http
+    }
+
+    /// Every gRPC call and stream the module opened.
+    pub fn grpc_calls(&self) -> &[GrpcCall] {
+        &self.store.data().callouts.grpc
+    }
+
+    /// Hostcalls made so far, when the builder turned tracing on.
+    pub fn hostcalls(&self) -> &[String] {
+        self.store.data().trace.as_deref().unwrap_or_default()
+    }
+
+    /// The metrics registry (shared with other hosts built with the same [`Shared`]).
+    pub fn metrics(&self) -> MutexGuard<'_, Registry> {
+        self.store.data().shared.metrics()
+    }
+
+    /// The module's metrics as Envoy's `/stats/prometheus` prints them.
+    pub fn prometheus(&self, config: &PrometheusConfig) -> String {
+        self.metrics().render_prometheus(config)
+    }
+
+    /// The shared state (data, queues, metrics) of this host.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.store.data().shared.clone()
+    }
+
+    /// Every span in the OTLP/HTTP JSON trace exports the module sent (`POST .../v1/traces`).
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.http_calls().iter().filter(|c| spans::is_trace_export(c)).flat_map(|c| spans::decode(&c.body)).collect()
+    }
+
+    /// The tick period the plugin with root context `root` asked for, in milliseconds.
+    pub fn tick_period_ms(&self, root: u32) -> Option<u32> {
+        self.store.data().plugins.get(&root).map(|p| p.tick_period_ms).filter(|p| *p > 0)
+    }
+
+    /// The virtual wall clock, in nanoseconds since the Unix epoch.
+    pub fn now_unix_nanos(&self) -> u64 {
+        self.store.data().clock.realtime
+    }
+
+    /// Whether the VM trapped (it then refuses further calls, as a failed Envoy VM does).
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Bytes of linear memory the module uses now.
+    pub fn memory_bytes(&mut self) -> usize {
+        match self.instance.get_memory(&mut self.store, "memory") {
+            Some(m) => m.data_size(&self.store),
+            None => 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("module", &self.module)
+            .field("roots", &self.roots)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}

@@ -1,0 +1,263 @@
+//! Configuring a host before it starts.
+
+use std::sync::Arc;
+
+use wasmtime::{Store, StoreLimitsBuilder};
+
+use super::Host;
+use crate::abi::{LogLevel, Status};
+use crate::callouts::{Callouts, Responder};
+use crate::clock::{Clock, DEFAULT_START_UNIX_NANOS};
+use crate::error::Error;
+use crate::module::Module;
+use crate::properties::{Properties, Value};
+use crate::shared::Shared;
+use crate::state::{ForeignFunction, HostState, Phase, Plugin, Rng};
+
+/// Builds a [`Host`]: plugins and their configuration, clock, randomness, upstreams, properties,
+/// limits. Every setting has a deterministic default.
+pub struct HostBuilder {
+    module: Module,
+    plugins: Vec<(String, Vec<u8>)>,
+    vm_config: Vec<u8>,
+    vm_id: String,
+    start_unix_nanos: u64,
+    seed: u64,
+    clusters: Option<Vec<String>>,
+    responders: Vec<(String, Responder)>,
+    properties: Properties,
+    shared: Option<Arc<Shared>>,
+    foreign: Vec<(String, ForeignFunction)>,
+    fuel_per_call: Option<u64>,
+    memory_limit: Option<usize>,
+    log_level: LogLevel,
+    trace: bool,
+    environment: Vec<(String, String)>,
+}
+
+static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl HostBuilder {
+    pub(super) fn new(module: &Module) -> Self {
+        Self {
+            module: module.clone(),
+            plugins: Vec::new(),
+            vm_config: Vec::new(),
+            vm_id: String::new(),
+            start_unix_nanos: DEFAULT_START_UNIX_NANOS,
+            seed: 0x5eed,
+            clusters: None,
+            responders: Vec::new(),
+            properties: Properties::envoy_defaults(),
+            shared: None,
+            foreign: Vec::new(),
+            fuel_per_call: None,
+            memory_limit: None,
+            log_level: LogLevel::Info,
+            trace: false,
+            environment: Vec::new(),
+        }
+    }
+
+    /// The configuration of the first plugin (root id `""` unless [`Self::root_id`] names it).
+    pub fn plugin_config(mut self, configuration: impl Into<Vec<u8>>) -> Self {
+        let configuration = configuration.into();
+        match self.plugins.first_mut() {
+            Some(first) => first.1 = configuration,
+            None => self.plugins.push((String::new(), configuration)),
+        }
+        self
+    }
+
+    /// The root id of the first plugin (Envoy `root_id`).
+    pub fn root_id(mut self, root_id: &str) -> Self {
+        match self.plugins.first_mut() {
+            Some(first) => first.0 = root_id.to_owned(),
+            None => self.plugins.push((root_id.to_owned(), Vec::new())),
+        }
+        self
+    }
+
+    /// Another plugin in the same VM (Envoy: several filter configs sharing one `vm_id`).
+    pub fn add_plugin(mut self, root_id: &str, configuration: impl Into<Vec<u8>>) -> Self {
+        if self.plugins.is_empty() {
+            self.plugins.push((String::new(), Vec::new()));
+        }
+        self.plugins.push((root_id.to_owned(), configuration.into()));
+        self
+    }
+
+    /// The VM configuration (`vm_config.configuration`).
+    pub fn vm_config(mut self, configuration: impl Into<Vec<u8>>) -> Self {
+        self.vm_config = configuration.into();
+        self
+    }
+
+    /// The VM id (`vm_config.vm_id`; `plugin_vm_id` property, shared-queue namespace).
+    pub fn vm_id(mut self, vm_id: &str) -> Self {
+        self.vm_id = vm_id.to_owned();
+        self
+    }
+
+    /// Where the virtual clock starts (default 2026-01-01T00:00:00Z).
+    pub fn start_time_unix_nanos(mut self, nanos: u64) -> Self {
+        self.start_unix_nanos = nanos;
+        self
+    }
+
+    /// Seed of the random source behind `random_get`.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The upstream clusters that exist; calls to others are BAD_ARGUMENT, as in Envoy.
+    /// Without this, every name exists.
+    pub fn clusters<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.clusters = Some(names.into_iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// How calls to `upstream` are answered unless the scenario answers them itself.
+    pub fn respond(mut self, upstream: &str, responder: Responder) -> Self {
+        self.responders.retain(|(u, _)| u != upstream);
+        self.responders.push((upstream.to_owned(), responder));
+        self
+    }
+
+    /// Sets an Envoy property for every stream (e.g. `["source", "address"]`).
+    pub fn property(mut self, path: &[&str], value: Value) -> Self {
+        self.properties.set(path, value);
+        self
+    }
+
+    /// Shares data, queues and metrics with other hosts (Envoy workers).
+    pub fn shared(mut self, shared: Arc<Shared>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// A function the module can call with `proxy_call_foreign_function`.
+    pub fn foreign_function(
+        mut self,
+        name: &str,
+        function: impl Fn(&[u8]) -> Result<Vec<u8>, Status> + Send + Sync + 'static,
+    ) -> Self {
+        self.foreign.push((name.to_owned(), Arc::new(function)));
+        self
+    }
+
+    /// Bounds each callback's CPU to `fuel` units; the module must be compiled with
+    /// `CompileOptions { fuel: true }`. Running out is a trap.
+    pub fn fuel_per_call(mut self, fuel: u64) -> Self {
+        self.fuel_per_call = Some(fuel);
+        self
+    }
+
+    /// Bounds the module's linear memory; growing past it fails the guest's allocation.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// The level `proxy_get_log_level` reports (default info).
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log_level = level;
+        self
+    }
+
+    /// Records every hostcall name, for [`Host::hostcalls`].
+    pub fn trace_hostcalls(mut self, on: bool) -> Self {
+        self.trace = on;
+        self
+    }
+
+    /// An environment variable the module sees through WASI `environ_get`.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.environment.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Instantiates the module, runs its start function, and starts and configures every plugin
+    /// like Envoy: `proxy_on_context_create(root, 0)`, `proxy_on_vm_start`, `proxy_on_configure`.
+    pub fn build(self) -> Result<Host, Error> {
+        if self.fuel_per_call.is_some() && !self.module.fuel() {
+            return Err(Error::Usage(String::from(
+                "fuel_per_call needs a module compiled with CompileOptions { fuel: true }",
+            )));
+        }
+        let mut limits = StoreLimitsBuilder::new();
+        if let Some(bytes) = self.memory_limit {
+            limits = limits.memory_size(bytes);
+        }
+        let plugins = if self.plugins.is_empty() { vec![(String::new(), Vec::new())] } else { self.plugins };
+        let state = HostState {
+            allocator: self.module.allocator(),
+            clock: Clock::starting_at(self.start_unix_nanos),
+            rng: Rng::new(self.seed),
+            log_level: self.log_level,
+            logs: Vec::new(),
+            stdio: [Vec::new(), Vec::new()],
+            vm_config: self.vm_config,
+            plugins: Default::default(),
+            streams: Default::default(),
+            current: 0,
+            phase: Phase::Idle,
+            configuring: None,
+            callouts: Callouts::new(self.responders),
+            shared: self.shared.unwrap_or_default(),
+            properties: self.properties,
+            clusters: self.clusters,
+            status: (0, Vec::new()),
+            foreign_args: Vec::new(),
+            environment: self.environment,
+            foreign: self.foreign,
+            host_id: NEXT_HOST_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            limits: limits.build(),
+            trace: self.trace.then(Vec::new),
+        };
+        let mut store = Store::new(self.module.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        if self.module.fuel() {
+            store.set_fuel(self.fuel_per_call.unwrap_or(u64::MAX)).map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        let instance = self
+            .module
+            .instance_pre()
+            .instantiate(&mut store)
+            .map_err(|e| Error::Compile(format!("cannot instantiate the module: {e:#}")))?;
+        let mut host = Host {
+            store,
+            instance,
+            module: self.module,
+            fuel_per_call: self.fuel_per_call,
+            next_context_id: 1,
+            roots: Vec::new(),
+            failed: false,
+        };
+        host.start()?;
+        for (root_id, configuration) in plugins {
+            let id = host.next_context_id;
+            host.next_context_id += 1;
+            let plugin = Plugin {
+                name: root_id.clone(),
+                root_id,
+                vm_id: self.vm_id.clone(),
+                configuration,
+                tick_period_ms: 0,
+                next_tick_nanos: None,
+                done_pending: false,
+            };
+            host.store.data_mut().plugins.insert(id, plugin);
+            host.roots.push(id);
+            host.start_plugin(id)?;
+        }
+        Ok(host)
+    }
+}
+
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder").field("module", &self.module).field("plugins", &self.plugins.len()).finish()
+    }
+}

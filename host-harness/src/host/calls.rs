@@ -1,0 +1,130 @@
+//! Calling into the guest: start-up, plugin start, and every callback, with traps turned into
+//! errors and Envoy's deferred "after VM call" actions applied when a callback returns.
+
+use wasmtime::{Val, WasmBacktrace};
+
+use super::Host;
+use crate::abi::LogLevel;
+use crate::error::Error;
+use crate::state::Phase;
+
+impl Host {
+    /// Runs the module's start function: `_initialize` (WASI reactor, then `main` if exported)
+    /// or `_start`, with Envoy's start-up restrictions on hostcalls.
+    pub(super) fn start(&mut self) -> Result<(), Error> {
+        let has = |host: &mut Host, name: &str| host.instance.get_func(&mut host.store, name).is_some();
+        if has(self, "_initialize") {
+            self.invoke("_initialize", 0, &[], Phase::Start)?;
+            if has(self, "main") {
+                self.invoke("main", 0, &[Val::I32(0), Val::I32(0)], Phase::Start)?;
+            }
+        } else if has(self, "_start") {
+            self.invoke("_start", 0, &[], Phase::Start)?;
+        }
+        Ok(())
+    }
+
+    /// Creates, starts and configures one plugin's root context.
+    pub(super) fn start_plugin(&mut self, root: u32) -> Result<(), Error> {
+        self.callback("proxy_on_context_create", root, &[i(root), Val::I32(0)])?;
+        let vm_config_len = self.store.data().vm_config.len();
+        if self.callback("proxy_on_vm_start", root, &[i(root), len(vm_config_len)])? == Some(0) {
+            return Err(self.rejected("proxy_on_vm_start"));
+        }
+        let config_len = self.store.data().plugins.get(&root).map_or(0, |p| p.configuration.len());
+        self.store.data_mut().configuring = Some(root);
+        let configured = self.callback("proxy_on_configure", root, &[i(root), len(config_len)]);
+        self.store.data_mut().configuring = None;
+        if configured? == Some(0) {
+            return Err(self.rejected("proxy_on_configure"));
+        }
+        Ok(())
+    }
+
+    fn rejected(&self, callback: &str) -> Error {
+        let logs =
+            self.store.data().logs.iter().filter(|l| l.level >= LogLevel::Warn).map(|l| l.message.clone()).collect();
+        Error::Rejected { callback: callback.to_owned(), logs }
+    }
+
+    /// Calls a guest export for context `context`, then applies deferred actions. Returns the
+    /// export's i32 result, or `None` when it returns nothing or the module does not export it
+    /// (a missing callback behaves like the SDK default: nothing happens).
+    pub(super) fn callback(&mut self, name: &str, context: u32, args: &[Val]) -> Result<Option<i32>, Error> {
+        let result = self.invoke(name, context, args, Phase::Callback)?;
+        self.after_callback()?;
+        Ok(result)
+    }
+
+    fn invoke(&mut self, name: &str, context: u32, args: &[Val], phase: Phase) -> Result<Option<i32>, Error> {
+        if self.failed {
+            return Err(Error::VmFailed);
+        }
+        let Some(func) = self.instance.get_func(&mut self.store, name) else { return Ok(None) };
+        let results_len = func.ty(&self.store).results().len();
+        let mut results = vec![Val::I32(0); results_len];
+        if let Some(fuel) = self.fuel_per_call {
+            self.store.set_fuel(fuel).map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        let logs_before = self.store.data().logs.len();
+        {
+            let state = self.store.data_mut();
+            state.current = context;
+            state.phase = phase;
+        }
+        let outcome = func.call(&mut self.store, args, &mut results);
+        {
+            let state = self.store.data_mut();
+            state.phase = Phase::Idle;
+            state.current = 0;
+        }
+        match outcome {
+            Ok(()) => Ok(results.first().and_then(Val::i32)),
+            Err(e) => {
+                self.failed = true;
+                let backtrace = e.downcast_ref::<WasmBacktrace>().map(|b| format!("{b}")).unwrap_or_default();
+                let panic = self.store.data().logs.get(logs_before..).unwrap_or_default().iter().rev().find_map(|l| {
+                    (l.level == LogLevel::Critical || l.message.contains("panicked at")).then(|| l.message.clone())
+                });
+                let message = match e.downcast_ref::<wasmtime::Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{e}"),
+                };
+                Err(Error::Trap { callback: name.to_owned(), message, panic, backtrace })
+            }
+        }
+    }
+
+    /// Envoy's `addAfterVmCallAction`s: local replies, continued streams, and callout answers
+    /// (never delivered re-entrantly, always after the callback that caused them).
+    fn after_callback(&mut self) -> Result<(), Error> {
+        loop {
+            let replies: Vec<u32> = self
+                .store
+                .data()
+                .streams
+                .iter()
+                .filter(|(_, s)| s.pending_local_reply.is_some() || s.pending_continue != (false, false))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &replies {
+                self.apply_stream_actions(*id)?;
+            }
+            let deferred = std::mem::take(&mut self.store.data_mut().callouts.deferred);
+            for (token, answer) in &deferred {
+                self.deliver_http(*token, answer.clone(), false)?;
+            }
+            if replies.is_empty() && deferred.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+pub(super) fn i(v: u32) -> Val {
+    Val::I32(v as i32)
+}
+
+pub(super) fn len(v: usize) -> Val {
+    Val::I32(i32::try_from(v).unwrap_or(i32::MAX))
+}

@@ -1,0 +1,296 @@
+//! Driving HTTP streams the way Envoy's Wasm filter does (`Context::decodeHeaders` and friends
+//! in envoy `source/extensions/common/wasm/context.cc`).
+
+use super::Host;
+use super::calls::{i, len};
+use crate::abi::Action;
+use crate::error::Error;
+use crate::stream::{Headers, StreamId, normalize};
+
+/// Which direction a call drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Request,
+    Response,
+}
+
+impl Host {
+    /// Request headers arrive: `proxy_on_request_headers`. The context is created first, as
+    /// Envoy does lazily on the first request callback. Names are lowercased like Envoy's codec.
+    pub fn request_headers(
+        &mut self,
+        s: StreamId,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, Error> {
+        self.ensure_created(s)?;
+        let headers = normalize(headers);
+        let n = headers.len();
+        let stream = self.stream_mut(s)?;
+        stream.request_headers = headers;
+        stream.visible.request_headers = true;
+        stream.end_of_stream = end_of_stream;
+        let action = self.on_headers(s, "proxy_on_request_headers", n, end_of_stream)?;
+        let stream = self.stream_mut(s)?;
+        if action == Action::Continue {
+            stream.visible.request_headers = false;
+        } else if stream.local_reply.is_none() {
+            stream.request_paused = true;
+        }
+        Ok(action)
+    }
+
+    /// A request body chunk arrives: `proxy_on_request_body` with the buffered size (Envoy keeps
+    /// accumulating while the module returns Pause).
+    pub fn request_body(&mut self, s: StreamId, chunk: &[u8], end_of_stream: bool) -> Result<Action, Error> {
+        self.body(s, Direction::Request, chunk, end_of_stream)
+    }
+
+    /// Request trailers arrive: `proxy_on_request_trailers`.
+    pub fn request_trailers(&mut self, s: StreamId, trailers: &[(&str, &str)]) -> Result<Action, Error> {
+        self.trailers(s, Direction::Request, normalize(trailers))
+    }
+
+    /// Response headers arrive from upstream: `proxy_on_response_headers`.
+    pub fn response_headers(
+        &mut self,
+        s: StreamId,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, Error> {
+        self.check_open(s, Direction::Response)?;
+        self.send_response_headers(s, normalize(headers), end_of_stream)
+    }
+
+    /// A response body chunk arrives: `proxy_on_response_body`.
+    pub fn response_body(&mut self, s: StreamId, chunk: &[u8], end_of_stream: bool) -> Result<Action, Error> {
+        self.body(s, Direction::Response, chunk, end_of_stream)
+    }
+
+    /// Response trailers arrive: `proxy_on_response_trailers`.
+    pub fn response_trailers(&mut self, s: StreamId, trailers: &[(&str, &str)]) -> Result<Action, Error> {
+        self.trailers(s, Direction::Response, normalize(trailers))
+    }
+
+    /// The stream ends: `proxy_on_log` in the access-log phase (creating the context first if no
+    /// callback ran, as Envoy does for requests rejected before the filter), then `proxy_on_done`
+    /// and `proxy_on_delete`. Calls it still has pending are cancelled, as Envoy does.
+    pub fn complete(&mut self, s: StreamId) -> Result<(), Error> {
+        if self.stream_mut(s)?.complete {
+            return Err(Error::Usage(format!("stream {} is already complete", s.0)));
+        }
+        self.ensure_created(s)?;
+        self.stream_mut(s)?.access_log_phase = true;
+        let logged = self.callback("proxy_on_log", s.0, &[i(s.0)]);
+        let stream = self.stream_mut(s)?;
+        stream.access_log_phase = false;
+        stream.complete = true;
+        logged?;
+        self.callback("proxy_on_done", s.0, &[i(s.0)])?;
+        self.callback("proxy_on_delete", s.0, &[i(s.0)])?;
+        for call in self.store.data_mut().callouts.http.iter_mut() {
+            if call.context_id == s.0 && call.state == crate::callouts::CallState::Pending {
+                call.state = crate::callouts::CallState::Cancelled;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn stream_mut(&mut self, s: StreamId) -> Result<&mut crate::stream::Stream, Error> {
+        self.store.data_mut().streams.get_mut(&s.0).ok_or_else(|| Error::Usage(format!("no stream {}", s.0)))
+    }
+
+    fn ensure_created(&mut self, s: StreamId) -> Result<(), Error> {
+        let stream = self.stream_mut(s)?;
+        if stream.created {
+            return Ok(());
+        }
+        stream.created = true;
+        let root = stream.root_id;
+        self.callback("proxy_on_context_create", s.0, &[i(s.0), i(root)])?;
+        Ok(())
+    }
+
+    fn on_headers(&mut self, s: StreamId, callback: &str, n: usize, eos: bool) -> Result<Action, Error> {
+        let raw = self.callback(callback, s.0, &[i(s.0), len(n), i(u32::from(eos))])?;
+        Ok(Action::from_raw(raw.unwrap_or(0) as u32))
+    }
+
+    /// Refuses to drive a direction the stream cannot take now.
+    fn check_open(&mut self, s: StreamId, direction: Direction) -> Result<(), Error> {
+        let stream = self.stream_mut(s)?;
+        if stream.complete {
+            return Err(Error::Usage(format!("stream {} is complete", s.0)));
+        }
+        if stream.local_reply.is_some() {
+            return Err(Error::Usage(format!("stream {} was answered with a local reply", s.0)));
+        }
+        if direction == Direction::Request && stream.request_paused {
+            return Err(Error::Usage(format!(
+                "stream {}: the request is paused by the module (answer its callout or wait for continue_stream)",
+                s.0
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_response_headers(&mut self, s: StreamId, headers: Headers, eos: bool) -> Result<Action, Error> {
+        let n = headers.len();
+        let stream = self.stream_mut(s)?;
+        stream.response_headers = Some(headers);
+        stream.visible.response_headers = true;
+        stream.end_of_stream = eos;
+        if !stream.created {
+            return Ok(Action::Continue);
+        }
+        let action = self.on_headers(s, "proxy_on_response_headers", n, eos)?;
+        let stream = self.stream_mut(s)?;
+        if action == Action::Continue {
+            stream.visible.response_headers = false;
+        } else {
+            stream.response_paused = true;
+        }
+        Ok(action)
+    }
+
+    fn body(&mut self, s: StreamId, direction: Direction, chunk: &[u8], eos: bool) -> Result<Action, Error> {
+        self.check_open(s, direction)?;
+        let stream = self.stream_mut(s)?;
+        let created = stream.created;
+        let (buffer, buffering, total) = match direction {
+            Direction::Request => (&mut stream.request_body, stream.buffering_request, &mut stream.request_body_bytes),
+            Direction::Response => {
+                (&mut stream.response_body, stream.buffering_response, &mut stream.response_body_bytes)
+            }
+        };
+        *total += chunk.len() as u64;
+        if !buffering {
+            buffer.clear();
+        }
+        buffer.extend_from_slice(chunk);
+        let size = buffer.len();
+        stream.end_of_stream = eos;
+        if !created {
+            self.pass_body(s, direction)?;
+            return Ok(Action::Continue);
+        }
+        match direction {
+            Direction::Request => stream.visible.request_body = true,
+            Direction::Response => stream.visible.response_body = true,
+        }
+        let callback = match direction {
+            Direction::Request => "proxy_on_request_body",
+            Direction::Response => "proxy_on_response_body",
+        };
+        let raw = self.callback(callback, s.0, &[i(s.0), len(size), i(u32::from(eos))])?;
+        let action = Action::from_raw(raw.unwrap_or(0) as u32);
+        let stream = self.stream_mut(s)?;
+        let paused = action != Action::Continue;
+        match direction {
+            Direction::Request => {
+                stream.buffering_request = paused;
+                stream.request_paused = paused && eos;
+            }
+            Direction::Response => {
+                stream.buffering_response = paused;
+                stream.response_paused = paused && eos;
+            }
+        }
+        if !paused {
+            self.pass_body(s, direction)?;
+        }
+        Ok(action)
+    }
+
+    /// The buffered body goes on (upstream or downstream) and leaves the module's view.
+    fn pass_body(&mut self, s: StreamId, direction: Direction) -> Result<(), Error> {
+        let stream = self.stream_mut(s)?;
+        match direction {
+            Direction::Request => {
+                let data = std::mem::take(&mut stream.request_body);
+                stream.request_body_sent.extend(data);
+                stream.visible.request_body = false;
+            }
+            Direction::Response => {
+                let data = std::mem::take(&mut stream.response_body);
+                stream.response_body_sent.extend(data);
+                stream.visible.response_body = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn trailers(&mut self, s: StreamId, direction: Direction, trailers: Headers) -> Result<Action, Error> {
+        self.check_open(s, direction)?;
+        let n = trailers.len();
+        let stream = self.stream_mut(s)?;
+        let created = stream.created;
+        match direction {
+            Direction::Request => {
+                stream.request_trailers = Some(trailers);
+                stream.visible.request_trailers = true;
+            }
+            Direction::Response => {
+                stream.response_trailers = Some(trailers);
+                stream.visible.response_trailers = true;
+            }
+        }
+        if !created {
+            return Ok(Action::Continue);
+        }
+        let callback = match direction {
+            Direction::Request => "proxy_on_request_trailers",
+            Direction::Response => "proxy_on_response_trailers",
+        };
+        let raw = self.callback(callback, s.0, &[i(s.0), len(n)])?;
+        let action = Action::from_raw(raw.unwrap_or(0) as u32);
+        let stream = self.stream_mut(s)?;
+        match (direction, action == Action::Continue) {
+            (Direction::Request, true) => stream.visible.request_trailers = false,
+            (Direction::Response, true) => stream.visible.response_trailers = false,
+            (Direction::Request, false) => stream.request_paused = true,
+            (Direction::Response, false) => stream.response_paused = true,
+        }
+        Ok(action)
+    }
+
+    /// Applies a stream's deferred actions: `continue_stream`, and a local reply, which Envoy
+    /// sends back through the filter chain, so the module's own response callbacks see it.
+    pub(super) fn apply_stream_actions(&mut self, id: u32) -> Result<(), Error> {
+        let s = StreamId(id);
+        let stream = self.stream_mut(s)?;
+        let (continue_request, continue_response) = std::mem::take(&mut stream.pending_continue);
+        if continue_request {
+            stream.request_paused = false;
+        }
+        if continue_response {
+            stream.response_paused = false;
+        }
+        let Some(reply) = stream.pending_local_reply.take() else { return Ok(()) };
+        if stream.local_reply.is_some() || stream.complete {
+            return Ok(());
+        }
+        stream.request_paused = false;
+        stream.visible.request_headers = false;
+        stream.visible.request_body = false;
+        let mut headers: Headers = vec![(":status".into(), reply.status.to_string())];
+        if !reply.body.is_empty() {
+            headers.push(("content-length".into(), reply.body.len().to_string()));
+            headers.push(("content-type".into(), "text/plain".into()));
+        }
+        headers.extend(reply.headers.iter().cloned());
+        let body = reply.body.clone();
+        stream.local_reply = Some(reply);
+        self.send_response_headers(s, headers, body.is_empty())?;
+        if !body.is_empty() {
+            let stream = self.stream_mut(s)?;
+            stream.response_body = body.clone();
+            stream.response_body_bytes += body.len() as u64;
+            stream.visible.response_body = true;
+            stream.end_of_stream = true;
+            self.callback("proxy_on_response_body", id, &[i(id), len(body.len()), i(1)])?;
+            self.pass_body(s, Direction::Response)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The virtual clock and what it drives: ticks, callout timeouts, and callout answers.
+
+use std::time::Duration;
+
+use super::Host;
+use super::calls::{i, len};
+use crate::callouts::{CallState, HttpResponse};
+use crate::error::Error;
+
+/// The next thing due on the clock.
+enum Due {
+    Tick(u32),
+    Timeout(u32),
+}
+
+impl Host {
+    /// Moves the virtual clock forward by `by`, firing every tick and callout timeout that falls
+    /// due on the way, in time order, then delivers shared-queue notifications.
+    pub fn advance(&mut self, by: Duration) -> Result<(), Error> {
+        let target = self.store.data().clock.monotonic.saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        while let Some((at, due)) = self.next_due(target) {
+            let now = self.store.data().clock.monotonic;
+            self.store.data_mut().clock.advance(at.saturating_sub(now));
+            match due {
+                Due::Tick(root) => {
+                    if let Some(p) = self.store.data_mut().plugins.get_mut(&root) {
+                        p.next_tick_nanos = Some(at + u64::from(p.tick_period_ms) * 1_000_000);
+                    }
+                    self.callback("proxy_on_tick", root, &[i(root)])?;
+                }
+                Due::Timeout(token) => {
+                    if let Some(call) = self.store.data_mut().callouts.http_mut(token) {
+                        call.state = CallState::TimedOut;
+                    }
+                    self.deliver_http(token, None, true)?;
+                }
+            }
+        }
+        let now = self.store.data().clock.monotonic;
+        self.store.data_mut().clock.advance(target.saturating_sub(now));
+        self.deliver_queue_ready()
+    }
+
+    fn next_due(&self, target: u64) -> Option<(u64, Due)> {
+        let state = self.store.data();
+        let ticks = state.plugins.iter().filter_map(|(id, p)| p.next_tick_nanos.map(|t| (t, Due::Tick(*id))));
+        let timeouts = state
+            .callouts
+            .http
+            .iter()
+            .filter(|c| c.state == CallState::Pending && c.timeout_ms > 0)
+            .map(|c| (c.dispatched_at_nanos + u64::from(c.timeout_ms) * 1_000_000, Due::Timeout(c.token)));
+        ticks.chain(timeouts).filter(|(t, _)| *t <= target).min_by_key(|(t, _)| *t)
+    }
+
+    /// Answers a pending HTTP call now: `proxy_on_http_call_response` with the response.
+    pub fn respond(&mut self, token: u32, response: HttpResponse) -> Result<(), Error> {
+        self.deliver_http(token, Some(response), true)
+    }
+
+    /// Fails a pending HTTP call now (connection failure): the module sees zero headers.
+    pub fn fail(&mut self, token: u32) -> Result<(), Error> {
+        self.deliver_http(token, None, true)
+    }
+
+    /// Delivers an answer (`None`: failure) to the context that dispatched `token`. `scenario`
+    /// marks calls answered by the scenario, which must be pending.
+    pub(super) fn deliver_http(
+        &mut self,
+        token: u32,
+        answer: Option<HttpResponse>,
+        scenario: bool,
+    ) -> Result<(), Error> {
+        let state = self.store.data_mut();
+        let Some(call) = state.callouts.http_mut(token) else {
+            return Err(Error::Usage(format!("no HTTP call with token {token}")));
+        };
+        if scenario && !matches!(call.state, CallState::Pending | CallState::TimedOut) {
+            return Err(Error::Usage(format!("HTTP call {token} is not pending ({:?})", call.state)));
+        }
+        if call.state == CallState::Cancelled {
+            return Ok(());
+        }
+        if call.state == CallState::Pending {
+            call.state = answer.as_ref().map_or(CallState::Failed, |r| CallState::Answered(r.status));
+        }
+        let context = call.context_id;
+        let (headers, body, trailers) = match &answer {
+            Some(r) => (r.headers.len() + 1, r.body.len(), r.trailers.len()),
+            None => (0, 0, 0),
+        };
+        let alive = state.plugins.contains_key(&context) || state.streams.get(&context).is_some_and(|s| !s.complete);
+        if !alive {
+            return Ok(());
+        }
+        state.callouts.current_response = answer.map(|mut r| {
+            r.headers.insert(0, (":status".to_owned(), r.status.to_string()));
+            r
+        });
+        let result = self.callback(
+            "proxy_on_http_call_response",
+            context,
+            &[i(context), i(token), len(headers), len(body), len(trailers)],
+        );
+        self.store.data_mut().callouts.current_response = None;
+        result.map(|_| ())
+    }
+
+    /// Answers a gRPC call or stream: one message (if any), then close with `status`
+    /// (`proxy_on_grpc_receive`, `proxy_on_grpc_close`).
+    pub fn grpc_respond(&mut self, token: u32, message: Option<&[u8]>, status: u32) -> Result<(), Error> {
+        let call = self.store.data().callouts.grpc.iter().find(|g| g.token == token).cloned();
+        let call = call.ok_or_else(|| Error::Usage(format!("no gRPC call with token {token}")))?;
+        if let Some(message) = message {
+            self.store.data_mut().callouts.current_grpc_message = Some(message.to_vec());
+            let r = self.callback(
+                "proxy_on_grpc_receive",
+                call.context_id,
+                &[i(call.context_id), i(token), len(message.len())],
+            );
+            self.store.data_mut().callouts.current_grpc_message = None;
+            r?;
+        }
+        self.store.data_mut().status = (status, Vec::new());
+        self.callback("proxy_on_grpc_close", call.context_id, &[i(call.context_id), i(token), i(status)])?;
+        if let Some(g) = self.store.data_mut().callouts.grpc.iter_mut().find(|g| g.token == token) {
+            g.closed = true;
+        }
+        Ok(())
+    }
+
+    /// Calls the module's `proxy_on_foreign_function` on a plugin with `args`.
+    pub fn call_foreign_function(&mut self, root: u32, function_id: u32, args: &[u8]) -> Result<(), Error> {
+        self.store.data_mut().foreign_args = args.to_vec();
+        self.callback("proxy_on_foreign_function", root, &[i(root), i(function_id), len(args.len())])?;
+        Ok(())
+    }
+
+    /// Delivers `proxy_on_queue_ready` for queues this host registered that got new items
+    /// (from this host or another one sharing its [`crate::Shared`]).
+    pub fn deliver_queue_ready(&mut self) -> Result<(), Error> {
+        let host_id = self.store.data().host_id;
+        let ready = self.store.data().shared.take_ready(host_id);
+        for (root, queue) in ready {
+            self.callback("proxy_on_queue_ready", root, &[i(root), i(queue)])?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! A compiled proxy-wasm module: compile once, instantiate per run.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::{Engine, ExternType, InstancePre};
+
+use crate::abi::AbiVersion;
+use crate::error::{Error, abi_error};
+use crate::imports;
+use crate::state::HostState;
+
+/// A compiled module and what the harness learned about it. Cheap to clone (shared).
+///
+/// ```no_run
+/// let module = host_harness::Module::from_file("target/wasm32-wasip1/release/edge_telemetry.wasm")?;
+/// assert_eq!(module.abi().to_string(), "0.2.1");
+/// # Ok::<(), host_harness::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<Inner>,
+}
+
+/// How modules are compiled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Meter guest instructions, so `HostBuilder::fuel_per_call` can bound each callback's CPU.
+    /// Off by default: metering costs about a tenth of execution speed.
+    pub fuel: bool,
+}
+
+struct Inner {
+    engine: Engine,
+    module: wasmtime::Module,
+    /// The module linked against every host function, ready to instantiate.
+    pre: InstancePre<HostState>,
+    abi: AbiVersion,
+    allocator: &'static str,
+    fuel: bool,
+    size: usize,
+}
+
+/// The export names that declare an ABI version.
+const ABI_EXPORTS: [(&str, AbiVersion); 2] =
+    [("proxy_abi_version_0_2_1", AbiVersion::V0_2_1), ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0)];
+
+impl Module {
+    /// Reads and compiles a `.wasm` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::Compile(format!("cannot read {}: {e}", path.display())))?;
+        Self::new(&bytes)
+    }
+
+    /// Compiles module bytes (binary or text format) with default options.
+    pub fn new(bytes: &[u8]) -> Result<Self, Error> {
+        Self::with_options(bytes, CompileOptions::default())
+    }
+
+    /// Compiles module bytes with `options`.
+    pub fn with_options(bytes: &[u8], options: CompileOptions) -> Result<Self, Error> {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(options.fuel);
+        let engine = Engine::new(&config).map_err(|e| Error::Compile(e.to_string()))?;
+        let module = wasmtime::Module::new(&engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        let exports: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();
+        let abi = ABI_EXPORTS
+            .iter()
+            .find(|(name, _)| exports.iter().any(|e| e == name))
+            .map(|(_, abi)| *abi)
+            .ok_or_else(|| abi_error(&exports))?;
+        let allocator = ["proxy_on_memory_allocate", "malloc"]
+            .into_iter()
+            .find(|name| matches!(module.get_export(name), Some(ExternType::Func(_))))
+            .ok_or_else(|| Error::MissingExport(String::from("proxy_on_memory_allocate or malloc")))?;
+        if !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
+            return Err(Error::MissingExport(String::from("memory")));
+        }
+        let linker = imports::linker(&engine).map_err(|e| Error::Compile(format!("cannot build the linker: {e}")))?;
+        let pre = linker.instantiate_pre(&module).map_err(|e| link_error(&module, &e))?;
+        Ok(Self {
+            inner: Arc::new(Inner { engine, module, pre, abi, allocator, fuel: options.fuel, size: bytes.len() }),
+        })
+    }
+
+    /// The ABI version the module declares.
+    pub fn abi(&self) -> AbiVersion {
+        self.inner.abi
+    }
+
+    /// The allocator export the host uses to give the guest memory.
+    pub fn allocator(&self) -> &'static str {
+        self.inner.allocator
+    }
+
+    /// Size of the module bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// Every import as `module::name: type`.
+    pub fn imports(&self) -> Vec<(String, String, String)> {
+        self.inner.module.imports().map(|i| (i.module().to_owned(), i.name().to_owned(), describe(&i.ty()))).collect()
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {
+        &self.inner.pre
+    }
+
+    pub(crate) fn fuel(&self) -> bool {
+        self.inner.fuel
+    }
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("abi", &self.inner.abi)
+            .field("allocator", &self.inner.allocator)
+            .field("size", &self.inner.size)
+            .finish()
+    }
+}
+
+/// Names the import wasmtime could not satisfy, with the type the module expects.
+fn link_error(module: &wasmtime::Module, error: &wasmtime::Error) -> Error {
+    let text = format!("{error:#}");
+    for import in module.imports() {
+        let qualified = format!("{}::{}", import.module(), import.name());
+        if text.contains(&qualified) {
+            return Error::MissingImport {
+                module: import.module().to_owned(),
+                name: import.name().to_owned(),
+                ty: describe(&import.ty()),
+            };
+        }
+    }
+    Error::Compile(text)
+}
+
+/// A readable type, e.g. `(func (param i32 i32) (result i32))`.
+pub(crate) fn describe(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => {
+            let params: Vec<String> = f.params().map(|p| p.to_string()).collect();
+            let results: Vec<String> = f.results().map(|r| r.to_string()).collect();
+            format!("(func (param {}) (result {}))", params.join(" "), results.join(" "))
+        }
+        ExternType::Memory(_) => String::from("(memory)"),
+        ExternType::Table(_) => String::from("(table)"),
+        ExternType::Global(_) => String::from("(global)"),
+        ExternType::Tag(_) => String::from("(tag)"),
+    }
+}

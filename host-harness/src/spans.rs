@@ -1,0 +1,112 @@
+//! Reading back the spans a module exported as OTLP/HTTP JSON (`ExportTraceServiceRequest`).
+
+use serde_json::Value;
+
+use crate::callouts::HttpCall;
+
+/// One span, as decoded from an export payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_span_id: String,
+    pub name: String,
+    pub kind: i64,
+    pub start_unix_nanos: u64,
+    pub end_unix_nanos: u64,
+    pub status_code: i64,
+    pub status_message: String,
+    pub trace_state: String,
+    /// Attribute values as text (`stringValue`, `intValue`, `boolValue`, `doubleValue`).
+    pub attributes: Vec<(String, String)>,
+    /// Linked spans: (trace id, span id).
+    pub links: Vec<(String, String)>,
+    /// Attributes of the resource the span belongs to.
+    pub resource: Vec<(String, String)>,
+}
+
+impl SpanRecord {
+    /// An attribute's value as text.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Duration in nanoseconds.
+    pub fn duration_nanos(&self) -> u64 {
+        self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
+    }
+}
+
+/// Whether an HTTP call is an OTLP/HTTP trace export.
+pub(crate) fn is_trace_export(call: &HttpCall) -> bool {
+    call.headers.iter().any(|(k, v)| k == ":path" && v.ends_with("/v1/traces"))
+}
+
+/// The spans in one payload (nothing when it is not OTLP JSON).
+pub fn decode(payload: &[u8]) -> Vec<SpanRecord> {
+    let Ok(v) = serde_json::from_slice::<Value>(payload) else { return Vec::new() };
+    let mut out = Vec::new();
+    for rs in v["resourceSpans"].as_array().into_iter().flatten() {
+        let resource = attributes(&rs["resource"]["attributes"]);
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            for s in ss["spans"].as_array().into_iter().flatten() {
+                out.push(SpanRecord {
+                    trace_id: text(&s["traceId"]),
+                    span_id: text(&s["spanId"]),
+                    parent_span_id: text(&s["parentSpanId"]),
+                    name: text(&s["name"]),
+                    kind: s["kind"].as_i64().unwrap_or(0),
+                    start_unix_nanos: nanos(&s["startTimeUnixNano"]),
+                    end_unix_nanos: nanos(&s["endTimeUnixNano"]),
+                    status_code: s["status"]["code"].as_i64().unwrap_or(0),
+                    status_message: text(&s["status"]["message"]),
+                    trace_state: text(&s["traceState"]),
+                    attributes: attributes(&s["attributes"]),
+                    links: s["links"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|l| (text(&l["traceId"]), text(&l["spanId"])))
+                        .collect(),
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn nanos(v: &Value) -> u64 {
+    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64()).unwrap_or(0)
+}
+
+fn attributes(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|kv| {
+            let value = &kv["value"];
+            let text = if let Some(s) = value["stringValue"].as_str() {
+                s.to_owned()
+            } else if let Some(s) = value["intValue"].as_str() {
+                s.to_owned()
+            } else if let Some(b) = value["boolValue"].as_bool() {
+                b.to_string()
+            } else if let Some(d) = value["doubleValue"].as_f64() {
+                d.to_string()
+            } else {
+                value.to_string()
+            };
+            (text_of(&kv["key"]), text)
+        })
+        .collect()
+}
+
+fn text_of(v: &Value) -> String {
+    text(v)
+}

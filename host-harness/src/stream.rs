@@ -1,0 +1,182 @@
+//! One HTTP stream as the host sees it: the header maps and bodies with Envoy's rules for what is
+//! visible in which callback, and what was finally sent upstream and downstream.
+
+use crate::properties::Properties;
+
+/// Identifies an HTTP stream (its proxy-wasm context id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(pub u32);
+
+/// A header or trailer map: ordered pairs with lowercase names, as Envoy keeps them.
+pub type Headers = Vec<(String, String)>;
+
+/// A reply the module generated with `proxy_send_local_response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u16,
+    /// Response code details (Envoy replaces spaces with underscores).
+    pub details: String,
+    pub body: Vec<u8>,
+    /// Additional headers, names lowercased.
+    pub headers: Headers,
+    /// `None` when the module passed -1 (no `grpc-status`).
+    pub grpc_status: Option<u32>,
+}
+
+/// The state of one stream.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub(crate) root_id: u32,
+    pub(crate) created: bool,
+    pub(crate) request_headers: Headers,
+    pub(crate) request_trailers: Option<Headers>,
+    pub(crate) response_headers: Option<Headers>,
+    pub(crate) response_trailers: Option<Headers>,
+    /// Which maps Envoy lets the current callback see (its map pointers are non-null).
+    pub(crate) visible: Visible,
+    pub(crate) request_body: Vec<u8>,
+    pub(crate) response_body: Vec<u8>,
+    pub(crate) request_body_sent: Vec<u8>,
+    pub(crate) response_body_sent: Vec<u8>,
+    pub(crate) request_body_bytes: u64,
+    pub(crate) response_body_bytes: u64,
+    pub(crate) buffering_request: bool,
+    pub(crate) buffering_response: bool,
+    pub(crate) request_paused: bool,
+    pub(crate) response_paused: bool,
+    pub(crate) end_of_stream: bool,
+    pub(crate) start_nanos: u64,
+    pub(crate) pending_local_reply: Option<LocalReply>,
+    /// `proxy_continue_stream` calls to apply after the callback: (request, response).
+    pub(crate) pending_continue: (bool, bool),
+    pub(crate) local_reply: Option<LocalReply>,
+    pub(crate) reset: bool,
+    pub(crate) access_log_phase: bool,
+    pub(crate) complete: bool,
+    pub(crate) properties: Properties,
+}
+
+/// Envoy's map and buffer pointers: set for the callback that handles them, cleared when it
+/// returns Continue (or on `continue_stream`), replaced by the logged maps in `on_log`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Visible {
+    pub request_headers: bool,
+    pub request_trailers: bool,
+    pub response_headers: bool,
+    pub response_trailers: bool,
+    pub request_body: bool,
+    pub response_body: bool,
+}
+
+impl Stream {
+    pub(crate) fn new(root_id: u32, start_nanos: u64, properties: Properties) -> Self {
+        Self {
+            root_id,
+            created: false,
+            request_headers: Vec::new(),
+            request_trailers: None,
+            response_headers: None,
+            response_trailers: None,
+            visible: Visible::default(),
+            request_body: Vec::new(),
+            response_body: Vec::new(),
+            request_body_sent: Vec::new(),
+            response_body_sent: Vec::new(),
+            request_body_bytes: 0,
+            response_body_bytes: 0,
+            buffering_request: false,
+            buffering_response: false,
+            request_paused: false,
+            response_paused: false,
+            end_of_stream: false,
+            start_nanos,
+            pending_local_reply: None,
+            pending_continue: (false, false),
+            local_reply: None,
+            reset: false,
+            access_log_phase: false,
+            complete: false,
+            properties,
+        }
+    }
+
+    /// The request headers as they went (or will go) upstream, after the module's changes.
+    pub fn upstream_request_headers(&self) -> &[(String, String)] {
+        &self.request_headers
+    }
+
+    /// The response headers as they went downstream, after the module's changes.
+    pub fn downstream_response_headers(&self) -> &[(String, String)] {
+        self.response_headers.as_deref().unwrap_or_default()
+    }
+
+    /// One request header sent upstream, by lowercase name (first value).
+    pub fn upstream_request_header(&self, name: &str) -> Option<&str> {
+        first(&self.request_headers, name)
+    }
+
+    /// One response header sent downstream, by lowercase name (first value).
+    pub fn downstream_response_header(&self, name: &str) -> Option<&str> {
+        first(self.response_headers.as_deref().unwrap_or_default(), name)
+    }
+
+    /// Request trailers sent upstream.
+    pub fn upstream_request_trailers(&self) -> Option<&[(String, String)]> {
+        self.request_trailers.as_deref()
+    }
+
+    /// Response trailers sent downstream.
+    pub fn downstream_response_trailers(&self) -> Option<&[(String, String)]> {
+        self.response_trailers.as_deref()
+    }
+
+    /// Request body bytes passed upstream.
+    pub fn upstream_request_body(&self) -> &[u8] {
+        &self.request_body_sent
+    }
+
+    /// Response body bytes passed downstream.
+    pub fn downstream_response_body(&self) -> &[u8] {
+        &self.response_body_sent
+    }
+
+    /// The local reply the module sent, if any.
+    pub fn local_reply(&self) -> Option<&LocalReply> {
+        self.local_reply.as_ref()
+    }
+
+    /// Whether the request is held (headers or body callback returned Pause) and not continued.
+    pub fn request_paused(&self) -> bool {
+        self.request_paused
+    }
+
+    /// Whether the response is held.
+    pub fn response_paused(&self) -> bool {
+        self.response_paused
+    }
+
+    /// Whether the module reset the stream (`proxy_close_stream`).
+    pub fn was_reset(&self) -> bool {
+        self.reset
+    }
+
+    /// Whether the stream finished (`on_log`, `on_done`, `on_delete` ran).
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The response status sent downstream, if a response started.
+    pub fn status(&self) -> Option<u16> {
+        first(self.response_headers.as_deref()?, ":status")?.parse().ok()
+    }
+}
+
+/// The first value of `name` (compared case-insensitively).
+pub(crate) fn first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// Header names as Envoy stores them: lowercase.
+pub(crate) fn normalize(headers: &[(&str, &str)]) -> Headers {
+    headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned())).collect()
+}

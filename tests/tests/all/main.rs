@@ -1,6 +1,7 @@
 //! The one integration-test binary of the `meshlens-tests` package.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod conformance;
 mod envoy_config;
 mod envoy_tracing;
 mod otlp_validator;

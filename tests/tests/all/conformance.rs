@@ -1,0 +1,229 @@
+//! Conformance: the same scenarios through real Envoy 1.40 and through the harness must produce
+//! the same observable results: headers sent upstream and downstream, span fields other than
+//! ids and timestamps, and the module's metric series and values. This suite is the harness's
+//! definition of "faithful"; every scenario added here tightens it.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use host_harness::{Host, HttpResponse, Module, Responder};
+use meshlens_tests::envoy::{Envoy, Render};
+use meshlens_tests::http::{self, Message, Reply, Server};
+use meshlens_tests::otlp::Receiver;
+use meshlens_tests::paths;
+use serde_json::Value;
+
+/// What answers the request behind the proxy.
+#[derive(Debug, Clone, Copy)]
+enum Upstream {
+    /// The app answers 200 with `ok`.
+    App,
+    /// No route matches: Envoy's own 404.
+    NoRoute,
+    /// The cluster has no live host: Envoy's own 503.
+    Down,
+}
+
+struct Scenario {
+    name: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    upstream: Upstream,
+}
+
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario { name: "continued W3C trace", path: "/api/v1/query?q=1", headers: &[("traceparent", PARENT), ("tracestate", "a=1,b=2")], upstream: Upstream::App },
+    Scenario { name: "no context", path: "/users/42", headers: &[], upstream: Upstream::App },
+    Scenario { name: "invalid traceparent", path: "/users/7", headers: &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")], upstream: Upstream::App },
+    Scenario { name: "B3 single", path: "/health", headers: &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")], upstream: Upstream::App },
+    Scenario { name: "unsampled caller", path: "/health", headers: &[("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")], upstream: Upstream::App },
+    Scenario { name: "no route", path: "/nope", headers: &[], upstream: Upstream::NoRoute },
+    Scenario { name: "no healthy upstream", path: "/down/x", headers: &[("traceparent", PARENT)], upstream: Upstream::Down },
+];
+
+/// One scenario's observable result, with ids replaced by their role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Observed {
+    upstream: BTreeMap<String, String>,
+    downstream: BTreeMap<String, String>,
+    span: Option<BTreeMap<String, String>>,
+}
+
+/// The module's own metric lines (`meshlens_*`) in Prometheus text, sorted.
+fn module_metrics(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with("meshlens_")).map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+fn module() -> Module {
+    static MODULE: OnceLock<Module> = OnceLock::new();
+    MODULE.get_or_init(|| Module::from_file(paths::edge_telemetry_wasm()).unwrap()).clone()
+}
+
+/// Names an id by what it is to the scenario.
+fn role(id: &str, incoming: &[(&str, &str)]) -> String {
+    let given = incoming.iter().any(|(_, v)| v.contains(id));
+    if id.is_empty() {
+        String::from("-")
+    } else if given {
+        format!("incoming:{id}")
+    } else {
+        String::from("new")
+    }
+}
+
+fn observe(s: &Scenario, upstream: Option<&[(String, String)]>, downstream: &[(String, String)], span: Option<&Value>) -> Observed {
+    let get = |h: &[(String, String)], k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut up = BTreeMap::new();
+    let span_id = span.and_then(|s| s["spanId"].as_str()).unwrap_or("none");
+    if let Some(h) = upstream {
+        if let Some(tp) = get(h, "traceparent") {
+            let parts: Vec<&str> = tp.split('-').collect();
+            up.insert("traceparent.trace".into(), role(parts[1], s.headers));
+            up.insert("traceparent.parent_is_span".into(), (parts[2] == span_id || span.is_none()).to_string());
+            up.insert("traceparent.flags".into(), parts[3].to_owned());
+        }
+        for k in ["tracestate", "b3", "x-b3-traceid"] {
+            up.insert(k.into(), get(h, k).unwrap_or_else(|| "-".into()));
+        }
+    } else {
+        up.insert("reached".into(), "no".into());
+    }
+    let mut down = BTreeMap::new();
+    down.insert(":status".into(), get(downstream, ":status").unwrap_or_default());
+    let trace = get(downstream, "x-trace-id").unwrap_or_default();
+    down.insert("x-trace-id".into(), role(&trace, s.headers));
+    let tr = get(downstream, "traceresponse").unwrap_or_default();
+    down.insert("traceresponse.matches".into(), (tr.contains(&trace) && (span.is_none() || tr.contains(span_id))).to_string());
+    let span = span.map(|v| {
+        let mut m = BTreeMap::new();
+        m.insert("trace".into(), role(v["traceId"].as_str().unwrap_or(""), s.headers));
+        m.insert("trace_matches_header".into(), (v["traceId"].as_str() == Some(trace.as_str())).to_string());
+        m.insert("parent".into(), role(v["parentSpanId"].as_str().unwrap_or(""), s.headers));
+        for k in ["name", "kind", "status", "traceState", "links", "flags"] {
+            m.insert(k.into(), v[k].to_string());
+        }
+        for a in v["attributes"].as_array().into_iter().flatten() {
+            let key = a["key"].as_str().unwrap_or("");
+            if key != "client.port" {
+                m.insert(format!("attr.{key}"), a["value"].to_string());
+            }
+        }
+        m
+    });
+    Observed { upstream: up, downstream: down, span }
+}
+
+fn envoy_side() -> (Vec<Observed>, Vec<String>) {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let render = Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: None };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
+    let mut results: Vec<(Message, Option<Message>)> = Vec::new();
+    for s in SCENARIOS {
+        let before = app.requests().len();
+        let resp = http::get(envoy.listener, s.path, s.headers).unwrap();
+        let up = app.requests().get(before).cloned();
+        results.push((resp, up));
+    }
+    let sampled = SCENARIOS.len() - 1;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while collector.spans().len() < sampled && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let spans: Vec<Value> = collector.spans().into_iter().map(|s| s.raw).collect();
+    let observed = SCENARIOS
+        .iter()
+        .zip(&results)
+        .map(|(s, (resp, up))| {
+            let trace = resp.header("x-trace-id").unwrap_or("");
+            let span = spans.iter().find(|v| v["traceId"] == trace);
+            let mut downstream = vec![(":status".to_owned(), resp.start.clone())];
+            downstream.extend(resp.headers.iter().cloned());
+            observe(s, up.as_ref().map(|m| m.headers.as_slice()), &downstream, span)
+        })
+        .collect();
+    (observed, module_metrics(&envoy.prometheus()))
+}
+
+fn harness_side() -> (Vec<Observed>, Vec<String>) {
+    let text = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
+    let config = plugin_config_of(&text);
+    let mut host = Host::builder(&module())
+        .root_id("meshlens")
+        .vm_id("meshlens")
+        .plugin_config(config)
+        .respond("otel_collector", Responder::Respond(HttpResponse { status: 200, ..Default::default() }))
+        .build()
+        .unwrap();
+    let mut observed = Vec::new();
+    for s in SCENARIOS {
+        let id = host.new_stream();
+        let mut headers = vec![(":method", "GET"), (":path", s.path), (":scheme", "http"), (":authority", "meshlens.test"), ("user-agent", "meshlens-tests/1")];
+        headers.extend_from_slice(s.headers);
+        host.request_headers(id, &headers, true).unwrap();
+        let upstream = match s.upstream {
+            Upstream::App => {
+                let sent = host.stream(id).unwrap().upstream_request_headers().to_vec();
+                host.response_headers(id, &[(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")], false).unwrap();
+                host.response_body(id, b"ok", true).unwrap();
+                Some(sent)
+            }
+            Upstream::NoRoute => {
+                host.response_headers(id, &[(":status", "404")], true).unwrap();
+                None
+            }
+            Upstream::Down => {
+                let body = b"no healthy upstream";
+                host.response_headers(id, &[(":status", "503"), ("content-length", "19"), ("content-type", "text/plain")], false).unwrap();
+                host.response_body(id, body, true).unwrap();
+                None
+            }
+        };
+        host.complete(id).unwrap();
+        let stream = host.stream(id).unwrap();
+        observed.push((upstream, stream.downstream_response_headers().to_vec()));
+    }
+    host.advance(Duration::from_secs(5)).unwrap();
+    let spans: Vec<Value> = host
+        .http_calls()
+        .iter()
+        .flat_map(|c| {
+            let v: Value = serde_json::from_slice(&c.body).unwrap();
+            v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    let observed = SCENARIOS
+        .iter()
+        .zip(&observed)
+        .map(|(s, (up, down))| {
+            let trace = down.iter().find(|(k, _)| k == "x-trace-id").map(|(_, v)| v.as_str()).unwrap_or("");
+            let span = spans.iter().find(|v| v["traceId"] == trace);
+            observe(s, up.as_deref(), down, span)
+        })
+        .collect();
+    let metrics = module_metrics(&host.prometheus(&Default::default()));
+    (observed, metrics)
+}
+
+/// The JSON after the `# meshlens-config:` marker of a shipped Envoy config.
+fn plugin_config_of(text: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("# meshlens-config:")).skip(1);
+    let value = lines.next().unwrap();
+    let indent = value.len() - value.trim_start().len();
+    lines.take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent).map(|l| format!("{}\n", l.trim())).collect()
+}
+
+#[test]
+fn harness_and_envoy_agree_on_every_scenario() {
+    let (envoy, envoy_metrics) = envoy_side();
+    let (harness, harness_metrics) = harness_side();
+    for ((s, e), h) in SCENARIOS.iter().zip(&envoy).zip(&harness) {
+        assert_eq!(h, e, "scenario `{}`: harness (left) differs from Envoy (right)", s.name);
+    }
+    assert_eq!(harness_metrics, envoy_metrics, "module metrics: harness (left) vs Envoy (right)");
+}

@@ -26,6 +26,7 @@ mod shared;
 mod spans;
 mod state;
 mod stream;
+pub mod traffic;
 
 pub use abi::{AbiVersion, Action, LogLevel, Status};
 pub use callouts::{CallState, GrpcCall, HttpCall, HttpResponse, Responder};

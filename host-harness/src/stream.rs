@@ -51,6 +51,8 @@ pub struct Stream {
     pub(crate) pending_continue: (bool, bool),
     pub(crate) local_reply: Option<LocalReply>,
     pub(crate) reset: bool,
+    /// The status sent downstream, once the response started (Envoy's `response.code`).
+    pub(crate) response_code: Option<u16>,
     pub(crate) access_log_phase: bool,
     pub(crate) complete: bool,
     pub(crate) properties: Properties,
@@ -94,6 +96,7 @@ impl Stream {
             pending_continue: (false, false),
             local_reply: None,
             reset: false,
+            response_code: None,
             access_log_phase: false,
             complete: false,
             properties,
@@ -167,7 +170,17 @@ impl Stream {
 
     /// The response status sent downstream, if a response started.
     pub fn status(&self) -> Option<u16> {
-        first(self.response_headers.as_deref()?, ":status")?.parse().ok()
+        self.response_code
+    }
+
+    /// Envoy's response code details: the module's own for its local reply, `via_upstream`
+    /// for an upstream response.
+    pub(crate) fn response_code_details(&self) -> Option<&str> {
+        match (&self.local_reply, self.response_code) {
+            (Some(reply), _) => Some(reply.details.as_str()),
+            (None, Some(_)) => Some("via_upstream"),
+            (None, None) => None,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use super::Host;
 use super::calls::{i, len};
 use crate::abi::Action;
 use crate::error::Error;
-use crate::stream::{Headers, StreamId, normalize};
+use crate::stream::{Headers, StreamId, first, normalize};
 
 /// Which direction a call drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,7 @@ impl Host {
     pub(super) fn send_response_headers(&mut self, s: StreamId, headers: Headers, eos: bool) -> Result<Action, Error> {
         let n = headers.len();
         let stream = self.stream_mut(s)?;
+        stream.response_code = first(&headers, ":status").and_then(|v| v.parse().ok());
         stream.response_headers = Some(headers);
         stream.visible.response_headers = true;
         stream.end_of_stream = eos;
@@ -163,7 +164,10 @@ impl Host {
                 (&mut stream.response_body, stream.buffering_response, &mut stream.response_body_bytes)
             }
         };
-        *total += chunk.len() as u64;
+        // Envoy counts request bytes as they arrive, response bytes as they leave.
+        if direction == Direction::Request {
+            *total += chunk.len() as u64;
+        }
         if !buffering {
             buffer.clear();
         }
@@ -213,6 +217,7 @@ impl Host {
             }
             Direction::Response => {
                 let data = std::mem::take(&mut stream.response_body);
+                stream.response_body_bytes += data.len() as u64;
                 stream.response_body_sent.extend(data);
                 stream.visible.response_body = false;
             }
@@ -285,7 +290,6 @@ impl Host {
         if !body.is_empty() {
             let stream = self.stream_mut(s)?;
             stream.response_body = body.clone();
-            stream.response_body_bytes += body.len() as u64;
             stream.visible.response_body = true;
             stream.end_of_stream = true;
             self.callback("proxy_on_response_body", id, &[i(id), len(body.len()), i(1)])?;

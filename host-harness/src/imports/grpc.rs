@@ -116,8 +116,12 @@ fn open(
 fn send(c: &mut Caller<'_, HostState>, token: u32, message: Span) -> HostResult {
     guard(c, "proxy_grpc_send", Allowed::Callbacks)?;
     let message = memory::read(c, message.0, message.1)?;
+    // Envoy `Context::grpcSend`: a call token (odd) is BAD_ARGUMENT, an unknown stream NOT_FOUND.
+    if token % 2 == 1 {
+        return Err(Status::BadArgument.into());
+    }
     let call = c.data_mut().callouts.grpc.iter_mut().find(|g| g.token == token && g.streaming && !g.closed);
-    call.ok_or(Status::BadArgument)?.messages.push(message);
+    call.ok_or(Status::NotFound)?.messages.push(message);
     Ok(())
 }
 

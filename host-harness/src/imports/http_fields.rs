@@ -121,7 +121,8 @@ fn get_size(c: &mut Caller<'_, HostState>, map: i32, ret: i32) -> HostResult {
 fn get_pairs(c: &mut Caller<'_, HostState>, map: i32, ptr_ptr: i32, size_ptr: i32) -> HostResult {
     guard(c, "proxy_get_header_map_pairs", Allowed::Callbacks)?;
     let map = map_type(map)?;
-    let bytes = pairs::encode(readable(c.data(), map).map(Vec::as_slice).unwrap_or_default());
+    // cpp-host `getPairs` returns an empty map as pointer 0, size 0.
+    let bytes = readable(c.data(), map).filter(|h| !h.is_empty()).map(|h| pairs::encode(h)).unwrap_or_default();
     memory::give(c, &bytes, ptr_ptr, size_ptr)
 }
 

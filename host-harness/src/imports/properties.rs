@@ -58,28 +58,31 @@ fn set(c: &mut Caller<'_, HostState>, path: (i32, i32), value: (i32, i32)) -> Ho
     let value = memory::read(c, value.0, value.1)?;
     let state = c.data_mut();
     let current = state.current;
-    let properties = match state.streams.get_mut(&current) {
-        Some(s) => &mut s.properties,
-        None => &mut state.properties,
-    };
-    properties.set_by_guest(&path, &value)?;
+    // Envoy keeps guest-set properties in the stream's filter state; the root context has none.
+    match state.streams.get_mut(&current) {
+        Some(s) => s.properties.set_by_guest(&path, &value)?,
+        None => return Err(Status::NotFound.into()),
+    }
     Ok(())
 }
 
-/// What the properties model needs to know about a stream right now.
+/// What the properties model needs to know about a stream right now. Header lists are the ones
+/// Envoy's filter can see at this moment (its map pointers): during their own callback, while
+/// paused there, and in the access-log phase.
 pub(crate) fn stream_facts(context_id: u32, s: &Stream, now: u64) -> StreamFacts<'_> {
+    let log = s.access_log_phase;
     StreamFacts {
         context_id,
-        request_headers: &s.request_headers,
-        response_headers: s.response_headers.as_deref(),
-        response_trailers: s.response_trailers.as_deref(),
+        request_headers: if log || s.visible.request_headers { &s.request_headers } else { &[] },
+        response_headers: s.response_headers.as_deref().filter(|_| log || s.visible.response_headers),
+        response_trailers: s.response_trailers.as_deref().filter(|_| log || s.visible.response_trailers),
         request_start_nanos: i64::try_from(s.start_nanos).unwrap_or(i64::MAX),
         now_nanos: i64::try_from(now).unwrap_or(i64::MAX),
         request_body_bytes: s.request_body_bytes,
         response_body_bytes: s.response_body_bytes,
-        response_code: s.local_reply.as_ref().map(|r| r.status).or_else(|| s.status()),
-        response_code_details: s.local_reply.as_ref().map(|r| r.details.as_str()),
-        complete: s.complete || s.access_log_phase,
+        response_code: s.response_code,
+        response_code_details: s.response_code_details(),
+        complete: s.complete || log,
         protocol: "HTTP/1.1",
     }
 }

@@ -19,6 +19,7 @@ const EBADF: i32 = 8;
 const EINVAL: i32 = 28;
 const ENOSYS: i32 = 52;
 const EFAULT: i32 = 21;
+const ENOTSUP: i32 = 58;
 
 /// cpp-host refuses random requests above 64 KiB.
 const MAX_RANDOM: usize = 64 * 1024;
@@ -40,11 +41,15 @@ fn errno(result: Result<(), HostError>) -> wasmtime::Result<i32> {
 
 fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
     linker.func_wrap(m, "fd_write", |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, written: i32| {
+        if !(1..=2).contains(&fd) {
+            return Ok(EBADF);
+        }
         errno(fd_write(&mut c, fd, iovs, n, written))
     })?;
     linker.func_wrap(m, "clock_time_get", |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
-        if id > 3 {
-            return Ok(EINVAL);
+        // cpp-host: realtime and monotonic only; the CPU-time clocks are ENOTSUP.
+        if id > 1 {
+            return Ok(ENOTSUP);
         }
         let clock = c.data().clock;
         let t = if id == 0 { clock.realtime } else { clock.monotonic };

@@ -3,3 +3,5 @@
 
 mod edge_telemetry;
 mod support;
+mod guest;
+mod abi_logging;

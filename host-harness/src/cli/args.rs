@@ -1,0 +1,370 @@
+//! The command line, parsed by hand: subcommands, `--flag VALUE` and `--flag=VALUE`, help and
+//! version, and errors that suggest the flag the user probably meant.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use host_harness::DEFAULT_START_UNIX_NANOS;
+
+use super::time;
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help(Topic),
+    Version,
+    Run(RunArgs),
+}
+
+/// Which help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Main,
+    Run,
+}
+
+/// `meshlens run`'s options, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    pub wasm: PathBuf,
+    pub config: Option<PathBuf>,
+    /// `-` is standard input.
+    pub traffic: PathBuf,
+    pub format: Format,
+    pub out: Option<PathBuf>,
+    pub root_id: String,
+    pub collector_clusters: Vec<String>,
+    pub seed: u64,
+    pub start_unix_nanos: u64,
+}
+
+/// The report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// A command line that cannot run: the message, and which usage to show with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    pub message: String,
+    pub topic: Topic,
+}
+
+pub const MAIN_HELP: &str = "\
+meshlens: run proxy-wasm filters offline, on recorded traffic, on a virtual clock
+
+Usage:
+  meshlens run --wasm FILE --traffic FILE [OPTIONS]
+  meshlens help [COMMAND]
+  meshlens --help | --version
+
+Commands:
+  run     Replay recorded HTTP exchanges through a proxy-wasm module and report
+          what it emitted: headers, local replies, spans, metrics, logs, callouts
+  help    Print this help, or a command's
+
+Options:
+  -h, --help       Print help
+  -V, --version    Print the version
+
+Run 'meshlens run --help' for the options of run and the traffic format.
+";
+
+pub const RUN_HELP: &str = "\
+Replay recorded HTTP exchanges through a proxy-wasm module and report what it emitted:
+the headers it added or removed upstream and downstream, its local replies, the spans it
+exported (OTLP/HTTP JSON), its metrics (Prometheus text), its log lines and its callouts.
+Time is virtual and randomness seeded: the same inputs give byte-identical output.
+
+Usage: meshlens run --wasm FILE --traffic FILE [OPTIONS]
+
+Inputs:
+      --wasm FILE               The proxy-wasm module (.wasm, ABI 0.2.0 or 0.2.1)
+      --traffic FILE            Recorded exchanges, JSON Lines ('-' reads standard input)
+      --config FILE             Plugin configuration (JSON) given to the module
+                                [default: an empty configuration]
+Output:
+      --format text|json        Report format [default: text]
+      --out FILE                Write the report to FILE instead of standard output
+Host:
+      --root-id ID              The plugin's root id [default: meshlens]
+      --collector-cluster NAME  A cluster whose calls are answered 200 at once; repeat it
+                                for several [default: otel_collector]. Calls to any other
+                                cluster stay pending until they time out
+      --seed N                  Seed of the module's random source, decimal or 0x-hex
+                                [default: 0x5eed]
+      --start-time TIME         Where the virtual clock starts: RFC 3339 or Unix
+                                nanoseconds [default: 2026-01-01T00:00:00Z]
+  -h, --help                    Print this help
+
+Traffic: one exchange per line, a JSON object; blank lines and lines starting with
+'#' or '//' are ignored; unknown fields are errors.
+  method    request method [default: GET]
+  path      :path with the query (required)
+  authority [default: localhost]      scheme  [default: http]
+  headers   {\"name\": \"value\"} or [[\"name\", \"value\"], ...]
+  body      request body: a string, or an object/array sent as compact JSON
+  response  {\"status\": 200, \"headers\": {...}, \"body\": ..., \"latency_ms\": 0}
+            (every member optional, as shown; omitted: status 200)
+  at_ms     arrival, in ms since the replay started [default: when the previous
+            exchange's response came]; lines are in time order, overlaps run together
+  note      a comment, ignored
+Example:
+  {\"method\": \"POST\", \"path\": \"/api/v1/query\", \"headers\": {\"traceparent\": \"00-4bf9...-01\"},
+   \"body\": {\"question\": \"top customers\"}, \"response\": {\"status\": 200, \"latency_ms\": 120}}
+
+Each exchange runs on its own stream: request headers and body at at_ms, response headers
+and body latency_ms later, then the end of the stream. A local reply from the module
+replaces the upstream response; a request the module still holds when its response is due
+ends without one. After the last exchange the clock runs 10 s more, so the module can flush
+what it batches (spans).
+
+Exit status: 0 success; 1 the module failed (it could not be compiled, rejected its
+configuration, or trapped); 2 usage or input error (bad flag, unreadable or malformed file).
+";
+
+/// One flag of `run`: its name, and whether it may be given more than once.
+struct Flag {
+    name: &'static str,
+    repeatable: bool,
+}
+
+const RUN_FLAGS: [Flag; 9] = [
+    Flag { name: "--wasm", repeatable: false },
+    Flag { name: "--traffic", repeatable: false },
+    Flag { name: "--config", repeatable: false },
+    Flag { name: "--format", repeatable: false },
+    Flag { name: "--out", repeatable: false },
+    Flag { name: "--root-id", repeatable: false },
+    Flag { name: "--collector-cluster", repeatable: true },
+    Flag { name: "--seed", repeatable: false },
+    Flag { name: "--start-time", repeatable: false },
+];
+
+/// Parses the arguments after the program name.
+pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
+    let args = args
+        .into_iter()
+        .map(|a| a.into_string().map_err(|a| usage(Topic::Main, format!("argument {a:?} is not valid UTF-8"))))
+        .collect::<Result<Vec<String>, UsageError>>()?;
+    let mut rest = args.into_iter();
+    let Some(first) = rest.next() else {
+        return Err(usage(Topic::Main, String::from("no command given")));
+    };
+    match first.as_str() {
+        "-h" | "--help" => Ok(Command::Help(Topic::Main)),
+        "-V" | "--version" => Ok(Command::Version),
+        "help" => match rest.next().as_deref() {
+            None => Ok(Command::Help(Topic::Main)),
+            Some("run") => Ok(Command::Help(Topic::Run)),
+            Some(other) => Err(usage(Topic::Main, unknown_command(other))),
+        },
+        "run" => run(rest.collect()),
+        other if other.starts_with('-') => {
+            let hint = if RUN_FLAGS.iter().any(|f| f.name == other.split('=').next().unwrap_or(other)) {
+                format!("; it is an option of run: meshlens run {other} ...")
+            } else {
+                String::new()
+            };
+            Err(usage(Topic::Main, format!("unknown option {other} (a command comes first){hint}")))
+        }
+        other => Err(usage(Topic::Main, unknown_command(other))),
+    }
+}
+
+fn unknown_command(name: &str) -> String {
+    match closest(name, &["run", "help"]) {
+        Some(near) => format!("unknown command '{name}'; did you mean '{near}'?"),
+        None => format!("unknown command '{name}'; the commands are run and help"),
+    }
+}
+
+/// `run`'s flags.
+fn run(args: Vec<String>) -> Result<Command, UsageError> {
+    let mut values: Vec<(&'static str, String)> = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help(Topic::Run));
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            return Err(usage(Topic::Run, format!("unexpected argument '{arg}' (every input is given with a flag)")));
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let Some(flag) = RUN_FLAGS.iter().find(|f| f.name == name) else {
+            let names: Vec<&str> = RUN_FLAGS.iter().map(|f| f.name).chain(["--help"]).collect();
+            let message = match closest(&name, &names) {
+                Some(near) => format!("unknown flag {name}; did you mean {near}?"),
+                None => format!("unknown flag {name}"),
+            };
+            return Err(usage(Topic::Run, message));
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => match args.next() {
+                Some(value) if !RUN_FLAGS.iter().any(|f| f.name == value.split('=').next().unwrap_or(&value)) => value,
+                _ => return Err(usage(Topic::Run, format!("{name} needs a value ({})", metavar(flag.name)))),
+            },
+        };
+        if !flag.repeatable && values.iter().any(|(n, _)| *n == flag.name) {
+            return Err(usage(Topic::Run, format!("{name} is given twice")));
+        }
+        values.push((flag.name, value));
+    }
+    let one = |name: &str| values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+    let required = |name: &str| {
+        one(name).ok_or_else(|| usage(Topic::Run, format!("missing {name} {}", metavar(name))))
+    };
+    let nonempty = |name: &str, value: String| {
+        if value.is_empty() { Err(usage(Topic::Run, format!("{name}: empty value"))) } else { Ok(value) }
+    };
+    let wasm = PathBuf::from(nonempty("--wasm", required("--wasm")?)?);
+    let traffic = PathBuf::from(nonempty("--traffic", required("--traffic")?)?);
+    let config = one("--config").map(|v| nonempty("--config", v)).transpose()?.map(PathBuf::from);
+    let out = one("--out").map(|v| nonempty("--out", v)).transpose()?.map(PathBuf::from);
+    let format = match one("--format").as_deref() {
+        None | Some("text") => Format::Text,
+        Some("json") => Format::Json,
+        Some(other) => return Err(usage(Topic::Run, format!("--format: expected text or json, got '{other}'"))),
+    };
+    let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
+    let mut collector_clusters: Vec<String> =
+        values.iter().filter(|(n, _)| *n == "--collector-cluster").map(|(_, v)| v.clone()).collect();
+    for cluster in &collector_clusters {
+        nonempty("--collector-cluster", cluster.clone())?;
+    }
+    if collector_clusters.is_empty() {
+        collector_clusters.push(String::from("otel_collector"));
+    }
+    let seed = match one("--seed") {
+        None => 0x5eed,
+        Some(text) => parse_u64(&text)
+            .ok_or_else(|| usage(Topic::Run, format!("--seed: expected a number (decimal or 0x-hex), got '{text}'")))?,
+    };
+    let start_unix_nanos = match one("--start-time") {
+        None => DEFAULT_START_UNIX_NANOS,
+        Some(text) => time::parse(&text).map_err(|e| usage(Topic::Run, format!("--start-time: {e}")))?,
+    };
+    Ok(Command::Run(RunArgs {
+        wasm,
+        config,
+        traffic,
+        format,
+        out,
+        root_id,
+        collector_clusters,
+        seed,
+        start_unix_nanos,
+    }))
+}
+
+fn usage(topic: Topic, message: String) -> UsageError {
+    UsageError { message, topic }
+}
+
+fn metavar(flag: &str) -> &'static str {
+    match flag {
+        "--format" => "text|json",
+        "--root-id" => "ID",
+        "--collector-cluster" => "NAME",
+        "--seed" => "N",
+        "--start-time" => "TIME",
+        _ => "FILE",
+    }
+}
+
+fn parse_u64(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// The candidate closest to a misspelt word, if it is close enough to be a typo.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = i;
+        let mut left = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row.get(j + 1).copied().unwrap_or(usize::MAX - 1);
+            let next = (diagonal + usize::from(ca != *cb)).min(up + 1).min(left + 1);
+            diagonal = up;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = next;
+            }
+            left = next;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &str) -> Result<Command, UsageError> {
+        parse(args.split_whitespace().map(OsString::from).collect())
+    }
+
+    fn error(args: &str) -> String {
+        parse_str(args).unwrap_err().message
+    }
+
+    #[test]
+    fn defaults_and_both_flag_spellings() {
+        let Ok(Command::Run(run)) =
+            parse_str("run --wasm m.wasm --traffic=t.jsonl --collector-cluster a --collector-cluster=b --seed 0x10")
+        else {
+            panic!("not a run")
+        };
+        assert_eq!(run.wasm, PathBuf::from("m.wasm"));
+        assert_eq!(run.traffic, PathBuf::from("t.jsonl"));
+        assert_eq!((run.format, run.root_id.as_str(), run.seed), (Format::Text, "meshlens", 16));
+        assert_eq!(run.collector_clusters, ["a", "b"]);
+        assert_eq!(run.start_unix_nanos, DEFAULT_START_UNIX_NANOS);
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic - --format json --start-time 5") else {
+            panic!("not a run")
+        };
+        assert_eq!((run.format, run.start_unix_nanos, run.collector_clusters.len()), (Format::Json, 5, 1));
+        assert_eq!(parse_str("--version"), Ok(Command::Version));
+        assert_eq!(parse_str("help run"), Ok(Command::Help(Topic::Run)));
+        assert_eq!(parse_str("run --wasm x --help"), Ok(Command::Help(Topic::Run)));
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        assert_eq!(error("run --wasm m --traffic t --formt json"), "unknown flag --formt; did you mean --format?");
+        assert_eq!(error("run --wasm m --traffic t --zzz"), "unknown flag --zzz");
+        assert_eq!(error("run --traffic t"), "missing --wasm FILE");
+        assert_eq!(error("run --wasm m --traffic"), "--traffic needs a value (FILE)");
+        assert_eq!(error("run --wasm --traffic t"), "--wasm needs a value (FILE)");
+        assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
+        assert_eq!(error("run --wasm m --traffic t --format yaml"), "--format: expected text or json, got 'yaml'");
+        assert_eq!(error("run --wasm m --traffic t extra"), "unexpected argument 'extra' (every input is given with a flag)");
+        assert_eq!(error("rnu"), "unknown command 'rnu'; did you mean 'run'?");
+        assert_eq!(error(""), "no command given");
+        assert!(error("--wasm m").contains("it is an option of run"));
+        assert!(error("run --wasm m --traffic t --seed x").starts_with("--seed: expected a number"));
+        assert!(error("run --wasm m --traffic t --start-time yesterday").starts_with("--start-time: "));
+    }
+}

@@ -1,0 +1,173 @@
+//! The human-readable report: a summary, then per exchange what the module changed, then spans,
+//! metrics, log lines and callouts.
+
+use std::fmt::Write as _;
+
+use super::report::{Changes, ExchangeReport, HttpCallReport, Report, SpanReport};
+
+/// Span attributes worth a glance in the text report (the JSON report has them all).
+const KEY_ATTRIBUTES: [&str; 5] = ["http.response.status_code", "http.route", "url.path", "error.type", "client.address"];
+
+/// Renders the report as text.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    summary(&mut out, report);
+    exchanges(&mut out, &report.exchanges);
+    spans(&mut out, &report.spans);
+    out.push_str("\nMetrics (Prometheus text)\n");
+    if report.metrics.prometheus.is_empty() {
+        out.push_str("  (none)\n");
+    } else {
+        out.push_str(&report.metrics.prometheus);
+        if !report.metrics.prometheus.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(out, "\nLogs ({})", report.logs.len());
+    for l in &report.logs {
+        let from = match l.line {
+            Some(line) => format!("line {line}"),
+            None if l.context == 0 => String::from("vm"),
+            None => format!("context {}", l.context),
+        };
+        let _ = writeln!(out, "  [{}] {from}: {}", l.level, l.message);
+    }
+    callouts(&mut out, report);
+    out
+}
+
+fn summary(out: &mut String, report: &Report) {
+    let s = &report.summary;
+    let _ = write!(out, "meshlens replay: {} exchanges ({} completed", s.exchanges, s.completed);
+    for (n, what) in [(s.local_replies, "local replies"), (s.request_paused, "held by the module"), (s.reset, "reset")] {
+        if n > 0 {
+            let _ = write!(out, ", {n} {what}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "), {} spans, {} HTTP calls, {} gRPC calls, {} log lines, {} ms of virtual time",
+        s.spans, s.http_calls, s.grpc_calls, s.log_lines, s.virtual_ms
+    );
+}
+
+fn exchanges(out: &mut String, exchanges: &[ExchangeReport]) {
+    let _ = writeln!(out, "\nExchanges ({})", exchanges.len());
+    for e in exchanges {
+        let result = match (e.outcome, &e.local_reply, e.status) {
+            (_, Some(reply), _) if reply.details.is_empty() => format!("local reply {}", reply.status),
+            (_, Some(reply), _) => format!("local reply {} ({})", reply.status, reply.details),
+            ("request_paused", _, _) => String::from("held by the module, no response"),
+            ("reset", _, Some(status)) => format!("{status}, reset by the module"),
+            ("reset", _, None) => String::from("reset by the module"),
+            (_, None, Some(status)) => status.to_string(),
+            (_, None, None) => String::from("no response"),
+        };
+        let held = if e.response_paused { ", response held by the module" } else { "" };
+        let _ = writeln!(
+            out,
+            "  line {:<4} t={}ms  {} {} -> {result}  [{} ms{held}]",
+            e.line,
+            e.at_ms,
+            e.method,
+            e.path,
+            e.ended_at_ms.saturating_sub(e.at_ms)
+        );
+        changes(out, "upstream", &e.upstream);
+        changes(out, "downstream", &e.downstream);
+    }
+}
+
+fn changes(out: &mut String, direction: &str, changes: &Changes) {
+    let lines = changes.added.iter().map(|h| ('+', h)).chain(changes.removed.iter().map(|h| ('-', h)));
+    for (i, (sign, (name, value))) in lines.enumerate() {
+        let label = if i == 0 { direction } else { "" };
+        let _ = writeln!(out, "      {label:<10} {sign} {name}: {value}");
+    }
+}
+
+fn spans(out: &mut String, spans: &[SpanReport]) {
+    let _ = writeln!(out, "\nSpans ({})", spans.len());
+    let mut resources: Vec<&[(String, String)]> = Vec::new();
+    for s in spans {
+        if !resources.contains(&s.resource.as_slice()) {
+            resources.push(&s.resource);
+        }
+    }
+    for resource in resources {
+        let attributes: Vec<String> = resource.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "  resource: {}", attributes.join(" "));
+    }
+    for s in spans {
+        let parent = if s.parent_span_id.is_empty() { "root" } else { s.parent_span_id.as_str() };
+        let status = match (s.status, s.status_message.as_str()) {
+            (status, "") => status.to_owned(),
+            (status, message) => format!("{status} ({message})"),
+        };
+        let _ = writeln!(
+            out,
+            "  trace {} span {} parent {parent}  \"{}\" {} {status} {:.3} ms at t={:.3}ms",
+            s.trace_id, s.span_id, s.name, s.kind, s.duration_ms, s.start_ms
+        );
+        let mut details: Vec<String> = KEY_ATTRIBUTES
+            .iter()
+            .filter_map(|key| s.attributes.iter().find(|(k, _)| k == key).map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        for link in &s.links {
+            details.push(format!("link={}/{}", link.trace_id, link.span_id));
+        }
+        if !details.is_empty() {
+            let _ = writeln!(out, "      {}", details.join(" "));
+        }
+    }
+}
+
+fn callouts(out: &mut String, report: &Report) {
+    let c = &report.callouts;
+    let _ = writeln!(out, "\nCallouts ({} HTTP, {} gRPC)", c.http.len(), c.grpc.len());
+    // Grouped by destination, in order of first call.
+    let mut groups: Vec<(&str, &str, &str, Vec<&HttpCallReport>)> = Vec::new();
+    for call in &c.http {
+        let key = (call.cluster.as_str(), call.method.as_str(), call.path.as_str());
+        match groups.iter_mut().find(|g| (g.0, g.1, g.2) == key) {
+            Some(group) => group.3.push(call),
+            None => groups.push((key.0, key.1, key.2, vec![call])),
+        }
+    }
+    for (cluster, method, path, calls) in groups {
+        let spans: usize = calls.iter().map(|c| c.spans).sum();
+        let bytes: usize = calls.iter().map(|c| c.body_bytes).sum();
+        let mut states: Vec<(String, usize)> = Vec::new();
+        for call in &calls {
+            let state = match call.status {
+                Some(status) => format!("answered {status}"),
+                None => call.state.replace('_', " "),
+            };
+            match states.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, n)) => *n += 1,
+                None => states.push((state, 1)),
+            }
+        }
+        let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} x{n}")).collect();
+        let spans = if spans > 0 { format!(", {spans} spans") } else { String::new() };
+        let _ = writeln!(
+            out,
+            "  {cluster} {method} {path}: {} calls{spans}, {bytes} body bytes; {}",
+            calls.len(),
+            states.join(", ")
+        );
+    }
+    for g in &c.grpc {
+        let kind = if g.streaming { "stream" } else { "call" };
+        let _ = writeln!(
+            out,
+            "  gRPC {kind} {} {}/{}: {} messages{}{}",
+            g.cluster,
+            g.service,
+            g.method,
+            g.messages,
+            if g.closed { ", closed" } else { "" },
+            if g.cancelled { ", cancelled" } else { "" }
+        );
+    }
+}

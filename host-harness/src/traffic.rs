@@ -1,0 +1,234 @@
+//! Recorded HTTP traffic: the JSON Lines format `meshlens run` replays, its parser, and the replay
+//! of exchanges through a [`Host`] on the virtual clock.
+//!
+//! # Format
+//!
+//! One exchange (a request and the upstream's response) per line, as a JSON object. Blank lines
+//! and lines starting with `#` or `//` are ignored. Unknown fields are errors, so typos fail
+//! loudly; every error names the line (and the column, for JSON syntax errors).
+//!
+//! ```text
+//! # a caller with a W3C trace asks a question; the upstream answers after 120 ms
+//! {"method": "POST", "path": "/api/v1/query", "headers": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, "body": {"question": "top 10 customers"}, "response": {"status": 200, "latency_ms": 120}}
+//! {"path": "/health", "at_ms": 500}
+//! ```
+//!
+//! | field | default | meaning |
+//! |---|---|---|
+//! | `method` | `"GET"` | `:method` |
+//! | `path` | required | `:path`, with the query; starts with `/` (or is `*`) |
+//! | `authority` | `"localhost"` | `:authority` |
+//! | `scheme` | `"http"` | `:scheme` |
+//! | `headers` | none | `{"name": "value", ...}`, or `[["name", "value"], ...]` to repeat a name; names are lowercased; pseudo-headers (`:path`...) come from the fields above |
+//! | `body` | none | request body: a string is sent as is, an object or array as compact JSON; empty means none |
+//! | `response.status` | `200` | upstream status, 100 to 599 |
+//! | `response.headers` | none | as `headers` |
+//! | `response.body` | none | as `body` |
+//! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving |
+//! | `response` | `{}` | all of the above at their defaults |
+//! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`. Exchanges whose times overlap are in flight together |
+//! | `note` | none | a comment, ignored |
+//!
+//! # Replay
+//!
+//! [`replay`] runs every exchange on its own stream, in time order on the virtual clock: at
+//! `at_ms` the request headers (end of stream when there is no body) and the body; `latency_ms`
+//! later the response headers and body, then the end of the stream (`proxy_on_log`). Ticks and
+//! callout timeouts fire as the clock passes them. A local reply from the module replaces the
+//! upstream response; a request the module still holds when the response is due is ended
+//! without one, as when the client gives up.
+
+mod json;
+mod parse;
+mod replay;
+
+use std::fmt;
+
+use crate::stream::{Headers, StreamId};
+
+pub use replay::replay;
+
+/// One recorded exchange: a request and the upstream's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The line of the traffic file it came from (1-based).
+    pub line: usize,
+    pub method: String,
+    pub path: String,
+    pub authority: String,
+    pub scheme: String,
+    /// Regular request headers, names lowercased, in file order.
+    pub headers: Headers,
+    /// The request body (empty: none).
+    pub body: Vec<u8>,
+    pub response: Response,
+    /// When the request arrives, in milliseconds since the replay started.
+    pub at_ms: u64,
+}
+
+/// The upstream's answer to one exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Regular response headers, names lowercased, in file order.
+    pub headers: Headers,
+    /// The response body (empty: none).
+    pub body: Vec<u8>,
+    /// From the request leaving the proxy to the response arriving.
+    pub latency_ms: u64,
+}
+
+/// A traffic file the parser refuses: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, for JSON syntax errors.
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// How one exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The upstream response went through the module and the stream completed.
+    Completed,
+    /// The module answered with a local reply; the upstream response was not used.
+    LocalReply,
+    /// The module still held the request when the response was due; ended without a response.
+    RequestPaused,
+    /// The module reset the stream.
+    Reset,
+}
+
+/// What happened to one exchange in a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The stream the exchange ran on (inspect it with [`Host::stream`](crate::Host::stream)).
+    pub stream: StreamId,
+    pub end: End,
+    /// The module held the response (a response callback returned Pause and nothing continued it).
+    pub response_paused: bool,
+    /// When the stream ended, in milliseconds since the replay started.
+    pub ended_at_ms: u64,
+}
+
+/// A replay stopped by the host: the exchange it was running and the harness error (a trap, a
+/// failed VM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError {
+    /// The traffic line of the exchange.
+    pub line: usize,
+    pub error: crate::Error,
+}
+
+/// How a header map changed: what was added (or given a new value) and what was removed (or
+/// replaced), each in map order. A header present in both with the same value is in neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderDiff {
+    pub added: Headers,
+    pub removed: Headers,
+}
+
+/// Parses a traffic file's text. Exchanges come back in file order, `at_ms` resolved.
+///
+/// ```
+/// let traffic = host_harness::traffic::parse("# two requests\n{\"path\": \"/a\"}\n{\"path\": \"/b\", \"at_ms\": 5}\n")?;
+/// assert_eq!(traffic.len(), 2);
+/// assert_eq!((traffic[1].line, traffic[1].at_ms, traffic[1].response.status), (3, 5, 200));
+/// # Ok::<(), host_harness::traffic::TrafficError>(())
+/// ```
+pub fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
+    parse::parse(text)
+}
+
+impl Exchange {
+    /// The request header map as the proxy receives it: pseudo-headers, then `headers`.
+    pub fn request_headers(&self) -> Headers {
+        let mut out: Headers = vec![
+            (":method".into(), self.method.clone()),
+            (":scheme".into(), self.scheme.clone()),
+            (":authority".into(), self.authority.clone()),
+            (":path".into(), self.path.clone()),
+        ];
+        out.extend(self.headers.iter().cloned());
+        out
+    }
+}
+
+impl Response {
+    /// The response header map as it arrives from upstream: `:status`, then `headers`.
+    pub fn headers_with_status(&self) -> Headers {
+        let mut out: Headers = vec![(":status".into(), self.status.to_string())];
+        out.extend(self.headers.iter().cloned());
+        out
+    }
+}
+
+impl HeaderDiff {
+    /// The changes from `before` to `after` (names compared case-insensitively, values exactly;
+    /// repeated headers count as often as they appear).
+    pub fn between(before: &[(String, String)], after: &[(String, String)]) -> Self {
+        Self { added: minus(after, before), removed: minus(before, after) }
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The pairs of `a` not matched one-for-one by a pair of `b`, in `a`'s order.
+fn minus(a: &[(String, String)], b: &[(String, String)]) -> Headers {
+    let mut used = vec![false; b.len()];
+    let mut out = Vec::new();
+    for (k, v) in a {
+        let matched = b
+            .iter()
+            .zip(used.iter_mut())
+            .find(|((bk, bv), used)| !**used && bk.eq_ignore_ascii_case(k) && bv == v)
+            .map(|(_, used)| *used = true);
+        if matched.is_none() {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    out
+}
+
+impl fmt::Display for TrafficError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.column {
+            Some(column) => write!(f, "line {}, column {column}: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+impl std::error::Error for TrafficError {}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.error)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Headers {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_diff_shows_additions_replacements_and_removals_once_each() {
+        let before = h(&[("a", "1"), ("traceparent", "old"), ("x", "1"), ("x", "1")]);
+        let after = h(&[("a", "1"), ("x", "1"), ("traceparent", "new"), ("x-trace-id", "t")]);
+        let diff = HeaderDiff::between(&before, &after);
+        assert_eq!(diff.added, h(&[("traceparent", "new"), ("x-trace-id", "t")]));
+        assert_eq!(diff.removed, h(&[("traceparent", "old"), ("x", "1")]));
+        assert!(HeaderDiff::between(&before, &before).is_empty());
+    }
+}

@@ -1,0 +1,318 @@
+//! Reading and validating traffic lines. Every error names the line, and the field as a dotted
+//! path (`response.status: ...`).
+
+use super::json::{Json, Number};
+use super::{Exchange, Response, TrafficError};
+use crate::stream::Headers;
+
+/// The fields of an exchange line, in the order the documentation lists them.
+const EXCHANGE_FIELDS: [&str; 9] =
+    ["method", "path", "authority", "scheme", "headers", "body", "response", "at_ms", "note"];
+/// The fields of `response`.
+const RESPONSE_FIELDS: [&str; 4] = ["status", "headers", "body", "latency_ms"];
+
+/// Parses every line of a traffic file.
+pub(super) fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
+    let mut out: Vec<Exchange> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
+            continue;
+        }
+        let value: Json = serde_json::from_str(raw).map_err(|e| syntax_error(line, &e))?;
+        let previous = out.last().map(|p| (p.at_ms, p.at_ms.saturating_add(p.response.latency_ms)));
+        let exchange = exchange(line, value, previous).map_err(|message| TrafficError { line, column: None, message })?;
+        out.push(exchange);
+    }
+    Ok(out)
+}
+
+/// A JSON syntax error, without `serde_json`'s " at line 1 column N" (every line is parsed
+/// alone, so its line is always 1; the column goes into the error).
+fn syntax_error(line: usize, e: &serde_json::Error) -> TrafficError {
+    let text = e.to_string();
+    let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+    let message = match e.classify() {
+        serde_json::error::Category::Data => message.to_owned(),
+        _ => format!("not valid JSON: {message}"),
+    };
+    TrafficError { line, column: Some(e.column()).filter(|c| *c > 0), message }
+}
+
+/// One exchange from its line's value. `previous` is the previous exchange's (at_ms, end).
+fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Exchange, String> {
+    let mut fields = Fields::new(value, "", "an exchange", &EXCHANGE_FIELDS)?;
+    let method = fields.string("method")?.unwrap_or_else(|| String::from("GET"));
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+        return Err(format!("method: not an HTTP method: {method:?}"));
+    }
+    let path = fields.string("path")?.ok_or("missing field `path` (the request's :path, e.g. \"/api/v1/query\")")?;
+    if !(path.starts_with('/') || path == "*") {
+        return Err(format!("path: must start with `/`, got {path:?}"));
+    }
+    let authority = fields.string("authority")?.unwrap_or_else(|| String::from("localhost"));
+    let scheme = fields.string("scheme")?.unwrap_or_else(|| String::from("http"));
+    let headers = fields.headers("headers")?;
+    let body = fields.body("body")?;
+    let response = match fields.take("response") {
+        None => Response { status: 200, headers: Vec::new(), body: Vec::new(), latency_ms: 0 },
+        Some(value) => response(value)?,
+    };
+    let at_ms = fields.millis("at_ms")?;
+    fields.string("note")?;
+    let at_ms = match (at_ms, previous) {
+        (Some(at), Some((previous_at, _))) if at < previous_at => {
+            return Err(format!(
+                "at_ms: {at} is earlier than the previous exchange's at_ms {previous_at} (lines must be in time order)"
+            ));
+        }
+        (Some(at), _) => at,
+        (None, Some((_, previous_end))) => previous_end,
+        (None, None) => 0,
+    };
+    Ok(Exchange { line, method, path, authority, scheme, headers, body, response, at_ms })
+}
+
+fn response(value: Json) -> Result<Response, String> {
+    let mut fields = Fields::new(value, "response.", "an object", &RESPONSE_FIELDS)?;
+    let status = match fields.number("status")? {
+        None => 200,
+        Some(Number::Unsigned(n)) if (100..=599).contains(&n) => n as u16,
+        Some(n) => return Err(format!("response.status: must be an integer from 100 to 599, got {n}")),
+    };
+    let headers = fields.headers("headers")?;
+    let body = fields.body("body")?;
+    let latency_ms = fields.millis("latency_ms")?.unwrap_or(0);
+    Ok(Response { status, headers, body, latency_ms })
+}
+
+/// The members of one object, taken field by field; what is left at the end is unknown.
+struct Fields {
+    members: Vec<(String, Json)>,
+    /// The dotted path prefix of these fields (`""` or `"response."`).
+    prefix: &'static str,
+}
+
+impl Fields {
+    /// Checks that `value` is an object whose keys are all in `known`.
+    fn new(value: Json, prefix: &'static str, what: &str, known: &[&str]) -> Result<Self, String> {
+        let Json::Object(members) = value else {
+            let at = prefix.trim_end_matches('.');
+            let at = if at.is_empty() { String::new() } else { format!("{at}: ") };
+            return Err(format!("{at}expected {what} (a JSON object), got {}", value.kind()));
+        };
+        if let Some((key, _)) = members.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            let hint = match closest(key, known) {
+                Some(near) => format!(" (did you mean `{near}`?)"),
+                None => format!("; known fields: {}", known.join(", ")),
+            };
+            return Err(format!("unknown field `{prefix}{key}`{hint}"));
+        }
+        Ok(Self { members, prefix })
+    }
+
+    fn take(&mut self, name: &str) -> Option<Json> {
+        let at = self.members.iter().position(|(k, _)| k == name)?;
+        Some(self.members.remove(at).1)
+    }
+
+    fn string(&mut self, name: &str) -> Result<Option<String>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!("{}{name}: expected a string, got {}", self.prefix, other.kind())),
+        }
+    }
+
+    fn number(&mut self, name: &str) -> Result<Option<Number>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Json::Number(n)) => Ok(Some(n)),
+            Some(other) => Err(format!("{}{name}: expected a number, got {}", self.prefix, other.kind())),
+        }
+    }
+
+    /// A non-negative whole number of milliseconds.
+    fn millis(&mut self, name: &str) -> Result<Option<u64>, String> {
+        match self.number(name)? {
+            None => Ok(None),
+            Some(Number::Unsigned(n)) => Ok(Some(n)),
+            Some(n) => Err(format!("{}{name}: expected a whole number of milliseconds >= 0, got {n}", self.prefix)),
+        }
+    }
+
+    /// A body: a string as is, an object or array as compact JSON.
+    fn body(&mut self, name: &str) -> Result<Vec<u8>, String> {
+        match self.take(name) {
+            None | Some(Json::Null) => Ok(Vec::new()),
+            Some(Json::String(s)) => Ok(s.into_bytes()),
+            Some(v @ (Json::Object(_) | Json::Array(_))) => Ok(v.to_compact().into_bytes()),
+            Some(other) => Err(format!(
+                "{}{name}: expected a string, or an object or array sent as JSON, got {}",
+                self.prefix,
+                other.kind()
+            )),
+        }
+    }
+
+    /// Headers: `{"name": "value"}` or `[["name", "value"], ...]`; names lowercased.
+    fn headers(&mut self, name: &str) -> Result<Headers, String> {
+        let at = format!("{}{name}", self.prefix);
+        let pairs: Vec<(String, Json)> = match self.take(name) {
+            None => return Ok(Vec::new()),
+            Some(Json::Object(members)) => members,
+            Some(Json::Array(items)) => {
+                let mut pairs = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Json::Array(pair) => match <[Json; 2]>::try_from(pair) {
+                            Ok([Json::String(k), v]) => pairs.push((k, v)),
+                            _ => return Err(format!("{at}[{i}]: expected a [\"name\", \"value\"] pair of strings")),
+                        },
+                        other => {
+                            return Err(format!("{at}[{i}]: expected a [\"name\", \"value\"] pair, got {}", other.kind()));
+                        }
+                    }
+                }
+                pairs
+            }
+            Some(other) => {
+                return Err(format!(
+                    "{at}: expected an object {{\"name\": \"value\"}} or an array of [\"name\", \"value\"] pairs, got {}",
+                    other.kind()
+                ));
+            }
+        };
+        let mut out = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            let Json::String(value) = value else {
+                return Err(format!("{at}.{key}: expected a string value, got {}", value.kind()));
+            };
+            if key.starts_with(':') {
+                let fields = if self.prefix.is_empty() { "method, path, authority and scheme fields" } else { "status field" };
+                return Err(format!("{at}: pseudo-header `{key}` not allowed here; use the {fields}"));
+            }
+            if key.is_empty() || !key.bytes().all(is_token_byte) {
+                return Err(format!("{at}: not a valid header name: {key:?}"));
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(format!("{at}.{key}: the value contains CR, LF or NUL"));
+            }
+            out.push((key.to_ascii_lowercase(), value));
+        }
+        Ok(out)
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The known name closest to a misspelt one, if one is close enough to be a typo.
+fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3) && *d < k.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = i;
+        let mut left = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row.get(j + 1).copied().unwrap_or(usize::MAX - 1);
+            let cost = diagonal + usize::from(ca != *cb);
+            let next = cost.min(up + 1).min(left + 1);
+            diagonal = up;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = next;
+            }
+            left = next;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_and_both_header_forms() {
+        let text = "\n# comment\n// comment\n{\"path\": \"/a\", \"headers\": {\"X-A\": \"1\"}}\n\
+                    {\"method\": \"POST\", \"path\": \"/b\", \"headers\": [[\"x\", \"1\"], [\"x\", \"2\"]], \
+                    \"body\": {\"q\": \"hi\", \"n\": [1]}, \"response\": {\"status\": 503, \"latency_ms\": 40}}\n\
+                    {\"path\": \"/c\", \"at_ms\": 100, \"note\": \"later\"}\n";
+        let traffic = parse(text).unwrap();
+        assert_eq!(traffic.len(), 3);
+        let [a, b, c] = &traffic[..] else { unreachable!() };
+        assert_eq!((a.line, a.method.as_str(), a.authority.as_str(), a.at_ms), (4, "GET", "localhost", 0));
+        assert_eq!(a.headers, vec![("x-a".to_owned(), "1".to_owned())]);
+        assert_eq!(a.response.status, 200);
+        assert_eq!(b.at_ms, 0, "the previous exchange took 0 ms");
+        assert_eq!(b.body, br#"{"q":"hi","n":[1]}"#);
+        assert_eq!(b.headers.len(), 2);
+        assert_eq!((b.response.status, b.response.latency_ms), (503, 40));
+        assert_eq!(c.at_ms, 100);
+        let next = parse("{\"path\": \"/a\", \"response\": {\"latency_ms\": 30}}\n{\"path\": \"/b\"}").unwrap();
+        assert_eq!(next[1].at_ms, 30, "without at_ms an exchange starts when the previous one ended");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_field() {
+        assert_eq!(error("{\"path\": \"/\"}\n{\"path\": \"/\",}"), "line 2, column 14: not valid JSON: trailing comma");
+        assert_eq!(error("{\"path\": \"/\", \"methd\": \"GET\"}"), "line 1: unknown field `methd` (did you mean `method`?)");
+        assert_eq!(
+            error("{\"path\": \"/\", \"response\": {\"status\": 200, \"latency\": 5}}"),
+            "line 1: unknown field `response.latency` (did you mean `latency_ms`?)"
+        );
+        assert_eq!(error("{\"method\": \"GET\"}"), "line 1: missing field `path` (the request's :path, e.g. \"/api/v1/query\")");
+        assert_eq!(
+            error("{\"path\": \"/\", \"response\": {\"status\": \"200\"}}"),
+            "line 1: response.status: expected a number, got a string"
+        );
+        assert_eq!(
+            error("{\"path\": \"/\", \"response\": {\"status\": 2000}}"),
+            "line 1: response.status: must be an integer from 100 to 599, got 2000"
+        );
+        assert_eq!(
+            error("{\"path\": \"/\", \"headers\": {\":path\": \"/x\"}}"),
+            "line 1: headers: pseudo-header `:path` not allowed here; use the method, path, authority and scheme fields"
+        );
+        assert_eq!(error("{\"path\": \"/\", \"headers\": {\"a\": 1}}"), "line 1: headers.a: expected a string value, got a number");
+        assert_eq!(
+            error("{\"path\": \"/\", \"at_ms\": 5}\n{\"path\": \"/\", \"at_ms\": 4}"),
+            "line 2: at_ms: 4 is earlier than the previous exchange's at_ms 5 (lines must be in time order)"
+        );
+        assert_eq!(error("[1]"), "line 1: expected an exchange (a JSON object), got an array");
+        assert!(error("{\"path\": \"/\", \"path\": \"/\"}").starts_with("line 1, column "), "duplicate keys");
+        assert_eq!(
+            error("{\"path\": \"/\", \"zzzzzz\": 1}"),
+            "line 1: unknown field `zzzzzz`; known fields: method, path, authority, scheme, headers, body, response, at_ms, note"
+        );
+    }
+
+    #[test]
+    fn typos_are_recognised() {
+        assert_eq!(closest("methd", &EXCHANGE_FIELDS), Some("method"));
+        assert_eq!(closest("header", &EXCHANGE_FIELDS), Some("headers"));
+        assert_eq!(closest("x", &EXCHANGE_FIELDS), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -66,6 +66,7 @@ fn request(host: &mut Host) {
     .unwrap();
     host.response_headers(s, &[(":status", "200"), ("content-length", "2")], true).unwrap();
     host.complete(s).unwrap();
+    host.remove_stream(s);
     host.advance(Duration::from_millis(1)).unwrap();
 }
 

@@ -24,6 +24,8 @@ pub(crate) struct HostState {
     pub vm_config: Vec<u8>,
     pub plugins: BTreeMap<u32, Plugin>,
     pub streams: BTreeMap<u32, Stream>,
+    /// Streams with deferred actions (continue, local reply) to apply after the callback.
+    pub pending_actions: Vec<u32>,
     /// The context the running callback belongs to (0 when none runs).
     pub current: u32,
     /// What the running callback may touch.

@@ -201,6 +201,7 @@ impl HostBuilder {
             vm_config: self.vm_config,
             plugins: Default::default(),
             streams: Default::default(),
+            pending_actions: Vec::new(),
             current: 0,
             phase: Phase::Idle,
             configuring: None,

@@ -99,14 +99,8 @@ impl Host {
     /// (never delivered re-entrantly, always after the callback that caused them).
     fn after_callback(&mut self) -> Result<(), Error> {
         loop {
-            let replies: Vec<u32> = self
-                .store
-                .data()
-                .streams
-                .iter()
-                .filter(|(_, s)| s.pending_local_reply.is_some() || s.pending_continue != (false, false))
-                .map(|(id, _)| *id)
-                .collect();
+            let mut replies = std::mem::take(&mut self.store.data_mut().pending_actions);
+            replies.dedup();
             for id in &replies {
                 self.apply_stream_actions(*id)?;
             }

@@ -96,6 +96,13 @@ impl Host {
         Ok(())
     }
 
+    /// Forgets a finished stream and returns its final state (long replays call this to keep
+    /// memory flat; observations of the stream end with it).
+    pub fn remove_stream(&mut self, s: StreamId) -> Option<crate::stream::Stream> {
+        let state = self.store.data_mut();
+        if state.streams.get(&s.0).is_some_and(|st| st.complete) { state.streams.remove(&s.0) } else { None }
+    }
+
     pub(super) fn stream_mut(&mut self, s: StreamId) -> Result<&mut crate::stream::Stream, Error> {
         self.store.data_mut().streams.get_mut(&s.0).ok_or_else(|| Error::Usage(format!("no stream {}", s.0)))
     }

@@ -50,6 +50,7 @@ fn continue_stream(c: &mut Caller<'_, HostState>, kind: i32) -> HostResult {
         StreamType::HttpRequest | StreamType::HttpResponse => {}
     }
     if let Some(s) = state.streams.get_mut(&current) {
+        state.pending_actions.push(current);
         if kind == StreamType::HttpRequest {
             s.pending_continue.0 = true;
         } else {
@@ -98,6 +99,7 @@ fn send_local_response(
     let current = state.current;
     if let Some(s) = state.streams.get_mut(&current) {
         s.pending_local_reply = Some(reply);
+        state.pending_actions.push(current);
     }
     Ok(())
 }

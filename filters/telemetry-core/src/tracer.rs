@@ -6,7 +6,7 @@
 
 use crate::config::{EdgePolicy, TracingConfig};
 use crate::ids::{IdGenerator, SpanId};
-use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, traceparent};
+use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, b3, traceparent, tracestate};
 use crate::route::{self, RouteId, RouteTable};
 use crate::span::{KeyValue, Link, Span, SpanKind, Status, StatusCode};
 
@@ -240,9 +240,11 @@ const ALL_FORMATS: &[Format] = &[Format::TraceContext, Format::B3Single, Format:
 /// Every header a format reads or writes.
 fn header_names(format: Format) -> &'static [&'static str] {
     match format {
-        Format::TraceContext => &["traceparent", "tracestate"],
-        Format::B3Single => &["b3"],
-        Format::B3Multi => &["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"],
+        Format::TraceContext => &[traceparent::HEADER, tracestate::HEADER],
+        Format::B3Single => &[b3::SINGLE_HEADER],
+        Format::B3Multi => {
+            &[b3::TRACE_ID_HEADER, b3::SPAN_ID_HEADER, b3::PARENT_SPAN_ID_HEADER, b3::SAMPLED_HEADER, b3::FLAGS_HEADER]
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use crate::stream::Headers;
 pub struct HttpCall {
     /// The token the module got back.
     pub token: u32,
-    /// The context that dispatched it (its answer goes there).
+    /// The root context of the plugin that dispatched it: Envoy delivers the answer there
+    /// (cpp-host `http_call` runs on `root_context()`), even after the dispatching stream ended.
     pub context_id: u32,
     /// The cluster name.
     pub upstream: String,
@@ -29,10 +30,8 @@ pub enum CallState {
     Answered(u16),
     /// Failed without a response (connection failure or reset): the module saw zero headers.
     Failed,
-    /// Timed out on the virtual clock: the module saw zero headers.
+    /// Timed out on the virtual clock: like Envoy's router, the module got a 504 local reply.
     TimedOut,
-    /// Cancelled because its context ended first.
-    Cancelled,
 }
 
 /// A scripted answer to an HTTP call.

@@ -174,7 +174,9 @@ fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
         read(path, what)?
     };
     String::from_utf8(bytes).map_err(|e| {
-        let line = e.as_bytes().get(..e.utf8_error().valid_up_to()).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count()) + 1;
+        let line =
+            e.as_bytes().get(..e.utf8_error().valid_up_to()).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
+                + 1;
         Failure::Input(format!("{}:{line}: the {what} is not valid UTF-8", show(path)))
     })
 }

@@ -85,6 +85,6 @@ pub(crate) fn allocate(caller: &mut Caller<'_, HostState>, size: usize) -> HostR
     match result {
         Ok(0) => Err(HostError::Status(Status::InvalidMemoryAccess)),
         Ok(ptr) => Ok(ptr),
-        Err(e) => Err(HostError::Trap(format!("{name} trapped: {e}"))),
+        Err(e) => Err(HostError::Trap(format!("{name} trapped: {}", e.root_cause()))),
     }
 }

@@ -11,7 +11,8 @@ use crate::metrics::Registry;
 /// State shared by every host built with it. Create one per simulated Envoy.
 #[derive(Debug, Default)]
 pub struct Shared {
-    data: Mutex<BTreeMap<Vec<u8>, (Vec<u8>, u32)>>,
+    /// Per VM id, as cpp-host keeps it (`getGlobalSharedData().get(vm_id, key)`).
+    data: Mutex<BTreeMap<(String, Vec<u8>), (Vec<u8>, u32)>>,
     queues: Mutex<Vec<Queue>>,
     metrics: Mutex<Registry>,
 }
@@ -23,8 +24,9 @@ struct Queue {
     items: VecDeque<Vec<u8>>,
     /// The host (by its unique number) and root context that registered it.
     owner: (u64, u32),
-    /// Enqueued since the owner was last notified.
-    ready: bool,
+    /// Items enqueued since the owner was last notified: one `on_queue_ready` each (cpp-host
+    /// `SharedQueue::enqueue` posts one notification per item).
+    ready: u32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,20 +39,24 @@ impl Shared {
         Self::default()
     }
 
-    /// `proxy_get_shared_data`: value and CAS, NOT_FOUND when absent.
-    pub fn get(&self, key: &[u8]) -> Result<(Vec<u8>, u32), Status> {
-        lock(&self.data).get(key).cloned().ok_or(Status::NotFound)
+    /// `proxy_get_shared_data` of a VM: value and CAS, NOT_FOUND when absent.
+    pub fn get(&self, vm_id: &str, key: &[u8]) -> Result<(Vec<u8>, u32), Status> {
+        lock(&self.data).get(&(vm_id.to_owned(), key.to_vec())).cloned().ok_or(Status::NotFound)
     }
 
-    /// `proxy_set_shared_data`: CAS 0 always writes; another CAS must match the current one.
-    pub fn set(&self, key: &[u8], value: &[u8], cas: u32) -> Result<(), Status> {
+    /// `proxy_set_shared_data` of a VM: CAS 0 always writes; another CAS must match the
+    /// current one when the key exists (cpp-host `SharedData::set` checks nothing otherwise).
+    pub fn set(&self, vm_id: &str, key: &[u8], value: &[u8], cas: u32) -> Result<(), Status> {
         let mut data = lock(&self.data);
-        let current = data.get(key).map(|(_, c)| *c);
-        if cas != 0 && current != Some(cas) {
-            return Err(Status::CasMismatch);
+        let key = (vm_id.to_owned(), key.to_vec());
+        let current = data.get(&key).map(|(_, c)| *c);
+        if let Some(current) = current {
+            if cas != 0 && cas != current {
+                return Err(Status::CasMismatch);
+            }
         }
         let next = current.unwrap_or(0).wrapping_add(1).max(1);
-        data.insert(key.to_vec(), (value.to_vec(), next));
+        data.insert(key, (value.to_vec(), next));
         Ok(())
     }
 
@@ -63,13 +69,7 @@ impl Shared {
             }
             return queue_id(i);
         }
-        queues.push(Queue {
-            vm_id: vm_id.to_owned(),
-            name: name.to_owned(),
-            items: VecDeque::new(),
-            owner,
-            ready: false,
-        });
+        queues.push(Queue { vm_id: vm_id.to_owned(), name: name.to_owned(), items: VecDeque::new(), owner, ready: 0 });
         queue_id(queues.len() - 1)
     }
 
@@ -84,7 +84,7 @@ impl Shared {
         let mut queues = lock(&self.queues);
         let q = queues.get_mut(queue_index(id)).ok_or(Status::NotFound)?;
         q.items.push_back(value.to_vec());
-        q.ready = true;
+        q.ready = q.ready.saturating_add(1);
         Ok(())
     }
 
@@ -100,9 +100,10 @@ impl Shared {
         let mut queues = lock(&self.queues);
         let mut out = Vec::new();
         for (i, q) in queues.iter_mut().enumerate() {
-            if q.ready && q.owner.0 == host {
-                q.ready = false;
-                out.push((q.owner.1, queue_id(i)));
+            if q.owner.0 == host {
+                for _ in 0..std::mem::take(&mut q.ready) {
+                    out.push((q.owner.1, queue_id(i)));
+                }
             }
         }
         out
@@ -129,13 +130,14 @@ mod tests {
     #[test]
     fn cas_rules() {
         let s = Shared::new();
-        assert_eq!(s.get(b"k"), Err(Status::NotFound));
-        s.set(b"k", b"v1", 0).unwrap();
-        let (v, cas) = s.get(b"k").unwrap();
+        assert_eq!(s.get("vm", b"k"), Err(Status::NotFound));
+        s.set("vm", b"k", b"v1", 0).unwrap();
+        let (v, cas) = s.get("vm", b"k").unwrap();
         assert_eq!(v, b"v1");
-        assert_eq!(s.set(b"k", b"v2", cas + 7), Err(Status::CasMismatch));
-        s.set(b"k", b"v2", cas).unwrap();
-        assert_eq!(s.set(b"k", b"v3", cas), Err(Status::CasMismatch), "the CAS moved on");
+        assert_eq!(s.set("vm", b"k", b"v2", cas + 7), Err(Status::CasMismatch));
+        s.set("vm", b"k", b"v2", cas).unwrap();
+        assert_eq!(s.set("vm", b"k", b"v3", cas), Err(Status::CasMismatch), "the CAS moved on");
+        assert_eq!(s.get("other", b"k"), Err(Status::NotFound), "each VM id has its own store");
     }
 
     #[test]

@@ -19,8 +19,6 @@ pub(crate) struct HostState {
     pub rng: Rng,
     pub log_level: LogLevel,
     pub logs: Vec<LogRecord>,
-    /// Partial lines written to fd 1 / fd 2, flushed to the log at each newline.
-    pub stdio: [Vec<u8>; 2],
     pub vm_config: Vec<u8>,
     pub plugins: BTreeMap<u32, Plugin>,
     pub streams: BTreeMap<u32, Stream>,

@@ -49,6 +49,8 @@ pub struct Stream {
     pub(crate) pending_local_reply: Option<LocalReply>,
     /// `proxy_continue_stream` calls to apply after the callback: (request, response).
     pub(crate) pending_continue: (bool, bool),
+    /// Continues applied since the current driving call began: (request, response).
+    pub(crate) continued: (bool, bool),
     pub(crate) local_reply: Option<LocalReply>,
     pub(crate) reset: bool,
     /// The status sent downstream, once the response started (Envoy's `response.code`).
@@ -94,6 +96,7 @@ impl Stream {
             start_nanos,
             pending_local_reply: None,
             pending_continue: (false, false),
+            continued: (false, false),
             local_reply: None,
             reset: false,
             response_code: None,

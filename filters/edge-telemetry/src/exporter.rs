@@ -1,9 +1,10 @@
 //! Sending queued spans to the collector with `proxy_http_call`, from the root context only.
 //!
-//! Calls are made from the root context (on ticks), never from a stream context: Envoy cancels a
-//! stream context's callouts when the stream ends, and the SDK routes a callout's answer to the
-//! context that dispatched it. A full batch therefore leaves on the next tick, and the tick runs
-//! at least every [`MAX_TICK_MS`] milliseconds.
+//! Calls are made from the root context (on ticks), never from a stream context. Envoy runs every
+//! callout on the plugin's root context, but the Rust SDK routes the answer to the context that
+//! was active when it dispatched; a stream context is usually gone by then, and the SDK drops the
+//! answer, which would leave the call counted in flight forever. A full batch therefore leaves on
+//! the next tick, and the tick runs at least every [`MAX_TICK_MS`] milliseconds.
 
 use std::time::Duration;
 

@@ -217,9 +217,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         values.push((flag.name, value));
     }
     let one = |name: &str| values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-    let required = |name: &str| {
-        one(name).ok_or_else(|| usage(Topic::Run, format!("missing {name} {}", metavar(name))))
-    };
+    let required = |name: &str| one(name).ok_or_else(|| usage(Topic::Run, format!("missing {name} {}", metavar(name))));
     let nonempty = |name: &str, value: String| {
         if value.is_empty() { Err(usage(Topic::Run, format!("{name}: empty value"))) } else { Ok(value) }
     };
@@ -360,7 +358,10 @@ mod tests {
         assert_eq!(error("run --wasm --traffic t"), "--wasm needs a value (FILE)");
         assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
         assert_eq!(error("run --wasm m --traffic t --format yaml"), "--format: expected text or json, got 'yaml'");
-        assert_eq!(error("run --wasm m --traffic t extra"), "unexpected argument 'extra' (every input is given with a flag)");
+        assert_eq!(
+            error("run --wasm m --traffic t extra"),
+            "unexpected argument 'extra' (every input is given with a flag)"
+        );
         assert_eq!(error("rnu"), "unknown command 'rnu'; did you mean 'run'?");
         assert_eq!(error(""), "no command given");
         assert!(error("--wasm m").contains("it is an option of run"));

@@ -13,10 +13,13 @@ pub struct Sample {
     pub kind: Option<String>,
     /// Labels in their order.
     #[serde(serialize_with = "super::report::ordered_map")]
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     /// The value: a number, or the text (`NaN`, `+Inf`) when it is not a finite number.
     pub value: serde_json::Value,
 }
+
+/// Label pairs, in order.
+pub type Labels = Vec<(String, String)>;
 
 /// Every sample of an exposition, in order; lines it cannot read are skipped.
 pub fn samples(text: &str) -> Vec<Sample> {
@@ -55,7 +58,7 @@ pub fn samples(text: &str) -> Vec<Sample> {
 }
 
 /// Splits a sample line into its name, labels and value text.
-fn split(line: &str) -> Option<(&str, Vec<(String, String)>, &str)> {
+fn split(line: &str) -> Option<(&str, Labels, &str)> {
     let name_end = line.find(|c: char| c == '{' || c.is_whitespace())?;
     let (name, mut rest) = line.split_at(name_end);
     let mut labels = Vec::new();
@@ -70,7 +73,7 @@ fn split(line: &str) -> Option<(&str, Vec<(String, String)>, &str)> {
 }
 
 /// `k="v",k2="v2"}` → the labels and what follows the `}`.
-fn label_set(mut text: &str) -> Option<(Vec<(String, String)>, &str)> {
+fn label_set(mut text: &str) -> Option<(Labels, &str)> {
     let mut labels = Vec::new();
     loop {
         text = text.trim_start_matches([',', ' ']);
@@ -105,7 +108,10 @@ mod tests {
                     h_bucket{le=\"0.5\",route=\"/a \\\"b\\\", c\"} 1\nh_sum 0.25\nh_count 1 1700000000\nbad\n";
         let s = samples(text);
         assert_eq!(s.len(), 4);
-        assert_eq!((s[0].name.as_str(), s[0].kind.as_deref(), &s[0].value), ("a_total", Some("counter"), &serde_json::json!(3)));
+        assert_eq!(
+            (s[0].name.as_str(), s[0].kind.as_deref(), &s[0].value),
+            ("a_total", Some("counter"), &serde_json::json!(3))
+        );
         assert_eq!(s[1].labels, vec![("le".into(), "0.5".into()), ("route".into(), "/a \"b\", c".into())]);
         assert_eq!((s[2].kind.as_deref(), &s[2].value), (Some("histogram"), &serde_json::json!(0.25)));
         assert_eq!(s[3].value, serde_json::json!(1));

@@ -122,6 +122,8 @@ pub struct LogReport {
     pub level: String,
     /// The proxy-wasm context that logged it (0: none).
     pub context: u32,
+    /// `vm` (no context: start-up), `root` (a plugin's root context) or `stream`.
+    pub source: &'static str,
     /// The traffic line of the exchange whose stream logged it.
     pub line: Option<usize>,
     pub message: String,
@@ -170,14 +172,25 @@ impl Report {
     /// Gathers the report from a host after `replay` and the final flush. `base_unix_nanos` is the
     /// virtual time the replay started at.
     pub fn new(host: &Host, exchanges: &[Exchange], outcomes: &[Outcome], base_unix_nanos: u64) -> Self {
-        let line_of = |context: u32| {
-            outcomes.iter().zip(exchanges).find(|(o, _)| o.stream.0 == context).map(|(_, e)| e.line)
-        };
-        let exchanges: Vec<ExchangeReport> = exchanges.iter().zip(outcomes).map(|(e, o)| exchange(host, e, o)).collect();
+        let line_of =
+            |context: u32| outcomes.iter().zip(exchanges).find(|(o, _)| o.stream.0 == context).map(|(_, e)| e.line);
+        let exchanges: Vec<ExchangeReport> =
+            exchanges.iter().zip(outcomes).map(|(e, o)| exchange(host, e, o)).collect();
         let spans: Vec<SpanReport> = host.spans().iter().map(|s| span(s, base_unix_nanos)).collect();
         let prometheus = host.prometheus(&PrometheusConfig::default());
         let metrics = Metrics { samples: prometheus::samples(&prometheus), prometheus };
-        let logs: Vec<LogReport> = host.logs().iter().map(|l| log(l, line_of(l.context_id))).collect();
+        let logs: Vec<LogReport> = host
+            .logs()
+            .iter()
+            .map(|l| {
+                let source = match l.context_id {
+                    0 => "vm",
+                    id if host.root_contexts().contains(&id) => "root",
+                    _ => "stream",
+                };
+                log(l, source, line_of(l.context_id))
+            })
+            .collect();
         let http = host
             .http_calls()
             .iter()
@@ -188,7 +201,6 @@ impl Report {
                     CallState::Answered(status) => ("answered", Some(status)),
                     CallState::Failed => ("failed", None),
                     CallState::TimedOut => ("timed_out", None),
-                    CallState::Cancelled => ("cancelled", None),
                 };
                 HttpCallReport {
                     token: c.token,
@@ -316,8 +328,8 @@ fn span(s: &SpanRecord, base_unix_nanos: u64) -> SpanReport {
     }
 }
 
-fn log(l: &LogRecord, line: Option<usize>) -> LogReport {
-    LogReport { level: l.level.to_string(), context: l.context_id, line, message: l.message.clone() }
+fn log(l: &LogRecord, source: &'static str, line: Option<usize>) -> LogReport {
+    LogReport { level: l.level.to_string(), context: l.context_id, source, line, message: l.message.clone() }
 }
 
 /// Nanoseconds as milliseconds (exact to the microsecond, which is what the text shows).

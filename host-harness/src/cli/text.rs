@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use super::report::{Changes, ExchangeReport, HttpCallReport, Report, SpanReport};
 
 /// Span attributes worth a glance in the text report (the JSON report has them all).
-const KEY_ATTRIBUTES: [&str; 5] = ["http.response.status_code", "http.route", "url.path", "error.type", "client.address"];
+const KEY_ATTRIBUTES: [&str; 5] =
+    ["http.response.status_code", "http.route", "url.path", "error.type", "client.address"];
 
 /// Renders the report as text.
 pub fn render(report: &Report) -> String {
@@ -25,10 +26,10 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(out, "\nLogs ({})", report.logs.len());
     for l in &report.logs {
-        let from = match l.line {
-            Some(line) => format!("line {line}"),
-            None if l.context == 0 => String::from("vm"),
-            None => format!("context {}", l.context),
+        let from = match (l.source, l.line) {
+            (_, Some(line)) => format!("line {line}"),
+            ("vm", None) => String::from("vm"),
+            (source, None) => format!("{source} context {}", l.context),
         };
         let _ = writeln!(out, "  [{}] {from}: {}", l.level, l.message);
     }
@@ -38,17 +39,27 @@ pub fn render(report: &Report) -> String {
 
 fn summary(out: &mut String, report: &Report) {
     let s = &report.summary;
-    let _ = write!(out, "meshlens replay: {} exchanges ({} completed", s.exchanges, s.completed);
-    for (n, what) in [(s.local_replies, "local replies"), (s.request_paused, "held by the module"), (s.reset, "reset")] {
+    let _ = write!(out, "meshlens replay: {} ({} completed", count(s.exchanges, "exchange"), s.completed);
+    for (n, what) in [(s.local_replies, "local replies"), (s.request_paused, "held by the module"), (s.reset, "reset")]
+    {
         if n > 0 {
             let _ = write!(out, ", {n} {what}");
         }
     }
     let _ = writeln!(
         out,
-        "), {} spans, {} HTTP calls, {} gRPC calls, {} log lines, {} ms of virtual time",
-        s.spans, s.http_calls, s.grpc_calls, s.log_lines, s.virtual_ms
+        "), {}, {}, {}, {}, {} ms of virtual time",
+        count(s.spans, "span"),
+        count(s.http_calls, "HTTP call"),
+        count(s.grpc_calls, "gRPC call"),
+        count(s.log_lines, "log line"),
+        s.virtual_ms
     );
+}
+
+/// `1 span`, `2 spans`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 fn exchanges(out: &mut String, exchanges: &[ExchangeReport]) {
@@ -149,11 +160,11 @@ fn callouts(out: &mut String, report: &Report) {
             }
         }
         let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} x{n}")).collect();
-        let spans = if spans > 0 { format!(", {spans} spans") } else { String::new() };
+        let spans = if spans > 0 { format!(", {}", count(spans, "span")) } else { String::new() };
         let _ = writeln!(
             out,
-            "  {cluster} {method} {path}: {} calls{spans}, {bytes} body bytes; {}",
-            calls.len(),
+            "  {cluster} {method} {path}: {}{spans}, {bytes} body bytes; {}",
+            count(calls.len(), "call"),
             states.join(", ")
         );
     }
@@ -161,11 +172,11 @@ fn callouts(out: &mut String, report: &Report) {
         let kind = if g.streaming { "stream" } else { "call" };
         let _ = writeln!(
             out,
-            "  gRPC {kind} {} {}/{}: {} messages{}{}",
+            "  gRPC {kind} {} {}/{}: {}{}{}",
             g.cluster,
             g.service,
             g.method,
-            g.messages,
+            count(g.messages, "message"),
             if g.closed { ", closed" } else { "" },
             if g.cancelled { ", cancelled" } else { "" }
         );

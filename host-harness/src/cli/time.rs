@@ -6,9 +6,8 @@ pub fn parse(text: &str) -> Result<u64, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().map_err(|_| format!("{text} is out of range for Unix nanoseconds"));
     }
-    rfc3339(text).ok_or_else(|| {
-        format!("expected an RFC 3339 time (2026-01-01T00:00:00Z) or Unix nanoseconds, got '{text}'")
-    })
+    rfc3339(text)
+        .ok_or_else(|| format!("expected an RFC 3339 time (2026-01-01T00:00:00Z) or Unix nanoseconds, got '{text}'"))
 }
 
 fn rfc3339(text: &str) -> Option<u64> {
@@ -96,7 +95,16 @@ mod tests {
         assert_eq!(parse("2026-01-01T01:00:00.5+01:00"), Ok(host_harness::DEFAULT_START_UNIX_NANOS + 500_000_000));
         assert_eq!(parse("2024-02-29t12:00:00-00:30"), Ok(1_709_209_800_000_000_000));
         assert_eq!(parse("1767225600000000000"), Ok(host_harness::DEFAULT_START_UNIX_NANOS));
-        for bad in ["", "2026-01-01", "2026-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2026-01-01T00:00:00", "1969-12-31T23:59:59Z", "2026-01-01T00:00:00.Z", "99999999999999999999"] {
+        for bad in [
+            "",
+            "2026-01-01",
+            "2026-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "1969-12-31T23:59:59Z",
+            "2026-01-01T00:00:00.Z",
+            "99999999999999999999",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -197,7 +197,6 @@ impl HostBuilder {
             rng: Rng::new(self.seed),
             log_level: self.log_level,
             logs: Vec::new(),
-            stdio: [Vec::new(), Vec::new()],
             vm_config: self.vm_config,
             plugins: Default::default(),
             streams: Default::default(),

@@ -86,9 +86,10 @@ impl Host {
                 let panic = self.store.data().logs.get(logs_before..).unwrap_or_default().iter().rev().find_map(|l| {
                     (l.level == LogLevel::Critical || l.message.contains("panicked at")).then(|| l.message.clone())
                 });
+                // A guest trap is a `Trap`; a host function's refusal is the root cause's message.
                 let message = match e.downcast_ref::<wasmtime::Trap>() {
                     Some(trap) => trap.to_string(),
-                    None => format!("{e}"),
+                    None => e.root_cause().to_string(),
                 };
                 Err(Error::Trap { callback: name.to_owned(), message, panic, backtrace })
             }

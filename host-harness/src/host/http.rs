@@ -30,11 +30,12 @@ impl Host {
         stream.request_headers = headers;
         stream.visible.request_headers = true;
         stream.end_of_stream = end_of_stream;
+        stream.continued = (false, false);
         let action = self.on_headers(s, "proxy_on_request_headers", n, end_of_stream)?;
         let stream = self.stream_mut(s)?;
         if action == Action::Continue {
             stream.visible.request_headers = false;
-        } else if stream.local_reply.is_none() {
+        } else if stream.local_reply.is_none() && !stream.continued.0 {
             stream.request_paused = true;
         }
         Ok(action)
@@ -74,7 +75,7 @@ impl Host {
 
     /// The stream ends: `proxy_on_log` in the access-log phase (creating the context first if no
     /// callback ran, as Envoy does for requests rejected before the filter), then `proxy_on_done`
-    /// and `proxy_on_delete`. Calls it still has pending are cancelled, as Envoy does.
+    /// and `proxy_on_delete`. HTTP calls it made stay pending: they belong to the plugin.
     pub fn complete(&mut self, s: StreamId) -> Result<(), Error> {
         if self.stream_mut(s)?.complete {
             return Err(Error::Usage(format!("stream {} is already complete", s.0)));
@@ -88,11 +89,6 @@ impl Host {
         logged?;
         self.callback("proxy_on_done", s.0, &[i(s.0)])?;
         self.callback("proxy_on_delete", s.0, &[i(s.0)])?;
-        for call in self.store.data_mut().callouts.http.iter_mut() {
-            if call.context_id == s.0 && call.state == crate::callouts::CallState::Pending {
-                call.state = crate::callouts::CallState::Cancelled;
-            }
-        }
         Ok(())
     }
 
@@ -151,11 +147,12 @@ impl Host {
         if !stream.created {
             return Ok(Action::Continue);
         }
+        stream.continued = (false, false);
         let action = self.on_headers(s, "proxy_on_response_headers", n, eos)?;
         let stream = self.stream_mut(s)?;
         if action == Action::Continue {
             stream.visible.response_headers = false;
-        } else {
+        } else if !stream.continued.1 {
             stream.response_paused = true;
         }
         Ok(action)
@@ -193,6 +190,7 @@ impl Host {
             Direction::Request => "proxy_on_request_body",
             Direction::Response => "proxy_on_response_body",
         };
+        stream.continued = (false, false);
         let raw = self.callback(callback, s.0, &[i(s.0), len(size), i(u32::from(eos))])?;
         let action = Action::from_raw(raw.unwrap_or(0) as u32);
         let stream = self.stream_mut(s)?;
@@ -200,11 +198,11 @@ impl Host {
         match direction {
             Direction::Request => {
                 stream.buffering_request = paused;
-                stream.request_paused = paused && eos;
+                stream.request_paused = paused && eos && !stream.continued.0;
             }
             Direction::Response => {
                 stream.buffering_response = paused;
-                stream.response_paused = paused && eos;
+                stream.response_paused = paused && eos && !stream.continued.1;
             }
         }
         if !paused {
@@ -254,14 +252,15 @@ impl Host {
             Direction::Request => "proxy_on_request_trailers",
             Direction::Response => "proxy_on_response_trailers",
         };
+        stream.continued = (false, false);
         let raw = self.callback(callback, s.0, &[i(s.0), len(n)])?;
         let action = Action::from_raw(raw.unwrap_or(0) as u32);
         let stream = self.stream_mut(s)?;
         match (direction, action == Action::Continue) {
             (Direction::Request, true) => stream.visible.request_trailers = false,
             (Direction::Response, true) => stream.visible.response_trailers = false,
-            (Direction::Request, false) => stream.request_paused = true,
-            (Direction::Response, false) => stream.response_paused = true,
+            (Direction::Request, false) => stream.request_paused = !stream.continued.0,
+            (Direction::Response, false) => stream.response_paused = !stream.continued.1,
         }
         Ok(action)
     }
@@ -274,9 +273,11 @@ impl Host {
         let (continue_request, continue_response) = std::mem::take(&mut stream.pending_continue);
         if continue_request {
             stream.request_paused = false;
+            stream.continued.0 = true;
         }
         if continue_response {
             stream.response_paused = false;
+            stream.continued.1 = true;
         }
         let Some(reply) = stream.pending_local_reply.take() else { return Ok(()) };
         if stream.local_reply.is_some() || stream.complete {

@@ -32,7 +32,17 @@ impl Host {
                     if let Some(call) = self.store.data_mut().callouts.http_mut(token) {
                         call.state = CallState::TimedOut;
                     }
-                    self.deliver_http(token, None, true)?;
+                    // Envoy's async client runs the router, whose timeout is a local reply.
+                    let reply = HttpResponse {
+                        status: 504,
+                        headers: vec![
+                            ("content-length".into(), "24".into()),
+                            ("content-type".into(), "text/plain".into()),
+                        ],
+                        body: b"upstream request timeout".to_vec(),
+                        trailers: Vec::new(),
+                    };
+                    self.deliver_http(token, Some(reply), false)?;
                 }
             }
         }
@@ -58,12 +68,13 @@ impl Host {
         self.deliver_http(token, Some(response), true)
     }
 
-    /// Fails a pending HTTP call now (connection failure): the module sees zero headers.
+    /// Fails a pending HTTP call now (connection failure): the module sees zero headers and
+    /// `proxy_get_status` answers 11 (broken connection) "reset".
     pub fn fail(&mut self, token: u32) -> Result<(), Error> {
         self.deliver_http(token, None, true)
     }
 
-    /// Delivers an answer (`None`: failure) to the context that dispatched `token`. `scenario`
+    /// Delivers an answer (`None`: failure) to the root context that owns `token`. `scenario`
     /// marks calls answered by the scenario, which must be pending.
     pub(super) fn deliver_http(
         &mut self,
@@ -75,11 +86,8 @@ impl Host {
         let Some(call) = state.callouts.http_mut(token) else {
             return Err(Error::Usage(format!("no HTTP call with token {token}")));
         };
-        if scenario && !matches!(call.state, CallState::Pending | CallState::TimedOut) {
+        if scenario && call.state != CallState::Pending {
             return Err(Error::Usage(format!("HTTP call {token} is not pending ({:?})", call.state)));
-        }
-        if call.state == CallState::Cancelled {
-            return Ok(());
         }
         if call.state == CallState::Pending {
             call.state = answer.as_ref().map_or(CallState::Failed, |r| CallState::Answered(r.status));
@@ -89,9 +97,9 @@ impl Host {
             Some(r) => (r.headers.len() + 1, r.body.len(), r.trailers.len()),
             None => (0, 0, 0),
         };
-        let alive = state.plugins.contains_key(&context) || state.streams.get(&context).is_some_and(|s| !s.complete);
-        if !alive {
-            return Ok(());
+        if answer.is_none() {
+            // Envoy `Context::onHttpCallFailure`: the status the module can read is "reset".
+            state.status = (11, b"reset".to_vec());
         }
         state.callouts.current_response = answer.map(|mut r| {
             r.headers.insert(0, (":status".to_owned(), r.status.to_string()));

@@ -46,8 +46,13 @@ fn buffer(state: &HostState, kind: BufferType) -> Option<&[u8]> {
         BufferType::PluginConfiguration => {
             state.configuring.and_then(|id| state.plugins.get(&id)).map(|p| p.configuration.as_slice())
         }
-        BufferType::HttpRequestBody => stream.filter(|s| s.visible.request_body).map(|s| s.request_body.as_slice()),
-        BufferType::HttpResponseBody => stream.filter(|s| s.visible.response_body).map(|s| s.response_body.as_slice()),
+        // Envoy's body buffers are never null: outside their callback they read as empty.
+        BufferType::HttpRequestBody => {
+            Some(stream.filter(|s| s.visible.request_body).map_or(&[][..], |s| s.request_body.as_slice()))
+        }
+        BufferType::HttpResponseBody => {
+            Some(stream.filter(|s| s.visible.response_body).map_or(&[][..], |s| s.response_body.as_slice()))
+        }
         BufferType::HttpCallResponseBody => state.callouts.current_response.as_ref().map(|r| r.body.as_slice()),
         BufferType::GrpcCallMessage => state.callouts.current_grpc_message.as_deref(),
         BufferType::ForeignFunctionArguments => Some(&state.foreign_args),

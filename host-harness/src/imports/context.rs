@@ -19,7 +19,8 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 fn set_effective_context(c: &mut Caller<'_, HostState>, id: u32) -> HostResult {
     guard(c, "proxy_set_effective_context", Allowed::Callbacks)?;
     let state = c.data_mut();
-    if !state.plugins.contains_key(&id) && !state.streams.contains_key(&id) {
+    let live_stream = state.streams.get(&id).is_some_and(|s| s.created && !s.complete);
+    if !state.plugins.contains_key(&id) && !live_stream {
         return Err(Status::BadArgument.into());
     }
     state.current = id;

@@ -88,6 +88,7 @@ fn open(
     if state.clusters.as_ref().is_some_and(|known| !known.contains(&cluster)) {
         return Err(Status::ParseFailure.into());
     }
+    let root = state.plugin_of(state.current).map_or(state.current, |(id, _)| id);
     let token = if call.is_some() {
         let t = state.callouts.next_grpc_call;
         state.callouts.next_grpc_call = t.wrapping_add(2);
@@ -99,7 +100,7 @@ fn open(
     };
     state.callouts.grpc.push(GrpcCall {
         token,
-        context_id: state.current,
+        context_id: root,
         upstream,
         service,
         method,

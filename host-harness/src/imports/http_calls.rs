@@ -57,11 +57,14 @@ fn http_call(
     if !has(":path") || !has(":method") || !has(":authority") {
         return Err(Status::BadArgument.into());
     }
+    // cpp-host `http_call` dispatches on `root_context()`: the call belongs to the plugin, outlives
+    // the stream, and its answer arrives on the root context (SDKs route it on from there).
+    let root = state.plugin_of(state.current).map_or(state.current, |(id, _)| id);
     let token = state.callouts.next_http_token;
     state.callouts.next_http_token = token.wrapping_add(1).max(1);
     let call = HttpCall {
         token,
-        context_id: state.current,
+        context_id: root,
         upstream: upstream.clone(),
         headers,
         body,

@@ -28,7 +28,9 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 fn get(c: &mut Caller<'_, HostState>, key: (i32, i32), ptr_ptr: i32, size_ptr: i32, cas_ptr: i32) -> HostResult {
     guard(c, "proxy_get_shared_data", Allowed::Callbacks)?;
     let key = memory::read(c, key.0, key.1)?;
-    let (value, cas) = c.data().shared.get(&key)?;
+    let state = c.data();
+    let vm = state.plugin_of(state.current).map(|(_, p)| p.vm_id.clone()).unwrap_or_default();
+    let (value, cas) = state.shared.get(&vm, &key)?;
     memory::give(c, &value, ptr_ptr, size_ptr)?;
     memory::write_u32(c, cas_ptr, cas)
 }
@@ -37,6 +39,8 @@ fn set(c: &mut Caller<'_, HostState>, key: (i32, i32), value: (i32, i32), cas: u
     guard(c, "proxy_set_shared_data", Allowed::Callbacks)?;
     let key = memory::read(c, key.0, key.1)?;
     let value = memory::read(c, value.0, value.1)?;
-    c.data().shared.set(&key, &value, cas)?;
+    let state = c.data();
+    let vm = state.plugin_of(state.current).map(|(_, p)| p.vm_id.clone()).unwrap_or_default();
+    state.shared.set(&vm, &key, &value, cas)?;
     Ok(())
 }

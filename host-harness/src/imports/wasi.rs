@@ -3,7 +3,7 @@
 //! language runtimes make at start-up answered like a sandbox with no files (`EBADF`, `ENOSYS`),
 //! as proxy-wasm-cpp-host does.
 //!
-//! `fd_write` to fd 1 and 2 becomes log lines (info and error), `clock_time_get` reads the virtual
+//! `fd_write` to fd 1 and 2 becomes log entries (info and error), `clock_time_get` reads the virtual
 //! clock, `random_get` the seeded generator, `environ_*` the configured environment.
 
 use wasmtime::{Caller, Linker};
@@ -143,20 +143,10 @@ fn fd_write(c: &mut Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, written: 
         data.extend(memory::read(c, ptr, len)?);
     }
     memory::write_u32(c, written, data.len() as u32)?;
-    let state = c.data_mut();
-    let slot = if fd == 1 { 0 } else { 1 };
+    // cpp-host `writevImpl`: every write is one log entry, less one trailing newline.
     let level = if fd == 1 { LogLevel::Info } else { LogLevel::Error };
-    let mut lines = Vec::new();
-    if let Some(buffer) = state.stdio.get_mut(slot) {
-        buffer.extend(data);
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            lines.push(String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned());
-        }
-    }
-    for line in lines {
-        state.log(level, line);
-    }
+    let text = String::from_utf8_lossy(data.strip_suffix(b"\n").unwrap_or(&data)).into_owned();
+    c.data_mut().log(level, text);
     Ok(())
 }
 

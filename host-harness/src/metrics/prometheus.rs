@@ -6,10 +6,11 @@
 //!   byte-wise, so `a.b` < `a.z` < `a-b.c` < `aa`), series within a group token-wise by full name;
 //! - each group opens with `# TYPE <name> counter|gauge|histogram`; two groups whose names
 //!   sanitize alike (`coll.x`, `coll_x`) print two `# TYPE` lines with the same name;
-//! - the name: a tag-extracted name `wasmcustom.<rest>` prints as `<rest>` with every character outside
-//!   `[A-Za-z0-9_]` replaced by `_` (`é` is one `_`), no `envoy_` prefix; a series whose result
-//!   is empty or starts with a digit is skipped; any other name (the empty metric name is the
-//!   stat `wasmcustom`, or a tag regex that cut the namespace) prints as `envoy_<sanitized>`;
+//! - the name: a tag-extracted name `wasmcustom.<rest>` prints as `<rest>` with every character
+//!   outside `[A-Za-z0-9_]` replaced by `_` (`é` is one `_`), no `envoy_` prefix; a series whose
+//!   result is empty or starts with a digit is skipped; any other name (the empty metric name is
+//!   the stat `wasmcustom`, or a tag regex that cut the namespace) prints as `envoy_<name>` with
+//!   every *byte* outside `[A-Za-z0-9_]` replaced (`é` is `__` there, and in label names);
 //! - labels `name="value"` in extraction order, names sanitized like metric names, values with
 //!   `\`, `"` and newline escaped; no labels prints `{}`; histograms add `le` last;
 //! - counters and gauges print as u64 (a gauge below zero wraps: `18446744073709551615`);
@@ -182,7 +183,7 @@ fn buckets<'a>(full_name: &str, config: &'a PrometheusConfig) -> &'a [f64] {
 fn metric_name(extracted: &str) -> Option<String> {
     match extracted.split_once('.') {
         Some((NAMESPACE, rest)) => {
-            let name = sanitize(rest);
+            let name = sanitize_chars(rest);
             let valid = name.bytes().next().is_some_and(|b| !b.is_ascii_digit());
             valid.then_some(name)
         }
@@ -195,8 +196,13 @@ fn labels(tags: &[(String, String)]) -> String {
     labels.join(",")
 }
 
-/// Every character outside `[A-Za-z0-9_]` becomes `_` (RE2 in UTF-8 mode: `é` is one `_`).
+/// Every byte outside `[A-Za-z0-9_]` becomes `_` (`é` gives `__`): `envoy_` names, label names.
 fn sanitize(name: &str) -> String {
+    name.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'_' { char::from(b) } else { '_' }).collect()
+}
+
+/// Every character outside `[A-Za-z0-9_]` becomes `_` (`é` gives `_`): custom-namespace names.
+fn sanitize_chars(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
@@ -274,6 +280,8 @@ mod tests {
         assert_eq!(metric_name("wasmcustom.9starts_digit"), None);
         assert_eq!(metric_name("wasmcustom"), Some("envoy_wasmcustom".to_owned()));
         assert_eq!(metric_name("strip.me"), Some("envoy_strip_me".to_owned()));
+        assert_eq!(metric_name("cut2é"), Some("envoy_cut2__".to_owned()));
+        assert_eq!(labels(&[("é€.t".to_owned(), "x".to_owned())]), r#"______t="x""#);
         let mut names = ["aa", "a-b.c", "a.z", "a.b", "a..b", ".lead", "A"];
         names.sort_by(|a, b| token_cmp(a, b));
         assert_eq!(names, [".lead", "A", "a..b", "a.b", "a.z", "a-b.c", "aa"]);

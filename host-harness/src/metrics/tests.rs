@@ -445,3 +445,32 @@ uni____{uv="x"} 0
 "#;
     check(script, &config, expected);
 }
+
+#[test]
+fn non_ascii_names_sanitize_like_envoy() {
+    // Custom-namespace names lose one `_` per character, `envoy_` names and label names one per
+    // byte.
+    let script = "
+        def 0 cut.é€😀x
+        def 0 keep.é€😀x
+        def 0 keep2é
+        def 0 cut2é
+        def 0 lab.x
+    ";
+    let config = PrometheusConfig {
+        stats_tags: vec![tag("ns", r"^(wasmcustom\.)cut"), tag("é€.t", r"(\.(x))$")],
+        histogram_buckets: Vec::new(),
+    };
+    let expected = r#"# TYPE envoy_cut__________x counter
+envoy_cut__________x{ns="wasmcustom"} 0
+# TYPE envoy_cut2__ counter
+envoy_cut2__{ns="wasmcustom"} 0
+# TYPE keep____x counter
+keep____x{} 0
+# TYPE keep2_ counter
+keep2_{} 0
+# TYPE lab counter
+lab{______t="x"} 0
+"#;
+    check(script, &config, expected);
+}

@@ -22,7 +22,8 @@ pub(super) fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
         }
         let value: Json = serde_json::from_str(raw).map_err(|e| syntax_error(line, &e))?;
         let previous = out.last().map(|p| (p.at_ms, p.at_ms.saturating_add(p.response.latency_ms)));
-        let exchange = exchange(line, value, previous).map_err(|message| TrafficError { line, column: None, message })?;
+        let exchange =
+            exchange(line, value, previous).map_err(|message| TrafficError { line, column: None, message })?;
         out.push(exchange);
     }
     Ok(out)
@@ -171,7 +172,10 @@ impl Fields {
                             _ => return Err(format!("{at}[{i}]: expected a [\"name\", \"value\"] pair of strings")),
                         },
                         other => {
-                            return Err(format!("{at}[{i}]: expected a [\"name\", \"value\"] pair, got {}", other.kind()));
+                            return Err(format!(
+                                "{at}[{i}]: expected a [\"name\", \"value\"] pair, got {}",
+                                other.kind()
+                            ));
                         }
                     }
                 }
@@ -190,7 +194,8 @@ impl Fields {
                 return Err(format!("{at}.{key}: expected a string value, got {}", value.kind()));
             };
             if key.starts_with(':') {
-                let fields = if self.prefix.is_empty() { "method, path, authority and scheme fields" } else { "status field" };
+                let fields =
+                    if self.prefix.is_empty() { "method, path, authority and scheme fields" } else { "status field" };
                 return Err(format!("{at}: pseudo-header `{key}` not allowed here; use the {fields}"));
             }
             if key.is_empty() || !key.bytes().all(is_token_byte) {
@@ -276,12 +281,18 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_the_field() {
         assert_eq!(error("{\"path\": \"/\"}\n{\"path\": \"/\",}"), "line 2, column 14: not valid JSON: trailing comma");
-        assert_eq!(error("{\"path\": \"/\", \"methd\": \"GET\"}"), "line 1: unknown field `methd` (did you mean `method`?)");
+        assert_eq!(
+            error("{\"path\": \"/\", \"methd\": \"GET\"}"),
+            "line 1: unknown field `methd` (did you mean `method`?)"
+        );
         assert_eq!(
             error("{\"path\": \"/\", \"response\": {\"status\": 200, \"latency\": 5}}"),
             "line 1: unknown field `response.latency` (did you mean `latency_ms`?)"
         );
-        assert_eq!(error("{\"method\": \"GET\"}"), "line 1: missing field `path` (the request's :path, e.g. \"/api/v1/query\")");
+        assert_eq!(
+            error("{\"method\": \"GET\"}"),
+            "line 1: missing field `path` (the request's :path, e.g. \"/api/v1/query\")"
+        );
         assert_eq!(
             error("{\"path\": \"/\", \"response\": {\"status\": \"200\"}}"),
             "line 1: response.status: expected a number, got a string"
@@ -294,7 +305,10 @@ mod tests {
             error("{\"path\": \"/\", \"headers\": {\":path\": \"/x\"}}"),
             "line 1: headers: pseudo-header `:path` not allowed here; use the method, path, authority and scheme fields"
         );
-        assert_eq!(error("{\"path\": \"/\", \"headers\": {\"a\": 1}}"), "line 1: headers.a: expected a string value, got a number");
+        assert_eq!(
+            error("{\"path\": \"/\", \"headers\": {\"a\": 1}}"),
+            "line 1: headers.a: expected a string value, got a number"
+        );
         assert_eq!(
             error("{\"path\": \"/\", \"at_ms\": 5}\n{\"path\": \"/\", \"at_ms\": 4}"),
             "line 2: at_ms: 4 is earlier than the previous exchange's at_ms 5 (lines must be in time order)"

@@ -131,7 +131,6 @@ fn the_answer_is_readable_through_map_6_and_buffer_4_during_the_callback() {
     assert_eq!(one(&host, "effective"), "0");
     assert_eq!(one(&host, "resume"), "0");
     assert_eq!(host.http_calls()[0].state, CallState::Answered(200));
-    assert!(!host.stream(s).unwrap().request_paused(), "the module resumed the request");
 
     host.response_headers(s, &[(":status", "200")], true).unwrap();
     assert_eq!(one(&host, "later_call_map"), Status::BadArgument.raw().to_string(), "only during the callback");
@@ -158,7 +157,21 @@ fn a_failed_call_has_no_headers_no_body_and_no_maps() {
     assert_eq!(one(&host, "get_body"), Status::NotFound.raw().to_string());
     assert_eq!(one(&host, "pairs_size"), "0");
     assert_eq!(host.http_calls()[0].state, CallState::Failed);
-    assert!(!host.stream(s).unwrap().request_paused());
+    assert_eq!(one(&host, "resume"), "0");
+}
+
+#[test]
+fn a_request_resumed_by_an_immediate_answer_stays_resumed() {
+    // In Envoy the answer always comes after `decodeHeaders` returned StopIteration, so the
+    // module's `continue_stream` in `on_http_call_response` resumes the request. A responder
+    // answering right after the dispatching callback must not leave the request paused.
+    for responder in [Responder::Respond(pong()), Responder::Fail] {
+        let mut host = host(5000, responder);
+        let s = host.new_stream();
+        host.request_headers(s, &REQUEST, true).unwrap();
+        assert_eq!(one(&host, "resume"), "0");
+        assert!(!host.stream(s).unwrap().request_paused(), "the module resumed the request");
+    }
 }
 
 #[test]

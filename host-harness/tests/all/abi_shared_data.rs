@@ -65,7 +65,7 @@ fn compare_and_swap_works_across_workers() {
     a.request_headers(s, &[(":path", "/")], true).unwrap();
     assert_eq!(one(&a, "a_set_stale"), mismatch);
     assert_eq!(one(&a, "a_get_later"), "v2");
-    assert_eq!(shared.get(b"k").map(|(v, _)| v), Ok(b"v2".to_vec()));
+    assert_eq!(shared.get("vm", b"k").map(|(v, _)| v), Ok(b"v2".to_vec()));
 }
 
 #[test]

@@ -227,13 +227,13 @@ pub fn wat(body: &str) -> String {
 
 /// A complete module with chosen boilerplate around `body`.
 pub fn wat_with(parts: Parts, body: &str) -> String {
-    let (body, data) = expand(body);
     let abi = parts.abi_export.map(|name| format!("  (func (export \"{name}\"))\n")).unwrap_or_default();
     let allocator = format!(
         "  (func (export \"{}\") (param $size i32) (result i32)\n    {}\n    (call $bump (local.get $size)))\n",
         parts.allocator_export, parts.allocator_prologue
     );
-    format!("(module\n{IMPORTS}{HELPERS}{abi}{allocator}{body}\n{data})\n")
+    let (code, data) = expand(&format!("{allocator}{body}"));
+    format!("(module\n{IMPORTS}{HELPERS}{abi}{code}\n{data})\n")
 }
 
 /// Compiles `body` in the default boilerplate.
@@ -298,12 +298,12 @@ fn expand(body: &str) -> (String, String) {
         }
         let bytes = if is_pairs {
             let decoded: Vec<Vec<u8>> = literals.iter().map(|l| unescape(l)).collect();
-            assert!(decoded.len() % 2 == 0, "(pairs ...) needs an even number of strings");
+            assert!(decoded.len().is_multiple_of(2), "(pairs ...) needs an even number of strings");
             let pairs: Vec<(&[u8], &[u8])> = decoded.chunks(2).map(|c| (c[0].as_slice(), c[1].as_slice())).collect();
             host_harness::pairs::encode(&pairs)
         } else {
             assert_eq!(literals.len(), 1, "(str ...) takes one string");
-            unescape(&literals[0])
+            unescape(literals[0])
         };
         let escaped: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
         data.push_str(&format!("  (data (i32.const {next}) \"{escaped}\")\n"));

@@ -35,13 +35,38 @@ struct Scenario {
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "continued W3C trace", path: "/api/v1/query?q=1", headers: &[("traceparent", PARENT), ("tracestate", "a=1,b=2")], upstream: Upstream::App },
+    Scenario {
+        name: "continued W3C trace",
+        path: "/api/v1/query?q=1",
+        headers: &[("traceparent", PARENT), ("tracestate", "a=1,b=2")],
+        upstream: Upstream::App,
+    },
     Scenario { name: "no context", path: "/users/42", headers: &[], upstream: Upstream::App },
-    Scenario { name: "invalid traceparent", path: "/users/7", headers: &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")], upstream: Upstream::App },
-    Scenario { name: "B3 single", path: "/health", headers: &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")], upstream: Upstream::App },
-    Scenario { name: "unsampled caller", path: "/health", headers: &[("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")], upstream: Upstream::App },
+    Scenario {
+        name: "invalid traceparent",
+        path: "/users/7",
+        headers: &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")],
+        upstream: Upstream::App,
+    },
+    Scenario {
+        name: "B3 single",
+        path: "/health",
+        headers: &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")],
+        upstream: Upstream::App,
+    },
+    Scenario {
+        name: "unsampled caller",
+        path: "/health",
+        headers: &[("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")],
+        upstream: Upstream::App,
+    },
     Scenario { name: "no route", path: "/nope", headers: &[], upstream: Upstream::NoRoute },
-    Scenario { name: "no healthy upstream", path: "/down/x", headers: &[("traceparent", PARENT)], upstream: Upstream::Down },
+    Scenario {
+        name: "no healthy upstream",
+        path: "/down/x",
+        headers: &[("traceparent", PARENT)],
+        upstream: Upstream::Down,
+    },
 ];
 
 /// One scenario's observable result, with ids replaced by their role.
@@ -76,7 +101,12 @@ fn role(id: &str, incoming: &[(&str, &str)]) -> String {
     }
 }
 
-fn observe(s: &Scenario, upstream: Option<&[(String, String)]>, downstream: &[(String, String)], span: Option<&Value>) -> Observed {
+fn observe(
+    s: &Scenario,
+    upstream: Option<&[(String, String)]>,
+    downstream: &[(String, String)],
+    span: Option<&Value>,
+) -> Observed {
     let get = |h: &[(String, String)], k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut up = BTreeMap::new();
     let span_id = span.and_then(|s| s["spanId"].as_str()).unwrap_or("none");
@@ -98,7 +128,10 @@ fn observe(s: &Scenario, upstream: Option<&[(String, String)]>, downstream: &[(S
     let trace = get(downstream, "x-trace-id").unwrap_or_default();
     down.insert("x-trace-id".into(), role(&trace, s.headers));
     let tr = get(downstream, "traceresponse").unwrap_or_default();
-    down.insert("traceresponse.matches".into(), (tr.contains(&trace) && (span.is_none() || tr.contains(span_id))).to_string());
+    down.insert(
+        "traceresponse.matches".into(),
+        (tr.contains(&trace) && (span.is_none() || tr.contains(span_id))).to_string(),
+    );
     let span = span.map(|v| {
         let mut m = BTreeMap::new();
         m.insert("trace".into(), role(v["traceId"].as_str().unwrap_or(""), s.headers));
@@ -163,13 +196,24 @@ fn harness_side() -> (Vec<Observed>, Vec<String>) {
     let mut observed = Vec::new();
     for s in SCENARIOS {
         let id = host.new_stream();
-        let mut headers = vec![(":method", "GET"), (":path", s.path), (":scheme", "http"), (":authority", "meshlens.test"), ("user-agent", "meshlens-tests/1")];
+        let mut headers = vec![
+            (":method", "GET"),
+            (":path", s.path),
+            (":scheme", "http"),
+            (":authority", "meshlens.test"),
+            ("user-agent", "meshlens-tests/1"),
+        ];
         headers.extend_from_slice(s.headers);
         host.request_headers(id, &headers, true).unwrap();
         let upstream = match s.upstream {
             Upstream::App => {
                 let sent = host.stream(id).unwrap().upstream_request_headers().to_vec();
-                host.response_headers(id, &[(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")], false).unwrap();
+                host.response_headers(
+                    id,
+                    &[(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")],
+                    false,
+                )
+                .unwrap();
                 host.response_body(id, b"ok", true).unwrap();
                 Some(sent)
             }
@@ -179,7 +223,12 @@ fn harness_side() -> (Vec<Observed>, Vec<String>) {
             }
             Upstream::Down => {
                 let body = b"no healthy upstream";
-                host.response_headers(id, &[(":status", "503"), ("content-length", "19"), ("content-type", "text/plain")], false).unwrap();
+                host.response_headers(
+                    id,
+                    &[(":status", "503"), ("content-length", "19"), ("content-type", "text/plain")],
+                    false,
+                )
+                .unwrap();
                 host.response_body(id, body, true).unwrap();
                 None
             }
@@ -215,7 +264,10 @@ fn plugin_config_of(text: &str) -> String {
     let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("# meshlens-config:")).skip(1);
     let value = lines.next().unwrap();
     let indent = value.len() - value.trim_start().len();
-    lines.take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent).map(|l| format!("{}\n", l.trim())).collect()
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+        .map(|l| format!("{}\n", l.trim()))
+        .collect()
 }
 
 #[test]

@@ -1,0 +1,423 @@
+//! The `meshlens` binary, run as a user runs it: the sample Chat2SQL replay, determinism, the
+//! JSON report, and the errors and exit statuses for bad inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::guest;
+use crate::support::{edge_telemetry_path, repo_root};
+
+/// Runs `meshlens` with `args`, standard input closed.
+fn meshlens<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshlens")).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn testdata(name: &str) -> PathBuf {
+    repo_root().join("host-harness/testdata").join(name)
+}
+
+/// A fresh directory for one test's files.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `meshlens run` on the sample traffic with the sample configuration, plus `extra` flags.
+fn run_sample(extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--wasm".into(),
+        edge_telemetry_path().display().to_string(),
+        "--config".into(),
+        testdata("chat2sql.config.json").display().to_string(),
+        "--traffic".into(),
+        testdata("chat2sql.jsonl").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    meshlens(&args)
+}
+
+fn sample_json() -> Value {
+    let out = run_sample(&["--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A header's value among `[name, value]` pairs.
+fn header<'a>(pairs: &'a Value, name: &str) -> Option<&'a str> {
+    pairs.as_array().unwrap().iter().find(|p| p[0] == name).map(|p| p[1].as_str().unwrap())
+}
+
+#[test]
+fn the_sample_replay_reports_every_exchange_and_every_sampled_span() {
+    let report = sample_json();
+    let text = std::fs::read_to_string(testdata("chat2sql.jsonl")).unwrap();
+    let exchange_lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let exchanges = report["exchanges"].as_array().unwrap();
+    let lines: Vec<usize> = exchanges.iter().map(|e| e["line"].as_u64().unwrap() as usize).collect();
+    assert_eq!(lines, exchange_lines, "one exchange per line, in file order");
+    assert!((60..=200).contains(&exchanges.len()));
+    assert!(exchanges.iter().all(|e| e["outcome"] == "completed"));
+    assert_eq!(report["summary"]["exchanges"], exchanges.len());
+
+    // Sampled requests are those the module sent upstream with the sampled flag.
+    let sampled: Vec<&Value> =
+        exchanges.iter().filter(|e| header(&e["upstream"]["added"], "traceparent").unwrap().ends_with("-01")).collect();
+    let spans = report["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), sampled.len(), "one span per sampled request");
+    assert!(sampled.len() < exchanges.len(), "/health is never sampled");
+    for e in &sampled {
+        let traceparent = header(&e["upstream"]["added"], "traceparent").unwrap();
+        let trace_id = header(&e["downstream"]["added"], "x-trace-id").unwrap();
+        let span = spans.iter().find(|s| s["span_id"] == traceparent[36..52]).unwrap();
+        assert_eq!(span["trace_id"], trace_id, "line {}: x-trace-id is the span's trace id", e["line"]);
+        assert_eq!(span["attributes"]["http.response.status_code"], e["status"].to_string());
+    }
+    let unsampled_trace_ids: Vec<&str> = exchanges
+        .iter()
+        .filter(|e| !sampled.contains(e))
+        .map(|e| header(&e["downstream"]["added"], "x-trace-id").unwrap())
+        .collect();
+    assert!(spans.iter().all(|s| !unsampled_trace_ids.contains(&s["trace_id"].as_str().unwrap())));
+
+    let status = |s: &Value| s["attributes"]["http.response.status_code"].as_str().unwrap().parse::<u16>().unwrap();
+    let server_errors: Vec<&Value> = spans.iter().filter(|s| status(s) >= 500).collect();
+    assert!(server_errors.len() >= 4, "the sample has 500s and 503s");
+    assert!(server_errors.iter().all(|s| s["status"] == "error"));
+    assert!(spans.iter().filter(|s| (400..500).contains(&status(s))).all(|s| s["status"] == "unset"));
+    assert!(spans.iter().any(|s| status(s) == 429));
+    assert!(spans.iter().any(|s| s["duration_ms"].as_f64().unwrap() > 5000.0), "slow queries");
+    assert!(spans.iter().all(|s| s["resource"]["service.name"] == "chat2sql"));
+
+    let metric = |name: &str| {
+        report["metrics"]["samples"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["value"].clone()
+    };
+    assert_eq!(metric("meshlens_spans_exported_total"), spans.len());
+    assert_eq!(metric("meshlens_trace_context_invalid_total"), 2, "uppercase and all-zero traceparents");
+    assert!(report["metrics"]["prometheus"].as_str().unwrap().contains("meshlens_spans_exported_total"));
+
+    let calls = report["callouts"]["http"].as_array().unwrap();
+    assert!(calls.iter().all(|c| c["cluster"] == "otel_collector" && c["status"] == 200));
+    assert_eq!(calls.iter().map(|c| c["spans"].as_u64().unwrap()).sum::<u64>(), spans.len() as u64);
+    let logs = report["logs"].as_array().unwrap();
+    assert!(logs.iter().any(|l| l["source"] == "root" && l["message"].as_str().unwrap().contains("configured")));
+}
+
+#[test]
+fn the_text_report_has_every_section() {
+    let out = run_sample(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "no progress bar outside a terminal: {}", stderr(&out));
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("meshlens replay: 70 exchanges (70 completed), "), "{first}");
+    for section in ["\nExchanges (70)\n", "\nSpans (", "\nMetrics (Prometheus text)\n", "\nLogs (", "\nCallouts ("] {
+        assert!(text.contains(section), "missing {section:?}");
+    }
+    assert!(text.contains("  line 7    t=300ms  POST /api/v1/query -> 200  [1240 ms]\n"), "{text}");
+    assert!(text.contains("      downstream + x-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736\n"));
+    assert!(text.contains("resource: service.name=chat2sql "));
+}
+
+#[test]
+fn a_replay_is_deterministic() {
+    for format in ["text", "json"] {
+        let first = run_sample(&["--format", format]);
+        let second = run_sample(&["--format", format]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        assert_eq!(stdout(&first), stdout(&second), "{format} output differs between runs");
+    }
+    let seeded = run_sample(&["--format", "json", "--seed", "7"]);
+    assert_ne!(stdout(&seeded), stdout(&run_sample(&["--format", "json"])), "the seed picks the ids");
+}
+
+#[test]
+fn flags_choose_the_start_time_the_output_file_and_standard_input() {
+    let dir = scratch("flags");
+    let out_file = dir.join("report.json");
+    let traffic = r#"{"path": "/api/v1/query", "response": {"status": 200, "latency_ms": 20}}"#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .args(["run", "--wasm"])
+        .arg(edge_telemetry_path())
+        .args(["--traffic", "-", "--format=json", "--start-time", "2030-06-01T12:00:00Z", "--out"])
+        .arg(&out_file)
+        .args(["--collector-cluster", "collector", "--collector-cluster", "otel_collector"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), traffic.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "the report goes to --out");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    assert_eq!(report["spans"][0]["start_unix_nanos"], 1_906_545_600_000_000_000u64);
+    assert_eq!(report["spans"][0]["duration_ms"], 20.0);
+}
+
+/// A guest that answers by the number of regular request headers it gets: one, a local reply;
+/// two, it holds the request; three, it traps. It marks every response it sees.
+const GUEST: &str = r#"
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (call $log (str "request"))
+    (if (i32.eq (local.get $n) (i32.const 5))
+      (then
+        (drop (call $proxy_send_local_response (i32.const 403) (str "denied by guest") (str "go away")
+          (pairs "x-denied" "yes") (i32.const -1)))
+        (return (i32.const 1))))
+    (if (i32.eq (local.get $n) (i32.const 6)) (then (return (i32.const 1))))
+    (if (i32.eq (local.get $n) (i32.const 7)) (then unreachable))
+    (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $proxy_add_header_map_value (i32.const 2) (str "x-guest") (str "seen")))
+    (i32.const 0))
+"#;
+
+fn guest_wasm(dir: &Path) -> PathBuf {
+    let path = dir.join("guest.wasm");
+    std::fs::write(&path, wat::parse_str(guest::wat(GUEST)).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn local_replies_and_held_requests_are_reported() {
+    let dir = scratch("guest");
+    let traffic = dir.join("traffic.jsonl");
+    std::fs::write(
+        &traffic,
+        "{\"path\": \"/ok\", \"response\": {\"status\": 201, \"latency_ms\": 5}}\n\
+         {\"path\": \"/deny\", \"headers\": {\"a\": \"1\"}, \"body\": \"never sent\"}\n\
+         {\"path\": \"/hold\", \"headers\": [[\"a\", \"1\"], [\"a\", \"2\"]], \"response\": {\"latency_ms\": 50}}\n",
+    )
+    .unwrap();
+    let out = meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        guest_wasm(&dir).as_os_str(),
+        "--traffic".as_ref(),
+        traffic.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let [ok, deny, hold] = report["exchanges"].as_array().unwrap().as_slice() else { panic!("three exchanges") };
+    assert_eq!((&ok["outcome"], &ok["status"]), (&Value::from("completed"), &Value::from(201)));
+    assert_eq!(ok["downstream"]["added"], serde_json::json!([["x-guest", "seen"]]));
+    assert_eq!((&deny["outcome"], &deny["status"]), (&Value::from("local_reply"), &Value::from(403)));
+    assert_eq!(deny["local_reply"]["details"], "denied_by_guest");
+    assert_eq!(deny["local_reply"]["body"], "go away");
+    assert_eq!(
+        deny["downstream"]["added"],
+        serde_json::json!([["x-guest", "seen"]]),
+        "the reply's own headers are not changes"
+    );
+    assert_eq!(
+        (&hold["outcome"], &hold["status"], &hold["ended_at_ms"]),
+        (&Value::from("request_paused"), &Value::Null, &Value::from(55))
+    );
+    let log_lines: Vec<&Value> = report["logs"].as_array().unwrap().iter().map(|l| &l["line"]).collect();
+    assert_eq!(log_lines, [1, 2, 3], "each log line names its exchange's traffic line");
+    assert_eq!(report["summary"]["local_replies"], 1);
+    assert_eq!(report["summary"]["request_paused"], 1);
+
+    let text = meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        guest_wasm(&dir).as_os_str(),
+        "--traffic".as_ref(),
+        traffic.as_os_str(),
+    ]);
+    let text = stdout(&text);
+    assert!(text.contains("  line 2    t=5ms  GET /deny -> local reply 403 (denied_by_guest)  [0 ms]\n"), "{text}");
+    assert!(text.contains("  line 3    t=5ms  GET /hold -> held by the module, no response  [50 ms]\n"), "{text}");
+    assert!(text.contains("  [info] line 2: request\n"), "{text}");
+}
+
+#[test]
+fn a_trap_fails_the_run_with_the_exchange_line() {
+    let dir = scratch("trap");
+    let traffic = dir.join("traffic.jsonl");
+    std::fs::write(&traffic, "{\"path\": \"/ok\"}\n# the next one makes the guest trap\n{\"path\": \"/\", \"headers\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"}}\n").unwrap();
+    let out = meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        guest_wasm(&dir).as_os_str(),
+        "--traffic".as_ref(),
+        traffic.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let expected = format!(
+        "meshlens: error: {}:3: while replaying this exchange: the module trapped in proxy_on_request_headers",
+        traffic.display()
+    );
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+/// Runs the sample module with `traffic` as the traffic file; returns the exit status and stderr.
+fn run_traffic(test: &str, traffic: &str) -> (Option<i32>, String, PathBuf) {
+    let path = scratch(test).join("traffic.jsonl");
+    std::fs::write(&path, traffic).unwrap();
+    let out = meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        edge_telemetry_path().as_os_str(),
+        "--traffic".as_ref(),
+        path.as_os_str(),
+    ]);
+    assert!(out.stdout.is_empty());
+    (out.status.code(), stderr(&out), path)
+}
+
+#[test]
+fn a_malformed_traffic_line_is_named_with_its_file_line_and_column() {
+    let (code, err, path) = run_traffic("malformed", "{\"path\": \"/a\"}\n\n{\"path\": \"/b\" \"method\": \"GET\"}\n");
+    assert_eq!(code, Some(2));
+    assert_eq!(err, format!("meshlens: error: {}:3:15: not valid JSON: expected `,` or `}}`\n", path.display()));
+}
+
+#[test]
+fn an_unknown_field_is_named_with_its_line() {
+    let (code, err, path) = run_traffic("unknown", "// first\n{\"path\": \"/a\", \"response\": {\"stauts\": 500}}\n");
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!("meshlens: error: {}:2: unknown field `response.stauts` (did you mean `status`?)\n", path.display())
+    );
+    let (code, err, _) = run_traffic("invalid", "{\"path\": \"api\"}\n");
+    assert_eq!(code, Some(2));
+    assert!(err.ends_with(":1: path: must start with `/`, got \"api\"\n"), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_an_input_error() {
+    let out =
+        meshlens(&["run", "--wasm", "/no/such/module.wasm", "--traffic", testdata("chat2sql.jsonl").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "meshlens: error: cannot read the module /no/such/module.wasm: No such file or directory\n"
+    );
+    let out =
+        meshlens(&["run", "--wasm", edge_telemetry_path().to_str().unwrap(), "--traffic", "/no/such/traffic.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "meshlens: error: cannot read the traffic file /no/such/traffic.jsonl: No such file or directory\n"
+    );
+}
+
+#[test]
+fn an_invalid_module_config_fails_with_the_modules_log_line() {
+    let dir = scratch("config");
+    let config = dir.join("config.json");
+    std::fs::write(&config, r#"{"service": {"name": "chat2sql"}, "tracing": {"sampling": {"ratio": 2}}}"#).unwrap();
+    let out = run_with_config(&config);
+    assert_eq!(out.status.code(), Some(1), "the module refused it");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "meshlens: error: the module rejected {} (proxy_on_configure returned false); it logged:\n  \
+             meshlens: invalid plugin configuration: tracing.sampling.ratio: must be a number from 0 to 1, got 2\n",
+            config.display()
+        )
+    );
+    std::fs::write(&config, "{\n  \"service\": {\"name\": \"chat2sql\"},,\n}").unwrap();
+    let out = run_with_config(&config);
+    assert_eq!(out.status.code(), Some(2), "not JSON at all: the user's mistake");
+    assert_eq!(
+        stderr(&out),
+        format!("meshlens: error: {}:2:35: not valid JSON: key must be a string\n", config.display())
+    );
+}
+
+fn run_with_config(config: &Path) -> Output {
+    meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        edge_telemetry_path().as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--traffic".as_ref(),
+        testdata("chat2sql.jsonl").as_os_str(),
+    ])
+}
+
+#[test]
+fn bad_flags_exit_2_with_the_usage() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--formt", "json"],
+            "unknown flag --formt; did you mean --format?",
+        ),
+        (&["run", "--traffic", "t.jsonl"], "missing --wasm FILE"),
+        (
+            &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--format", "yaml"],
+            "--format: expected text or json, got 'yaml'",
+        ),
+        (&["run", "--wasm", "m.wasm", "--traffic"], "--traffic needs a value (FILE)"),
+        (&["replay"], "unknown command 'replay'; the commands are run and help"),
+        (&[], "no command given"),
+    ];
+    for (args, message) in cases {
+        let out = meshlens(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("meshlens: error: {message}\n\nUsage: meshlens run --wasm FILE")),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn help_and_version() {
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let out = meshlens(args);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("Usage:\n  meshlens run --wasm FILE --traffic FILE [OPTIONS]\n"));
+    }
+    for args in [&["run", "--help"][..], &["help", "run"], &["run", "--wasm", "x", "-h"]] {
+        let out = meshlens(args);
+        assert!(out.status.success());
+        let help = stdout(&out);
+        for flag in
+            ["--wasm FILE", "--traffic FILE", "--config FILE", "--format text|json", "--out FILE", "--root-id ID"]
+        {
+            assert!(help.contains(flag), "{flag} is documented");
+        }
+        assert!(
+            help.contains("--collector-cluster NAME")
+                && help.contains("--seed N")
+                && help.contains("--start-time TIME")
+        );
+        assert!(help.contains("Exit status: 0 success; 1 the module failed"));
+    }
+    let out = meshlens(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), format!("meshlens {} (proxy-wasm ABI 0.2.0 and 0.2.1)\n", env!("CARGO_PKG_VERSION")));
+}

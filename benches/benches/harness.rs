@@ -2,7 +2,7 @@
 //! nothing, and the cost of compiling and instantiating a module.
 //!
 //! Needs `target/wasm32-wasip1/release/edge_telemetry.wasm` (`cargo xtask build`).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::hint::black_box;
 use std::path::PathBuf;

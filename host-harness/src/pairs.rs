@@ -24,8 +24,11 @@ pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
     out
 }
 
+/// One key and value as raw bytes.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
 /// Deserializes pairs sent by a guest; `BadArgument` on malformed input (never panics).
-pub fn decode(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Status> {
+pub fn decode(bytes: &[u8]) -> Result<Vec<Pair>, Status> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }

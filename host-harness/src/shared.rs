@@ -12,10 +12,13 @@ use crate::metrics::Registry;
 #[derive(Debug, Default)]
 pub struct Shared {
     /// Per VM id, as cpp-host keeps it (`getGlobalSharedData().get(vm_id, key)`).
-    data: Mutex<BTreeMap<(String, Vec<u8>), (Vec<u8>, u32)>>,
+    data: Mutex<BTreeMap<DataKey, (Vec<u8>, u32)>>,
     queues: Mutex<Vec<Queue>>,
     metrics: Mutex<Registry>,
 }
+
+/// A shared-data key within its VM id.
+type DataKey = (String, Vec<u8>);
 
 #[derive(Debug)]
 struct Queue {
@@ -50,10 +53,11 @@ impl Shared {
         let mut data = lock(&self.data);
         let key = (vm_id.to_owned(), key.to_vec());
         let current = data.get(&key).map(|(_, c)| *c);
-        if let Some(current) = current {
-            if cas != 0 && cas != current {
-                return Err(Status::CasMismatch);
-            }
+        if let Some(current) = current
+            && cas != 0
+            && cas != current
+        {
+            return Err(Status::CasMismatch);
         }
         let next = current.unwrap_or(0).wrapping_add(1).max(1);
         data.insert(key, (value.to_vec(), next));

@@ -2,6 +2,8 @@
 //! formats print (the JSON report is this, serialized). Every list is in a fixed order, so the
 //! same inputs give the same report.
 
+use std::collections::BTreeMap;
+
 use serde::{Serialize, Serializer};
 
 use host_harness::metrics::PrometheusConfig;
@@ -172,8 +174,8 @@ impl Report {
     /// Gathers the report from a host after `replay` and the final flush. `base_unix_nanos` is the
     /// virtual time the replay started at.
     pub fn new(host: &Host, exchanges: &[Exchange], outcomes: &[Outcome], base_unix_nanos: u64) -> Self {
-        let line_of =
-            |context: u32| outcomes.iter().zip(exchanges).find(|(o, _)| o.stream.0 == context).map(|(_, e)| e.line);
+        let lines: BTreeMap<u32, usize> = outcomes.iter().zip(exchanges).map(|(o, e)| (o.stream.0, e.line)).collect();
+        let line_of = |context: u32| lines.get(&context).copied();
         let exchanges: Vec<ExchangeReport> =
             exchanges.iter().zip(outcomes).map(|(e, o)| exchange(host, e, o)).collect();
         let spans: Vec<SpanReport> = host.spans().iter().map(|s| span(s, base_unix_nanos)).collect();

@@ -5,6 +5,7 @@
 //!   (NOT_FOUND in the access-log phase), and changes BAD_ARGUMENT;
 //! - in `on_log` the logged request and response maps are readable, not writable;
 //! - call-response maps are visible while `on_http_call_response` runs.
+//!
 //! Names are lowercased on every change; a value read returns the first value only.
 
 use wasmtime::{Caller, Linker};

@@ -73,7 +73,7 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
 fn replay(args: &RunArgs) -> Result<(), Failure> {
     // Every input is checked before the module is compiled, so mistakes show at once.
     let traffic_name = if args.traffic == Path::new("-") { String::from("<stdin>") } else { show(&args.traffic) };
-    let text = read_text(&args.traffic, "traffic file")?;
+    let text = read_text(&args.traffic, &traffic_name, "traffic file")?;
     let exchanges = traffic::parse(&text).map_err(|e| {
         let column = e.column.map(|c| format!(":{c}")).unwrap_or_default();
         Failure::Input(format!("{traffic_name}:{}{column}: {}", e.line, e.message))
@@ -120,7 +120,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     };
     match &args.out {
         Some(path) => std::fs::write(path, rendered)
-            .map_err(|e| Failure::Input(format!("cannot write the report to {}: {e}", show(path)))),
+            .map_err(|e| Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e)))),
         None => write_stdout(rendered.as_bytes()),
     }
 }
@@ -130,7 +130,11 @@ fn start_failure(error: Error, args: &RunArgs) -> Failure {
     match error {
         Error::Rejected { callback, logs } => {
             let config = args.config.as_deref().map_or_else(|| String::from("an empty configuration"), show);
-            let mut message = format!("the module rejected {config} ({callback} returned false)");
+            let mut message = if callback == "proxy_on_configure" {
+                format!("the module rejected {config} ({callback} returned false)")
+            } else {
+                format!("the module refused to start ({callback} returned false)")
+            };
             if logs.is_empty() {
                 message.push_str("; it logged no warning or error");
             } else {
@@ -163,7 +167,7 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read the {what} {}: {}", show(path), io_reason(&e))))
 }
 
-fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+fn read_text(path: &Path, name: &str, what: &str) -> Result<String, Failure> {
     let bytes = if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin()
@@ -177,7 +181,7 @@ fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
         let line =
             e.as_bytes().get(..e.utf8_error().valid_up_to()).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
                 + 1;
-        Failure::Input(format!("{}:{line}: the {what} is not valid UTF-8", show(path)))
+        Failure::Input(format!("{name}:{line}: the {what} is not valid UTF-8"))
     })
 }
 

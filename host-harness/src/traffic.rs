@@ -44,7 +44,7 @@ mod replay;
 
 use std::fmt;
 
-use crate::stream::{Headers, StreamId};
+use crate::stream::{Headers, Stream, StreamId};
 
 pub use replay::replay;
 
@@ -102,10 +102,14 @@ pub enum End {
 }
 
 /// What happened to one exchange in a replay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
-    /// The stream the exchange ran on (inspect it with [`Host::stream`](crate::Host::stream)).
-    pub stream: StreamId,
+    /// The stream's context id (log lines and callouts name it).
+    pub id: StreamId,
+    /// The stream's final state: what went upstream and downstream. The replay takes finished
+    /// streams out of the host ([`Host::remove_stream`](crate::Host::remove_stream)), so long
+    /// replays do not accumulate them.
+    pub stream: Stream,
     pub end: End,
     /// The module held the response (a response callback returned Pause and nothing continued it).
     pub response_paused: bool,

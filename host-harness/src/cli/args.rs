@@ -107,7 +107,7 @@ Traffic: one exchange per line, a JSON object; blank lines and lines starting wi
   headers   {\"name\": \"value\"} or [[\"name\", \"value\"], ...]
   body      request body: a string, or an object/array sent as compact JSON
   response  {\"status\": 200, \"headers\": {...}, \"body\": ..., \"latency_ms\": 0}
-            (every member optional, as shown; omitted: status 200)
+            (every member optional; the values shown are the defaults)
   at_ms     arrival, in ms since the replay started [default: when the previous
             exchange's response came]; lines are in time order, overlaps run together
   note      a comment, ignored

@@ -174,10 +174,9 @@ impl Report {
     /// Gathers the report from a host after `replay` and the final flush. `base_unix_nanos` is the
     /// virtual time the replay started at.
     pub fn new(host: &Host, exchanges: &[Exchange], outcomes: &[Outcome], base_unix_nanos: u64) -> Self {
-        let lines: BTreeMap<u32, usize> = outcomes.iter().zip(exchanges).map(|(o, e)| (o.stream.0, e.line)).collect();
+        let lines: BTreeMap<u32, usize> = outcomes.iter().zip(exchanges).map(|(o, e)| (o.id.0, e.line)).collect();
         let line_of = |context: u32| lines.get(&context).copied();
-        let exchanges: Vec<ExchangeReport> =
-            exchanges.iter().zip(outcomes).map(|(e, o)| exchange(host, e, o)).collect();
+        let exchanges: Vec<ExchangeReport> = exchanges.iter().zip(outcomes).map(|(e, o)| exchange(e, o)).collect();
         let spans: Vec<SpanReport> = host.spans().iter().map(|s| span(s, base_unix_nanos)).collect();
         let prometheus = host.prometheus(&PrometheusConfig::default());
         let metrics = Metrics { samples: prometheus::samples(&prometheus), prometheus };
@@ -251,13 +250,11 @@ impl Report {
     }
 }
 
-fn exchange(host: &Host, exchange: &Exchange, outcome: &Outcome) -> ExchangeReport {
-    let stream = host.stream(outcome.stream);
-    let upstream = stream
-        .map(|s| HeaderDiff::between(&exchange.request_headers(), s.upstream_request_headers()))
-        .unwrap_or_default();
-    let local_reply = stream.and_then(|s| s.local_reply());
-    let sent_downstream = stream.map(|s| s.downstream_response_headers()).unwrap_or_default();
+fn exchange(exchange: &Exchange, outcome: &Outcome) -> ExchangeReport {
+    let stream = &outcome.stream;
+    let upstream = HeaderDiff::between(&exchange.request_headers(), stream.upstream_request_headers());
+    let local_reply = stream.local_reply();
+    let sent_downstream = stream.downstream_response_headers();
     // What the module's response callbacks received: the upstream response, or the reply the
     // host built from the module's local reply (as Envoy does).
     let received = match local_reply {
@@ -286,7 +283,7 @@ fn exchange(host: &Host, exchange: &Exchange, outcome: &Outcome) -> ExchangeRepo
             End::RequestPaused => "request_paused",
             End::Reset => "reset",
         },
-        status: stream.and_then(|s| s.status()),
+        status: stream.status(),
         response_paused: outcome.response_paused,
         upstream: Changes { added: upstream.added, removed: upstream.removed },
         downstream: Changes { added: downstream.added, removed: downstream.removed },

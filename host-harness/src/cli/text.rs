@@ -40,8 +40,8 @@ pub fn render(report: &Report) -> String {
 fn summary(out: &mut String, report: &Report) {
     let s = &report.summary;
     let _ = write!(out, "meshlens replay: {} ({} completed", count(s.exchanges, "exchange"), s.completed);
-    for (n, what) in [(s.local_replies, "local replies"), (s.request_paused, "held by the module"), (s.reset, "reset")]
-    {
+    let local_replies = if s.local_replies == 1 { "local reply" } else { "local replies" };
+    for (n, what) in [(s.local_replies, local_replies), (s.request_paused, "held by the module"), (s.reset, "reset")] {
         if n > 0 {
             let _ = write!(out, ", {n} {what}");
         }

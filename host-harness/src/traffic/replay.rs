@@ -19,7 +19,8 @@ enum Step {
 
 /// Replays `exchanges` (in file order, with `at_ms` non-decreasing, as [`super::parse`] returns
 /// them) through `host`, starting now. `progress` is called with the number of finished
-/// exchanges each time one ends. Returns one outcome per exchange, in the same order.
+/// exchanges each time one ends. Returns one outcome per exchange, in the same order, each with
+/// its stream's final state (taken out of the host).
 ///
 /// The clock stops at the last event: advance it afterwards to let the module flush what it
 /// batches (spans, metrics).
@@ -54,9 +55,12 @@ pub fn replay(
         };
         if let Some((s, end)) = ended {
             host.complete(s).map_err(fail)?;
-            let response_paused = host.stream(s).is_some_and(|st| st.response_paused());
+            let stream = host
+                .remove_stream(s)
+                .ok_or_else(|| fail(Error::Usage(format!("stream {} is gone after it completed", s.0))))?;
+            let response_paused = stream.response_paused();
             if let Some(slot) = outcomes.get_mut(i) {
-                *slot = Some(Outcome { stream: s, end, response_paused, ended_at_ms: at_ms });
+                *slot = Some(Outcome { id: s, stream, end, response_paused, ended_at_ms: at_ms });
             }
             finished += 1;
             progress(finished);

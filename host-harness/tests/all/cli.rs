@@ -173,6 +173,31 @@ fn flags_choose_the_start_time_the_output_file_and_standard_input() {
     assert_eq!(report["spans"][0]["duration_ms"], 20.0);
 }
 
+#[test]
+fn calls_to_clusters_not_named_as_collectors_time_out() {
+    let path = scratch("collectors").join("traffic.jsonl");
+    std::fs::write(&path, "{\"path\": \"/api/v1/query\"}\n").unwrap();
+    let out = meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        edge_telemetry_path().as_os_str(),
+        "--traffic".as_ref(),
+        path.as_os_str(),
+        "--collector-cluster".as_ref(),
+        "elsewhere".as_ref(),
+        "--format=json".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = report["callouts"]["http"].as_array().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!((&calls[0]["cluster"], &calls[0]["state"]), (&Value::from("otel_collector"), &Value::from("timed_out")));
+    assert!(report["metrics"]["prometheus"].as_str().unwrap().contains("meshlens_spans_failed_total"));
+    let failed =
+        report["metrics"]["samples"].as_array().unwrap().iter().find(|m| m["name"] == "meshlens_spans_failed_total");
+    assert_eq!(failed.unwrap()["value"], 1);
+}
+
 /// A guest that answers by the number of regular request headers it gets: one, a local reply;
 /// two, it holds the request; three, it traps. It marks every response it sees.
 const GUEST: &str = r#"
@@ -250,6 +275,7 @@ fn local_replies_and_held_requests_are_reported() {
         traffic.as_os_str(),
     ]);
     let text = stdout(&text);
+    assert!(text.starts_with("meshlens replay: 3 exchanges (1 completed, 1 local reply, 1 held by the module), "));
     assert!(text.contains("  line 2    t=5ms  GET /deny -> local reply 403 (denied_by_guest)  [0 ms]\n"), "{text}");
     assert!(text.contains("  line 3    t=5ms  GET /hold -> held by the module, no response  [50 ms]\n"), "{text}");
     assert!(text.contains("  [info] line 2: request\n"), "{text}");

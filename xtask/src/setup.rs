@@ -54,22 +54,27 @@ pub fn all(root: &Path) -> Result<Tools, String> {
     Ok(Tools { python, envoy, shared: shared.canonicalize().unwrap_or(shared) })
 }
 
-/// Adds the `wasm32-wasip1` target through rustup when it is missing.
+/// The module's target, and the one the harness tests also build an SDK guest for.
+pub const WASM_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
+
+/// Adds the wasm targets through rustup when they are missing.
 pub fn wasm_target() -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("cannot run rustup ({e}); install rustup, then `rustup target add wasm32-wasip1`"))?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "wasm32-wasip1") {
-        return Ok(());
+    let installed = String::from_utf8_lossy(&installed.stdout).into_owned();
+    for target in WASM_TARGETS {
+        if installed.lines().any(|l| l.trim() == target) {
+            continue;
+        }
+        println!("installing the {target} target with rustup");
+        let ok = Command::new("rustup").args(["target", "add", target]).status().is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("`rustup target add {target}` failed (is the network to static.rust-lang.org up?)"));
+        }
     }
-    println!("installing the wasm32-wasip1 target with rustup");
-    let ok = Command::new("rustup").args(["target", "add", "wasm32-wasip1"]).status().is_ok_and(|s| s.success());
-    if ok {
-        Ok(())
-    } else {
-        Err(String::from("`rustup target add wasm32-wasip1` failed (is the network to static.rust-lang.org up?)"))
-    }
+    Ok(())
 }
 
 fn pip(python: &Path, packages: &[&str]) -> Result<(), String> {

@@ -43,6 +43,7 @@ pub struct RunArgs {
 pub enum Format {
     Text,
     Json,
+    Summary,
 }
 
 /// A command line that cannot run: the message, and which usage to show with it.
@@ -86,7 +87,9 @@ Inputs:
       --config FILE             Plugin configuration (JSON) given to the module
                                 [default: an empty configuration]
 Output:
-      --format text|json        Report format [default: text]
+      --format text|json|summary
+                                Report format: everything as text, everything as JSON,
+                                or a short summary per route [default: text]
       --out FILE                Write the report to FILE instead of standard output
 Host:
       --root-id ID              The plugin's root id [default: meshlens]
@@ -228,7 +231,10 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     let format = match one("--format").as_deref() {
         None | Some("text") => Format::Text,
         Some("json") => Format::Json,
-        Some(other) => return Err(usage(Topic::Run, format!("--format: expected text or json, got '{other}'"))),
+        Some("summary") => Format::Summary,
+        Some(other) => {
+            return Err(usage(Topic::Run, format!("--format: expected text, json or summary, got '{other}'")));
+        }
     };
     let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
     let mut collector_clusters: Vec<String> =
@@ -267,7 +273,7 @@ fn usage(topic: Topic, message: String) -> UsageError {
 
 fn metavar(flag: &str) -> &'static str {
     match flag {
-        "--format" => "text|json",
+        "--format" => "text|json|summary",
         "--root-id" => "ID",
         "--collector-cluster" => "NAME",
         "--seed" => "N",
@@ -357,7 +363,10 @@ mod tests {
         assert_eq!(error("run --wasm m --traffic"), "--traffic needs a value (FILE)");
         assert_eq!(error("run --wasm --traffic t"), "--wasm needs a value (FILE)");
         assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
-        assert_eq!(error("run --wasm m --traffic t --format yaml"), "--format: expected text or json, got 'yaml'");
+        assert_eq!(
+            error("run --wasm m --traffic t --format yaml"),
+            "--format: expected text, json or summary, got 'yaml'"
+        );
         assert_eq!(
             error("run --wasm m --traffic t extra"),
             "unexpected argument 'extra' (every input is given with a flag)"

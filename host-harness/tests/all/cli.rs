@@ -137,6 +137,30 @@ fn the_text_report_has_every_section() {
 }
 
 #[test]
+fn the_summary_counts_spans_per_route_and_lists_trace_ids() {
+    let json = sample_json();
+    let out = run_sample(&["--format", "summary"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let spans = json["spans"].as_array().unwrap();
+    for route in ["/api/v1/query", "/api/v1/sql/execute", "/api/v1/schema"] {
+        let count = spans.iter().filter(|s| s["attributes"]["http.route"] == route).count();
+        assert!(count > 0, "the sample has spans for {route}");
+        let row =
+            text.lines().find(|l| l.trim_start().starts_with(&format!("{route} "))).unwrap_or_else(|| panic!("{text}"));
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(columns[1], count.to_string(), "span count of {route}: {row}");
+    }
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("/health ")),
+        "/health is never sampled, so it has no row:\n{text}"
+    );
+    let first_id = header(&json["exchanges"][0]["downstream"]["added"], "x-trace-id").unwrap();
+    assert!(text.contains(first_id), "the first caller's trace id is listed");
+    assert!(text.contains("meshlens_spans_exported_total{} "), "module counters are shown");
+}
+
+#[test]
 fn a_replay_is_deterministic() {
     for format in ["text", "json"] {
         let first = run_sample(&["--format", format]);

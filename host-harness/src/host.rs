@@ -140,6 +140,11 @@ impl Host {
         self.store.data().clock.realtime
     }
 
+    /// The virtual monotonic clock (what `HttpCall::dispatched_at_nanos` is measured on).
+    pub fn now_monotonic_nanos(&self) -> u64 {
+        self.store.data().clock.monotonic
+    }
+
     /// Whether the VM trapped (it then refuses further calls, as a failed Envoy VM does).
     pub fn has_failed(&self) -> bool {
         self.failed

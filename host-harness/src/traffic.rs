@@ -27,6 +27,7 @@
 //! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving |
 //! | `response` | `{}` | all of the above at their defaults |
 //! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`. Exchanges whose times overlap are in flight together |
+//! | `client` | host default (`127.0.0.1:40000`) | the downstream peer, `ip:port` or `[ipv6]:port` (`source.address`, `source.port`) |
 //! | `note` | none | a comment, ignored |
 //!
 //! # Replay
@@ -64,6 +65,8 @@ pub struct Exchange {
     pub response: Response,
     /// When the request arrives, in milliseconds since the replay started.
     pub at_ms: u64,
+    /// The downstream peer (`source.address`, `source.port`); the host default when `None`.
+    pub client: Option<(String, u16)>,
 }
 
 /// The upstream's answer to one exchange.

@@ -113,6 +113,7 @@ Traffic: one exchange per line, a JSON object; blank lines and lines starting wi
             (every member optional; the values shown are the defaults)
   at_ms     arrival, in ms since the replay started [default: when the previous
             exchange's response came]; lines are in time order, overlaps run together
+  client    the downstream peer, ip:port [default: 127.0.0.1:40000]
   note      a comment, ignored
 Example:
   {\"method\": \"POST\", \"path\": \"/api/v1/query\", \"headers\": {\"traceparent\": \"00-4bf9...-01\"},

@@ -92,6 +92,18 @@ impl Host {
         Ok(())
     }
 
+    /// Sets an Envoy property for one stream before (or while) it runs, e.g. the client address
+    /// as `["source", "address"]`; other streams keep the host-wide value.
+    pub fn set_stream_property(
+        &mut self,
+        s: StreamId,
+        path: &[&str],
+        value: crate::properties::Value,
+    ) -> Result<(), Error> {
+        self.stream_mut(s)?.properties.set(path, value);
+        Ok(())
+    }
+
     /// Forgets a finished stream and returns its final state (long replays call this to keep
     /// memory flat; observations of the stream end with it).
     pub fn remove_stream(&mut self, s: StreamId) -> Option<crate::stream::Stream> {

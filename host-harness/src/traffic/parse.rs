@@ -6,8 +6,8 @@ use super::{Exchange, Response, TrafficError};
 use crate::stream::Headers;
 
 /// The fields of an exchange line, in the order the documentation lists them.
-const EXCHANGE_FIELDS: [&str; 9] =
-    ["method", "path", "authority", "scheme", "headers", "body", "response", "at_ms", "note"];
+const EXCHANGE_FIELDS: [&str; 10] =
+    ["method", "path", "authority", "scheme", "headers", "body", "response", "at_ms", "client", "note"];
 /// The fields of `response`.
 const RESPONSE_FIELDS: [&str; 4] = ["status", "headers", "body", "latency_ms"];
 
@@ -61,6 +61,10 @@ fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Ex
         Some(value) => response(value)?,
     };
     let at_ms = fields.millis("at_ms")?;
+    let client = match fields.string("client")? {
+        Some(c) => Some(client_address(&c)?),
+        None => None,
+    };
     fields.string("note")?;
     let at_ms = match (at_ms, previous) {
         (Some(at), Some((previous_at, _))) if at < previous_at => {
@@ -72,7 +76,19 @@ fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Ex
         (None, Some((_, previous_end))) => previous_end,
         (None, None) => 0,
     };
-    Ok(Exchange { line, method, path, authority, scheme, headers, body, response, at_ms })
+    Ok(Exchange { line, method, path, authority, scheme, headers, body, response, at_ms, client })
+}
+
+/// `ip:port` or `[ipv6]:port`, as Envoy's `source.address` reads.
+fn client_address(text: &str) -> Result<(String, u16), String> {
+    let port = text
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']'))))
+        .and_then(|(_, port)| port.parse::<u16>().ok());
+    match port {
+        Some(port) => Ok((text.to_owned(), port)),
+        None => Err(format!("client: expected ip:port or [ipv6]:port, got {text:?}")),
+    }
 }
 
 fn response(value: Json) -> Result<Response, String> {
@@ -317,12 +333,17 @@ mod tests {
         assert!(error("{\"path\": \"/\", \"path\": \"/\"}").starts_with("line 1, column "), "duplicate keys");
         assert_eq!(
             error("{\"path\": \"/\", \"zzzzzz\": 1}"),
-            "line 1: unknown field `zzzzzz`; known fields: method, path, authority, scheme, headers, body, response, at_ms, note"
+            "line 1: unknown field `zzzzzz`; known fields: method, path, authority, scheme, headers, body, response, at_ms, client, note"
         );
     }
 
     #[test]
     fn typos_are_recognised() {
+        assert_eq!(
+            error("{\"path\": \"/\", \"client\": \"10.0.0.7\"}"),
+            "line 1: client: expected ip:port or [ipv6]:port, got \"10.0.0.7\""
+        );
+        assert_eq!(parse("{\"path\": \"/\", \"client\": \"[::1]:7\"}").unwrap()[0].client, Some(("[::1]:7".into(), 7)));
         assert_eq!(closest("methd", &EXCHANGE_FIELDS), Some("method"));
         assert_eq!(closest("header", &EXCHANGE_FIELDS), Some("headers"));
         assert_eq!(closest("x", &EXCHANGE_FIELDS), None);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{End, Exchange, Outcome, ReplayError};
 use crate::error::Error;
 use crate::host::Host;
+use crate::properties::Value;
 use crate::stream::StreamId;
 
 /// What happens at a point of the replay. Responses sort before requests at the same instant,
@@ -80,6 +81,10 @@ fn advance_to(host: &mut Host, base: u64, at_ms: u64) -> Result<(), Error> {
 /// already (local reply, reset).
 fn request(host: &mut Host, exchange: &Exchange) -> Result<(StreamId, Option<End>), Error> {
     let s = host.new_stream();
+    if let Some((address, port)) = &exchange.client {
+        host.set_stream_property(s, &["source", "address"], Value::String(address.clone()))?;
+        host.set_stream_property(s, &["source", "port"], Value::Int(i64::from(*port)))?;
+    }
     let headers = exchange.request_headers();
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     host.request_headers(s, &headers, exchange.body.is_empty())?;

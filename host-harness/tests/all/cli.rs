@@ -426,7 +426,7 @@ fn bad_flags_exit_2_with_the_usage() {
         (&["run", "--traffic", "t.jsonl"], "missing --wasm FILE"),
         (
             &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--format", "yaml"],
-            "--format: expected text or json, got 'yaml'",
+            "--format: expected text, json or summary, got 'yaml'",
         ),
         (&["run", "--wasm", "m.wasm", "--traffic"], "--traffic needs a value (FILE)"),
         (&["replay"], "unknown command 'replay'; the commands are run and help"),

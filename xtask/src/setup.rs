@@ -1,4 +1,5 @@
-//! Installing what the demo and the tests need, into the project or through rustup only.
+//! Installing what the demo and the tests need: into the project (`.venv/`), through rustup, and
+//! Debian packages through apt when running as root.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +10,13 @@ const ENVOY_VERSION: &str = "/1.40.0/";
 /// What `../shared/tools/` validators import (see its README).
 const PYTHON_PACKAGES: &[&str] = &["jsonschema", "pyyaml", "opentelemetry-proto", "protobuf"];
 const PYTHON_IMPORTS: &str = "import jsonschema, yaml, google.protobuf, opentelemetry.proto";
+/// Debian packages with Prometheus and `promtool`, and Alertmanager with `amtool`.
+const DEBIAN_PACKAGES: &[&str] = &["prometheus", "prometheus-alertmanager"];
+/// The binaries those packages install; any one missing installs both.
+const DEBIAN_BINARIES: &[&str] = &["prometheus", "promtool", "prometheus-alertmanager", "amtool"];
+/// Debian's way to keep a package's maintainer scripts from starting its service (exit 101:
+/// "action forbidden"); `invoke-rc.d` and `deb-systemd-invoke` both consult it.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// Paths of the installed tools.
 #[derive(Debug)]
@@ -16,6 +24,8 @@ pub struct Tools {
     pub python: PathBuf,
     pub envoy: PathBuf,
     pub shared: PathBuf,
+    pub prometheus: PathBuf,
+    pub promtool: PathBuf,
 }
 
 /// Installs everything that is missing; says what it could not install.
@@ -51,7 +61,34 @@ pub fn all(root: &Path) -> Result<Tools, String> {
     if !imports_ok {
         pip(&python, PYTHON_PACKAGES)?;
     }
-    Ok(Tools { python, envoy, shared: shared.canonicalize().unwrap_or(shared) })
+    let (prometheus, promtool) = prometheus()?;
+    Ok(Tools { python, envoy, shared: shared.canonicalize().unwrap_or(shared), prometheus, promtool })
+}
+
+/// Finds `prometheus` and `promtool`, installing the Debian packages when a binary is missing.
+///
+/// The packages' maintainer scripts would start a Prometheus server on :9090 (and Alertmanager on
+/// :9093); the tests run their own servers on free loopback ports, so the install runs under a
+/// `policy-rc.d` that forbids starting services.
+pub fn prometheus() -> Result<(PathBuf, PathBuf), String> {
+    if DEBIAN_BINARIES.iter().any(|b| which(b).is_none()) {
+        let missing: Vec<&str> = DEBIAN_BINARIES.iter().copied().filter(|b| which(b).is_none()).collect();
+        if !is_root() {
+            return Err(format!(
+                "missing {}: install the Debian packages as root: apt-get install -y {}",
+                missing.join(", "),
+                DEBIAN_PACKAGES.join(" ")
+            ));
+        }
+        apt_install(DEBIAN_PACKAGES)?;
+    }
+    match (which("prometheus"), which("promtool")) {
+        (Some(prometheus), Some(promtool)) => Ok((prometheus, promtool)),
+        _ => Err(format!(
+            "prometheus and promtool still missing after installing {} (are they in /usr/bin?)",
+            DEBIAN_PACKAGES.join(" ")
+        )),
+    }
 }
 
 /// The module's target, and the one the harness tests also build an SDK guest for.
@@ -89,4 +126,65 @@ fn pip(python: &Path, packages: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("`pip install {}` into .venv failed (is PyPI reachable?)", packages.join(" ")))
     }
+}
+
+/// The first `name` on `$PATH`, else in `/usr/bin` (where the Debian packages put it).
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `apt-get install` without recommends and without starting services; runs `apt-get update`
+/// and retries once when the first attempt fails (a fresh machine has no package lists).
+fn apt_install(packages: &[&str]) -> Result<(), String> {
+    println!("installing the Debian packages {} (services not started)", packages.join(" "));
+    let policy = Path::new(POLICY_RC_D);
+    let own_policy = !policy.exists();
+    if own_policy {
+        write_policy(policy)?;
+    }
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ok = install() || {
+        println!("apt-get install failed; updating the package lists and retrying");
+        let updated = Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success());
+        updated && install()
+    };
+    if own_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`apt-get install -y --no-install-recommends {}` failed (are the Debian mirrors reachable?)",
+            packages.join(" ")
+        ))
+    }
+}
+
+/// Writes an executable `policy-rc.d` that forbids starting any service.
+fn write_policy(policy: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let script = "#!/bin/sh\n# Written by `cargo xtask` for one apt-get install: start no service.\nexit 101\n";
+    std::fs::write(policy, script)
+        .and_then(|()| std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755)))
+        .map_err(|e| format!("cannot write {}: {e}", policy.display()))
 }

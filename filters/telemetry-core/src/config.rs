@@ -5,6 +5,7 @@
 //! [`Config`]. Every error names the field, as a dotted path, and the problem:
 //! `tracing.sampling.ratio: must be a number from 0 to 1, got 1.5`.
 
+mod metrics;
 pub mod raw;
 
 use std::fmt;
@@ -20,6 +21,8 @@ pub struct Config {
     pub resource: Resource,
     pub routes: RouteTable,
     pub tracing: Option<TracingConfig>,
+    /// `None` when `metrics.enabled` is false.
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// The `tracing` section; `None` in [`Config`] when `tracing.enabled` is false.
@@ -109,7 +112,8 @@ impl TryFrom<raw::RawConfig> for Config {
         })?;
         let resource = resource(&raw.service)?;
         let tracing = if raw.tracing.enabled { Some(tracing(raw.tracing, &routes)?) } else { None };
-        Ok(Self { resource, routes, tracing })
+        let metrics = metrics::metrics(raw.metrics, &routes)?;
+        Ok(Self { resource, routes, tracing, metrics })
     }
 }
 
@@ -265,7 +269,7 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError { field: field.into(), message: message.into() }
 }
 

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod export;
 pub mod ids;
+pub mod metrics;
 pub mod otlp;
 pub mod propagation;
 pub mod route;

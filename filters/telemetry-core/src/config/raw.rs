@@ -12,6 +12,7 @@ pub struct RawConfig {
     /// Route templates, in match order.
     pub routes: Vec<String>,
     pub tracing: Tracing,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +136,118 @@ impl Default for Exporter {
             max_batch_spans: 512,
             max_queue_spans: 2_048,
             max_in_flight: 4,
+        }
+    }
+}
+
+/// The `metrics` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    pub enabled: bool,
+    /// Prefix of the standard families' names.
+    pub prefix: String,
+    /// Value of the `reporter` label.
+    pub reporter: String,
+    /// Label sets per family, the overflow series included.
+    pub max_series: usize,
+    /// Emit `<prefix>http_requests_total`, `..._request_duration_seconds`, `..._request_size_bytes`,
+    /// `..._response_size_bytes`.
+    pub standard: bool,
+    /// Labels of the standard families (default: reporter, method, route, status_code,
+    /// status_class, then every dimension).
+    pub labels: Option<Vec<LabelRef>>,
+    /// Bounds of the standard duration histogram, in seconds.
+    pub duration_buckets: Vec<f64>,
+    /// Bounds of the standard size histograms, in bytes.
+    pub size_buckets: Vec<f64>,
+    pub dimensions: Vec<Dimension>,
+    pub custom: Vec<CustomMetric>,
+}
+
+/// A label of a family: a built-in or dimension name, or a rename of one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LabelRef {
+    Same(String),
+    Renamed(RenamedLabel),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenamedLabel {
+    pub name: String,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimension {
+    pub name: String,
+    pub from: DimensionSource,
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    #[serde(default)]
+    pub missing: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DimensionSource {
+    RequestHeader(String),
+    ResponseHeader(String),
+    Property(Vec<String>),
+    Route(BTreeMap<String, String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMetric {
+    pub name: String,
+    pub kind: MetricKind,
+    #[serde(default)]
+    pub unit: Option<UnitName>,
+    #[serde(default)]
+    pub buckets: Option<Vec<f64>>,
+    #[serde(default)]
+    pub labels: Vec<LabelRef>,
+    #[serde(default)]
+    pub routes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Requests,
+    Duration,
+    RequestSize,
+    ResponseSize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum UnitName {
+    #[serde(rename = "s")]
+    Seconds,
+    #[serde(rename = "ms")]
+    Milliseconds,
+    #[serde(rename = "us")]
+    Microseconds,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            prefix: String::from("meshlens_"),
+            reporter: String::from("proxy"),
+            max_series: 1000,
+            standard: true,
+            labels: None,
+            // The Prometheus client libraries' default buckets, in seconds.
+            duration_buckets: vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            size_buckets: vec![100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0],
+            dimensions: Vec::new(),
+            custom: Vec::new(),
         }
     }
 }

@@ -1,0 +1,330 @@
+//! Request metrics with real labels, under a series cap, aggregated in the module.
+//!
+//! proxy-wasm has no label API, so a series is a stat name that carries its labels:
+//! `meshlens_http_requests_total;method=GET;route=/api/v1/query`. Envoy's `stats_tags` regexes,
+//! one per label key (`(;method=([^;]*))`), turn them back into Prometheus labels; the shipped
+//! Envoy configs include them (see [`labels::stats_tag_regex`]).
+//!
+//! Histograms are kept by the module, not by Envoy: each bucket is a counter series with an `le`
+//! label, plus `_count` and `_sum`, exactly the Prometheus histogram layout, so buckets are exact
+//! and in any unit (`histogram_quantile` over `_bucket` works as with any Prometheus histogram),
+//! where Envoy's own histograms bin values to two significant digits and know only integers.
+//! `_sum` is an integer in the metric's unit: the remainder carries over, so it is exact to
+//! within one unit in total (use a millisecond unit when sums of short requests matter).
+//!
+//! Requests are recorded into per-series counters in the module's memory; [`MetricsEngine::drain`]
+//! hands the deltas to the host (on the export tick), so a request costs no hostcall for metrics.
+//!
+//! A series cap per metric bounds memory: past `max_series - 1` label sets, new ones go to one
+//! overflow series whose every label is `overflow`, and the overflow is counted.
+
+pub mod histogram;
+pub mod labels;
+
+use std::collections::HashMap;
+
+use histogram::Buckets;
+use labels::{Builtin, LabelSource};
+
+/// Prefix-free name of the self-telemetry counter of series that went to overflow.
+pub const OVERFLOW_METRIC: &str = "meshlens_metrics_series_overflow_total";
+
+/// The validated `metrics` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    pub families: Vec<Family>,
+    pub dimensions: Vec<Dimension>,
+    /// Label sets per family, the overflow series included.
+    pub max_series: usize,
+    /// Value of the `reporter` label.
+    pub reporter: String,
+}
+
+/// One metric family: a counter, or a histogram of durations or sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Full name, prefix included, without `_bucket`/`_sum`/`_count`.
+    pub name: String,
+    pub kind: Kind,
+    /// Label names and where each value comes from, in order.
+    pub labels: Vec<(String, LabelSource)>,
+    /// Only requests on these route templates are recorded (all when `None`).
+    pub routes: Option<Vec<String>>,
+}
+
+/// What a family measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// Requests, a counter.
+    Requests,
+    /// Duration from request start to stream end.
+    Duration(Buckets),
+    /// Request body bytes.
+    RequestSize(Buckets),
+    /// Response body bytes.
+    ResponseSize(Buckets),
+}
+
+/// A configured dimension: a label whose value comes from the request, the response or a
+/// property, with an optional allow-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimension {
+    pub name: String,
+    pub source: DimensionSource,
+    /// Values kept as they are; anything else becomes `other`. `None` keeps every value (the
+    /// series cap still bounds them).
+    pub allow: Option<Vec<String>>,
+    /// The value when the source has none.
+    pub missing: String,
+}
+
+/// Where a dimension's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DimensionSource {
+    RequestHeader(String),
+    ResponseHeader(String),
+    /// An Envoy property path, read as text at stream end.
+    Property(Vec<String>),
+    /// A fixed value per route template (`other` for the rest).
+    Route(Vec<(String, String)>),
+}
+
+/// What is known about one finished request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestFacts<'a> {
+    pub method: &'a str,
+    /// The matched route template, `None` when no route matched.
+    pub route: Option<&'a str>,
+    /// Status sent downstream; 0 when none was.
+    pub status: u16,
+    pub duration_nanos: u64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    /// Values of the configured dimensions, in [`MetricsConfig::dimensions`] order (already
+    /// resolved and allow-listed by [`Dimension::value`]).
+    pub dimensions: &'a [String],
+}
+
+/// The per-worker aggregation of every family's series.
+#[derive(Debug)]
+pub struct MetricsEngine {
+    config: MetricsConfig,
+    families: Vec<FamilyState>,
+    overflow: Vec<Slot>,
+}
+
+/// One counter as the host knows it: its stat name, its id once defined, and what is not yet
+/// handed to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub name: String,
+    pub id: Option<u32>,
+    pending: u64,
+}
+
+#[derive(Debug, Default)]
+struct FamilyState {
+    /// Label-value key (values joined by `\u{1f}`) -> index into `series`.
+    index: HashMap<String, usize>,
+    series: Vec<Series>,
+}
+
+#[derive(Debug)]
+struct Series {
+    /// Counter: the one slot. Histogram: one per bucket (cumulative, `+Inf` last), `_count`,
+    /// then `_sum`.
+    slots: Vec<Slot>,
+    /// Histogram `_sum`, in billionths of the metric's unit, and the whole units handed over.
+    sum_total: u128,
+    sum_reported: u64,
+    dirty: bool,
+}
+
+impl Dimension {
+    /// The label value for a raw source value: sanitised, allow-listed, or `missing`.
+    pub fn value(&self, raw: Option<&str>) -> String {
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else { return self.missing.clone() };
+        let clean = labels::sanitize_value(raw);
+        match &self.allow {
+            Some(allow) if !allow.iter().any(|a| *a == clean) => String::from(labels::OTHER),
+            _ => clean,
+        }
+    }
+
+    /// The value of a route dimension for a matched route template.
+    pub fn route_value(&self, route: Option<&str>) -> Option<String> {
+        let DimensionSource::Route(map) = &self.source else { return None };
+        let found = route.and_then(|r| map.iter().find(|(template, _)| template == r));
+        Some(found.map_or_else(|| String::from(labels::OTHER), |(_, v)| v.clone()))
+    }
+}
+
+impl MetricsEngine {
+    /// An engine with no series yet.
+    pub fn new(config: MetricsConfig) -> Self {
+        let families = config.families.iter().map(|_| FamilyState::default()).collect();
+        let overflow = config
+            .families
+            .iter()
+            .map(|f| Slot { name: labels::stat_name(OVERFLOW_METRIC, &[("metric", &f.name)]), id: None, pending: 0 })
+            .collect();
+        Self { config, families, overflow }
+    }
+
+    /// The configuration this engine runs.
+    pub fn config(&self) -> &MetricsConfig {
+        &self.config
+    }
+
+    /// Records one finished request into every family it belongs to.
+    pub fn record(&mut self, facts: &RequestFacts<'_>) {
+        let mut key = String::with_capacity(96);
+        for (i, family) in self.config.families.iter().enumerate() {
+            if let Some(routes) = &family.routes {
+                if !facts.route.is_some_and(|r| routes.iter().any(|t| t == r)) {
+                    continue;
+                }
+            }
+            key.clear();
+            for (n, (_, source)) in family.labels.iter().enumerate() {
+                if n > 0 {
+                    key.push('\u{1f}');
+                }
+                key.push_str(&label_value(&self.config, source, facts));
+            }
+            let (Some(state), Some(overflow)) = (self.families.get_mut(i), self.overflow.get_mut(i)) else { continue };
+            let index = match state.index.get(&key) {
+                Some(index) => *index,
+                None if state.series.len() + 1 < self.config.max_series => {
+                    let values: Vec<&str> = key.split('\u{1f}').collect();
+                    state.series.push(Series::new(family, &values));
+                    state.index.insert(key.clone(), state.series.len() - 1);
+                    state.series.len() - 1
+                }
+                None => {
+                    overflow.pending += 1;
+                    let overflow_key = overflow_key(family.labels.len());
+                    match state.index.get(&overflow_key) {
+                        Some(index) => *index,
+                        None => {
+                            let values = vec![labels::OVERFLOW; family.labels.len()];
+                            state.series.push(Series::new(family, &values));
+                            state.index.insert(overflow_key, state.series.len() - 1);
+                            state.series.len() - 1
+                        }
+                    }
+                }
+            };
+            if let Some(series) = state.series.get_mut(index) {
+                series.record(&family.kind, facts);
+            }
+        }
+    }
+
+    /// Hands every pending delta to `emit(name, id, delta)`, which returns the id to remember
+    /// for that stat name (defining the metric on first use; `delta` may be 0 then). Called on
+    /// the export tick.
+    pub fn drain(&mut self, mut emit: impl FnMut(&str, Option<u32>, u64) -> Option<u32>) {
+        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()) {
+            for series in state.series.iter_mut().filter(|s| s.dirty) {
+                series.settle_sum(&family.kind);
+                // A new series defines all its slots, zeros included: Prometheus sees every
+                // bucket of a histogram from the first scrape.
+                for slot in series.slots.iter_mut().filter(|s| s.pending > 0 || s.id.is_none()) {
+                    slot.id = emit(&slot.name, slot.id, slot.pending);
+                    slot.pending = 0;
+                }
+                series.dirty = false;
+            }
+        }
+        for slot in self.overflow.iter_mut().filter(|s| s.pending > 0) {
+            slot.id = emit(&slot.name, slot.id, slot.pending);
+            slot.pending = 0;
+        }
+    }
+
+    /// Number of label sets of the family `name` (the overflow series included).
+    pub fn series_count(&self, name: &str) -> usize {
+        let index = self.config.families.iter().position(|f| f.name == name);
+        index.and_then(|i| self.families.get(i)).map_or(0, |s| s.series.len())
+    }
+}
+
+fn overflow_key(labels: usize) -> String {
+    vec![labels::OVERFLOW; labels].join("\u{1f}")
+}
+
+fn label_value(config: &MetricsConfig, source: &LabelSource, facts: &RequestFacts<'_>) -> String {
+    match source {
+        LabelSource::Builtin(b) => match b {
+            Builtin::Reporter => config.reporter.clone(),
+            _ => b.value(facts),
+        },
+        LabelSource::Dimension(i) => facts.dimensions.get(*i).cloned().unwrap_or_else(|| String::from(labels::OTHER)),
+    }
+}
+
+impl Series {
+    fn new(family: &Family, values: &[&str]) -> Self {
+        let pairs: Vec<(&str, &str)> =
+            family.labels.iter().map(|(n, _)| n.as_str()).zip(values.iter().copied()).collect();
+        let slot = |name: String| Slot { name, id: None, pending: 0 };
+        let slots = match &family.kind {
+            Kind::Requests => vec![slot(labels::stat_name(&family.name, &pairs))],
+            Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => {
+                let bucket = format!("{}_bucket", family.name);
+                let mut slots: Vec<Slot> = b
+                    .labels()
+                    .map(|le| {
+                        let mut with_le = pairs.clone();
+                        with_le.push(("le", le));
+                        slot(labels::stat_name(&bucket, &with_le))
+                    })
+                    .collect();
+                slots.push(slot(labels::stat_name(&format!("{}_count", family.name), &pairs)));
+                slots.push(slot(labels::stat_name(&format!("{}_sum", family.name), &pairs)));
+                slots
+            }
+        };
+        Self { slots, sum_total: 0, sum_reported: 0, dirty: false }
+    }
+
+    fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>) {
+        self.dirty = true;
+        let (buckets, value) = match kind {
+            Kind::Requests => {
+                if let Some(slot) = self.slots.first_mut() {
+                    slot.pending += 1;
+                }
+                return;
+            }
+            Kind::Duration(b) => (b, u128::from(facts.duration_nanos)),
+            Kind::RequestSize(b) => (b, u128::from(facts.request_bytes)),
+            Kind::ResponseSize(b) => (b, u128::from(facts.response_bytes)),
+        };
+        // Cumulative buckets: every bucket whose bound is at or above the value, `+Inf`, and
+        // `_count` (the slot right after `+Inf`).
+        let first = buckets.first_at_or_above(value);
+        let n = buckets.len();
+        for slot in self.slots.iter_mut().take(n + 2).skip(first) {
+            slot.pending += 1;
+        }
+        self.sum_total += buckets.nanounits(value);
+    }
+
+    /// Moves the whole units of the accumulated sum into the `_sum` slot.
+    fn settle_sum(&mut self, kind: &Kind) {
+        if *kind == Kind::Requests {
+            return;
+        }
+        let whole = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
+        let delta = whole.saturating_sub(self.sum_reported);
+        self.sum_reported = whole;
+        if let Some(sum) = self.slots.last_mut() {
+            sum.pending += delta;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

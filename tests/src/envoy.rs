@@ -200,3 +200,15 @@ pub fn validate(config: &Path) -> (bool, String) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
+
+/// The `stats_config.stats_tags` of a shipped config, as (tag name, regex) pairs in order.
+pub fn stats_tags(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let name = l.split("tag_name:").nth(1)?.split(',').next()?.trim().to_owned();
+            let regex = l.split("regex:").nth(1)?.trim().trim_end_matches('}').trim().trim_matches('"').to_owned();
+            Some((name, regex.replace("\\\\", "\\")))
+        })
+        .collect()
+}

@@ -17,6 +17,8 @@ pub const SPANS_FAILED: &str = "meshlens_spans_failed_total";
 pub const EXPORT_FAILURES: &str = "meshlens_export_failures_total";
 /// Requests whose incoming trace headers were present but invalid.
 pub const INVALID_TRACE_CONTEXT: &str = "meshlens_trace_context_invalid_total";
+/// Configurations accepted (`on_configure` returning true), per VM.
+pub const CONFIG_RELOADS: &str = "meshlens_config_reloads_total";
 
 /// Metric ids, defined once per VM in `on_configure`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +28,7 @@ pub struct Metrics {
     spans_failed: Option<u32>,
     export_failures: Option<u32>,
     invalid_trace_context: Option<u32>,
+    config_reloads: Option<u32>,
 }
 
 impl Metrics {
@@ -44,6 +47,7 @@ impl Metrics {
             spans_failed: define(SPANS_FAILED),
             export_failures: define(EXPORT_FAILURES),
             invalid_trace_context: define(INVALID_TRACE_CONTEXT),
+            config_reloads: define(CONFIG_RELOADS),
         }
     }
 
@@ -53,6 +57,11 @@ impl Metrics {
         add(self.spans_dropped, delta.dropped);
         add(self.spans_failed, delta.failed);
         add(self.export_failures, delta.failed_calls);
+    }
+
+    /// Counts one accepted configuration.
+    pub fn config_reloaded(&self) {
+        add(self.config_reloads, 1);
     }
 
     /// Counts one request with invalid incoming trace headers.
@@ -67,4 +76,16 @@ fn add(id: Option<u32>, delta: u64) {
     {
         let _ = host::increment_metric(id, delta);
     }
+}
+
+/// Hands one request-metrics delta to Envoy: defines the counter the first time (the returned id
+/// is remembered by the engine), then increments it. A counter Envoy refuses stays undefined and
+/// is tried again on the next tick.
+pub fn hand_over(name: &str, id: Option<u32>, delta: u64) -> Option<u32> {
+    let id = match id {
+        Some(id) => id,
+        None => host::define_metric(MetricKind::Counter, name).ok()?,
+    };
+    add(Some(id), delta);
+    Some(id)
 }

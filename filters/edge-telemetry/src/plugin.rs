@@ -8,11 +8,15 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use telemetry_core::config::Config;
 use telemetry_core::ids::IdGenerator;
+use telemetry_core::metrics::MetricsEngine;
 
 use crate::exporter::Exporter;
 use crate::host::{self, Level};
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::stream::Stream;
+
+/// How often request metrics reach Envoy when no span exporter ticks faster.
+const METRICS_TICK_MS: u32 = 1_000;
 
 /// What every stream of this plugin shares (one per worker VM; single-threaded).
 #[derive(Debug)]
@@ -21,6 +25,8 @@ pub struct Plugin {
     pub metrics: Metrics,
     pub ids: RefCell<IdGenerator>,
     pub exporter: Option<RefCell<Exporter>>,
+    /// Request metrics, aggregated per worker and handed to Envoy on each tick.
+    pub request_metrics: Option<RefCell<MetricsEngine>>,
 }
 
 /// The root context; holds the plugin once `on_configure` accepted a configuration.
@@ -71,17 +77,26 @@ impl RootContext for Root {
             return false;
         }
         let exporter = config.tracing.as_ref().map(|t| Exporter::new(t.exporter.clone()));
-        if let Some(exporter) = &exporter
-            && let Err(e) = host::set_tick_period_ms(exporter.tick_period_ms())
+        let request_metrics = config.metrics.clone().map(|m| RefCell::new(MetricsEngine::new(m)));
+        let tick_ms = match (&exporter, &request_metrics) {
+            (Some(e), _) => Some(e.tick_period_ms()),
+            (None, Some(_)) => Some(METRICS_TICK_MS),
+            (None, None) => None,
+        };
+        if let Some(ms) = tick_ms
+            && let Err(e) = host::set_tick_period_ms(ms)
         {
-            host::log(Level::Error, &format!("meshlens: cannot set the export tick: {e:?}"));
+            host::log(Level::Error, &format!("meshlens: cannot set the tick: {e:?}"));
             return false;
         }
+        let metrics = Metrics::define();
+        metrics.config_reloaded();
         self.plugin = Some(Rc::new(Plugin {
             config,
-            metrics: Metrics::define(),
+            metrics,
             ids: RefCell::new(IdGenerator::from_seed(seed)),
             exporter: exporter.map(RefCell::new),
+            request_metrics,
         }));
         host::log(Level::Info, &format!("meshlens: configured (root context {})", self.context_id));
         true
@@ -93,6 +108,11 @@ impl RootContext for Root {
             && let Ok(mut exporter) = exporter.try_borrow_mut()
         {
             exporter.flush(&plugin.config.resource, &plugin.metrics, host::now_unix_nanos());
+        }
+        if let Some(engine) = &plugin.request_metrics
+            && let Ok(mut engine) = engine.try_borrow_mut()
+        {
+            engine.drain(metrics::hand_over);
         }
     }
 

@@ -159,6 +159,30 @@ impl Dimension {
     }
 }
 
+impl MetricsConfig {
+    /// The value of every dimension, in order: `raw(source)` gives the raw value of header and
+    /// property sources; route dimensions map the matched route template.
+    pub fn dimension_values(
+        &self,
+        route: Option<&str>,
+        mut raw: impl FnMut(usize, &DimensionSource) -> Option<String>,
+    ) -> Vec<String> {
+        self.dimensions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match d.route_value(route) {
+                Some(v) => v,
+                None => d.value(raw(i, &d.source).as_deref()),
+            })
+            .collect()
+    }
+
+    /// Whether some dimension reads a response header (the glue then reads them).
+    pub fn reads_response_headers(&self) -> bool {
+        self.dimensions.iter().any(|d| matches!(d.source, DimensionSource::ResponseHeader(_)))
+    }
+}
+
 impl MetricsEngine {
     /// An engine with no series yet.
     pub fn new(config: MetricsConfig) -> Self {

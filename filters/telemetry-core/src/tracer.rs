@@ -72,7 +72,17 @@ pub fn start(
     headers: &[(String, String)],
     now_unix_nanos: u64,
 ) -> Started {
-    let request = request_attributes(headers, routes);
+    start_request(cfg, request_attributes(headers, routes), ids, headers, now_unix_nanos)
+}
+
+/// [`start`] for a request whose attributes the caller already read with [`request_attributes`].
+pub fn start_request(
+    cfg: &TracingConfig,
+    request: RequestAttributes,
+    ids: &mut IdGenerator,
+    headers: &[(String, String)],
+    now_unix_nanos: u64,
+) -> Started {
     let extracted = propagation::extract(headers, &cfg.extract);
     let (incoming, parent_sampled) = match cfg.edge_policy {
         EdgePolicy::Trust => {
@@ -248,7 +258,8 @@ fn header_names(format: Format) -> &'static [&'static str] {
     }
 }
 
-fn request_attributes(headers: &[(String, String)], routes: &RouteTable) -> RequestAttributes {
+/// What the span and the metrics record about a request, from its headers (one pass).
+pub fn request_attributes(headers: &[(String, String)], routes: &RouteTable) -> RequestAttributes {
     let path = route::strip_query(HeaderLookup::get(headers, ":path").unwrap_or("/")).to_owned();
     RequestAttributes {
         method: HeaderLookup::get(headers, ":method").unwrap_or("GET").to_owned(),

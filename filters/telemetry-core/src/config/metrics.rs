@@ -18,7 +18,10 @@ pub(super) fn metrics(raw: raw::Metrics, routes: &RouteTable) -> Result<Option<M
         return Err(err(format!("{F}.max_series"), format!("must be from 2 to 100000, got {}", raw.max_series)));
     }
     if !raw.prefix.is_empty() && !labels::is_metric_name(&raw.prefix) {
-        return Err(err(format!("{F}.prefix"), format!("`{}` is not a valid Prometheus metric name prefix", raw.prefix)));
+        return Err(err(
+            format!("{F}.prefix"),
+            format!("`{}` is not a valid Prometheus metric name prefix", raw.prefix),
+        ));
     }
     let reporter = labels::sanitize_value(&raw.reporter);
     let dimensions = dimensions(&raw.dimensions, routes)?;
@@ -121,7 +124,10 @@ fn dimensions(raw: &[raw::Dimension], routes: &RouteTable) -> Result<Vec<Dimensi
             raw::DimensionSource::RequestHeader(h) => DimensionSource::RequestHeader(h.to_ascii_lowercase()),
             raw::DimensionSource::ResponseHeader(h) => DimensionSource::ResponseHeader(h.to_ascii_lowercase()),
             raw::DimensionSource::Property(p) if p.is_empty() => {
-                return Err(err(format!("{field}.from.property"), "must name a property path, e.g. [\"xds\", \"cluster_name\"]"));
+                return Err(err(
+                    format!("{field}.from.property"),
+                    "must name a property path, e.g. [\"xds\", \"cluster_name\"]",
+                ));
             }
             raw::DimensionSource::Property(p) => DimensionSource::Property(p.clone()),
             raw::DimensionSource::Route(map) => {
@@ -163,7 +169,10 @@ fn resolve_labels(
                     .map(|(n, _)| *n)
                     .chain(dimensions.iter().map(|d| d.name.as_str()))
                     .collect();
-                return Err(err(format!("{field}[{i}]"), format!("`{from}` is not a label; known: {}", known.join(", "))));
+                return Err(err(
+                    format!("{field}[{i}]"),
+                    format!("`{from}` is not a label; known: {}", known.join(", ")),
+                ));
             }
         };
         if out.iter().any(|(n, _)| n == name) {

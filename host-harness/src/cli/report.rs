@@ -173,12 +173,18 @@ pub struct GrpcCallReport {
 impl Report {
     /// Gathers the report from a host after `replay` and the final flush. `base_unix_nanos` is the
     /// virtual time the replay started at.
-    pub fn new(host: &Host, exchanges: &[Exchange], outcomes: &[Outcome], base_unix_nanos: u64) -> Self {
+    pub fn new(
+        host: &Host,
+        exchanges: &[Exchange],
+        outcomes: &[Outcome],
+        base_unix_nanos: u64,
+        prometheus_config: &PrometheusConfig,
+    ) -> Self {
         let lines: BTreeMap<u32, usize> = outcomes.iter().zip(exchanges).map(|(o, e)| (o.id.0, e.line)).collect();
         let line_of = |context: u32| lines.get(&context).copied();
         let exchanges: Vec<ExchangeReport> = exchanges.iter().zip(outcomes).map(|(e, o)| exchange(e, o)).collect();
         let spans: Vec<SpanReport> = host.spans().iter().map(|s| span(s, base_unix_nanos)).collect();
-        let prometheus = host.prometheus(&PrometheusConfig::default());
+        let prometheus = host.prometheus(prometheus_config);
         let metrics = Metrics { samples: prometheus::samples(&prometheus), prometheus };
         let logs: Vec<LogReport> = host
             .logs()

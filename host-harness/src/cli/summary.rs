@@ -23,6 +23,9 @@ pub fn render(report: &Report) -> String {
         s.spans,
         s.http_calls
     );
+    if !metric_routes(&mut out, report) {
+        let _ = writeln!(out, "(no labelled request metrics: pass --envoy-config with stats_tags to see them)\n");
+    }
     routes(&mut out, report);
     trace_ids(&mut out, report);
     let _ = writeln!(out, "Log lines ({})", report.logs.len());
@@ -30,8 +33,9 @@ pub fn render(report: &Report) -> String {
         let line = log.line.map_or_else(String::new, |l| format!("line {l}: "));
         let _ = writeln!(out, "  [{}] {line}{}", log.level, log.message);
     }
-    let _ = writeln!(out, "\nModule metrics (as Envoy's /stats/prometheus prints them)");
-    for line in report.metrics.prometheus.lines().filter(|l| !l.starts_with('#')) {
+    let _ = writeln!(out, "\nModule self-telemetry (as Envoy's /stats/prometheus prints it)");
+    let own = |l: &&str| !l.starts_with('#') && !l.contains("_http_") && !l.contains("chat2sql_");
+    for line in report.metrics.prometheus.lines().filter(own) {
         let _ = writeln!(out, "  {line}");
     }
     out
@@ -44,7 +48,7 @@ fn routes(out: &mut String, report: &Report) {
         let route = span.attributes.iter().find(|(k, _)| k == "http.route").map_or("(no route)", |(_, v)| v);
         by_route.entry(route.to_owned()).or_default().push((span.duration_ms, span.status == "error"));
     }
-    let _ = writeln!(out, "Spans per route (latency from the exported spans)");
+    let _ = writeln!(out, "Spans per route (sampled requests; latency from the span durations)");
     let _ = writeln!(out, "  {:<28} {:>6} {:>7} {:>10} {:>10}", "route", "spans", "errors", "p50 ms", "p95 ms");
     for (route, mut rows) in by_route {
         rows.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -61,6 +65,67 @@ fn routes(out: &mut String, report: &Report) {
         );
     }
     out.push('\n');
+}
+
+/// Requests, errors and latency per route from the module's own metrics: the request counter
+/// and the duration histogram, with quantiles computed as PromQL's `histogram_quantile` does.
+/// False when the metrics carry no `route` label.
+fn metric_routes(out: &mut String, report: &Report) -> bool {
+    // route -> (requests, 5xx, le -> cumulative count)
+    let mut rows: BTreeMap<String, (f64, f64, BTreeMap<String, f64>)> = BTreeMap::new();
+    for sample in &report.metrics.samples {
+        let label = |k: &str| sample.labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let (Some(route), Some(value)) = (label("route"), sample.value.as_f64()) else { continue };
+        let row = rows.entry(route.to_owned()).or_default();
+        if sample.name.ends_with("http_requests_total") {
+            row.0 += value;
+            if label("status_class") == Some("5xx") {
+                row.1 += value;
+            }
+        } else if sample.name.ends_with("http_request_duration_seconds_bucket")
+            && let Some(le) = label("le")
+        {
+            *row.2.entry(le.to_owned()).or_default() += value;
+        }
+    }
+    if rows.is_empty() {
+        return false;
+    }
+    let _ = writeln!(out, "Requests per route (the module's metrics; latency by histogram_quantile over its buckets)");
+    let _ = writeln!(out, "  {:<28} {:>8} {:>6} {:>10} {:>10}", "route", "requests", "5xx", "p50 s", "p95 s");
+    for (route, (requests, errors, buckets)) in &rows {
+        let mut buckets: Vec<(f64, f64)> = buckets
+            .iter()
+            .map(|(le, n)| (if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) }, *n))
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let q = |quantile: f64| {
+            histogram_quantile(quantile, &buckets).map_or_else(|| String::from("-"), |v| format!("{v:.3}"))
+        };
+        let _ = writeln!(out, "  {:<28} {:>8} {:>6} {:>10} {:>10}", route, requests, errors, q(0.5), q(0.95));
+    }
+    out.push('\n');
+    true
+}
+
+/// PromQL `histogram_quantile` over cumulative `(le, count)` buckets sorted by `le`: linear
+/// interpolation inside the bucket holding the rank; the highest finite bound when the rank falls
+/// in `+Inf`; `None` without observations.
+fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let total = buckets.last().map(|b| b.1).filter(|t| *t > 0.0)?;
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(le, count) in buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(lower.0);
+            }
+            let width = count - lower.1;
+            return Some(if width <= 0.0 { le } else { lower.0 + (le - lower.0) * (rank - lower.1) / width });
+        }
+        lower = (le, count);
+    }
+    Some(lower.0)
 }
 
 /// Nearest-rank percentile of sorted values (0 for none).
@@ -97,6 +162,21 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::percentile;
+
+    #[test]
+    fn quantiles_interpolate_like_promql() {
+        use super::histogram_quantile;
+        // 80 requests at ~20 ms, 20 at ~300 ms: p95 falls in (0.25, 0.5], 3/4 of the way up.
+        let b = [(0.025, 80.0), (0.25, 80.0), (0.5, 100.0), (f64::INFINITY, 100.0)];
+        assert_eq!(histogram_quantile(0.95, &b), Some(0.4375));
+        assert_eq!(histogram_quantile(0.5, &b), Some(0.015625));
+        assert_eq!(
+            histogram_quantile(0.99, &[(1.0, 0.0), (f64::INFINITY, 5.0)]),
+            Some(1.0),
+            "+Inf gives the top bound"
+        );
+        assert_eq!(histogram_quantile(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]), None);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -161,6 +161,34 @@ fn the_summary_counts_spans_per_route_and_lists_trace_ids() {
 }
 
 #[test]
+fn the_summary_reads_requests_and_latency_per_route_from_the_module_metrics() {
+    let gateway = repo_root().join("envoy-config/edge-gateway.yaml").display().to_string();
+    let json: Value = {
+        let out = run_sample(&["--format", "json", "--envoy-config", &gateway]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let out = run_sample(&["--format", "summary", "--envoy-config", &gateway]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let samples = json["metrics"]["samples"].as_array().unwrap();
+    let requests = |route: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|s| s["name"] == "meshlens_http_requests_total" && s["labels"]["route"] == route)
+            .map(|s| s["value"].as_f64().unwrap())
+            .sum()
+    };
+    let exchanges = json["exchanges"].as_array().unwrap();
+    let schema = exchanges.iter().filter(|e| e["path"].as_str().unwrap().starts_with("/api/v1/schema")).count();
+    assert_eq!(requests("/api/v1/schema"), schema as f64, "every request is counted, sampled or not");
+    let row = text.lines().find(|l| l.trim_start().starts_with("/api/v1/schema ")).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some(schema.to_string().as_str()), "{row}");
+    assert!(text.contains("histogram_quantile"), "{text}");
+    assert!(samples.iter().all(|s| s["labels"]["route"].as_str().is_none_or(|r| !r.contains('?'))), "no raw paths");
+}
+
+#[test]
 fn a_replay_is_deterministic() {
     for format in ["text", "json"] {
         let first = run_sample(&["--format", format]);

@@ -79,8 +79,8 @@ fn add(id: Option<u32>, delta: u64) {
 }
 
 /// Hands one request-metrics delta to Envoy: defines the counter the first time (the returned id
-/// is remembered by the engine), then increments it. A counter Envoy refuses stays undefined and
-/// is tried again on the next tick.
+/// is remembered by the engine), then increments it. If Envoy refuses the definition, that delta
+/// is lost and the definition is tried again with the next one.
 pub fn hand_over(name: &str, id: Option<u32>, delta: u64) -> Option<u32> {
     let id = match id {
         Some(id) => id,

@@ -71,8 +71,8 @@ pub fn all(root: &Path) -> Result<Tools, String> {
 /// :9093); the tests run their own servers on free loopback ports, so the install runs under a
 /// `policy-rc.d` that forbids starting services.
 pub fn prometheus() -> Result<(PathBuf, PathBuf), String> {
-    if DEBIAN_BINARIES.iter().any(|b| which(b).is_none()) {
-        let missing: Vec<&str> = DEBIAN_BINARIES.iter().copied().filter(|b| which(b).is_none()).collect();
+    let missing: Vec<&str> = DEBIAN_BINARIES.iter().copied().filter(|b| which(b).is_none()).collect();
+    if !missing.is_empty() {
         if !is_root() {
             return Err(format!(
                 "missing {}: install the Debian packages as root: apt-get install -y {}",

@@ -5,3 +5,5 @@ mod conformance;
 mod envoy_config;
 mod envoy_tracing;
 mod otlp_validator;
+mod prometheus_e2e;
+mod prometheus_rules;

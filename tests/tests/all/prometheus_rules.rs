@@ -80,7 +80,8 @@ fn every_rules_file_passes_promtool_check_rules_and_has_tests() {
     for file in files {
         let (ok, out) = promtool_on(&["check", "rules"], &file);
         assert!(ok, "promtool check rules {}:\n{out}", file.display());
-        let tests = file.with_file_name(file.file_name().unwrap().to_string_lossy().replace(".rules.yml", ".rules.test.yml"));
+        let tests =
+            file.with_file_name(file.file_name().unwrap().to_string_lossy().replace(".rules.yml", ".rules.test.yml"));
         assert!(tests.exists(), "{} has no unit tests ({} missing)", file.display(), tests.display());
     }
 }
@@ -116,20 +117,16 @@ fn a_bad_promql_expression_fails_promtool_check_rules() {
 #[test]
 fn a_test_expecting_an_alert_that_does_not_fire_fails() {
     // In "latency just under 1s does not fire", expect the alert at 9m anyway.
-    let (ok, out) = test_edited(
-        "wrongtest",
-        str::to_owned,
-        |tests| {
-            let start = tests.find("- name: latency just under 1s does not fire").unwrap();
-            let end = start + tests[start..].find("\n  - name:").unwrap();
-            let section = &tests[start..end];
-            let last = section.rfind("exp_alerts: []").unwrap();
-            let expected = "exp_alerts:\n          - exp_labels:\n              severity: warning\n              \
+    let (ok, out) = test_edited("wrongtest", str::to_owned, |tests| {
+        let start = tests.find("- name: latency just under 1s does not fire").unwrap();
+        let end = start + tests[start..].find("\n  - name:").unwrap();
+        let section = &tests[start..end];
+        let last = section.rfind("exp_alerts: []").unwrap();
+        let expected = "exp_alerts:\n          - exp_labels:\n              severity: warning\n              \
                             component: edge\n              job: meshlens-gateway\n              \
                             reporter: gateway\n              route: /api/v1/query";
-            format!("{}{}{}{}", &tests[..start], &section[..last], expected, &tests[start + last + 14..])
-        },
-    );
+        format!("{}{}{}{}", &tests[..start], &section[..last], expected, &tests[start + last + 14..])
+    });
     assert!(!ok, "promtool passed a test expecting an alert that should not fire:\n{out}");
     assert!(out.contains("alertname: MeshlensHighRequestLatency"), "{out}");
 }

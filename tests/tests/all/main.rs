@@ -3,6 +3,7 @@
 
 mod conformance;
 mod envoy_config;
+mod envoy_metrics;
 mod envoy_tracing;
 mod otlp_validator;
 mod prometheus_e2e;

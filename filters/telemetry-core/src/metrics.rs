@@ -146,7 +146,7 @@ impl Dimension {
         let Some(raw) = raw.filter(|r| !r.is_empty()) else { return self.missing.clone() };
         let clean = labels::sanitize_value(raw);
         match &self.allow {
-            Some(allow) if !allow.iter().any(|a| *a == clean) => String::from(labels::OTHER),
+            Some(allow) if !allow.contains(&clean) => String::from(labels::OTHER),
             _ => clean,
         }
     }
@@ -204,10 +204,10 @@ impl MetricsEngine {
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
         let mut key = String::with_capacity(96);
         for (i, family) in self.config.families.iter().enumerate() {
-            if let Some(routes) = &family.routes {
-                if !facts.route.is_some_and(|r| routes.iter().any(|t| t == r)) {
-                    continue;
-                }
+            if let Some(routes) = &family.routes
+                && !facts.route.is_some_and(|r| routes.iter().any(|t| t == r))
+            {
+                continue;
             }
             key.clear();
             for (n, (_, source)) in family.labels.iter().enumerate() {

@@ -1,4 +1,5 @@
-//! Sending queued spans to the collector with `proxy_http_call`, from the root context only.
+//! Sending queued spans or log records to the collector with `proxy_http_call`, from the root
+//! context only.
 //!
 //! Calls are made from the root context (on ticks), never from a stream context. Envoy runs every
 //! callout on the plugin's root context, but the Rust SDK routes the answer to the context that
@@ -11,30 +12,39 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use telemetry_core::config::ExporterConfig;
 use telemetry_core::export::{ExportQueue, Outcome};
-use telemetry_core::otlp;
 use telemetry_core::span::Resource;
 
 use crate::host::{self, Map};
-use crate::metrics::Metrics;
+use crate::metrics::SignalCounters;
 
 /// The longest tick period; partial batches still wait for `flush_interval_ms`.
 pub const MAX_TICK_MS: u32 = 100;
 
-/// One worker's exporter: the queue, the reusable body buffer, and flush timing.
+/// Writes a batch as an OTLP/HTTP JSON request body.
+pub type Encode<T> = fn(&mut String, &Resource, &[T]);
+
+/// One worker's exporter for one signal: the queue, the reusable body buffer, flush timing.
 #[derive(Debug)]
-pub struct Exporter {
-    pub queue: ExportQueue,
+pub struct Exporter<T> {
+    pub queue: ExportQueue<T>,
     config: ExporterConfig,
+    /// `:path` of the export requests (`/v1/traces`, `/v1/logs`).
+    path: String,
+    encode: Encode<T>,
+    counters: SignalCounters,
     body: String,
     last_flush_nanos: u64,
 }
 
-impl Exporter {
-    /// An exporter with an empty queue.
-    pub fn new(config: ExporterConfig) -> Self {
+impl<T> Exporter<T> {
+    /// An exporter with an empty queue, sending to `path` on the configured collector.
+    pub fn new(config: ExporterConfig, path: String, encode: Encode<T>, counters: SignalCounters) -> Self {
         Self {
             queue: ExportQueue::new(config.max_queue_spans, config.max_batch_spans, config.max_in_flight),
             config,
+            path,
+            encode,
+            counters,
             body: String::new(),
             last_flush_nanos: 0,
         }
@@ -45,14 +55,21 @@ impl Exporter {
         self.config.flush_interval_ms.min(MAX_TICK_MS)
     }
 
+    /// Queues one item (or counts it dropped).
+    pub fn push(&mut self, item: T) {
+        let before = self.queue.stats();
+        self.queue.push(item);
+        self.counters.record(self.queue.stats().since(before));
+    }
+
     /// Sends full batches, and partial ones when the flush interval has passed.
-    pub fn flush(&mut self, resource: &Resource, metrics: &Metrics, now_nanos: u64) {
+    pub fn flush(&mut self, resource: &Resource, now_nanos: u64) {
         let interval = u64::from(self.config.flush_interval_ms) * 1_000_000;
         let due = now_nanos.saturating_sub(self.last_flush_nanos) >= interval;
         let before = self.queue.stats();
         while let Some(batch) = self.queue.take_batch(!due) {
             self.body.clear();
-            otlp::encode_traces_into(&mut self.body, resource, &batch);
+            (self.encode)(&mut self.body, resource, &batch);
             match self.dispatch() {
                 Ok(token) => self.queue.sent(token, batch.len()),
                 Err(e) => {
@@ -68,11 +85,11 @@ impl Exporter {
         if due {
             self.last_flush_nanos = now_nanos;
         }
-        metrics.record_export(self.queue.stats().since(before));
+        self.counters.record(self.queue.stats().since(before));
     }
 
-    /// Records the answer to an export call (in the root context's `on_http_call_response`).
-    pub fn completed(&mut self, token: u32, num_headers: usize, metrics: &Metrics) {
+    /// Records the answer to call `token` if it is one of this exporter's; returns whether it was.
+    pub fn completed(&mut self, token: u32, num_headers: usize) -> bool {
         let outcome = if num_headers == 0 {
             Outcome::NoResponse
         } else {
@@ -82,15 +99,17 @@ impl Exporter {
             }
         };
         let before = self.queue.stats();
-        if self.queue.completed(token, outcome) {
-            metrics.record_export(self.queue.stats().since(before));
+        let ours = self.queue.completed(token, outcome);
+        if ours {
+            self.counters.record(self.queue.stats().since(before));
         }
+        ours
     }
 
     fn dispatch(&self) -> Result<u32, proxy_wasm::types::Status> {
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", "POST"),
-            (":path", &self.config.path),
+            (":path", &self.path),
             (":authority", &self.config.authority),
             ("content-type", "application/json"),
         ];

@@ -35,7 +35,12 @@ pub enum MetricKind {
 
 /// Writes one line to the proxy's log. Failures are ignored: there is nowhere else to report them.
 pub fn log(level: Level, message: &str) {
-    let _ = abi::check(abi::log(level as u32, message.as_bytes()));
+    log_raw(level as u32, message);
+}
+
+/// [`log`] at a raw proxy-wasm level (0 trace ... 5 critical), as configured.
+pub fn log_raw(level: u32, message: &str) {
+    let _ = abi::check(abi::log(level, message.as_bytes()));
 }
 
 /// The host's wall clock, in nanoseconds since the Unix epoch (0 if the host refuses).

@@ -1,62 +1,89 @@
 //! The module's self-telemetry counters.
 //!
 //! Names follow Prometheus conventions; Envoy exports Wasm-defined metrics under their own name
-//! on `/stats/prometheus` (no `envoy_` prefix), so these appear exactly as written here.
+//! on `/stats/prometheus` (no `envoy_` prefix), so these appear exactly as written here. Labelled
+//! ones (`;kind=...`) get their labels from the Envoy `stats_tags` the shipped configs carry.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use telemetry_core::export::ExportStats;
 
 use crate::host::{self, MetricKind};
 
-/// Spans the collector accepted (2xx).
-pub const SPANS_EXPORTED: &str = "meshlens_spans_exported_total";
-/// Spans dropped because the export queue was full.
-pub const SPANS_DROPPED: &str = "meshlens_spans_dropped_total";
-/// Spans in export calls that failed (refused, non-2xx, timeout, no response).
-pub const SPANS_FAILED: &str = "meshlens_spans_failed_total";
-/// Export calls that failed.
-pub const EXPORT_FAILURES: &str = "meshlens_export_failures_total";
 /// Requests whose incoming trace headers were present but invalid.
 pub const INVALID_TRACE_CONTEXT: &str = "meshlens_trace_context_invalid_total";
 /// Configurations accepted (`on_configure` returning true), per VM.
 pub const CONFIG_RELOADS: &str = "meshlens_config_reloads_total";
 
-/// Metric ids, defined once per VM in `on_configure`.
+/// The four counters of one exported signal (`spans` or `logs`):
+/// `meshlens_<signal>_exported_total` (collector answered 2xx), `..._dropped_total` (queue
+/// full), `..._failed_total` (in failed calls), and `meshlens_export_failures_total{signal}`
+/// (failed calls). Spans keep the unlabelled `meshlens_export_failures_total`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Metrics {
-    spans_exported: Option<u32>,
-    spans_dropped: Option<u32>,
-    spans_failed: Option<u32>,
-    export_failures: Option<u32>,
-    invalid_trace_context: Option<u32>,
-    config_reloads: Option<u32>,
+pub struct SignalCounters {
+    exported: Option<u32>,
+    dropped: Option<u32>,
+    failed: Option<u32>,
+    failed_calls: Option<u32>,
 }
 
-impl Metrics {
-    /// Defines every counter. A counter the host refuses is skipped (and logged), never fatal.
-    pub fn define() -> Self {
-        let define = |name: &str| match host::define_metric(MetricKind::Counter, name) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                host::log(host::Level::Warn, &format!("meshlens: cannot define metric {name}: {e:?}"));
-                None
-            }
+/// Counter ids, defined once per VM in `on_configure`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub spans: SignalCounters,
+    pub logs: SignalCounters,
+    invalid_trace_context: Option<u32>,
+    config_reloads: Option<u32>,
+    /// Labelled counters defined on first use, by full stat name.
+    labelled: RefCell<HashMap<String, u32>>,
+}
+
+fn define(name: &str) -> Option<u32> {
+    match host::define_metric(MetricKind::Counter, name) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            host::log(host::Level::Warn, &format!("meshlens: cannot define metric {name}: {e:?}"));
+            None
+        }
+    }
+}
+
+impl SignalCounters {
+    /// Defines the counters of `signal` (`spans` or `logs`).
+    pub fn define(signal: &str) -> Self {
+        let failures = if signal == "spans" {
+            String::from("meshlens_export_failures_total")
+        } else {
+            format!("meshlens_export_failures_total;signal={signal}")
         };
         Self {
-            spans_exported: define(SPANS_EXPORTED),
-            spans_dropped: define(SPANS_DROPPED),
-            spans_failed: define(SPANS_FAILED),
-            export_failures: define(EXPORT_FAILURES),
-            invalid_trace_context: define(INVALID_TRACE_CONTEXT),
-            config_reloads: define(CONFIG_RELOADS),
+            exported: define(&format!("meshlens_{signal}_exported_total")),
+            dropped: define(&format!("meshlens_{signal}_dropped_total")),
+            failed: define(&format!("meshlens_{signal}_failed_total")),
+            failed_calls: define(&failures),
         }
     }
 
     /// Adds what changed in the export totals.
-    pub fn record_export(&self, delta: ExportStats) {
-        add(self.spans_exported, delta.exported);
-        add(self.spans_dropped, delta.dropped);
-        add(self.spans_failed, delta.failed);
-        add(self.export_failures, delta.failed_calls);
+    pub fn record(&self, delta: ExportStats) {
+        add(self.exported, delta.exported);
+        add(self.dropped, delta.dropped);
+        add(self.failed, delta.failed);
+        add(self.failed_calls, delta.failed_calls);
+    }
+}
+
+impl Metrics {
+    /// Defines every counter. A counter the host refuses is skipped (and logged), never fatal.
+    pub fn define(logs: bool) -> Self {
+        Self {
+            spans: SignalCounters::define("spans"),
+            logs: if logs { SignalCounters::define("logs") } else { SignalCounters::default() },
+            invalid_trace_context: define(INVALID_TRACE_CONTEXT),
+            config_reloads: define(CONFIG_RELOADS),
+            labelled: RefCell::new(HashMap::new()),
+        }
     }
 
     /// Counts one accepted configuration.
@@ -67,6 +94,22 @@ impl Metrics {
     /// Counts one request with invalid incoming trace headers.
     pub fn invalid_trace_context(&self) {
         add(self.invalid_trace_context, 1);
+    }
+
+    /// Adds `delta` to the labelled counter `name` (`metric;label=value`), defining it first.
+    pub fn add_labelled(&self, name: &str, delta: u64) {
+        let Ok(mut ids) = self.labelled.try_borrow_mut() else { return };
+        let id = match ids.get(name) {
+            Some(id) => Some(*id),
+            None => {
+                let id = define(name);
+                if let Some(id) = id {
+                    ids.insert(name.to_owned(), id);
+                }
+                id
+            }
+        };
+        add(id, delta);
     }
 }
 

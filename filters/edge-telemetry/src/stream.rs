@@ -4,7 +4,10 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use telemetry_core::access_log::build::{self as log_build, Field, RequestLog};
+use telemetry_core::access_log::{LogRecord, line};
 use telemetry_core::metrics::{DimensionSource, RequestFacts};
+use telemetry_core::security;
 use telemetry_core::tracer::{self, ActiveSpan, Completion, RequestAttributes};
 
 use crate::host::{self, Map};
@@ -26,6 +29,11 @@ struct Request {
     start_nanos: u64,
     /// Raw values of header-sourced metric dimensions, in dimension order.
     dimensions: Vec<Option<String>>,
+    /// `:path` as received (query included: its hash is logged, never the query).
+    raw_path: String,
+    request_id: Option<String>,
+    /// Raw values of the access log's header-sourced extra fields, in order.
+    log_extra: Vec<Option<String>>,
 }
 
 impl Stream {
@@ -74,7 +82,21 @@ impl Stream {
             }
             self.span = Some(started.span);
         }
-        self.request = Some(Request { attributes, start_nanos: now, dimensions });
+        let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let log_extra = match &plugin.config.access_log {
+            Some(a) => a
+                .extra
+                .iter()
+                .map(|(_, source)| match source {
+                    DimensionSource::RequestHeader(name) => find(name),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let raw_path = find(":path").unwrap_or_default();
+        let request_id = find("x-request-id");
+        self.request = Some(Request { attributes, start_nanos: now, dimensions, raw_path, request_id, log_extra });
     }
 
     /// Records the finished request into the metrics engine.
@@ -85,13 +107,15 @@ impl Stream {
             return;
         };
         let route = request.attributes.route.and_then(|r| plugin.config.routes.template(r));
-        let dimensions = config.dimension_values(route, |i, source| match source {
-            DimensionSource::Property(path) => {
-                let path: Vec<&str> = path.iter().map(String::as_str).collect();
-                host::property_string(&path)
-            }
-            _ => request.dimensions.get_mut(i).and_then(Option::take),
-        });
+        let Ok(mut counts) = plugin.redactions.try_borrow_mut() else { return };
+        let dimensions =
+            config.dimension_values(route, &plugin.config.redaction, &mut counts.0, |i, source| match source {
+                DimensionSource::Property(path) => {
+                    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                    host::property_string(&path)
+                }
+                _ => request.dimensions.get_mut(i).and_then(Option::take),
+            });
         let facts = RequestFacts {
             method: &request.attributes.method,
             route,
@@ -104,6 +128,107 @@ impl Stream {
         if let Ok(mut engine) = engine.try_borrow_mut() {
             engine.record(&facts);
         }
+    }
+}
+
+impl Stream {
+    /// Counts an access failure and, when it completes a burst, emits the security event.
+    fn security(&mut self, plugin: &Plugin, done: &Completion) {
+        let Some(detector) = &plugin.security else { return };
+        let Ok(mut detector) = detector.try_borrow_mut() else { return };
+        if !detector.is_failure(done.status) {
+            return;
+        }
+        plugin.metrics.add_labelled(
+            &format!("meshlens_security_responses_total;kind={}", security::failure_kind(done.status)),
+            1,
+        );
+        // The client's address without its port: one client, many connections.
+        let client = done.client_address.as_deref().map_or("unknown", client_ip);
+        if let Some(event) = detector.observe(client, done.end_unix_nanos) {
+            drop(detector);
+            plugin.metrics.add_labelled(&format!("meshlens_security_events_total;event_type={}", event.event_type), 1);
+            let service = plugin.config.service_name();
+            let record = event.record(done.end_unix_nanos, service);
+            emit_log(plugin, record, 3);
+        }
+    }
+
+    /// Writes the request's access-log record to its sinks, when it is sampled.
+    fn access_log(&mut self, plugin: &Plugin, done: &Completion) {
+        let (Some(cfg), Some(request)) = (&plugin.config.access_log, &self.request) else { return };
+        let trace = self.span.as_ref().map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
+        let random = plugin.ids.try_borrow_mut().map_or(0, |mut ids| ids.next_u64());
+        if !log_build::sampled(cfg, request.attributes.route, done.status, trace.map(|t| t.0), random) {
+            return;
+        }
+        let wants = |f: Field| cfg.fields.contains(&f);
+        let upstream_cluster =
+            if wants(Field::UpstreamCluster) { host::property_string(&["xds", "cluster_name"]) } else { None };
+        let upstream_host =
+            if wants(Field::UpstreamHost) { host::property_string(&["upstream", "address"]) } else { None };
+        let extra: Vec<Option<String>> = cfg
+            .extra
+            .iter()
+            .zip(&request.log_extra)
+            .map(|((_, source), captured)| match source {
+                DimensionSource::Property(path) => {
+                    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                    host::property_string(&path)
+                }
+                _ => captured.clone(),
+            })
+            .collect();
+        let req = RequestLog {
+            end_unix_nanos: done.end_unix_nanos,
+            trace,
+            service: plugin.config.service_name(),
+            method: &request.attributes.method,
+            route: request.attributes.route.and_then(|r| plugin.config.routes.template(r)),
+            path: &request.raw_path,
+            status: done.status,
+            duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
+            request_bytes: done.request_body_bytes.unwrap_or(0),
+            response_bytes: done.response_body_bytes.unwrap_or(0),
+            upstream_cluster: upstream_cluster.as_deref(),
+            upstream_host: upstream_host.as_deref(),
+            client_address: done.client_address.as_deref(),
+            user_agent: request.attributes.user_agent.as_deref(),
+            request_id: request.request_id.as_deref(),
+            extra: &extra,
+        };
+        let Ok(mut counts) = plugin.redactions.try_borrow_mut() else { return };
+        let record = log_build::build(cfg, &plugin.config.redaction, &mut counts.0, &req);
+        drop(counts);
+        emit_log(plugin, record, cfg.proxy_log_level);
+    }
+}
+
+/// Sends a record to the configured sinks: one JSON line through `proxy_log`, and the OTLP queue.
+fn emit_log(plugin: &Plugin, record: LogRecord, level: u32) {
+    let Some(cfg) = &plugin.config.access_log else { return };
+    if cfg.proxy_log
+        && let Ok(mut buffer) = plugin.line.try_borrow_mut()
+    {
+        buffer.clear();
+        line::encode(&record, &mut buffer);
+        host::log_raw(level, &buffer);
+    }
+    if let Some(exporter) = &plugin.logs
+        && let Ok(mut exporter) = exporter.try_borrow_mut()
+    {
+        exporter.push(record);
+    }
+}
+
+/// `10.0.0.7` from `10.0.0.7:5000`, `::1` from `[::1]:5000`.
+fn client_ip(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => address,
     }
 }
 
@@ -129,6 +254,13 @@ impl HttpContext for Stream {
                 let _ = host::set_header(Map::ResponseHeaders, name, value);
             }
         }
+        if let (Some(a), Some(request)) = (&plugin.config.access_log, &mut self.request) {
+            for (slot, (_, source)) in request.log_extra.iter_mut().zip(&a.extra) {
+                if let DimensionSource::ResponseHeader(name) = source {
+                    *slot = host::header(Map::ResponseHeaders, name).ok().flatten();
+                }
+            }
+        }
         if let (Some(m), Some(request)) = (&plugin.config.metrics, &mut self.request)
             && m.reads_response_headers()
         {
@@ -147,7 +279,8 @@ impl HttpContext for Stream {
             self.begin(&plugin, false);
         }
         let wants_span = self.span.as_ref().is_some_and(|s| s.sampled);
-        if !wants_span && plugin.config.metrics.is_none() {
+        let wants_client = wants_span || plugin.config.access_log.is_some() || plugin.config.security.is_some();
+        if !wants_client && plugin.config.metrics.is_none() {
             return;
         }
         // Envoy attributes (https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/attributes).
@@ -156,18 +289,20 @@ impl HttpContext for Stream {
             status: host::property_u64(&["response", "code"]).and_then(|c| u16::try_from(c).ok()).unwrap_or(0),
             request_body_bytes: host::property_u64(&["request", "size"]),
             response_body_bytes: host::property_u64(&["response", "size"]),
-            client_address: if wants_span { host::property_string(&["source", "address"]) } else { None },
+            client_address: if wants_client { host::property_string(&["source", "address"]) } else { None },
             protocol: if wants_span { host::property_string(&["request", "protocol"]) } else { None },
         };
         self.record_metrics(&plugin, &done);
+        self.security(&plugin, &done);
+        self.access_log(&plugin, &done);
         let (Some(cfg), Some(span)) = (&plugin.config.tracing, self.span.take()) else { return };
-        if let Some(finished) = tracer::finish(cfg, &plugin.config.routes, span, &done)
-            && let Some(exporter) = &plugin.exporter
+        let Ok(mut counts) = plugin.redactions.try_borrow_mut() else { return };
+        if let Some(finished) =
+            tracer::finish(cfg, &plugin.config.routes, span, &done, &plugin.config.redaction, &mut counts.0)
+            && let Some(exporter) = &plugin.spans
             && let Ok(mut exporter) = exporter.try_borrow_mut()
         {
-            let before = exporter.queue.stats();
-            exporter.queue.push(finished);
-            plugin.metrics.record_export(exporter.queue.stats().since(before));
+            exporter.push(finished);
         }
     }
 }

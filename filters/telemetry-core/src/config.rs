@@ -5,6 +5,7 @@
 //! [`Config`]. Every error names the field, as a dotted path, and the problem:
 //! `tracing.sampling.ratio: must be a number from 0 to 1, got 1.5`.
 
+mod logs;
 mod metrics;
 pub mod raw;
 
@@ -23,6 +24,12 @@ pub struct Config {
     pub tracing: Option<TracingConfig>,
     /// `None` when `metrics.enabled` is false.
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// `None` when access logs are off.
+    pub access_log: Option<crate::access_log::build::AccessLogConfig>,
+    /// `None` when security events are off.
+    pub security: Option<crate::security::SecurityConfig>,
+    /// Applied to every log field, span attribute and metric label value.
+    pub redaction: crate::redact::Policy,
 }
 
 /// The `tracing` section; `None` in [`Config`] when `tracing.enabled` is false.
@@ -92,6 +99,20 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The resource's `service.name`.
+    pub fn service_name(&self) -> &str {
+        self.resource
+            .attributes
+            .first()
+            .and_then(|kv| match &kv.value {
+                crate::span::Value::String(s) if kv.key == "service.name" => Some(s.as_str()),
+                _ => None,
+            })
+            .unwrap_or("unknown_service:meshlens")
+    }
+}
+
 impl TryFrom<raw::RawConfig> for Config {
     type Error = ConfigError;
 
@@ -113,7 +134,13 @@ impl TryFrom<raw::RawConfig> for Config {
         let resource = resource(&raw.service)?;
         let tracing = if raw.tracing.enabled { Some(tracing(raw.tracing, &routes)?) } else { None };
         let metrics = metrics::metrics(raw.metrics, &routes)?;
-        Ok(Self { resource, routes, tracing, metrics })
+        let access_log = logs::access_log(raw.access_log, &routes)?;
+        if access_log.as_ref().is_some_and(|a| a.otlp) && tracing.is_none() {
+            return Err(err("access_log.sinks", "the `otlp` sink exports through `tracing.exporter`; enable tracing"));
+        }
+        let security = logs::security(raw.security)?;
+        let redaction = logs::redaction(raw.redaction)?;
+        Ok(Self { resource, routes, tracing, metrics, access_log, security, redaction })
     }
 }
 

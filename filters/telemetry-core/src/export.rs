@@ -1,4 +1,4 @@
-//! The span export queue: bounded, batched, with every span accounted for.
+//! The export queue (spans, or log records): bounded, batched, with every item accounted for.
 //!
 //! Finished spans wait in a bounded queue. A batch leaves when it is full or when the flush timer
 //! fires, and only while fewer than `max_in_flight` export calls are outstanding. Every span ends
@@ -10,10 +10,10 @@ use std::collections::VecDeque;
 
 use crate::span::Span;
 
-/// The queue and the outstanding calls of one exporter (one per proxy worker).
+/// The queue and the outstanding calls of one exporter (one per signal and proxy worker).
 #[derive(Debug)]
-pub struct ExportQueue {
-    queue: VecDeque<Span>,
+pub struct ExportQueue<T = Span> {
+    queue: VecDeque<T>,
     in_flight: Vec<(u32, usize)>,
     max_queue: usize,
     max_batch: usize,
@@ -40,7 +40,7 @@ pub enum Outcome {
     NoResponse,
 }
 
-impl ExportQueue {
+impl<T> ExportQueue<T> {
     /// An empty queue. Limits are validated by the config; zero limits behave as one.
     pub fn new(max_queue: usize, max_batch: usize, max_in_flight: usize) -> Self {
         Self {
@@ -53,20 +53,20 @@ impl ExportQueue {
         }
     }
 
-    /// Enqueues a finished span, or counts it dropped when the queue is full.
+    /// Enqueues a finished item, or counts it dropped when the queue is full.
     /// Returns true when a full batch is waiting (the caller should try [`Self::take_batch`]).
-    pub fn push(&mut self, span: Span) -> bool {
+    pub fn push(&mut self, item: T) -> bool {
         if self.queue.len() >= self.max_queue {
             self.stats.dropped += 1;
         } else {
-            self.queue.push_back(span);
+            self.queue.push_back(item);
         }
         self.queue.len() >= self.max_batch
     }
 
     /// The next batch to send, if spans are queued and a call slot is free. `full_only` takes a
     /// batch only when it is full (used on the request path; the timer flushes partial batches).
-    pub fn take_batch(&mut self, full_only: bool) -> Option<Vec<Span>> {
+    pub fn take_batch(&mut self, full_only: bool) -> Option<Vec<T>> {
         if self.in_flight.len() >= self.max_in_flight || self.queue.is_empty() {
             return None;
         }

@@ -10,13 +10,16 @@
 //! worker. Unwraps, expects and panics are denied at the crate root (tests are exempt).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod access_log;
 pub mod config;
 pub mod export;
 pub mod ids;
 pub mod metrics;
 pub mod otlp;
 pub mod propagation;
+pub mod redact;
 pub mod route;
 pub mod sampler;
+pub mod security;
 pub mod span;
 pub mod tracer;

@@ -26,6 +26,8 @@ use std::collections::HashMap;
 use histogram::Buckets;
 use labels::{Builtin, LabelSource};
 
+use crate::redact::{Counts, Policy};
+
 /// Prefix-free name of the self-telemetry counter of series that went to overflow.
 pub const OVERFLOW_METRIC: &str = "meshlens_metrics_series_overflow_total";
 
@@ -162,9 +164,13 @@ impl Dimension {
 impl MetricsConfig {
     /// The value of every dimension, in order: `raw(source)` gives the raw value of header and
     /// property sources; route dimensions map the matched route template.
+    /// Header values go through the redaction policy's header rules, property values through its
+    /// value patterns, before the allow-list.
     pub fn dimension_values(
         &self,
         route: Option<&str>,
+        policy: &Policy,
+        counts: &mut Counts,
         mut raw: impl FnMut(usize, &DimensionSource) -> Option<String>,
     ) -> Vec<String> {
         self.dimensions
@@ -172,7 +178,16 @@ impl MetricsConfig {
             .enumerate()
             .map(|(i, d)| match d.route_value(route) {
                 Some(v) => v,
-                None => d.value(raw(i, &d.source).as_deref()),
+                None => {
+                    let value = raw(i, &d.source);
+                    let clean = value.as_deref().and_then(|v| match &d.source {
+                        DimensionSource::RequestHeader(h) | DimensionSource::ResponseHeader(h) => {
+                            policy.header(h, v, counts).map(|c| c.into_owned())
+                        }
+                        _ => Some(policy.text(v, counts).into_owned()),
+                    });
+                    d.value(clean.as_deref())
+                }
             })
             .collect()
     }

@@ -19,10 +19,13 @@
 //! Fields at their default value are omitted where that loses nothing: `parentSpanId` of a root
 //! span, an absent or empty `traceState`, empty `attributes` and `links`, an empty status message.
 
-mod json;
+pub(crate) mod json;
+mod logs;
 
 use crate::ids::{SpanId, TraceId};
 use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
+
+pub use logs::{encode_logs, encode_logs_into};
 
 /// `SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK` (trace.proto, OTLP 1.1+): bit 8 says whether
 /// bit 9 is known.

@@ -51,7 +51,12 @@ impl Ratio {
 
     /// Whether a trace with this id is in the sample.
     pub fn samples(self, trace_id: TraceId) -> bool {
-        self.threshold.is_none_or(|t| trace_id.low_u64() < t)
+        self.samples_value(trace_id.low_u64())
+    }
+
+    /// Whether a uniformly random 64-bit value is in the sample.
+    pub fn samples_value(self, value: u64) -> bool {
+        self.threshold.is_none_or(|t| value < t)
     }
 }
 

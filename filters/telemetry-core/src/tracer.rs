@@ -7,6 +7,7 @@
 use crate::config::{EdgePolicy, TracingConfig};
 use crate::ids::{IdGenerator, SpanId};
 use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, b3, traceparent, tracestate};
+use crate::redact::{Counts, Policy};
 use crate::route::{self, RouteId, RouteTable};
 use crate::span::{KeyValue, Link, Span, SpanKind, Status, StatusCode};
 
@@ -145,8 +146,16 @@ pub fn response_headers<'c>(cfg: &'c TracingConfig, span: &ActiveSpan, out: &mut
     }
 }
 
-/// Finishes the span; `None` when the request was not sampled.
-pub fn finish(cfg: &TracingConfig, routes: &RouteTable, span: ActiveSpan, done: &Completion) -> Option<Span> {
+/// Finishes the span; `None` when the request was not sampled. Free-text attributes (path, user
+/// agent) go through the redaction policy.
+pub fn finish(
+    cfg: &TracingConfig,
+    routes: &RouteTable,
+    span: ActiveSpan,
+    done: &Completion,
+    policy: &Policy,
+    counts: &mut Counts,
+) -> Option<Span> {
     if !span.sampled {
         return None;
     }
@@ -166,7 +175,7 @@ pub fn finish(cfg: &TracingConfig, routes: &RouteTable, span: ActiveSpan, done: 
         attributes.push(KeyValue::string("http.request.method", "_OTHER"));
         attributes.push(KeyValue::string("http.request.method_original", req.method.clone()));
     }
-    attributes.push(KeyValue::string("url.path", req.path.clone()));
+    attributes.push(KeyValue::string("url.path", policy.text(&req.path, counts).into_owned()));
     if let Some(scheme) = &req.scheme {
         attributes.push(KeyValue::string("url.scheme", scheme.clone()));
     }
@@ -189,7 +198,7 @@ pub fn finish(cfg: &TracingConfig, routes: &RouteTable, span: ActiveSpan, done: 
         }
     }
     if let Some(ua) = &req.user_agent {
-        attributes.push(KeyValue::string("user_agent.original", ua.clone()));
+        attributes.push(KeyValue::string("user_agent.original", policy.text(ua, counts).into_owned()));
     }
     if let Some(version) = done.protocol.as_deref().and_then(|p| p.strip_prefix("HTTP/")) {
         attributes.push(KeyValue::string("network.protocol.version", version.to_owned()));

@@ -5,6 +5,8 @@ mod conformance;
 mod envoy_config;
 mod envoy_metrics;
 mod envoy_tracing;
+mod otlp_logs_validator;
 mod otlp_validator;
 mod prometheus_e2e;
 mod prometheus_rules;
+mod promtail_config;

@@ -13,6 +13,9 @@ pub struct RawConfig {
     pub routes: Vec<String>,
     pub tracing: Tracing,
     pub metrics: Metrics,
+    pub access_log: AccessLog,
+    pub security: Security,
+    pub redaction: Redaction,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,5 +252,150 @@ impl Default for Metrics {
             dimensions: Vec::new(),
             custom: Vec::new(),
         }
+    }
+}
+
+/// The `access_log` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessLog {
+    pub enabled: bool,
+    /// `proxy_log` level of the lines.
+    pub level: LogLevelName,
+    pub sinks: Vec<SinkName>,
+    /// Standard fields to write, in order (default: all).
+    pub fields: Option<Vec<String>>,
+    /// More fields from request/response headers or properties.
+    pub extra: Vec<ExtraField>,
+    pub sampling: LogSampling,
+    /// `:path` of OTLP log exports (cluster, authority and timeouts are `tracing.exporter`'s).
+    pub otlp_path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevelName {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkName {
+    ProxyLog,
+    Otlp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraField {
+    pub name: String,
+    pub from: DimensionSource,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSampling {
+    /// Share of 1xx-3xx requests logged.
+    pub successes: f64,
+    /// Share of 4xx, 5xx and unanswered requests logged.
+    pub errors: f64,
+    /// Per-route shares, replacing `successes` on that route (errors stay at `errors`).
+    pub routes: Vec<RouteLogSampling>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteLogSampling {
+    pub route: String,
+    pub ratio: f64,
+}
+
+/// The `security` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    pub enabled: bool,
+    /// Response codes that count as access failures.
+    pub statuses: Vec<u16>,
+    /// Failures from one client within `window_s` that make a burst.
+    pub threshold: u32,
+    pub window_s: u32,
+    /// Clients tracked at once; the oldest is forgotten past it.
+    pub max_clients: usize,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            level: LogLevelName::Info,
+            sinks: vec![SinkName::ProxyLog],
+            fields: None,
+            extra: Vec::new(),
+            sampling: LogSampling::default(),
+            otlp_path: String::from("/v1/logs"),
+        }
+    }
+}
+
+impl Default for LogSampling {
+    fn default() -> Self {
+        Self { successes: 1.0, errors: 1.0, routes: Vec::new() }
+    }
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self { enabled: true, statuses: vec![401, 403, 429], threshold: 10, window_s: 60, max_clients: 1024 }
+    }
+}
+
+/// The `redaction` section: one policy for logs, span attributes and metric labels.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Redaction {
+    /// Which headers may appear in outputs: a deny list (default: the usual credentials) or an
+    /// allow list.
+    pub headers: Option<HeaderRule>,
+    /// Query parameters whose values are replaced (default: the usual secrets).
+    pub query_params: Option<Vec<String>>,
+    pub patterns: Option<PatternSwitches>,
+    pub custom: Vec<CustomRedaction>,
+}
+
+/// A custom value pattern: `{"regex": "..."}` or `{"prefix": "sk_live_", "min_len": 20}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRedaction {
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub min_len: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HeaderRule {
+    Deny(Vec<String>),
+    Allow(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatternSwitches {
+    pub bearer: bool,
+    pub jwt: bool,
+    pub card_numbers: bool,
+    pub emails: bool,
+}
+
+impl Default for PatternSwitches {
+    fn default() -> Self {
+        Self { bearer: true, jwt: true, card_numbers: true, emails: true }
     }
 }

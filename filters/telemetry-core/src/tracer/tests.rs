@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::Config;
+use crate::redact::{Counts, Policy};
 use crate::span::Value;
 
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -68,7 +69,15 @@ fn restart_policy_links_the_incoming_context_and_strips_its_headers() {
     assert_ne!(s.span.context.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(s.span.parent, None);
     assert_eq!(s.remove, ["b3"]);
-    let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &Completion::default()).unwrap();
+    let span = finish(
+        config.tracing.as_ref().unwrap(),
+        &config.routes,
+        s.span,
+        &Completion::default(),
+        &Policy::default_policy(),
+        &mut Counts::default(),
+    )
+    .unwrap();
     assert_eq!(span.links.len(), 1);
     assert_eq!(span.links[0].trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span.links[0].span_id.to_hex(), "00f067aa0ba902b7");
@@ -80,7 +89,17 @@ fn unsampled_parent_propagates_unsampled_and_records_nothing() {
     let (config, s) = start_with("{}", &[("traceparent", unsampled)]);
     assert!(injected(&s, "traceparent").unwrap().ends_with("-00"));
     assert!(!s.span.sampled);
-    assert_eq!(finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &Completion::default()), None);
+    assert_eq!(
+        finish(
+            config.tracing.as_ref().unwrap(),
+            &config.routes,
+            s.span,
+            &Completion::default(),
+            &Policy::default_policy(),
+            &mut Counts::default()
+        ),
+        None
+    );
 }
 
 #[test]
@@ -128,7 +147,15 @@ fn finished_span_has_http_semantic_convention_attributes() {
         client_address: Some("127.0.0.1:51234".into()),
         protocol: Some("HTTP/1.1".into()),
     };
-    let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &done).unwrap();
+    let span = finish(
+        config.tracing.as_ref().unwrap(),
+        &config.routes,
+        s.span,
+        &done,
+        &Policy::default_policy(),
+        &mut Counts::default(),
+    )
+    .unwrap();
     assert_eq!(span.name, "GET /users/{id}");
     assert_eq!(span.kind, SpanKind::Server);
     assert_eq!((span.start_unix_nanos, span.end_unix_nanos), (1_000, 5_000));
@@ -154,7 +181,15 @@ fn status_4xx_is_an_error_only_when_configured() {
     for (json, expected) in [("{}", StatusCode::Unset), (r#"{"tracing": {"error_on_4xx": true}}"#, StatusCode::Error)] {
         let (config, s) = start_with(json, &[]);
         let done = Completion { status: 404, ..Completion::default() };
-        let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &done).unwrap();
+        let span = finish(
+            config.tracing.as_ref().unwrap(),
+            &config.routes,
+            s.span,
+            &done,
+            &Policy::default_policy(),
+            &mut Counts::default(),
+        )
+        .unwrap();
         assert_eq!(span.status.code, expected, "{json}");
     }
 }
@@ -164,7 +199,15 @@ fn unknown_methods_are_reported_as_other() {
     let (config, mut ids) = setup("{}");
     let h = vec![(":method".to_owned(), "PURGE".to_owned()), (":path".to_owned(), "/".to_owned())];
     let s = start(config.tracing.as_ref().unwrap(), &config.routes, &mut ids, &h, 0);
-    let span = finish(config.tracing.as_ref().unwrap(), &config.routes, s.span, &Completion::default()).unwrap();
+    let span = finish(
+        config.tracing.as_ref().unwrap(),
+        &config.routes,
+        s.span,
+        &Completion::default(),
+        &Policy::default_policy(),
+        &mut Counts::default(),
+    )
+    .unwrap();
     assert_eq!(span.name, "HTTP");
     assert!(span.attributes.contains(&KeyValue::string("http.request.method", "_OTHER")));
     assert!(span.attributes.contains(&KeyValue::string("http.request.method_original", "PURGE")));
@@ -239,7 +282,7 @@ mod never_panics {
             let mut out = Vec::new();
             response_headers(cfg, &s.span, &mut out);
             let done = Completion { end_unix_nanos: 5, status, ..Completion::default() };
-            if let Some(span) = finish(cfg, &config.routes, s.span, &done) {
+            if let Some(span) = finish(cfg, &config.routes, s.span, &done, &Policy::default_policy(), &mut Counts::default()) {
                 prop_assert!(span.end_unix_nanos >= span.start_unix_nanos);
                 let json = crate::otlp::encode_traces(&config.resource, &[span]);
                 prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());

@@ -149,3 +149,101 @@ fn ten_thousand_random_paths_and_header_values_stay_within_the_series_cap() {
         .sum();
     assert_eq!(total, 10_000, "every request is counted, in a real series or the overflow one");
 }
+
+mod secrets {
+    //! One redaction policy for every output: secrets planted in headers, the query and the path
+    //! never reach a log line, a span attribute, a metric label or an exported log record.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CONFIG: &str = r#"{
+      "routes": ["/api/v1/query", "/users/{id}"],
+      "tracing": {"exporter": {"flush_interval_ms": 10}},
+      "metrics": {"dimensions": [{"name": "client", "from": {"request_header": "x-client"}},
+                                 {"name": "auth", "from": {"request_header": "authorization"}}]},
+      "access_log": {"sinks": ["proxy_log", "otlp"],
+                     "extra": [{"name": "auth", "from": {"request_header": "authorization"}},
+                               {"name": "client", "from": {"request_header": "x-client"}},
+                               {"name": "cookie", "from": {"request_header": "cookie"}}]}
+    }"#;
+
+    /// Everything the module emitted, as one text to search.
+    fn emitted(h: &Host) -> String {
+        let mut all = String::new();
+        for log in h.logs() {
+            all.push_str(&log.message);
+            all.push('\n');
+        }
+        for call in h.http_calls() {
+            all.push_str(&String::from_utf8_lossy(&call.body));
+            all.push('\n');
+        }
+        all.push_str(&h.prometheus(&gateway_prometheus()));
+        all
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9]{12,24}".prop_map(|s| format!("S3cr3t{s}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn planted_secrets_never_leave_the_module(
+            token in secret(),
+            password in secret(),
+            cookie in secret(),
+            api_key in secret(),
+            user in "[a-z]{3,10}",
+            id in "[0-9]{1,6}",
+        ) {
+            let mut h = host(CONFIG);
+            let jwt = format!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ{token}In0.c2lnbmF0dXJl{token}");
+            let email = format!("{user}.{token}@example.com");
+            let path = format!("/users/{id}?token={token}&password={password}&q=ok");
+            let auth = format!("Bearer {token}");
+            let cookie_header = format!("session={cookie}; theme=dark");
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("cookie", cookie_header.as_str()),
+                ("x-api-key", api_key.as_str()),
+                ("x-client", email.as_str()),
+                ("user-agent", jwt.as_str()),
+            ];
+            exchange(&mut h, "GET", &path, &headers, "200", 5);
+            exchange(&mut h, "GET", &format!("/reset/{jwt}"), &[("x-client", email.as_str())], "401", 5);
+            h.advance(Duration::from_secs(3)).unwrap();
+            let out = emitted(&h);
+            prop_assert!(out.contains("\"trace_id\""), "the access log was written:\n{out}");
+            for planted in [&token, &password, &cookie, &api_key] {
+                prop_assert!(!out.contains(planted.as_str()), "`{planted}` leaked:\n{out}");
+            }
+            prop_assert!(out.contains("Bearer [REDACTED]"), "Authorization keeps its scheme:\n{out}");
+            prop_assert!(out.contains("session=[REDACTED]"), "cookies keep their names:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn the_security_table_does_not_grow_with_distinct_clients() {
+    let mut h = host(r#"{"tracing": {"enabled": false}, "security": {"max_clients": 256, "threshold": 3}}"#);
+    let mut sizes = Vec::new();
+    for round in 0..4u32 {
+        for i in 0..5_000u32 {
+            let s = h.new_stream();
+            let client = format!("10.{}.{}.{}:4000", round, i / 256, i % 256);
+            h.set_stream_property(s, &["source", "address"], host_harness::properties::Value::String(client)).unwrap();
+            h.request_headers(s, &[(":method", "GET"), (":path", "/login"), (":authority", "api")], true).unwrap();
+            h.response_headers(s, &[(":status", "401")], true).unwrap();
+            h.complete(s).unwrap();
+            h.remove_stream(s);
+        }
+        h.advance(Duration::from_secs(2)).unwrap();
+        sizes.push(h.memory_bytes());
+    }
+    assert_eq!(sizes[1], sizes[3], "linear memory after 10,000 and 20,000 distinct clients: {sizes:?}");
+    let text = h.prometheus(&gateway_prometheus());
+    assert!(text.contains("meshlens_security_responses_total{kind=\"unauthorized\"} 20000"), "{text}");
+}

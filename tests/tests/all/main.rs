@@ -3,6 +3,7 @@
 
 mod conformance;
 mod envoy_config;
+mod envoy_logs;
 mod envoy_metrics;
 mod envoy_tracing;
 mod otlp_logs_validator;

@@ -24,6 +24,8 @@
 //! `droppedAttributesCount` and `eventName` are never written: meshlens drops no fields here, and
 //! the record's kind is already an attribute (`event_type`).
 
+use std::borrow::Cow;
+
 use super::{json, push_attributes, push_flags, push_value};
 use crate::access_log::{FieldValue, LogRecord};
 use crate::span::{Resource, SCOPE_NAME, SCOPE_VERSION, Value};
@@ -99,7 +101,7 @@ fn push_record(out: &mut String, record: &LogRecord) {
 }
 
 /// `,"attributes":[...]` from the record's fields, or nothing when there are none.
-fn push_fields(out: &mut String, fields: &[(std::borrow::Cow<'static, str>, FieldValue)]) {
+fn push_fields(out: &mut String, fields: &[(Cow<'static, str>, FieldValue)]) {
     if fields.is_empty() {
         return;
     }

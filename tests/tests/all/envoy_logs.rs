@@ -1,0 +1,115 @@
+//! Access logs and security events through a real Envoy: JSON lines in Envoy's own log output
+//! carrying the trace ids the caller and the upstream saw, OTLP log exports that pass the strict
+//! validator, and one security event per burst of 401s.
+
+use std::time::{Duration, Instant};
+
+use meshlens_tests::envoy::{Envoy, Render};
+use meshlens_tests::http::{Client, Reply, Server};
+use meshlens_tests::otlp::{self, Receiver};
+use serde_json::Value;
+
+const CONFIG: &str = r#"{
+  "service": {"name": "edge-gateway"},
+  "routes": ["/api/v1/query", "/api/v1/login", "/users/{id}"],
+  "tracing": {"exporter": {"cluster": "otel_collector", "flush_interval_ms": 100}},
+  "access_log": {"sinks": ["proxy_log", "otlp"]},
+  "security": {"threshold": 10, "window_s": 60}
+}"#;
+
+/// The JSON objects meshlens wrote into Envoy's log (`... wasm log meshlens meshlens meshlens: {...}`).
+fn log_lines(envoy: &Envoy) -> Vec<Value> {
+    envoy
+        .log()
+        .lines()
+        // Envoy names the plugin, root id and (in stream contexts) the VM id before the message.
+        .filter_map(|l| l.split_once("wasm log ").and_then(|(_, rest)| rest.split_once(": {")).map(|(_, json)| json))
+        .map(|json| format!("{{{json}"))
+        .map(|json| serde_json::from_str(&json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}")))
+        .collect()
+}
+
+#[test]
+fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
+    let app =
+        Server::start(
+            |m| {
+                if m.start.contains("/api/v1/login") { Reply::text(401, "no") } else { Reply::text(200, "ok") }
+            },
+        );
+    let collector = Receiver::start();
+    let render =
+        Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: Some(CONFIG.into()) };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
+    let mut client = Client::connect(envoy.listener).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let resp =
+            client.get(&format!("/users/{i}?token=s3cr3t-{i}&q=ok"), &[("authorization", "Bearer s3cr3t")]).unwrap();
+        let upstream = app.requests().last().unwrap().header("traceparent").unwrap().to_owned();
+        sent.push((resp.header("x-trace-id").unwrap().to_owned(), upstream));
+    }
+    for _ in 0..25 {
+        assert_eq!(client.get("/api/v1/login", &[]).unwrap().status(), 401);
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut lines = log_lines(&envoy);
+    while lines.len() < 31 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        lines = log_lines(&envoy);
+    }
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["event_type"].is_null()).collect();
+    assert_eq!(requests.len(), 30, "one line per request");
+    for (trace_id, upstream) in &sent {
+        let line =
+            requests.iter().find(|l| l["trace_id"] == trace_id.as_str()).expect("a line with the response's trace id");
+        assert!(upstream.contains(trace_id.as_str()), "the upstream continued the same trace");
+        assert!(upstream.contains(line["span_id"].as_str().unwrap()), "the upstream's parent is the logged span");
+        assert_eq!(line["route"], "/users/{id}");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["service"], "edge-gateway");
+        assert_eq!(line["query_hash"].as_str().map(str::len), Some(16));
+        assert!(line["path"].as_str().unwrap().starts_with("/users/"), "{line}");
+    }
+    let text = lines.iter().map(Value::to_string).collect::<String>();
+    assert!(!text.contains("s3cr3t"), "no secret reaches a log line: {text}");
+
+    let events: Vec<&Value> = lines.iter().filter(|l| !l["event_type"].is_null()).collect();
+    assert_eq!(events.len(), 1, "25 failures in one window are one burst: {events:?}");
+    assert_eq!(events[0]["event_type"], "access_failure_burst");
+    assert_eq!(events[0]["client_address"], "127.0.0.1");
+    assert_eq!(events[0]["count"], 10);
+    assert_eq!(events[0]["level"], "warn");
+
+    let prometheus = envoy.prometheus();
+    assert!(
+        prometheus.contains("meshlens_security_events_total{event_type=\"access_failure_burst\"} 1"),
+        "{prometheus}"
+    );
+    assert!(prometheus.contains("meshlens_security_responses_total{kind=\"unauthorized\"} 25"), "{prometheus}");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let log_payloads = || -> Vec<Vec<u8>> {
+        collector.server.requests().into_iter().filter(|m| m.start.ends_with("/v1/logs")).map(|m| m.body).collect()
+    };
+    let records = |payloads: &[Vec<u8>]| -> usize {
+        payloads
+            .iter()
+            .map(|p| {
+                let v: Value = serde_json::from_slice(p).unwrap();
+                v["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().map_or(0, Vec::len)
+            })
+            .sum()
+    };
+    while records(&log_payloads()) < 31 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let payloads = log_payloads();
+    assert_eq!(records(&payloads), 31, "every line is also exported as an OTLP log record");
+    let (ok, out) = otlp::validate("logs", &payloads);
+    assert!(ok, "OTLP logs validator:\n{out}");
+    let first: Value = serde_json::from_slice(&payloads[0]).unwrap();
+    let record = &first["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    assert_eq!(record["traceId"], sent[0].0.as_str(), "log records carry the trace id");
+}

@@ -158,7 +158,11 @@ impl Stream {
     fn access_log(&mut self, plugin: &Plugin, done: &Completion) {
         let (Some(cfg), Some(request)) = (&plugin.config.access_log, &self.request) else { return };
         let trace = self.span.as_ref().map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
-        let random = plugin.ids.try_borrow_mut().map_or(0, |mut ids| ids.next_u64());
+        // Requests with a trace are sampled on its id; only the others draw a random number.
+        let random = match trace {
+            Some(_) => 0,
+            None => plugin.ids.try_borrow_mut().map_or(0, |mut ids| ids.next_u64()),
+        };
         if !log_build::sampled(cfg, request.attributes.route, done.status, trace.map(|t| t.0), random) {
             return;
         }

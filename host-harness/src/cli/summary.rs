@@ -8,6 +8,8 @@ use super::report::Report;
 
 /// Trace ids listed before the rest are elided.
 const TRACE_IDS_SHOWN: usize = 12;
+/// Access-log lines shown as samples.
+const ACCESS_LOG_SAMPLES: usize = 3;
 
 /// Renders the summary.
 pub fn render(report: &Report) -> String {
@@ -28,10 +30,29 @@ pub fn render(report: &Report) -> String {
     }
     routes(&mut out, report);
     trace_ids(&mut out, report);
-    let _ = writeln!(out, "Log lines ({})", report.logs.len());
+    // Structured lines (access logs) can be many: a few samples, then every event and every
+    // plain-text line in full.
+    let structured = report.logs.iter().filter(|l| l.message.starts_with('{')).count();
+    let _ = writeln!(out, "Log lines ({}, of which {structured} JSON access-log lines)", report.logs.len());
+    let mut samples = 0;
     for log in &report.logs {
+        let json = log.message.starts_with('{');
+        let event = json && log.message.contains("\"event_type\"");
+        if json && !event {
+            samples += 1;
+            if samples > ACCESS_LOG_SAMPLES {
+                continue;
+            }
+        }
         let line = log.line.map_or_else(String::new, |l| format!("line {l}: "));
         let _ = writeln!(out, "  [{}] {line}{}", log.level, log.message);
+    }
+    if samples > ACCESS_LOG_SAMPLES {
+        let _ = writeln!(
+            out,
+            "  ... and {} more access-log lines (--format text lists them all)",
+            samples - ACCESS_LOG_SAMPLES
+        );
     }
     let _ = writeln!(out, "\nModule self-telemetry (as Envoy's /stats/prometheus prints it)");
     let own = |l: &&str| !l.starts_with('#') && !l.contains("_http_") && !l.contains("chat2sql_");

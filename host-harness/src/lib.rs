@@ -26,6 +26,7 @@ mod shared;
 mod spans;
 mod state;
 mod stream;
+pub mod suggest;
 pub mod traffic;
 
 pub use abi::{AbiVersion, Action, LogLevel, Status};

@@ -4,6 +4,7 @@
 use super::json::{Json, Number};
 use super::{Exchange, Response, TrafficError};
 use crate::stream::Headers;
+use crate::suggest::closest;
 
 /// The fields of an exchange line, in the order the documentation lists them.
 const EXCHANGE_FIELDS: [&str; 10] =
@@ -231,40 +232,6 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// The known name closest to a misspelt one, if one is close enough to be a typo.
-fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3) && *d < k.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = i;
-        let mut left = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let up = row.get(j + 1).copied().unwrap_or(usize::MAX - 1);
-            let cost = diagonal + usize::from(ca != *cb);
-            let next = cost.min(up + 1).min(left + 1);
-            diagonal = up;
-            if let Some(cell) = row.get_mut(j + 1) {
-                *cell = next;
-            }
-            left = next;
-        }
-        if let Some(first) = row.first_mut() {
-            *first = i + 1;
-        }
-    }
-    row.last().copied().unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +314,5 @@ mod tests {
         assert_eq!(closest("methd", &EXCHANGE_FIELDS), Some("method"));
         assert_eq!(closest("header", &EXCHANGE_FIELDS), Some("headers"));
         assert_eq!(closest("x", &EXCHANGE_FIELDS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

@@ -76,7 +76,8 @@ fn main() {
         println!("{report}");
     }
     println!("\nmeshlens counters from Envoy's /stats/prometheus:");
-    for line in envoy.prometheus().lines().filter(|l| l.starts_with("meshlens_")) {
+    let shown = |l: &&str| l.starts_with("meshlens_") && !l.contains("_bucket{") && !l.contains("_size_bytes");
+    for line in envoy.prometheus().lines().filter(shown) {
         println!("  {line}");
     }
     if !valid {

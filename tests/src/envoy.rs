@@ -212,3 +212,13 @@ pub fn stats_tags(text: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Substitutes further fixed ports of a rendered config: every `port_value: {from}` and every
+/// `127.0.0.1:{from}/` (a URI) becomes `to`. For configs with more ports than [`Render`] knows
+/// (the sidecar's second listener and remote service, the module server of a remote load).
+pub fn render_ports(text: &str, ports: &[(u16, u16)]) -> String {
+    ports.iter().fold(text.to_owned(), |text, (from, to)| {
+        text.replace(&format!("port_value: {from}"), &format!("port_value: {to}"))
+            .replace(&format!("127.0.0.1:{from}/"), &format!("127.0.0.1:{to}/"))
+    })
+}

@@ -47,6 +47,25 @@ pub fn promtool() -> PathBuf {
     require(&path, "promtool (run `cargo xtask test` as root, or `apt-get install -y prometheus`)")
 }
 
+/// `skopeo` (`$MESHLENS_SKOPEO`, else the one from the Debian `skopeo` package).
+pub fn skopeo() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_SKOPEO").map(PathBuf::from).unwrap_or_else(|| debian_bin("skopeo"));
+    require(&path, "skopeo (run `cargo xtask test` as root, or `apt-get install -y skopeo`)")
+}
+
+/// The Distribution registry (`$MESHLENS_REGISTRY`, else `docker-registry` from the Debian package).
+pub fn registry() -> PathBuf {
+    let path =
+        std::env::var_os("MESHLENS_REGISTRY").map(PathBuf::from).unwrap_or_else(|| debian_bin("docker-registry"));
+    require(&path, "docker-registry (run `cargo xtask test` as root, or `apt-get install -y docker-registry`)")
+}
+
+/// `amtool` (`$MESHLENS_AMTOOL`, else the one from the Debian `prometheus-alertmanager` package).
+pub fn amtool() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_AMTOOL").map(PathBuf::from).unwrap_or_else(|| debian_bin("amtool"));
+    require(&path, "amtool (run `cargo xtask test` as root, or `apt-get install -y prometheus-alertmanager`)")
+}
+
 /// The release build of the module (`$MESHLENS_WASM`, else the wasm32-wasip1 release output).
 pub fn edge_telemetry_wasm() -> PathBuf {
     let path = std::env::var_os("MESHLENS_WASM")

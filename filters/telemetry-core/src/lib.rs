@@ -2,7 +2,9 @@
 //!
 //! This crate decides everything: which trace a request belongs to, whether it is sampled, what
 //! headers go upstream and downstream, what the span looks like and how it is encoded as OTLP/HTTP
-//! JSON, and how the export queue behaves. It has no `proxy-wasm` dependency, performs no IO and
+//! JSON, which metric series a request lands in, what its access-log line says, what is redacted
+//! from every output, when access failures make a security event, and how the export queues
+//! behave. It has no `proxy-wasm` dependency, performs no IO and
 //! never reads a clock or a random source of its own: the caller passes time and randomness in, so
 //! the same inputs always give the same outputs and everything here is tested natively.
 //!

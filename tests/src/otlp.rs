@@ -58,6 +58,18 @@ impl Receiver {
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.payloads().iter().flat_map(|p| spans_of(p)).collect()
     }
+
+    /// Waits (at most 20 s) until at least `n` spans arrived; returns every span received.
+    pub fn wait_spans(&self, n: usize) -> Vec<ReceivedSpan> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let spans = self.spans();
+            if spans.len() >= n || std::time::Instant::now() > deadline {
+                return spans;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 /// The spans of one `ExportTraceServiceRequest` JSON payload.

@@ -4,11 +4,10 @@
 //! application, forwards the `traceparent` it received on its own outgoing call.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use meshlens_tests::envoy::{Envoy, Render, free_port, render, render_ports, stats_tags};
 use meshlens_tests::http::{self, Reply, Server};
-use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
+use meshlens_tests::otlp::{self, Receiver};
 use meshlens_tests::paths;
 
 /// The sidecar's fixed ports besides the ones [`Render`] substitutes.
@@ -18,17 +17,6 @@ const REMOTE_SERVICE_PORT: u16 = 9080;
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
-
-fn wait_spans(collector: &Receiver, n: usize) -> Vec<ReceivedSpan> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let spans = collector.spans();
-        if spans.len() >= n || Instant::now() > deadline {
-            return spans;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn parent_id(traceparent: &str) -> (String, String) {
     let p: Vec<&str> = traceparent.split('-').collect();
@@ -73,7 +61,7 @@ fn one_trace_spans_the_inbound_and_the_outbound_hop() {
     assert_eq!(resp.body, b"app got 200");
     assert_eq!(resp.header("x-trace-id"), Some(CALLER_TRACE));
 
-    let spans = wait_spans(&collector, 2);
+    let spans = collector.wait_spans(2);
     assert_eq!(spans.len(), 2, "{spans:#?}");
     let inbound_span = spans.iter().find(|s| s.parent_span_id == CALLER_SPAN).expect("the inbound span");
     let outbound_span = spans.iter().find(|s| s.parent_span_id != CALLER_SPAN).expect("the outbound span");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use meshlens_tests::envoy::{Envoy, Render, free_port, metric_value};
 use meshlens_tests::http::{self, Client, Reply, Server};
-use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
+use meshlens_tests::otlp::{self, Receiver};
 
 const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
@@ -28,18 +28,6 @@ fn rig(plugin_config: Option<&str>, concurrency: u32) -> Rig {
     };
     let envoy = Envoy::start("edge-gateway.yaml", &render, concurrency);
     Rig { app, collector, envoy }
-}
-
-/// Waits (bounded) until the collector holds `n` spans; returns them.
-fn wait_spans(collector: &Receiver, n: usize) -> Vec<ReceivedSpan> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let spans = collector.spans();
-        if spans.len() >= n || Instant::now() > deadline {
-            return spans;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn assert_valid_otlp(collector: &Receiver) {
@@ -77,7 +65,7 @@ fn valid_traceparent_is_continued_and_the_span_matches() {
     assert_eq!(resp.header("x-trace-id"), Some(PARENT_TRACE));
     assert_eq!(resp.header("traceresponse"), Some(format!("00-{PARENT_TRACE}-{parent}-01").as_str()));
 
-    let spans = wait_spans(&r.collector, 1);
+    let spans = r.collector.wait_spans(1);
     assert_eq!(spans.len(), 1);
     let span = &spans[0];
     assert_eq!(span.trace_id, PARENT_TRACE);
@@ -113,7 +101,7 @@ fn missing_or_invalid_context_starts_a_new_trace() {
         traces.insert(trace);
     }
     assert_eq!(traces.len(), 3, "each request gets its own trace");
-    let spans = wait_spans(&r.collector, 3);
+    let spans = r.collector.wait_spans(3);
     assert_eq!(spans.iter().map(|s| s.trace_id.clone()).collect::<HashSet<_>>(), traces);
     assert!(spans.iter().all(|s| s.parent_span_id.is_empty()));
     assert_eq!(r.envoy.metric("meshlens_trace_context_invalid_total"), 2);
@@ -126,7 +114,7 @@ fn local_replies_carry_the_trace_id_of_their_span() {
     assert_eq!(not_found.status(), 404);
     let unavailable = http::get(r.envoy.listener, "/down/x", &[]).unwrap();
     assert_eq!(unavailable.status(), 503);
-    let spans = wait_spans(&r.collector, 2);
+    let spans = r.collector.wait_spans(2);
     for (resp, code) in [(&not_found, "404"), (&unavailable, "503")] {
         let id = resp.header("x-trace-id").expect("x-trace-id on a local reply");
         let span = spans.iter().find(|s| s.trace_id == id).expect("a span with the response's trace id");
@@ -159,7 +147,7 @@ fn a_thousand_requests_give_a_thousand_linked_spans() {
     let response_ids: HashSet<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
     assert_eq!(response_ids.len(), 1000);
 
-    let spans = wait_spans(&r.collector, 1000);
+    let spans = r.collector.wait_spans(1000);
     assert_eq!(spans.len(), 1000, "spans received / expected");
     let span_traces: HashSet<String> = spans.iter().map(|s| s.trace_id.clone()).collect();
     assert_eq!(span_traces, response_ids, "every response header names an exported span");
@@ -257,7 +245,7 @@ fn restart_policy_starts_a_new_trace_and_links_the_callers() {
     let b3 = upstream.header("b3").expect("b3 injected when configured");
     assert!(b3.starts_with(&format!("{trace}-{parent}-1")), "{b3}");
     assert_eq!(resp.header("x-trace-id"), Some(trace.as_str()));
-    let spans = wait_spans(&r.collector, 1);
+    let spans = r.collector.wait_spans(1);
     let links = spans[0].raw["links"].as_array().expect("a link");
     assert_eq!(links[0]["traceId"], PARENT_TRACE);
     assert_eq!(links[0]["spanId"], PARENT_SPAN);

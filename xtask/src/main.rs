@@ -5,6 +5,8 @@
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, build the module, run every test.
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
+//! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
+//!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry); see `benches/RESULTS.md`.
 //! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
 //!   Wasm image fetcher accepts (`target/oci/meshlens-edge-telemetry/`), printing the digests.
 //!
@@ -29,6 +31,9 @@ commands:
               Python packages into .venv, Prometheus, Alertmanager, skopeo and
               docker-registry from Debian when root), build and package the module,
               run all tests
+  bench-envoy build both modules (release), then load each of the five Envoy configs in
+              envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians
+              (arguments go to the load binary: --rounds, --duration, --warmup, --connections)
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("demo-envoy") => demo_envoy(),
         Some("test") => test(args.get(1..).unwrap_or_default()),
+        Some("bench-envoy") => bench_envoy(args.get(1..).unwrap_or_default()),
         Some("build") => build_wasm().map(|_| ()),
         Some("package") => build_wasm().and_then(|wasm| package::package(&root(), &wasm)).map(|_| ()),
         Some("setup") => setup::all(&root()).map(|_| ()),
@@ -70,6 +76,7 @@ fn root() -> PathBuf {
 fn build_wasm() -> Result<PathBuf, String> {
     let root = root();
     setup::wasm_target()?;
+    // The benchmark's minimal module is built too: its Envoy config is validated with the rest.
     run(Command::new(cargo()).current_dir(&root).args([
         "build",
         "--release",
@@ -77,6 +84,8 @@ fn build_wasm() -> Result<PathBuf, String> {
         "wasm32-wasip1",
         "-p",
         "edge-telemetry",
+        "-p",
+        "minimal-header",
     ]))?;
     let wasm = root.join("target/wasm32-wasip1/release/edge_telemetry.wasm");
     let size = std::fs::metadata(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?.len();
@@ -135,6 +144,33 @@ fn demo_envoy() -> Result<(), String> {
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared))
+}
+
+/// Issue #7's load comparison: builds `edge_telemetry.wasm` and `minimal_header.wasm` in
+/// release, then runs `benches/src/bin/envoy_load.rs` (release) with Envoy from `.venv`.
+fn bench_envoy(extra: &[String]) -> Result<(), String> {
+    let root = root();
+    let tools = setup::envoy(&root)?;
+    build_wasm()?;
+    run(Command::new(cargo()).current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "minimal-header",
+    ]))?;
+    for tool in ["wrk", "taskset", "getconf"] {
+        let found = Command::new(tool).arg("--version").output().is_ok();
+        if !found {
+            return Err(format!("`{tool}` not found; install it (Debian: apt-get install -y wrk util-linux libc-bin)"));
+        }
+    }
+    run(Command::new(cargo())
+        .current_dir(&root)
+        .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
+        .args(extra)
+        .env("MESHLENS_ENVOY", &tools.envoy))
 }
 
 fn cargo() -> String {

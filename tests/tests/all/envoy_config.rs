@@ -37,11 +37,16 @@ fn every_shipped_envoy_config_validates() {
     assert!(!configs.is_empty(), "no Envoy bootstrap found in envoy-config/");
     let dir = TempDir::new("validate");
     for config in configs {
+        let text = std::fs::read_to_string(&config).unwrap();
         let rendered = dir.0.join(config.file_name().unwrap());
-        std::fs::write(&rendered, with_module(&std::fs::read_to_string(&config).unwrap())).unwrap();
+        std::fs::write(&rendered, with_module(&text)).unwrap();
         let (ok, out) = envoy::validate(&rendered);
         assert!(ok, "{} failed envoy --mode validate:\n{out}", config.display());
-        assert!(out.contains("meshlens: configured"), "module did not configure in {}:\n{out}", config.display());
+        // Configs that load meshlens must have run its on_configure (the benchmark's baselines
+        // load no module, or the minimal one).
+        if text.contains("edge_telemetry.wasm") {
+            assert!(out.contains("meshlens: configured"), "module did not configure in {}:\n{out}", config.display());
+        }
     }
 }
 

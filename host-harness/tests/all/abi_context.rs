@@ -8,25 +8,20 @@ use host_harness::{LogLevel, Status};
 use crate::guest::{self, one};
 
 /// Pauses requests; the next tick answers the paused stream from the root context.
-const ANSWER_ON_TICK: &str = r#"
-  (global $stream (mut i32) (i32.const 0))
-  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
-    (drop (call $proxy_set_tick_period_milliseconds (i32.const 10)))
-    (i32.const 1))
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
-    (global.set $stream (local.get $ctx))
-    (i32.const 1))
-  (func (export "proxy_on_tick") (param $root i32)
-    (if (i32.eqz (global.get $stream)) (then (return)))
+fn answer_on_tick() -> String {
+    guest::on_tick_with_stream(
+        10,
+        1,
+        r#"
     (call $log_i32 (str "unknown") (call $proxy_set_effective_context (i32.const 4242)))
     (call $log_i32 (str "effective") (call $proxy_set_effective_context (global.get $stream)))
-    (drop (call $proxy_send_local_response (i32.const 429) (str "") (str "slow down") (pairs) (i32.const -1)))
-    (global.set $stream (i32.const 0)))
-"#;
+    (drop (call $proxy_send_local_response (i32.const 429) (str "") (str "slow down") (pairs) (i32.const -1)))"#,
+    )
+}
 
 #[test]
 fn the_effective_context_directs_later_hostcalls() {
-    let mut host = guest::host(ANSWER_ON_TICK);
+    let mut host = guest::host(&answer_on_tick());
     let s = host.new_stream();
     host.request_headers(s, &[(":path", "/")], true).unwrap();
     host.advance(Duration::from_millis(10)).unwrap();
@@ -41,21 +36,12 @@ fn the_effective_context_directs_later_hostcalls() {
 fn a_finished_stream_is_no_longer_a_context() {
     // cpp-host forgets a context when Envoy destroys it after `proxy_on_delete`;
     // `proxy_set_effective_context` then answers BAD_ARGUMENT (`getContext` returns null).
-    let mut host = guest::host(
+    let mut host = guest::host(&guest::on_tick_with_stream(
+        10,
+        0,
         r#"
-  (global $stream (mut i32) (i32.const 0))
-  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
-    (drop (call $proxy_set_tick_period_milliseconds (i32.const 10)))
-    (i32.const 1))
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
-    (global.set $stream (local.get $ctx))
-    (i32.const 0))
-  (func (export "proxy_on_tick") (param $root i32)
-    (if (i32.eqz (global.get $stream)) (then (return)))
-    (call $log_i32 (str "effective") (call $proxy_set_effective_context (global.get $stream)))
-    (global.set $stream (i32.const 0)))
-"#,
-    );
+    (call $log_i32 (str "effective") (call $proxy_set_effective_context (global.get $stream)))"#,
+    ));
     let s = host.new_stream();
     host.request_headers(s, &[(":path", "/")], true).unwrap();
     host.response_headers(s, &[(":status", "200")], true).unwrap();

@@ -161,25 +161,16 @@ fn request_headers_are_gone_after_continue_and_back_for_the_access_log() {
 
 #[test]
 fn a_paused_request_keeps_its_headers_readable() {
-    let mut host = guest::host(
+    let mut host = guest::host(&guest::on_tick_with_stream(
+        10,
+        1,
         r#"
-  (global $stream (mut i32) (i32.const 0))
-  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
-    (drop (call $proxy_set_tick_period_milliseconds (i32.const 10)))
-    (i32.const 1))
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
-    (global.set $stream (local.get $ctx))
-    (i32.const 1))
-  (func (export "proxy_on_tick") (param $root i32)
-    (if (i32.eqz (global.get $stream)) (then (return)))
     (drop (call $proxy_set_effective_context (global.get $stream)))
     (call $log_i32 (str "tick_get") (call $get_header (i32.const 0) (str ":path")))
     (call $log_ret (str "tick_path"))
     (call $log_i32 (str "tick_add") (call $proxy_add_header_map_value (i32.const 0) (str "x-late") (str "1")))
-    (drop (call $proxy_continue_stream (i32.const 0)))
-    (global.set $stream (i32.const 0)))
-"#,
-    );
+    (drop (call $proxy_continue_stream (i32.const 0)))"#,
+    ));
     let s = host.new_stream();
     host.request_headers(s, &[(":path", "/held")], true).unwrap();
     host.advance(std::time::Duration::from_millis(10)).unwrap();

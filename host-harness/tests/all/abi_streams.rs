@@ -8,26 +8,21 @@ use host_harness::{Action, Status};
 use crate::guest::{self, one};
 
 /// Pauses every request; the next tick resumes it through the effective context.
-const RESUME_ON_TICK: &str = r#"
-  (global $stream (mut i32) (i32.const 0))
-  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
-    (drop (call $proxy_set_tick_period_milliseconds (i32.const 100)))
-    (i32.const 1))
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
-    (global.set $stream (local.get $ctx))
-    (i32.const 1))
-  (func (export "proxy_on_tick") (param $root i32)
-    (if (i32.eqz (global.get $stream)) (then (return)))
+fn resume_on_tick() -> String {
+    guest::on_tick_with_stream(
+        100,
+        1,
+        r#"
     (call $log_i32 (str "effective") (call $proxy_set_effective_context (global.get $stream)))
     (call $log_i32 (str "before_continue") (call $get_header (i32.const 0) (str ":path")))
     (call $log_i32 (str "continue") (call $proxy_continue_stream (i32.const 0)))
-    (call $log_i32 (str "after_continue") (call $get_header (i32.const 0) (str ":path")))
-    (global.set $stream (i32.const 0)))
-"#;
+    (call $log_i32 (str "after_continue") (call $get_header (i32.const 0) (str ":path")))"#,
+    )
+}
 
 #[test]
 fn continue_stream_resumes_a_paused_request_after_the_callback() {
-    let mut host = guest::host(RESUME_ON_TICK);
+    let mut host = guest::host(&resume_on_tick());
     let s = host.new_stream();
     assert_eq!(host.request_headers(s, &[(":path", "/wait")], true).unwrap(), Action::Pause);
     assert!(host.stream(s).unwrap().request_paused());

@@ -358,3 +358,25 @@ fn unescape(raw: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A guest body that remembers each stream in `on_request_headers` (returning `headers_action`:
+/// 0 Continue, 1 Pause), sets a tick of `tick_ms`, and runs `tick_body` on the next tick with
+/// `$stream` holding the remembered context id (then forgets it). The pattern of filters that
+/// hold a request and finish it later, from the root context.
+pub fn on_tick_with_stream(tick_ms: u32, headers_action: u32, tick_body: &str) -> String {
+    format!(
+        r#"
+  (global $stream (mut i32) (i32.const 0))
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (drop (call $proxy_set_tick_period_milliseconds (i32.const {tick_ms})))
+    (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (global.set $stream (local.get $ctx))
+    (i32.const {headers_action}))
+  (func (export "proxy_on_tick") (param $root i32)
+    (if (i32.eqz (global.get $stream)) (then (return)))
+{tick_body}
+    (global.set $stream (i32.const 0)))
+"#
+    )
+}

@@ -1,0 +1,165 @@
+//! A measuring instrument, not a filter: repeats one proxy-wasm hostcall a configured number of
+//! times per request, so that `cost(N) - cost(0)` over N is what one call costs in a real Envoy.
+//! `cargo xtask bench-envoy --hostcalls` runs it; the table is in `benches/RESULTS.md`.
+//!
+//! The plugin configuration is `<op> <count>`, for example `property source.address 20`:
+//! - `none` does nothing (the baseline: the cost of a module that only has callbacks);
+//! - `property <dotted.path>` reads an Envoy attribute in `on_log`;
+//! - `request_header <name>` reads one request header in `on_http_request_headers`;
+//! - `request_pairs` reads the whole request header map in `on_http_request_headers`;
+//! - `set_response_header` replaces `x-probe` in `on_http_response_headers`;
+//! - `log` writes a 200-byte line at info level with `proxy_log` in `on_log`;
+//! - `time` reads the wall clock in `on_log`.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| Box::new(Root { probe: Rc::new(Probe::None) }));
+}}
+
+/// The hostcall to repeat, and how many times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    None,
+    Property(Vec<String>, u32),
+    RequestHeader(String, u32),
+    RequestPairs(u32),
+    SetResponseHeader(u32),
+    Log(u32),
+    Time(u32),
+}
+
+impl Probe {
+    /// Parses `<op> [argument] <count>`; `None` when the text is not a probe.
+    pub fn parse(text: &str) -> Option<Self> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let count = |w: Option<&&str>| w.and_then(|w| w.parse::<u32>().ok());
+        Some(match words.as_slice() {
+            ["none"] | [] => Self::None,
+            ["property", path, n] => Self::Property(path.split('.').map(String::from).collect(), count(Some(n))?),
+            ["request_header", name, n] => Self::RequestHeader((*name).to_string(), count(Some(n))?),
+            ["request_pairs", n] => Self::RequestPairs(count(Some(n))?),
+            ["set_response_header", n] => Self::SetResponseHeader(count(Some(n))?),
+            ["log", n] => Self::Log(count(Some(n))?),
+            ["time", n] => Self::Time(count(Some(n))?),
+            _ => return None,
+        })
+    }
+}
+
+/// The root context: reads the probe from the configuration.
+#[derive(Debug)]
+pub struct Root {
+    probe: Rc<Probe>,
+}
+
+/// One HTTP stream running the probe.
+#[derive(Debug)]
+pub struct Stream {
+    probe: Rc<Probe>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX);
+        let text = bytes.ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        match Probe::parse(&text) {
+            Some(probe) => {
+                self.probe = Rc::new(probe);
+                true
+            }
+            None => {
+                let _ = hostcalls::log(LogLevel::Error, &format!("hostcall-probe: cannot parse {text:?}"));
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream { probe: Rc::clone(&self.probe) }))
+    }
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        match &*self.probe {
+            Probe::RequestHeader(name, n) => {
+                for _ in 0..*n {
+                    let _ = std::hint::black_box(hostcalls::get_map_value(MapType::HttpRequestHeaders, name));
+                }
+            }
+            Probe::RequestPairs(n) => {
+                for _ in 0..*n {
+                    let _ = std::hint::black_box(hostcalls::get_map(MapType::HttpRequestHeaders));
+                }
+            }
+            _ => {}
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Probe::SetResponseHeader(n) = &*self.probe {
+            for i in 0..*n {
+                let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-probe", Some(&i.to_string()));
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        match &*self.probe {
+            Probe::Property(path, n) => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                for _ in 0..*n {
+                    let _ = std::hint::black_box(hostcalls::get_property(path.clone()));
+                }
+            }
+            Probe::Log(n) => {
+                let line = "x".repeat(200);
+                for _ in 0..*n {
+                    let _ = hostcalls::log(LogLevel::Info, &line);
+                }
+            }
+            Probe::Time(n) => {
+                for _ in 0..*n {
+                    let _ = std::hint::black_box(hostcalls::get_current_time());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Probe;
+
+    #[test]
+    fn parses_every_probe_and_refuses_the_rest() {
+        assert_eq!(Probe::parse("none"), Some(Probe::None));
+        assert_eq!(
+            Probe::parse("property source.address 20"),
+            Some(Probe::Property(vec!["source".into(), "address".into()], 20))
+        );
+        assert_eq!(Probe::parse("request_pairs 5"), Some(Probe::RequestPairs(5)));
+        assert_eq!(Probe::parse("log 3"), Some(Probe::Log(3)));
+        assert_eq!(Probe::parse("property source.address"), None);
+        assert_eq!(Probe::parse("time many"), None);
+        assert_eq!(Probe::parse("bogus 1"), None);
+    }
+}

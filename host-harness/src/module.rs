@@ -28,6 +28,9 @@ pub struct CompileOptions {
     /// Meter guest instructions, so `HostBuilder::fuel_per_call` can bound each callback's CPU.
     /// Off by default: metering costs about a tenth of execution speed.
     pub fuel: bool,
+    /// Write `/tmp/perf-<pid>.map` so `perf report` names the guest's functions (also on with
+    /// the environment variable `MESHLENS_PERF_MAP=1`, for the CLI and the benches).
+    pub perf_map: bool,
 }
 
 struct Inner {
@@ -62,6 +65,11 @@ impl Module {
     pub fn with_options(bytes: &[u8], options: CompileOptions) -> Result<Self, Error> {
         let mut config = wasmtime::Config::new();
         config.consume_fuel(options.fuel);
+        // `perf record` then names guest functions (from the module's name section, so build it
+        // unstripped: `CARGO_PROFILE_RELEASE_STRIP=false`).
+        if options.perf_map || std::env::var_os("MESHLENS_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| Error::Compile(e.to_string()))?;
         let module = wasmtime::Module::new(&engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
         let exports: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();

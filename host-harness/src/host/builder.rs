@@ -148,7 +148,7 @@ impl HostBuilder {
     }
 
     /// Bounds each callback's CPU to `fuel` units; the module must be compiled with
-    /// `CompileOptions { fuel: true }`. Running out is a trap.
+    /// `CompileOptions { fuel: true, .. }`. Running out is a trap.
     pub fn fuel_per_call(mut self, fuel: u64) -> Self {
         self.fuel_per_call = Some(fuel);
         self
@@ -183,7 +183,7 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host, Error> {
         if self.fuel_per_call.is_some() && !self.module.fuel() {
             return Err(Error::Usage(String::from(
-                "fuel_per_call needs a module compiled with CompileOptions { fuel: true }",
+                "fuel_per_call needs a module compiled with CompileOptions { fuel: true, .. }",
             )));
         }
         let mut limits = StoreLimitsBuilder::new();

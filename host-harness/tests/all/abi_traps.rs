@@ -79,7 +79,7 @@ const SPINS: &str = r#"
 
 #[test]
 fn fuel_stops_an_infinite_loop_and_refills_for_every_callback() {
-    let module = guest::compile(&guest::wat(SPINS), CompileOptions { fuel: true }).unwrap();
+    let module = guest::compile(&guest::wat(SPINS), CompileOptions { fuel: true, ..Default::default() }).unwrap();
     let mut host = Host::builder(&module).fuel_per_call(1_000_000).build().unwrap();
     for _ in 0..20 {
         let s = host.new_stream();

@@ -62,10 +62,10 @@ pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, Status> {
     abi::get_buffer_bytes(7, 0, size)
 }
 
-/// All pairs of a header map, in order, with one hostcall.
-pub fn header_pairs(map: Map) -> Result<Vec<(String, String)>, Status> {
-    let bytes = abi::get_header_map_pairs(map as u32)?;
-    pairs::decode(&bytes).ok_or(Status::SerializationFailure)
+/// A header map as the host serialized it, read with one hostcall; [`pairs::decode`] views it
+/// as name/value pairs without copying them.
+pub fn header_map(map: Map) -> Result<Vec<u8>, Status> {
+    abi::get_header_map_pairs(map as u32)
 }
 
 /// The first value of a header, `None` when absent.
@@ -87,10 +87,10 @@ pub fn remove_header(map: Map, name: &str) -> Result<(), Status> {
     abi::check(abi::remove_header_map_value(map as u32, name.as_bytes()))
 }
 
-/// An Envoy property (attribute) by path segments, `None` when the host has no value.
-pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
-    let joined = path.join("\0");
-    match abi::get_property(joined.as_bytes()) {
+/// An Envoy property (attribute), `None` when the host has no value. `path` is the attribute's
+/// segments joined by NUL bytes, the form `proxy_get_property` takes: `"source\0address"`.
+pub fn property(path: &str) -> Result<Option<Vec<u8>>, Status> {
+    match abi::get_property(path.as_bytes()) {
         Ok(bytes) if bytes.is_empty() => Ok(None),
         Ok(bytes) => Ok(Some(bytes)),
         Err(Status::NotFound) => Ok(None),
@@ -99,15 +99,21 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
 }
 
 /// An integer property: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
-pub fn property_u64(path: &[&str]) -> Option<u64> {
+pub fn property_u64(path: &str) -> Option<u64> {
     let bytes = property(path).ok()??;
     let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
     Some(u64::from_le_bytes(array))
 }
 
-/// A string property.
-pub fn property_string(path: &[&str]) -> Option<String> {
-    property(path).ok()?.map(|b| String::from_utf8_lossy(&b).into_owned())
+/// A string property (the host's bytes are kept when they are UTF-8, as they nearly always are).
+pub fn property_string(path: &str) -> Option<String> {
+    let bytes = property(path).ok()??;
+    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// A string property named by its segments, as configured (`["node", "metadata", "REGION"]`).
+pub fn property_at(segments: &[String]) -> Option<String> {
+    property_string(&segments.join("\0"))
 }
 
 /// Defines (or looks up) a metric by name.

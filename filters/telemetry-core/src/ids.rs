@@ -177,11 +177,21 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 }
 
 /// Appends the lowercase hex of `bytes` to `out`.
+///
+/// Ids are hex-encoded several times per request (trace-ID header, `traceparent`, log line,
+/// OTLP), so the digits are written in chunks through a stack buffer with one append per chunk,
+/// instead of one `String::push` (a capacity check and UTF-8 encoding) per digit.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
+    let mut buffer = [0u8; 64];
+    for chunk in bytes.chunks(buffer.len() / 2) {
+        for (pair, b) in buffer.chunks_exact_mut(2).zip(chunk) {
+            if let [hi, lo] = pair {
+                *hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+                *lo = HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
+            }
         }
+        // Only ASCII hex digits were written, so the slice is valid UTF-8.
+        out.push_str(std::str::from_utf8(buffer.get(..chunk.len() * 2).unwrap_or_default()).unwrap_or_default());
     }
 }
 

@@ -203,13 +203,25 @@ impl From<b3::Parsed> for Found {
     }
 }
 
-impl HeaderLookup for [(String, String)] {
+/// Any list of name/value pairs: owned (`String`), borrowed (`&str`) or decoded from the host's
+/// serialized map without copying (`Cow<str>`).
+impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for [(K, V)] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
     }
 
     fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.iter().filter(move |(k, _)| k.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for Vec<(K, V)> {
+    fn get(&self, name: &str) -> Option<&str> {
+        HeaderLookup::get(self.as_slice(), name)
+    }
+
+    fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        HeaderLookup::get_all(self.as_slice(), name)
     }
 }
 

@@ -23,7 +23,6 @@ pub struct ActiveSpan {
     /// Whether the span is recorded and exported.
     pub sampled: bool,
     pub start_unix_nanos: u64,
-    pub request: RequestAttributes,
 }
 
 /// What the span records about the request, read once from the request headers.
@@ -70,18 +69,18 @@ pub fn start(
     cfg: &TracingConfig,
     routes: &RouteTable,
     ids: &mut IdGenerator,
-    headers: &[(String, String)],
+    headers: &(impl HeaderLookup + ?Sized),
     now_unix_nanos: u64,
 ) -> Started {
-    start_request(cfg, request_attributes(headers, routes), ids, headers, now_unix_nanos)
+    start_request(cfg, &request_attributes(headers, routes), ids, headers, now_unix_nanos)
 }
 
 /// [`start`] for a request whose attributes the caller already read with [`request_attributes`].
 pub fn start_request(
     cfg: &TracingConfig,
-    request: RequestAttributes,
+    request: &RequestAttributes,
     ids: &mut IdGenerator,
-    headers: &[(String, String)],
+    headers: &(impl HeaderLookup + ?Sized),
     now_unix_nanos: u64,
 ) -> Started {
     let extracted = propagation::extract(headers, &cfg.extract);
@@ -128,7 +127,6 @@ pub fn start_request(
         context,
         sampled,
         start_unix_nanos: now_unix_nanos,
-        request,
     };
     Started { span, inject, remove, invalid_context: extracted.invalid }
 }
@@ -146,12 +144,14 @@ pub fn response_headers<'c>(cfg: &'c TracingConfig, span: &ActiveSpan, out: &mut
     }
 }
 
-/// Finishes the span; `None` when the request was not sampled. Free-text attributes (path, user
-/// agent) go through the redaction policy.
+/// Finishes the span of the request `req` (as [`request_attributes`] read it); `None` when the
+/// request was not sampled. Free-text attributes (path, user agent) go through the redaction
+/// policy.
 pub fn finish(
     cfg: &TracingConfig,
     routes: &RouteTable,
     span: ActiveSpan,
+    req: &RequestAttributes,
     done: &Completion,
     policy: &Policy,
     counts: &mut Counts,
@@ -159,15 +159,16 @@ pub fn finish(
     if !span.sampled {
         return None;
     }
-    let req = &span.request;
     let known = KNOWN_METHODS.contains(&req.method.as_str());
     let route = req.route.and_then(|r| routes.template(r));
-    let name = match (known, route) {
-        (true, Some(route)) => format!("{} {route}", req.method),
-        (true, None) => req.method.clone(),
-        (false, Some(route)) => format!("HTTP {route}"),
-        (false, None) => String::from("HTTP"),
-    };
+    // HTTP semantic conventions, span name: `{method} {http.route}`, `HTTP` for unknown methods.
+    let method = if known { req.method.as_str() } else { "HTTP" };
+    let mut name = String::with_capacity(method.len() + route.map_or(0, |r| r.len() + 1));
+    name.push_str(method);
+    if let Some(route) = route {
+        name.push(' ');
+        name.push_str(route);
+    }
     let mut attributes = Vec::with_capacity(16);
     if known {
         attributes.push(KeyValue::string("http.request.method", req.method.clone()));
@@ -268,7 +269,7 @@ fn header_names(format: Format) -> &'static [&'static str] {
 }
 
 /// What the span and the metrics record about a request, from its headers (one pass).
-pub fn request_attributes(headers: &[(String, String)], routes: &RouteTable) -> RequestAttributes {
+pub fn request_attributes(headers: &(impl HeaderLookup + ?Sized), routes: &RouteTable) -> RequestAttributes {
     let path = route::strip_query(HeaderLookup::get(headers, ":path").unwrap_or("/")).to_owned();
     RequestAttributes {
         method: HeaderLookup::get(headers, ":method").unwrap_or("GET").to_owned(),

@@ -2,8 +2,11 @@
 //! count, then `count` pairs of `u32` key and value lengths, then each key and value followed
 //! by a NUL byte. An empty map may be encoded as no bytes at all.
 
-/// Decodes a serialized map; `None` when the bytes are malformed (never panics).
-pub fn decode(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+use std::borrow::Cow;
+
+/// Decodes a serialized map; `None` when the bytes are malformed (never panics). Names and
+/// values borrow from `bytes` (they are copied only when not UTF-8, to replace invalid bytes).
+pub fn decode(bytes: &[u8]) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -19,7 +22,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<(String, String)>> {
         data_at = data_at.checked_add(key_len + 1)?;
         let value = bytes.get(data_at..data_at.checked_add(value_len)?)?;
         data_at = data_at.checked_add(value_len + 1)?;
-        out.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+        out.push((String::from_utf8_lossy(key), String::from_utf8_lossy(value)));
     }
     Some(out)
 }
@@ -54,7 +57,7 @@ mod tests {
         let bytes = encode(&pairs);
         let decoded = decode(&bytes).unwrap();
         assert_eq!(decoded.len(), 3);
-        assert_eq!(decoded[1], ("traceparent".to_owned(), "00-ab".to_owned()));
+        assert_eq!((decoded[1].0.as_ref(), decoded[1].1.as_ref()), ("traceparent", "00-ab"));
         for cut in 1..bytes.len() - 1 {
             assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
         }

@@ -13,6 +13,12 @@ use std::fmt::Write as _;
 /// UTF-8 (section 8.1), so escaping it would only make the payload bigger.
 pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    // Fast path: most values (ids, routes, header values) need no escaping at all.
+    if !s.bytes().any(needs_escape) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut safe_from = 0;
     for (i, byte) in s.bytes().enumerate() {
         let escape = match byte {
@@ -41,6 +47,11 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether a byte must be escaped in a JSON string (RFC 8259 section 7).
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
 /// Appends `n` in decimal, without quotes.
 pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     // u64::MAX has 20 decimal digits.
@@ -55,9 +66,9 @@ pub(crate) fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &digit in digits.iter().skip(digits.len() - len) {
-        out.push(char::from(digit));
-    }
+    // One append for the whole number; the digits are ASCII, so the slice is valid UTF-8.
+    let digits = digits.get(digits.len() - len..).unwrap_or_default();
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// Appends `n` in decimal, without quotes.

@@ -73,6 +73,7 @@ fn restart_policy_links_the_incoming_context_and_strips_its_headers() {
         config.tracing.as_ref().unwrap(),
         &config.routes,
         s.span,
+        &request_attributes(&headers(&[]), &config.routes),
         &Completion::default(),
         &Policy::default_policy(),
         &mut Counts::default(),
@@ -94,6 +95,7 @@ fn unsampled_parent_propagates_unsampled_and_records_nothing() {
             config.tracing.as_ref().unwrap(),
             &config.routes,
             s.span,
+            &request_attributes(&headers(&[]), &config.routes),
             &Completion::default(),
             &Policy::default_policy(),
             &mut Counts::default()
@@ -151,6 +153,7 @@ fn finished_span_has_http_semantic_convention_attributes() {
         config.tracing.as_ref().unwrap(),
         &config.routes,
         s.span,
+        &request_attributes(&headers(&[]), &config.routes),
         &done,
         &Policy::default_policy(),
         &mut Counts::default(),
@@ -185,6 +188,7 @@ fn status_4xx_is_an_error_only_when_configured() {
             config.tracing.as_ref().unwrap(),
             &config.routes,
             s.span,
+            &request_attributes(&headers(&[]), &config.routes),
             &done,
             &Policy::default_policy(),
             &mut Counts::default(),
@@ -203,6 +207,7 @@ fn unknown_methods_are_reported_as_other() {
         config.tracing.as_ref().unwrap(),
         &config.routes,
         s.span,
+        &request_attributes(&h, &config.routes),
         &Completion::default(),
         &Policy::default_policy(),
         &mut Counts::default(),
@@ -282,7 +287,7 @@ mod never_panics {
             let mut out = Vec::new();
             response_headers(cfg, &s.span, &mut out);
             let done = Completion { end_unix_nanos: 5, status, ..Completion::default() };
-            if let Some(span) = finish(cfg, &config.routes, s.span, &done, &Policy::default_policy(), &mut Counts::default()) {
+            if let Some(span) = finish(cfg, &config.routes, s.span, &request_attributes(&h, &config.routes), &done, &Policy::default_policy(), &mut Counts::default()) {
                 prop_assert!(span.end_unix_nanos >= span.start_unix_nanos);
                 let json = crate::otlp::encode_traces(&config.resource, &[span]);
                 prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());

@@ -15,6 +15,7 @@
 pub mod access_log;
 pub mod config;
 pub mod export;
+mod fxhash;
 pub mod ids;
 pub mod metrics;
 pub mod otlp;

@@ -22,10 +22,12 @@ pub mod histogram;
 pub mod labels;
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use histogram::Buckets;
 use labels::{Builtin, LabelSource};
 
+use crate::fxhash::FxHasher;
 use crate::redact::{Counts, Policy};
 
 /// Prefix-free name of the self-telemetry counter of series that went to overflow.
@@ -127,7 +129,7 @@ pub struct Slot {
 #[derive(Debug, Default)]
 struct FamilyState {
     /// Label-value key (values joined by `\u{1f}`) -> index into `series`.
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildHasherDefault<FxHasher>>,
     series: Vec<Series>,
 }
 
@@ -229,7 +231,7 @@ impl MetricsEngine {
                 if n > 0 {
                     key.push('\u{1f}');
                 }
-                key.push_str(&label_value(&self.config, source, facts));
+                push_label_value(&self.config, source, facts, &mut key);
             }
             let (Some(state), Some(overflow)) = (self.families.get_mut(i), self.overflow.get_mut(i)) else { continue };
             let index = match state.index.get(&key) {
@@ -293,13 +295,12 @@ fn overflow_key(labels: usize) -> String {
     vec![labels::OVERFLOW; labels].join("\u{1f}")
 }
 
-fn label_value(config: &MetricsConfig, source: &LabelSource, facts: &RequestFacts<'_>) -> String {
+/// Appends a label's value for this request to the series key: no allocation per label.
+fn push_label_value(config: &MetricsConfig, source: &LabelSource, facts: &RequestFacts<'_>, key: &mut String) {
     match source {
-        LabelSource::Builtin(b) => match b {
-            Builtin::Reporter => config.reporter.clone(),
-            _ => b.value(facts),
-        },
-        LabelSource::Dimension(i) => facts.dimensions.get(*i).cloned().unwrap_or_else(|| String::from(labels::OTHER)),
+        LabelSource::Builtin(Builtin::Reporter) => key.push_str(&config.reporter),
+        LabelSource::Builtin(b) => b.push_value(facts, key),
+        LabelSource::Dimension(i) => key.push_str(facts.dimensions.get(*i).map_or(labels::OTHER, String::as_str)),
     }
 }
 

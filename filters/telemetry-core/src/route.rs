@@ -86,7 +86,8 @@ impl RouteTable {
 
 /// `path` without its query string or fragment.
 pub fn strip_query(path: &str) -> &str {
-    let end = path.find(['?', '#']).unwrap_or(path.len());
+    // A byte scan: `str::find` with a char set walks chars through a generic searcher.
+    let end = path.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(path.len());
     path.get(..end).unwrap_or(path)
 }
 

@@ -169,10 +169,17 @@ pub fn build(cfg: &AccessLogConfig, policy: &Policy, counts: &mut Counts, req: &
         Some((t, s, f)) => (Some(t), Some(s), f),
         None => (None, None, 0),
     };
+    // `GET /api/v1/query 200`, assembled without the formatter (this runs for every request).
+    let mut message = String::with_capacity(req.method.len() + clean_path.len() + 5);
+    message.push_str(req.method);
+    message.push(' ');
+    message.push_str(&clean_path);
+    message.push(' ');
+    crate::otlp::json::push_u64(&mut message, u64::from(req.status));
     LogRecord {
         time_unix_nanos: req.end_unix_nanos,
         severity: severity(req.status),
-        message: format!("{} {} {}", req.method, clean_path, req.status),
+        message,
         trace_id,
         span_id,
         trace_flags,

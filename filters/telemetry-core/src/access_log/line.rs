@@ -30,12 +30,8 @@ pub fn encode(record: &LogRecord, out: &mut String) {
         out.push(':');
         match value {
             FieldValue::Str(s) => json::push_str(out, s),
-            FieldValue::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
-            FieldValue::Float(f) if f.is_finite() => {
-                let _ = write!(out, "{f}");
-            }
+            FieldValue::Int(i) => json::push_i64(out, *i),
+            FieldValue::Float(f) if f.is_finite() => push_f64(out, *f),
             FieldValue::Float(_) => out.push_str("null"),
             FieldValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         }
@@ -50,13 +46,71 @@ pub fn rfc3339_millis(unix_nanos: u64, out: &mut String) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    );
+    // Digits written directly: `write!` with padding runs core::fmt's machinery once per field,
+    // and this runs for every request.
+    push_padded(out, u64::try_from(year).unwrap_or(0), 4);
+    out.push('-');
+    push_padded(out, u64::from(month), 2);
+    out.push('-');
+    push_padded(out, u64::from(day), 2);
+    out.push('T');
+    push_padded(out, rem / 3600, 2);
+    out.push(':');
+    push_padded(out, (rem % 3600) / 60, 2);
+    out.push(':');
+    push_padded(out, rem % 60, 2);
+    out.push('.');
+    push_padded(out, millis, 3);
+    out.push('Z');
+}
+
+/// Appends `n` in decimal with at least `width` digits (zero-padded).
+fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let size = digits.len();
+    let mut len = 0;
+    let mut rest = n;
+    while len < size && (rest > 0 || len < width) {
+        if let Some(slot) = digits.get_mut(size - 1 - len) {
+            // The remainder is below 10.
+            *slot = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        len += 1;
+    }
+    // ASCII digits only, so the slice is valid UTF-8.
+    out.push_str(std::str::from_utf8(digits.get(digits.len() - len..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// Appends a finite double as `{}` (Display) writes it. Millisecond durations, the one float of
+/// every line, are whole thousandths: those are written from their integer thousandths without
+/// the float formatter (the shortest round-trip form of `k / 1000` below 1e9 is `k / 1000` with
+/// trailing zeros dropped, because any shorter decimal is at least 0.001 away). Other values go
+/// through the formatter.
+fn push_f64(out: &mut String, f: f64) {
+    let thousandths = (f * 1000.0).round();
+    #[allow(clippy::float_cmp, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    if f.abs() < 1e9 && thousandths / 1000.0 == f {
+        if f.is_sign_negative() {
+            out.push('-');
+        }
+        let k = thousandths.abs() as u64;
+        json::push_u64(out, k / 1000);
+        let frac = k % 1000;
+        if frac != 0 {
+            out.push('.');
+            let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+            let mut len = 3;
+            while len > 1 && digits.get(len - 1) == Some(&b'0') {
+                len -= 1;
+            }
+            for d in digits.iter().take(len) {
+                out.push(char::from(*d));
+            }
+        }
+        return;
+    }
+    let _ = write!(out, "{f}");
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
@@ -78,6 +132,28 @@ mod tests {
     use super::*;
     use crate::access_log::Severity;
     use crate::ids::{SpanId, TraceId};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path writes exactly what Display writes: whole thousandths (every duration
+        /// the builder produces), and any other double.
+        #[test]
+        fn floats_are_written_as_display_writes_them(k in 0u64..2_000_000_000_000, other in proptest::num::f64::NORMAL) {
+            #[allow(clippy::cast_precision_loss)]
+            for f in [k as f64 / 1000.0, -(k as f64) / 1000.0, other, 0.0, -0.0, 1e9, 999_999_999.999] {
+                let mut out = String::new();
+                push_f64(&mut out, f);
+                prop_assert_eq!(out, format!("{f}"));
+            }
+        }
+
+        #[test]
+        fn padded_numbers_match_the_formatter(n in 0u64..100_000, width in 1usize..6) {
+            let mut out = String::new();
+            push_padded(&mut out, n, width);
+            prop_assert_eq!(out, format!("{n:0width$}"));
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_with_milliseconds() {

@@ -65,16 +65,36 @@ impl Builtin {
 
     /// This label's value for a request (the reporter comes from the configuration instead).
     pub fn value(self, facts: &RequestFacts<'_>) -> String {
+        let mut out = String::new();
+        self.push_value(facts, &mut out);
+        out
+    }
+
+    /// Appends [`Builtin::value`] to `out` (the request path: no allocation, no formatter).
+    pub fn push_value(self, facts: &RequestFacts<'_>, out: &mut String) {
         match self {
-            Self::Reporter => String::new(),
-            Self::Method if METHODS.contains(&facts.method) => facts.method.to_owned(),
-            Self::Method => String::from(OTHER),
-            Self::Route => facts.route.unwrap_or(OTHER).to_owned(),
-            Self::StatusCode => facts.status.to_string(),
-            Self::StatusClass => format!("{}xx", facts.status / 100),
-            Self::Outcome if (100..400).contains(&facts.status) => String::from("success"),
-            Self::Outcome => String::from("error"),
+            Self::Reporter => {}
+            Self::Method if METHODS.contains(&facts.method) => out.push_str(facts.method),
+            Self::Method => out.push_str(OTHER),
+            Self::Route => out.push_str(facts.route.unwrap_or(OTHER)),
+            Self::StatusCode => push_status(out, facts.status),
+            Self::StatusClass => {
+                push_status(out, facts.status / 100);
+                out.push_str("xx");
+            }
+            Self::Outcome if (100..400).contains(&facts.status) => out.push_str("success"),
+            Self::Outcome => out.push_str("error"),
         }
+    }
+}
+
+/// Appends a status code (or class) in decimal, as `u16::to_string` would.
+fn push_status(out: &mut String, n: u16) {
+    let digits = [n / 10_000, n / 1_000 % 10, n / 100 % 10, n / 10 % 10, n % 10];
+    let first = digits.iter().position(|d| *d != 0).unwrap_or(digits.len() - 1);
+    for d in digits.iter().skip(first) {
+        // Each digit is below 10.
+        out.push(char::from(b'0' + *d as u8));
     }
 }
 

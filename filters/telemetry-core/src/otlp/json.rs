@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
     // Fast path: most values (ids, routes, header values) need no escaping at all.
-    if !s.bytes().any(needs_escape) {
+    if !any_needs_escape(s.as_bytes()) {
         out.push_str(s);
         out.push('"');
         return;
@@ -50,6 +50,29 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
 /// Whether a byte must be escaped in a JSON string (RFC 8259 section 7).
 fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Whether any byte of `bytes` must be escaped, eight bytes per step ("SWAR": the classic
+/// has-zero-byte and has-less-than tricks on a `u64`, exact as yes/no answers). Every request's
+/// log line and span go through here, so this is worth not doing byte by byte.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // A byte below 0x20; a byte equal to `"`; a byte equal to `\`.
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|b| needs_escape(*b))
 }
 
 /// Appends `n` in decimal, without quotes.
@@ -126,6 +149,20 @@ fn push_hex_digit(out: &mut String, nibble: u8) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_word_at_a_time_check_agrees_with_the_byte_check(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(any_needs_escape(&bytes), bytes.iter().any(|b| needs_escape(*b)));
+        }
+
+        /// Printable ASCII, where the only bytes to escape are `"` and `\\`.
+        #[test]
+        fn quotes_and_backslashes_are_found_anywhere(text in "[ -~]{0,40}") {
+            let bytes = text.as_bytes();
+            prop_assert_eq!(any_needs_escape(bytes), bytes.iter().any(|b| needs_escape(*b)));
+        }
+    }
 
     fn string(s: &str) -> String {
         let mut out = String::new();

@@ -3,6 +3,7 @@
 //! error and an exit status: 2 for usage and input errors, 1 when the module fails.
 
 mod args;
+mod cost;
 mod progress;
 mod prometheus;
 mod report;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use host_harness::metrics::{self, PrometheusConfig};
-use host_harness::{Error, Host, HttpResponse, Module, Responder, traffic};
+use host_harness::{CompileOptions, Error, Host, HttpResponse, Module, Responder, traffic};
 
 use args::{Command, Format, RunArgs, Topic};
 use report::Report;
@@ -98,9 +99,13 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         None => PrometheusConfig::default(),
     };
     let wasm = read(&args.wasm, "module")?;
-    let module = Module::new(&wasm).map_err(|e| Failure::Module(format!("{}: {e}", show(&args.wasm))))?;
+    // The cost report meters guest instructions and traces hostcalls; other reports run unmetered.
+    let costed = args.format == Format::Cost;
+    let module = Module::with_options(&wasm, CompileOptions { fuel: costed, ..CompileOptions::default() })
+        .map_err(|e| Failure::Module(format!("{}: {e}", show(&args.wasm))))?;
 
     let mut builder = Host::builder(&module)
+        .trace_hostcalls(costed)
         .root_id(&args.root_id)
         .plugin_config(config)
         .seed(args.seed)
@@ -110,6 +115,11 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     }
     let mut host = builder.build().map_err(|e| start_failure(e, args))?;
 
+    let snapshot = |host: &Host| cost::Snapshot {
+        fuel: host.guest_fuel().unwrap_or(0),
+        hostcalls: host.hostcalls().len(),
+    };
+    let before = snapshot(&host);
     let base = host.now_unix_nanos();
     let mut progress = progress::Progress::new(exchanges.len());
     let outcomes = traffic::replay(&mut host, &exchanges, |done| progress.update(done));
@@ -121,6 +131,9 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
 
     let report = Report::new(&host, &exchanges, &outcomes, base, &prometheus_config);
     let rendered = match args.format {
+        Format::Cost => {
+            cost::render(&show(&args.wasm), wasm.len(), exchanges.len(), &before, &snapshot(&host), host.hostcalls())
+        }
         Format::Text => text::render(&report),
         Format::Summary => summary::render(&report),
         Format::Json => {

@@ -47,6 +47,9 @@ pub struct Host {
     instance: Instance,
     module: Module,
     fuel_per_call: Option<u64>,
+    /// Fuel the guest burnt before the store's fuel was last set, and what it was set to.
+    fuel_used: u64,
+    fuel_set: u64,
     next_context_id: u32,
     /// Root context ids, in plugin order.
     roots: Vec<u32>,
@@ -103,6 +106,14 @@ impl Host {
     /// Every gRPC call and stream the module opened.
     pub fn grpc_calls(&self) -> &[GrpcCall] {
         &self.store.data().callouts.grpc
+    }
+
+    /// Wasm instructions the guest has executed so far (wasmtime fuel: about one unit per
+    /// instruction), for a module compiled with `CompileOptions { fuel: true, .. }`; `None`
+    /// otherwise. Deterministic, so it measures guest work where timings are too noisy.
+    pub fn guest_fuel(&self) -> Option<u64> {
+        let left = self.store.get_fuel().ok()?;
+        Some(self.fuel_used + self.fuel_set.saturating_sub(left))
     }
 
     /// Hostcalls made so far, when the builder turned tracing on.

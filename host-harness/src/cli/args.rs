@@ -47,6 +47,7 @@ pub enum Format {
     Text,
     Json,
     Summary,
+    Cost,
 }
 
 /// A command line that cannot run: the message, and which usage to show with it.
@@ -90,9 +91,11 @@ Inputs:
       --config FILE             Plugin configuration (JSON) given to the module
                                 [default: an empty configuration]
 Output:
-      --format text|json|summary
+      --format text|json|summary|cost
                                 Report format: everything as text, everything as JSON,
-                                or a short summary per route [default: text]
+                                a short summary per route, or what the module costs per
+                                exchange (guest Wasm instructions and hostcalls by name,
+                                counted, not timed) [default: text]
       --out FILE                Write the report to FILE instead of standard output
 Host:
       --root-id ID              The plugin's root id [default: meshlens]
@@ -240,8 +243,9 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         None | Some("text") => Format::Text,
         Some("json") => Format::Json,
         Some("summary") => Format::Summary,
+        Some("cost") => Format::Cost,
         Some(other) => {
-            return Err(usage(Topic::Run, format!("--format: expected text, json or summary, got '{other}'")));
+            return Err(usage(Topic::Run, format!("--format: expected text, json, summary or cost, got '{other}'")));
         }
     };
     let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
@@ -283,7 +287,7 @@ fn usage(topic: Topic, message: String) -> UsageError {
 
 fn metavar(flag: &str) -> &'static str {
     match flag {
-        "--format" => "text|json|summary",
+        "--format" => "text|json|summary|cost",
         "--root-id" => "ID",
         "--collector-cluster" => "NAME",
         "--seed" => "N",

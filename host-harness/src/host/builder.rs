@@ -231,6 +231,8 @@ impl HostBuilder {
             instance,
             module: self.module,
             fuel_per_call: self.fuel_per_call,
+            fuel_used: 0,
+            fuel_set: self.fuel_per_call.unwrap_or(u64::MAX),
             next_context_id: 1,
             roots: Vec::new(),
             failed: false,

@@ -64,7 +64,10 @@ impl Host {
         let results_len = func.ty(&self.store).results().len();
         let mut results = vec![Val::I32(0); results_len];
         if let Some(fuel) = self.fuel_per_call {
+            let left = self.store.get_fuel().unwrap_or(self.fuel_set);
+            self.fuel_used += self.fuel_set.saturating_sub(left);
             self.store.set_fuel(fuel).map_err(|e| Error::Usage(e.to_string()))?;
+            self.fuel_set = fuel;
         }
         let logs_before = self.store.data().logs.len();
         {

@@ -1,0 +1,63 @@
+//! `--format cost`: what the module costs per exchange, counted instead of timed, so the numbers
+//! are the same on every machine and run: guest Wasm instructions (wasmtime fuel, about one unit
+//! per instruction) and hostcalls by name. In a proxy each hostcall crosses the VM boundary and
+//! is usually the larger cost (benches/RESULTS.md measures them in Envoy), so they are the first
+//! thing to cut.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The counters at one moment of the run.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub fuel: u64,
+    pub hostcalls: usize,
+}
+
+/// Renders the cost of `exchanges` exchanges: everything between `before` and `after`, divided
+/// by the number of exchanges. `calls` is the whole hostcall trace (its tail from
+/// `before.hostcalls` is this run's).
+pub fn render(module: &str, module_bytes: usize, exchanges: usize, before: &Snapshot, after: &Snapshot, calls: &[String]) -> String {
+    let n = exchanges.max(1) as f64;
+    let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
+    for call in calls.get(before.hostcalls..after.hostcalls).unwrap_or_default() {
+        // Trace entries are the hostcall's name, possibly followed by its arguments.
+        let name = call.split(['(', ' ']).next().unwrap_or(call);
+        *by_name.entry(name).or_default() += 1;
+    }
+    let total: u64 = by_name.values().sum();
+    let mut rows: Vec<(&str, u64)> = by_name.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut out = String::new();
+    let _ = writeln!(out, "{module} ({module_bytes} bytes): cost per exchange over {exchanges} exchanges");
+    let _ = writeln!(out, "(start-up and configuration excluded; ticks, exports and the final flush included)");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  guest Wasm instructions  {:>12.0}", (after.fuel - before.fuel) as f64 / n);
+    let _ = writeln!(out, "  hostcalls                {:>12.2}", total as f64 / n);
+    for (name, count) in rows {
+        let _ = writeln!(out, "    {name:<38} {:>8.2}", count as f64 / n);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divides_by_exchanges_and_counts_only_the_run() {
+        let calls: Vec<String> =
+            ["proxy_log", "proxy_get_property", "proxy_get_property", "proxy_log", "proxy_get_property"]
+                .map(String::from)
+                .to_vec();
+        let before = Snapshot { fuel: 1_000, hostcalls: 1 };
+        let after = Snapshot { fuel: 5_000, hostcalls: 5 };
+        let text = render("m.wasm", 10, 2, &before, &after, &calls);
+        assert!(text.contains("over 2 exchanges"), "{text}");
+        assert!(text.contains("guest Wasm instructions          2000"), "{text}");
+        assert!(text.contains("hostcalls                        2.00"), "{text}");
+        // The start-up proxy_log (index 0) is not counted: one proxy_log in the run.
+        assert!(text.contains("proxy_get_property                           1.50"), "{text}");
+        assert!(text.contains("proxy_log                                    0.50"), "{text}");
+    }
+}

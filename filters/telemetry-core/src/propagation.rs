@@ -75,6 +75,9 @@ pub trait HeaderLookup {
     /// Every value of header `name`, in order (W3C 3.3.1.1: multiple `tracestate` headers are
     /// combined as if joined by commas).
     fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a;
+
+    /// Every name/value pair, in order (for readers that want several headers in one pass).
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
 }
 
 /// Reads the incoming trace context from `headers`, trying the formats in `order`.
@@ -213,6 +216,10 @@ impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for [(K, V)] {
     fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.iter().filter(move |(k, _)| k.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
     }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for Vec<(K, V)> {
@@ -222,6 +229,10 @@ impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for Vec<(K, V)> {
 
     fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         HeaderLookup::get_all(self.as_slice(), name)
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        HeaderLookup::pairs(self.as_slice())
     }
 }
 

@@ -268,16 +268,31 @@ fn header_names(format: Format) -> &'static [&'static str] {
     }
 }
 
-/// What the span and the metrics record about a request, from its headers (one pass).
+/// What the span and the metrics record about a request, from its headers (one pass over them:
+/// the first value of each header counts, names compared ignoring ASCII case).
 pub fn request_attributes(headers: &(impl HeaderLookup + ?Sized), routes: &RouteTable) -> RequestAttributes {
-    let path = route::strip_query(HeaderLookup::get(headers, ":path").unwrap_or("/")).to_owned();
+    let (mut path, mut method, mut scheme, mut authority, mut user_agent) = (None, None, None, None, None);
+    for (name, value) in headers.pairs() {
+        let slot = match name.len() {
+            5 if name.eq_ignore_ascii_case(":path") => &mut path,
+            7 if name.eq_ignore_ascii_case(":method") => &mut method,
+            7 if name.eq_ignore_ascii_case(":scheme") => &mut scheme,
+            10 if name.eq_ignore_ascii_case(":authority") => &mut authority,
+            10 if name.eq_ignore_ascii_case("user-agent") => &mut user_agent,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(value);
+        }
+    }
+    let path = route::strip_query(path.unwrap_or("/")).to_owned();
     RequestAttributes {
-        method: HeaderLookup::get(headers, ":method").unwrap_or("GET").to_owned(),
+        method: method.unwrap_or("GET").to_owned(),
         route: routes.find(&path),
         path,
-        scheme: HeaderLookup::get(headers, ":scheme").map(str::to_owned),
-        authority: HeaderLookup::get(headers, ":authority").map(str::to_owned),
-        user_agent: HeaderLookup::get(headers, "user-agent").map(str::to_owned),
+        scheme: scheme.map(str::to_owned),
+        authority: authority.map(str::to_owned),
+        user_agent: user_agent.map(str::to_owned),
     }
 }
 

@@ -10,7 +10,7 @@ const JWT_MIN_HEADER: usize = 10;
 /// Shortest second JWT segment (`e30` is `{}`).
 const JWT_MIN_PAYLOAD: usize = 2;
 /// Card numbers have 13 to 19 digits (ISO/IEC 7812).
-const CARD_MIN_DIGITS: usize = 13;
+pub(super) const CARD_MIN_DIGITS: usize = 13;
 const CARD_MAX_DIGITS: usize = 19;
 /// Longest local part (RFC 5321 4.5.3.1.1) and domain (4.5.3.1.2) of an email address.
 const EMAIL_MAX_LOCAL: usize = 64;

@@ -11,6 +11,7 @@ use telemetry_core::security;
 use telemetry_core::tracer::{self, ActiveSpan, Completion, RequestAttributes};
 
 use telemetry_core::propagation::HeaderLookup;
+use telemetry_core::redact::Counts;
 
 use crate::host::{self, Map, pairs};
 use crate::plugin::Plugin;
@@ -175,8 +176,7 @@ impl Stream {
         let wants = |f: Field| cfg.fields.contains(&f);
         let upstream_cluster =
             if wants(Field::UpstreamCluster) { host::property_string("xds\0cluster_name") } else { None };
-        let upstream_host =
-            if wants(Field::UpstreamHost) { host::property_string("upstream\0address") } else { None };
+        let upstream_host = if wants(Field::UpstreamHost) { host::property_string("upstream\0address") } else { None };
         let extra: Vec<Option<String>> = cfg
             .extra
             .iter()
@@ -205,9 +205,24 @@ impl Stream {
             extra: &extra,
         };
         let Ok(mut counts) = plugin.redactions.try_borrow_mut() else { return };
-        let record = log_build::build(cfg, &plugin.config.redaction, &mut counts.0, &req);
-        drop(counts);
-        emit_log(plugin, record, cfg.proxy_log_level);
+        let policy = &plugin.config.redaction;
+        // The proxy-log line is written straight from the request; a record is built only for
+        // the OTLP queue, which must own it.
+        if cfg.proxy_log
+            && let Ok(mut buffer) = plugin.line.try_borrow_mut()
+        {
+            buffer.clear();
+            line::encode_request(cfg, policy, &mut counts.0, &req, &mut buffer);
+            host::log_raw(cfg.proxy_log_level, &buffer);
+        }
+        if let Some(exporter) = &plugin.logs
+            && let Ok(mut exporter) = exporter.try_borrow_mut()
+        {
+            // The line already counted this request's redactions: count them once.
+            let mut again = Counts::default();
+            let counts = if cfg.proxy_log { &mut again } else { &mut counts.0 };
+            exporter.push(log_build::build(cfg, policy, counts, &req));
+        }
     }
 }
 
@@ -331,8 +346,7 @@ impl HttpContext for Stream {
             &done,
             &plugin.config.redaction,
             &mut counts.0,
-        )
-            && let Some(exporter) = &plugin.spans
+        ) && let Some(exporter) = &plugin.spans
             && let Ok(mut exporter) = exporter.try_borrow_mut()
         {
             exporter.push(finished);

@@ -126,33 +126,70 @@ pub fn sampled(
     }
 }
 
-/// The record for a request, with every value passed through the redaction policy.
-pub fn build(cfg: &AccessLogConfig, policy: &Policy, counts: &mut Counts, req: &RequestLog<'_>) -> LogRecord {
+/// A field's name: a standard field's, or a configured extra field's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldName<'c> {
+    Standard(&'static str),
+    Extra(&'c str),
+}
+
+/// A field's value, borrowed from the request where redaction left it unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+}
+
+impl FieldName<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Standard(name) => name,
+            Self::Extra(name) => name,
+        }
+    }
+}
+
+/// `path` without its query, redacted: what the `path` field and the message carry.
+pub fn clean_path<'a>(policy: &Policy, counts: &mut Counts, req: &RequestLog<'a>) -> Cow<'a, str> {
+    policy.text(route::strip_query(req.path), counts)
+}
+
+/// Calls `emit` with every field of the request's record, in output order, every value passed
+/// through the redaction policy: the one definition of what a record holds, used both to build
+/// the owned [`LogRecord`] (for the OTLP queue) and to write the proxy-log line straight from
+/// the request without one (`line::encode_request`).
+pub fn each_field<'c, 'a>(
+    cfg: &'c AccessLogConfig,
+    policy: &Policy,
+    counts: &mut Counts,
+    req: &RequestLog<'a>,
+    clean_path: &str,
+    mut emit: impl FnMut(FieldName<'c>, Value<'_>),
+) {
     let path = route::strip_query(req.path);
     let query = req.path.get(path.len()..).and_then(|q| q.strip_prefix('?')).filter(|q| !q.is_empty());
-    let clean_path = policy.text(path, counts).into_owned();
-    let mut fields: Vec<(Cow<'static, str>, FieldValue)> = Vec::with_capacity(cfg.fields.len() + cfg.extra.len());
     for field in &cfg.fields {
-        let text = |v: &str, counts: &mut Counts| FieldValue::Str(policy.text(v, counts).into_owned());
-        let value = match field {
-            Field::Service => Some(FieldValue::Str(req.service.to_owned())),
-            Field::Method => Some(FieldValue::Str(req.method.to_owned())),
-            Field::Route => Some(FieldValue::Str(req.route.unwrap_or(crate::metrics::labels::OTHER).to_owned())),
-            Field::Path => Some(FieldValue::Str(clean_path.clone())),
-            Field::Status => Some(FieldValue::Int(i64::from(req.status))),
+        let name = FieldName::Standard(field.name());
+        let int = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        match field {
+            Field::Service => emit(name, borrowed(req.service)),
+            Field::Method => emit(name, borrowed(req.method)),
+            Field::Route => emit(name, borrowed(req.route.unwrap_or(crate::metrics::labels::OTHER))),
+            Field::Path => emit(name, borrowed(clean_path)),
+            Field::Status => emit(name, Value::Int(i64::from(req.status))),
             #[allow(clippy::cast_precision_loss)]
-            Field::DurationMs => Some(FieldValue::Float((req.duration_nanos / 1_000) as f64 / 1_000.0)),
-            Field::RequestBytes => Some(FieldValue::Int(i64::try_from(req.request_bytes).unwrap_or(i64::MAX))),
-            Field::ResponseBytes => Some(FieldValue::Int(i64::try_from(req.response_bytes).unwrap_or(i64::MAX))),
-            Field::UpstreamCluster => req.upstream_cluster.map(|v| FieldValue::Str(v.to_owned())),
-            Field::UpstreamHost => req.upstream_host.map(|v| FieldValue::Str(v.to_owned())),
-            Field::ClientAddress => req.client_address.map(|v| FieldValue::Str(v.to_owned())),
-            Field::UserAgent => req.user_agent.map(|v| text(v, counts)),
-            Field::RequestId => req.request_id.map(|v| text(v, counts)),
-            Field::QueryHash => query.map(|q| FieldValue::Str(sha256::short_hex(q.as_bytes()))),
-        };
-        if let Some(value) = value {
-            fields.push((Cow::Borrowed(field.name()), value));
+            Field::DurationMs => emit(name, Value::Float((req.duration_nanos / 1_000) as f64 / 1_000.0)),
+            Field::RequestBytes => emit(name, int(req.request_bytes)),
+            Field::ResponseBytes => emit(name, int(req.response_bytes)),
+            Field::UpstreamCluster => req.upstream_cluster.into_iter().for_each(|v| emit(name, borrowed(v))),
+            Field::UpstreamHost => req.upstream_host.into_iter().for_each(|v| emit(name, borrowed(v))),
+            Field::ClientAddress => req.client_address.into_iter().for_each(|v| emit(name, borrowed(v))),
+            Field::UserAgent => req.user_agent.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
+            Field::RequestId => req.request_id.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
+            Field::QueryHash => {
+                query.into_iter().for_each(|q| emit(name, Value::Str(Cow::Owned(sha256::short_hex(q.as_bytes())))));
+            }
         }
     }
     for ((name, source), raw) in cfg.extra.iter().zip(req.extra) {
@@ -162,20 +199,46 @@ pub fn build(cfg: &AccessLogConfig, policy: &Policy, counts: &mut Counts, req: &
             _ => Some(policy.text(raw, counts)),
         };
         if let Some(value) = value {
-            fields.push((Cow::Owned(name.clone()), FieldValue::Str(value.into_owned())));
+            emit(FieldName::Extra(name), Value::Str(value));
         }
     }
+}
+
+fn borrowed(v: &str) -> Value<'_> {
+    Value::Str(Cow::Borrowed(v))
+}
+
+/// Appends the record's message, `GET /api/v1/query 200`, without the formatter.
+pub fn push_message(out: &mut String, method: &str, clean_path: &str, status: u16) {
+    out.push_str(method);
+    out.push(' ');
+    out.push_str(clean_path);
+    out.push(' ');
+    crate::otlp::json::push_u64(out, u64::from(status));
+}
+
+/// The record for a request, with every value passed through the redaction policy.
+pub fn build(cfg: &AccessLogConfig, policy: &Policy, counts: &mut Counts, req: &RequestLog<'_>) -> LogRecord {
+    let clean_path = clean_path(policy, counts, req);
+    let mut fields: Vec<(Cow<'static, str>, FieldValue)> = Vec::with_capacity(cfg.fields.len() + cfg.extra.len());
+    each_field(cfg, policy, counts, req, &clean_path, |name, value| {
+        let name = match name {
+            FieldName::Standard(name) => Cow::Borrowed(name),
+            FieldName::Extra(name) => Cow::Owned(name.to_owned()),
+        };
+        let value = match value {
+            Value::Str(s) => FieldValue::Str(s.into_owned()),
+            Value::Int(i) => FieldValue::Int(i),
+            Value::Float(f) => FieldValue::Float(f),
+        };
+        fields.push((name, value));
+    });
     let (trace_id, span_id, trace_flags) = match req.trace {
         Some((t, s, f)) => (Some(t), Some(s), f),
         None => (None, None, 0),
     };
-    // `GET /api/v1/query 200`, assembled without the formatter (this runs for every request).
     let mut message = String::with_capacity(req.method.len() + clean_path.len() + 5);
-    message.push_str(req.method);
-    message.push(' ');
-    message.push_str(&clean_path);
-    message.push(' ');
-    crate::otlp::json::push_u64(&mut message, u64::from(req.status));
+    push_message(&mut message, req.method, &clean_path, req.status);
     LogRecord {
         time_unix_nanos: req.end_unix_nanos,
         severity: severity(req.status),

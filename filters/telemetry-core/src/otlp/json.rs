@@ -13,10 +13,15 @@ use std::fmt::Write as _;
 /// UTF-8 (section 8.1), so escaping it would only make the payload bigger.
 pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    push_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped as the inside of a JSON string literal (no quotes); see [`push_str`].
+pub(crate) fn push_escaped(out: &mut String, s: &str) {
     // Fast path: most values (ids, routes, header values) need no escaping at all.
     if !any_needs_escape(s.as_bytes()) {
         out.push_str(s);
-        out.push('"');
         return;
     }
     let mut safe_from = 0;
@@ -44,7 +49,6 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
         safe_from = i + 1;
     }
     out.push_str(s.get(safe_from..).unwrap_or_default());
-    out.push('"');
 }
 
 /// Whether a byte must be escaped in a JSON string (RFC 8259 section 7).

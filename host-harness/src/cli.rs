@@ -115,10 +115,8 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     }
     let mut host = builder.build().map_err(|e| start_failure(e, args))?;
 
-    let snapshot = |host: &Host| cost::Snapshot {
-        fuel: host.guest_fuel().unwrap_or(0),
-        hostcalls: host.hostcalls().len(),
-    };
+    let snapshot =
+        |host: &Host| cost::Snapshot { fuel: host.guest_fuel().unwrap_or(0), hostcalls: host.hostcalls().len() };
     let before = snapshot(&host);
     let base = host.now_unix_nanos();
     let mut progress = progress::Progress::new(exchanges.len());

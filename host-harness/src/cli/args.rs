@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
         assert_eq!(
             error("run --wasm m --traffic t --format yaml"),
-            "--format: expected text, json or summary, got 'yaml'"
+            "--format: expected text, json, summary or cost, got 'yaml'"
         );
         assert_eq!(
             error("run --wasm m --traffic t extra"),

@@ -454,7 +454,7 @@ fn bad_flags_exit_2_with_the_usage() {
         (&["run", "--traffic", "t.jsonl"], "missing --wasm FILE"),
         (
             &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--format", "yaml"],
-            "--format: expected text, json or summary, got 'yaml'",
+            "--format: expected text, json, summary or cost, got 'yaml'",
         ),
         (&["run", "--wasm", "m.wasm", "--traffic"], "--traffic needs a value (FILE)"),
         (&["replay"], "unknown command 'replay'; the commands are run and help"),
@@ -498,4 +498,55 @@ fn help_and_version() {
     let out = meshlens(&["--version"]);
     assert!(out.status.success());
     assert_eq!(stdout(&out), format!("meshlens {} (proxy-wasm ABI 0.2.0 and 0.2.1)\n", env!("CARGO_PKG_VERSION")));
+}
+
+/// `--format cost` counts what meshlens costs per request. The hostcall counts are the budget the
+/// request path is written to (benches/RESULTS.md): one request-header map read, one `:status`
+/// read, trace headers set, four properties (client address, protocol, upstream cluster and
+/// host), one log line; body sizes and the status cost no property read.
+#[test]
+fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
+    let dir = std::env::temp_dir().join(format!("meshlens-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let traffic = dir.join("traffic.jsonl");
+    let exchange = r#"{"path": "/api/v1/query", "headers": {"user-agent": "wrk"}, "response": {"status": 200, "body": "ok"}}"#;
+    std::fs::write(&traffic, format!("{exchange}\n").repeat(1000)).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"routes": ["/api/v1/query"], "tracing": {"exporter": {"max_batch_spans": 512}},
+            "access_log": {"sinks": ["proxy_log"]}}"#,
+    )
+    .unwrap();
+    let run = || {
+        let out = meshlens(&[
+            "run".as_ref(),
+            "--wasm".as_ref(),
+            edge_telemetry_path().as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--traffic".as_ref(),
+            traffic.as_os_str(),
+            "--format".as_ref(),
+            "cost".as_ref(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let text = run();
+    let per_exchange = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+        line.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    assert!(text.contains("cost per exchange over 1000 exchanges"), "{text}");
+    assert!(per_exchange("guest Wasm instructions") > 1_000.0, "{text}");
+    assert_eq!(per_exchange("proxy_get_header_map_pairs"), 1.0, "{text}");
+    assert_eq!(per_exchange("proxy_get_header_map_value"), 1.0, "one :status read: {text}");
+    assert_eq!(per_exchange("proxy_get_property"), 4.0, "{text}");
+    assert_eq!(per_exchange("proxy_replace_header_map_value"), 3.0, "traceparent, x-trace-id, traceresponse: {text}");
+    assert_eq!(per_exchange("proxy_log"), 1.0, "{text}");
+    assert!(per_exchange("hostcalls") < 12.2, "{text}");
+    // Counted, not timed: the same inputs give the same report.
+    assert_eq!(run(), text);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,13 +1,18 @@
 //! Plugin configuration: parsed and validated once, in `on_configure`.
 //!
-//! The JSON document (Envoy `configuration`, Istio `pluginConfig`) is read into [`raw`] types with
-//! serde, which rejects unknown fields so typos fail loudly, then checked and compiled into
+//! The JSON document (Envoy `configuration`, Istio `pluginConfig`) is read into [`raw`] types by a
+//! small schema-driven reader ([`parse`]; it replaced serde, which was most of the module's size,
+//! and keeps serde's accepted documents and messages), which rejects unknown fields so typos fail
+//! loudly, then checked and compiled into
 //! [`Config`]. Every error names the field, as a dotted path, and the problem:
 //! `tracing.sampling.ratio: must be a number from 0 to 1, got 1.5`.
 
+mod json;
 mod logs;
 mod metrics;
+mod parse;
 pub mod raw;
+mod read;
 
 use std::fmt;
 
@@ -88,11 +93,12 @@ impl Config {
         let raw: raw::RawConfig = if trimmed.is_empty() {
             raw::RawConfig::default()
         } else {
-            let mut de = serde_json::Deserializer::from_slice(trimmed);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let field = e.path().to_string();
-                let field = if field == "." || field == "?" { String::from("(config)") } else { field };
-                ConfigError { field, message: strip_position(&e.into_inner().to_string()) }
+            parse::config(&mut json::Reader::new(trimmed)).map_err(|e| {
+                let field = match e.path {
+                    Some(p) if p != "." && p != "?" => p,
+                    _ => String::from("(config)"),
+                };
+                ConfigError { field, message: e.message }
             })?
         };
         Self::try_from(raw)
@@ -286,14 +292,6 @@ fn formats(names: &[raw::FormatName], field: &str) -> Result<Vec<Format>, Config
 /// RFC 9110 `token` characters, the grammar of a field name.
 fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// serde_json appends " at line 1 column 42"; the field path already says where.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message.get(..i).unwrap_or(message).to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {

@@ -1,12 +1,9 @@
 //! The configuration document as written by users, with its defaults. See the README's
-//! "Configuration" section for the reference.
+//! "Configuration" section for the reference; [`super::parse`] reads it from JSON.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default)]
 pub struct RawConfig {
     pub service: Service,
     /// Route templates, in match order.
@@ -18,8 +15,7 @@ pub struct RawConfig {
     pub redaction: Redaction,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Service {
     pub name: String,
     pub version: Option<String>,
@@ -27,8 +23,7 @@ pub struct Service {
     pub attributes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Tracing {
     pub enabled: bool,
     pub extract: Vec<FormatName>,
@@ -41,45 +36,39 @@ pub struct Tracing {
     pub exporter: Exporter,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatName {
     Tracecontext,
     B3,
     B3multi,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum EdgePolicy {
     #[default]
     Trust,
     Restart,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Sampling {
     pub ratio: f64,
     pub routes: Vec<RouteSampling>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RouteSampling {
     pub route: String,
     pub sample: Sample,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Sample {
     Keyword(String),
     Ratio(f64),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Exporter {
     pub cluster: String,
     pub authority: Option<String>,
@@ -144,8 +133,7 @@ impl Default for Exporter {
 }
 
 /// The `metrics` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Metrics {
     pub enabled: bool,
     /// Prefix of the standard families' names.
@@ -169,33 +157,27 @@ pub struct Metrics {
 }
 
 /// A label of a family: a built-in or dimension name, or a rename of one.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum LabelRef {
     Same(String),
     Renamed(RenamedLabel),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RenamedLabel {
     pub name: String,
     pub from: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Dimension {
     pub name: String,
     pub from: DimensionSource,
-    #[serde(default)]
     pub allow: Option<Vec<String>>,
-    #[serde(default)]
     pub missing: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum DimensionSource {
     RequestHeader(String),
     ResponseHeader(String),
@@ -203,23 +185,17 @@ pub enum DimensionSource {
     Route(BTreeMap<String, String>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct CustomMetric {
     pub name: String,
     pub kind: MetricKind,
-    #[serde(default)]
     pub unit: Option<UnitName>,
-    #[serde(default)]
     pub buckets: Option<Vec<f64>>,
-    #[serde(default)]
     pub labels: Vec<LabelRef>,
-    #[serde(default)]
     pub routes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
     Requests,
     Duration,
@@ -227,13 +203,10 @@ pub enum MetricKind {
     ResponseSize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitName {
-    #[serde(rename = "s")]
     Seconds,
-    #[serde(rename = "ms")]
     Milliseconds,
-    #[serde(rename = "us")]
     Microseconds,
 }
 
@@ -256,8 +229,7 @@ impl Default for Metrics {
 }
 
 /// The `access_log` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct AccessLog {
     pub enabled: bool,
     /// `proxy_log` level of the lines.
@@ -272,8 +244,7 @@ pub struct AccessLog {
     pub otlp_path: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevelName {
     Debug,
     Info,
@@ -281,22 +252,19 @@ pub enum LogLevelName {
     Error,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SinkName {
     ProxyLog,
     Otlp,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ExtraField {
     pub name: String,
     pub from: DimensionSource,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct LogSampling {
     /// Share of 1xx-3xx requests logged.
     pub successes: f64,
@@ -306,16 +274,14 @@ pub struct LogSampling {
     pub routes: Vec<RouteLogSampling>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RouteLogSampling {
     pub route: String,
     pub ratio: f64,
 }
 
 /// The `security` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Security {
     pub enabled: bool,
     /// Response codes that count as access failures.
@@ -354,8 +320,7 @@ impl Default for Security {
 }
 
 /// The `redaction` section: one policy for logs, span attributes and metric labels.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default)]
 pub struct Redaction {
     /// Which headers may appear in outputs: a deny list (default: the usual credentials) or an
     /// allow list.
@@ -367,26 +332,20 @@ pub struct Redaction {
 }
 
 /// A custom value pattern: `{"regex": "..."}` or `{"prefix": "sk_live_", "min_len": 20}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct CustomRedaction {
-    #[serde(default)]
     pub regex: Option<String>,
-    #[serde(default)]
     pub prefix: Option<String>,
-    #[serde(default)]
     pub min_len: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum HeaderRule {
     Deny(Vec<String>),
     Allow(Vec<String>),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Copy)]
 pub struct PatternSwitches {
     pub bearer: bool,
     pub jwt: bool,

@@ -31,6 +31,7 @@ pub enum Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
     Counter = 0,
+    Gauge = 1,
 }
 
 /// Writes one line to the proxy's log. Failures are ignored: there is nowhere else to report them.
@@ -121,6 +122,23 @@ pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
     let mut id = 0u32;
     abi::check(abi::define_metric(kind as u32, name.as_bytes(), &mut id))?;
     Ok(id)
+}
+
+/// Sets a gauge to `value`.
+pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
+    abi::check(abi::record_metric(id, value))
+}
+
+/// This module's linear memory, in bytes (what the VM holds for it on this worker).
+pub fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_size(0) as u64 * 65_536
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
 }
 
 /// Adds `delta` to a metric.

@@ -15,6 +15,10 @@ use crate::host::{self, MetricKind};
 pub const INVALID_TRACE_CONTEXT: &str = "meshlens_trace_context_invalid_total";
 /// Configurations accepted (`on_configure` returning true), per VM.
 pub const CONFIG_RELOADS: &str = "meshlens_config_reloads_total";
+/// A gauge: the module's Wasm linear memory on this worker, set on every tick. It grows while
+/// metric series and batches fill and then stays flat (benches/RESULTS.md); steady growth would
+/// be a leak.
+pub const WASM_MEMORY: &str = "meshlens_wasm_memory_bytes";
 
 /// The four counters of one exported signal (`spans` or `logs`):
 /// `meshlens_<signal>_exported_total` (collector answered 2xx), `..._dropped_total` (queue
@@ -35,12 +39,17 @@ pub struct Metrics {
     pub logs: SignalCounters,
     invalid_trace_context: Option<u32>,
     config_reloads: Option<u32>,
+    wasm_memory: Option<u32>,
     /// Labelled counters defined on first use, by full stat name.
     labelled: RefCell<HashMap<String, u32>>,
 }
 
 fn define(name: &str) -> Option<u32> {
-    match host::define_metric(MetricKind::Counter, name) {
+    define_kind(MetricKind::Counter, name)
+}
+
+fn define_kind(kind: MetricKind, name: &str) -> Option<u32> {
+    match host::define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(e) => {
             host::log(host::Level::Warn, &format!("meshlens: cannot define metric {name}: {e:?}"));
@@ -82,6 +91,7 @@ impl Metrics {
             logs: if logs { SignalCounters::define("logs") } else { SignalCounters::default() },
             invalid_trace_context: define(INVALID_TRACE_CONTEXT),
             config_reloads: define(CONFIG_RELOADS),
+            wasm_memory: define_kind(MetricKind::Gauge, WASM_MEMORY),
             labelled: RefCell::new(HashMap::new()),
         }
     }
@@ -92,6 +102,13 @@ impl Metrics {
     }
 
     /// Counts one request with invalid incoming trace headers.
+    /// Sets the memory gauge to the module's current linear memory.
+    pub fn record_wasm_memory(&self) {
+        if let Some(id) = self.wasm_memory {
+            let _ = host::record_metric(id, host::wasm_memory_bytes());
+        }
+    }
+
     pub fn invalid_trace_context(&self) {
         add(self.invalid_trace_context, 1);
     }

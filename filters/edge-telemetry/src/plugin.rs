@@ -83,6 +83,7 @@ impl Plugin {
             }
             *reported = made.clone();
         }
+        self.metrics.record_wasm_memory();
     }
 }
 

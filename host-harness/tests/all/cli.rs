@@ -545,7 +545,9 @@ fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
     assert_eq!(per_exchange("proxy_get_property"), 4.0, "{text}");
     assert_eq!(per_exchange("proxy_replace_header_map_value"), 3.0, "traceparent, x-trace-id, traceresponse: {text}");
     assert_eq!(per_exchange("proxy_log"), 1.0, "{text}");
-    assert!(per_exchange("hostcalls") < 12.2, "{text}");
+    // The rest is the ticks of the 10 s final flush (time, metrics, the memory gauge), spread over
+    // 1000 exchanges.
+    assert!(per_exchange("hostcalls") < 12.5, "{text}");
     // Counted, not timed: the same inputs give the same report.
     assert_eq!(run(), text);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -80,11 +80,14 @@ struct Observed {
 
 /// The module's own metric lines (`meshlens_*`) in Prometheus text, sorted. Durations are wall
 /// time in Envoy and virtual time in the harness, so the values of finite duration buckets and of
-/// the duration sum are masked (`*`); the series themselves, `_count` and `+Inf` must match.
+/// the duration sum are masked (`*`); the series themselves, `_count` and `+Inf` must match. So is
+/// the memory gauge's value: when the last tick ran relative to the traffic differs between the
+/// two hosts, and with it how full the batches were.
 fn module_metrics(text: &str) -> Vec<String> {
     let masked = |l: &str| {
         let timed = (l.starts_with("meshlens_http_request_duration_seconds_bucket") && !l.contains("le=\"+Inf\""))
-            || l.starts_with("meshlens_http_request_duration_seconds_sum");
+            || l.starts_with("meshlens_http_request_duration_seconds_sum")
+            || l.starts_with("meshlens_wasm_memory_bytes");
         match l.rsplit_once(' ') {
             Some((series, _)) if timed => format!("{series} *"),
             _ => l.to_owned(),

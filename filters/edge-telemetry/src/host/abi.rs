@@ -48,6 +48,7 @@ unsafe extern "C" {
     fn proxy_get_property(path: *const u8, path_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, delta: i64) -> u32;
+    fn proxy_record_metric(id: u32, value: u64) -> u32;
 }
 
 /// `Ok` for status 0, the typed error otherwise.
@@ -109,6 +110,10 @@ pub(super) fn define_metric(kind: u32, name: &[u8], id: &mut u32) -> u32 {
 
 pub(super) fn increment_metric(id: u32, delta: i64) -> u32 {
     unsafe { proxy_increment_metric(id, delta) }
+}
+
+pub(super) fn record_metric(id: u32, value: u64) -> u32 {
+    unsafe { proxy_record_metric(id, value) }
 }
 
 /// Runs a hostcall that returns host-allocated bytes and takes ownership of them.

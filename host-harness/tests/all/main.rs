@@ -21,4 +21,5 @@ mod abi_wasi;
 mod cli;
 mod edge_telemetry;
 mod guest;
+mod memory;
 mod support;

@@ -6,7 +6,8 @@
 //! - `cargo xtask test`: install what the tests need, build the module, run every test.
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
-//!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry); see `benches/RESULTS.md`.
+//!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
+//!   the cost of each proxy-wasm hostcall in Envoy; see `benches/RESULTS.md`.
 //! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
 //!   Wasm image fetcher accepts (`target/oci/meshlens-edge-telemetry/`), printing the digests.
 //!
@@ -31,9 +32,14 @@ commands:
               Python packages into .venv, Prometheus, Alertmanager, skopeo and
               docker-registry from Debian when root), build and package the module,
               run all tests
-  bench-envoy build both modules (release), then load each of the five Envoy configs in
-              envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians
-              (arguments go to the load binary: --rounds, --duration, --warmup, --connections)
+  bench-envoy build the modules (release), then load each of the five Envoy configs in
+              envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
+              Arguments go to the load binary: --rounds N, --duration S, --warmup S,
+              --connections N, --cases 1,3 (run only these cases; default all five),
+              --hostcalls (instead, the hostcall cost table: the hostcall-probe module
+              repeating each proxy-wasm hostcall N times per request, against the same
+              module making none; 5 s runs after 1 s warm-up unless --duration/--warmup),
+              --calls N (calls per request with --hostcalls; default 20)
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
@@ -146,8 +152,9 @@ fn demo_envoy() -> Result<(), String> {
         .env("MESHLENS_SHARED", &tools.shared))
 }
 
-/// Issue #7's load comparison: builds `edge_telemetry.wasm` and `minimal_header.wasm` in
-/// release, then runs `benches/src/bin/envoy_load.rs` (release) with Envoy from `.venv`.
+/// Issue #7's load comparison: builds `edge_telemetry.wasm`, `minimal_header.wasm` and
+/// `hostcall_probe.wasm` (for `--hostcalls`) in release, then runs
+/// `benches/src/bin/envoy_load.rs` (release) with Envoy from `.venv`.
 fn bench_envoy(extra: &[String]) -> Result<(), String> {
     let root = root();
     let tools = setup::envoy(&root)?;
@@ -159,6 +166,8 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         "wasm32-wasip1",
         "-p",
         "minimal-header",
+        "-p",
+        "hostcall-probe",
     ]))?;
     for tool in ["wrk", "taskset", "getconf"] {
         let found = Command::new(tool).arg("--version").output().is_ok();

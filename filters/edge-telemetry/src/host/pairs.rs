@@ -22,9 +22,18 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
         data_at = data_at.checked_add(key_len + 1)?;
         let value = bytes.get(data_at..data_at.checked_add(value_len)?)?;
         data_at = data_at.checked_add(value_len + 1)?;
-        out.push((String::from_utf8_lossy(key), String::from_utf8_lossy(value)));
+        out.push((text(key), text(value)));
     }
     Some(out)
+}
+
+/// Borrowed when the bytes are UTF-8 (`from_utf8` has an ASCII fast path; the lossy decoder
+/// walks them chunk by chunk even when nothing needs replacing), else a lossy copy.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

@@ -1,7 +1,7 @@
 //! The root context: configuration, the per-worker state shared by all streams, ticks and
 //! export answers.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -38,6 +38,9 @@ pub struct Plugin {
     pub redactions: RefCell<(Counts, Counts)>,
     /// A reusable buffer for access-log lines.
     pub line: RefCell<String>,
+    /// Whether this VM has served a stream: Envoy also runs the plugin in a main-thread VM that
+    /// never sees traffic, and only the workers' memory belongs in the gauge.
+    pub serves_traffic: Cell<bool>,
 }
 
 /// The root context; holds the plugin once `on_configure` accepted a configuration.
@@ -83,7 +86,9 @@ impl Plugin {
             }
             *reported = made.clone();
         }
-        self.metrics.record_wasm_memory();
+        if self.serves_traffic.get() {
+            self.metrics.record_wasm_memory();
+        }
     }
 }
 
@@ -164,6 +169,7 @@ impl RootContext for Root {
             security,
             redactions: RefCell::new((Counts::default(), Counts::default())),
             line: RefCell::new(String::with_capacity(512)),
+            serves_traffic: Cell::new(false),
         }));
         host::log(Level::Info, &format!("meshlens: configured (root context {})", self.context_id));
         true
@@ -176,6 +182,9 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if let Some(plugin) = &self.plugin {
+            plugin.serves_traffic.set(true);
+        }
         Some(Box::new(Stream::new(self.plugin.clone())))
     }
 

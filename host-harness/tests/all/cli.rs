@@ -509,7 +509,8 @@ fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
     let dir = std::env::temp_dir().join(format!("meshlens-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let traffic = dir.join("traffic.jsonl");
-    let exchange = r#"{"path": "/api/v1/query", "headers": {"user-agent": "wrk"}, "response": {"status": 200, "body": "ok"}}"#;
+    let exchange =
+        r#"{"path": "/api/v1/query", "headers": {"user-agent": "wrk"}, "response": {"status": 200, "body": "ok"}}"#;
     std::fs::write(&traffic, format!("{exchange}\n").repeat(1000)).unwrap();
     let config = dir.join("config.json");
     std::fs::write(

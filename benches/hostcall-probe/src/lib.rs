@@ -9,7 +9,9 @@
 //! - `request_pairs` reads the whole request header map in `on_http_request_headers`;
 //! - `set_response_header` replaces `x-probe` in `on_http_response_headers`;
 //! - `log` writes a 200-byte line at info level with `proxy_log` in `on_log`;
-//! - `time` reads the wall clock in `on_log`.
+//! - `time` reads the wall clock in `on_log`;
+//! - `spin` runs a loop of plain arithmetic in `on_log`, no hostcall: what guest instructions cost
+//!   (`meshlens run --format cost` counts the loop's instructions per iteration).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -33,11 +35,15 @@ pub enum Probe {
     SetResponseHeader(u32),
     Log(u32),
     Time(u32),
+    Spin(u32),
 }
 
 impl Probe {
-    /// Parses `<op> [argument] <count>`; `None` when the text is not a probe.
+    /// Parses `<op> [argument] <count>`, bare or as a JSON string (`"spin 1000"`, which is how
+    /// `meshlens run --config` passes it); `None` when the text is not a probe.
     pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
         let words: Vec<&str> = text.split_whitespace().collect();
         let count = |w: Option<&&str>| w.and_then(|w| w.parse::<u32>().ok());
         Some(match words.as_slice() {
@@ -48,6 +54,7 @@ impl Probe {
             ["set_response_header", n] => Self::SetResponseHeader(count(Some(n))?),
             ["log", n] => Self::Log(count(Some(n))?),
             ["time", n] => Self::Time(count(Some(n))?),
+            ["spin", n] => Self::Spin(count(Some(n))?),
             _ => return None,
         })
     }
@@ -140,6 +147,16 @@ impl HttpContext for Stream {
                     let _ = std::hint::black_box(hostcalls::get_current_time());
                 }
             }
+            Probe::Spin(n) => {
+                // An xorshift step per iteration: data-dependent, so the loop cannot be folded.
+                let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15_u64);
+                for _ in 0..*n {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+                std::hint::black_box(x);
+            }
             _ => {}
         }
     }
@@ -158,6 +175,8 @@ mod tests {
         );
         assert_eq!(Probe::parse("request_pairs 5"), Some(Probe::RequestPairs(5)));
         assert_eq!(Probe::parse("log 3"), Some(Probe::Log(3)));
+        assert_eq!(Probe::parse("spin 1000"), Some(Probe::Spin(1000)));
+        assert_eq!(Probe::parse("\"spin 1000\"\n"), Some(Probe::Spin(1000)));
         assert_eq!(Probe::parse("property source.address"), None);
         assert_eq!(Probe::parse("time many"), None);
         assert_eq!(Probe::parse("bogus 1"), None);

@@ -174,9 +174,18 @@ impl Stream {
             return;
         }
         let wants = |f: Field| cfg.fields.contains(&f);
-        let upstream_cluster =
-            if wants(Field::UpstreamCluster) { host::property_string("xds\0cluster_name") } else { None };
-        let upstream_host = if wants(Field::UpstreamHost) { host::property_string("upstream\0address") } else { None };
+        let cluster = if wants(Field::UpstreamCluster) || wants(Field::UpstreamHost) {
+            host::property_string("xds\0cluster_name")
+        } else {
+            None
+        };
+        // No cluster (a direct response, a local reply before routing): no upstream host either,
+        // and one property read saved.
+        let upstream_host = match &cluster {
+            Some(_) if wants(Field::UpstreamHost) => host::property_string("upstream\0address"),
+            _ => None,
+        };
+        let upstream_cluster = cluster.filter(|_| wants(Field::UpstreamCluster));
         let extra: Vec<Option<String>> = cfg
             .extra
             .iter()

@@ -71,6 +71,8 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
         assert_eq!(line["service"], "edge-gateway");
         assert_eq!(line["query_hash"].as_str().map(str::len), Some(16));
         assert!(line["path"].as_str().unwrap().starts_with("/users/"), "{line}");
+        assert_eq!(line["upstream_cluster"], "app", "{line}");
+        assert_eq!(line["upstream_host"], format!("127.0.0.1:{}", app.port()).as_str(), "{line}");
     }
     let text = lines.iter().map(Value::to_string).collect::<String>();
     assert!(!text.contains("s3cr3t"), "no secret reaches a log line: {text}");

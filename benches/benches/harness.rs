@@ -38,6 +38,14 @@ fn edge_telemetry_bytes() -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask build`)", path.display()))
 }
 
+/// `filters/minimal-header` (one response header; the floor of an SDK-built filter), built by
+/// `cargo xtask build` or `cargo xtask bench-envoy`.
+fn minimal_header_bytes() -> Vec<u8> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let path = root.join("target/wasm32-wasip1/release/minimal_header.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask build`)", path.display()))
+}
+
 fn host(module: &Module) -> Host {
     Host::builder(module)
         .root_id("meshlens")
@@ -72,9 +80,10 @@ fn request(host: &mut Host) {
 
 fn lifecycle(c: &mut Criterion) {
     let edge = Module::new(&edge_telemetry_bytes()).unwrap();
+    let minimal = Module::new(&minimal_header_bytes()).unwrap();
     let nothing = Module::new(NOTHING.as_bytes()).unwrap();
     let mut g = c.benchmark_group("request_lifecycle");
-    for (name, module) in [("edge_telemetry", &edge), ("do_nothing", &nothing)] {
+    for (name, module) in [("edge_telemetry", &edge), ("minimal_header", &minimal), ("do_nothing", &nothing)] {
         let mut h = host(module);
         g.bench_function(name, |b| b.iter(|| request(black_box(&mut h))));
     }

@@ -10,6 +10,10 @@
 //! - `set_response_header` replaces `x-probe` in `on_http_response_headers`;
 //! - `log` writes a 200-byte line at info level with `proxy_log` in `on_log`;
 //! - `time` reads the wall clock in `on_log`;
+//! - `mimic` makes the hostcalls meshlens makes for an unsampled request with every section on,
+//!   in the same callbacks, and nothing else: the request header map, the clock, `traceparent`;
+//!   `:status`, `x-trace-id`, `traceresponse`; the clock, `source.address`, `xds.cluster_name`
+//!   and a 420-byte log line (its count is ignored);
 //! - `spin` runs a loop of plain arithmetic in `on_log`, no hostcall: what guest instructions cost
 //!   (`meshlens run --format cost` counts the loop's instructions per iteration).
 
@@ -36,6 +40,7 @@ pub enum Probe {
     Log(u32),
     Time(u32),
     Spin(u32),
+    Mimic,
 }
 
 impl Probe {
@@ -55,6 +60,7 @@ impl Probe {
             ["log", n] => Self::Log(count(Some(n))?),
             ["time", n] => Self::Time(count(Some(n))?),
             ["spin", n] => Self::Spin(count(Some(n))?),
+            ["mimic"] => Self::Mimic,
             _ => return None,
         })
     }
@@ -114,6 +120,12 @@ impl HttpContext for Stream {
                     let _ = std::hint::black_box(hostcalls::get_map(MapType::HttpRequestHeaders));
                 }
             }
+            Probe::Mimic => {
+                let _ = std::hint::black_box(hostcalls::get_map_bytes(MapType::HttpRequestHeaders));
+                let _ = std::hint::black_box(hostcalls::get_current_time());
+                let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "traceparent", Some(value));
+            }
             _ => {}
         }
         Action::Continue
@@ -124,6 +136,13 @@ impl HttpContext for Stream {
             for i in 0..*n {
                 let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-probe", Some(&i.to_string()));
             }
+        }
+        if let Probe::Mimic = &*self.probe {
+            let _ = std::hint::black_box(hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status"));
+            let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-trace-id", Some(id));
+            let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "traceresponse", Some(value));
         }
         Action::Continue
     }
@@ -146,6 +165,12 @@ impl HttpContext for Stream {
                 for _ in 0..*n {
                     let _ = std::hint::black_box(hostcalls::get_current_time());
                 }
+            }
+            Probe::Mimic => {
+                let _ = std::hint::black_box(hostcalls::get_current_time());
+                let _ = std::hint::black_box(hostcalls::get_property(vec!["source", "address"]));
+                let _ = std::hint::black_box(hostcalls::get_property(vec!["xds", "cluster_name"]));
+                let _ = hostcalls::log(LogLevel::Info, &"x".repeat(420));
             }
             Probe::Spin(n) => {
                 // An xorshift step per iteration: data-dependent, so the loop cannot be folded.
@@ -176,6 +201,7 @@ mod tests {
         assert_eq!(Probe::parse("request_pairs 5"), Some(Probe::RequestPairs(5)));
         assert_eq!(Probe::parse("log 3"), Some(Probe::Log(3)));
         assert_eq!(Probe::parse("spin 1000"), Some(Probe::Spin(1000)));
+        assert_eq!(Probe::parse("mimic"), Some(Probe::Mimic));
         assert_eq!(Probe::parse("\"spin 1000\"\n"), Some(Probe::Spin(1000)));
         assert_eq!(Probe::parse("property source.address"), None);
         assert_eq!(Probe::parse("time many"), None);

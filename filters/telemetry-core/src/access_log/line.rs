@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::build::{self, AccessLogConfig, RequestLog, Value};
+use super::build::{self, AccessLogConfig, FieldName, RequestLog, Value};
 use super::{FieldValue, LogRecord, Severity};
 use crate::ids::{SpanId, TraceId};
 use crate::otlp::json;
@@ -49,7 +49,16 @@ pub fn encode_request(
         json::push_u64(out, u64::from(req.status));
     });
     push_ids(out, req.trace.map(|t| t.0), req.trace.map(|t| t.1));
-    build::each_field(cfg, policy, counts, req, &clean_path, |name, value| push_field(out, name.as_str(), &value));
+    build::each_field(cfg, policy, counts, req, &clean_path, |name, value| match name {
+        // Standard names are plain ASCII words: no escaping to check.
+        FieldName::Standard(name) => {
+            out.push_str(",\"");
+            out.push_str(name);
+            out.push_str("\":");
+            push_value(out, &value);
+        }
+        FieldName::Extra(name) => push_field(out, name, &value),
+    });
     out.push('}');
 }
 
@@ -82,6 +91,10 @@ fn push_field(out: &mut String, name: &str, value: &Value<'_>) {
     out.push(',');
     json::push_str(out, name);
     out.push(':');
+    push_value(out, value);
+}
+
+fn push_value(out: &mut String, value: &Value<'_>) {
     match value {
         Value::Str(s) => json::push_str(out, s),
         Value::Int(i) => json::push_i64(out, *i),

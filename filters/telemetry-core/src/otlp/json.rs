@@ -65,9 +65,8 @@ fn any_needs_escape(bytes: &[u8]) -> bool {
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
+        // An array conversion compiles to one 8-byte load (`copy_from_slice` stays a call).
+        let w = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
         // A byte below 0x20; a byte equal to `"`; a byte equal to `\`.
         if w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0
             || has_zero(w ^ (ONES * u64::from(b'"')))

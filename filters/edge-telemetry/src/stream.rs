@@ -7,11 +7,10 @@ use proxy_wasm::types::Action;
 use telemetry_core::access_log::build::{self as log_build, Field, RequestLog};
 use telemetry_core::access_log::{LogRecord, line};
 use telemetry_core::metrics::{DimensionSource, RequestFacts};
-use telemetry_core::security;
-use telemetry_core::tracer::{self, ActiveSpan, Completion, RequestAttributes};
-
 use telemetry_core::propagation::HeaderLookup;
 use telemetry_core::redact::Counts;
+use telemetry_core::security;
+use telemetry_core::tracer::{self, ActiveSpan, Completion, RequestAttributes};
 
 use crate::host::{self, Map, pairs};
 use crate::plugin::Plugin;
@@ -23,8 +22,9 @@ pub struct Stream {
     /// Set once the request was seen (its headers read), in whichever callback came first.
     request: Option<Request>,
     span: Option<ActiveSpan>,
-    /// `:status` of the response headers, read when they pass (one header read costs about
-    /// half of a `response.code` property read in Envoy; see benches/RESULTS.md).
+    /// `:status` of the response headers, read while they pass. In Envoy this costs as much as
+    /// the `response.code` property (benches/RESULTS.md), which `on_log` still reads for streams
+    /// reset before any response.
     status: Option<u16>,
     /// Body bytes seen in each direction, from the body callbacks' sizes: no hostcall at all,
     /// where Envoy's `request.size`/`response.size` properties cost one each.
@@ -327,8 +327,8 @@ impl HttpContext for Stream {
             return;
         }
         // Envoy attributes (https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/attributes),
-        // read only when nothing cheaper knows them: the status comes from the response headers
-        // when they passed through us (the property covers streams reset before a response).
+        // read only for what the stream did not see pass: the status when no response headers
+        // came (a reset), never the body sizes (summed from the body callbacks).
         let status = self
             .status
             .or_else(|| host::property_u64("response\0code").and_then(|c| u16::try_from(c).ok()))

@@ -72,7 +72,7 @@ pub fn header_map(map: Map) -> Result<Vec<u8>, Status> {
 /// The first value of a header, `None` when absent.
 pub fn header(map: Map, name: &str) -> Result<Option<String>, Status> {
     match abi::get_header_map_value(map as u32, name.as_bytes()) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Ok(bytes) => Ok(Some(text(bytes))),
         Err(Status::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
@@ -106,10 +106,15 @@ pub fn property_u64(path: &str) -> Option<u64> {
     Some(u64::from_le_bytes(array))
 }
 
-/// A string property (the host's bytes are kept when they are UTF-8, as they nearly always are).
+/// A string property.
 pub fn property_string(path: &str) -> Option<String> {
-    let bytes = property(path).ok()??;
-    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    property(path).ok()?.map(text)
+}
+
+/// The host's bytes as text, kept without a copy when they are UTF-8 (as they nearly always
+/// are), invalid sequences replaced otherwise.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A string property named by its segments, as configured (`["node", "metadata", "REGION"]`).

@@ -90,3 +90,59 @@ fn empty_trace_id_header_disables_it() {
     let t = Config::from_json(br#"{"tracing": {"trace_id_header": ""}}"#).unwrap().tracing.unwrap();
     assert_eq!(t.trace_id_header, None);
 }
+
+mod reader {
+    //! The hand-written JSON reader (config/json.rs, read.rs) against serde_json on the same bytes.
+    use super::*;
+    use proptest::prelude::*;
+
+    const DOCUMENT: &str = r#"{"service": {"name": "edge \"gw\"", "version": "1.0"}, "routes": ["/api/v1/query", "/users/{id}"],
+        "tracing": {"sampling": {"ratio": 0.25e0}, "trace_id_header": "x-trace-id", "exporter": {"timeout_ms": 250}},
+        "metrics": {"reporter": "gateway", "dimensions": [{"name": "tenant", "from": {"request_header": "x-tenant"}}]},
+        "access_log": {"sinks": ["proxy_log"], "fields": ["status", "route"]}, "security": {"threshold": 10}}"#;
+
+    /// A syntax error serde_json reports inside the document (not just text after it, which the
+    /// configuration reader, like serde_path_to_error before it, does not look at).
+    fn broken_inside(bytes: &[u8]) -> bool {
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(_) => false,
+            Err(e) => !e.to_string().contains("trailing characters"),
+        }
+    }
+
+    proptest! {
+        /// Any bytes at all: an answer, never a panic (a panic would fail `on_configure`'s VM).
+        #[test]
+        fn arbitrary_bytes_get_an_answer(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Config::from_json(&bytes);
+        }
+
+        /// The valid document with one byte deleted, replaced or inserted: whatever serde_json
+        /// finds malformed inside the document is refused, and nothing panics.
+        #[test]
+        fn damaged_documents_are_refused_like_serde_json_refuses_them(
+            at in 0usize..DOCUMENT.len(),
+            byte in prop::sample::select(b"{}[]:,\"\\ 0123456789.eE+-tfnx\n".to_vec()),
+            edit in 0u8..3,
+        ) {
+            let mut bytes = DOCUMENT.as_bytes().to_vec();
+            match edit {
+                0 => { bytes.remove(at); }
+                1 => bytes[at] = byte,
+                _ => bytes.insert(at, byte),
+            }
+            let result = Config::from_json(&bytes);
+            if broken_inside(&bytes) {
+                prop_assert!(result.is_err(), "accepted malformed JSON: {}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    #[test]
+    fn the_valid_document_is_read() {
+        assert!(!broken_inside(DOCUMENT.as_bytes()));
+        let config = Config::from_json(DOCUMENT.as_bytes()).unwrap();
+        assert_eq!(config.service_name(), "edge \"gw\"");
+        assert_eq!(config.routes.len(), 2);
+    }
+}

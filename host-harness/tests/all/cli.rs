@@ -506,8 +506,7 @@ fn help_and_version() {
 /// host), one log line; body sizes and the status cost no property read.
 #[test]
 fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
-    let dir = std::env::temp_dir().join(format!("meshlens-cost-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cost");
     let traffic = dir.join("traffic.jsonl");
     let exchange =
         r#"{"path": "/api/v1/query", "headers": {"user-agent": "wrk"}, "response": {"status": 200, "body": "ok"}}"#;
@@ -551,5 +550,4 @@ fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
     assert!(per_exchange("hostcalls") < 12.5, "{text}");
     // Counted, not timed: the same inputs give the same report.
     assert_eq!(run(), text);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

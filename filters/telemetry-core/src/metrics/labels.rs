@@ -63,14 +63,8 @@ impl Builtin {
         BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
     }
 
-    /// This label's value for a request (the reporter comes from the configuration instead).
-    pub fn value(self, facts: &RequestFacts<'_>) -> String {
-        let mut out = String::new();
-        self.push_value(facts, &mut out);
-        out
-    }
-
-    /// Appends [`Builtin::value`] to `out` (the request path: no allocation, no formatter).
+    /// Appends this label's value for a request to `out` (the reporter comes from the
+    /// configuration instead): on the request path, so no allocation and no formatter.
     pub fn push_value(self, facts: &RequestFacts<'_>, out: &mut String) {
         match self {
             Self::Reporter => {}
@@ -168,6 +162,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A built-in label's value for `facts`, as the series key gets it.
+    fn value(label: Builtin, facts: &RequestFacts<'_>) -> String {
+        let mut out = String::new();
+        label.push_value(facts, &mut out);
+        out
+    }
+
     fn facts(method: &str, route: Option<&str>, status: u16) -> RequestFacts<'static> {
         let method: &'static str = Box::leak(method.to_owned().into_boxed_str());
         let route = route.map(|r| &*Box::leak(r.to_owned().into_boxed_str()));
@@ -177,16 +178,16 @@ mod tests {
     #[test]
     fn builtin_values() {
         let f = facts("GET", Some("/users/{id}"), 404);
-        assert_eq!(Builtin::Method.value(&f), "GET");
-        assert_eq!(Builtin::Route.value(&f), "/users/{id}");
-        assert_eq!(Builtin::StatusCode.value(&f), "404");
-        assert_eq!(Builtin::StatusClass.value(&f), "4xx");
-        assert_eq!(Builtin::Outcome.value(&f), "error");
+        assert_eq!(value(Builtin::Method, &f), "GET");
+        assert_eq!(value(Builtin::Route, &f), "/users/{id}");
+        assert_eq!(value(Builtin::StatusCode, &f), "404");
+        assert_eq!(value(Builtin::StatusClass, &f), "4xx");
+        assert_eq!(value(Builtin::Outcome, &f), "error");
         let none = facts("BREW", None, 0);
-        assert_eq!(Builtin::Method.value(&none), "other", "non-standard methods do not make series");
-        assert_eq!(Builtin::Route.value(&none), "other", "never the raw path");
-        assert_eq!(Builtin::StatusClass.value(&none), "0xx");
-        assert_eq!(Builtin::Outcome.value(&facts("GET", None, 302)), "success");
+        assert_eq!(value(Builtin::Method, &none), "other", "non-standard methods do not make series");
+        assert_eq!(value(Builtin::Route, &none), "other", "never the raw path");
+        assert_eq!(value(Builtin::StatusClass, &none), "0xx");
+        assert_eq!(value(Builtin::Outcome, &facts("GET", None, 302)), "success");
     }
 
     #[test]

@@ -217,12 +217,10 @@ impl Stream {
         let policy = &plugin.config.redaction;
         // The proxy-log line is written straight from the request; a record is built only for
         // the OTLP queue, which must own it.
-        if cfg.proxy_log
-            && let Ok(mut buffer) = plugin.line.try_borrow_mut()
-        {
-            buffer.clear();
-            line::encode_request(cfg, policy, &mut counts.0, &req, &mut buffer);
-            host::log_raw(cfg.proxy_log_level, &buffer);
+        if cfg.proxy_log {
+            write_line(plugin, cfg.proxy_log_level, |buffer| {
+                line::encode_request(cfg, policy, &mut counts.0, &req, buffer);
+            });
         }
         if let Some(exporter) = &plugin.logs
             && let Ok(mut exporter) = exporter.try_borrow_mut()
@@ -238,17 +236,23 @@ impl Stream {
 /// Sends a record to the configured sinks: one JSON line through `proxy_log`, and the OTLP queue.
 fn emit_log(plugin: &Plugin, record: LogRecord, level: u32) {
     let Some(cfg) = &plugin.config.access_log else { return };
-    if cfg.proxy_log
-        && let Ok(mut buffer) = plugin.line.try_borrow_mut()
-    {
-        buffer.clear();
-        line::encode(&record, &mut buffer);
-        host::log_raw(level, &buffer);
+    if cfg.proxy_log {
+        write_line(plugin, level, |buffer| line::encode(&record, buffer));
     }
     if let Some(exporter) = &plugin.logs
         && let Ok(mut exporter) = exporter.try_borrow_mut()
     {
         exporter.push(record);
+    }
+}
+
+/// Writes one line to the proxy log at `level`, encoded by `encode` into the plugin's reused
+/// line buffer.
+fn write_line(plugin: &Plugin, level: u32, encode: impl FnOnce(&mut String)) {
+    if let Ok(mut buffer) = plugin.line.try_borrow_mut() {
+        buffer.clear();
+        encode(&mut buffer);
+        host::log_raw(level, &buffer);
     }
 }
 

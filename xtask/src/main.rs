@@ -158,14 +158,13 @@ fn demo_envoy() -> Result<(), String> {
 fn bench_envoy(extra: &[String]) -> Result<(), String> {
     let root = root();
     let tools = setup::envoy(&root)?;
+    // edge-telemetry and minimal-header come from `build_wasm`; the probe is the bench's own.
     build_wasm()?;
     run(Command::new(cargo()).current_dir(&root).args([
         "build",
         "--release",
         "--target",
         "wasm32-wasip1",
-        "-p",
-        "minimal-header",
         "-p",
         "hostcall-probe",
     ]))?;

@@ -113,6 +113,9 @@ pub struct RequestFacts<'a> {
 #[derive(Debug)]
 pub struct MetricsEngine {
     config: MetricsConfig,
+    /// Label sets seen, per group of families that record the same requests with the same
+    /// labels (the standard families by default): one key and one lookup per group and request.
+    groups: Vec<LabelSets>,
     families: Vec<FamilyState>,
     overflow: Vec<Slot>,
 }
@@ -126,10 +129,21 @@ pub struct Slot {
     pending: u64,
 }
 
+/// The label sets of one group of families, numbered in order of first use.
 #[derive(Debug, Default)]
-struct FamilyState {
-    /// Label-value key (values joined by `\u{1f}`) -> index into `series`.
+struct LabelSets {
+    /// Label-value key (values joined by `\u{1f}`) -> label-set id.
     index: HashMap<String, usize, BuildHasherDefault<FxHasher>>,
+}
+
+#[derive(Debug)]
+struct FamilyState {
+    /// Index into `MetricsEngine::groups`.
+    group: usize,
+    /// Label-set id -> index into `series`.
+    by_set: Vec<Option<usize>>,
+    /// Index into `series` of the overflow series, once it exists.
+    overflow_series: Option<usize>,
     series: Vec<Series>,
 }
 
@@ -203,13 +217,33 @@ impl MetricsConfig {
 impl MetricsEngine {
     /// An engine with no series yet.
     pub fn new(config: MetricsConfig) -> Self {
-        let families = config.families.iter().map(|_| FamilyState::default()).collect();
+        // Families without a route filter all record every request, so families among them with
+        // equal labels always see the same label sets: they share one group. A family with a route
+        // filter is a group of its own.
+        let mut leaders: Vec<usize> = Vec::new();
+        let families = config
+            .families
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let shared = leaders.iter().position(|&l| {
+                    let leader = &config.families[l];
+                    f.routes.is_none() && leader.routes.is_none() && leader.labels == f.labels
+                });
+                let group = shared.unwrap_or_else(|| {
+                    leaders.push(i);
+                    leaders.len() - 1
+                });
+                FamilyState { group, by_set: Vec::new(), overflow_series: None, series: Vec::new() }
+            })
+            .collect();
+        let groups = leaders.iter().map(|_| LabelSets::default()).collect();
         let overflow = config
             .families
             .iter()
             .map(|f| Slot { name: labels::stat_name(OVERFLOW_METRIC, &[("metric", &f.name)]), id: None, pending: 0 })
             .collect();
-        Self { config, families, overflow }
+        Self { config, groups, families, overflow }
     }
 
     /// The configuration this engine runs.
@@ -220,40 +254,50 @@ impl MetricsEngine {
     /// Records one finished request into every family it belongs to.
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
         let mut key = String::with_capacity(96);
+        // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
+        let mut current: Option<(usize, Option<usize>)> = None;
         for (i, family) in self.config.families.iter().enumerate() {
             if let Some(routes) = &family.routes
                 && !facts.route.is_some_and(|r| routes.iter().any(|t| t == r))
             {
                 continue;
             }
-            key.clear();
-            for (n, (_, source)) in family.labels.iter().enumerate() {
-                if n > 0 {
-                    key.push('\u{1f}');
-                }
-                push_label_value(&self.config, source, facts, &mut key);
-            }
             let (Some(state), Some(overflow)) = (self.families.get_mut(i), self.overflow.get_mut(i)) else { continue };
-            let index = match state.index.get(&key) {
-                Some(index) => *index,
-                None if state.series.len() + 1 < self.config.max_series => {
-                    let values: Vec<&str> = key.split('\u{1f}').collect();
-                    state.series.push(Series::new(family, &values));
-                    state.index.insert(key.clone(), state.series.len() - 1);
-                    state.series.len() - 1
+            let set = match current {
+                Some((group, set)) if group == state.group => set,
+                _ => {
+                    key.clear();
+                    for (n, (_, source)) in family.labels.iter().enumerate() {
+                        if n > 0 {
+                            key.push('\u{1f}');
+                        }
+                        push_label_value(&self.config, source, facts, &mut key);
+                    }
+                    let set = self.groups.get_mut(state.group).and_then(|g| g.id(&key, self.config.max_series));
+                    current = Some((state.group, set));
+                    set
                 }
+            };
+            let index = match set {
+                Some(set) => match state.by_set.get(set).copied().flatten() {
+                    Some(index) => index,
+                    None => {
+                        let values: Vec<&str> = key.split('\u{1f}').collect();
+                        state.series.push(Series::new(family, &values));
+                        if state.by_set.len() <= set {
+                            state.by_set.resize(set + 1, None);
+                        }
+                        state.by_set[set] = Some(state.series.len() - 1);
+                        state.series.len() - 1
+                    }
+                },
                 None => {
                     overflow.pending += 1;
-                    let overflow_key = overflow_key(family.labels.len());
-                    match state.index.get(&overflow_key) {
-                        Some(index) => *index,
-                        None => {
-                            let values = vec![labels::OVERFLOW; family.labels.len()];
-                            state.series.push(Series::new(family, &values));
-                            state.index.insert(overflow_key, state.series.len() - 1);
-                            state.series.len() - 1
-                        }
-                    }
+                    *state.overflow_series.get_or_insert_with(|| {
+                        let values = vec![labels::OVERFLOW; family.labels.len()];
+                        state.series.push(Series::new(family, &values));
+                        state.series.len() - 1
+                    })
                 }
             };
             if let Some(series) = state.series.get_mut(index) {
@@ -291,8 +335,20 @@ impl MetricsEngine {
     }
 }
 
-fn overflow_key(labels: usize) -> String {
-    vec![labels::OVERFLOW; labels].join("\u{1f}")
+impl LabelSets {
+    /// The id of the label set `key`, numbering it if new; `None` when it is new and the group
+    /// already has `max_series - 1` sets (the last series of each family is the overflow one).
+    fn id(&mut self, key: &str, max_series: usize) -> Option<usize> {
+        if let Some(id) = self.index.get(key) {
+            return Some(*id);
+        }
+        let id = self.index.len();
+        if id + 1 >= max_series {
+            return None;
+        }
+        self.index.insert(key.to_owned(), id);
+        Some(id)
+    }
 }
 
 /// Appends a label's value for this request to the series key: no allocation per label.

@@ -99,6 +99,31 @@ fn the_series_cap_sends_new_label_sets_to_overflow_and_counts_them() {
 }
 
 #[test]
+fn families_sharing_labels_keep_their_own_series_and_caps() {
+    // The standard families share one label-set lookup; a custom family with the same labels but
+    // a route filter must still count only its routes, and each family overflows on its own.
+    let mut e = engine(
+        r#"{"routes": ["/a", "/b"], "metrics": {"max_series": 3, "labels": ["route"],
+            "custom": [{"name": "a_total", "kind": "requests", "labels": ["route"], "routes": ["/a"]}]}}"#,
+    );
+    for route in ["/a", "/b", "/a", "/b"] {
+        e.record(&facts(Some(route), 200, 1, &[]));
+    }
+    e.record(&facts(None, 200, 1, &[]));
+    let all = drain(&mut e);
+    assert_eq!(value(&all, "meshlens_http_requests_total;route=/a"), 2);
+    assert_eq!(value(&all, "meshlens_http_requests_total;route=/b"), 2);
+    assert_eq!(value(&all, "meshlens_http_requests_total;route=overflow"), 1, "a third set: past the cap of 3");
+    assert_eq!(value(&all, "meshlens_http_request_duration_seconds_count;route=overflow"), 1);
+    assert_eq!(value(&all, "a_total;route=/a"), 2);
+    assert_eq!(value(&all, "a_total;route=/b"), 0, "outside the family's routes");
+    assert_eq!(e.series_count("a_total"), 1);
+    assert_eq!(e.series_count("meshlens_http_requests_total"), 3);
+    assert_eq!(value(&all, "meshlens_metrics_series_overflow_total;metric=meshlens_http_requests_total"), 1);
+    assert_eq!(value(&all, "meshlens_metrics_series_overflow_total;metric=a_total"), 0);
+}
+
+#[test]
 fn dimensions_allow_lists_missing_values_and_route_maps() {
     let config = Config::from_json(
         br#"{"routes": ["/api/v1/query", "/api/v1/sql/execute"], "metrics": {"dimensions": [

@@ -39,9 +39,6 @@ struct Request {
     start_nanos: u64,
     /// Raw values of header-sourced metric dimensions, in dimension order.
     dimensions: Vec<Option<String>>,
-    /// `:path` as received (query included: its hash is logged, never the query).
-    raw_path: String,
-    request_id: Option<String>,
     /// Raw values of the access log's header-sourced extra fields, in order.
     log_extra: Vec<Option<String>>,
 }
@@ -104,9 +101,7 @@ impl Stream {
                 .collect(),
             None => Vec::new(),
         };
-        let raw_path = find(":path").unwrap_or_default();
-        let request_id = find("x-request-id");
-        self.request = Some(Request { attributes, start_nanos: now, dimensions, raw_path, request_id, log_extra });
+        self.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra });
     }
 
     /// Records the finished request into the metrics engine.
@@ -124,7 +119,7 @@ impl Stream {
                 _ => request.dimensions.get_mut(i).and_then(Option::take),
             });
         let facts = RequestFacts {
-            method: &request.attributes.method,
+            method: request.attributes.method(),
             route,
             status: done.status,
             duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
@@ -199,9 +194,10 @@ impl Stream {
             end_unix_nanos: done.end_unix_nanos,
             trace,
             service: plugin.config.service_name(),
-            method: &request.attributes.method,
+            method: request.attributes.method(),
             route: request.attributes.route.and_then(|r| plugin.config.routes.template(r)),
-            path: &request.raw_path,
+            // Query included: its hash is logged, never the query.
+            path: request.attributes.raw_path(),
             status: done.status,
             duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
             request_bytes: done.request_body_bytes.unwrap_or(0),
@@ -209,8 +205,8 @@ impl Stream {
             upstream_cluster: upstream_cluster.as_deref(),
             upstream_host: upstream_host.as_deref(),
             client_address: done.client_address.as_deref(),
-            user_agent: request.attributes.user_agent.as_deref(),
-            request_id: request.request_id.as_deref(),
+            user_agent: request.attributes.user_agent(),
+            request_id: request.attributes.request_id(),
             extra: &extra,
         };
         let Ok(mut counts) = plugin.redactions.try_borrow_mut() else { return };

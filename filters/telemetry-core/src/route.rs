@@ -35,6 +35,8 @@ pub enum RouteError {
 struct Route {
     template: String,
     segments: Vec<Segment>,
+    /// Every segment is a literal: the route matches exactly the path equal to its template.
+    literal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,10 +118,15 @@ impl Route {
                 segments.push(segment);
             }
         }
-        Ok(Self { template: template.to_owned(), segments })
+        let literal = segments.iter().all(|s| matches!(s, Segment::Literal(_)));
+        Ok(Self { template: template.to_owned(), segments, literal })
     }
 
     fn matches(&self, path: &str) -> bool {
+        if self.literal {
+            // Segment by segment would compare the same bytes, the slashes included.
+            return path == self.template;
+        }
         let Some(rest) = path.strip_prefix('/') else { return false };
         if self.segments.is_empty() {
             return rest.is_empty();
@@ -204,6 +211,15 @@ mod tests {
         fn a_matched_route_is_never_the_raw_path_of_a_param(id in "[a-z0-9]{1,12}") {
             let path = format!("/users/{id}");
             prop_assert_eq!(route_of(&path), Some("/users/{id}"));
+        }
+
+        #[test]
+        fn a_literal_route_matches_as_its_segments_would(template in "(/[ab]{1,2}){0,3}", path in "[/ab]{0,8}") {
+            let template = if template.is_empty() { String::from("/") } else { template };
+            let route = Route::parse(&template).unwrap();
+            prop_assert!(route.literal);
+            let by_segments = Route { literal: false, ..route.clone() };
+            prop_assert_eq!(route.matches(&path), by_segments.matches(&path), "{} against {}", template, path);
         }
 
         #[test]

@@ -25,16 +25,90 @@ pub struct ActiveSpan {
     pub start_unix_nanos: u64,
 }
 
-/// What the span records about the request, read once from the request headers.
+/// What the span, the metrics and the access log record about a request, read once from its
+/// headers. The values share one buffer: one allocation per request instead of one per value.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestAttributes {
-    pub method: String,
-    /// The path without query string.
-    pub path: String,
+    text: String,
+    /// End of each value in `text`, in [`Part`] order (each starts where the previous ends).
+    ends: [u32; VALUES],
+    /// Bit `i` set: value `i` was present.
+    present: u8,
     pub route: Option<RouteId>,
-    pub scheme: Option<String>,
-    pub authority: Option<String>,
-    pub user_agent: Option<String>,
+}
+
+/// The values of [`RequestAttributes`], in buffer order.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Method,
+    RawPath,
+    Scheme,
+    Authority,
+    UserAgent,
+    RequestId,
+}
+
+const VALUES: usize = 6;
+
+impl RequestAttributes {
+    /// `:method`, `:path` (query included), `:scheme`, `:authority`, `user-agent` and
+    /// `x-request-id`, when present; `route` is matched on the path without its query.
+    pub fn new(values: [Option<&str>; VALUES], routes: &RouteTable) -> Self {
+        let mut text = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
+        let mut ends = [0; VALUES];
+        let mut present = 0;
+        for (i, value) in values.iter().enumerate() {
+            if let Some(v) = value {
+                text.push_str(v);
+                present |= 1 << i;
+            }
+            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        let mut attributes = Self { text, ends, present, route: None };
+        attributes.route = routes.find(attributes.path());
+        attributes
+    }
+
+    fn get(&self, part: Part) -> Option<&str> {
+        let i = part as usize;
+        if self.present & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize)
+    }
+
+    /// The method, `GET` when the request had none.
+    pub fn method(&self) -> &str {
+        self.get(Part::Method).unwrap_or("GET")
+    }
+
+    /// `:path` as received, query included; empty when absent.
+    pub fn raw_path(&self) -> &str {
+        self.get(Part::RawPath).unwrap_or("")
+    }
+
+    /// The path without its query string, `/` when absent.
+    pub fn path(&self) -> &str {
+        route::strip_query(self.get(Part::RawPath).unwrap_or("/"))
+    }
+
+    pub fn scheme(&self) -> Option<&str> {
+        self.get(Part::Scheme)
+    }
+
+    pub fn authority(&self) -> Option<&str> {
+        self.get(Part::Authority)
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.get(Part::UserAgent)
+    }
+
+    /// `x-request-id`.
+    pub fn request_id(&self) -> Option<&str> {
+        self.get(Part::RequestId)
+    }
 }
 
 /// What [`start`] decided.
@@ -159,10 +233,10 @@ pub fn finish(
     if !span.sampled {
         return None;
     }
-    let known = KNOWN_METHODS.contains(&req.method.as_str());
+    let known = KNOWN_METHODS.contains(&req.method());
     let route = req.route.and_then(|r| routes.template(r));
     // HTTP semantic conventions, span name: `{method} {http.route}`, `HTTP` for unknown methods.
-    let method = if known { req.method.as_str() } else { "HTTP" };
+    let method = if known { req.method() } else { "HTTP" };
     let mut name = String::with_capacity(method.len() + route.map_or(0, |r| r.len() + 1));
     name.push_str(method);
     if let Some(route) = route {
@@ -171,14 +245,14 @@ pub fn finish(
     }
     let mut attributes = Vec::with_capacity(16);
     if known {
-        attributes.push(KeyValue::string("http.request.method", req.method.clone()));
+        attributes.push(KeyValue::string("http.request.method", req.method().to_owned()));
     } else {
         attributes.push(KeyValue::string("http.request.method", "_OTHER"));
-        attributes.push(KeyValue::string("http.request.method_original", req.method.clone()));
+        attributes.push(KeyValue::string("http.request.method_original", req.method().to_owned()));
     }
-    attributes.push(KeyValue::string("url.path", policy.text(&req.path, counts).into_owned()));
-    if let Some(scheme) = &req.scheme {
-        attributes.push(KeyValue::string("url.scheme", scheme.clone()));
+    attributes.push(KeyValue::string("url.path", policy.text(req.path(), counts).into_owned()));
+    if let Some(scheme) = req.scheme() {
+        attributes.push(KeyValue::string("url.scheme", scheme.to_owned()));
     }
     if let Some(route) = route {
         attributes.push(KeyValue::string("http.route", route.to_owned()));
@@ -186,7 +260,7 @@ pub fn finish(
     if done.status != 0 {
         attributes.push(KeyValue::int("http.response.status_code", i64::from(done.status)));
     }
-    if let Some((host, port)) = req.authority.as_deref().map(split_host_port) {
+    if let Some((host, port)) = req.authority().map(split_host_port) {
         attributes.push(KeyValue::string("server.address", host.to_owned()));
         if let Some(port) = port {
             attributes.push(KeyValue::int("server.port", i64::from(port)));
@@ -198,7 +272,7 @@ pub fn finish(
             attributes.push(KeyValue::int("client.port", i64::from(port)));
         }
     }
-    if let Some(ua) = &req.user_agent {
+    if let Some(ua) = req.user_agent() {
         attributes.push(KeyValue::string("user_agent.original", policy.text(ua, counts).into_owned()));
     }
     if let Some(version) = done.protocol.as_deref().and_then(|p| p.strip_prefix("HTTP/")) {
@@ -268,32 +342,26 @@ fn header_names(format: Format) -> &'static [&'static str] {
     }
 }
 
-/// What the span and the metrics record about a request, from its headers (one pass over them:
-/// the first value of each header counts, names compared ignoring ASCII case).
+/// What the span, the metrics and the access log record about a request, from its headers (one
+/// pass over them: the first value of each header counts, names compared ignoring ASCII case).
 pub fn request_attributes(headers: &(impl HeaderLookup + ?Sized), routes: &RouteTable) -> RequestAttributes {
-    let (mut path, mut method, mut scheme, mut authority, mut user_agent) = (None, None, None, None, None);
+    let mut values: [Option<&str>; VALUES] = [None; VALUES];
     for (name, value) in headers.pairs() {
         let slot = match name.len() {
-            5 if name.eq_ignore_ascii_case(":path") => &mut path,
-            7 if name.eq_ignore_ascii_case(":method") => &mut method,
-            7 if name.eq_ignore_ascii_case(":scheme") => &mut scheme,
-            10 if name.eq_ignore_ascii_case(":authority") => &mut authority,
-            10 if name.eq_ignore_ascii_case("user-agent") => &mut user_agent,
+            5 if name.eq_ignore_ascii_case(":path") => Part::RawPath,
+            7 if name.eq_ignore_ascii_case(":method") => Part::Method,
+            7 if name.eq_ignore_ascii_case(":scheme") => Part::Scheme,
+            10 if name.eq_ignore_ascii_case(":authority") => Part::Authority,
+            10 if name.eq_ignore_ascii_case("user-agent") => Part::UserAgent,
+            12 if name.eq_ignore_ascii_case("x-request-id") => Part::RequestId,
             _ => continue,
         };
+        let slot = &mut values[slot as usize];
         if slot.is_none() {
             *slot = Some(value);
         }
     }
-    let path = route::strip_query(path.unwrap_or("/")).to_owned();
-    RequestAttributes {
-        method: method.unwrap_or("GET").to_owned(),
-        route: routes.find(&path),
-        path,
-        scheme: scheme.map(str::to_owned),
-        authority: authority.map(str::to_owned),
-        user_agent: user_agent.map(str::to_owned),
-    }
+    RequestAttributes::new(values, routes)
 }
 
 /// Splits `host:port`, `[v6]:port`, `host` or `v6` into host and port.

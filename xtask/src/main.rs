@@ -7,7 +7,8 @@
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
-//!   the cost of each proxy-wasm hostcall in Envoy; see `benches/RESULTS.md`.
+//!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
+//!   hostcalls it cannot avoid; see `benches/RESULTS.md`.
 //! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
 //!   Wasm image fetcher accepts (`target/oci/meshlens-edge-telemetry/`), printing the digests.
 //!
@@ -39,7 +40,10 @@ commands:
               --hostcalls (instead, the hostcall cost table: the hostcall-probe module
               repeating each proxy-wasm hostcall N times per request, against the same
               module making none; 5 s runs after 1 s warm-up unless --duration/--warmup),
-              --calls N (calls per request with --hostcalls; default 20)
+              --calls N (calls per request with --hostcalls; default 20),
+              --floor (instead, bare, minimal, the probe making no calls, only the 7
+              hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5:
+              how far meshlens is from its hostcall floor; 5 s runs unless --duration)
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
@@ -153,7 +157,7 @@ fn demo_envoy() -> Result<(), String> {
 }
 
 /// Issue #7's load comparison: builds `edge_telemetry.wasm`, `minimal_header.wasm` and
-/// `hostcall_probe.wasm` (for `--hostcalls`) in release, then runs
+/// `hostcall_probe.wasm` (for `--hostcalls` and `--floor`) in release, then runs
 /// `benches/src/bin/envoy_load.rs` (release) with Envoy from `.venv`.
 fn bench_envoy(extra: &[String]) -> Result<(), String> {
     let root = root();

@@ -14,6 +14,11 @@
 //!   in the same callbacks, and nothing else: the request header map, the clock, `traceparent`;
 //!   `:status`, `x-trace-id`, `traceresponse`; the clock, `source.address`, `xds.cluster_name`
 //!   and a 420-byte log line (its count is ignored);
+//! - `essential` makes only the hostcalls that any filter delivering meshlens's telemetry needs
+//!   per request: the request header map (incoming context, method, path), the clock, writing
+//!   `traceparent`; `:status`, writing `x-trace-id`; the clock and a 420-byte log line. The same
+//!   as `mimic` without `traceresponse`, `source.address` and `xds.cluster_name`: the floor under
+//!   every optimisation of meshlens's own code;
 //! - `spin` runs a loop of plain arithmetic in `on_log`, no hostcall: what guest instructions cost
 //!   (`meshlens run --format cost` counts the loop's instructions per iteration).
 
@@ -41,6 +46,7 @@ pub enum Probe {
     Time(u32),
     Spin(u32),
     Mimic,
+    Essential,
 }
 
 impl Probe {
@@ -61,6 +67,7 @@ impl Probe {
             ["time", n] => Self::Time(count(Some(n))?),
             ["spin", n] => Self::Spin(count(Some(n))?),
             ["mimic"] => Self::Mimic,
+            ["essential"] => Self::Essential,
             _ => return None,
         })
     }
@@ -120,7 +127,7 @@ impl HttpContext for Stream {
                     let _ = std::hint::black_box(hostcalls::get_map(MapType::HttpRequestHeaders));
                 }
             }
-            Probe::Mimic => {
+            Probe::Mimic | Probe::Essential => {
                 let _ = std::hint::black_box(hostcalls::get_map_bytes(MapType::HttpRequestHeaders));
                 let _ = std::hint::black_box(hostcalls::get_current_time());
                 let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
@@ -137,10 +144,12 @@ impl HttpContext for Stream {
                 let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-probe", Some(&i.to_string()));
             }
         }
-        if let Probe::Mimic = &*self.probe {
+        if let Probe::Mimic | Probe::Essential = &*self.probe {
             let _ = std::hint::black_box(hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status"));
             let id = "4bf92f3577b34da6a3ce929d0e0e4736";
             let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-trace-id", Some(id));
+        }
+        if let Probe::Mimic = &*self.probe {
             let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
             let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "traceresponse", Some(value));
         }
@@ -170,6 +179,10 @@ impl HttpContext for Stream {
                 let _ = std::hint::black_box(hostcalls::get_current_time());
                 let _ = std::hint::black_box(hostcalls::get_property(vec!["source", "address"]));
                 let _ = std::hint::black_box(hostcalls::get_property(vec!["xds", "cluster_name"]));
+                let _ = hostcalls::log(LogLevel::Info, &"x".repeat(420));
+            }
+            Probe::Essential => {
+                let _ = std::hint::black_box(hostcalls::get_current_time());
                 let _ = hostcalls::log(LogLevel::Info, &"x".repeat(420));
             }
             Probe::Spin(n) => {
@@ -202,6 +215,7 @@ mod tests {
         assert_eq!(Probe::parse("log 3"), Some(Probe::Log(3)));
         assert_eq!(Probe::parse("spin 1000"), Some(Probe::Spin(1000)));
         assert_eq!(Probe::parse("mimic"), Some(Probe::Mimic));
+        assert_eq!(Probe::parse("essential"), Some(Probe::Essential));
         assert_eq!(Probe::parse("\"spin 1000\"\n"), Some(Probe::Spin(1000)));
         assert_eq!(Probe::parse("property source.address"), None);
         assert_eq!(Probe::parse("time many"), None);

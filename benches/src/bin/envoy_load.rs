@@ -2,16 +2,20 @@
 //! (`envoy-config/bench/`), in alternating rounds, on this machine; prints one line per run and a
 //! Markdown table of medians. Run by `cargo xtask bench-envoy` (which builds the modules first).
 //! With `--hostcalls` it measures the hostcall cost table instead (`hostcalls.rs`: the
-//! `benches/hostcall-probe` module repeating one proxy-wasm hostcall N times per request).
+//! `benches/hostcall-probe` module repeating one proxy-wasm hostcall N times per request); with
+//! `--floor`, meshlens against the hostcalls any filter delivering its telemetry must make
+//! (`floor.rs`).
 //!
 //! Envoy runs with one worker (`--concurrency 1`) pinned to CPU 0; this process, its OTLP
 //! receiver and `wrk` are pinned to CPU 1. Every wait has a deadline and every Envoy is killed
 //! when its run ends (or when this process returns early with an error).
 //!
-//! Usage: `envoy_load [--cases 1,3] [--hostcalls [--calls N]] [--rounds N] [--duration SECONDS]
+//! Usage: `envoy_load [--cases 1,3 | --hostcalls [--calls N] | --floor] [--rounds N] [--duration SECONDS]
 //! [--warmup SECONDS] [--connections N]`; Envoy from `MESHLENS_ENVOY` (default `.venv/bin/envoy`).
 
 // A crate root resolves `mod` next to itself (src/bin/); this keeps the module with its binary.
+#[path = "envoy_load/floor.rs"]
+mod floor;
 #[path = "envoy_load/hostcalls.rs"]
 mod hostcalls;
 
@@ -70,6 +74,8 @@ struct Options {
     hostcalls: bool,
     /// Calls per request for each hostcall probe (`--calls`).
     calls: u32,
+    /// Run the floor comparison instead of the cases (`--floor`).
+    floor: bool,
 }
 
 /// What one measured run produced.
@@ -148,7 +154,13 @@ fn run_all() -> Result<(), String> {
     };
     std::fs::write(&script, text).map_err(|e| format!("{}: {e}", script.display()))?;
     let bench = Bench { tick: clock_ticks()?, receiver: Receiver::start()?, options, root, envoy_bin, script };
-    if bench.options.hostcalls { hostcalls::run(&bench) } else { run_cases(&bench) }
+    if bench.options.hostcalls {
+        hostcalls::run(&bench)
+    } else if bench.options.floor {
+        floor::run(&bench)
+    } else {
+        run_cases(&bench)
+    }
 }
 
 /// The load comparison: each round runs the selected cases in order.
@@ -279,12 +291,17 @@ fn options() -> Result<Options, String> {
         cases: CASES.iter().map(|c| c.id).collect(),
         hostcalls: false,
         calls: 20,
+        floor: false,
     };
     let (mut duration_given, mut warmup_given, mut cases_given, mut calls_given) = (false, false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--hostcalls" {
             o.hostcalls = true;
+            continue;
+        }
+        if flag == "--floor" {
+            o.floor = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
@@ -303,14 +320,17 @@ fn options() -> Result<Options, String> {
             _ => return Err(format!("unknown option `{flag}`")),
         }
     }
-    if o.hostcalls && cases_given {
-        return Err(String::from("--cases selects load-comparison cases; it does not go with --hostcalls"));
+    if o.hostcalls && o.floor {
+        return Err(String::from("--hostcalls and --floor are two different runs: pick one"));
+    }
+    if (o.hostcalls || o.floor) && cases_given {
+        return Err(String::from("--cases selects load-comparison cases; it does not go with --hostcalls or --floor"));
     }
     if !o.hostcalls && calls_given {
         return Err(String::from("--calls only goes with --hostcalls"));
     }
-    // The hostcall table has 13 targets per round: shorter runs by default.
-    if o.hostcalls {
+    // The hostcall table has 15 targets per round and the floor 8: shorter runs by default.
+    if o.hostcalls || o.floor {
         o.duration_s = if duration_given { o.duration_s } else { 5 };
         o.warmup_s = if warmup_given { o.warmup_s } else { 1 };
     }

@@ -60,36 +60,15 @@ const PROBES: [Probe; 14] = [
 /// the Markdown table.
 pub(crate) fn run(bench: &Bench) -> Result<(), String> {
     let options = &bench.options;
-    let template_path = bench.root.join(TEMPLATE);
-    let template = std::fs::read_to_string(&template_path).map_err(|e| format!("{}: {e}", template_path.display()))?;
-    for placeholder in [MODULE_PLACEHOLDER, CONFIGURATION_PLACEHOLDER] {
-        if !template.contains(placeholder) {
-            return Err(format!("{}: no `{placeholder}` to substitute", template_path.display()));
-        }
-    }
-    let module = bench.root.join(MODULE);
-    if !module.is_file() {
-        return Err(format!(
-            "{} not found; build it with `cargo build --release --target wasm32-wasip1 -p hostcall-probe` (`cargo xtask bench-envoy` does)",
-            module.display()
-        ));
-    }
     let bare = CASES.first().ok_or("no cases")?.target(&bench.root)?;
     let targets: Vec<Target> = PROBES
         .iter()
         .map(|probe| {
-            let configuration = configuration(probe, options.calls);
-            Target {
-                label: format!("hostcall probe `{configuration}`"),
-                log: String::from("hostcall"),
-                yaml: template
-                    .replace(MODULE_PLACEHOLDER, &module.display().to_string())
-                    .replace(CONFIGURATION_PLACEHOLDER, &configuration),
-                // The only probe whose work shows in the reply.
-                probe_header: (probe.op == "set_response_header").then_some("x-probe"),
-            }
+            // The only probe whose work shows in the reply.
+            let header = (probe.op == "set_response_header").then_some("x-probe");
+            probe_target(bench, &configuration(probe, options.calls), "hostcall", header)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     println!(
         "hostcall costs: {} rounds x (bare Envoy + {} probes at {} calls per request), {} s per run after {} s warm-up, wrk -t1 -c{}, Envoy --concurrency 1 on CPU {ENVOY_CPU}, load on CPU {LOAD_CPU}",
         options.rounds,
@@ -113,6 +92,38 @@ pub(crate) fn run(bench: &Bench) -> Result<(), String> {
     }
     print_table(options.calls, &bare_runs, &runs);
     Ok(())
+}
+
+/// The probe module configured with `configuration`, in `TEMPLATE`; its Envoy log is
+/// `target/bench/envoy-<log>.log`, and `probe_header` must be on the reply when it runs.
+pub(crate) fn probe_target(
+    bench: &Bench,
+    configuration: &str,
+    log: &str,
+    probe_header: Option<&'static str>,
+) -> Result<Target, String> {
+    let template_path = bench.root.join(TEMPLATE);
+    let template = std::fs::read_to_string(&template_path).map_err(|e| format!("{}: {e}", template_path.display()))?;
+    for placeholder in [MODULE_PLACEHOLDER, CONFIGURATION_PLACEHOLDER] {
+        if !template.contains(placeholder) {
+            return Err(format!("{}: no `{placeholder}` to substitute", template_path.display()));
+        }
+    }
+    let module = bench.root.join(MODULE);
+    if !module.is_file() {
+        return Err(format!(
+            "{} not found; build it with `cargo build --release --target wasm32-wasip1 -p hostcall-probe` (`cargo xtask bench-envoy` does)",
+            module.display()
+        ));
+    }
+    Ok(Target {
+        label: format!("hostcall probe `{configuration}`"),
+        log: log.to_owned(),
+        yaml: template
+            .replace(MODULE_PLACEHOLDER, &module.display().to_string())
+            .replace(CONFIGURATION_PLACEHOLDER, configuration),
+        probe_header,
+    })
 }
 
 /// The module's configuration for a probe: `none`, or `<op> [argument] <calls>`.

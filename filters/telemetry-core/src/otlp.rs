@@ -91,14 +91,15 @@ fn push_span(out: &mut String, span: &Span) {
     // is remote whenever there is one; a root span's "parent is remote" is known to be false.
     let remote = if span.parent_span_id.is_some() { IS_REMOTE } else { 0 };
     push_flags(out, u32::from(span.flags) | HAS_IS_REMOTE | remote);
-    out.push_str(r#","name":"#);
-    json::push_str(out, &span.name);
-    out.push_str(r#","kind":"#);
+    out.push_str(r#","name":""#);
+    json::push_escaped(out, &span.name);
+    out.push_str(r#"","kind":"#);
     json::push_u64(out, span.kind as u64);
-    out.push_str(r#","startTimeUnixNano":"#);
-    json::push_u64_string(out, span.start_unix_nanos);
-    out.push_str(r#","endTimeUnixNano":"#);
-    json::push_u64_string(out, span.end_unix_nanos);
+    out.push_str(r#","startTimeUnixNano":""#);
+    json::push_u64(out, span.start_unix_nanos);
+    out.push_str(r#"","endTimeUnixNano":""#);
+    json::push_u64(out, span.end_unix_nanos);
+    out.push('"');
     push_attributes(out, ",", &span.attributes);
     if !span.links.is_empty() {
         out.push_str(r#","links":["#);
@@ -170,36 +171,38 @@ fn push_attributes(out: &mut String, separator: &str, attributes: &[KeyValue]) {
     out.push_str(separator);
     out.push_str(r#""attributes":["#);
     for (i, attribute) in attributes.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(r#"{"key":"#);
-        json::push_str(out, &attribute.key);
-        out.push_str(r#","value":"#);
+        // The literals between values are written whole: a span has a dozen attributes, and each
+        // separate push is a call with its own capacity check.
+        out.push_str(if i > 0 { r#",{"key":""# } else { r#"{"key":""# });
+        json::push_escaped(out, &attribute.key);
         push_value(out, &attribute.value);
-        out.push('}');
     }
     out.push(']');
 }
 
-/// An `AnyValue` with exactly one of its kinds set (common.proto).
+/// `","value":` and an `AnyValue` with exactly one of its kinds set (common.proto), closing
+/// the `KeyValue` object too.
 fn push_value(out: &mut String, value: &Value) {
     match value {
         Value::String(s) => {
-            out.push_str(r#"{"stringValue":"#);
-            json::push_str(out, s);
+            out.push_str(r#"","value":{"stringValue":""#);
+            json::push_escaped(out, s);
+            out.push_str(r#""}}"#);
         }
-        Value::Bool(b) => out.push_str(if *b { r#"{"boolValue":true"# } else { r#"{"boolValue":false"# }),
+        Value::Bool(b) => {
+            out.push_str(if *b { r#"","value":{"boolValue":true}}"# } else { r#"","value":{"boolValue":false}}"# });
+        }
         Value::Int(n) => {
-            out.push_str(r#"{"intValue":"#);
-            json::push_i64_string(out, *n);
+            out.push_str(r#"","value":{"intValue":""#);
+            json::push_i64(out, *n);
+            out.push_str(r#""}}"#);
         }
         Value::Double(n) => {
-            out.push_str(r#"{"doubleValue":"#);
+            out.push_str(r#"","value":{"doubleValue":"#);
             json::push_f64(out, *n);
+            out.push_str("}}");
         }
     }
-    out.push('}');
 }
 
 #[cfg(test)]

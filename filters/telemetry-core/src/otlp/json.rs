@@ -115,13 +115,6 @@ pub(crate) fn push_u64_string(out: &mut String, n: u64) {
     out.push('"');
 }
 
-/// See [`push_u64_string`].
-pub(crate) fn push_i64_string(out: &mut String, n: i64) {
-    out.push('"');
-    push_i64(out, n);
-    out.push('"');
-}
-
 /// Appends a double as a JSON number, or for NaN and the infinities the strings `"NaN"`,
 /// `"Infinity"` and `"-Infinity"`.
 ///

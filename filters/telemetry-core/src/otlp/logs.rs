@@ -107,26 +107,22 @@ fn push_fields(out: &mut String, fields: &[(Cow<'static, str>, FieldValue)]) {
     }
     out.push_str(r#","attributes":["#);
     for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(r#"{"key":"#);
-        json::push_str(out, key);
-        out.push_str(r#","value":"#);
+        out.push_str(if i > 0 { r#",{"key":""# } else { r#"{"key":""# });
+        json::push_escaped(out, key);
         push_field_value(out, value);
-        out.push('}');
     }
     out.push(']');
 }
 
-/// A field as an `AnyValue`. The scalar kinds go through the span attribute writer; a string is
-/// written in place, borrowed, rather than copied into a [`Value::String`] first.
+/// `","value":` and the field as an `AnyValue`, closing the `KeyValue`. The scalar kinds go
+/// through the span attribute writer; a string is written in place, borrowed, rather than
+/// copied into a [`Value::String`] first.
 fn push_field_value(out: &mut String, value: &FieldValue) {
     match value {
         FieldValue::Str(s) => {
-            out.push_str(r#"{"stringValue":"#);
-            json::push_str(out, s);
-            out.push('}');
+            out.push_str(r#"","value":{"stringValue":""#);
+            json::push_escaped(out, s);
+            out.push_str(r#""}}"#);
         }
         FieldValue::Int(n) => push_value(out, &Value::Int(*n)),
         FieldValue::Float(n) => push_value(out, &Value::Double(*n)),

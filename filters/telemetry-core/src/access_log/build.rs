@@ -62,6 +62,24 @@ pub const FIELDS: [(&str, Field); 14] = [
     ("query_hash", Field::QueryHash),
 ];
 
+/// `,"<name>":` for every field of [`FIELDS`], in the same order.
+const LINE_KEYS: [&str; 14] = [
+    r#","service":"#,
+    r#","method":"#,
+    r#","route":"#,
+    r#","path":"#,
+    r#","status":"#,
+    r#","duration_ms":"#,
+    r#","request_bytes":"#,
+    r#","response_bytes":"#,
+    r#","upstream_cluster":"#,
+    r#","upstream_host":"#,
+    r#","client_address":"#,
+    r#","user_agent":"#,
+    r#","request_id":"#,
+    r#","query_hash":"#,
+];
+
 /// What is known about a finished request, raw (the builder redacts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RequestLog<'a> {
@@ -91,8 +109,15 @@ impl Field {
         FIELDS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
-    fn name(self) -> &'static str {
-        FIELDS.iter().find(|(_, f)| *f == self).map_or("", |(n, _)| n)
+    /// The field's name in the line (`FIELDS` is in declaration order; a test holds it so).
+    pub fn name(self) -> &'static str {
+        FIELDS.get(self as usize).map_or("", |(n, _)| n)
+    }
+
+    /// `,"<name>":`, what the proxy-log line writes before the value: one literal per field
+    /// instead of three pushes.
+    pub fn line_key(self) -> &'static str {
+        LINE_KEYS.get(self as usize).copied().unwrap_or_default()
     }
 }
 
@@ -129,7 +154,7 @@ pub fn sampled(
 /// A field's name: a standard field's, or a configured extra field's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldName<'c> {
-    Standard(&'static str),
+    Standard(Field),
     Extra(&'c str),
 }
 
@@ -144,7 +169,7 @@ pub enum Value<'a> {
 impl FieldName<'_> {
     pub fn as_str(&self) -> &str {
         match self {
-            Self::Standard(name) => name,
+            Self::Standard(field) => field.name(),
             Self::Extra(name) => name,
         }
     }
@@ -170,7 +195,7 @@ pub fn each_field<'c, 'a>(
     let path = route::strip_query(req.path);
     let query = req.path.get(path.len()..).and_then(|q| q.strip_prefix('?')).filter(|q| !q.is_empty());
     for field in &cfg.fields {
-        let name = FieldName::Standard(field.name());
+        let name = FieldName::Standard(*field);
         let int = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
         match field {
             Field::Service => emit(name, borrowed(req.service)),
@@ -223,7 +248,7 @@ pub fn build(cfg: &AccessLogConfig, policy: &Policy, counts: &mut Counts, req: &
     let mut fields: Vec<(Cow<'static, str>, FieldValue)> = Vec::with_capacity(cfg.fields.len() + cfg.extra.len());
     each_field(cfg, policy, counts, req, &clean_path, |name, value| {
         let name = match name {
-            FieldName::Standard(name) => Cow::Borrowed(name),
+            FieldName::Standard(field) => Cow::Borrowed(field.name()),
             FieldName::Extra(name) => Cow::Owned(name.to_owned()),
         };
         let value = match value {

@@ -51,10 +51,8 @@ pub fn encode_request(
     push_ids(out, req.trace.map(|t| t.0), req.trace.map(|t| t.1));
     build::each_field(cfg, policy, counts, req, &clean_path, |name, value| match name {
         // Standard names are plain ASCII words: no escaping to check.
-        FieldName::Standard(name) => {
-            out.push_str(",\"");
-            out.push_str(name);
-            out.push_str("\":");
+        FieldName::Standard(field) => {
+            out.push_str(field.line_key());
             push_value(out, &value);
         }
         FieldName::Extra(name) => push_field(out, name, &value),
@@ -293,5 +291,14 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed["status"], 404);
+    }
+
+    #[test]
+    fn every_field_has_its_name_and_line_key() {
+        for (i, (name, field)) in build::FIELDS.iter().enumerate() {
+            assert_eq!(*field as usize, i, "FIELDS is in declaration order");
+            assert_eq!(field.name(), *name);
+            assert_eq!(field.line_key(), format!(",\"{name}\":"));
+        }
     }
 }

@@ -246,7 +246,16 @@ impl Bench {
     /// Starts Envoy with one target, probes it, warms it up, and measures one run.
     fn measure_once(&self, target: &Target) -> Result<Run, String> {
         let options = &self.options;
-        let envoy = Envoy::start(target, &self.root, &self.envoy_bin, self.receiver.port)?;
+        // The ports are found free, then released for Envoy to bind: another process can take
+        // one in between (it happened once in about 200 starts). A second start with new ports
+        // tells that apart from a broken configuration, which fails again.
+        let envoy = match Envoy::start(target, &self.root, &self.envoy_bin, self.receiver.port) {
+            Ok(envoy) => envoy,
+            Err(first) => {
+                println!("  {first}; starting it once more with new ports");
+                Envoy::start(target, &self.root, &self.envoy_bin, self.receiver.port)?
+            }
+        };
         probe(target, envoy.listener)?;
         let url = format!("http://{}{PATH}", envoy.listener);
         wrk(&self.script, &url, options.connections, options.warmup_s)?;

@@ -227,8 +227,9 @@ impl MetricsEngine {
             .enumerate()
             .map(|(i, f)| {
                 let shared = leaders.iter().position(|&l| {
-                    let leader = &config.families[l];
-                    f.routes.is_none() && leader.routes.is_none() && leader.labels == f.labels
+                    config.families.get(l).is_some_and(|leader| {
+                        f.routes.is_none() && leader.routes.is_none() && leader.labels == f.labels
+                    })
                 });
                 let group = shared.unwrap_or_else(|| {
                     leaders.push(i);
@@ -287,7 +288,9 @@ impl MetricsEngine {
                         if state.by_set.len() <= set {
                             state.by_set.resize(set + 1, None);
                         }
-                        state.by_set[set] = Some(state.series.len() - 1);
+                        if let Some(slot) = state.by_set.get_mut(set) {
+                            *slot = Some(state.series.len() - 1);
+                        }
                         state.series.len() - 1
                     }
                 },

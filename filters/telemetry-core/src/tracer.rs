@@ -57,12 +57,12 @@ impl RequestAttributes {
         let mut text = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
         let mut ends = [0; VALUES];
         let mut present = 0;
-        for (i, value) in values.iter().enumerate() {
+        for (i, (value, end)) in values.iter().zip(ends.iter_mut()).enumerate() {
             if let Some(v) = value {
                 text.push_str(v);
                 present |= 1 << i;
             }
-            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
         let mut attributes = Self { text, ends, present, route: None };
         attributes.route = routes.find(attributes.path());
@@ -74,8 +74,8 @@ impl RequestAttributes {
         if self.present & (1 << i) == 0 {
             return None;
         }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.text.get(start..self.ends[i] as usize)
+        let start = if i == 0 { 0 } else { *self.ends.get(i - 1)? as usize };
+        self.text.get(start..*self.ends.get(i)? as usize)
     }
 
     /// The method, `GET` when the request had none.
@@ -356,8 +356,7 @@ pub fn request_attributes(headers: &(impl HeaderLookup + ?Sized), routes: &Route
             12 if name.eq_ignore_ascii_case("x-request-id") => Part::RequestId,
             _ => continue,
         };
-        let slot = &mut values[slot as usize];
-        if slot.is_none() {
+        if let Some(slot @ None) = values.get_mut(slot as usize) {
             *slot = Some(value);
         }
     }

@@ -93,14 +93,17 @@ impl RequestAttributes {
         route::strip_query(self.get(Part::RawPath).unwrap_or("/"))
     }
 
+    /// `:scheme`.
     pub fn scheme(&self) -> Option<&str> {
         self.get(Part::Scheme)
     }
 
+    /// `:authority`, the port included when the request had one.
     pub fn authority(&self) -> Option<&str> {
         self.get(Part::Authority)
     }
 
+    /// `user-agent`, as received (redaction is the reader's job).
     pub fn user_agent(&self) -> Option<&str> {
         self.get(Part::UserAgent)
     }

@@ -99,27 +99,10 @@ pub fn property(path: &str) -> Result<Option<Vec<u8>>, Status> {
     }
 }
 
-/// An integer property: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
-pub fn property_u64(path: &str) -> Option<u64> {
-    let bytes = property(path).ok()??;
-    let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(array))
-}
-
-/// A string property.
-pub fn property_string(path: &str) -> Option<String> {
-    property(path).ok()?.map(text)
-}
-
 /// The host's bytes as text, kept without a copy when they are UTF-8 (as they nearly always
 /// are), invalid sequences replaced otherwise.
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// A string property named by its segments, as configured (`["node", "metadata", "REGION"]`).
-pub fn property_at(segments: &[String]) -> Option<String> {
-    property_string(&segments.join("\0"))
 }
 
 /// Defines (or looks up) a metric by name.

@@ -1,32 +1,28 @@
-//! Sending queued spans or log records to the collector with `proxy_http_call`, from the root
-//! context only.
+//! Sending queued spans or log records to the collector, from the root context only.
 //!
 //! Calls are made from the root context (on ticks), never from a stream context. Envoy runs every
-//! callout on the plugin's root context, but the Rust SDK routes the answer to the context that
-//! was active when it dispatched; a stream context is usually gone by then, and the SDK drops the
-//! answer, which would leave the call counted in flight forever. A full batch therefore leaves on
-//! the next tick, and the tick runs at least every [`MAX_TICK_MS`] milliseconds.
+//! callout on the plugin's root context, but the proxy-wasm Rust SDK routes the answer to the
+//! context that was active when it dispatched; a stream context is usually gone by then, and the
+//! SDK drops the answer, which would leave the call counted in flight forever. A full batch
+//! therefore leaves on the next tick, and the tick runs at least every [`MAX_TICK_MS`]
+//! milliseconds.
 
-use std::time::Duration;
-
-use proxy_wasm::hostcalls;
-use telemetry_core::config::ExporterConfig;
-use telemetry_core::export::{ExportQueue, Outcome};
-use telemetry_core::span::Resource;
-
-use crate::host::{self, Map};
-use crate::metrics::SignalCounters;
+use super::counters::SignalCounters;
+use super::host::{Calls, LogSink, MetricSink, level};
+use crate::config::ExporterConfig;
+use crate::export::{ExportQueue, Outcome};
+use crate::span::Resource;
 
 /// The longest tick period; partial batches still wait for `flush_interval_ms`.
 pub const MAX_TICK_MS: u32 = 100;
 
-/// Writes a batch as an OTLP/HTTP JSON request body.
+/// Writes a batch as an OTLP/HTTP request body.
 pub type Encode<T> = fn(&mut String, &Resource, &[T]);
 
 /// One worker's exporter for one signal: the queue, the reusable body buffer, flush timing.
 #[derive(Debug)]
 pub struct Exporter<T> {
-    pub queue: ExportQueue<T>,
+    queue: ExportQueue<T>,
     config: ExporterConfig,
     /// `:path` of the export requests (`/v1/traces`, `/v1/logs`).
     path: String,
@@ -55,27 +51,32 @@ impl<T> Exporter<T> {
         self.config.flush_interval_ms.min(MAX_TICK_MS)
     }
 
+    /// Items waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.queue.queued()
+    }
+
     /// Queues one item (or counts it dropped).
-    pub fn push(&mut self, item: T) {
+    pub fn push(&mut self, host: &impl MetricSink, item: T) {
         let before = self.queue.stats();
         self.queue.push(item);
-        self.counters.record(self.queue.stats().since(before));
+        self.counters.record(host, self.queue.stats().since(before));
     }
 
     /// Sends full batches, and partial ones when the flush interval has passed.
-    pub fn flush(&mut self, resource: &Resource, now_nanos: u64) {
+    pub fn flush(&mut self, host: &(impl Calls + LogSink + MetricSink), resource: &Resource, now_nanos: u64) {
         let interval = u64::from(self.config.flush_interval_ms) * 1_000_000;
         let due = now_nanos.saturating_sub(self.last_flush_nanos) >= interval;
         let before = self.queue.stats();
         while let Some(batch) = self.queue.take_batch(!due) {
             self.body.clear();
             (self.encode)(&mut self.body, resource, &batch);
-            match self.dispatch() {
+            match self.dispatch(host) {
                 Ok(token) => self.queue.sent(token, batch.len()),
                 Err(e) => {
-                    host::log(
-                        host::Level::Warn,
-                        &format!("meshlens: export call to cluster {} refused: {e:?}", self.config.cluster),
+                    host.log(
+                        level::WARN,
+                        &format!("meshlens: export call to cluster {} refused: {e}", self.config.cluster),
                     );
                     self.queue.send_failed(batch.len());
                     break;
@@ -85,28 +86,23 @@ impl<T> Exporter<T> {
         if due {
             self.last_flush_nanos = now_nanos;
         }
-        self.counters.record(self.queue.stats().since(before));
+        self.counters.record(host, self.queue.stats().since(before));
     }
 
-    /// Records the answer to call `token` if it is one of this exporter's; returns whether it was.
-    pub fn completed(&mut self, token: u32, num_headers: usize) -> bool {
-        let outcome = if num_headers == 0 {
-            Outcome::NoResponse
-        } else {
-            match host::header(Map::HttpCallResponseHeaders, ":status") {
-                Ok(Some(s)) => s.parse().map_or(Outcome::NoResponse, Outcome::Status),
-                _ => Outcome::NoResponse,
-            }
-        };
+    /// Records the answer to call `token` if it is one of this exporter's; returns whether it
+    /// was. `status` is the answer's `:status`, `None` when there was no answer (connection
+    /// failure, reset, timeout).
+    pub fn completed(&mut self, host: &impl MetricSink, token: u32, status: Option<u16>) -> bool {
+        let outcome = status.map_or(Outcome::NoResponse, Outcome::Status);
         let before = self.queue.stats();
         let ours = self.queue.completed(token, outcome);
         if ours {
-            self.counters.record(self.queue.stats().since(before));
+            self.counters.record(host, self.queue.stats().since(before));
         }
         ours
     }
 
-    fn dispatch(&self) -> Result<u32, proxy_wasm::types::Status> {
+    fn dispatch(&self, host: &impl Calls) -> Result<u32, super::host::HostError> {
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", "POST"),
             (":path", &self.path),
@@ -114,12 +110,6 @@ impl<T> Exporter<T> {
             ("content-type", "application/json"),
         ];
         headers.extend(self.config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        hostcalls::dispatch_http_call(
-            &self.config.cluster,
-            headers,
-            Some(self.body.as_bytes()),
-            vec![],
-            Duration::from_millis(u64::from(self.config.timeout_ms)),
-        )
+        host.http_call(&self.config.cluster, &headers, self.body.as_bytes(), self.config.timeout_ms)
     }
 }

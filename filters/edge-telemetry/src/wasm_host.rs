@@ -1,0 +1,134 @@
+//! `telemetry-core`'s host traits over proxy-wasm hostcalls, and the worker state the root and
+//! its streams share.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use telemetry_core::pipeline::Pipeline;
+use telemetry_core::pipeline::host::{
+    Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties, Property, Random,
+};
+
+use crate::host::{self, Map};
+
+/// One worker VM's pipeline and the host it runs on (single-threaded; shared by the root
+/// context and every stream).
+#[derive(Debug)]
+pub struct Worker {
+    pub pipeline: RefCell<Pipeline>,
+    pub host: WasmHost,
+}
+
+/// The proxy-wasm host, with the attribute paths of the pipeline's plan encoded once.
+#[derive(Debug, Default)]
+pub struct WasmHost {
+    /// `proxy_get_property` paths by [`Property::index`]: segments joined by NUL bytes.
+    paths: Vec<String>,
+}
+
+impl Worker {
+    /// The worker of a configured pipeline.
+    pub fn new(pipeline: Pipeline) -> Self {
+        let paths = pipeline.plan().properties().iter().map(|p| p.path().join("\0")).collect();
+        Self { pipeline: RefCell::new(pipeline), host: WasmHost { paths } }
+    }
+}
+
+impl Clock for WasmHost {
+    fn now_unix_nanos(&self) -> u64 {
+        host::now_unix_nanos()
+    }
+}
+
+impl Random for WasmHost {
+    fn random_seed(&self) -> Result<[u8; 32], HostError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| HostError(e.to_string()))?;
+        Ok(seed)
+    }
+}
+
+impl Headers for WasmHost {
+    fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
+        let raw = host::header_map(Map::RequestHeaders).unwrap_or_default();
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = host::pairs::decode(&raw).unwrap_or_default();
+        read(&pairs)
+    }
+
+    fn set_request_header(&self, name: &str, value: &str) {
+        let _ = host::set_header(Map::RequestHeaders, name, value);
+    }
+
+    fn remove_request_header(&self, name: &str) {
+        let _ = host::remove_header(Map::RequestHeaders, name);
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        host::header(Map::ResponseHeaders, name).ok().flatten()
+    }
+
+    fn set_response_header(&self, name: &str, value: &str) {
+        let _ = host::set_header(Map::ResponseHeaders, name, value);
+    }
+}
+
+impl Properties for WasmHost {
+    fn property(&self, property: &Property) -> Option<Vec<u8>> {
+        host::property(self.paths.get(property.index())?).ok().flatten()
+    }
+}
+
+impl LogSink for WasmHost {
+    fn log(&self, level: u32, message: &str) {
+        host::log_raw(level, message);
+    }
+}
+
+impl MetricSink for WasmHost {
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
+        let kind = match kind {
+            MetricKind::Counter => host::MetricKind::Counter,
+            MetricKind::Gauge => host::MetricKind::Gauge,
+        };
+        host::define_metric(kind, name).map_err(status)
+    }
+
+    fn increment_metric(&self, id: u32, delta: i64) {
+        let _ = host::increment_metric(id, delta);
+    }
+
+    fn record_metric(&self, id: u32, value: u64) {
+        let _ = host::record_metric(id, value);
+    }
+}
+
+impl Calls for WasmHost {
+    fn set_tick_period_ms(&self, ms: u32) -> Result<(), HostError> {
+        host::set_tick_period_ms(ms).map_err(status)
+    }
+
+    /// The SDK's wrapper, not a raw hostcall: the SDK must register the token to route the
+    /// answer back to the root context.
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostError> {
+        hostcalls::dispatch_http_call(
+            cluster,
+            headers.to_vec(),
+            Some(body),
+            vec![],
+            Duration::from_millis(u64::from(timeout_ms)),
+        )
+        .map_err(|e| HostError(format!("{e:?}")))
+    }
+}
+
+fn status(e: host::Status) -> HostError {
+    HostError(format!("{e:?}"))
+}

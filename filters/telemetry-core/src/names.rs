@@ -1,0 +1,116 @@
+//! Every name meshlens emits as a metric, in one place: the module's self-telemetry counters and
+//! the standard request-metric families. Tests, dashboards checks and rule checks import these
+//! instead of copying them.
+//!
+//! Names follow Prometheus conventions. Envoy exports Wasm-defined metrics under their own name on
+//! `/stats/prometheus` (no `envoy_` prefix), so these appear exactly as written here. Labelled
+//! series are written `name;label=value` (see [`crate::metrics::labels`]); the shipped Envoy
+//! configs' `stats_tags` turn the suffixes into Prometheus labels.
+
+/// Requests whose incoming trace headers were present but invalid.
+pub const TRACE_CONTEXT_INVALID: &str = "meshlens_trace_context_invalid_total";
+/// Configurations accepted (`on_configure` returning true), per VM.
+pub const CONFIG_RELOADS: &str = "meshlens_config_reloads_total";
+/// A gauge: the module's Wasm linear memory on a worker, set on every tick. It grows while metric
+/// series and batches fill and then stays flat; steady growth would be a leak.
+pub const WASM_MEMORY: &str = "meshlens_wasm_memory_bytes";
+
+/// Spans the collector accepted (2xx).
+pub const SPANS_EXPORTED: &str = "meshlens_spans_exported_total";
+/// Spans dropped because the queue was full.
+pub const SPANS_DROPPED: &str = "meshlens_spans_dropped_total";
+/// Spans in export calls that failed.
+pub const SPANS_FAILED: &str = "meshlens_spans_failed_total";
+/// Log records the collector accepted (2xx), with OTLP logs on.
+pub const LOGS_EXPORTED: &str = "meshlens_logs_exported_total";
+/// Log records dropped because the queue was full.
+pub const LOGS_DROPPED: &str = "meshlens_logs_dropped_total";
+/// Log records in export calls that failed.
+pub const LOGS_FAILED: &str = "meshlens_logs_failed_total";
+/// Export calls that failed. Span exports count here unlabelled; log exports with
+/// `;signal=logs`.
+pub const EXPORT_FAILURES: &str = "meshlens_export_failures_total";
+/// The `signal` label value of log export failures.
+pub const EXPORT_FAILURES_LOGS: &str = "meshlens_export_failures_total;signal=logs";
+
+/// Access failures, labelled `kind` (`unauthorized`, `forbidden`, `rate_limited`, `other`).
+pub const SECURITY_RESPONSES: &str = "meshlens_security_responses_total";
+/// Security events, labelled `event_type`.
+pub const SECURITY_EVENTS: &str = "meshlens_security_events_total";
+/// Redactions applied, labelled `kind`.
+pub const REDACTIONS: &str = "meshlens_redactions_total";
+/// Label sets that went to a family's overflow series, labelled `metric`.
+pub const SERIES_OVERFLOW: &str = "meshlens_metrics_series_overflow_total";
+
+/// Every self-telemetry counter and gauge, unlabelled names.
+pub const SELF_TELEMETRY: [&str; 14] = [
+    TRACE_CONTEXT_INVALID,
+    CONFIG_RELOADS,
+    WASM_MEMORY,
+    SPANS_EXPORTED,
+    SPANS_DROPPED,
+    SPANS_FAILED,
+    LOGS_EXPORTED,
+    LOGS_DROPPED,
+    LOGS_FAILED,
+    EXPORT_FAILURES,
+    SECURITY_RESPONSES,
+    SECURITY_EVENTS,
+    REDACTIONS,
+    SERIES_OVERFLOW,
+];
+
+/// The default prefix of the standard request-metric families (`metrics.prefix`).
+pub const DEFAULT_PREFIX: &str = "meshlens_";
+/// The standard families, after the prefix: requests (counter), duration, request size and
+/// response size (histograms).
+pub const REQUESTS: &str = "http_requests_total";
+pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+pub const REQUEST_SIZE: &str = "http_request_size_bytes";
+pub const RESPONSE_SIZE: &str = "http_response_size_bytes";
+/// The standard families, after the prefix, in the order they are defined.
+pub const STANDARD_FAMILIES: [&str; 4] = [REQUESTS, REQUEST_DURATION, REQUEST_SIZE, RESPONSE_SIZE];
+
+/// The four counters of one exported signal (`spans` or `logs`): items exported, dropped and
+/// failed, and failed calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalNames {
+    pub exported: &'static str,
+    pub dropped: &'static str,
+    pub failed: &'static str,
+    pub failed_calls: &'static str,
+}
+
+/// The span exporter's counters.
+pub const SPANS: SignalNames = SignalNames {
+    exported: SPANS_EXPORTED,
+    dropped: SPANS_DROPPED,
+    failed: SPANS_FAILED,
+    failed_calls: EXPORT_FAILURES,
+};
+/// The OTLP log exporter's counters.
+pub const LOGS: SignalNames = SignalNames {
+    exported: LOGS_EXPORTED,
+    dropped: LOGS_DROPPED,
+    failed: LOGS_FAILED,
+    failed_calls: EXPORT_FAILURES_LOGS,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::labels::is_metric_name;
+
+    #[test]
+    fn every_name_is_a_prometheus_metric_name_and_listed_once() {
+        for (i, name) in SELF_TELEMETRY.iter().enumerate() {
+            assert!(is_metric_name(name), "{name}");
+            assert!(name.starts_with(DEFAULT_PREFIX), "{name}");
+            assert!(!SELF_TELEMETRY[..i].contains(name), "{name} listed twice");
+        }
+        for family in STANDARD_FAMILIES {
+            assert!(is_metric_name(&format!("{DEFAULT_PREFIX}{family}")), "{family}");
+        }
+        assert_eq!(EXPORT_FAILURES_LOGS.split(';').next(), Some(EXPORT_FAILURES));
+    }
+}

@@ -1,0 +1,303 @@
+//! The request pipeline: everything meshlens does with a request, from its headers to what it
+//! emits, driven by a host through the traits of [`host`].
+//!
+//! One [`Pipeline`] per worker holds the configuration, its [`Plan`], the id generator, the
+//! export queues, the metrics engine, the security detector and the redaction counts. Each
+//! request gets an [`Exchange`], which the host hands back on every callback:
+//!
+//! 1. [`Pipeline::on_request_headers`]: read the request headers and the clock once; extract the
+//!    incoming context, decide sampling, set and remove trace headers upstream.
+//! 2. [`Pipeline::on_response_headers`]: the status, the trace-ID response headers, configured
+//!    response headers.
+//! 3. [`Exchange::on_request_body`] / [`Exchange::on_response_body`]: body sizes.
+//! 4. [`Pipeline::on_log`]: stream end: metrics, security events, the access-log line, the span.
+//! 5. [`Pipeline::on_tick`] and [`Pipeline::on_export_answer`]: exports and counters.
+//!
+//! A host maps its callbacks onto these and its hostcalls onto the traits; it decides nothing.
+
+mod counters;
+pub mod exporter;
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fake;
+pub mod host;
+mod plan;
+mod record;
+
+use counters::Counters;
+use exporter::Exporter;
+use host::Host;
+pub use plan::Plan;
+
+use crate::access_log::LogRecord;
+use crate::config::Config;
+use crate::ids::IdGenerator;
+use crate::metrics::MetricsEngine;
+use crate::otlp;
+use crate::propagation::HeaderLookup;
+use crate::redact::Counts;
+use crate::security::BurstDetector;
+use crate::span::Span;
+use crate::tracer::{self, ActiveSpan, RequestAttributes};
+
+/// How often request metrics reach the host when no exporter ticks faster.
+pub const METRICS_TICK_MS: u32 = 1_000;
+
+/// One worker's telemetry: configuration, plan, and the state every request shares.
+#[derive(Debug)]
+pub struct Pipeline {
+    config: Config,
+    plan: Plan,
+    counters: Counters,
+    ids: IdGenerator,
+    spans: Option<Exporter<Span>>,
+    logs: Option<Exporter<LogRecord>>,
+    /// Request metrics, aggregated per worker and handed to the host on each tick.
+    metrics: Option<MetricsEngine>,
+    security: Option<BurstDetector>,
+    /// Redactions made, and how many of them the host's counters already show.
+    redactions: Counts,
+    reported: Counts,
+    /// A reusable buffer for access-log lines.
+    line: String,
+    /// Whether a stream was created: a proxy may also run the plugin in a VM that never sees
+    /// traffic (Envoy's main thread), and only the workers' memory belongs in the gauge.
+    serves_traffic: bool,
+}
+
+/// One request's telemetry state, from its headers to stream end.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// Set once the request was seen (its headers read), in whichever callback came first.
+    request: Option<Request>,
+    span: Option<ActiveSpan>,
+    /// `:status` of the response headers, read while they pass.
+    status: Option<u16>,
+    /// Body bytes seen in each direction, summed from the body callbacks' sizes: no hostcall.
+    request_body_bytes: u64,
+    response_body_bytes: u64,
+}
+
+/// What an exchange keeps from its request headers (and, for configured fields, its response
+/// headers).
+#[derive(Debug)]
+struct Request {
+    attributes: RequestAttributes,
+    start_nanos: u64,
+    /// Raw values of header-sourced metric dimensions, in dimension order.
+    dimensions: Vec<Option<String>>,
+    /// Raw values of the access log's header-sourced extra fields, in order.
+    log_extra: Vec<Option<String>>,
+}
+
+/// Why a configuration was refused: the line to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigureError(pub String);
+
+impl Pipeline {
+    /// Parses and validates a plugin configuration and sets the worker up: seeds the ids, defines
+    /// the self-telemetry counters, asks for the tick, and counts the accepted configuration.
+    pub fn configure(bytes: &[u8], host: &impl Host) -> Result<Self, ConfigureError> {
+        let config = Config::from_json(bytes)
+            .map_err(|e| ConfigureError(format!("meshlens: invalid plugin configuration: {e}")))?;
+        let seed = host
+            .random_seed()
+            .map_err(|e| ConfigureError(format!("meshlens: the host's random source failed: {e}")))?;
+        let otlp_logs = config.access_log.as_ref().filter(|a| a.otlp).map(|a| a.otlp_path.clone());
+        let counters = Counters::define(host, otlp_logs.is_some());
+        let spans = config.tracing.as_ref().map(|t| {
+            let path = t.exporter.path.clone();
+            Exporter::new(t.exporter.clone(), path, otlp::encode_traces_into, counters.spans)
+        });
+        let logs = match (&config.tracing, otlp_logs) {
+            (Some(t), Some(path)) => {
+                Some(Exporter::new(t.exporter.clone(), path, otlp::encode_logs_into as _, counters.logs))
+            }
+            _ => None,
+        };
+        let metrics = config.metrics.clone().map(MetricsEngine::new);
+        let tick_ms = match (&spans, &metrics) {
+            (Some(e), _) => Some(e.tick_period_ms()),
+            (None, Some(_)) => Some(METRICS_TICK_MS),
+            (None, None) => None,
+        };
+        if let Some(ms) = tick_ms {
+            host.set_tick_period_ms(ms).map_err(|e| ConfigureError(format!("meshlens: cannot set the tick: {e}")))?;
+        }
+        counters.config_reloaded(host);
+        let security = config.security.clone().map(BurstDetector::new);
+        Ok(Self {
+            plan: Plan::new(&config),
+            config,
+            counters,
+            ids: IdGenerator::from_seed(seed),
+            spans,
+            logs,
+            metrics,
+            security,
+            redactions: Counts::default(),
+            reported: Counts::default(),
+            line: String::with_capacity(512),
+            serves_traffic: false,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What a request reads from the host under this configuration.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Starts a request's exchange (the host created a stream).
+    pub fn new_exchange(&mut self) -> Exchange {
+        self.serves_traffic = true;
+        Exchange::default()
+    }
+
+    /// The request headers passed: the span starts and trace headers go upstream.
+    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        self.begin(exchange, host, true);
+    }
+
+    /// The response headers passed: the trace-ID headers are added, and the status and the
+    /// configured response headers are read. A request not seen before (a reply generated before
+    /// this filter saw it) starts here, with nothing left to propagate upstream.
+    pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.request.is_none() {
+            self.begin(exchange, host, false);
+        }
+        exchange.status = host.response_header(":status").and_then(|s| s.parse().ok());
+        if let (Some(cfg), Some(span)) = (&self.config.tracing, &exchange.span) {
+            let mut headers = Vec::with_capacity(2);
+            tracer::response_headers(cfg, span, &mut headers);
+            for (name, value) in &headers {
+                host.set_response_header(name, value);
+            }
+        }
+        let Some(request) = &mut exchange.request else { return };
+        for (slot, source) in request.log_extra.iter_mut().zip(&self.plan.log_extra) {
+            if let plan::Source::ResponseHeader(name) = source {
+                *slot = host.response_header(name);
+            }
+        }
+        if self.plan.reads_response_dimensions {
+            for (slot, source) in request.dimensions.iter_mut().zip(&self.plan.dimensions) {
+                if let plan::Source::ResponseHeader(name) = source {
+                    *slot = host.response_header(name);
+                }
+            }
+        }
+    }
+
+    /// The stream is complete: metrics, security events, the access-log line and the span.
+    pub fn on_log(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.request.is_none() {
+            self.begin(exchange, host, false);
+        }
+        self.complete(exchange, host);
+    }
+
+    /// The root's tick: export batches, hand metric deltas and redaction counts to the host, set
+    /// the memory gauge to `memory_bytes` (the module's linear memory).
+    pub fn on_tick(&mut self, host: &impl Host, memory_bytes: u64) {
+        let now = host.now_unix_nanos();
+        if let Some(exporter) = &mut self.spans {
+            exporter.flush(host, &self.config.resource, now);
+        }
+        if let Some(exporter) = &mut self.logs {
+            exporter.flush(host, &self.config.resource, now);
+        }
+        if let Some(engine) = &mut self.metrics {
+            engine.drain(|name, id, delta| counters::hand_over(host, name, id, delta));
+        }
+        for (kind, total) in self.redactions.iter() {
+            let delta = total.saturating_sub(self.reported.get(kind));
+            if delta > 0 {
+                let name = format!("{};kind={}", crate::names::REDACTIONS, kind.label());
+                self.counters.add_labelled(host, &name, delta);
+            }
+        }
+        self.reported = self.redactions.clone();
+        if self.serves_traffic {
+            self.counters.wasm_memory(host, memory_bytes);
+        }
+    }
+
+    /// An export call answered: `status` is the answer's `:status`, `None` when there was no
+    /// answer. The exporter whose call it was sends what is waiting.
+    pub fn on_export_answer(&mut self, host: &impl Host, token: u32, status: Option<u16>) {
+        let now = host.now_unix_nanos();
+        if let Some(exporter) = &mut self.spans
+            && exporter.completed(host, token, status)
+        {
+            exporter.flush(host, &self.config.resource, now);
+            return;
+        }
+        if let Some(exporter) = &mut self.logs
+            && exporter.completed(host, token, status)
+        {
+            exporter.flush(host, &self.config.resource, now);
+        }
+    }
+
+    /// Spans waiting for export on this worker.
+    pub fn queued_spans(&self) -> usize {
+        self.spans.as_ref().map_or(0, Exporter::queued)
+    }
+
+    /// Reads the request headers once and starts what needs them: the span (and the headers sent
+    /// upstream when `inject`), and the header-sourced metric labels and log fields.
+    fn begin(&mut self, exchange: &mut Exchange, host: &impl Host, inject: bool) {
+        // Envoy shows request headers only while they are being processed (and in `on_log`);
+        // elsewhere the list is empty and the request is recorded with what is known.
+        host.request_headers(|headers| {
+            let now = host.now_unix_nanos();
+            let attributes = tracer::request_attributes(headers, &self.config.routes);
+            let keep = |sources: &[plan::Source]| -> Vec<Option<String>> {
+                sources
+                    .iter()
+                    .map(|s| match s {
+                        plan::Source::RequestHeader(name) => HeaderLookup::get(headers, name).map(str::to_owned),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let dimensions = keep(&self.plan.dimensions);
+            if let Some(cfg) = &self.config.tracing {
+                let started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
+                if started.invalid_context {
+                    self.counters.invalid_trace_context(host);
+                }
+                if inject {
+                    for name in &started.remove {
+                        host.remove_request_header(name);
+                    }
+                    for (name, value) in &started.inject {
+                        host.set_request_header(name, value);
+                    }
+                }
+                exchange.span = Some(started.span);
+            }
+            let log_extra = keep(&self.plan.log_extra);
+            exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra });
+        });
+    }
+}
+
+impl Exchange {
+    /// A request body chunk of `size` bytes passed (the filter never buffers).
+    pub fn on_request_body(&mut self, size: usize) {
+        self.request_body_bytes = self.request_body_bytes.saturating_add(size as u64);
+    }
+
+    /// A response body chunk of `size` bytes passed.
+    pub fn on_response_body(&mut self, size: usize) {
+        self.response_body_bytes = self.response_body_bytes.saturating_add(size as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests;

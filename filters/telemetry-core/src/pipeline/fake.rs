@@ -1,0 +1,237 @@
+//! A recording host for driving the pipeline natively, in tests: no Wasm, no proxy.
+//!
+//! It plays the proxy's side as Envoy 1.40 shows it to a filter: header maps per phase (the
+//! request headers, with what the filter set and removed, until the response starts; then the
+//! response headers), attributes by path, metrics by stat name, log lines, export calls and
+//! their tokens, a settable clock and a fixed random seed.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use super::host::{Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties};
+use super::host::{Property, Random};
+
+/// One export call the pipeline made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub token: u32,
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u32,
+}
+
+/// A host that records everything the pipeline does.
+#[derive(Debug, Default)]
+pub struct FakeHost {
+    /// Nanoseconds since the Unix epoch that [`Clock::now_unix_nanos`] returns.
+    pub now: Cell<u64>,
+    pub seed: [u8; 32],
+    /// The request headers as the filter sees them, edits included.
+    pub request: RefCell<Vec<(String, String)>>,
+    /// Whether the request headers are visible (during the request phase and at stream end).
+    pub request_visible: Cell<bool>,
+    /// The response headers as the filter sees them, edits included.
+    pub response: RefCell<Vec<(String, String)>>,
+    /// Attributes by path (`"source.address"`), as raw bytes.
+    pub properties: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// `(level, line)` of every log line.
+    pub logs: RefCell<Vec<(u32, String)>>,
+    /// Metrics in definition order: stat name, kind, value.
+    pub metrics: RefCell<Vec<(String, MetricKind, i64)>>,
+    pub tick_period_ms: Cell<Option<u32>>,
+    pub calls: RefCell<Vec<HttpCall>>,
+    /// Properties read, by path, in order.
+    pub property_reads: RefCell<Vec<String>>,
+}
+
+impl FakeHost {
+    /// A host whose clock reads `now` and whose random source gives `seed`.
+    pub fn new(now: u64, seed: [u8; 32]) -> Self {
+        Self { now: Cell::new(now), seed, ..Self::default() }
+    }
+
+    /// A metric's value by stat name (`None` when never defined).
+    pub fn metric(&self, name: &str) -> Option<i64> {
+        self.metrics.borrow().iter().find(|(n, _, _)| n == name).map(|(_, _, v)| *v)
+    }
+
+    /// Sets the request headers of a new request and makes them visible.
+    pub fn start_request(&self, headers: &[(&str, &str)]) {
+        *self.request.borrow_mut() = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.request_visible.set(true);
+        self.response.borrow_mut().clear();
+    }
+
+    /// Sets the response headers and hides the request headers (Envoy shows them only while they
+    /// are processed and at stream end).
+    pub fn start_response(&self, headers: &[(&str, &str)]) {
+        *self.response.borrow_mut() = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.request_visible.set(false);
+    }
+
+    /// Sets a string attribute.
+    pub fn set_property(&self, path: &str, value: &str) {
+        self.properties.borrow_mut().insert(path.to_owned(), value.as_bytes().to_vec());
+    }
+}
+
+impl Clock for FakeHost {
+    fn now_unix_nanos(&self) -> u64 {
+        self.now.get()
+    }
+}
+
+impl Random for FakeHost {
+    fn random_seed(&self) -> Result<[u8; 32], HostError> {
+        Ok(self.seed)
+    }
+}
+
+impl Headers for FakeHost {
+    fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = if self.request_visible.get() {
+            self.request.borrow().iter().map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect()
+        } else {
+            Vec::new()
+        };
+        read(&pairs)
+    }
+
+    fn set_request_header(&self, name: &str, value: &str) {
+        set(&mut self.request.borrow_mut(), name, value);
+    }
+
+    fn remove_request_header(&self, name: &str) {
+        self.request.borrow_mut().retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response.borrow().iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+
+    fn set_response_header(&self, name: &str, value: &str) {
+        set(&mut self.response.borrow_mut(), name, value);
+    }
+}
+
+fn set(map: &mut Vec<(String, String)>, name: &str, value: &str) {
+    map.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    map.push((name.to_owned(), value.to_owned()));
+}
+
+impl Properties for FakeHost {
+    fn property(&self, property: &Property) -> Option<Vec<u8>> {
+        let path = property.path().join(".");
+        let value = self.properties.borrow().get(&path).cloned();
+        self.property_reads.borrow_mut().push(path);
+        value
+    }
+}
+
+impl LogSink for FakeHost {
+    fn log(&self, level: u32, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_owned()));
+    }
+}
+
+impl MetricSink for FakeHost {
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
+        let mut metrics = self.metrics.borrow_mut();
+        if let Some(i) = metrics.iter().position(|(n, _, _)| n == name) {
+            return u32::try_from(i).map_err(|_| HostError(String::from("InternalFailure")));
+        }
+        metrics.push((name.to_owned(), kind, 0));
+        u32::try_from(metrics.len() - 1).map_err(|_| HostError(String::from("InternalFailure")))
+    }
+
+    fn increment_metric(&self, id: u32, delta: i64) {
+        if let Some((_, _, v)) = self.metrics.borrow_mut().get_mut(id as usize) {
+            *v += delta;
+        }
+    }
+
+    fn record_metric(&self, id: u32, value: u64) {
+        if let Some((_, _, v)) = self.metrics.borrow_mut().get_mut(id as usize) {
+            *v = i64::try_from(value).unwrap_or(i64::MAX);
+        }
+    }
+}
+
+impl Calls for FakeHost {
+    fn set_tick_period_ms(&self, ms: u32) -> Result<(), HostError> {
+        self.tick_period_ms.set(Some(ms));
+        Ok(())
+    }
+
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostError> {
+        let mut calls = self.calls.borrow_mut();
+        let token = u32::try_from(calls.len() + 1).map_err(|_| HostError(String::from("InternalFailure")))?;
+        calls.push(HttpCall {
+            token,
+            cluster: cluster.to_owned(),
+            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            body: body.to_vec(),
+            timeout_ms,
+        });
+        Ok(token)
+    }
+}
+
+/// How the far side answers one exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    /// Response headers, `:status` included.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    /// Whether the request went upstream (false for a reply the proxy generated: no route, no
+    /// healthy upstream, a denial by an earlier filter).
+    pub from_upstream: bool,
+    /// Nanoseconds from the request headers to the response headers.
+    pub latency_nanos: u64,
+}
+
+/// What one exchange sent on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The request headers the upstream received; `None` when the proxy replied itself.
+    pub upstream: Option<Vec<(String, String)>>,
+    /// The response headers sent downstream.
+    pub downstream: Vec<(String, String)>,
+}
+
+impl FakeHost {
+    /// Runs one exchange through `pipeline` in Envoy's callback order for a filter placed before
+    /// the router: request headers (end of stream), response headers, response body (when there
+    /// is one), then stream end.
+    pub fn exchange(&self, pipeline: &mut super::Pipeline, request: &[(&str, &str)], reply: &Reply<'_>) -> Sent {
+        let mut exchange = pipeline.new_exchange();
+        self.start_request(request);
+        pipeline.on_request_headers(&mut exchange, self);
+        let upstream = reply.from_upstream.then(|| self.request.borrow().clone());
+        self.now.set(self.now.get().saturating_add(reply.latency_nanos));
+        self.start_response(reply.headers);
+        pipeline.on_response_headers(&mut exchange, self);
+        if !reply.body.is_empty() {
+            exchange.on_response_body(reply.body.len());
+        }
+        let downstream = self.response.borrow().clone();
+        self.request_visible.set(true);
+        pipeline.on_log(&mut exchange, self);
+        self.request_visible.set(false);
+        Sent { upstream, downstream }
+    }
+
+    /// Moves the clock on by `nanos` and runs the root's tick.
+    pub fn tick(&self, pipeline: &mut super::Pipeline, nanos: u64, memory_bytes: u64) {
+        self.now.set(self.now.get().saturating_add(nanos));
+        pipeline.on_tick(self, memory_bytes);
+    }
+}

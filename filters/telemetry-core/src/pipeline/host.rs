@@ -1,0 +1,140 @@
+//! What the pipeline needs from the proxy it runs in, as traits the core defines and each host
+//! implements: the proxy-wasm glue over hostcalls, the fake host of the native tests, later a
+//! native Envoy module. Every method is a fact read or an effect made; none decides anything.
+//!
+//! Methods take `&self`: a host is a handle onto the proxy (hostcalls are free functions), and a
+//! recording host keeps its records in cells.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A header map as the host shows it: name/value pairs in order, borrowed where possible.
+pub type HeaderPairs<'a> = [(Cow<'a, str>, Cow<'a, str>)];
+
+/// A failed host operation: the host's status, as text (`BadArgument`, `NotFound`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError(pub String);
+
+/// Whether a metric adds up or is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+}
+
+/// An Envoy attribute the pipeline reads. The [`Plan`](super::Plan) numbers them at configure
+/// time, so a host can prepare each path's encoding once and look it up by [`Property::index`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    index: usize,
+    path: Vec<String>,
+}
+
+/// The wall clock.
+pub trait Clock {
+    /// Nanoseconds since the Unix epoch (0 when the host refuses).
+    fn now_unix_nanos(&self) -> u64;
+}
+
+/// The randomness that seeds trace and span ids, read once at configure time.
+pub trait Random {
+    fn random_seed(&self) -> Result<[u8; 32], HostError>;
+}
+
+/// The stream's headers.
+pub trait Headers {
+    /// Calls `read` with the request headers as the host shows them now, read in one go.
+    fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R;
+    /// Replaces every value of a request header (the request sent upstream).
+    fn set_request_header(&self, name: &str, value: &str);
+    /// Removes a request header (no effect when absent).
+    fn remove_request_header(&self, name: &str);
+    /// The first value of a response header.
+    fn response_header(&self, name: &str) -> Option<String>;
+    /// Replaces every value of a response header (the response sent downstream).
+    fn set_response_header(&self, name: &str, value: &str);
+}
+
+/// Envoy attributes (`source.address`, `xds.cluster_name`, ...).
+pub trait Properties {
+    /// The attribute's raw value; `None` when the host has none.
+    fn property(&self, property: &Property) -> Option<Vec<u8>>;
+}
+
+/// The proxy's log.
+pub trait LogSink {
+    /// Writes one line at a proxy-wasm log level (0 trace ... 5 critical).
+    fn log(&self, level: u32, message: &str);
+}
+
+/// The proxy's metrics (what Envoy shows on `/stats/prometheus`).
+pub trait MetricSink {
+    /// Defines (or finds) a metric by its stat name; returns its id.
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError>;
+    /// Adds `delta` to a counter.
+    fn increment_metric(&self, id: u32, delta: i64);
+    /// Sets a gauge.
+    fn record_metric(&self, id: u32, value: u64);
+}
+
+/// Timers and outgoing calls, made from the worker's root context.
+pub trait Calls {
+    /// Asks for `on_tick` every `ms` milliseconds.
+    fn set_tick_period_ms(&self, ms: u32) -> Result<(), HostError>;
+    /// Sends an HTTP request to an upstream cluster; returns the call's token.
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostError>;
+}
+
+/// Everything the pipeline reads and writes through.
+pub trait Host: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls {}
+
+impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls> Host for T {}
+
+/// proxy-wasm log levels the pipeline writes at.
+pub mod level {
+    pub const INFO: u32 = 2;
+    pub const WARN: u32 = 3;
+    pub const ERROR: u32 = 4;
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Property {
+    pub(super) fn new(index: usize, path: Vec<String>) -> Self {
+        Self { index, path }
+    }
+
+    /// The attribute's number in the plan, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The attribute's path segments: `["source", "address"]`.
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+}
+
+/// A string attribute: the host's bytes as text, kept without a copy when they are UTF-8 (as
+/// they nearly always are), invalid sequences replaced otherwise.
+pub fn property_string(host: &impl Properties, property: &Property) -> Option<String> {
+    host.property(property)
+        .map(|bytes| String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// An integer attribute: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
+pub fn property_u64(host: &impl Properties, property: &Property) -> Option<u64> {
+    let bytes = host.property(property)?;
+    let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(array))
+}

@@ -1,0 +1,111 @@
+//! What a request needs from the host under the loaded configuration, decided once at configure
+//! time: which request headers to keep past the request phase, which response headers and which
+//! Envoy attributes to read. A host reads exactly these and nothing else.
+
+use super::host::Property;
+use crate::access_log::build::{AccessLogConfig, Field};
+use crate::config::Config;
+use crate::metrics::{DimensionSource, MetricsConfig};
+
+/// The configure-time plan of the reads a request makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    properties: Vec<Property>,
+    /// `response.code`: the status of a stream reset before any response headers.
+    pub(super) response_code: Property,
+    /// `source.address`: the downstream peer (spans, logs, security events).
+    pub(super) source_address: Property,
+    /// `request.protocol`: `network.protocol.version` of sampled spans.
+    pub(super) request_protocol: Property,
+    /// `xds.cluster_name`, when the access log shows the upstream cluster or host.
+    pub(super) cluster_name: Option<Property>,
+    /// `upstream.address`, when the access log shows the upstream host.
+    pub(super) upstream_address: Option<Property>,
+    /// Per metric dimension, in order: where its raw value comes from.
+    pub(super) dimensions: Vec<Source>,
+    /// Per extra access-log field, in order: where its raw value comes from.
+    pub(super) log_extra: Vec<Source>,
+    /// Whether some dimension reads a response header.
+    pub(super) reads_response_dimensions: bool,
+}
+
+/// Where a configured label or log field gets its raw value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Source {
+    /// Kept from the request headers.
+    RequestHeader(String),
+    /// Read while the response headers pass.
+    ResponseHeader(String),
+    /// Read at stream end.
+    Property(Property),
+    /// Computed from the route (metric dimensions only).
+    Route,
+}
+
+/// Builtin attribute paths (Envoy's attribute list:
+/// <https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/attributes>).
+const RESPONSE_CODE: [&str; 2] = ["response", "code"];
+const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
+const REQUEST_PROTOCOL: [&str; 2] = ["request", "protocol"];
+const CLUSTER_NAME: [&str; 2] = ["xds", "cluster_name"];
+const UPSTREAM_ADDRESS: [&str; 2] = ["upstream", "address"];
+
+impl Plan {
+    /// The plan for a validated configuration.
+    pub fn new(config: &Config) -> Self {
+        let mut properties = Vec::new();
+        let mut add = |path: &[&str]| {
+            let property = Property::new(properties.len(), path.iter().map(|s| (*s).to_owned()).collect());
+            properties.push(property.clone());
+            property
+        };
+        let response_code = add(&RESPONSE_CODE);
+        let source_address = add(&SOURCE_ADDRESS);
+        let request_protocol = add(&REQUEST_PROTOCOL);
+        let log = config.access_log.as_ref();
+        let wants = |f: Field| log.is_some_and(|a: &AccessLogConfig| a.fields.contains(&f));
+        let cluster_name = (wants(Field::UpstreamCluster) || wants(Field::UpstreamHost)).then(|| add(&CLUSTER_NAME));
+        let upstream_address = wants(Field::UpstreamHost).then(|| add(&UPSTREAM_ADDRESS));
+        let mut source = |s: &DimensionSource| match s {
+            DimensionSource::RequestHeader(h) => Source::RequestHeader(h.clone()),
+            DimensionSource::ResponseHeader(h) => Source::ResponseHeader(h.clone()),
+            DimensionSource::Property(path) => {
+                let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+                Source::Property(add(&segments))
+            }
+            DimensionSource::Route(_) => Source::Route,
+        };
+        let dimensions: Vec<Source> = config
+            .metrics
+            .as_ref()
+            .map(|m: &MetricsConfig| m.dimensions.iter().map(|d| source(&d.source)).collect())
+            .unwrap_or_default();
+        let log_extra: Vec<Source> = log.map(|a| a.extra.iter().map(|(_, s)| source(s)).collect()).unwrap_or_default();
+        let reads_response_dimensions = dimensions.iter().any(|s| matches!(s, Source::ResponseHeader(_)));
+        Self {
+            properties,
+            response_code,
+            source_address,
+            request_protocol,
+            cluster_name,
+            upstream_address,
+            dimensions,
+            log_extra,
+            reads_response_dimensions,
+        }
+    }
+
+    /// Every attribute a request may read, numbered from 0 in [`Property::index`] order.
+    pub fn properties(&self) -> &[Property] {
+        &self.properties
+    }
+
+    /// The response headers read while they pass: `:status`, then configured ones.
+    pub fn response_headers(&self) -> impl Iterator<Item = &str> {
+        let configured = self.log_extra.iter().chain(&self.dimensions).filter_map(|s| match s {
+            Source::ResponseHeader(h) => Some(h.as_str()),
+            _ => None,
+        });
+        std::iter::once(":status").chain(configured)
+    }
+}

@@ -1,0 +1,207 @@
+//! Stream end: what a finished request becomes (metric updates, a security event, the access-log
+//! line and OTLP log record, the span).
+
+use super::host::{self, Host, LogSink, level};
+use super::{Exchange, Pipeline, plan};
+use crate::access_log::build::{self as log_build, Field, RequestLog};
+use crate::access_log::{LogRecord, line};
+use crate::metrics::RequestFacts;
+use crate::names;
+use crate::redact::Counts;
+use crate::security;
+use crate::tracer::{self, Completion};
+
+impl Pipeline {
+    /// Reads what the stream end needs from the host, then records the request everywhere.
+    pub(super) fn complete(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        let wants_span = exchange.span.as_ref().is_some_and(|s| s.sampled);
+        let wants_client = wants_span || self.config.access_log.is_some() || self.config.security.is_some();
+        if !wants_client && self.config.metrics.is_none() {
+            return;
+        }
+        // Envoy attributes, read only for what the stream did not see pass: the status when no
+        // response headers came (a reset), never the body sizes (summed from the body callbacks).
+        let status = exchange
+            .status
+            .or_else(|| host::property_u64(host, &self.plan.response_code).and_then(|c| u16::try_from(c).ok()))
+            .unwrap_or(0);
+        let done = Completion {
+            end_unix_nanos: host.now_unix_nanos(),
+            status,
+            request_body_bytes: Some(exchange.request_body_bytes),
+            response_body_bytes: Some(exchange.response_body_bytes),
+            client_address: if wants_client { host::property_string(host, &self.plan.source_address) } else { None },
+            protocol: if wants_span { host::property_string(host, &self.plan.request_protocol) } else { None },
+        };
+        self.record_metrics(exchange, &done, host);
+        self.security(&done, host);
+        self.access_log(exchange, &done, host);
+        let (Some(cfg), Some(span), Some(request)) = (&self.config.tracing, exchange.span.take(), &exchange.request)
+        else {
+            return;
+        };
+        if let Some(finished) = tracer::finish(
+            cfg,
+            &self.config.routes,
+            span,
+            &request.attributes,
+            &done,
+            &self.config.redaction,
+            &mut self.redactions,
+        ) && let Some(exporter) = &mut self.spans
+        {
+            exporter.push(host, finished);
+        }
+    }
+
+    /// Records the finished request into the metrics engine.
+    fn record_metrics(&mut self, exchange: &mut Exchange, done: &Completion, host: &impl Host) {
+        let (Some(config), Some(engine), Some(request)) =
+            (&self.config.metrics, &mut self.metrics, &mut exchange.request)
+        else {
+            return;
+        };
+        let route = request.attributes.route.and_then(|r| self.config.routes.template(r));
+        let plan = &self.plan;
+        let dimensions =
+            config.dimension_values(route, &self.config.redaction, &mut self.redactions, |i, _| {
+                match plan.dimensions.get(i) {
+                    Some(plan::Source::Property(p)) => host::property_string(host, p),
+                    _ => request.dimensions.get_mut(i).and_then(Option::take),
+                }
+            });
+        let facts = RequestFacts {
+            method: request.attributes.method(),
+            route,
+            status: done.status,
+            duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
+            request_bytes: done.request_body_bytes.unwrap_or(0),
+            response_bytes: done.response_body_bytes.unwrap_or(0),
+            dimensions: &dimensions,
+        };
+        engine.record(&facts);
+    }
+
+    /// Counts an access failure and, when it completes a burst, emits the security event.
+    fn security(&mut self, done: &Completion, host: &impl Host) {
+        let Some(detector) = &mut self.security else { return };
+        if !detector.is_failure(done.status) {
+            return;
+        }
+        let kind = security::failure_kind(done.status);
+        self.counters.add_labelled(host, &format!("{};kind={kind}", names::SECURITY_RESPONSES), 1);
+        // The client's address without its port: one client, many connections.
+        let client = done.client_address.as_deref().map_or("unknown", client_ip);
+        if let Some(event) = detector.observe(client, done.end_unix_nanos) {
+            let name = format!("{};event_type={}", names::SECURITY_EVENTS, event.event_type);
+            self.counters.add_labelled(host, &name, 1);
+            let record = event.record(done.end_unix_nanos, self.config.service_name());
+            self.emit_log(host, record, level::WARN);
+        }
+    }
+
+    /// Writes the request's access-log record to its sinks, when it is sampled.
+    fn access_log(&mut self, exchange: &Exchange, done: &Completion, host: &impl Host) {
+        let (Some(cfg), Some(request)) = (&self.config.access_log, &exchange.request) else { return };
+        let trace = exchange.span.as_ref().map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
+        // Requests with a trace are sampled on its id; only the others draw a random number.
+        let random = match trace {
+            Some(_) => 0,
+            None => self.ids.next_u64(),
+        };
+        if !log_build::sampled(cfg, request.attributes.route, done.status, trace.map(|t| t.0), random) {
+            return;
+        }
+        let wants = |f: Field| cfg.fields.contains(&f);
+        let cluster = self.plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p));
+        // No cluster (a direct response, a local reply before routing): no upstream host either,
+        // and one property read saved.
+        let upstream_host = match (&cluster, &self.plan.upstream_address) {
+            (Some(_), Some(p)) => host::property_string(host, p),
+            _ => None,
+        };
+        let upstream_cluster = cluster.filter(|_| wants(Field::UpstreamCluster));
+        let extra: Vec<Option<String>> = self
+            .plan
+            .log_extra
+            .iter()
+            .zip(&request.log_extra)
+            .map(|(source, captured)| match source {
+                plan::Source::Property(p) => host::property_string(host, p),
+                _ => captured.clone(),
+            })
+            .collect();
+        let req = RequestLog {
+            end_unix_nanos: done.end_unix_nanos,
+            trace,
+            service: self.config.service_name(),
+            method: request.attributes.method(),
+            route: request.attributes.route.and_then(|r| self.config.routes.template(r)),
+            // Query included: its hash is logged, never the query.
+            path: request.attributes.raw_path(),
+            status: done.status,
+            duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
+            request_bytes: done.request_body_bytes.unwrap_or(0),
+            response_bytes: done.response_body_bytes.unwrap_or(0),
+            upstream_cluster: upstream_cluster.as_deref(),
+            upstream_host: upstream_host.as_deref(),
+            client_address: done.client_address.as_deref(),
+            user_agent: request.attributes.user_agent(),
+            request_id: request.attributes.request_id(),
+            extra: &extra,
+        };
+        let policy = &self.config.redaction;
+        // The proxy-log line is written straight from the request; a record is built only for
+        // the OTLP queue, which must own it.
+        if cfg.proxy_log {
+            self.line.clear();
+            line::encode_request(cfg, policy, &mut self.redactions, &req, &mut self.line);
+            host.log(cfg.proxy_log_level, &self.line);
+        }
+        if let Some(exporter) = &mut self.logs {
+            // The line already counted this request's redactions: count them once.
+            let mut again = Counts::default();
+            let counts = if cfg.proxy_log { &mut again } else { &mut self.redactions };
+            exporter.push(host, log_build::build(cfg, policy, counts, &req));
+        }
+    }
+
+    /// Sends a record to the configured sinks: one JSON line through the proxy log, and the OTLP
+    /// queue.
+    fn emit_log(&mut self, host: &impl Host, record: LogRecord, level: u32) {
+        let Some(cfg) = &self.config.access_log else { return };
+        if cfg.proxy_log {
+            self.line.clear();
+            line::encode(&record, &mut self.line);
+            LogSink::log(host, level, &self.line);
+        }
+        if let Some(exporter) = &mut self.logs {
+            exporter.push(host, record);
+        }
+    }
+}
+
+/// `10.0.0.7` from `10.0.0.7:5000`, `::1` from `[::1]:5000`.
+fn client_ip(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+
+    #[test]
+    fn client_ip_drops_the_port_of_v4_and_v6_addresses() {
+        assert_eq!(client_ip("10.0.0.7:5000"), "10.0.0.7");
+        assert_eq!(client_ip("[::1]:5000"), "::1");
+        assert_eq!(client_ip("10.0.0.7"), "10.0.0.7");
+        assert_eq!(client_ip("fe80::1"), "fe80::1");
+        assert_eq!(client_ip("unix:/tmp/sock"), "unix:/tmp/sock");
+    }
+}

@@ -1,0 +1,275 @@
+//! The whole request lifecycle, natively: every scenario of the harness-vs-Envoy conformance
+//! table (`tests/data/conformance-scenarios.json`) through the pipeline on the recording host,
+//! with the shipped gateway configuration, and what it sent and emitted asserted.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::Pipeline;
+use super::fake::{FakeHost, Reply, Sent};
+use crate::names;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// One conformance scenario.
+struct Scenario {
+    name: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    upstream: String,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let text = std::fs::read_to_string(repo_root().join("tests/data/conformance-scenarios.json")).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Scenario {
+            name: s["name"].as_str().unwrap().to_owned(),
+            path: s["path"].as_str().unwrap().to_owned(),
+            headers: s["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+                .collect(),
+            upstream: s["upstream"].as_str().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+/// The JSON after the `# meshlens-config:` marker of a shipped Envoy config.
+fn plugin_config(file: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join("envoy-config").join(file)).unwrap();
+    let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("# meshlens-config:")).skip(1);
+    let value = lines.next().unwrap();
+    let indent = value.len() - value.trim_start().len();
+    lines.take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent).collect::<Vec<_>>().join("\n")
+}
+
+/// Everything a run of the scenarios produced.
+struct Run {
+    sent: Vec<Sent>,
+    spans: Vec<Value>,
+    lines: Vec<Value>,
+    host: FakeHost,
+}
+
+const START: u64 = 1_767_225_600_000_000_000;
+const ENVOY_503_BODY: &[u8] = b"no healthy upstream";
+
+fn run() -> Run {
+    let host = FakeHost::new(START, [7; 32]);
+    host.set_property("source.address", "127.0.0.1:40000");
+    host.set_property("request.protocol", "HTTP/1.1");
+    let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &host).unwrap();
+    let length = ENVOY_503_BODY.len().to_string();
+    let mut sent = Vec::new();
+    for s in scenarios() {
+        let mut request =
+            vec![(":method", "GET"), (":path", s.path.as_str()), (":scheme", "http"), (":authority", "meshlens.test")];
+        request.push(("user-agent", "meshlens-tests/1"));
+        request.extend(s.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let ok: &[(&str, &str)] = &[(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")];
+        let down: &[(&str, &str)] = &[(":status", "503"), ("content-length", &length), ("content-type", "text/plain")];
+        let reply = match s.upstream.as_str() {
+            "app" => Reply { headers: ok, body: b"ok", from_upstream: true, latency_nanos: 3_000_000 },
+            "no_route" => Reply { headers: &[(":status", "404")], body: b"", from_upstream: false, latency_nanos: 0 },
+            "down" => Reply { headers: down, body: ENVOY_503_BODY, from_upstream: false, latency_nanos: 250_000_000 },
+            other => panic!("scenario `{}`: unknown upstream `{other}`", s.name),
+        };
+        sent.push(host.exchange(&mut pipeline, &request, &reply));
+    }
+    host.tick(&mut pipeline, 5_000_000_000, 1 << 20);
+    let spans = host
+        .calls
+        .borrow()
+        .iter()
+        .flat_map(|c| {
+            let v: Value = serde_json::from_slice(&c.body).unwrap();
+            v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    let lines = host
+        .logs
+        .borrow()
+        .iter()
+        .filter(|(_, l)| l.starts_with('{'))
+        .map(|(_, l)| serde_json::from_str(l).unwrap())
+        .collect();
+    Run { sent, spans, lines, host }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
+    span["attributes"].as_array().unwrap().iter().find(|a| a["key"] == key).map(|a| &a["value"])
+}
+
+/// Per scenario, in table order: the span's name (`None`: not sampled), whether the trace is
+/// the caller's, the status sent downstream, whether the span is an error.
+const EXPECTED: [(&str, Option<&str>, bool, &str, bool); 7] = [
+    ("continued W3C trace", Some("GET /api/v1/query"), true, "200", false),
+    ("no context", Some("GET /users/{id}"), false, "200", false),
+    ("invalid traceparent", Some("GET /users/{id}"), false, "200", false),
+    ("B3 single", Some("GET /health"), true, "200", false),
+    ("unsampled caller", None, true, "200", false),
+    ("no route", Some("GET"), false, "404", false),
+    ("no healthy upstream", Some("GET"), true, "503", true),
+];
+
+#[test]
+fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
+    let run = run();
+    let scenarios = scenarios();
+    assert_eq!(scenarios.len(), EXPECTED.len(), "the scenario table and the expectations must match");
+    for ((s, sent), (name, span_name, continued, status, error)) in scenarios.iter().zip(&run.sent).zip(EXPECTED) {
+        assert_eq!(s.name, name);
+        let trace = header(&sent.downstream, "x-trace-id").unwrap_or_else(|| panic!("{name}: no x-trace-id"));
+        assert_eq!(trace.len(), 32, "{name}");
+        assert_eq!(header(&sent.downstream, ":status"), Some(status), "{name}");
+        let given = s.headers.iter().any(|(_, v)| v.contains(trace));
+        assert_eq!(given, continued, "{name}: trace id {trace} continued from the caller?");
+        let traceresponse = header(&sent.downstream, "traceresponse").unwrap();
+        assert!(traceresponse.starts_with(&format!("00-{trace}-")), "{name}: {traceresponse}");
+        // Two scenarios continue the same caller's trace: the span is found by its own id.
+        let span_id = traceresponse.split('-').nth(2).unwrap();
+        let span = run.spans.iter().find(|v| v["spanId"] == span_id);
+        assert!(span.is_none_or(|v| v["traceId"] == trace), "{name}: the span carries the response's trace id");
+        assert_eq!(span.map(|v| v["name"].as_str().unwrap()), span_name, "{name}");
+        let flags = if span_name.is_some() { "01" } else { "00" };
+        assert!(traceresponse.ends_with(flags), "{name}: {traceresponse}");
+        if let Some(up) = &sent.upstream {
+            let tp = header(up, "traceparent").unwrap();
+            assert_eq!(tp, traceresponse, "{name}: the upstream's parent is the proxy's span");
+        }
+        assert_eq!(sent.upstream.is_some(), s.upstream == "app", "{name}");
+        let line = run.lines.iter().find(|l| l["span_id"] == span_id).unwrap_or_else(|| panic!("{name}: no log line"));
+        assert_eq!(line["status"], status.parse::<u16>().unwrap(), "{name}");
+        assert_eq!(line["path"], s.path.split('?').next().unwrap(), "{name}: the path without its query");
+        assert_eq!(line["trace_id"], trace, "{name}");
+        if let Some(span) = span {
+            assert_eq!(span["kind"], 2, "{name}: SERVER");
+            assert_eq!(span["status"]["code"].as_u64().unwrap_or(0) == 2, error, "{name}");
+            assert_eq!(attribute(span, "http.response.status_code").unwrap()["intValue"], status, "{name}");
+            assert_eq!(attribute(span, "url.path").unwrap()["stringValue"], s.path.split('?').next().unwrap());
+            assert_eq!(attribute(span, "client.address").unwrap()["stringValue"], "127.0.0.1");
+            let parent = span["parentSpanId"].as_str().unwrap_or("");
+            assert_eq!(!parent.is_empty(), continued, "{name}: parent {parent}");
+        }
+    }
+    assert_eq!(run.spans.len(), 6, "every sampled request exported once");
+    assert_eq!(run.lines.len(), 7, "one access line per request");
+}
+
+#[test]
+fn trace_headers_sent_upstream_follow_the_configured_formats() {
+    let run = run();
+    let up = |i: usize| run.sent[i].upstream.clone().unwrap();
+    assert_eq!(header(&up(0), "tracestate"), Some("a=1,b=2"), "tracestate is forwarded as received");
+    assert!(header(&up(0), "traceparent").unwrap().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    let b3 = up(3);
+    assert!(header(&b3, "traceparent").unwrap().starts_with("00-80f198ee56343ba864fe8b2a57d3eff7-"));
+    assert_eq!(
+        header(&b3, "b3"),
+        Some("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        "B3 is read, not injected, under the gateway's `trust` policy: the caller's header passes"
+    );
+    assert!(header(&up(2), "traceparent").unwrap() != "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
+    assert!(header(&up(4), "traceparent").unwrap().ends_with("-00"), "the caller's unsampled decision is kept");
+}
+
+#[test]
+fn metric_series_and_self_telemetry_reach_the_host_on_the_tick() {
+    let run = run();
+    let series = |route: &str, status: &str| {
+        let class = format!("{}xx", &status[..1]);
+        format!(
+            "meshlens_{};reporter=gateway;method=GET;route={route};status_code={status};status_class={class}",
+            names::REQUESTS
+        )
+    };
+    let host = &run.host;
+    assert_eq!(host.metric(&series("/api/v1/query", "200")), Some(1));
+    assert_eq!(host.metric(&series("/users/{id}", "200")), Some(2));
+    assert_eq!(host.metric(&series("/health", "200")), Some(2));
+    assert_eq!(host.metric(&series("other", "404")), Some(1));
+    assert_eq!(host.metric(&series("other", "503")), Some(1));
+    let requests: i64 = host
+        .metrics
+        .borrow()
+        .iter()
+        .filter(|(n, _, _)| n.starts_with(&format!("meshlens_{};", names::REQUESTS)))
+        .map(|(_, _, v)| v)
+        .sum();
+    assert_eq!(requests, 7);
+    let count = |route: &str, status: &str| {
+        series(route, status).replace(names::REQUESTS, &format!("{}_count", names::REQUEST_DURATION))
+    };
+    assert_eq!(host.metric(&count("other", "503")), Some(1));
+    let inf = |route: &str, status: &str| {
+        let s = series(route, status).replace(names::REQUESTS, &format!("{}_bucket", names::REQUEST_DURATION));
+        format!("{s};le=+Inf")
+    };
+    assert_eq!(host.metric(&inf("/users/{id}", "200")), Some(2));
+    assert_eq!(host.metric(names::TRACE_CONTEXT_INVALID), Some(1), "the uppercase traceparent");
+    assert_eq!(host.metric(names::CONFIG_RELOADS), Some(1));
+    assert_eq!(host.metric(names::WASM_MEMORY), Some(1 << 20));
+    assert_eq!(host.metric(names::SPANS_DROPPED), Some(0));
+    assert_eq!(host.tick_period_ms.get(), Some(100));
+    let calls = host.calls.borrow();
+    assert_eq!(calls.len(), 1, "one batch");
+    assert_eq!(calls[0].cluster, "otel_collector");
+    assert!(calls[0].headers.contains(&(String::from(":authority"), String::from("otel-collector:4318"))));
+}
+
+#[test]
+fn exported_spans_are_counted_when_the_collector_answers() {
+    let mut run_host = FakeHost::new(START, [9; 32]);
+    run_host.seed = [9; 32];
+    let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &run_host).unwrap();
+    let request = [(":method", "POST"), (":path", "/api/v1/query")];
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    for _ in 0..3 {
+        run_host.exchange(&mut pipeline, &request, &ok);
+    }
+    run_host.tick(&mut pipeline, 2_000_000_000, 0);
+    let token = run_host.calls.borrow()[0].token;
+    pipeline.on_export_answer(&run_host, token, Some(200));
+    assert_eq!(run_host.metric(names::SPANS_EXPORTED), Some(3));
+    assert_eq!(run_host.metric(names::WASM_MEMORY), Some(0), "set by the tick of a VM that served traffic");
+    assert_eq!(pipeline.queued_spans(), 0);
+}
+
+#[test]
+fn the_plan_reads_only_what_the_configuration_selects() {
+    let config = r#"{"metrics": {"dimensions": [{"name": "tenant", "from": {"request_header": "x-tenant"}},
+        {"name": "region", "from": {"property": ["node", "metadata", "REGION"]}},
+        {"name": "cache", "from": {"response_header": "x-cache"}}]},
+        "access_log": {"fields": ["method", "status", "upstream_host"]}}"#;
+    let host = FakeHost::new(START, [1; 32]);
+    let pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let paths: Vec<String> = pipeline.plan().properties().iter().map(|p| p.path().join(".")).collect();
+    assert_eq!(
+        paths,
+        [
+            "response.code",
+            "source.address",
+            "request.protocol",
+            "xds.cluster_name",
+            "upstream.address",
+            "node.metadata.REGION"
+        ]
+    );
+    assert_eq!(pipeline.plan().response_headers().collect::<Vec<_>>(), [":status", "x-cache"]);
+    let minimal = Pipeline::configure(br#"{"access_log": {"fields": ["method"]}}"#, &host).unwrap();
+    let paths: Vec<String> = minimal.plan().properties().iter().map(|p| p.path().join(".")).collect();
+    assert_eq!(paths, ["response.code", "source.address", "request.protocol"], "no upstream reads");
+}

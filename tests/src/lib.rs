@@ -10,4 +10,5 @@ pub mod envoy;
 pub mod http;
 pub mod otlp;
 pub mod paths;
+pub mod plugin;
 pub mod prometheus;

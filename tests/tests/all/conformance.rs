@@ -13,62 +13,8 @@ use meshlens_tests::envoy::{Envoy, Render, stats_tags};
 use meshlens_tests::http::{self, Message, Reply, Server};
 use meshlens_tests::otlp::Receiver;
 use meshlens_tests::paths;
+use meshlens_tests::plugin::{self, Scenario, Upstream};
 use serde_json::Value;
-
-/// What answers the request behind the proxy.
-#[derive(Debug, Clone, Copy)]
-enum Upstream {
-    /// The app answers 200 with `ok`.
-    App,
-    /// No route matches: Envoy's own 404.
-    NoRoute,
-    /// The cluster has no live host: Envoy's own 503.
-    Down,
-}
-
-struct Scenario {
-    name: &'static str,
-    path: &'static str,
-    headers: &'static [(&'static str, &'static str)],
-    upstream: Upstream,
-}
-
-const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-const SCENARIOS: &[Scenario] = &[
-    Scenario {
-        name: "continued W3C trace",
-        path: "/api/v1/query?q=1",
-        headers: &[("traceparent", PARENT), ("tracestate", "a=1,b=2")],
-        upstream: Upstream::App,
-    },
-    Scenario { name: "no context", path: "/users/42", headers: &[], upstream: Upstream::App },
-    Scenario {
-        name: "invalid traceparent",
-        path: "/users/7",
-        headers: &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")],
-        upstream: Upstream::App,
-    },
-    Scenario {
-        name: "B3 single",
-        path: "/health",
-        headers: &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")],
-        upstream: Upstream::App,
-    },
-    Scenario {
-        name: "unsampled caller",
-        path: "/health",
-        headers: &[("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")],
-        upstream: Upstream::App,
-    },
-    Scenario { name: "no route", path: "/nope", headers: &[], upstream: Upstream::NoRoute },
-    Scenario {
-        name: "no healthy upstream",
-        path: "/down/x",
-        headers: &[("traceparent", PARENT)],
-        upstream: Upstream::Down,
-    },
-];
 
 /// One scenario's observable result, with ids replaced by their role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +73,7 @@ fn observe(
     if let Some(h) = upstream {
         if let Some(tp) = get(h, "traceparent") {
             let parts: Vec<&str> = tp.split('-').collect();
-            up.insert("traceparent.trace".into(), role(parts[1], s.headers));
+            up.insert("traceparent.trace".into(), role(parts[1], &s.headers()));
             up.insert("traceparent.parent_is_span".into(), (parts[2] == span_id || span.is_none()).to_string());
             up.insert("traceparent.flags".into(), parts[3].to_owned());
         }
@@ -140,7 +86,7 @@ fn observe(
     let mut down = BTreeMap::new();
     down.insert(":status".into(), get(downstream, ":status").unwrap_or_default());
     let trace = get(downstream, "x-trace-id").unwrap_or_default();
-    down.insert("x-trace-id".into(), role(&trace, s.headers));
+    down.insert("x-trace-id".into(), role(&trace, &s.headers()));
     let tr = get(downstream, "traceresponse").unwrap_or_default();
     down.insert(
         "traceresponse.matches".into(),
@@ -148,9 +94,9 @@ fn observe(
     );
     let span = span.map(|v| {
         let mut m = BTreeMap::new();
-        m.insert("trace".into(), role(v["traceId"].as_str().unwrap_or(""), s.headers));
+        m.insert("trace".into(), role(v["traceId"].as_str().unwrap_or(""), &s.headers()));
         m.insert("trace_matches_header".into(), (v["traceId"].as_str() == Some(trace.as_str())).to_string());
-        m.insert("parent".into(), role(v["parentSpanId"].as_str().unwrap_or(""), s.headers));
+        m.insert("parent".into(), role(v["parentSpanId"].as_str().unwrap_or(""), &s.headers()));
         for k in ["name", "kind", "status", "traceState", "links", "flags"] {
             m.insert(k.into(), v[k].to_string());
         }
@@ -173,19 +119,20 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
     let render = Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: None };
     let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
     let mut results: Vec<(Message, Option<Message>)> = Vec::new();
-    for s in SCENARIOS {
+    let scenarios = plugin::scenarios();
+    for s in &scenarios {
         let before = app.requests().len();
-        let resp = http::get(envoy.listener, s.path, s.headers).unwrap();
+        let resp = http::get(envoy.listener, &s.path, &s.headers()).unwrap();
         let up = app.requests().get(before).cloned();
         results.push((resp, up));
     }
-    let sampled = SCENARIOS.len() - 1;
+    let sampled = scenarios.len() - 1;
     let deadline = Instant::now() + Duration::from_secs(15);
     while collector.spans().len() < sampled && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let spans: Vec<Value> = collector.spans().into_iter().map(|s| s.raw).collect();
-    let observed = SCENARIOS
+    let observed = scenarios
         .iter()
         .zip(&results)
         .map(|(s, (resp, up))| {
@@ -202,7 +149,7 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
 
 fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
     let text = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
-    let config = plugin_config_of(&text);
+    let config = plugin::config_of(&text);
     let mut host = Host::builder(&module())
         .root_id("meshlens")
         .vm_id("meshlens")
@@ -222,16 +169,17 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
             .build()
             .unwrap();
     }
-    for (s, envoy_body) in SCENARIOS.iter().zip(envoy_bodies) {
+    let scenarios = plugin::scenarios();
+    for (s, envoy_body) in scenarios.iter().zip(envoy_bodies) {
         let id = host.new_stream();
         let mut headers = vec![
             (":method", "GET"),
-            (":path", s.path),
+            (":path", &s.path),
             (":scheme", "http"),
             (":authority", "meshlens.test"),
             ("user-agent", "meshlens-tests/1"),
         ];
-        headers.extend_from_slice(s.headers);
+        headers.extend_from_slice(&s.headers());
         host.request_headers(id, &headers, true).unwrap();
         let upstream = match s.upstream {
             Upstream::App => {
@@ -275,7 +223,7 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
             v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
         })
         .collect();
-    let observed = SCENARIOS
+    let observed = scenarios
         .iter()
         .zip(&observed)
         .map(|(s, (up, down))| {
@@ -289,22 +237,11 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
     (observed, metrics)
 }
 
-/// The JSON after the `# meshlens-config:` marker of a shipped Envoy config.
-fn plugin_config_of(text: &str) -> String {
-    let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("# meshlens-config:")).skip(1);
-    let value = lines.next().unwrap();
-    let indent = value.len() - value.trim_start().len();
-    lines
-        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
-        .map(|l| format!("{}\n", l.trim()))
-        .collect()
-}
-
 #[test]
 fn harness_and_envoy_agree_on_every_scenario() {
     let (envoy, envoy_metrics, envoy_bodies) = envoy_side();
     let (harness, harness_metrics) = harness_side(&envoy_bodies);
-    for ((s, e), h) in SCENARIOS.iter().zip(&envoy).zip(&harness) {
+    for ((s, e), h) in plugin::scenarios().iter().zip(&envoy).zip(&harness) {
         assert_eq!(h, e, "scenario `{}`: harness (left) differs from Envoy (right)", s.name);
     }
     let only_harness: Vec<&String> = harness_metrics.iter().filter(|l| !envoy_metrics.contains(l)).collect();

@@ -10,34 +10,15 @@ use meshlens_tests::envoy::TempDir;
 use meshlens_tests::paths;
 use meshlens_tests::prometheus::promtool;
 use serde_json::Value as Json;
+use telemetry_core::names;
 
 const DASHBOARD: &str = "envoy-config/grafana/meshlens-dashboard.json";
 const RULES: &str = "envoy-config/prometheus/meshlens.rules.yml";
 
-/// The families the module emits (README "What it exports", "Metrics", "Access logs",
-/// "Redaction", "Security events"), and the Chat2SQL profile's custom families.
-const COUNTERS: [&str; 14] = [
-    "meshlens_http_requests_total",
-    "meshlens_spans_exported_total",
-    "meshlens_spans_dropped_total",
-    "meshlens_spans_failed_total",
-    "meshlens_logs_exported_total",
-    "meshlens_logs_dropped_total",
-    "meshlens_logs_failed_total",
-    "meshlens_export_failures_total",
-    "meshlens_trace_context_invalid_total",
-    "meshlens_config_reloads_total",
-    "meshlens_metrics_series_overflow_total",
-    "meshlens_redactions_total",
-    "meshlens_security_responses_total",
-    "meshlens_security_events_total",
-];
-const HISTOGRAMS: [&str; 4] = [
-    "meshlens_http_request_duration_seconds",
-    "meshlens_http_request_size_bytes",
-    "meshlens_http_response_size_bytes",
-    "chat2sql_query_duration_seconds",
-];
+/// The Chat2SQL profile's custom families (`envoy-config/profiles/`), beside the module's own in
+/// `telemetry_core::names`.
+const CHAT2SQL_COUNTERS: [&str; 1] = ["chat2sql_query_total"];
+const CHAT2SQL_HISTOGRAMS: [&str; 1] = ["chat2sql_query_duration_seconds"];
 
 /// Grafana's variables and the literal values they are checked with.
 const VARIABLES: [(&str, &str); 6] = [
@@ -51,9 +32,12 @@ const VARIABLES: [(&str, &str); 6] = [
 
 /// Every metric name a dashboard expression may use.
 fn known_metrics() -> BTreeSet<String> {
-    let mut known: BTreeSet<String> = COUNTERS.iter().map(|s| (*s).to_owned()).collect();
-    known.insert("chat2sql_query_total".to_owned());
-    for family in HISTOGRAMS {
+    let mut known: BTreeSet<String> =
+        names::SELF_TELEMETRY.iter().chain(&CHAT2SQL_COUNTERS).map(|s| (*s).to_owned()).collect();
+    known.insert(format!("{}{}", names::DEFAULT_PREFIX, names::REQUESTS));
+    let standard = [names::REQUEST_DURATION, names::REQUEST_SIZE, names::RESPONSE_SIZE]
+        .map(|f| format!("{}{f}", names::DEFAULT_PREFIX));
+    for family in standard.iter().map(String::as_str).chain(CHAT2SQL_HISTOGRAMS) {
         for suffix in ["_bucket", "_sum", "_count"] {
             known.insert(format!("{family}{suffix}"));
         }

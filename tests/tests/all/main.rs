@@ -9,6 +9,7 @@ mod envoy_metrics;
 mod envoy_remote_module;
 mod envoy_sidecar;
 mod envoy_tracing;
+mod glue_parity;
 mod grafana_dashboard;
 mod istio_resources;
 mod oci_image;

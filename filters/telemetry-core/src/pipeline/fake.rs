@@ -44,6 +44,8 @@ pub struct FakeHost {
     pub calls: RefCell<Vec<HttpCall>>,
     /// Properties read, by path, in order.
     pub property_reads: RefCell<Vec<String>>,
+    /// How many of `calls` were answered.
+    pub answered: Cell<usize>,
 }
 
 impl FakeHost {
@@ -227,6 +229,17 @@ impl FakeHost {
         pipeline.on_log(&mut exchange, self);
         self.request_visible.set(false);
         Sent { upstream, downstream }
+    }
+
+    /// Answers every export call not answered yet: `status` is the collector's `:status`,
+    /// `None` for no answer (a failed connection, a timeout).
+    pub fn answer_calls(&self, pipeline: &mut super::Pipeline, status: Option<u16>) {
+        loop {
+            let token = self.calls.borrow().get(self.answered.get()).map(|c| c.token);
+            let Some(token) = token else { break };
+            self.answered.set(self.answered.get() + 1);
+            pipeline.on_export_answer(self, token, status);
+        }
     }
 
     /// Moves the clock on by `nanos` and runs the root's tick.

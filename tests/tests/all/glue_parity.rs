@@ -1,0 +1,302 @@
+//! The proxy-wasm module is glue and nothing else: the same exchanges through `edge_telemetry.wasm`
+//! in the harness and through `telemetry-core`'s pipeline on its recording host (no Wasm) give the
+//! same headers upstream and downstream, the same spans, the same access-log lines and the same
+//! metric series. With the conformance suite (harness = Envoy), this ties the native lifecycle
+//! tests to what Envoy does.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use host_harness::metrics::MetricValue;
+use host_harness::{Host, HttpResponse, Module, Responder};
+use meshlens_tests::paths;
+use serde_json::Value;
+use telemetry_core::names;
+use telemetry_core::pipeline::Pipeline;
+use telemetry_core::pipeline::fake::{FakeHost, Reply};
+
+fn module() -> Module {
+    static MODULE: OnceLock<Module> = OnceLock::new();
+    MODULE.get_or_init(|| Module::from_file(paths::edge_telemetry_wasm()).unwrap()).clone()
+}
+
+/// The harness's virtual clock start (2026-01-01T00:00:00Z), used by both hosts.
+const START: u64 = 1_767_225_600_000_000_000;
+
+/// One exchange: request headers, response headers and body, and whether the request reached an
+/// upstream (else the reply came from the proxy).
+struct Exchange {
+    request: Vec<(String, String)>,
+    response: Vec<(String, String)>,
+    body: Vec<u8>,
+    upstream: bool,
+}
+
+/// The conformance scenarios (`tests/data/conformance-scenarios.json`) as exchanges.
+fn conformance_exchanges() -> Vec<Exchange> {
+    let text = std::fs::read_to_string(paths::repo_root().join("tests/data/conformance-scenarios.json")).unwrap();
+    let scenarios: Value = serde_json::from_str(&text).unwrap();
+    scenarios
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut request = pairs(&[
+                (":method", "GET"),
+                (":path", s["path"].as_str().unwrap()),
+                (":scheme", "http"),
+                (":authority", "meshlens.test"),
+                ("user-agent", "meshlens-tests/1"),
+            ]);
+            for h in s["headers"].as_array().unwrap() {
+                request.push((h[0].as_str().unwrap().to_owned(), h[1].as_str().unwrap().to_owned()));
+            }
+            let (status, body): (&str, &[u8]) = match s["upstream"].as_str().unwrap() {
+                "app" => ("200", b"ok"),
+                "no_route" => ("404", b""),
+                _ => ("503", b"no healthy upstream"),
+            };
+            let length = body.len().to_string();
+            let response = if body.is_empty() {
+                pairs(&[(":status", status)])
+            } else {
+                pairs(&[(":status", status), ("content-length", &length), ("content-type", "text/plain")])
+            };
+            Exchange { request, response, body: body.to_vec(), upstream: status == "200" }
+        })
+        .collect()
+}
+
+/// Exchanges that exercise every section with every option: secrets to redact, access failures
+/// that make a burst, header and property dimensions, extra log fields, OTLP logs.
+fn busy_exchanges() -> Vec<Exchange> {
+    let mut out = Vec::new();
+    for i in 0..12 {
+        let path = format!("/users/{i}?token=secret{i}&page=2");
+        let status = if i % 3 == 0 { "401" } else { "200" };
+        // Every fourth caller sends an unsampled context: under `restart` it becomes a link.
+        let parent = format!("00-{:032x}-{:016x}-0{}", 0xabc0 + i, 0xdef0 + i, i % 4 / 3);
+        out.push(Exchange {
+            request: pairs(&[
+                (":method", if i % 2 == 0 { "GET" } else { "POST" }),
+                (":path", &path),
+                (":scheme", "https"),
+                (":authority", "api.example.com:8443"),
+                ("user-agent", "curl/8 alice@example.com"),
+                ("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"),
+                ("x-tenant", if i % 2 == 0 { "acme" } else { "globex" }),
+                ("x-request-id", "8b1f3c2a-9c61-4d7e-a0b5-123456789abc"),
+                ("traceparent", &parent),
+            ]),
+            response: pairs(&[(":status", status), ("x-cache", "HIT")]),
+            body: b"{}".to_vec(),
+            upstream: true,
+        });
+    }
+    out
+}
+
+const BUSY_CONFIG: &str = r#"{
+  "service": {"name": "parity", "attributes": {"deployment.environment": "test"}},
+  "routes": ["/users/{id}"],
+  "tracing": {"inject": ["tracecontext", "b3"], "edge_policy": "restart"},
+  "metrics": {
+    "dimensions": [
+      {"name": "tenant", "from": {"request_header": "x-tenant"}, "allow": ["acme"]},
+      {"name": "cache", "from": {"response_header": "x-cache"}},
+      {"name": "region", "from": {"property": ["node", "locality", "region"]}}],
+    "custom": [{"name": "parity_duration_seconds", "kind": "duration", "unit": "ms", "buckets": [1, 10],
+      "labels": ["method", "tenant", "cache", "region"], "routes": ["/users/{id}"]}]},
+  "access_log": {"sinks": ["proxy_log", "otlp"], "fields": ["method", "route", "path", "status", "upstream_cluster",
+      "upstream_host", "client_address", "user_agent", "request_id", "query_hash"],
+    "extra": [{"name": "tenant", "from": {"request_header": "x-tenant"}},
+      {"name": "auth", "from": {"request_header": "authorization"}},
+      {"name": "cache", "from": {"response_header": "x-cache"}}]},
+  "security": {"threshold": 3}
+}"#;
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn borrowed(list: &[(String, String)]) -> Vec<(&str, &str)> {
+    list.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// What one host emitted, ids replaced by their order of appearance.
+#[derive(Debug, PartialEq, Eq)]
+struct Emitted {
+    upstream: Vec<String>,
+    downstream: Vec<String>,
+    spans: Vec<String>,
+    logs: Vec<String>,
+    metrics: BTreeMap<String, u64>,
+}
+
+fn through_harness(config: &str, exchanges: &[Exchange]) -> Emitted {
+    let mut host = Host::builder(&module())
+        .root_id("meshlens")
+        .plugin_config(config)
+        .respond("otel_collector", Responder::Respond(HttpResponse { status: 200, ..Default::default() }))
+        .build()
+        .unwrap();
+    let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
+    for e in exchanges {
+        let id = host.new_stream();
+        host.request_headers(id, &borrowed(&e.request), true).unwrap();
+        let sent = host.stream(id).unwrap().upstream_request_headers().to_vec();
+        upstream.push(if e.upstream { sorted(&sent) } else { String::from("(local reply)") });
+        host.response_headers(id, &borrowed(&e.response), e.body.is_empty()).unwrap();
+        if !e.body.is_empty() {
+            host.response_body(id, &e.body, true).unwrap();
+        }
+        downstream.push(sorted(host.stream(id).unwrap().downstream_response_headers()));
+        host.complete(id).unwrap();
+    }
+    host.advance(Duration::from_secs(5)).unwrap();
+    let bodies: Vec<Vec<u8>> = host.http_calls().iter().map(|c| c.body.clone()).collect();
+    let logs = host.logs().iter().map(|l| l.message.clone()).collect::<Vec<_>>();
+    let metrics = host
+        .metrics()
+        .iter()
+        .filter_map(|(name, value)| match value {
+            MetricValue::Counter(v) => Some((name.to_owned(), v)),
+            _ => None,
+        })
+        .collect();
+    canonical(upstream, downstream, &bodies, &logs, metrics)
+}
+
+fn through_core(config: &str, exchanges: &[Exchange]) -> Emitted {
+    let host = FakeHost::new(START, [0; 32]);
+    // What the harness answers by default (its properties table, measured on Envoy 1.40).
+    host.set_property("source.address", "127.0.0.1:40000");
+    host.set_property("request.protocol", "HTTP/1.1");
+    host.set_property("xds.cluster_name", "app");
+    host.set_property("upstream.address", "127.0.0.1:8080");
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
+    for e in exchanges {
+        let response = borrowed(&e.response);
+        let reply = Reply { headers: &response, body: &e.body, from_upstream: e.upstream, latency_nanos: 0 };
+        let sent = host.exchange(&mut pipeline, &borrowed(&e.request), &reply);
+        upstream.push(sent.upstream.map_or_else(|| String::from("(local reply)"), |u| sorted(&u)));
+        downstream.push(sorted(&sent.downstream));
+    }
+    host.tick(&mut pipeline, 5_000_000_000, 0);
+    host.answer_calls(&mut pipeline, Some(200));
+    let bodies: Vec<Vec<u8>> = host.calls.borrow().iter().map(|c| c.body.clone()).collect();
+    let logs = host.logs.borrow().iter().map(|(_, l)| l.clone()).collect::<Vec<_>>();
+    let metrics = host
+        .metrics
+        .borrow()
+        .iter()
+        .filter(|(_, kind, _)| *kind == telemetry_core::pipeline::host::MetricKind::Counter)
+        .map(|(name, _, v)| (name.clone(), u64::try_from(*v).unwrap()))
+        .collect();
+    canonical(upstream, downstream, &bodies, &logs, metrics)
+}
+
+fn sorted(headers: &[(String, String)]) -> String {
+    let mut lines: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// Everything as text with generated ids numbered by first appearance (incoming ids stay), and
+/// only the access lines of the proxy log (the glue's own start-up line is the glue's).
+fn canonical(
+    upstream: Vec<String>,
+    downstream: Vec<String>,
+    bodies: &[Vec<u8>],
+    logs: &[String],
+    metrics: BTreeMap<String, u64>,
+) -> Emitted {
+    let mut ids = Ids::default();
+    let spans = bodies.iter().map(|b| ids.replace(&String::from_utf8_lossy(b))).collect();
+    let logs = logs.iter().filter(|l| l.starts_with('{')).map(|l| ids.replace(l)).collect();
+    let upstream = upstream.iter().map(|u| ids.replace(u)).collect();
+    let downstream = downstream.iter().map(|d| ids.replace(d)).collect();
+    Emitted { upstream, downstream, spans, logs, metrics }
+}
+
+/// Numbers each distinct 16- or 32-digit lowercase hex id by first appearance.
+#[derive(Default)]
+struct Ids(Vec<String>);
+
+impl Ids {
+    fn replace(&mut self, text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let run = bytes[i..].iter().take_while(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)).count();
+            let bounded = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+            if run == 0 {
+                let c = text[i..].chars().next().unwrap();
+                out.push(c);
+                i += c.len_utf8();
+                continue;
+            }
+            let word = &text[i..i + run];
+            let after_ok = bytes.get(i + run).is_none_or(|b| !b.is_ascii_alphanumeric());
+            if bounded && after_ok && (run == 16 || run == 32) && word.bytes().any(|b| b.is_ascii_alphabetic()) {
+                let n = self.0.iter().position(|w| w == word).unwrap_or_else(|| {
+                    self.0.push(word.to_owned());
+                    self.0.len() - 1
+                });
+                out.push_str(&format!("<id{n}>"));
+            } else {
+                out.push_str(word);
+            }
+            i += run;
+        }
+        out
+    }
+}
+
+fn assert_same(config: &str, exchanges: &[Exchange]) -> Emitted {
+    let wasm = through_harness(config, exchanges);
+    let core = through_core(config, exchanges);
+    for (i, (w, c)) in wasm.upstream.iter().zip(&core.upstream).enumerate() {
+        assert_eq!(w, c, "exchange {i}: headers sent upstream, Wasm (left) and core (right)");
+    }
+    for (i, (w, c)) in wasm.downstream.iter().zip(&core.downstream).enumerate() {
+        assert_eq!(w, c, "exchange {i}: headers sent downstream, Wasm (left) and core (right)");
+    }
+    assert_eq!(wasm.logs, core.logs, "access lines, Wasm (left) and core (right)");
+    assert_eq!(wasm.spans, core.spans, "export bodies, Wasm (left) and core (right)");
+    let without_memory = |m: &BTreeMap<String, u64>| {
+        m.iter().filter(|(k, _)| k.as_str() != names::WASM_MEMORY).map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>()
+    };
+    let (w, c) = (without_memory(&wasm.metrics), without_memory(&core.metrics));
+    let only_wasm: Vec<_> = w.iter().filter(|m| !c.contains(m)).collect();
+    let only_core: Vec<_> = c.iter().filter(|m| !w.contains(m)).collect();
+    assert!(
+        only_wasm.is_empty() && only_core.is_empty(),
+        "metric series: Wasm only {only_wasm:#?}, core only {only_core:#?}"
+    );
+    assert!(!core.spans.is_empty() && !core.logs.is_empty() && !core.metrics.is_empty());
+    core
+}
+
+#[test]
+fn the_module_emits_what_the_core_pipeline_emits_for_the_conformance_scenarios() {
+    let yaml = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
+    let config = meshlens_tests::plugin::config_of(&yaml);
+    assert_same(&config, &conformance_exchanges());
+}
+
+#[test]
+fn the_module_emits_what_the_core_pipeline_emits_with_every_section_on() {
+    let core = assert_same(BUSY_CONFIG, &busy_exchanges());
+    // The comparison covers what this configuration turns on.
+    assert!(core.logs.iter().any(|l| l.contains("access_failure_burst")), "a security event");
+    assert!(core.logs.iter().all(|l| !l.contains("secret") && !l.contains("e30.sig")), "secrets redacted");
+    assert!(core.spans.iter().any(|b| b.contains("resourceLogs")), "OTLP logs exported");
+    assert!(core.spans.iter().any(|b| b.contains("edge_policy_restart")), "restarted traces linked");
+    assert!(core.metrics.keys().any(|k| k.starts_with("parity_duration_seconds_bucket;method=GET;tenant=acme")));
+    assert!(core.metrics.keys().any(|k| k.contains("tenant=other")), "values outside the allow-list");
+    assert!(core.metrics.keys().any(|k| k.starts_with(names::REDACTIONS)), "redactions counted");
+}

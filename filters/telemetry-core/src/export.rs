@@ -21,7 +21,7 @@ pub struct ExportQueue<T = Span> {
     stats: ExportStats,
 }
 
-/// Running totals of what happened to spans. Monotonic; the glue reports deltas as counters.
+/// Running totals of what happened to spans. Monotonic; the pipeline reports deltas as counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportStats {
     pub exported: u64,

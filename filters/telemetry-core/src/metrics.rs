@@ -207,11 +207,6 @@ impl MetricsConfig {
             })
             .collect()
     }
-
-    /// Whether some dimension reads a response header (the glue then reads them).
-    pub fn reads_response_headers(&self) -> bool {
-        self.dimensions.iter().any(|d| matches!(d.source, DimensionSource::ResponseHeader(_)))
-    }
 }
 
 impl MetricsEngine {

@@ -1,8 +1,8 @@
 //! The per-request tracing decisions: from request headers to the outgoing context, from the
 //! response to the trace-ID headers, and from stream end to a finished span.
 //!
-//! The proxy-wasm glue calls [`start`] in `on_request_headers`, [`response_headers`] in
-//! `on_response_headers` and [`finish`] in `on_log`; it only moves data in and out.
+//! The pipeline calls [`start_request`] when the request headers pass, [`response_headers`] when
+//! the response headers pass and [`finish`] at stream end.
 
 use crate::config::{EdgePolicy, TracingConfig};
 use crate::ids::{IdGenerator, SpanId};

@@ -1,6 +1,6 @@
-//! Every name meshlens emits as a metric, in one place: the module's self-telemetry counters and
-//! the standard request-metric families. Tests, dashboards checks and rule checks import these
-//! instead of copying them.
+//! Every name meshlens emits, in one place: the module's self-telemetry metrics, the standard
+//! request-metric families, and the fields of its log lines ([`log`]). Tests, dashboard checks
+//! and rule checks import these instead of copying them.
 //!
 //! Names follow Prometheus conventions. Envoy exports Wasm-defined metrics under their own name on
 //! `/stats/prometheus` (no `envoy_` prefix), so these appear exactly as written here. Labelled
@@ -96,6 +96,56 @@ pub const LOGS: SignalNames = SignalNames {
     failed_calls: EXPORT_FAILURES_LOGS,
 };
 
+/// The fields of meshlens's log lines (the proxy-log JSON line and OTLP log attributes).
+pub mod log {
+    /// The head of every line, in order: RFC 3339 time, level, the human-readable message, then
+    /// the trace and span ids when the record has them.
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const LEVEL: &str = "level";
+    pub const MESSAGE: &str = "message";
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+
+    /// The standard fields of an access line (`access_log.fields`), in output order.
+    pub const SERVICE: &str = "service";
+    pub const METHOD: &str = "method";
+    pub const ROUTE: &str = "route";
+    pub const PATH: &str = "path";
+    pub const STATUS: &str = "status";
+    pub const DURATION_MS: &str = "duration_ms";
+    pub const REQUEST_BYTES: &str = "request_bytes";
+    pub const RESPONSE_BYTES: &str = "response_bytes";
+    pub const UPSTREAM_CLUSTER: &str = "upstream_cluster";
+    pub const UPSTREAM_HOST: &str = "upstream_host";
+    pub const CLIENT_ADDRESS: &str = "client_address";
+    pub const USER_AGENT: &str = "user_agent";
+    pub const REQUEST_ID: &str = "request_id";
+    pub const QUERY_HASH: &str = "query_hash";
+
+    /// The fields of a security event's line (besides [`SERVICE`] and [`CLIENT_ADDRESS`]).
+    pub const EVENT_TYPE: &str = "event_type";
+    pub const COUNT: &str = "count";
+    pub const WINDOW_S: &str = "window_s";
+
+    /// Every standard access-line field, in output order.
+    pub const ACCESS_FIELDS: [&str; 14] = [
+        SERVICE,
+        METHOD,
+        ROUTE,
+        PATH,
+        STATUS,
+        DURATION_MS,
+        REQUEST_BYTES,
+        RESPONSE_BYTES,
+        UPSTREAM_CLUSTER,
+        UPSTREAM_HOST,
+        CLIENT_ADDRESS,
+        USER_AGENT,
+        REQUEST_ID,
+        QUERY_HASH,
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +162,32 @@ mod tests {
             assert!(is_metric_name(&format!("{DEFAULT_PREFIX}{family}")), "{family}");
         }
         assert_eq!(EXPORT_FAILURES_LOGS.split(';').next(), Some(EXPORT_FAILURES));
+    }
+
+    #[test]
+    fn log_lines_carry_the_named_fields() {
+        use crate::access_log::build::{FIELDS, Field};
+        use crate::access_log::{FieldValue, LogRecord, Severity, line};
+        use crate::ids::{SpanId, TraceId};
+
+        let names: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, log::ACCESS_FIELDS);
+        assert!(FIELDS.iter().all(|(n, f)| Field::named(n) == Some(*f)));
+        let record = LogRecord {
+            time_unix_nanos: 1,
+            severity: Severity::Info,
+            message: String::from("GET / 200"),
+            trace_id: TraceId::new([1; 16]),
+            span_id: SpanId::new([2; 8]),
+            trace_flags: 1,
+            fields: vec![(log::STATUS.into(), FieldValue::Int(200))],
+        };
+        let mut out = String::new();
+        line::encode(&record, &mut out);
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = vec![log::TIMESTAMP, log::LEVEL, log::MESSAGE, log::TRACE_ID, log::SPAN_ID, log::STATUS];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
     }
 }

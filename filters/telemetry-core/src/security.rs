@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use crate::access_log::{FieldValue, LogRecord, Severity};
+use crate::names::log;
 
 /// The validated `security` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,11 +143,11 @@ impl SecurityEvent {
             span_id: None,
             trace_flags: 0,
             fields: vec![
-                (Cow::Borrowed("service"), FieldValue::Str(service.to_owned())),
-                (Cow::Borrowed("event_type"), FieldValue::Str(self.event_type.to_owned())),
-                (Cow::Borrowed("client_address"), FieldValue::Str(self.client_address.clone())),
-                (Cow::Borrowed("count"), FieldValue::Int(i64::from(self.count))),
-                (Cow::Borrowed("window_s"), FieldValue::Int(i64::try_from(self.window_s).unwrap_or(i64::MAX))),
+                (Cow::Borrowed(log::SERVICE), FieldValue::Str(service.to_owned())),
+                (Cow::Borrowed(log::EVENT_TYPE), FieldValue::Str(self.event_type.to_owned())),
+                (Cow::Borrowed(log::CLIENT_ADDRESS), FieldValue::Str(self.client_address.clone())),
+                (Cow::Borrowed(log::COUNT), FieldValue::Int(i64::from(self.count))),
+                (Cow::Borrowed(log::WINDOW_S), FieldValue::Int(i64::try_from(self.window_s).unwrap_or(i64::MAX))),
             ],
         }
     }

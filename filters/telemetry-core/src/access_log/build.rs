@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use super::{FieldValue, LogRecord, Severity, sha256};
 use crate::ids::{SpanId, TraceId};
 use crate::metrics::DimensionSource;
+use crate::names::log;
 use crate::redact::{Counts, Policy};
 use crate::route::{self, RouteId};
 use crate::sampler::Ratio;
@@ -44,22 +45,22 @@ pub enum Field {
     QueryHash,
 }
 
-/// Every standard field, by its name in the line.
+/// Every standard field, by its name in the line ([`crate::names::log`]).
 pub const FIELDS: [(&str, Field); 14] = [
-    ("service", Field::Service),
-    ("method", Field::Method),
-    ("route", Field::Route),
-    ("path", Field::Path),
-    ("status", Field::Status),
-    ("duration_ms", Field::DurationMs),
-    ("request_bytes", Field::RequestBytes),
-    ("response_bytes", Field::ResponseBytes),
-    ("upstream_cluster", Field::UpstreamCluster),
-    ("upstream_host", Field::UpstreamHost),
-    ("client_address", Field::ClientAddress),
-    ("user_agent", Field::UserAgent),
-    ("request_id", Field::RequestId),
-    ("query_hash", Field::QueryHash),
+    (log::SERVICE, Field::Service),
+    (log::METHOD, Field::Method),
+    (log::ROUTE, Field::Route),
+    (log::PATH, Field::Path),
+    (log::STATUS, Field::Status),
+    (log::DURATION_MS, Field::DurationMs),
+    (log::REQUEST_BYTES, Field::RequestBytes),
+    (log::RESPONSE_BYTES, Field::ResponseBytes),
+    (log::UPSTREAM_CLUSTER, Field::UpstreamCluster),
+    (log::UPSTREAM_HOST, Field::UpstreamHost),
+    (log::CLIENT_ADDRESS, Field::ClientAddress),
+    (log::USER_AGENT, Field::UserAgent),
+    (log::REQUEST_ID, Field::RequestId),
+    (log::QUERY_HASH, Field::QueryHash),
 ];
 
 /// `,"<name>":` for every field of [`FIELDS`], in the same order.

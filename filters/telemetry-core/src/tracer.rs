@@ -335,7 +335,7 @@ const KNOWN_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNEC
 const ALL_FORMATS: &[Format] = &[Format::TraceContext, Format::B3Single, Format::B3Multi];
 
 /// Every header a format reads or writes.
-fn header_names(format: Format) -> &'static [&'static str] {
+pub(crate) fn header_names(format: Format) -> &'static [&'static str] {
     match format {
         Format::TraceContext => &[traceparent::HEADER, tracestate::HEADER],
         Format::B3Single => &[b3::SINGLE_HEADER],
@@ -344,6 +344,10 @@ fn header_names(format: Format) -> &'static [&'static str] {
         }
     }
 }
+
+/// The request headers [`request_attributes`] reads.
+pub const ATTRIBUTE_HEADERS: [&str; VALUES] =
+    [":method", ":path", ":scheme", ":authority", "user-agent", "x-request-id"];
 
 /// What the span, the metrics and the access log record about a request, from its headers (one
 /// pass over them: the first value of each header counts, names compared ignoring ASCII case).

@@ -6,10 +6,13 @@ use super::host::Property;
 use crate::access_log::build::{AccessLogConfig, Field};
 use crate::config::Config;
 use crate::metrics::{DimensionSource, MetricsConfig};
+use crate::tracer;
 
 /// The configure-time plan of the reads a request makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    /// Request headers read, lowercase, each once.
+    request_headers: Vec<String>,
     properties: Vec<Property>,
     /// `response.code`: the status of a stream reset before any response headers.
     pub(super) response_code: Property,
@@ -82,7 +85,20 @@ impl Plan {
             .unwrap_or_default();
         let log_extra: Vec<Source> = log.map(|a| a.extra.iter().map(|(_, s)| source(s)).collect()).unwrap_or_default();
         let reads_response_dimensions = dimensions.iter().any(|s| matches!(s, Source::ResponseHeader(_)));
+        let mut request_headers: Vec<String> = Vec::new();
+        let trace_headers = config.tracing.iter().flat_map(|t| &t.extract).flat_map(|f| tracer::header_names(*f));
+        let configured = log_extra.iter().chain(&dimensions).filter_map(|s| match s {
+            Source::RequestHeader(h) => Some(h.as_str()),
+            _ => None,
+        });
+        for name in tracer::ATTRIBUTE_HEADERS.into_iter().chain(trace_headers.copied()).chain(configured) {
+            let name = name.to_ascii_lowercase();
+            if !request_headers.contains(&name) {
+                request_headers.push(name);
+            }
+        }
         Self {
+            request_headers,
             properties,
             response_code,
             source_address,
@@ -93,6 +109,14 @@ impl Plan {
             log_extra,
             reads_response_dimensions,
         }
+    }
+
+    /// The request headers a request reads: its attributes (method, path, scheme, authority,
+    /// user agent, request id), the configured trace formats' headers, configured fields. A host
+    /// that reads the whole map in one call (proxy-wasm) needs no more than that call; a host that
+    /// reads headers one by one reads these.
+    pub fn request_headers(&self) -> impl Iterator<Item = &str> {
+        self.request_headers.iter().map(String::as_str)
     }
 
     /// Every attribute a request may read, numbered from 0 in [`Property::index`] order.

@@ -269,6 +269,12 @@ fn the_plan_reads_only_what_the_configuration_selects() {
         ]
     );
     assert_eq!(pipeline.plan().response_headers().collect::<Vec<_>>(), [":status", "x-cache"]);
+    let request: Vec<&str> = pipeline.plan().request_headers().collect();
+    assert_eq!(request[..6], [":method", ":path", ":scheme", ":authority", "user-agent", "x-request-id"]);
+    assert_eq!(request[6..8], ["traceparent", "tracestate"]);
+    assert!(request.contains(&"b3") && request.contains(&"x-b3-sampled") && request.ends_with(&["x-tenant"]));
+    let untraced = Pipeline::configure(br#"{"tracing": {"enabled": false}}"#, &host).unwrap();
+    assert!(!untraced.plan().request_headers().any(|h| h == "traceparent"), "no trace headers without tracing");
     let minimal = Pipeline::configure(br#"{"access_log": {"fields": ["method"]}}"#, &host).unwrap();
     let paths: Vec<String> = minimal.plan().properties().iter().map(|p| p.path().join(".")).collect();
     assert_eq!(paths, ["response.code", "source.address", "request.protocol"], "no upstream reads");

@@ -15,6 +15,12 @@
 //! Installs only into the project (`.venv/`), through rustup, or Debian packages through apt
 //! when running as root; says exactly what is missing when it cannot install it.
 
+// The guests' cargo commands, shared with `test-guests/build.rs`: `build` runs the same command
+// in the same target directory, so neither compiles the module again after the other.
+// The build script uses the rest of it (the test guests, the target check).
+#[allow(dead_code)]
+#[path = "../../test-guests/cargo_build.rs"]
+mod cargo_build;
 mod package;
 mod setup;
 
@@ -82,25 +88,34 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// Builds the release module; returns its path.
+/// Builds the release module (and the benchmark's minimal module) with the command the tests'
+/// build script uses, into `target/guests/`, and copies both to where they ship
+/// (`target/wasm32-wasip1/release/`, the path the Envoy configs load); returns the module's path.
 fn build_wasm() -> Result<PathBuf, String> {
     let root = root();
     setup::wasm_target()?;
-    // The benchmark's minimal module is built too: its Envoy config is validated with the rest.
-    run(Command::new(cargo()).current_dir(&root).args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-wasip1",
-        "-p",
-        "edge-telemetry",
-        "-p",
-        "minimal-header",
-    ]))?;
-    let wasm = root.join("target/wasm32-wasip1/release/edge_telemetry.wasm");
+    run(&mut cargo_build::command(&root, cargo_build::SHIPPED))?;
+    let built = cargo_build::target_dir(&root);
+    let shipped = root.join("target").join(cargo_build::WASIP1).join("release");
+    std::fs::create_dir_all(&shipped).map_err(|e| format!("{}: {e}", shipped.display()))?;
+    for package in cargo_build::SHIPPED.packages {
+        let from = cargo_build::wasm(&built, cargo_build::WASIP1, package);
+        let to = cargo_build::wasm(&root.join("target"), cargo_build::WASIP1, package);
+        copy_if_changed(&from, &to)?;
+    }
+    let wasm = cargo_build::wasm(&root.join("target"), cargo_build::WASIP1, "edge-telemetry");
     let size = std::fs::metadata(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?.len();
     println!("built {} ({:.1} KB)", wasm.display(), size as f64 / 1024.0);
     Ok(wasm)
+}
+
+/// Copies `from` to `to` unless `to` already has the same bytes (so its time stays).
+fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if std::fs::read(to).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(to, bytes).map_err(|e| format!("{}: {e}", to.display()))
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
@@ -112,7 +127,6 @@ fn test(extra: &[String]) -> Result<(), String> {
         .current_dir(&root)
         .args(["test", "--workspace"])
         .args(extra)
-        .env("MESHLENS_WASM", &wasm)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)

@@ -1,7 +1,8 @@
 //! Locating the tools the integration tests run.
 //!
-//! `cargo xtask test` installs everything and exports the paths below; running `cargo test`
-//! directly works too when the defaults exist. The modules are built by `test-guests`. A missing tool fails the test with a message
+//! `cargo xtask test` installs everything and exports the paths below; running
+//! `cargo test --features meshlens-tests/e2e` directly works too when the defaults exist. The
+//! modules are built by `test-guests`. A missing tool fails the test with a message
 //! naming it and how to install it, never a silent skip.
 
 use std::path::{Path, PathBuf};

@@ -77,7 +77,7 @@ fn request(host: &mut Host) {
 fn lifecycle(c: &mut Criterion) {
     let edge = Module::new(&edge_telemetry_bytes()).unwrap();
     let minimal = Module::new(&minimal_header_bytes()).unwrap();
-    let nothing = Module::new(NOTHING.as_bytes()).unwrap();
+    let nothing = Module::new(&wat::parse_str(NOTHING).unwrap()).unwrap();
     let mut g = c.benchmark_group("request_lifecycle");
     for (name, module) in [("edge_telemetry", &edge), ("minimal_header", &minimal), ("do_nothing", &nothing)] {
         let mut h = host(module);

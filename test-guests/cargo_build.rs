@@ -104,3 +104,13 @@ fn target_installed(target: &str) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_target_names_the_rustup_command_that_installs_it() {
+        let error = super::target_installed("wasm32-no-such-target").unwrap_err();
+        assert!(error.contains("run `rustup target add wasm32-no-such-target`"), "{error}");
+        assert_eq!(super::target_installed(super::WASIP1), Ok(()));
+    }
+}

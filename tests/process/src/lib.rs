@@ -183,3 +183,68 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<V
         bytes
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("meshlens-process-{}-{name}.out", std::process::id()))
+    }
+
+    #[test]
+    fn a_printed_line_makes_a_process_ready_and_drop_reaps_it() {
+        let process = Process::start(
+            "printer",
+            sh("echo starting; echo listening >&2; exec sleep 30"),
+            &scratch("line"),
+            &[Ready::Line("listening")],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let pid = process.id();
+        assert!(process.output().contains("starting\n"), "{}", process.output());
+        drop(process);
+        // Reaped: no zombie is left under this pid.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} still exists");
+    }
+
+    #[test]
+    fn a_process_that_exits_first_fails_with_its_output() {
+        let error = Process::start(
+            "quitter",
+            sh("echo bad flag >&2; exit 3"),
+            &scratch("exit"),
+            &[Ready::Line("never")],
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(error.starts_with("quitter exited with exit status: 3 before it was ready"), "{error}");
+        assert!(error.ends_with("bad flag\n"), "{error}");
+    }
+
+    #[test]
+    fn readiness_and_commands_are_bounded_in_time() {
+        let started = Instant::now();
+        let error = Process::start(
+            "sleeper",
+            sh("exec sleep 30"),
+            &scratch("slow"),
+            &[Ready::Line("never")],
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(error.starts_with("sleeper not ready within 300ms"), "{error}");
+        let error = output_within(sh("exec sleep 30"), Duration::from_millis(300)).unwrap_err();
+        assert!(error.contains("did not finish within 300ms"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let out = output_within(sh("echo out; echo err >&2"), Duration::from_secs(10)).unwrap();
+        assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
+    }
+}

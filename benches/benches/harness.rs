@@ -1,7 +1,8 @@
 //! Request lifecycles through the harness: meshlens's module against a module that does
 //! nothing, and the cost of compiling and instantiating a module.
 //!
-//! Needs `target/wasm32-wasip1/release/edge_telemetry.wasm` (`cargo xtask build`).
+//! The modules are built by the `test-guests` crate's build script (`MESHLENS_WASM` overrides
+//! the path of meshlens's).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::hint::black_box;
@@ -31,19 +32,14 @@ const NOTHING: &str = r#"(module
   (func (export "proxy_on_delete") (param i32)))"#;
 
 fn edge_telemetry_bytes() -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let path = std::env::var_os("MESHLENS_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/wasm32-wasip1/release/edge_telemetry.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask build`)", path.display()))
+    let path =
+        std::env::var_os("MESHLENS_WASM").map_or_else(|| PathBuf::from(test_guests::EDGE_TELEMETRY), PathBuf::from);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// `filters/minimal-header` (one response header; the floor of an SDK-built filter), built by
-/// `cargo xtask build` or `cargo xtask bench-envoy`.
+/// `filters/minimal-header` (one response header; the floor of an SDK-built filter).
 fn minimal_header_bytes() -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let path = root.join("target/wasm32-wasip1/release/minimal_header.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask build`)", path.display()))
+    std::fs::read(test_guests::MINIMAL_HEADER).unwrap_or_else(|e| panic!("{}: {e}", test_guests::MINIMAL_HEADER))
 }
 
 fn host(module: &Module) -> Host {
@@ -81,7 +77,7 @@ fn request(host: &mut Host) {
 fn lifecycle(c: &mut Criterion) {
     let edge = Module::new(&edge_telemetry_bytes()).unwrap();
     let minimal = Module::new(&minimal_header_bytes()).unwrap();
-    let nothing = Module::new(NOTHING.as_bytes()).unwrap();
+    let nothing = Module::new(&wat::parse_str(NOTHING).unwrap()).unwrap();
     let mut g = c.benchmark_group("request_lifecycle");
     for (name, module) in [("edge_telemetry", &edge), ("minimal_header", &minimal), ("do_nothing", &nothing)] {
         let mut h = host(module);

@@ -56,7 +56,7 @@ impl Module {
         Self::new(&bytes)
     }
 
-    /// Compiles module bytes (binary or text format) with default options.
+    /// Compiles module bytes (the binary format) with default options.
     pub fn new(bytes: &[u8]) -> Result<Self, Error> {
         Self::with_options(bytes, CompileOptions::default())
     }

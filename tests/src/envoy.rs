@@ -7,14 +7,17 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use meshlens_tests_process::{Process, Ready};
 
 use crate::{http, paths};
 
-/// A running Envoy.
+/// A running Envoy; killed and reaped when dropped.
 pub struct Envoy {
-    child: Child,
+    /// Killed and reaped when dropped.
+    _process: Process,
     pub listener: SocketAddr,
     pub admin: SocketAddr,
     log: PathBuf,
@@ -106,47 +109,24 @@ impl Envoy {
         Self::start_text(&text, listener, admin, concurrency)
     }
 
-    /// Starts Envoy with a rendered config text whose listener and admin ports are given.
+    /// Starts Envoy with a rendered config text whose listener and admin ports are given; waits
+    /// (at most 60 s) until the admin endpoint says it is ready and the listener accepts.
     pub fn start_text(text: &str, listener: u16, admin: u16, concurrency: u32) -> Self {
         let dir = TempDir::new("envoy");
         let config = dir.0.join("envoy.yaml");
         std::fs::write(&config, text).expect("write config");
         let log = dir.0.join("envoy.log");
-        let child = Command::new(paths::envoy())
-            .args(["-c", &config.display().to_string(), "--concurrency", &concurrency.to_string()])
+        let mut cmd = Command::new(paths::envoy());
+        cmd.args(["-c", &config.display().to_string(), "--concurrency", &concurrency.to_string()])
             .args(["--use-dynamic-base-id", "--log-level", "info", "--log-path", &log.display().to_string()])
             .args(["--disable-hot-restart"])
-            .current_dir(paths::repo_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn envoy");
-        let mut envoy = Self {
-            child,
-            listener: SocketAddr::from(([127, 0, 0, 1], listener)),
-            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
-            log,
-            _dir: dir,
-        };
-        envoy.wait_live();
-        envoy
-    }
-
-    fn wait_live(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("envoy exited with {status} before it was ready; log:\n{}", self.log());
-            }
-            if let Ok(r) = http::get(self.admin, "/ready", &[])
-                && r.status() == 200
-                && std::net::TcpStream::connect(self.listener).is_ok()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("envoy not ready within 60 s; log:\n{}", self.log());
+            .current_dir(paths::repo_root());
+        let (listener, admin) =
+            (SocketAddr::from(([127, 0, 0, 1], listener)), SocketAddr::from(([127, 0, 0, 1], admin)));
+        let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
+        let process = Process::start("envoy", cmd, &dir.0.join("envoy.out"), &ready, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+        Self { _process: process, listener, admin, log, _dir: dir }
     }
 
     /// Envoy's log so far.
@@ -174,13 +154,6 @@ pub fn metric_value(text: &str, name: &str) -> u64 {
         .find(|(series, _)| *series == name || series.strip_prefix(name).is_some_and(|r| r.starts_with('{')))
         .and_then(|(_, v)| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
-}
-
-impl Drop for Envoy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs `envoy --mode validate` on a config file; returns (success, combined output).

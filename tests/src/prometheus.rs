@@ -8,21 +8,21 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use meshlens_tests_process::{Process, Ready};
 use serde_json::Value;
 
 use crate::envoy::{TempDir, free_port};
 use crate::{http, paths};
 
-/// A running Prometheus.
+/// A running Prometheus; killed and reaped when dropped.
 pub struct Prometheus {
-    child: Child,
+    process: Process,
     /// Where the HTTP API listens.
     pub addr: SocketAddr,
-    log: PathBuf,
     _dir: TempDir,
 }
 
@@ -51,42 +51,23 @@ impl Prometheus {
         let dir = TempDir::new("prometheus");
         let config = dir.0.join("prometheus.yml");
         std::fs::write(&config, config_text(admin, rule_files)).expect("write prometheus.yml");
-        let port = free_port();
-        let log = dir.0.join("prometheus.log");
-        let log_file = std::fs::File::create(&log).expect("create prometheus.log");
-        let child = Command::new(paths::prometheus())
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut cmd = Command::new(paths::prometheus());
+        cmd.arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={addr}"))
             .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
             .arg("--storage.tsdb.retention.time=1h")
-            .current_dir(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn prometheus");
-        let mut prometheus = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log, _dir: dir };
-        prometheus.wait_ready();
-        prometheus
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited with {status} before it was ready; log:\n{}", self.log());
-            }
-            if http::get(self.addr, "/-/ready", &[]).is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus not ready within 30 s; log:\n{}", self.log());
+            .current_dir(&dir.0);
+        let log = dir.0.join("prometheus.log");
+        let process =
+            Process::start("prometheus", cmd, &log, &[Ready::Http(addr, "/-/ready")], Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("{e}"));
+        Self { process, addr, _dir: dir }
     }
 
     /// Prometheus's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.output()
     }
 
     /// Evaluates `expr` now (`/api/v1/query`); a scalar result is one entry with no labels.
@@ -130,20 +111,22 @@ impl Prometheus {
         mut check: impl FnMut(&Self) -> Option<T>,
         describe: impl Fn(&Self) -> String,
     ) -> T {
+        const POLL: Duration = Duration::from_millis(250);
         let deadline = Instant::now() + timeout;
-        loop {
+        for _ in 0..=timeout.as_millis() / POLL.as_millis() {
             if let Some(value) = check(self) {
                 return value;
             }
             if Instant::now() > deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for {what}; now: {}\nprometheus log:\n{}",
-                    describe(self),
-                    self.log()
-                );
+                break;
             }
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(POLL);
         }
+        panic!(
+            "timed out after {timeout:?} waiting for {what}; now: {}\nprometheus log:\n{}",
+            describe(self),
+            self.log()
+        );
     }
 
     /// Waits until the last scrape of the Envoy admin endpoint succeeded.
@@ -164,13 +147,6 @@ impl Prometheus {
         });
         assert_eq!(body["status"], "success", "GET {path} answered {}: {body}", response.status());
         body["data"].clone()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

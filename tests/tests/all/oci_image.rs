@@ -9,11 +9,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use meshlens_tests::envoy::{self, TempDir, free_port};
-use meshlens_tests::{http, paths};
+use meshlens_tests::paths;
+use meshlens_tests_process::{Process, Ready, output_within};
 use serde_json::Value;
 
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -23,9 +24,8 @@ const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// A Distribution registry on a free 127.0.0.1 port, storage in a temp dir; killed on drop.
 struct Registry {
-    child: Child,
+    _process: Process,
     addr: SocketAddr,
-    log: PathBuf,
     _dir: TempDir,
 }
 
@@ -40,45 +40,13 @@ impl Registry {
             dir.0.join("data").display()
         );
         std::fs::write(&config, text).expect("write registry config");
+        let mut cmd = Command::new(paths::registry());
+        cmd.arg("serve").arg(&config).current_dir(&dir.0);
         let log = dir.0.join("registry.log");
-        let log_file = std::fs::File::create(&log).expect("create registry.log");
-        let child = Command::new(paths::registry())
-            .arg("serve")
-            .arg(&config)
-            .current_dir(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone log file"))
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn docker-registry");
-        let mut registry = Self { child, addr, log, _dir: dir };
-        registry.wait_ready();
-        registry
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("docker-registry exited with {status} before it was ready; log:\n{}", self.log());
-            }
-            if http::get(self.addr, "/v2/", &[]).is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("docker-registry not ready within 20 s; log:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let process =
+            Process::start("docker-registry", cmd, &log, &[Ready::Http(addr, "/v2/")], Duration::from_secs(20))
+                .unwrap_or_else(|e| panic!("{e}"));
+        Self { _process: process, addr, _dir: dir }
     }
 }
 
@@ -88,27 +56,15 @@ fn skopeo(dir: &Path, args: &[&str]) -> Vec<u8> {
     let policy = dir.join("policy.json");
     std::fs::write(&policy, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("write policy.json");
     let mut cmd = Command::new(paths::skopeo());
-    cmd.arg("--policy").arg(&policy).args(args).env("HOME", dir).stdin(Stdio::null());
+    cmd.arg("--policy").arg(&policy).args(args).env("HOME", dir);
     let out = run_bounded(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "skopeo {args:?} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
 /// Runs `cmd` to completion, killing it after `limit`.
-fn run_bounded(mut cmd: Command, limit: Duration) -> std::process::Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn command");
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("wait for command"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-    }
+fn run_bounded(cmd: Command, limit: Duration) -> std::process::Output {
+    output_within(cmd, limit).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The layout `cargo xtask package` wrote.

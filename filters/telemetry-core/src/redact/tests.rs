@@ -311,16 +311,32 @@ fn custom_regex_with_a_secret_group_keeps_the_rest() {
 }
 
 #[test]
-fn realistic_custom_regexes_compile() {
-    for pattern in [
-        r"(?i)(api[_-]?key|secret|passw(or)?d)\s*[=:]\s*(?<secret>[A-Za-z0-9_\-]{16,64})",
-        r"AKIA[0-9A-Z]{16}",
-        r"\b\d{3}-\d{2}-\d{4}\b",
-        r"xox[abprs]-[0-9A-Za-z-]{10,72}",
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-    ] {
-        Policy::new(HeaderRule::Deny(vec![]), vec![], Patterns::NONE, vec![CustomPattern::Regex(pattern.to_owned())])
-            .unwrap();
+fn realistic_custom_regexes_redact_what_they_describe_and_nothing_else() {
+    let cases = [
+        (
+            r"(?i)(api[_-]?key|secret|passw(or)?d)\s*[=:]\s*(?<secret>[A-Za-z0-9_\-]{16,64})",
+            "API_KEY = abcdefghijklmnop1234; user=bob",
+            "API_KEY = [REDACTED]; user=bob",
+        ),
+        (r"AKIA[0-9A-Z]{16}", "key AKIAIOSFODNN7EXAMPLE used", "key [REDACTED] used"),
+        (r"\b\d{3}-\d{2}-\d{4}\b", "ssn 123-45-6789.", "ssn [REDACTED]."),
+        (r"xox[abprs]-[0-9A-Za-z-]{10,72}", "token xoxb-1234567890-abcdef end", "token [REDACTED] end"),
+        (
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+            "a -----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY----- b",
+            "a [REDACTED] b",
+        ),
+    ];
+    for (pattern, input, expected) in cases {
+        let p = Policy::new(
+            HeaderRule::Deny(vec![]),
+            vec![],
+            Patterns::NONE,
+            vec![CustomPattern::Regex(pattern.to_owned())],
+        )
+        .unwrap();
+        check_with(&p, input, expected, &[Kind::Custom]);
+        check_with(&p, "no secret here: user=bob, id 12-345", "no secret here: user=bob, id 12-345", &[]);
     }
 }
 

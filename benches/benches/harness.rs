@@ -1,7 +1,7 @@
 //! Request lifecycles through the harness: meshlens's module against a module that does
 //! nothing, and the cost of compiling and instantiating a module.
 //!
-//! The modules are built by the `test-guests` crate's build script (`MESHLENS_WASM` overrides
+//! The modules are built by the `meshlens-tests-guests` crate (`tests/guests`)'s build script (`MESHLENS_WASM` overrides
 //! the path of meshlens's).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -32,14 +32,15 @@ const NOTHING: &str = r#"(module
   (func (export "proxy_on_delete") (param i32)))"#;
 
 fn edge_telemetry_bytes() -> Vec<u8> {
-    let path =
-        std::env::var_os("MESHLENS_WASM").map_or_else(|| PathBuf::from(test_guests::EDGE_TELEMETRY), PathBuf::from);
+    let path = std::env::var_os("MESHLENS_WASM")
+        .map_or_else(|| PathBuf::from(meshlens_tests_guests::EDGE_TELEMETRY), PathBuf::from);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `filters/minimal-header` (one response header; the floor of an SDK-built filter).
 fn minimal_header_bytes() -> Vec<u8> {
-    std::fs::read(test_guests::MINIMAL_HEADER).unwrap_or_else(|e| panic!("{}: {e}", test_guests::MINIMAL_HEADER))
+    std::fs::read(meshlens_tests_guests::MINIMAL_HEADER)
+        .unwrap_or_else(|e| panic!("{}: {e}", meshlens_tests_guests::MINIMAL_HEADER))
 }
 
 fn host(module: &Module) -> Host {

@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask test` installs everything and exports the paths below; running
 //! `cargo test --features meshlens-tests/e2e` directly works too when the defaults exist. The
-//! modules are built by `test-guests`. A missing tool fails the test with a message
+//! modules are built by `meshlens-tests-guests`. A missing tool fails the test with a message
 //! naming it and how to install it, never a silent skip.
 
 use std::path::{Path, PathBuf};
@@ -67,16 +67,16 @@ pub fn amtool() -> PathBuf {
     require(&path, "amtool (run `cargo xtask test` as root, or `apt-get install -y prometheus-alertmanager`)")
 }
 
-/// The module as shipped (`$MESHLENS_WASM`, else the release build `test-guests` made).
+/// The module as shipped (`$MESHLENS_WASM`, else the release build `meshlens-tests-guests` made).
 pub fn edge_telemetry_wasm() -> PathBuf {
-    let path =
-        std::env::var_os("MESHLENS_WASM").map_or_else(|| PathBuf::from(test_guests::EDGE_TELEMETRY), PathBuf::from);
+    let path = std::env::var_os("MESHLENS_WASM")
+        .map_or_else(|| PathBuf::from(meshlens_tests_guests::EDGE_TELEMETRY), PathBuf::from);
     require(&path, "edge_telemetry.wasm (MESHLENS_WASM names a file that does not exist)")
 }
 
-/// `filters/minimal-header` (release), built by `test-guests`.
+/// `filters/minimal-header` (release), built by `meshlens-tests-guests`.
 pub fn minimal_header_wasm() -> PathBuf {
-    PathBuf::from(test_guests::MINIMAL_HEADER)
+    PathBuf::from(meshlens_tests_guests::MINIMAL_HEADER)
 }
 
 /// `name` on `$PATH`, else where Debian installs it (`/usr/bin/name`).

@@ -16,11 +16,11 @@
 //! Installs only into the project (`.venv/`), through rustup, or Debian packages through apt
 //! when running as root; says exactly what is missing when it cannot install it.
 
-// The guests' cargo commands, shared with `test-guests/build.rs`: `build` runs the same command
+// The guests' cargo commands, shared with `tests/guests/build.rs`: `build` runs the same command
 // in the same target directory, so neither compiles the module again after the other.
 // The build script uses the rest of it (the test guests, the target check).
 #[allow(dead_code)]
-#[path = "../../test-guests/cargo_build.rs"]
+#[path = "../../tests/guests/cargo_build.rs"]
 mod cargo_build;
 mod package;
 mod setup;

@@ -1,6 +1,6 @@
 //! An SDK-built module on both wasm targets: every import it declares is provided, the host
 //! finds the allocator each target exports, and a request runs through it. The module is
-//! `test-guests/sdk-probe`, built by the `test-guests` build script ([`crate::support::sdk_probe`]).
+//! `tests/guests/sdk-probe`, built by the `meshlens-tests-guests` build script ([`crate::support::sdk_probe`]).
 
 use std::time::Duration;
 

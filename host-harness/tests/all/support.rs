@@ -1,5 +1,5 @@
 //! Shared fixtures: modules compiled once per test binary. The `.wasm` files are built by the
-//! `test-guests` crate's build script before this binary compiles.
+//! `meshlens-tests-guests` crate (`tests/guests`)'s build script before this binary compiles.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -19,8 +19,8 @@ pub fn edge_telemetry() -> Module {
 
 /// The path of `edge_telemetry.wasm` as shipped (`MESHLENS_WASM` overrides it).
 pub fn edge_telemetry_path() -> PathBuf {
-    let path =
-        std::env::var_os("MESHLENS_WASM").map_or_else(|| PathBuf::from(test_guests::EDGE_TELEMETRY), PathBuf::from);
+    let path = std::env::var_os("MESHLENS_WASM")
+        .map_or_else(|| PathBuf::from(meshlens_tests_guests::EDGE_TELEMETRY), PathBuf::from);
     assert!(path.exists(), "missing {} (MESHLENS_WASM names a file that does not exist)", path.display());
     path
 }
@@ -28,14 +28,14 @@ pub fn edge_telemetry_path() -> PathBuf {
 /// The targets the `sdk-probe` test guest is built for.
 pub const SDK_PROBE_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
 
-/// The `sdk-probe` test guest (`test-guests/sdk-probe`, the Rust SDK's features) built for
+/// The `sdk-probe` test guest (`tests/guests/sdk-probe`, the Rust SDK's features) built for
 /// `target`, compiled once per test binary.
 pub fn sdk_probe(target: &str) -> Module {
     static WASIP1: OnceLock<Module> = OnceLock::new();
     static UNKNOWN: OnceLock<Module> = OnceLock::new();
     let (cell, wasm) = match target {
-        "wasm32-wasip1" => (&WASIP1, test_guests::SDK_PROBE_WASIP1),
-        "wasm32-unknown-unknown" => (&UNKNOWN, test_guests::SDK_PROBE_UNKNOWN),
+        "wasm32-wasip1" => (&WASIP1, meshlens_tests_guests::SDK_PROBE_WASIP1),
+        "wasm32-unknown-unknown" => (&UNKNOWN, meshlens_tests_guests::SDK_PROBE_UNKNOWN),
         other => panic!("sdk-probe is not built for {other}"),
     };
     cell.get_or_init(|| Module::from_file(wasm).unwrap_or_else(|e| panic!("cannot load {wasm}: {e}"))).clone()

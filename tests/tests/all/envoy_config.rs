@@ -24,7 +24,7 @@ fn bootstraps() -> Vec<std::path::PathBuf> {
     out
 }
 
-/// The config with the shipped module paths replaced by the modules `test-guests` built.
+/// The config with the shipped module paths replaced by the modules `meshlens-tests-guests` built.
 fn with_module(text: &str) -> String {
     text.replace(
         "target/wasm32-wasip1/release/edge_telemetry.wasm",

@@ -1,5 +1,5 @@
 //! How the guests are built: the cargo commands, their target directory and their outputs. One
-//! definition shared by `test-guests/build.rs` (which builds them for the tests) and `cargo xtask
+//! definition shared by `tests/guests/build.rs` (which builds them for the tests) and `cargo xtask
 //! build` (which ships the module), so both run the same command in the same target directory
 //! and whichever runs second finds the module fresh instead of compiling it again.
 //!

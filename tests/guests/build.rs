@@ -17,21 +17,22 @@ const CONSTANTS: [(&str, &str, &str); 4] = [
 ];
 
 /// What the guests are built from, relative to the workspace root.
-const SOURCES: [&str; 7] = [
+const SOURCES: [&str; 8] = [
     "Cargo.toml",
     "Cargo.lock",
     "filters/telemetry-core",
     "filters/edge-telemetry",
     "filters/minimal-header",
-    "test-guests/sdk-probe",
-    "test-guests/cargo_build.rs",
+    "filters/proxy-wasm-abi",
+    "tests/guests/sdk-probe",
+    "tests/guests/cargo_build.rs",
 ];
 
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("test-guests: {message}");
+            eprintln!("meshlens-tests-guests: {message}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -39,7 +40,11 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<(), String> {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?);
-    let root = manifest_dir.parent().ok_or("test-guests/ has no parent directory")?.to_path_buf();
+    let root = manifest_dir
+        .ancestors()
+        .nth(2)
+        .ok_or("tests/guests/ is not two levels below the workspace root")?
+        .to_path_buf();
     for source in SOURCES {
         println!("cargo:rerun-if-changed={}", root.join(source).display());
     }

@@ -10,7 +10,7 @@
 //! A missing wasm target fails the build with the `rustup target add` that installs it.
 //!
 //! ```
-//! let module = std::fs::read(test_guests::EDGE_TELEMETRY).unwrap();
+//! let module = std::fs::read(meshlens_tests_guests::EDGE_TELEMETRY).unwrap();
 //! assert_eq!(&module[..4], b"\0asm");
 //! ```
 

@@ -115,6 +115,7 @@ macro_rules! raw_values {
             }
 
             /// The raw ABI value.
+            #[inline]
             pub const fn raw(self) -> u32 {
                 self as u32
             }
@@ -142,6 +143,7 @@ raw_values! {
 
 impl Status {
     /// A raw status as the guest sees it: `Ok` for `OK`, the [`Failure`] otherwise.
+    #[inline]
     pub const fn check(raw: u32) -> Result<(), Failure> {
         if raw == Self::Ok as u32 { Ok(()) } else { Err(Failure(raw)) }
     }
@@ -156,6 +158,12 @@ impl Failure {
     /// The status, when the spec lists the value.
     pub const fn status(self) -> Option<Status> {
         Status::from_raw(self.0)
+    }
+
+    /// Whether the host returned `status` (one comparison, for the guest's hot paths).
+    #[inline]
+    pub const fn is(self, status: Status) -> bool {
+        self.0 == status as u32
     }
 }
 
@@ -216,6 +224,7 @@ mod tests {
         assert_eq!(Status::check(0), Ok(()));
         let not_found = Status::check(1).unwrap_err();
         assert_eq!((not_found.status(), format!("{not_found:?}")), (Some(Status::NotFound), "NotFound".into()));
+        assert!(not_found.is(Status::NotFound) && !not_found.is(Status::Empty));
         let other = Status::check(5).unwrap_err();
         assert_eq!((other.status(), other.raw(), format!("{other:?}")), (None, 5, "Other(5)".into()));
         assert_eq!(format!("{}", LogLevel::Warn), "warn");

@@ -7,12 +7,10 @@
 //! [`Config`]. Every error names the field, as a dotted path, and the problem:
 //! `tracing.sampling.ratio: must be a number from 0 to 1, got 1.5`.
 
-mod json;
 mod logs;
 mod metrics;
 mod parse;
 pub mod raw;
-mod read;
 
 use std::fmt;
 
@@ -93,7 +91,7 @@ impl Config {
         let raw: raw::RawConfig = if trimmed.is_empty() {
             raw::RawConfig::default()
         } else {
-            parse::config(&mut json::Reader::new(trimmed)).map_err(|e| {
+            parse::config(&mut crate::json::Reader::new(trimmed)).map_err(|e| {
                 let field = match e.path {
                     Some(p) if p != "." && p != "?" => p,
                     _ => String::from("(config)"),

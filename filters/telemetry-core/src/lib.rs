@@ -17,6 +17,7 @@ pub mod config;
 pub mod export;
 mod fxhash;
 pub mod ids;
+mod json;
 pub mod metrics;
 pub mod otlp;
 pub mod propagation;

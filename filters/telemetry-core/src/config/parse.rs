@@ -2,11 +2,11 @@
 //! value is read into the [`raw`] types. Field lists are in declaration order, as serde's were,
 //! because "unknown field" messages list them and the array form of a struct follows them.
 
-use super::json::{Content, Reader};
 use super::raw::*;
-use super::read::{
-    self, Res, boolean, float, newtype_variant, object, option, seq, string, u16_, u32_, unit_variant, usize_,
+use crate::json::schema::{
+    self as read, Res, boolean, float, newtype_variant, object, option, seq, string, u16_, u32_, unit_variant, usize_,
 };
+use crate::json::{Content, Reader};
 
 /// Reads the whole document (no check for trailing text, as before).
 pub(super) fn config(r: &mut Reader) -> Res<RawConfig> {

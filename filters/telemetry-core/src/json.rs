@@ -3,7 +3,7 @@
 //!
 //! - [`read`]: a pull reader of JSON text (tokens, strings, numbers), with serde_json's accepted
 //!   documents, number values and error messages.
-//! - [`schema`]: typed reading on top of it: objects of known fields, arrays,
+//! - [`schema`]: typed reading on top of it: objects whose fields are matched by name, arrays,
 //!   maps, enums and untagged values, each error placed at the field's dotted path. The
 //!   configuration's schema (`config/parse.rs`) is written with these.
 //! - `write`: appending escaped strings and numbers to a `String`, byte-stable and without

@@ -67,18 +67,26 @@ fn one_of(names: &[&str]) -> String {
     }
 }
 
-/// An object of known `fields` (a struct named `name`), each value handed to `value` with its
-/// index and path. `required` has bit `i` set when field `i` has no default. serde also reads a
-/// struct from an array of its fields in order, so that form is accepted too.
+/// A field the schema lists but its reader has no arm for: a bug in the schema, reported as an
+/// error rather than a panic (every field of every object is read by the configuration tests).
+pub(crate) fn unhandled(path: &str) -> Fail {
+    fail(path, "no reader for this field")
+}
+
+/// An object of known `fields` (a struct named `name`, fields in declaration order, at most 32),
+/// each value handed to `value` with the field's name and path, so the caller matches fields by
+/// name. `required` names the fields without a default. serde also reads a struct from an array
+/// of its fields in order, so that form is accepted too.
 #[inline(never)]
 pub(crate) fn object(
     r: &mut Reader,
     path: &str,
     name: &str,
     fields: &[&str],
-    required: u32,
-    value: &mut dyn FnMut(&mut Reader, usize, &str) -> Res<()>,
+    required: &[&str],
+    value: &mut dyn FnMut(&mut Reader, &str, &str) -> Res<()>,
 ) -> Res<()> {
+    let required = fields.iter().enumerate().filter(|(_, f)| required.contains(f)).fold(0u32, |m, (i, _)| m | (1 << i));
     let array = match r.ws() {
         None => return Err(fail(path, EOF_VALUE)),
         Some(b'{') => false,
@@ -88,7 +96,7 @@ pub(crate) fn object(
     r.enter().at(path)?;
     r.eat();
     if array {
-        return fields_in_order(r, path, name, fields.len(), required, value);
+        return fields_in_order(r, path, name, fields, required, value);
     }
     let mut seen = 0u32;
     let mut first = true;
@@ -102,7 +110,7 @@ pub(crate) fn object(
         }
         seen |= 1 << i;
         r.colon().at(path)?;
-        value(r, i, &here).map_err(|e| e.at(path))?;
+        value(r, &key, &here).map_err(|e| e.at(path))?;
     }
     r.leave();
     r.eat();
@@ -117,14 +125,15 @@ fn fields_in_order(
     r: &mut Reader,
     path: &str,
     name: &str,
-    count: usize,
+    fields: &[&str],
     required: u32,
-    value: &mut dyn FnMut(&mut Reader, usize, &str) -> Res<()>,
+    value: &mut dyn FnMut(&mut Reader, &str, &str) -> Res<()>,
 ) -> Res<()> {
+    let count = fields.len();
     let mut first = true;
-    for i in 0..count {
+    for (i, field) in fields.iter().enumerate() {
         if next_element(r, &mut first).at(path)? {
-            value(r, i, &index(path, i)).map_err(|e| e.at(path))?;
+            value(r, field, &index(path, i)).map_err(|e| e.at(path))?;
         } else if required & (1 << i) != 0 {
             return Err(fail(path, format!("invalid length {i}, expected struct {name} with {count} elements")));
         }
@@ -358,8 +367,16 @@ fn close_variant(r: &mut Reader, path: &str) -> Res<()> {
     }
 }
 
-/// An enum whose variants carry nothing; `{"name": null}` is accepted as serde_json does.
-pub(crate) fn unit_variant(r: &mut Reader, path: &str, variants: &[&str]) -> Res<usize> {
+/// An enum whose variants carry nothing, each variant's name with its value; `{"name": null}` is
+/// accepted as serde_json does.
+pub(crate) fn unit_variant<T: Copy>(r: &mut Reader, path: &str, variants: &[(&str, T)]) -> Res<T> {
+    let names: Vec<&str> = variants.iter().map(|(name, _)| *name).collect();
+    let i = unit_variant_index(r, path, &names)?;
+    variants.get(i).map(|(_, v)| *v).ok_or_else(|| unhandled(path))
+}
+
+/// [`unit_variant`] without the values, not generic so that it exists once in the module.
+fn unit_variant_index(r: &mut Reader, path: &str, variants: &[&str]) -> Res<usize> {
     let (i, braced) = open_variant(r, path, variants)?;
     if braced {
         let here = child(path, variants.get(i).copied().unwrap_or_default());
@@ -376,19 +393,21 @@ pub(crate) fn unit_variant(r: &mut Reader, path: &str, variants: &[&str]) -> Res
     Ok(i)
 }
 
-/// An enum whose variants each carry one value, read by `value` at `path.name`.
+/// An enum whose variants each carry one value, read by `value`, given the variant's name, at
+/// `path.name`.
 pub(crate) fn newtype_variant<T>(
     r: &mut Reader,
     path: &str,
     variants: &[&str],
-    value: &mut dyn FnMut(&mut Reader, usize, &str) -> Res<T>,
+    value: &mut dyn FnMut(&mut Reader, &str, &str) -> Res<T>,
 ) -> Res<T> {
     let (i, braced) = open_variant(r, path, variants)?;
-    let here = child(path, variants.get(i).copied().unwrap_or_default());
+    let variant = variants.get(i).copied().unwrap_or_default();
+    let here = child(path, variant);
     if !braced {
         return Err(fail(&here, "invalid type: unit variant, expected newtype variant"));
     }
-    let v = value(r, i, &here)?;
+    let v = value(r, variant, &here)?;
     close_variant(r, path)?;
     Ok(v)
 }

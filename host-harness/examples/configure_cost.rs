@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo run --release -p host-harness --example configure_cost -- MODULE.wasm CONFIG.json
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
 

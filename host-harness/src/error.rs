@@ -50,8 +50,8 @@ impl From<Status> for HostError {
 /// or a trap that ends the call.
 pub(crate) fn into_wasm(result: HostResult) -> wasmtime::Result<i32> {
     match result {
-        Ok(()) => Ok(Status::Ok.raw()),
-        Err(HostError::Status(status)) => Ok(status.raw()),
+        Ok(()) => Ok(Status::Ok.raw() as i32),
+        Err(HostError::Status(status)) => Ok(status.raw() as i32),
         Err(HostError::Trap(message)) => Err(wasmtime::Error::msg(message)),
     }
 }

@@ -10,7 +10,7 @@
 //!   4, 8, 12…; gauges 5, 9…; histograms 6, 10…). Defining a name again returns a new id that
 //!   aliases the same metric. The same name with another kind is another metric: both print,
 //!   each under its own `# TYPE`. Envoy answers BAD_ARGUMENT for a kind above 2, which
-//!   [`MetricKind`] cannot carry (the caller rejects the raw value).
+//!   [`MetricType`] cannot carry (the caller rejects the raw value).
 //! - Names: trailing dots are dropped (`x.`, `x..` and `x` are one metric; `.` and `..` are the
 //!   empty name); leading and inner empty segments stay (`..x`, `a..b`).
 //! - `proxy_increment_metric`: counter `delta > 0` adds, else BAD_ARGUMENT; gauge adds any delta
@@ -41,11 +41,11 @@
 //!   `stats_config.use_all_default_tags: false` is not modelled.
 //!
 //! ```
-//! use host_harness::abi::MetricKind;
+//! use host_harness::abi::MetricType;
 //! use host_harness::metrics::{PrometheusConfig, Registry, StatsTag};
 //!
 //! let mut registry = Registry::new();
-//! let id = registry.define(MetricKind::Counter, "requests_total;method=GET").unwrap();
+//! let id = registry.define(MetricType::Counter, "requests_total;method=GET").unwrap();
 //! registry.increment(id, 2).unwrap();
 //! let method = StatsTag::regex("method", "(;method=([^;]*))").unwrap();
 //! let config = PrometheusConfig { stats_tags: vec![method], ..Default::default() };
@@ -64,7 +64,7 @@ mod tests;
 
 use std::collections::HashMap;
 
-use crate::abi::{MetricKind, Status};
+use crate::abi::{MetricType, Status};
 
 pub use bootstrap::stats_tags_from_envoy_yaml;
 pub use histogram::HistogramValue;
@@ -79,7 +79,7 @@ pub struct Registry {
     /// Metric id to index in `metrics`.
     ids: HashMap<u32, usize>,
     /// How many ids each kind has handed out.
-    defines: HashMap<MetricKind, u32>,
+    defines: HashMap<MetricType, u32>,
 }
 
 /// A metric's current value.
@@ -96,7 +96,7 @@ pub enum MetricValue {
 
 #[derive(Debug)]
 struct Metric {
-    kind: MetricKind,
+    kind: MetricType,
     /// As defined, trailing dots dropped; the stat is `wasmcustom.<name>`.
     name: String,
     value: Value,
@@ -118,15 +118,15 @@ impl Registry {
     /// `proxy_define_metric`: a new id for the metric `(kind, name)`, creating it on first use.
     /// Like Envoy, defining a name again returns a *new* id aliasing the same metric. Never
     /// fails (the `Result` is the hostcall's shape).
-    pub fn define(&mut self, kind: MetricKind, name: &str) -> Result<u32, Status> {
+    pub fn define(&mut self, kind: MetricType, name: &str) -> Result<u32, Status> {
         let name = normalize(name);
         let index = match self.metrics.iter().position(|m| m.kind == kind && m.name == name) {
             Some(index) => index,
             None => {
                 let value = match kind {
-                    MetricKind::Counter => Value::Counter(0),
-                    MetricKind::Gauge => Value::Gauge(0),
-                    MetricKind::Histogram => Value::Histogram(HistogramValue::default()),
+                    MetricType::Counter => Value::Counter(0),
+                    MetricType::Gauge => Value::Gauge(0),
+                    MetricType::Histogram => Value::Histogram(HistogramValue::default()),
                 };
                 self.metrics.push(Metric { kind, name: name.to_owned(), value });
                 self.metrics.len() - 1
@@ -142,8 +142,8 @@ impl Registry {
     /// `proxy_increment_metric`: counter `delta > 0` (else BadArgument), gauge any delta
     /// (wrapping like Envoy's u64 gauge), histogram BadArgument; unknown id NotFound.
     pub fn increment(&mut self, id: u32, delta: i64) -> Result<(), Status> {
-        match MetricKind::from_raw(id & 3) {
-            Some(MetricKind::Counter | MetricKind::Gauge) => match self.value_mut(id).ok_or(Status::NotFound)? {
+        match MetricType::from_raw(id & 3) {
+            Some(MetricType::Counter | MetricType::Gauge) => match self.value_mut(id).ok_or(Status::NotFound)? {
                 Value::Counter(_) if delta <= 0 => Err(Status::BadArgument),
                 // Two's complement: adding `delta as u64` is Envoy's add or sub(-delta).
                 Value::Counter(v) | Value::Gauge(v) => {
@@ -186,7 +186,7 @@ impl Registry {
     }
 
     /// The value of the metric of this kind defined as `name` (trailing dots ignored).
-    pub fn value_of(&self, kind: MetricKind, name: &str) -> Option<MetricValue> {
+    pub fn value_of(&self, kind: MetricType, name: &str) -> Option<MetricValue> {
         let name = normalize(name);
         self.metrics.iter().find(|m| m.kind == kind && m.name == name).map(Metric::public_value)
     }

@@ -298,7 +298,7 @@ impl Properties {
     /// function (`BadArgument`), which the harness does not offer. In the root context Envoy
     /// answers `NotFound`: use [`Properties::set_by_guest_in`], which knows the context.
     pub fn set_by_guest(&mut self, path: &[&str], value: &[u8]) -> Result<(), Status> {
-        self.guest.insert(path.join("\0").into_bytes(), value.to_vec());
+        self.guest.insert(proxy_wasm_abi::property::path(path).into_bytes(), value.to_vec());
         Ok(())
     }
 

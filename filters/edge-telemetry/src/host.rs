@@ -9,34 +9,19 @@
 mod abi;
 pub mod pairs;
 
-pub use abi::Status;
+use proxy_wasm_abi::{BufferType, Status as AbiStatus};
 
-/// Header maps (proxy-wasm `proxy_map_type_t`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Map {
-    RequestHeaders = 0,
-    ResponseHeaders = 2,
-    HttpCallResponseHeaders = 6,
-}
+/// Header maps, log levels and metric kinds: the ABI's enums (`proxy_map_type_t`,
+/// `proxy_log_level_t`, `proxy_metric_type_t`) under the names the module uses.
+pub use proxy_wasm_abi::{LogLevel as Level, MapType as Map, MetricType as MetricKind};
 
-/// Log levels (proxy-wasm `proxy_log_level_t`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info = 2,
-    Warn = 3,
-    Error = 4,
-}
-
-/// Metric kinds (proxy-wasm `proxy_metric_type_t`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    Counter = 0,
-    Gauge = 1,
-}
+/// A failed hostcall: the status the host returned other than `OK` (`Debug` names it as the
+/// module's log lines always have: `NotFound`, `Other(5)`).
+pub use proxy_wasm_abi::Failure as Status;
 
 /// Writes one line to the proxy's log. Failures are ignored: there is nowhere else to report them.
 pub fn log(level: Level, message: &str) {
-    log_raw(level as u32, message);
+    log_raw(level.raw(), message);
 }
 
 /// [`log`] at a raw proxy-wasm level (0 trace ... 5 critical), as configured.
@@ -60,32 +45,32 @@ pub fn set_tick_period_ms(ms: u32) -> Result<(), Status> {
 
 /// The plugin configuration bytes (`PLUGIN_CONFIGURATION` buffer), empty when none was given.
 pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, Status> {
-    abi::get_buffer_bytes(7, 0, size)
+    abi::get_buffer_bytes(BufferType::PluginConfiguration.raw(), 0, size)
 }
 
 /// A header map as the host serialized it, read with one hostcall; [`pairs::decode`] views it
 /// as name/value pairs without copying them.
 pub fn header_map(map: Map) -> Result<Vec<u8>, Status> {
-    abi::get_header_map_pairs(map as u32)
+    abi::get_header_map_pairs(map.raw())
 }
 
 /// The first value of a header, `None` when absent.
 pub fn header(map: Map, name: &str) -> Result<Option<String>, Status> {
-    match abi::get_header_map_value(map as u32, name.as_bytes()) {
+    match abi::get_header_map_value(map.raw(), name.as_bytes()) {
         Ok(bytes) => Ok(Some(text(bytes))),
-        Err(Status::NotFound) => Ok(None),
+        Err(e) if e.is(AbiStatus::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 /// Sets a header, replacing every existing value.
 pub fn set_header(map: Map, name: &str, value: &str) -> Result<(), Status> {
-    abi::check(abi::replace_header_map_value(map as u32, name.as_bytes(), value.as_bytes()))
+    abi::check(abi::replace_header_map_value(map.raw(), name.as_bytes(), value.as_bytes()))
 }
 
 /// Removes a header (OK when absent).
 pub fn remove_header(map: Map, name: &str) -> Result<(), Status> {
-    abi::check(abi::remove_header_map_value(map as u32, name.as_bytes()))
+    abi::check(abi::remove_header_map_value(map.raw(), name.as_bytes()))
 }
 
 /// An Envoy property (attribute), `None` when the host has no value. `path` is the attribute's
@@ -94,7 +79,7 @@ pub fn property(path: &str) -> Result<Option<Vec<u8>>, Status> {
     match abi::get_property(path.as_bytes()) {
         Ok(bytes) if bytes.is_empty() => Ok(None),
         Ok(bytes) => Ok(Some(bytes)),
-        Err(Status::NotFound) => Ok(None),
+        Err(e) if e.is(AbiStatus::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -108,7 +93,7 @@ fn text(bytes: Vec<u8>) -> String {
 /// Defines (or looks up) a metric by name.
 pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
     let mut id = 0u32;
-    abi::check(abi::define_metric(kind as u32, name.as_bytes(), &mut id))?;
+    abi::check(abi::define_metric(kind.raw(), name.as_bytes(), &mut id))?;
     Ok(id)
 }
 

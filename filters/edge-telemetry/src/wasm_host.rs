@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
+use proxy_wasm_abi::property;
 use telemetry_core::pipeline::Pipeline;
 use telemetry_core::pipeline::host::{
     Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties, Property, Random,
@@ -31,7 +32,7 @@ pub struct WasmHost {
 impl Worker {
     /// The worker of a configured pipeline.
     pub fn new(pipeline: Pipeline) -> Self {
-        let paths = pipeline.plan().properties().iter().map(|p| p.path().join("\0")).collect();
+        let paths = pipeline.plan().properties().iter().map(|p| property::path(p.path())).collect();
         Self { pipeline: RefCell::new(pipeline), host: WasmHost { paths } }
     }
 }

@@ -20,6 +20,7 @@ pub mod config;
 pub mod export;
 mod fxhash;
 pub mod ids;
+mod json;
 pub mod metrics;
 pub mod names;
 pub mod otlp;

@@ -19,10 +19,10 @@
 //! Fields at their default value are omitted where that loses nothing: `parentSpanId` of a root
 //! span, an absent or empty `traceState`, empty `attributes` and `links`, an empty status message.
 
-pub(crate) mod json;
 mod logs;
 
 use crate::ids::{SpanId, TraceId};
+use crate::json;
 use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
 
 pub use logs::{encode_logs, encode_logs_into};

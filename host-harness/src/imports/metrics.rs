@@ -4,7 +4,7 @@
 use wasmtime::{Caller, Linker};
 
 use super::{Allowed, guard};
-use crate::abi::{MetricKind, Status};
+use crate::abi::{MetricType, Status};
 use crate::error::{HostResult, into_wasm};
 use crate::memory;
 use crate::state::HostState;
@@ -31,7 +31,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 fn define(c: &mut Caller<'_, HostState>, kind: i32, name: (i32, i32), id_ptr: i32) -> HostResult {
     guard(c, "proxy_define_metric", Allowed::Callbacks)?;
-    let kind = MetricKind::from_raw(kind as u32).ok_or(Status::BadArgument)?;
+    let kind = MetricType::from_raw(kind as u32).ok_or(Status::BadArgument)?;
     let name = memory::read_string(c, name.0, name.1)?;
     let id = c.data().shared.metrics().define(kind, &name)?;
     memory::write_u32(c, id_ptr, id)

@@ -1,6 +1,7 @@
 //! ABI section "Properties": `proxy_get_property`, `proxy_set_property`. Paths are segments
 //! joined by NUL bytes; values use Envoy's encodings (see [`crate::properties`]).
 
+use proxy_wasm_abi::property;
 use wasmtime::{Caller, Linker};
 
 use super::{Allowed, guard};
@@ -28,7 +29,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 fn segments(bytes: &[u8]) -> Vec<String> {
-    bytes.split(|b| *b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    property::segments(bytes).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 fn get(c: &mut Caller<'_, HostState>, path: (i32, i32), ptr_ptr: i32, size_ptr: i32) -> HostResult {

@@ -22,7 +22,7 @@
 use super::histogram::HistogramValue;
 use super::tags::{self, StatsTag};
 use super::{Metric, Value};
-use crate::abi::MetricKind;
+use crate::abi::MetricType;
 
 /// What Envoy's bootstrap `stats_config` says about these metrics.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +127,7 @@ struct Series<'a> {
 /// Renders `metrics` as Envoy's `/stats/prometheus` does.
 pub(super) fn render(metrics: &[Metric], config: &PrometheusConfig) -> String {
     let mut out = String::new();
-    for kind in [MetricKind::Counter, MetricKind::Gauge, MetricKind::Histogram] {
+    for kind in [MetricType::Counter, MetricType::Gauge, MetricType::Histogram] {
         // Series grouped by tag-extracted name.
         let mut groups: Vec<(String, Vec<Series<'_>>)> = Vec::new();
         for metric in metrics.iter().filter(|m| m.kind == kind) {
@@ -144,9 +144,9 @@ pub(super) fn render(metrics: &[Metric], config: &PrometheusConfig) -> String {
             let Some(name) = metric_name(&extracted) else { continue };
             group.sort_by(|a, b| token_cmp(&a.full_name, &b.full_name));
             let type_name = match kind {
-                MetricKind::Counter => "counter",
-                MetricKind::Gauge => "gauge",
-                MetricKind::Histogram => "histogram",
+                MetricType::Counter => "counter",
+                MetricType::Gauge => "gauge",
+                MetricType::Histogram => "histogram",
             };
             out.push_str(&format!("# TYPE {name} {type_name}\n"));
             for Series { full_name, labels, value } in group {

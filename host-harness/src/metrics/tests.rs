@@ -19,7 +19,7 @@ fn run(registry: &mut Registry, script: &str) -> Vec<String> {
         let status = |r: Result<(), Status>| format!("status={}", r.err().map_or(0, Status::raw));
         let outcome = match op {
             "def" => {
-                let kind = MetricKind::from_raw(a.parse().unwrap()).ok_or(Status::BadArgument);
+                let kind = MetricType::from_raw(a.parse().unwrap()).ok_or(Status::BadArgument);
                 match kind.and_then(|k| registry.define(k, &b.replace(r"\n", "\n"))) {
                     Ok(id) => {
                         defined.push(id);
@@ -215,7 +215,7 @@ fn hostcall_statuses_match_envoy() {
          dup_counter_sum{} 7.0496453900709221684905969596002\ndup_counter_count{} 1\n\
          # TYPE hist_ops histogram\nhist_ops_sum{} 10.476190476190476275064611400012\nhist_ops_count{} 1\n"
     );
-    assert_eq!(registry.value_of(MetricKind::Gauge, "dup_counter"), Some(MetricValue::Gauge(5)));
+    assert_eq!(registry.value_of(MetricType::Gauge, "dup_counter"), Some(MetricValue::Gauge(5)));
     let names: Vec<&str> = registry.iter().map(|(name, _)| name).collect();
     assert_eq!(
         names,

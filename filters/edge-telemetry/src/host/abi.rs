@@ -8,19 +8,11 @@
 
 use std::ptr::null_mut;
 
-/// `proxy_status_t` (proxy-wasm ABI v0.2.1, "Status codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    NotFound,
-    BadArgument,
-    SerializationFailure,
-    ParseFailure,
-    InvalidMemoryAccess,
-    Empty,
-    CasMismatch,
-    InternalFailure,
-    Unimplemented,
-    Other(u32),
+use proxy_wasm_abi::{Failure, Status};
+
+/// `Ok` for `OK`, the host's status otherwise.
+pub(super) fn check(status: u32) -> Result<(), Failure> {
+    Status::check(status)
 }
 
 #[link(wasm_import_module = "env")]
@@ -51,23 +43,6 @@ unsafe extern "C" {
     fn proxy_record_metric(id: u32, value: u64) -> u32;
 }
 
-/// `Ok` for status 0, the typed error otherwise.
-pub(super) fn check(status: u32) -> Result<(), Status> {
-    match status {
-        0 => Ok(()),
-        1 => Err(Status::NotFound),
-        2 => Err(Status::BadArgument),
-        3 => Err(Status::SerializationFailure),
-        4 => Err(Status::ParseFailure),
-        6 => Err(Status::InvalidMemoryAccess),
-        7 => Err(Status::Empty),
-        8 => Err(Status::CasMismatch),
-        10 => Err(Status::InternalFailure),
-        12 => Err(Status::Unimplemented),
-        other => Err(Status::Other(other)),
-    }
-}
-
 pub(super) fn log(level: u32, message: &[u8]) -> u32 {
     unsafe { proxy_log(level, message.as_ptr(), message.len()) }
 }
@@ -80,15 +55,15 @@ pub(super) fn set_tick_period_milliseconds(period: u32) -> u32 {
     unsafe { proxy_set_tick_period_milliseconds(period) }
 }
 
-pub(super) fn get_buffer_bytes(kind: u32, start: usize, max: usize) -> Result<Vec<u8>, Status> {
+pub(super) fn get_buffer_bytes(kind: u32, start: usize, max: usize) -> Result<Vec<u8>, Failure> {
     returned(|data, size| unsafe { proxy_get_buffer_bytes(kind, start, max, data, size) })
 }
 
-pub(super) fn get_header_map_pairs(map: u32) -> Result<Vec<u8>, Status> {
+pub(super) fn get_header_map_pairs(map: u32) -> Result<Vec<u8>, Failure> {
     returned(|data, size| unsafe { proxy_get_header_map_pairs(map, data, size) })
 }
 
-pub(super) fn get_header_map_value(map: u32, key: &[u8]) -> Result<Vec<u8>, Status> {
+pub(super) fn get_header_map_value(map: u32, key: &[u8]) -> Result<Vec<u8>, Failure> {
     returned(|data, size| unsafe { proxy_get_header_map_value(map, key.as_ptr(), key.len(), data, size) })
 }
 
@@ -100,7 +75,7 @@ pub(super) fn remove_header_map_value(map: u32, key: &[u8]) -> u32 {
     unsafe { proxy_remove_header_map_value(map, key.as_ptr(), key.len()) }
 }
 
-pub(super) fn get_property(path: &[u8]) -> Result<Vec<u8>, Status> {
+pub(super) fn get_property(path: &[u8]) -> Result<Vec<u8>, Failure> {
     returned(|data, size| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, size) })
 }
 
@@ -117,7 +92,7 @@ pub(super) fn record_metric(id: u32, value: u64) -> u32 {
 }
 
 /// Runs a hostcall that returns host-allocated bytes and takes ownership of them.
-fn returned(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<Vec<u8>, Status> {
+fn returned(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<Vec<u8>, Failure> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
     check(call(&mut data, &mut size))?;

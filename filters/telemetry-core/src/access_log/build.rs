@@ -240,7 +240,7 @@ pub fn push_message(out: &mut String, method: &str, clean_path: &str, status: u1
     out.push(' ');
     out.push_str(clean_path);
     out.push(' ');
-    crate::otlp::json::push_u64(out, u64::from(status));
+    crate::json::push_u64(out, u64::from(status));
 }
 
 /// The record for a request, with every value passed through the redaction policy.

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::build::{self, AccessLogConfig, FieldName, RequestLog, Value};
 use super::{FieldValue, LogRecord, Severity};
 use crate::ids::{SpanId, TraceId};
-use crate::otlp::json;
+use crate::json;
 use crate::redact::{Counts, Policy};
 
 /// Appends the record as one JSON object (no trailing newline) to `out`.

@@ -1,26 +1,28 @@
 //! The configuration schema: which fields each object has, which are required, and how each
-//! value is read into the [`raw`] types. Field lists are in declaration order, as serde's were,
-//! because "unknown field" messages list them and the array form of a struct follows them.
+//! value is read into the [`raw`] types. Fields and variants are matched by name. Field lists are
+//! in declaration order, as serde's were, because "unknown field" messages list them and the
+//! array form of a struct follows them.
 
-use super::json::{Content, Reader};
 use super::raw::*;
-use super::read::{
-    self, Res, boolean, float, newtype_variant, object, option, seq, string, u16_, u32_, unit_variant, usize_,
+use crate::json::schema::{
+    self as read, Res, boolean, float, newtype_variant, object, option, seq, string, u16_, u32_, unit_variant, usize_,
 };
+use crate::json::{Content, Reader};
 
 /// Reads the whole document (no check for trailing text, as before).
 pub(super) fn config(r: &mut Reader) -> Res<RawConfig> {
     let mut c = RawConfig::default();
     let fields = ["service", "routes", "tracing", "metrics", "access_log", "security", "redaction"];
-    object(r, read::ROOT, "RawConfig", &fields, 0, &mut |r, i, p| {
-        match i {
-            0 => c.service = service(r, p)?,
-            1 => c.routes = strings(r, p)?,
-            2 => c.tracing = tracing(r, p)?,
-            3 => c.metrics = metrics(r, p)?,
-            4 => c.access_log = access_log(r, p)?,
-            5 => c.security = security(r, p)?,
-            _ => c.redaction = redaction(r, p)?,
+    object(r, read::ROOT, "RawConfig", &fields, &[], &mut |r, field, p| {
+        match field {
+            "service" => c.service = service(r, p)?,
+            "routes" => c.routes = strings(r, p)?,
+            "tracing" => c.tracing = tracing(r, p)?,
+            "metrics" => c.metrics = metrics(r, p)?,
+            "access_log" => c.access_log = access_log(r, p)?,
+            "security" => c.security = security(r, p)?,
+            "redaction" => c.redaction = redaction(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -33,12 +35,13 @@ fn strings(r: &mut Reader, p: &str) -> Res<Vec<String>> {
 
 fn service(r: &mut Reader, p: &str) -> Res<Service> {
     let mut s = Service::default();
-    object(r, p, "Service", &["name", "version", "namespace", "attributes"], 0, &mut |r, i, p| {
-        match i {
-            0 => s.name = string(r, p)?,
-            1 => s.version = option(r, p, string)?,
-            2 => s.namespace = option(r, p, string)?,
-            _ => s.attributes = read::string_map(r, p)?,
+    object(r, p, "Service", &["name", "version", "namespace", "attributes"], &[], &mut |r, field, p| {
+        match field {
+            "name" => s.name = string(r, p)?,
+            "version" => s.version = option(r, p, string)?,
+            "namespace" => s.namespace = option(r, p, string)?,
+            "attributes" => s.attributes = read::string_map(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -58,22 +61,20 @@ fn tracing(r: &mut Reader, p: &str) -> Res<Tracing> {
         "error_on_4xx",
         "exporter",
     ];
-    object(r, p, "Tracing", &fields, 0, &mut |r, i, p| {
-        match i {
-            0 => t.enabled = boolean(r, p)?,
-            1 => t.extract = seq(r, p, format_name)?,
-            2 => t.inject = seq(r, p, format_name)?,
-            3 => {
-                t.edge_policy = match unit_variant(r, p, &["trust", "restart"])? {
-                    0 => EdgePolicy::Trust,
-                    _ => EdgePolicy::Restart,
-                }
+    object(r, p, "Tracing", &fields, &[], &mut |r, field, p| {
+        match field {
+            "enabled" => t.enabled = boolean(r, p)?,
+            "extract" => t.extract = seq(r, p, format_name)?,
+            "inject" => t.inject = seq(r, p, format_name)?,
+            "edge_policy" => {
+                t.edge_policy = unit_variant(r, p, &[("trust", EdgePolicy::Trust), ("restart", EdgePolicy::Restart)])?
             }
-            4 => t.sampling = sampling(r, p)?,
-            5 => t.trace_id_header = string(r, p)?,
-            6 => t.traceresponse = boolean(r, p)?,
-            7 => t.error_on_4xx = boolean(r, p)?,
-            _ => t.exporter = exporter(r, p)?,
+            "sampling" => t.sampling = sampling(r, p)?,
+            "trace_id_header" => t.trace_id_header = string(r, p)?,
+            "traceresponse" => t.traceresponse = boolean(r, p)?,
+            "error_on_4xx" => t.error_on_4xx = boolean(r, p)?,
+            "exporter" => t.exporter = exporter(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -81,19 +82,20 @@ fn tracing(r: &mut Reader, p: &str) -> Res<Tracing> {
 }
 
 fn format_name(r: &mut Reader, p: &str) -> Res<FormatName> {
-    Ok(match unit_variant(r, p, &["tracecontext", "b3", "b3multi"])? {
-        0 => FormatName::Tracecontext,
-        1 => FormatName::B3,
-        _ => FormatName::B3multi,
-    })
+    unit_variant(
+        r,
+        p,
+        &[("tracecontext", FormatName::Tracecontext), ("b3", FormatName::B3), ("b3multi", FormatName::B3multi)],
+    )
 }
 
 fn sampling(r: &mut Reader, p: &str) -> Res<Sampling> {
     let mut s = Sampling::default();
-    object(r, p, "Sampling", &["ratio", "routes"], 0, &mut |r, i, p| {
-        match i {
-            0 => s.ratio = float(r, p)?,
-            _ => s.routes = seq(r, p, route_sampling)?,
+    object(r, p, "Sampling", &["ratio", "routes"], &[], &mut |r, field, p| {
+        match field {
+            "ratio" => s.ratio = float(r, p)?,
+            "routes" => s.routes = seq(r, p, route_sampling)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -102,15 +104,17 @@ fn sampling(r: &mut Reader, p: &str) -> Res<Sampling> {
 
 fn route_sampling(r: &mut Reader, p: &str) -> Res<RouteSampling> {
     let mut s = RouteSampling { route: String::new(), sample: Sample::Ratio(0.0) };
-    object(r, p, "RouteSampling", &["route", "sample"], 0b11, &mut |r, i, p| {
-        match i {
-            0 => s.route = string(r, p)?,
-            _ => {
+    let fields = ["route", "sample"];
+    object(r, p, "RouteSampling", &fields, &fields, &mut |r, field, p| {
+        match field {
+            "route" => s.route = string(r, p)?,
+            "sample" => {
                 s.sample = match read::content(r, p)? {
                     Content::Str(k) => Sample::Keyword(k),
                     c => Sample::Ratio(read::content_f64(&c).ok_or_else(|| untagged(p, "Sample"))?),
                 }
             }
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -134,17 +138,18 @@ fn exporter(r: &mut Reader, p: &str) -> Res<Exporter> {
         "max_queue_spans",
         "max_in_flight",
     ];
-    object(r, p, "Exporter", &fields, 0, &mut |r, i, p| {
-        match i {
-            0 => e.cluster = string(r, p)?,
-            1 => e.authority = option(r, p, string)?,
-            2 => e.path = string(r, p)?,
-            3 => e.headers = read::string_map(r, p)?,
-            4 => e.timeout_ms = u32_(r, p)?,
-            5 => e.flush_interval_ms = u32_(r, p)?,
-            6 => e.max_batch_spans = usize_(r, p)?,
-            7 => e.max_queue_spans = usize_(r, p)?,
-            _ => e.max_in_flight = usize_(r, p)?,
+    object(r, p, "Exporter", &fields, &[], &mut |r, field, p| {
+        match field {
+            "cluster" => e.cluster = string(r, p)?,
+            "authority" => e.authority = option(r, p, string)?,
+            "path" => e.path = string(r, p)?,
+            "headers" => e.headers = read::string_map(r, p)?,
+            "timeout_ms" => e.timeout_ms = u32_(r, p)?,
+            "flush_interval_ms" => e.flush_interval_ms = u32_(r, p)?,
+            "max_batch_spans" => e.max_batch_spans = usize_(r, p)?,
+            "max_queue_spans" => e.max_queue_spans = usize_(r, p)?,
+            "max_in_flight" => e.max_in_flight = usize_(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -165,18 +170,19 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
         "dimensions",
         "custom",
     ];
-    object(r, p, "Metrics", &fields, 0, &mut |r, i, p| {
-        match i {
-            0 => m.enabled = boolean(r, p)?,
-            1 => m.prefix = string(r, p)?,
-            2 => m.reporter = string(r, p)?,
-            3 => m.max_series = usize_(r, p)?,
-            4 => m.standard = boolean(r, p)?,
-            5 => m.labels = option(r, p, |r, p| seq(r, p, label_ref))?,
-            6 => m.duration_buckets = seq(r, p, float)?,
-            7 => m.size_buckets = seq(r, p, float)?,
-            8 => m.dimensions = seq(r, p, dimension)?,
-            _ => m.custom = seq(r, p, custom_metric)?,
+    object(r, p, "Metrics", &fields, &[], &mut |r, field, p| {
+        match field {
+            "enabled" => m.enabled = boolean(r, p)?,
+            "prefix" => m.prefix = string(r, p)?,
+            "reporter" => m.reporter = string(r, p)?,
+            "max_series" => m.max_series = usize_(r, p)?,
+            "standard" => m.standard = boolean(r, p)?,
+            "labels" => m.labels = option(r, p, |r, p| seq(r, p, label_ref))?,
+            "duration_buckets" => m.duration_buckets = seq(r, p, float)?,
+            "size_buckets" => m.size_buckets = seq(r, p, float)?,
+            "dimensions" => m.dimensions = seq(r, p, dimension)?,
+            "custom" => m.custom = seq(r, p, custom_metric)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -208,12 +214,13 @@ fn label_ref(r: &mut Reader, p: &str) -> Res<LabelRef> {
 fn dimension(r: &mut Reader, p: &str) -> Res<Dimension> {
     let mut d =
         Dimension { name: String::new(), from: DimensionSource::Property(Vec::new()), allow: None, missing: None };
-    object(r, p, "Dimension", &["name", "from", "allow", "missing"], 0b11, &mut |r, i, p| {
-        match i {
-            0 => d.name = string(r, p)?,
-            1 => d.from = source(r, p)?,
-            2 => d.allow = option(r, p, strings)?,
-            _ => d.missing = option(r, p, string)?,
+    object(r, p, "Dimension", &["name", "from", "allow", "missing"], &["name", "from"], &mut |r, field, p| {
+        match field {
+            "name" => d.name = string(r, p)?,
+            "from" => d.from = source(r, p)?,
+            "allow" => d.allow = option(r, p, strings)?,
+            "missing" => d.missing = option(r, p, string)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -221,12 +228,13 @@ fn dimension(r: &mut Reader, p: &str) -> Res<Dimension> {
 }
 
 fn source(r: &mut Reader, p: &str) -> Res<DimensionSource> {
-    newtype_variant(r, p, &["request_header", "response_header", "property", "route"], &mut |r, i, p| {
-        Ok(match i {
-            0 => DimensionSource::RequestHeader(string(r, p)?),
-            1 => DimensionSource::ResponseHeader(string(r, p)?),
-            2 => DimensionSource::Property(strings(r, p)?),
-            _ => DimensionSource::Route(read::string_map(r, p)?),
+    newtype_variant(r, p, &["request_header", "response_header", "property", "route"], &mut |r, variant, p| {
+        Ok(match variant {
+            "request_header" => DimensionSource::RequestHeader(string(r, p)?),
+            "response_header" => DimensionSource::ResponseHeader(string(r, p)?),
+            "property" => DimensionSource::Property(strings(r, p)?),
+            "route" => DimensionSource::Route(read::string_map(r, p)?),
+            _ => return Err(read::unhandled(p)),
         })
     })
 }
@@ -241,23 +249,26 @@ fn custom_metric(r: &mut Reader, p: &str) -> Res<CustomMetric> {
         routes: None,
     };
     let fields = ["name", "kind", "unit", "buckets", "labels", "routes"];
-    object(r, p, "CustomMetric", &fields, 0b11, &mut |r, i, p| {
-        match i {
-            0 => c.name = string(r, p)?,
-            1 => {
-                let kinds =
-                    [MetricKind::Requests, MetricKind::Duration, MetricKind::RequestSize, MetricKind::ResponseSize];
-                let i = unit_variant(r, p, &["requests", "duration", "request_size", "response_size"])?;
-                c.kind = kinds.get(i).copied().unwrap_or(MetricKind::Requests);
+    object(r, p, "CustomMetric", &fields, &["name", "kind"], &mut |r, field, p| {
+        match field {
+            "name" => c.name = string(r, p)?,
+            "kind" => {
+                let kinds = [
+                    ("requests", MetricKind::Requests),
+                    ("duration", MetricKind::Duration),
+                    ("request_size", MetricKind::RequestSize),
+                    ("response_size", MetricKind::ResponseSize),
+                ];
+                c.kind = unit_variant(r, p, &kinds)?;
             }
-            2 => {
-                let units = [UnitName::Seconds, UnitName::Milliseconds, UnitName::Microseconds];
-                c.unit =
-                    option(r, p, |r, p| unit_variant(r, p, &["s", "ms", "us"]))?.and_then(|i| units.get(i).copied());
+            "unit" => {
+                let units = [("s", UnitName::Seconds), ("ms", UnitName::Milliseconds), ("us", UnitName::Microseconds)];
+                c.unit = option(r, p, |r, p| unit_variant(r, p, &units))?;
             }
-            3 => c.buckets = option(r, p, |r, p| seq(r, p, float))?,
-            4 => c.labels = seq(r, p, label_ref)?,
-            _ => c.routes = option(r, p, strings)?,
+            "buckets" => c.buckets = option(r, p, |r, p| seq(r, p, float))?,
+            "labels" => c.labels = seq(r, p, label_ref)?,
+            "routes" => c.routes = option(r, p, strings)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -267,26 +278,27 @@ fn custom_metric(r: &mut Reader, p: &str) -> Res<CustomMetric> {
 fn access_log(r: &mut Reader, p: &str) -> Res<AccessLog> {
     let mut a = AccessLog::default();
     let fields = ["enabled", "level", "sinks", "fields", "extra", "sampling", "otlp_path"];
-    object(r, p, "AccessLog", &fields, 0, &mut |r, i, p| {
-        match i {
-            0 => a.enabled = boolean(r, p)?,
-            1 => {
-                let levels = [LogLevelName::Debug, LogLevelName::Info, LogLevelName::Warn, LogLevelName::Error];
-                let i = unit_variant(r, p, &["debug", "info", "warn", "error"])?;
-                a.level = levels.get(i).copied().unwrap_or(LogLevelName::Info);
+    object(r, p, "AccessLog", &fields, &[], &mut |r, field, p| {
+        match field {
+            "enabled" => a.enabled = boolean(r, p)?,
+            "level" => {
+                let levels = [
+                    ("debug", LogLevelName::Debug),
+                    ("info", LogLevelName::Info),
+                    ("warn", LogLevelName::Warn),
+                    ("error", LogLevelName::Error),
+                ];
+                a.level = unit_variant(r, p, &levels)?;
             }
-            2 => {
-                a.sinks = seq(r, p, |r, p| {
-                    Ok(match unit_variant(r, p, &["proxy_log", "otlp"])? {
-                        0 => SinkName::ProxyLog,
-                        _ => SinkName::Otlp,
-                    })
-                })?
+            "sinks" => {
+                let sinks = [("proxy_log", SinkName::ProxyLog), ("otlp", SinkName::Otlp)];
+                a.sinks = seq(r, p, |r, p| unit_variant(r, p, &sinks))?
             }
-            3 => a.fields = option(r, p, strings)?,
-            4 => a.extra = seq(r, p, extra_field)?,
-            5 => a.sampling = log_sampling(r, p)?,
-            _ => a.otlp_path = string(r, p)?,
+            "fields" => a.fields = option(r, p, strings)?,
+            "extra" => a.extra = seq(r, p, extra_field)?,
+            "sampling" => a.sampling = log_sampling(r, p)?,
+            "otlp_path" => a.otlp_path = string(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -295,10 +307,12 @@ fn access_log(r: &mut Reader, p: &str) -> Res<AccessLog> {
 
 fn extra_field(r: &mut Reader, p: &str) -> Res<ExtraField> {
     let mut e = ExtraField { name: String::new(), from: DimensionSource::Property(Vec::new()) };
-    object(r, p, "ExtraField", &["name", "from"], 0b11, &mut |r, i, p| {
-        match i {
-            0 => e.name = string(r, p)?,
-            _ => e.from = source(r, p)?,
+    let fields = ["name", "from"];
+    object(r, p, "ExtraField", &fields, &fields, &mut |r, field, p| {
+        match field {
+            "name" => e.name = string(r, p)?,
+            "from" => e.from = source(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -307,23 +321,26 @@ fn extra_field(r: &mut Reader, p: &str) -> Res<ExtraField> {
 
 fn log_sampling(r: &mut Reader, p: &str) -> Res<LogSampling> {
     let mut s = LogSampling::default();
-    object(r, p, "LogSampling", &["successes", "errors", "routes"], 0, &mut |r, i, p| {
-        match i {
-            0 => s.successes = float(r, p)?,
-            1 => s.errors = float(r, p)?,
-            _ => {
+    object(r, p, "LogSampling", &["successes", "errors", "routes"], &[], &mut |r, field, p| {
+        match field {
+            "successes" => s.successes = float(r, p)?,
+            "errors" => s.errors = float(r, p)?,
+            "routes" => {
                 s.routes = seq(r, p, |r, p| {
                     let mut rs = RouteLogSampling { route: String::new(), ratio: 0.0 };
-                    object(r, p, "RouteLogSampling", &["route", "ratio"], 0b11, &mut |r, i, p| {
-                        match i {
-                            0 => rs.route = string(r, p)?,
-                            _ => rs.ratio = float(r, p)?,
+                    let fields = ["route", "ratio"];
+                    object(r, p, "RouteLogSampling", &fields, &fields, &mut |r, field, p| {
+                        match field {
+                            "route" => rs.route = string(r, p)?,
+                            "ratio" => rs.ratio = float(r, p)?,
+                            _ => return Err(read::unhandled(p)),
                         }
                         Ok(())
                     })?;
                     Ok(rs)
                 })?
             }
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -333,13 +350,14 @@ fn log_sampling(r: &mut Reader, p: &str) -> Res<LogSampling> {
 fn security(r: &mut Reader, p: &str) -> Res<Security> {
     let mut s = Security::default();
     let fields = ["enabled", "statuses", "threshold", "window_s", "max_clients"];
-    object(r, p, "Security", &fields, 0, &mut |r, i, p| {
-        match i {
-            0 => s.enabled = boolean(r, p)?,
-            1 => s.statuses = seq(r, p, u16_)?,
-            2 => s.threshold = u32_(r, p)?,
-            3 => s.window_s = u32_(r, p)?,
-            _ => s.max_clients = usize_(r, p)?,
+    object(r, p, "Security", &fields, &[], &mut |r, field, p| {
+        match field {
+            "enabled" => s.enabled = boolean(r, p)?,
+            "statuses" => s.statuses = seq(r, p, u16_)?,
+            "threshold" => s.threshold = u32_(r, p)?,
+            "window_s" => s.window_s = u32_(r, p)?,
+            "max_clients" => s.max_clients = usize_(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -348,19 +366,21 @@ fn security(r: &mut Reader, p: &str) -> Res<Security> {
 
 fn redaction(r: &mut Reader, p: &str) -> Res<Redaction> {
     let mut d = Redaction::default();
-    object(r, p, "Redaction", &["headers", "query_params", "patterns", "custom"], 0, &mut |r, i, p| {
-        match i {
-            0 => {
+    object(r, p, "Redaction", &["headers", "query_params", "patterns", "custom"], &[], &mut |r, field, p| {
+        match field {
+            "headers" => {
                 d.headers = option(r, p, |r, p| {
-                    newtype_variant(r, p, &["deny", "allow"], &mut |r, i, p| {
-                        let names = strings(r, p)?;
-                        Ok(if i == 0 { HeaderRule::Deny(names) } else { HeaderRule::Allow(names) })
+                    newtype_variant(r, p, &["deny", "allow"], &mut |r, variant, p| match variant {
+                        "deny" => Ok(HeaderRule::Deny(strings(r, p)?)),
+                        "allow" => Ok(HeaderRule::Allow(strings(r, p)?)),
+                        _ => Err(read::unhandled(p)),
                     })
                 })?
             }
-            1 => d.query_params = option(r, p, strings)?,
-            2 => d.patterns = option(r, p, patterns)?,
-            _ => d.custom = seq(r, p, custom_redaction)?,
+            "query_params" => d.query_params = option(r, p, strings)?,
+            "patterns" => d.patterns = option(r, p, patterns)?,
+            "custom" => d.custom = seq(r, p, custom_redaction)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -369,13 +389,13 @@ fn redaction(r: &mut Reader, p: &str) -> Res<Redaction> {
 
 fn patterns(r: &mut Reader, p: &str) -> Res<PatternSwitches> {
     let mut s = PatternSwitches::default();
-    object(r, p, "PatternSwitches", &["bearer", "jwt", "card_numbers", "emails"], 0, &mut |r, i, p| {
-        let value = boolean(r, p)?;
-        match i {
-            0 => s.bearer = value,
-            1 => s.jwt = value,
-            2 => s.card_numbers = value,
-            _ => s.emails = value,
+    object(r, p, "PatternSwitches", &["bearer", "jwt", "card_numbers", "emails"], &[], &mut |r, field, p| {
+        match field {
+            "bearer" => s.bearer = boolean(r, p)?,
+            "jwt" => s.jwt = boolean(r, p)?,
+            "card_numbers" => s.card_numbers = boolean(r, p)?,
+            "emails" => s.emails = boolean(r, p)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
@@ -384,11 +404,12 @@ fn patterns(r: &mut Reader, p: &str) -> Res<PatternSwitches> {
 
 fn custom_redaction(r: &mut Reader, p: &str) -> Res<CustomRedaction> {
     let mut c = CustomRedaction { regex: None, prefix: None, min_len: None };
-    object(r, p, "CustomRedaction", &["regex", "prefix", "min_len"], 0, &mut |r, i, p| {
-        match i {
-            0 => c.regex = option(r, p, string)?,
-            1 => c.prefix = option(r, p, string)?,
-            _ => c.min_len = option(r, p, usize_)?,
+    object(r, p, "CustomRedaction", &["regex", "prefix", "min_len"], &[], &mut |r, field, p| {
+        match field {
+            "regex" => c.regex = option(r, p, string)?,
+            "prefix" => c.prefix = option(r, p, string)?,
+            "min_len" => c.min_len = option(r, p, usize_)?,
+            _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;

@@ -146,3 +146,46 @@ mod reader {
         assert_eq!(config.routes.len(), 2);
     }
 }
+
+/// Fields are matched by name: every field of every object, and every variant carrying a value,
+/// reaches its reader (a listed field without one would fail with "no reader for this field").
+#[test]
+fn every_field_and_variant_has_a_reader() {
+    let raw = |doc: &str| parse::config(&mut crate::json::Reader::new(doc.as_bytes())).map_err(|e| e.message);
+    let all = r#"{
+        "service": {"name": "s", "version": "1", "namespace": "n", "attributes": {"k": "v"}},
+        "routes": ["/a"],
+        "tracing": {"enabled": true, "extract": ["tracecontext", "b3", "b3multi"], "inject": ["b3"],
+            "edge_policy": "restart", "sampling": {"ratio": 0.5, "routes": [{"route": "/a", "sample": 0.25}]},
+            "trace_id_header": "x-t", "traceresponse": false, "error_on_4xx": true,
+            "exporter": {"cluster": "c", "authority": "a", "path": "/p", "headers": {"h": "v"}, "timeout_ms": 1,
+                "flush_interval_ms": 2, "max_batch_spans": 3, "max_queue_spans": 4, "max_in_flight": 5}},
+        "metrics": {"enabled": true, "prefix": "p", "reporter": "gateway", "max_series": 6, "standard": false,
+            "labels": ["route", {"name": "r", "from": "route"}], "duration_buckets": [1], "size_buckets": [2],
+            "dimensions": [{"name": "a", "from": {"request_header": "x-a"}, "allow": ["1"], "missing": "none"},
+                {"name": "b", "from": {"response_header": "x-b"}}, {"name": "c", "from": {"property": ["x", "y"]}},
+                {"name": "d", "from": {"route": {"/a": "A"}}}],
+            "custom": [{"name": "m", "kind": "duration", "unit": "ms", "buckets": [1], "labels": ["route"],
+                "routes": ["/a"]}]},
+        "access_log": {"enabled": true, "level": "warn", "sinks": ["proxy_log", "otlp"], "fields": ["status"],
+            "extra": [{"name": "e", "from": {"request_header": "x-e"}}],
+            "sampling": {"successes": 0.5, "errors": 1, "routes": [{"route": "/a", "ratio": 0.1}]},
+            "otlp_path": "/v1/logs"},
+        "security": {"enabled": true, "statuses": [401], "threshold": 7, "window_s": 8, "max_clients": 9},
+        "redaction": {"headers": {"deny": ["x-secret"]}, "query_params": ["q"],
+            "patterns": {"bearer": false, "jwt": false, "card_numbers": false, "emails": true},
+            "custom": [{"regex": "a+", "prefix": "sk_", "min_len": 4}]}
+    }"#;
+    let c = raw(all).unwrap();
+    assert_eq!((c.service.namespace.as_deref(), c.tracing.exporter.max_in_flight), (Some("n"), 5));
+    assert_eq!((c.security.max_clients, c.redaction.custom[0].min_len), (9, Some(4)));
+    assert!(matches!(c.tracing.edge_policy, raw::EdgePolicy::Restart));
+    assert!(matches!(c.metrics.custom[0].unit, Some(raw::UnitName::Milliseconds)));
+    assert!(matches!(c.metrics.dimensions[3].from, raw::DimensionSource::Route(_)));
+    assert_eq!(c.access_log.otlp_path, "/v1/logs");
+    let allow = raw(r#"{"redaction": {"headers": {"allow": ["accept"]}}}"#).unwrap();
+    assert!(matches!(allow.redaction.headers, Some(raw::HeaderRule::Allow(_))));
+    // serde's array form of a struct hands the fields over in declaration order, by name too.
+    let array = raw(r#"{"tracing": {"sampling": [0.5, []]}, "security": [false, [403], 2, 3, 4]}"#).unwrap();
+    assert_eq!((array.tracing.sampling.ratio, array.security.window_s, array.security.max_clients), (0.5, 3, 4));
+}

@@ -26,8 +26,9 @@
 
 use std::borrow::Cow;
 
-use super::{json, push_attributes, push_flags, push_value};
+use super::{push_attributes, push_flags, push_value};
 use crate::access_log::{FieldValue, LogRecord};
+use crate::json;
 use crate::span::{Resource, SCOPE_NAME, SCOPE_VERSION, Value};
 
 /// Encodes one ExportLogsServiceRequest: one ResourceLogs (resource attributes), one ScopeLogs

@@ -1,4 +1,4 @@
-//! Schema-level reading on top of [`json::Reader`]: objects of known fields, arrays, maps,
+//! Schema-level reading on top of [`super::Reader`]: objects of known fields, arrays, maps,
 //! enums and untagged values, each error tagged with the field path serde_path_to_error gave.
 //!
 //! The rule it reproduces: an error is reported at the innermost value being read when it
@@ -6,16 +6,18 @@
 //! at `object.?` when it was not (a syntax error); a missing `:`, a missing or duplicate field
 //! and a bad separator belong to the enclosing object or array.
 
-use super::json::{self, Content, EOF_LIST, EOF_OBJECT, EOF_VALUE, EXPECTED_VALUE, KEY_NOT_STRING, Num, Reader};
+use super::read::{
+    self as json, Content, EOF_LIST, EOF_OBJECT, EOF_VALUE, EXPECTED_VALUE, KEY_NOT_STRING, Num, Reader,
+};
 
 /// A reading error: where (once known) and what.
 #[derive(Debug)]
-pub(super) struct Fail {
+pub(crate) struct Fail {
     pub path: Option<String>,
     pub message: String,
 }
 
-pub(super) type Res<T> = Result<T, Fail>;
+pub(crate) type Res<T> = Result<T, Fail>;
 
 impl Fail {
     /// Places the error at `path` unless an inner value already placed it.
@@ -28,7 +30,7 @@ impl Fail {
 }
 
 /// A message placed at `path`.
-pub(super) fn fail(path: &str, message: impl Into<String>) -> Fail {
+pub(crate) fn fail(path: &str, message: impl Into<String>) -> Fail {
     Fail { path: Some(path.to_owned()), message: message.into() }
 }
 
@@ -43,10 +45,10 @@ impl<T> At<T> for Result<T, String> {
 }
 
 /// The document itself, as serde_path_to_error prints an empty path.
-pub(super) const ROOT: &str = ".";
+pub(crate) const ROOT: &str = ".";
 
 /// `path.key`, or `key` at the top.
-pub(super) fn child(path: &str, key: &str) -> String {
+pub(crate) fn child(path: &str, key: &str) -> String {
     if path == ROOT { key.to_owned() } else { format!("{path}.{key}") }
 }
 
@@ -65,18 +67,26 @@ fn one_of(names: &[&str]) -> String {
     }
 }
 
-/// An object of known `fields` (a struct named `name`), each value handed to `value` with its
-/// index and path. `required` has bit `i` set when field `i` has no default. serde also reads a
-/// struct from an array of its fields in order, so that form is accepted too.
+/// A field the schema lists but its reader has no arm for: a bug in the schema, reported as an
+/// error rather than a panic (every field of every object is read by the configuration tests).
+pub(crate) fn unhandled(path: &str) -> Fail {
+    fail(path, "no reader for this field")
+}
+
+/// An object of known `fields` (a struct named `name`, fields in declaration order, at most 32),
+/// each value handed to `value` with the field's name and path, so the caller matches fields by
+/// name. `required` names the fields without a default. serde also reads a struct from an array
+/// of its fields in order, so that form is accepted too.
 #[inline(never)]
-pub(super) fn object(
+pub(crate) fn object(
     r: &mut Reader,
     path: &str,
     name: &str,
     fields: &[&str],
-    required: u32,
-    value: &mut dyn FnMut(&mut Reader, usize, &str) -> Res<()>,
+    required: &[&str],
+    value: &mut dyn FnMut(&mut Reader, &str, &str) -> Res<()>,
 ) -> Res<()> {
+    let required = fields.iter().enumerate().filter(|(_, f)| required.contains(f)).fold(0u32, |m, (i, _)| m | (1 << i));
     let array = match r.ws() {
         None => return Err(fail(path, EOF_VALUE)),
         Some(b'{') => false,
@@ -86,7 +96,7 @@ pub(super) fn object(
     r.enter().at(path)?;
     r.eat();
     if array {
-        return fields_in_order(r, path, name, fields.len(), required, value);
+        return fields_in_order(r, path, name, fields, required, value);
     }
     let mut seen = 0u32;
     let mut first = true;
@@ -100,7 +110,7 @@ pub(super) fn object(
         }
         seen |= 1 << i;
         r.colon().at(path)?;
-        value(r, i, &here).map_err(|e| e.at(path))?;
+        value(r, &key, &here).map_err(|e| e.at(path))?;
     }
     r.leave();
     r.eat();
@@ -115,14 +125,15 @@ fn fields_in_order(
     r: &mut Reader,
     path: &str,
     name: &str,
-    count: usize,
+    fields: &[&str],
     required: u32,
-    value: &mut dyn FnMut(&mut Reader, usize, &str) -> Res<()>,
+    value: &mut dyn FnMut(&mut Reader, &str, &str) -> Res<()>,
 ) -> Res<()> {
+    let count = fields.len();
     let mut first = true;
-    for i in 0..count {
+    for (i, field) in fields.iter().enumerate() {
         if next_element(r, &mut first).at(path)? {
-            value(r, i, &index(path, i)).map_err(|e| e.at(path))?;
+            value(r, field, &index(path, i)).map_err(|e| e.at(path))?;
         } else if required & (1 << i) != 0 {
             return Err(fail(path, format!("invalid length {i}, expected struct {name} with {count} elements")));
         }
@@ -190,7 +201,7 @@ fn next_element(r: &mut Reader, first: &mut bool) -> Result<bool, String> {
 }
 
 /// An array, each element read by `element` at `path[i]`.
-pub(super) fn seq<T>(r: &mut Reader, path: &str, mut element: impl FnMut(&mut Reader, &str) -> Res<T>) -> Res<Vec<T>> {
+pub(crate) fn seq<T>(r: &mut Reader, path: &str, mut element: impl FnMut(&mut Reader, &str) -> Res<T>) -> Res<Vec<T>> {
     let mut out = Vec::new();
     each(r, path, &mut |r, p| {
         out.push(element(r, p)?);
@@ -221,7 +232,7 @@ fn each(r: &mut Reader, path: &str, element: &mut dyn FnMut(&mut Reader, &str) -
 }
 
 /// An object of string values with any keys; a repeated key keeps its last value.
-pub(super) fn string_map(r: &mut Reader, path: &str) -> Res<std::collections::BTreeMap<String, String>> {
+pub(crate) fn string_map(r: &mut Reader, path: &str) -> Res<std::collections::BTreeMap<String, String>> {
     match r.ws() {
         None => return Err(fail(path, EOF_VALUE)),
         Some(b'{') => {}
@@ -241,7 +252,7 @@ pub(super) fn string_map(r: &mut Reader, path: &str) -> Res<std::collections::BT
     Ok(out)
 }
 
-pub(super) fn string(r: &mut Reader, path: &str) -> Res<String> {
+pub(crate) fn string(r: &mut Reader, path: &str) -> Res<String> {
     match r.ws() {
         None => Err(fail(path, EOF_VALUE)),
         Some(b'"') => {
@@ -252,7 +263,7 @@ pub(super) fn string(r: &mut Reader, path: &str) -> Res<String> {
     }
 }
 
-pub(super) fn boolean(r: &mut Reader, path: &str) -> Res<bool> {
+pub(crate) fn boolean(r: &mut Reader, path: &str) -> Res<bool> {
     let (rest, value): (&[u8], bool) = match r.ws() {
         None => return Err(fail(path, EOF_VALUE)),
         Some(b't') => (b"rue", true),
@@ -272,7 +283,7 @@ fn number(r: &mut Reader, path: &str, expected: &str) -> Res<Num> {
     }
 }
 
-pub(super) fn float(r: &mut Reader, path: &str) -> Res<f64> {
+pub(crate) fn float(r: &mut Reader, path: &str) -> Res<f64> {
     Ok(as_f64(number(r, path, "f64")?))
 }
 
@@ -293,21 +304,21 @@ fn unsigned(r: &mut Reader, path: &str, name: &str, max: u64) -> Res<u64> {
     }
 }
 
-pub(super) fn u16_(r: &mut Reader, path: &str) -> Res<u16> {
+pub(crate) fn u16_(r: &mut Reader, path: &str) -> Res<u16> {
     unsigned(r, path, "u16", u16::MAX.into()).map(|v| u16::try_from(v).unwrap_or(u16::MAX))
 }
 
-pub(super) fn u32_(r: &mut Reader, path: &str) -> Res<u32> {
+pub(crate) fn u32_(r: &mut Reader, path: &str) -> Res<u32> {
     unsigned(r, path, "u32", u32::MAX.into()).map(|v| u32::try_from(v).unwrap_or(u32::MAX))
 }
 
-pub(super) fn usize_(r: &mut Reader, path: &str) -> Res<usize> {
+pub(crate) fn usize_(r: &mut Reader, path: &str) -> Res<usize> {
     let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
     unsigned(r, path, "usize", max).map(|v| usize::try_from(v).unwrap_or(usize::MAX))
 }
 
 /// `null` is `None`; anything else is read by `some`.
-pub(super) fn option<T>(r: &mut Reader, path: &str, some: impl FnOnce(&mut Reader, &str) -> Res<T>) -> Res<Option<T>> {
+pub(crate) fn option<T>(r: &mut Reader, path: &str, some: impl FnOnce(&mut Reader, &str) -> Res<T>) -> Res<Option<T>> {
     if r.ws() == Some(b'n') {
         r.eat();
         r.ident(b"ull").at(path)?;
@@ -356,8 +367,16 @@ fn close_variant(r: &mut Reader, path: &str) -> Res<()> {
     }
 }
 
-/// An enum whose variants carry nothing; `{"name": null}` is accepted as serde_json does.
-pub(super) fn unit_variant(r: &mut Reader, path: &str, variants: &[&str]) -> Res<usize> {
+/// An enum whose variants carry nothing, each variant's name with its value; `{"name": null}` is
+/// accepted as serde_json does.
+pub(crate) fn unit_variant<T: Copy>(r: &mut Reader, path: &str, variants: &[(&str, T)]) -> Res<T> {
+    let names: Vec<&str> = variants.iter().map(|(name, _)| *name).collect();
+    let i = unit_variant_index(r, path, &names)?;
+    variants.get(i).map(|(_, v)| *v).ok_or_else(|| unhandled(path))
+}
+
+/// [`unit_variant`] without the values, not generic so that it exists once in the module.
+fn unit_variant_index(r: &mut Reader, path: &str, variants: &[&str]) -> Res<usize> {
     let (i, braced) = open_variant(r, path, variants)?;
     if braced {
         let here = child(path, variants.get(i).copied().unwrap_or_default());
@@ -374,25 +393,27 @@ pub(super) fn unit_variant(r: &mut Reader, path: &str, variants: &[&str]) -> Res
     Ok(i)
 }
 
-/// An enum whose variants each carry one value, read by `value` at `path.name`.
-pub(super) fn newtype_variant<T>(
+/// An enum whose variants each carry one value, read by `value`, given the variant's name, at
+/// `path.name`.
+pub(crate) fn newtype_variant<T>(
     r: &mut Reader,
     path: &str,
     variants: &[&str],
-    value: &mut dyn FnMut(&mut Reader, usize, &str) -> Res<T>,
+    value: &mut dyn FnMut(&mut Reader, &str, &str) -> Res<T>,
 ) -> Res<T> {
     let (i, braced) = open_variant(r, path, variants)?;
-    let here = child(path, variants.get(i).copied().unwrap_or_default());
+    let variant = variants.get(i).copied().unwrap_or_default();
+    let here = child(path, variant);
     if !braced {
         return Err(fail(&here, "invalid type: unit variant, expected newtype variant"));
     }
-    let v = value(r, i, &here)?;
+    let v = value(r, variant, &here)?;
     close_variant(r, path)?;
     Ok(v)
 }
 
 /// Any value, for the untagged fields.
-pub(super) fn content(r: &mut Reader, path: &str) -> Res<Content> {
+pub(crate) fn content(r: &mut Reader, path: &str) -> Res<Content> {
     let (rest, value): (&[u8], Content) = match r.ws() {
         None => return Err(fail(path, EOF_VALUE)),
         Some(b'n') => (b"ull", Content::Null),
@@ -435,7 +456,7 @@ fn content_map(r: &mut Reader, path: &str) -> Res<Content> {
 }
 
 /// The number of an untagged value, as serde reads an `f64` from buffered content.
-pub(super) fn content_f64(c: &Content) -> Option<f64> {
+pub(crate) fn content_f64(c: &Content) -> Option<f64> {
     match c {
         Content::Num(n) => Some(as_f64(*n)),
         _ => None,

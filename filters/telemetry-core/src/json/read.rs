@@ -1,4 +1,5 @@
-//! A pull reader of JSON text, driven by the schema in [`super::parse`].
+//! A pull reader of JSON text, driven by a schema ([`super::schema`], and the configuration's in
+//! `config/parse.rs`).
 //!
 //! The configuration used to be read with serde_json behind serde_path_to_error; their
 //! monomorphised deserializers were more than half of the module's code. This reader takes the
@@ -13,7 +14,7 @@ const MAX_DEPTH: u32 = 128;
 
 /// A number as serde_json classifies it: non-negative integer, negative integer, or float.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Num {
+pub(crate) enum Num {
     U(u64),
     I(i64),
     F(f64),
@@ -22,7 +23,7 @@ pub(super) enum Num {
 /// A value read without a schema, for the untagged fields (a string or a number, a string or a
 /// rename object).
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Content {
+pub(crate) enum Content {
     Null,
     Bool(bool),
     Num(Num),
@@ -33,19 +34,19 @@ pub(super) enum Content {
 
 /// The reader: the text and the position in it.
 #[derive(Debug)]
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     text: &'a [u8],
     pos: usize,
     depth: u32,
 }
 
-pub(super) const EOF_VALUE: &str = "EOF while parsing a value";
-pub(super) const EOF_OBJECT: &str = "EOF while parsing an object";
-pub(super) const EOF_LIST: &str = "EOF while parsing a list";
+pub(crate) const EOF_VALUE: &str = "EOF while parsing a value";
+pub(crate) const EOF_OBJECT: &str = "EOF while parsing an object";
+pub(crate) const EOF_LIST: &str = "EOF while parsing a list";
 const EOF_STRING: &str = "EOF while parsing a string";
-pub(super) const EXPECTED_VALUE: &str = "expected value";
-pub(super) const KEY_NOT_STRING: &str = "key must be a string";
-pub(super) const TRAILING_COMMA: &str = "trailing comma";
+pub(crate) const EXPECTED_VALUE: &str = "expected value";
+pub(crate) const KEY_NOT_STRING: &str = "key must be a string";
+pub(crate) const TRAILING_COMMA: &str = "trailing comma";
 const INVALID_NUMBER: &str = "invalid number";
 const OUT_OF_RANGE: &str = "number out of range";
 const INVALID_ESCAPE: &str = "invalid escape";
@@ -320,7 +321,7 @@ impl<'a> Reader<'a> {
 }
 
 /// How serde_json names a number in an "invalid type" message.
-pub(super) fn unexpected_number(n: Num) -> String {
+pub(crate) fn unexpected_number(n: Num) -> String {
     let mut s = String::new();
     let _ = match n {
         Num::U(u) => write!(s, "integer `{u}`"),

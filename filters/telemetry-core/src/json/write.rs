@@ -1,4 +1,4 @@
-//! The few JSON writing primitives the OTLP encoder needs, appending to a `String`.
+//! The JSON writing primitives the OTLP encoder and the access-log line need, appending to a `String`.
 //!
 //! Hand-written so the output is byte-stable (no map ordering, no formatter options) and costs no
 //! intermediate allocation. Grammar: RFC 8259 (JSON), sections 6 (numbers) and 7 (strings).

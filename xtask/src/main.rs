@@ -6,6 +6,8 @@
 //! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
 //!   module, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
+//! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
+//!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables.
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
 //!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
@@ -22,6 +24,7 @@
 #[allow(dead_code)]
 #[path = "../../tests/guests/cargo_build.rs"]
 mod cargo_build;
+mod cost;
 mod package;
 mod setup;
 
@@ -53,6 +56,11 @@ commands:
               hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5:
               how far meshlens is from its hostcall floor; 5 s runs unless --duration)
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
+  cost        build the module, then count what it costs per request (guest Wasm
+              instructions, hostcalls by name) with `meshlens run --format cost`, in the
+              configuration and traffic of benches/RESULTS.md's instruction tables (case
+              3: every section on, 10,000 requests); --wasm FILE counts another module
+              (an older build, to compare)
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
               print the digest and the lines for WasmPlugin.spec
@@ -68,6 +76,7 @@ fn main() -> ExitCode {
         Some("test") => test(args.get(1..).unwrap_or_default()),
         Some("bench-envoy") => bench_envoy(args.get(1..).unwrap_or_default()),
         Some("build") => build_wasm().map(|_| ()),
+        Some("cost") => cost(args.get(1..).unwrap_or_default()),
         Some("package") => build_wasm().and_then(|wasm| package::package(&root(), &wasm)).map(|_| ()),
         Some("setup") => setup::all(&root()).map(|_| ()),
         Some("help" | "-h" | "--help") | None => {
@@ -239,6 +248,16 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
         .args(extra)
         .env("MESHLENS_ENVOY", &tools.envoy))
+}
+
+/// `cargo xtask cost [--wasm FILE]`.
+fn cost(args: &[String]) -> Result<(), String> {
+    let wasm = match args {
+        [] => build_wasm()?,
+        [flag, file] if flag == "--wasm" => PathBuf::from(file),
+        _ => return Err(format!("usage: cargo xtask cost [--wasm FILE]\n\n{USAGE}")),
+    };
+    cost::cost(&root(), &wasm)
 }
 
 fn cargo() -> String {

@@ -9,18 +9,10 @@
 mod abi;
 pub mod pairs;
 
-use proxy_wasm_abi::{BufferType, Status as AbiStatus};
-
-/// Header maps, log levels and metric kinds: the ABI's enums (`proxy_map_type_t`,
-/// `proxy_log_level_t`, `proxy_metric_type_t`) under the names the module uses.
-pub use proxy_wasm_abi::{LogLevel as Level, MapType as Map, MetricType as MetricKind};
-
-/// A failed hostcall: the status the host returned other than `OK` (`Debug` names it as the
-/// module's log lines always have: `NotFound`, `Other(5)`).
-pub use proxy_wasm_abi::Failure as Status;
+use proxy_wasm_abi::{BufferType, Failure, LogLevel, MapType, MetricType, Status};
 
 /// Writes one line to the proxy's log. Failures are ignored: there is nowhere else to report them.
-pub fn log(level: Level, message: &str) {
+pub fn log(level: LogLevel, message: &str) {
     log_raw(level.raw(), message);
 }
 
@@ -39,47 +31,47 @@ pub fn now_unix_nanos() -> u64 {
 }
 
 /// Sets the root context's tick period; 0 disables ticks.
-pub fn set_tick_period_ms(ms: u32) -> Result<(), Status> {
+pub fn set_tick_period_ms(ms: u32) -> Result<(), Failure> {
     abi::check(abi::set_tick_period_milliseconds(ms))
 }
 
 /// The plugin configuration bytes (`PLUGIN_CONFIGURATION` buffer), empty when none was given.
-pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, Status> {
+pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, Failure> {
     abi::get_buffer_bytes(BufferType::PluginConfiguration.raw(), 0, size)
 }
 
 /// A header map as the host serialized it, read with one hostcall; [`pairs::decode`] views it
 /// as name/value pairs without copying them.
-pub fn header_map(map: Map) -> Result<Vec<u8>, Status> {
+pub fn header_map(map: MapType) -> Result<Vec<u8>, Failure> {
     abi::get_header_map_pairs(map.raw())
 }
 
 /// The first value of a header, `None` when absent.
-pub fn header(map: Map, name: &str) -> Result<Option<String>, Status> {
+pub fn header(map: MapType, name: &str) -> Result<Option<String>, Failure> {
     match abi::get_header_map_value(map.raw(), name.as_bytes()) {
         Ok(bytes) => Ok(Some(text(bytes))),
-        Err(e) if e.is(AbiStatus::NotFound) => Ok(None),
+        Err(e) if e.is(Status::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 /// Sets a header, replacing every existing value.
-pub fn set_header(map: Map, name: &str, value: &str) -> Result<(), Status> {
+pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), Failure> {
     abi::check(abi::replace_header_map_value(map.raw(), name.as_bytes(), value.as_bytes()))
 }
 
 /// Removes a header (OK when absent).
-pub fn remove_header(map: Map, name: &str) -> Result<(), Status> {
+pub fn remove_header(map: MapType, name: &str) -> Result<(), Failure> {
     abi::check(abi::remove_header_map_value(map.raw(), name.as_bytes()))
 }
 
 /// An Envoy property (attribute), `None` when the host has no value. `path` is the attribute's
 /// segments joined by NUL bytes, the form `proxy_get_property` takes: `"source\0address"`.
-pub fn property(path: &str) -> Result<Option<Vec<u8>>, Status> {
+pub fn property(path: &str) -> Result<Option<Vec<u8>>, Failure> {
     match abi::get_property(path.as_bytes()) {
         Ok(bytes) if bytes.is_empty() => Ok(None),
         Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.is(AbiStatus::NotFound) => Ok(None),
+        Err(e) if e.is(Status::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -91,14 +83,14 @@ fn text(bytes: Vec<u8>) -> String {
 }
 
 /// Defines (or looks up) a metric by name.
-pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
+pub fn define_metric(kind: MetricType, name: &str) -> Result<u32, Failure> {
     let mut id = 0u32;
     abi::check(abi::define_metric(kind.raw(), name.as_bytes(), &mut id))?;
     Ok(id)
 }
 
 /// Sets a gauge to `value`.
-pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
+pub fn record_metric(id: u32, value: u64) -> Result<(), Failure> {
     abi::check(abi::record_metric(id, value))
 }
 
@@ -115,6 +107,6 @@ pub fn wasm_memory_bytes() -> u64 {
 }
 
 /// Adds `delta` to a metric.
-pub fn increment_metric(id: u32, delta: i64) -> Result<(), Status> {
+pub fn increment_metric(id: u32, delta: i64) -> Result<(), Failure> {
     abi::check(abi::increment_metric(id, delta))
 }

@@ -6,7 +6,9 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use telemetry_core::pipeline::Pipeline;
 
-use crate::host::{self, Level, Map};
+use proxy_wasm_abi::{LogLevel, MapType};
+
+use crate::host;
 use crate::stream::Stream;
 use crate::wasm_host::{WasmHost, Worker};
 
@@ -30,7 +32,7 @@ impl Context for Root {
         // No headers: the call failed without an answer (connection failure, reset, timeout).
         let status = match num_headers {
             0 => None,
-            _ => host::header(Map::HttpCallResponseHeaders, ":status").ok().flatten().and_then(|s| s.parse().ok()),
+            _ => host::header(MapType::HttpCallResponseHeaders, ":status").ok().flatten().and_then(|s| s.parse().ok()),
         };
         if let Ok(mut pipeline) = worker.pipeline.try_borrow_mut() {
             pipeline.on_export_answer(&worker.host, token, status);
@@ -43,18 +45,18 @@ impl RootContext for Root {
         let bytes = match host::plugin_configuration(plugin_configuration_size) {
             Ok(bytes) => bytes,
             Err(e) => {
-                host::log(Level::Error, &format!("meshlens: cannot read the plugin configuration: {e:?}"));
+                host::log(LogLevel::Error, &format!("meshlens: cannot read the plugin configuration: {e:?}"));
                 return false;
             }
         };
         match Pipeline::configure(&bytes, &WasmHost::default()) {
             Ok(pipeline) => {
                 self.worker = Some(Rc::new(Worker::new(pipeline)));
-                host::log(Level::Info, &format!("meshlens: configured (root context {})", self.context_id));
+                host::log(LogLevel::Info, &format!("meshlens: configured (root context {})", self.context_id));
                 true
             }
             Err(e) => {
-                host::log(Level::Error, &e.0);
+                host::log(LogLevel::Error, &e.0);
                 false
             }
         }

@@ -12,7 +12,9 @@ use telemetry_core::pipeline::host::{
     Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties, Property, Random,
 };
 
-use crate::host::{self, Map};
+use proxy_wasm_abi::{Failure, MapType, MetricType};
+
+use crate::host;
 
 /// One worker VM's pipeline and the host it runs on (single-threaded; shared by the root
 /// context and every stream).
@@ -53,25 +55,25 @@ impl Random for WasmHost {
 
 impl Headers for WasmHost {
     fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
-        let raw = host::header_map(Map::RequestHeaders).unwrap_or_default();
+        let raw = host::header_map(MapType::RequestHeaders).unwrap_or_default();
         let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = host::pairs::decode(&raw).unwrap_or_default();
         read(&pairs)
     }
 
     fn set_request_header(&self, name: &str, value: &str) {
-        let _ = host::set_header(Map::RequestHeaders, name, value);
+        let _ = host::set_header(MapType::RequestHeaders, name, value);
     }
 
     fn remove_request_header(&self, name: &str) {
-        let _ = host::remove_header(Map::RequestHeaders, name);
+        let _ = host::remove_header(MapType::RequestHeaders, name);
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        host::header(Map::ResponseHeaders, name).ok().flatten()
+        host::header(MapType::ResponseHeaders, name).ok().flatten()
     }
 
     fn set_response_header(&self, name: &str, value: &str) {
-        let _ = host::set_header(Map::ResponseHeaders, name, value);
+        let _ = host::set_header(MapType::ResponseHeaders, name, value);
     }
 }
 
@@ -90,8 +92,8 @@ impl LogSink for WasmHost {
 impl MetricSink for WasmHost {
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
         let kind = match kind {
-            MetricKind::Counter => host::MetricKind::Counter,
-            MetricKind::Gauge => host::MetricKind::Gauge,
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
         };
         host::define_metric(kind, name).map_err(status)
     }
@@ -130,6 +132,6 @@ impl Calls for WasmHost {
     }
 }
 
-fn status(e: host::Status) -> HostError {
+fn status(e: Failure) -> HostError {
     HostError(format!("{e:?}"))
 }

@@ -66,7 +66,7 @@ impl RootContext for Root {
         if let Some(worker) = &self.worker
             && let Ok(mut pipeline) = worker.pipeline.try_borrow_mut()
         {
-            pipeline.on_tick(&worker.host, host::wasm_memory_bytes());
+            pipeline.on_tick(&worker.host);
         }
     }
 

@@ -9,7 +9,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm_abi::property;
 use telemetry_core::pipeline::Pipeline;
 use telemetry_core::pipeline::host::{
-    Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties, Property, Random,
+    Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties, Property, Random, Vm,
 };
 
 use proxy_wasm_abi::{Failure, MapType, MetricType};
@@ -104,6 +104,12 @@ impl MetricSink for WasmHost {
 
     fn record_metric(&self, id: u32, value: u64) {
         let _ = host::record_metric(id, value);
+    }
+}
+
+impl Vm for WasmHost {
+    fn memory_bytes(&self) -> u64 {
+        host::wasm_memory_bytes()
     }
 }
 

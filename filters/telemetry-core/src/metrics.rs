@@ -30,9 +30,6 @@ use labels::{Builtin, LabelSource};
 use crate::fxhash::FxHasher;
 use crate::redact::{Counts, Policy};
 
-/// Prefix-free name of the self-telemetry counter of series that went to overflow.
-pub const OVERFLOW_METRIC: &str = "meshlens_metrics_series_overflow_total";
-
 /// The validated `metrics` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsConfig {
@@ -237,7 +234,11 @@ impl MetricsEngine {
         let overflow = config
             .families
             .iter()
-            .map(|f| Slot { name: labels::stat_name(OVERFLOW_METRIC, &[("metric", &f.name)]), id: None, pending: 0 })
+            .map(|f| Slot {
+                name: labels::stat_name(crate::names::SERIES_OVERFLOW, &[("metric", &f.name)]),
+                id: None,
+                pending: 0,
+            })
             .collect();
         Self { config, groups, families, overflow }
     }

@@ -105,6 +105,8 @@ pub mod log {
     pub const MESSAGE: &str = "message";
     pub const TRACE_ID: &str = "trace_id";
     pub const SPAN_ID: &str = "span_id";
+    /// The head fields, which no configured field may take.
+    pub const HEAD: [&str; 5] = [TIMESTAMP, LEVEL, MESSAGE, TRACE_ID, SPAN_ID];
 
     /// The standard fields of an access line (`access_log.fields`), in output order.
     pub const SERVICE: &str = "service";

@@ -141,11 +141,6 @@ impl Pipeline {
         })
     }
 
-    /// The validated configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// What a request reads from the host under this configuration.
     pub fn plan(&self) -> &Plan {
         &self.plan
@@ -200,9 +195,9 @@ impl Pipeline {
         self.complete(exchange, host);
     }
 
-    /// The root's tick: export batches, hand metric deltas and redaction counts to the host, set
-    /// the memory gauge to `memory_bytes` (the module's linear memory).
-    pub fn on_tick(&mut self, host: &impl Host, memory_bytes: u64) {
+    /// The root's tick: export batches, hand metric deltas and redaction counts to the host, and
+    /// set the memory gauge (on VMs that serve traffic).
+    pub fn on_tick(&mut self, host: &impl Host) {
         let now = host.now_unix_nanos();
         if let Some(exporter) = &mut self.spans {
             exporter.flush(host, &self.config.resource, now);
@@ -222,7 +217,7 @@ impl Pipeline {
         }
         self.reported = self.redactions.clone();
         if self.serves_traffic {
-            self.counters.wasm_memory(host, memory_bytes);
+            self.counters.wasm_memory(host, host.memory_bytes());
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use host_harness::metrics::MetricValue;
 use host_harness::{Host, HttpResponse, Module, Responder};
 use meshlens_tests::paths;
+use meshlens_tests::plugin::{self, Upstream};
 use serde_json::Value;
 use telemetry_core::names;
 use telemetry_core::pipeline::Pipeline;
@@ -24,38 +25,37 @@ fn module() -> Module {
 /// The harness's virtual clock start (2026-01-01T00:00:00Z), used by both hosts.
 const START: u64 = 1_767_225_600_000_000_000;
 
-/// One exchange: request headers, response headers and body, and whether the request reached an
-/// upstream (else the reply came from the proxy).
+/// One exchange: request headers and body, response headers and body, and whether the request
+/// reached an upstream (else the reply came from the proxy).
 struct Exchange {
     request: Vec<(String, String)>,
+    request_body: Vec<u8>,
     response: Vec<(String, String)>,
     body: Vec<u8>,
     upstream: bool,
 }
 
-/// The conformance scenarios (`tests/data/conformance-scenarios.json`) as exchanges.
+/// Milliseconds between an exchange's request and response, on both hosts: short enough that no
+/// tick falls inside a run of exchanges, so both hosts batch the same spans together.
+const LATENCY: Duration = Duration::from_millis(7);
+
+/// The conformance scenarios as exchanges.
 fn conformance_exchanges() -> Vec<Exchange> {
-    let text = std::fs::read_to_string(paths::repo_root().join("tests/data/conformance-scenarios.json")).unwrap();
-    let scenarios: Value = serde_json::from_str(&text).unwrap();
-    scenarios
-        .as_array()
-        .unwrap()
+    plugin::scenarios()
         .iter()
         .map(|s| {
             let mut request = pairs(&[
                 (":method", "GET"),
-                (":path", s["path"].as_str().unwrap()),
+                (":path", &s.path),
                 (":scheme", "http"),
                 (":authority", "meshlens.test"),
                 ("user-agent", "meshlens-tests/1"),
             ]);
-            for h in s["headers"].as_array().unwrap() {
-                request.push((h[0].as_str().unwrap().to_owned(), h[1].as_str().unwrap().to_owned()));
-            }
-            let (status, body): (&str, &[u8]) = match s["upstream"].as_str().unwrap() {
-                "app" => ("200", b"ok"),
-                "no_route" => ("404", b""),
-                _ => ("503", b"no healthy upstream"),
+            request.extend(s.headers.iter().cloned());
+            let (status, body): (&str, &[u8]) = match s.upstream {
+                Upstream::App => ("200", b"ok"),
+                Upstream::NoRoute => ("404", b""),
+                Upstream::Down => ("503", b"no healthy upstream"),
             };
             let length = body.len().to_string();
             let response = if body.is_empty() {
@@ -63,7 +63,7 @@ fn conformance_exchanges() -> Vec<Exchange> {
             } else {
                 pairs(&[(":status", status), ("content-length", &length), ("content-type", "text/plain")])
             };
-            Exchange { request, response, body: body.to_vec(), upstream: status == "200" }
+            Exchange { request, request_body: Vec::new(), response, body: body.to_vec(), upstream: status == "200" }
         })
         .collect()
 }
@@ -89,6 +89,7 @@ fn busy_exchanges() -> Vec<Exchange> {
                 ("x-request-id", "8b1f3c2a-9c61-4d7e-a0b5-123456789abc"),
                 ("traceparent", &parent),
             ]),
+            request_body: format!("{{\"question\": \"q{i}\"}}").into_bytes(),
             response: pairs(&[(":status", status), ("x-cache", "HIT")]),
             body: b"{}".to_vec(),
             upstream: true,
@@ -134,18 +135,29 @@ struct Emitted {
     metrics: BTreeMap<String, u64>,
 }
 
-fn through_harness(config: &str, exchanges: &[Exchange]) -> Emitted {
+/// The collector's answer to every export call: a status, or `None` for a refused connection.
+type Collector = Option<u16>;
+
+fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -> Emitted {
+    let responder = match collector {
+        Some(status) => Responder::Respond(HttpResponse { status, ..Default::default() }),
+        None => Responder::Fail,
+    };
     let mut host = Host::builder(&module())
         .root_id("meshlens")
         .plugin_config(config)
-        .respond("otel_collector", Responder::Respond(HttpResponse { status: 200, ..Default::default() }))
+        .respond("otel_collector", responder)
         .build()
         .unwrap();
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for e in exchanges {
         let id = host.new_stream();
-        host.request_headers(id, &borrowed(&e.request), true).unwrap();
+        host.request_headers(id, &borrowed(&e.request), e.request_body.is_empty()).unwrap();
+        if !e.request_body.is_empty() {
+            host.request_body(id, &e.request_body, true).unwrap();
+        }
         let sent = host.stream(id).unwrap().upstream_request_headers().to_vec();
+        host.advance(LATENCY).unwrap();
         upstream.push(if e.upstream { sorted(&sent) } else { String::from("(local reply)") });
         host.response_headers(id, &borrowed(&e.response), e.body.is_empty()).unwrap();
         if !e.body.is_empty() {
@@ -165,10 +177,10 @@ fn through_harness(config: &str, exchanges: &[Exchange]) -> Emitted {
             _ => None,
         })
         .collect();
-    canonical(upstream, downstream, &bodies, &logs, metrics)
+    canonical(exchanges, upstream, downstream, &bodies, &logs, metrics)
 }
 
-fn through_core(config: &str, exchanges: &[Exchange]) -> Emitted {
+fn through_core(config: &str, exchanges: &[Exchange], collector: Collector) -> Emitted {
     let host = FakeHost::new(START, [0; 32]);
     // What the harness answers by default (its properties table, measured on Envoy 1.40).
     host.set_property("source.address", "127.0.0.1:40000");
@@ -179,13 +191,14 @@ fn through_core(config: &str, exchanges: &[Exchange]) -> Emitted {
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for e in exchanges {
         let response = borrowed(&e.response);
-        let reply = Reply { headers: &response, body: &e.body, from_upstream: e.upstream, latency_nanos: 0 };
-        let sent = host.exchange(&mut pipeline, &borrowed(&e.request), &reply);
+        let latency_nanos = u64::try_from(LATENCY.as_nanos()).unwrap();
+        let reply = Reply { headers: &response, body: &e.body, from_upstream: e.upstream, latency_nanos };
+        let sent = host.exchange(&mut pipeline, &borrowed(&e.request), &e.request_body, &reply);
         upstream.push(sent.upstream.map_or_else(|| String::from("(local reply)"), |u| sorted(&u)));
         downstream.push(sorted(&sent.downstream));
     }
-    host.tick(&mut pipeline, 5_000_000_000, 0);
-    host.answer_calls(&mut pipeline, Some(200));
+    host.tick(&mut pipeline, 5_000_000_000);
+    host.answer_calls(&mut pipeline, collector);
     let bodies: Vec<Vec<u8>> = host.calls.borrow().iter().map(|c| c.body.clone()).collect();
     let logs = host.logs.borrow().iter().map(|(_, l)| l.clone()).collect::<Vec<_>>();
     let metrics = host
@@ -195,7 +208,7 @@ fn through_core(config: &str, exchanges: &[Exchange]) -> Emitted {
         .filter(|(_, kind, _)| *kind == telemetry_core::pipeline::host::MetricKind::Counter)
         .map(|(name, _, v)| (name.clone(), u64::try_from(*v).unwrap()))
         .collect();
-    canonical(upstream, downstream, &bodies, &logs, metrics)
+    canonical(exchanges, upstream, downstream, &bodies, &logs, metrics)
 }
 
 fn sorted(headers: &[(String, String)]) -> String {
@@ -204,61 +217,98 @@ fn sorted(headers: &[(String, String)]) -> String {
     lines.join("\n")
 }
 
-/// Everything as text with generated ids numbered by first appearance (incoming ids stay), and
-/// only the access lines of the proxy log (the glue's own start-up line is the glue's).
+/// Everything as text, the ids this proxy generated numbered by first appearance, and only the
+/// access and event lines of the proxy log (the start-up line is the glue's own). Ids are taken
+/// from the places ids go (span and log-record ids, the trace headers sent on, `x-trace-id`), and
+/// ids the exchanges brought in are kept as they are, so a continued trace must continue the
+/// caller's ids on both sides.
 fn canonical(
+    exchanges: &[Exchange],
     upstream: Vec<String>,
     downstream: Vec<String>,
     bodies: &[Vec<u8>],
     logs: &[String],
     metrics: BTreeMap<String, u64>,
 ) -> Emitted {
+    let incoming: Vec<&str> = exchanges.iter().flat_map(|e| e.request.iter().map(|(_, v)| v.as_str())).collect();
     let mut ids = Ids::default();
+    for body in bodies {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        for key in ["traceId", "spanId", "parentSpanId"] {
+            collect_json(&v, key, &mut ids.generated);
+        }
+    }
+    let logs: Vec<&String> = logs.iter().filter(|l| l.starts_with('{')).collect();
+    for line in &logs {
+        let v: Value = serde_json::from_str(line).unwrap();
+        for key in ["trace_id", "span_id"] {
+            collect_json(&v, key, &mut ids.generated);
+        }
+    }
+    for headers in upstream.iter().chain(&downstream) {
+        for line in headers.lines() {
+            let Some((name, value)) = line.split_once(": ") else { continue };
+            if ["traceparent", "traceresponse", "b3", "x-trace-id", "x-b3-traceid", "x-b3-spanid"].contains(&name) {
+                ids.generated.extend(value.split('-').filter(|p| p.len() == 16 || p.len() == 32).map(str::to_owned));
+            }
+        }
+    }
+    ids.generated.retain(|id| !incoming.iter().any(|v| v.contains(id.as_str())));
     let spans = bodies.iter().map(|b| ids.replace(&String::from_utf8_lossy(b))).collect();
-    let logs = logs.iter().filter(|l| l.starts_with('{')).map(|l| ids.replace(l)).collect();
+    let logs = logs.iter().map(|l| ids.replace(l)).collect();
     let upstream = upstream.iter().map(|u| ids.replace(u)).collect();
     let downstream = downstream.iter().map(|d| ids.replace(d)).collect();
     Emitted { upstream, downstream, spans, logs, metrics }
 }
 
-/// Numbers each distinct 16- or 32-digit lowercase hex id by first appearance.
+/// Every string value of `key`, anywhere in `v`.
+fn collect_json(v: &Value, key: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, value) in map {
+                match value {
+                    Value::String(s) if k == key && !s.is_empty() => out.push(s.clone()),
+                    _ => collect_json(value, key, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_json(i, key, out)),
+        _ => {}
+    }
+}
+
+/// The generated ids, numbered by first appearance in the text they are replaced in.
 #[derive(Default)]
-struct Ids(Vec<String>);
+struct Ids {
+    generated: Vec<String>,
+    numbered: Vec<String>,
+}
 
 impl Ids {
     fn replace(&mut self, text: &str) -> String {
-        let bytes = text.as_bytes();
         let mut out = String::with_capacity(text.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let run = bytes[i..].iter().take_while(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)).count();
-            let bounded = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-            if run == 0 {
-                let c = text[i..].chars().next().unwrap();
-                out.push(c);
-                i += c.len_utf8();
-                continue;
-            }
-            let word = &text[i..i + run];
-            let after_ok = bytes.get(i + run).is_none_or(|b| !b.is_ascii_alphanumeric());
-            if bounded && after_ok && (run == 16 || run == 32) && word.bytes().any(|b| b.is_ascii_alphabetic()) {
-                let n = self.0.iter().position(|w| w == word).unwrap_or_else(|| {
-                    self.0.push(word.to_owned());
-                    self.0.len() - 1
-                });
-                out.push_str(&format!("<id{n}>"));
-            } else {
-                out.push_str(word);
-            }
-            i += run;
+        let mut rest = text;
+        while let Some((at, id)) =
+            self.generated.iter().filter_map(|id| rest.find(id.as_str()).map(|at| (at, id))).min()
+        {
+            out.push_str(&rest[..at]);
+            let n = self.numbered.iter().position(|w| w == id).unwrap_or_else(|| {
+                self.numbered.push(id.clone());
+                self.numbered.len() - 1
+            });
+            out.push_str(&format!("<id{n}>"));
+            rest = &rest[at + id.len()..];
         }
+        out.push_str(rest);
         out
     }
 }
 
-fn assert_same(config: &str, exchanges: &[Exchange]) -> Emitted {
-    let wasm = through_harness(config, exchanges);
-    let core = through_core(config, exchanges);
+fn assert_same(config: &str, exchanges: &[Exchange], collector: Collector) -> Emitted {
+    let wasm = through_harness(config, exchanges, collector);
+    let core = through_core(config, exchanges, collector);
+    assert_eq!((wasm.upstream.len(), wasm.downstream.len()), (exchanges.len(), exchanges.len()));
+    assert_eq!((core.upstream.len(), core.downstream.len()), (exchanges.len(), exchanges.len()));
     for (i, (w, c)) in wasm.upstream.iter().zip(&core.upstream).enumerate() {
         assert_eq!(w, c, "exchange {i}: headers sent upstream, Wasm (left) and core (right)");
     }
@@ -267,15 +317,11 @@ fn assert_same(config: &str, exchanges: &[Exchange]) -> Emitted {
     }
     assert_eq!(wasm.logs, core.logs, "access lines, Wasm (left) and core (right)");
     assert_eq!(wasm.spans, core.spans, "export bodies, Wasm (left) and core (right)");
-    let without_memory = |m: &BTreeMap<String, u64>| {
-        m.iter().filter(|(k, _)| k.as_str() != names::WASM_MEMORY).map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>()
-    };
-    let (w, c) = (without_memory(&wasm.metrics), without_memory(&core.metrics));
-    let only_wasm: Vec<_> = w.iter().filter(|m| !c.contains(m)).collect();
-    let only_core: Vec<_> = c.iter().filter(|m| !w.contains(m)).collect();
+    let only_wasm: Vec<_> = wasm.metrics.iter().filter(|(k, v)| core.metrics.get(*k) != Some(v)).collect();
+    let only_core: Vec<_> = core.metrics.iter().filter(|(k, v)| wasm.metrics.get(*k) != Some(v)).collect();
     assert!(
         only_wasm.is_empty() && only_core.is_empty(),
-        "metric series: Wasm only {only_wasm:#?}, core only {only_core:#?}"
+        "counters: Wasm only {only_wasm:#?}, core only {only_core:#?}"
     );
     assert!(!core.spans.is_empty() && !core.logs.is_empty() && !core.metrics.is_empty());
     core
@@ -285,12 +331,15 @@ fn assert_same(config: &str, exchanges: &[Exchange]) -> Emitted {
 fn the_module_emits_what_the_core_pipeline_emits_for_the_conformance_scenarios() {
     let yaml = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
     let config = meshlens_tests::plugin::config_of(&yaml);
-    assert_same(&config, &conformance_exchanges());
+    let core = assert_same(&config, &conformance_exchanges(), Some(200));
+    assert_eq!(core.metrics.get(names::SPANS_EXPORTED), Some(&6));
 }
 
 #[test]
 fn the_module_emits_what_the_core_pipeline_emits_with_every_section_on() {
-    let core = assert_same(BUSY_CONFIG, &busy_exchanges());
+    // The collector refuses every call: the failure paths are compared too.
+    let core = assert_same(BUSY_CONFIG, &busy_exchanges(), Some(503));
+    assert!(core.metrics.get(names::SPANS_FAILED).is_some_and(|n| *n > 0), "export failures counted");
     // The comparison covers what this configuration turns on.
     assert!(core.logs.iter().any(|l| l.contains("access_failure_burst")), "a security event");
     assert!(core.logs.iter().all(|l| !l.contains("secret") && !l.contains("e30.sig")), "secrets redacted");

@@ -35,7 +35,7 @@ pub(super) fn access_log(raw: raw::AccessLog, routes: &RouteTable) -> Result<Opt
     let mut extra = Vec::with_capacity(raw.extra.len());
     for (i, e) in raw.extra.iter().enumerate() {
         let field = format!("{F}.extra[{i}]");
-        let reserved = ["timestamp", "level", "message", "trace_id", "span_id"];
+        let reserved = crate::names::log::HEAD;
         if e.name.is_empty() || reserved.contains(&e.name.as_str()) || Field::named(&e.name).is_some() {
             return Err(err(format!("{field}.name"), format!("`{}` is empty or already a field", e.name)));
         }

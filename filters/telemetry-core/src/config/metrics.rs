@@ -5,6 +5,7 @@ use super::{ConfigError, err};
 use crate::metrics::histogram::{Buckets, Unit};
 use crate::metrics::labels::{self, Builtin, DEFAULT_LABELS, LabelSource};
 use crate::metrics::{Dimension, DimensionSource, Family, Kind, MetricsConfig};
+use crate::names;
 use crate::route::RouteTable;
 
 const F: &str = "metrics";
@@ -40,10 +41,10 @@ pub(super) fn metrics(raw: raw::Metrics, routes: &RouteTable) -> Result<Option<M
         let size = buckets(&raw.size_buckets, Unit::Bytes, &format!("{F}.size_buckets"))?;
         let p = &raw.prefix;
         for (name, kind) in [
-            (format!("{p}http_requests_total"), Kind::Requests),
-            (format!("{p}http_request_duration_seconds"), Kind::Duration(duration)),
-            (format!("{p}http_request_size_bytes"), Kind::RequestSize(size.clone())),
-            (format!("{p}http_response_size_bytes"), Kind::ResponseSize(size)),
+            (format!("{p}{}", names::REQUESTS), Kind::Requests),
+            (format!("{p}{}", names::REQUEST_DURATION), Kind::Duration(duration)),
+            (format!("{p}{}", names::REQUEST_SIZE), Kind::RequestSize(size.clone())),
+            (format!("{p}{}", names::RESPONSE_SIZE), Kind::ResponseSize(size)),
         ] {
             families.push(Family { name, kind, labels: label_list.clone(), routes: None });
         }

@@ -9,7 +9,7 @@ use crate::json::schema::{
 };
 use crate::json::{Content, Reader};
 
-/// Reads the whole document (no check for trailing text, as before).
+/// Reads the whole document (text after it is not checked).
 pub(super) fn config(r: &mut Reader) -> Res<RawConfig> {
     let mut c = RawConfig::default();
     let fields = ["service", "routes", "tracing", "metrics", "access_log", "security", "redaction"];

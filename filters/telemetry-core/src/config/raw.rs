@@ -214,7 +214,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             enabled: true,
-            prefix: String::from("meshlens_"),
+            prefix: String::from(crate::names::DEFAULT_PREFIX),
             reporter: String::from("proxy"),
             max_series: 1000,
             standard: true,

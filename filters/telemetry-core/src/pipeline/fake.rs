@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::host::{Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties};
-use super::host::{Property, Random};
+use super::host::{Property, Random, Vm};
 
 /// One export call the pipeline made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,11 @@ pub struct FakeHost {
     pub property_reads: RefCell<Vec<String>>,
     /// How many of `calls` were answered.
     pub answered: Cell<usize>,
+    /// What [`Vm::memory_bytes`] returns.
+    pub memory_bytes: Cell<u64>,
+    /// When set, the only request headers shown: the plan's (what a host that reads headers one by
+    /// one would read).
+    pub request_header_filter: RefCell<Option<Vec<String>>>,
 }
 
 impl FakeHost {
@@ -93,8 +98,15 @@ impl Random for FakeHost {
 
 impl Headers for FakeHost {
     fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
+        let filter = self.request_header_filter.borrow();
+        let shown = |name: &str| filter.as_ref().is_none_or(|f| f.iter().any(|n| n.eq_ignore_ascii_case(name)));
         let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = if self.request_visible.get() {
-            self.request.borrow().iter().map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect()
+            let request = self.request.borrow();
+            request
+                .iter()
+                .filter(|(k, _)| shown(k))
+                .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
+                .collect()
         } else {
             Vec::new()
         };
@@ -161,6 +173,12 @@ impl MetricSink for FakeHost {
     }
 }
 
+impl Vm for FakeHost {
+    fn memory_bytes(&self) -> u64 {
+        self.memory_bytes.get()
+    }
+}
+
 impl Calls for FakeHost {
     fn set_tick_period_ms(&self, ms: u32) -> Result<(), HostError> {
         self.tick_period_ms.set(Some(ms));
@@ -211,12 +229,21 @@ pub struct Sent {
 
 impl FakeHost {
     /// Runs one exchange through `pipeline` in Envoy's callback order for a filter placed before
-    /// the router: request headers (end of stream), response headers, response body (when there
-    /// is one), then stream end.
-    pub fn exchange(&self, pipeline: &mut super::Pipeline, request: &[(&str, &str)], reply: &Reply<'_>) -> Sent {
+    /// the router: request headers, request body (when there is one), response headers, response
+    /// body (when there is one), then stream end.
+    pub fn exchange(
+        &self,
+        pipeline: &mut super::Pipeline,
+        request: &[(&str, &str)],
+        request_body: &[u8],
+        reply: &Reply<'_>,
+    ) -> Sent {
         let mut exchange = pipeline.new_exchange();
         self.start_request(request);
         pipeline.on_request_headers(&mut exchange, self);
+        if !request_body.is_empty() {
+            exchange.on_request_body(request_body.len());
+        }
         let upstream = reply.from_upstream.then(|| self.request.borrow().clone());
         self.now.set(self.now.get().saturating_add(reply.latency_nanos));
         self.start_response(reply.headers);
@@ -243,8 +270,13 @@ impl FakeHost {
     }
 
     /// Moves the clock on by `nanos` and runs the root's tick.
-    pub fn tick(&self, pipeline: &mut super::Pipeline, nanos: u64, memory_bytes: u64) {
+    pub fn tick(&self, pipeline: &mut super::Pipeline, nanos: u64) {
         self.now.set(self.now.get().saturating_add(nanos));
-        pipeline.on_tick(self, memory_bytes);
+        pipeline.on_tick(self);
+    }
+
+    /// Shows only the request headers `plan` names from now on.
+    pub fn read_only_planned(&self, plan: &super::Plan) {
+        *self.request_header_filter.borrow_mut() = Some(plan.request_headers().map(str::to_owned).collect());
     }
 }

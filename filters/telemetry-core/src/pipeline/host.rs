@@ -91,16 +91,21 @@ pub trait Calls {
     ) -> Result<u32, HostError>;
 }
 
+/// The VM the pipeline runs in.
+pub trait Vm {
+    /// The linear memory the VM holds for the filter, in bytes.
+    fn memory_bytes(&self) -> u64;
+}
+
 /// Everything the pipeline reads and writes through.
-pub trait Host: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls {}
+pub trait Host: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm {}
 
-impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls> Host for T {}
+impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm> Host for T {}
 
-/// proxy-wasm log levels the pipeline writes at.
+/// proxy-wasm log levels the pipeline writes at (`proxy_log_level_t`).
 pub mod level {
-    pub const INFO: u32 = 2;
+    /// Warnings: security events, refused export calls, metrics the host would not define.
     pub const WARN: u32 = 3;
-    pub const ERROR: u32 = 4;
 }
 
 impl fmt::Display for HostError {

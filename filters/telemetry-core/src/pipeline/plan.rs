@@ -1,6 +1,7 @@
 //! What a request needs from the host under the loaded configuration, decided once at configure
-//! time: which request headers to keep past the request phase, which response headers and which
-//! Envoy attributes to read. A host reads exactly these and nothing else.
+//! time: which request headers it reads and keeps past the request phase, which response headers
+//! and which Envoy attributes. A host that reads headers one by one reads exactly these; the
+//! proxy-wasm host reads the request header map in one call, which is cheaper than any two.
 
 use super::host::Property;
 use crate::access_log::build::{AccessLogConfig, Field};

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::Pipeline;
 use super::fake::{FakeHost, Reply, Sent};
+use super::host::Headers;
 use crate::names;
 
 fn repo_root() -> PathBuf {
@@ -68,6 +69,8 @@ fn run() -> Run {
     host.set_property("source.address", "127.0.0.1:40000");
     host.set_property("request.protocol", "HTTP/1.1");
     let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &host).unwrap();
+    // The plan must name every request header the pipeline reads: the host shows no others.
+    host.read_only_planned(pipeline.plan());
     let length = ENVOY_503_BODY.len().to_string();
     let mut sent = Vec::new();
     for s in scenarios() {
@@ -83,9 +86,10 @@ fn run() -> Run {
             "down" => Reply { headers: down, body: ENVOY_503_BODY, from_upstream: false, latency_nanos: 250_000_000 },
             other => panic!("scenario `{}`: unknown upstream `{other}`", s.name),
         };
-        sent.push(host.exchange(&mut pipeline, &request, &reply));
+        sent.push(host.exchange(&mut pipeline, &request, b"", &reply));
     }
-    host.tick(&mut pipeline, 5_000_000_000, 1 << 20);
+    host.memory_bytes.set(1 << 20);
+    host.tick(&mut pipeline, 5_000_000_000);
     let spans = host
         .calls
         .borrow()
@@ -232,19 +236,17 @@ fn metric_series_and_self_telemetry_reach_the_host_on_the_tick() {
 
 #[test]
 fn exported_spans_are_counted_when_the_collector_answers() {
-    let mut run_host = FakeHost::new(START, [9; 32]);
-    run_host.seed = [9; 32];
+    let run_host = FakeHost::new(START, [9; 32]);
     let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &run_host).unwrap();
     let request = [(":method", "POST"), (":path", "/api/v1/query")];
     let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
     for _ in 0..3 {
-        run_host.exchange(&mut pipeline, &request, &ok);
+        run_host.exchange(&mut pipeline, &request, b"", &ok);
     }
-    run_host.tick(&mut pipeline, 2_000_000_000, 0);
+    run_host.tick(&mut pipeline, 2_000_000_000);
     let token = run_host.calls.borrow()[0].token;
     pipeline.on_export_answer(&run_host, token, Some(200));
     assert_eq!(run_host.metric(names::SPANS_EXPORTED), Some(3));
-    assert_eq!(run_host.metric(names::WASM_MEMORY), Some(0), "set by the tick of a VM that served traffic");
     assert_eq!(pipeline.queued_spans(), 0);
 }
 
@@ -278,4 +280,77 @@ fn the_plan_reads_only_what_the_configuration_selects() {
     let minimal = Pipeline::configure(br#"{"access_log": {"fields": ["method"]}}"#, &host).unwrap();
     let paths: Vec<String> = minimal.plan().properties().iter().map(|p| p.path().join(".")).collect();
     assert_eq!(paths, ["response.code", "source.address", "request.protocol"], "no upstream reads");
+}
+
+#[test]
+fn a_reply_before_the_request_callback_still_gets_a_trace_id_and_a_span() {
+    let host = FakeHost::new(START, [3; 32]);
+    let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &host).unwrap();
+    // An earlier filter answered: the response headers come first, the request was never seen.
+    let mut exchange = pipeline.new_exchange();
+    host.start_response(&[(":status", "403")]);
+    pipeline.on_response_headers(&mut exchange, &host);
+    let trace = host.response_header("x-trace-id").expect("the trace id on a local reply");
+    host.request.borrow_mut().extend([(String::from(":path"), String::from("/users/9"))]);
+    host.request_visible.set(true);
+    pipeline.on_log(&mut exchange, &host);
+    host.tick(&mut pipeline, 2_000_000_000);
+    let body: Value = serde_json::from_slice(&host.calls.borrow()[0].body).unwrap();
+    let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["traceId"], trace.as_str());
+    assert_eq!(attribute(span, "http.response.status_code").unwrap()["intValue"], "403");
+    assert!(host.request.borrow().iter().all(|(k, _)| k != "traceparent"), "nothing is injected afterwards");
+}
+
+#[test]
+fn a_stream_reset_before_any_response_reads_the_status_property_and_is_an_error() {
+    let host = FakeHost::new(START, [4; 32]);
+    let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &host).unwrap();
+    let mut exchange = pipeline.new_exchange();
+    host.start_request(&[(":method", "GET"), (":path", "/api/v1/query")]);
+    pipeline.on_request_headers(&mut exchange, &host);
+    // Envoy reports no `response.code` for a downstream reset.
+    pipeline.on_log(&mut exchange, &host);
+    assert!(host.property_reads.borrow().iter().any(|p| p == "response.code"));
+    let line: Value = serde_json::from_str(&host.logs.borrow().last().unwrap().1).unwrap();
+    assert_eq!(line["status"], 0);
+    assert_eq!(line["level"], "error");
+    host.tick(&mut pipeline, 2_000_000_000);
+    let body: Value = serde_json::from_slice(&host.calls.borrow()[0].body).unwrap();
+    let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["status"]["code"], 2);
+    assert_eq!(attribute(span, "error.type").unwrap()["stringValue"], "_OTHER");
+}
+
+#[test]
+fn only_vms_that_serve_traffic_set_the_memory_gauge() {
+    let host = FakeHost::new(START, [5; 32]);
+    host.memory_bytes.set(3 << 16);
+    let mut idle = Pipeline::configure(b"{}", &host).unwrap();
+    host.tick(&mut idle, 1_000_000_000);
+    assert_eq!(host.metric(names::WASM_MEMORY), Some(0), "defined, never set by an idle VM");
+    let mut serving = Pipeline::configure(b"{}", &host).unwrap();
+    let _ = serving.new_exchange();
+    host.tick(&mut serving, 1_000_000_000);
+    assert_eq!(host.metric(names::WASM_MEMORY), Some(3 << 16));
+}
+
+#[test]
+fn failed_and_unanswered_exports_count_every_span_once() {
+    let host = FakeHost::new(START, [6; 32]);
+    let config = r#"{"tracing": {"exporter": {"max_batch_spans": 2}}}"#;
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    for _ in 0..4 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+    }
+    host.tick(&mut pipeline, 2_000_000_000);
+    assert_eq!(host.calls.borrow().len(), 2, "two full batches");
+    let tokens: Vec<u32> = host.calls.borrow().iter().map(|c| c.token).collect();
+    pipeline.on_export_answer(&host, tokens[0], Some(503));
+    pipeline.on_export_answer(&host, tokens[1], None);
+    pipeline.on_export_answer(&host, 999, Some(200));
+    assert_eq!(host.metric(names::SPANS_FAILED), Some(4));
+    assert_eq!(host.metric(names::EXPORT_FAILURES), Some(2));
+    assert_eq!(host.metric(names::SPANS_EXPORTED), Some(0), "an unknown token counts nothing");
 }

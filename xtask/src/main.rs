@@ -176,6 +176,8 @@ fn checks(root: &Path) -> Result<(), String> {
         "hostcall-probe",
         "-p",
         "sdk-probe",
+        "-p",
+        "proxy-wasm-abi",
         "--",
         "-D",
         "warnings",

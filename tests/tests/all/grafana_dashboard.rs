@@ -211,21 +211,23 @@ fn grafana_dashboard_is_a_json_model_with_the_required_panels() {
     let exprs = expressions(&model).join("\n");
     for quantile in ["0.5", "0.95", "0.99"] {
         let wanted = format!(
-            "histogram_quantile({quantile}, sum by (route, le) (rate(meshlens_http_request_duration_seconds_bucket"
+            "histogram_quantile({quantile}, sum by (route, le) (rate({}{}_bucket",
+            names::DEFAULT_PREFIX,
+            names::REQUEST_DURATION
         );
         assert!(exprs.contains(&wanted), "p{quantile} latency per route");
     }
+    let requests = format!("{}{}", names::DEFAULT_PREFIX, names::REQUESTS);
+    assert!(exprs.contains(&requests) && exprs.contains("status_class=\"5xx\""), "request rate and 5xx ratio");
     for family in [
-        "meshlens_http_requests_total",
-        "status_class=\"5xx\"",
-        "meshlens_spans_exported_total",
-        "meshlens_spans_dropped_total",
-        "meshlens_spans_failed_total",
-        "meshlens_logs_exported_total",
-        "meshlens_export_failures_total",
-        "meshlens_metrics_series_overflow_total",
-        "meshlens_redactions_total",
-        "meshlens_security_events_total",
+        names::SPANS_EXPORTED,
+        names::SPANS_DROPPED,
+        names::SPANS_FAILED,
+        names::LOGS_EXPORTED,
+        names::EXPORT_FAILURES,
+        names::SERIES_OVERFLOW,
+        names::REDACTIONS,
+        names::SECURITY_EVENTS,
     ] {
         assert!(exprs.contains(family), "no panel queries {family}");
     }

@@ -16,7 +16,7 @@
 //! A host maps its callbacks onto these and its hostcalls onto the traits; it decides nothing.
 
 mod counters;
-pub mod exporter;
+mod exporter;
 #[cfg(any(test, feature = "fake-host"))]
 pub mod fake;
 pub mod host;
@@ -40,7 +40,7 @@ use crate::span::Span;
 use crate::tracer::{self, ActiveSpan, RequestAttributes};
 
 /// How often request metrics reach the host when no exporter ticks faster.
-pub const METRICS_TICK_MS: u32 = 1_000;
+const METRICS_TICK_MS: u32 = 1_000;
 
 /// One worker's telemetry: configuration, plan, and the state every request shares.
 #[derive(Debug)]
@@ -77,6 +77,10 @@ pub struct Exchange {
     response_body_bytes: u64,
 }
 
+/// Why a configuration was refused: the line to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigureError(pub String);
+
 /// What an exchange keeps from its request headers (and, for configured fields, its response
 /// headers).
 #[derive(Debug)]
@@ -88,10 +92,6 @@ struct Request {
     /// Raw values of the access log's header-sourced extra fields, in order.
     log_extra: Vec<Option<String>>,
 }
-
-/// Why a configuration was refused: the line to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigureError(pub String);
 
 impl Pipeline {
     /// Parses and validates a plugin configuration and sets the worker up: seeds the ids, defines

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use host_harness::metrics::MetricValue;
+use host_harness::properties;
 use host_harness::{Host, HttpResponse, Module, Responder};
 use meshlens_tests::paths;
 use meshlens_tests::plugin::{self, Upstream};
@@ -135,6 +136,14 @@ struct Emitted {
     metrics: BTreeMap<String, u64>,
 }
 
+/// The Envoy attributes the module reads, the same on both hosts.
+const PROPERTIES: [(&[&str], &str); 4] = [
+    (&["source", "address"], "127.0.0.1:40000"),
+    (&["request", "protocol"], "HTTP/1.1"),
+    (&["xds", "cluster_name"], "app"),
+    (&["upstream", "address"], "127.0.0.1:8080"),
+];
+
 /// The collector's answer to every export call: a status, or `None` for a refused connection.
 type Collector = Option<u16>;
 
@@ -143,12 +152,12 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
         Some(status) => Responder::Respond(HttpResponse { status, ..Default::default() }),
         None => Responder::Fail,
     };
-    let mut host = Host::builder(&module())
-        .root_id("meshlens")
-        .plugin_config(config)
-        .respond("otel_collector", responder)
-        .build()
-        .unwrap();
+    let mut builder =
+        Host::builder(&module()).root_id("meshlens").plugin_config(config).respond("otel_collector", responder);
+    for (path, value) in PROPERTIES {
+        builder = builder.property(path, properties::Value::String(value.to_owned()));
+    }
+    let mut host = builder.build().unwrap();
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for e in exchanges {
         let id = host.new_stream();
@@ -182,11 +191,9 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
 
 fn through_core(config: &str, exchanges: &[Exchange], collector: Collector) -> Emitted {
     let host = FakeHost::new(START, [0; 32]);
-    // What the harness answers by default (its properties table, measured on Envoy 1.40).
-    host.set_property("source.address", "127.0.0.1:40000");
-    host.set_property("request.protocol", "HTTP/1.1");
-    host.set_property("xds.cluster_name", "app");
-    host.set_property("upstream.address", "127.0.0.1:8080");
+    for (path, value) in PROPERTIES {
+        host.set_property(&path.join("."), value);
+    }
     let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for e in exchanges {

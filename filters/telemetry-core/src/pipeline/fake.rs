@@ -53,6 +53,28 @@ pub struct FakeHost {
     pub request_header_filter: RefCell<Option<Vec<String>>>,
 }
 
+/// How the far side answers one exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    /// Response headers, `:status` included.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    /// Whether the request went upstream (false for a reply the proxy generated: no route, no
+    /// healthy upstream, a denial by an earlier filter).
+    pub from_upstream: bool,
+    /// Nanoseconds from the request headers to the response headers.
+    pub latency_nanos: u64,
+}
+
+/// What one exchange sent on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The request headers the upstream received; `None` when the proxy replied itself.
+    pub upstream: Option<Vec<(String, String)>>,
+    /// The response headers sent downstream.
+    pub downstream: Vec<(String, String)>,
+}
+
 impl FakeHost {
     /// A host whose clock reads `now` and whose random source gives `seed`.
     pub fn new(now: u64, seed: [u8; 32]) -> Self {
@@ -203,28 +225,6 @@ impl Calls for FakeHost {
         });
         Ok(token)
     }
-}
-
-/// How the far side answers one exchange.
-#[derive(Debug, Clone, Copy)]
-pub struct Reply<'a> {
-    /// Response headers, `:status` included.
-    pub headers: &'a [(&'a str, &'a str)],
-    pub body: &'a [u8],
-    /// Whether the request went upstream (false for a reply the proxy generated: no route, no
-    /// healthy upstream, a denial by an earlier filter).
-    pub from_upstream: bool,
-    /// Nanoseconds from the request headers to the response headers.
-    pub latency_nanos: u64,
-}
-
-/// What one exchange sent on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    /// The request headers the upstream received; `None` when the proxy replied itself.
-    pub upstream: Option<Vec<(String, String)>>,
-    /// The response headers sent downstream.
-    pub downstream: Vec<(String, String)>,
 }
 
 impl FakeHost {

@@ -102,6 +102,20 @@ pub trait Host: Clock + Random + Headers + Properties + LogSink + MetricSink + C
 
 impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm> Host for T {}
 
+/// A string attribute: the host's bytes as text, kept without a copy when they are UTF-8 (as
+/// they nearly always are), invalid sequences replaced otherwise.
+pub fn property_string(host: &impl Properties, property: &Property) -> Option<String> {
+    host.property(property)
+        .map(|bytes| String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// An integer attribute: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
+pub fn property_u64(host: &impl Properties, property: &Property) -> Option<u64> {
+    let bytes = host.property(property)?;
+    let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(array))
+}
+
 /// proxy-wasm log levels the pipeline writes at (`proxy_log_level_t`).
 pub mod level {
     /// Warnings: security events, refused export calls, metrics the host would not define.
@@ -128,18 +142,4 @@ impl Property {
     pub fn path(&self) -> &[String] {
         &self.path
     }
-}
-
-/// A string attribute: the host's bytes as text, kept without a copy when they are UTF-8 (as
-/// they nearly always are), invalid sequences replaced otherwise.
-pub fn property_string(host: &impl Properties, property: &Property) -> Option<String> {
-    host.property(property)
-        .map(|bytes| String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-}
-
-/// An integer attribute: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
-pub fn property_u64(host: &impl Properties, property: &Property) -> Option<u64> {
-    let bytes = host.property(property)?;
-    let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(array))
 }

@@ -13,12 +13,7 @@ use proxy_wasm_abi::{BufferType, Failure, LogLevel, MapType, MetricType, Status}
 
 /// Writes one line to the proxy's log. Failures are ignored: there is nowhere else to report them.
 pub fn log(level: LogLevel, message: &str) {
-    log_raw(level.raw(), message);
-}
-
-/// [`log`] at a raw proxy-wasm level (0 trace ... 5 critical), as configured.
-pub fn log_raw(level: u32, message: &str) {
-    let _ = abi::check(abi::log(level, message.as_bytes()));
+    let _ = abi::check(abi::log(level.raw(), message.as_bytes()));
 }
 
 /// The host's wall clock, in nanoseconds since the Unix epoch (0 if the host refuses).

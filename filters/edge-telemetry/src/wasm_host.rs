@@ -9,10 +9,11 @@ use proxy_wasm::hostcalls;
 use proxy_wasm_abi::property;
 use telemetry_core::pipeline::Pipeline;
 use telemetry_core::pipeline::host::{
-    Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties, Property, Random, Vm,
+    Calls, Clock, HeaderPairs, Headers, HostError, LogLevel, LogSink, MetricKind, MetricSink, Properties, Property,
+    Random, Vm,
 };
 
-use proxy_wasm_abi::{Failure, MapType, MetricType};
+use proxy_wasm_abi::{Failure, LogLevel as ProxyLogLevel, MapType, MetricType};
 
 use crate::host;
 
@@ -84,8 +85,14 @@ impl Properties for WasmHost {
 }
 
 impl LogSink for WasmHost {
-    fn log(&self, level: u32, message: &str) {
-        host::log_raw(level, message);
+    fn log(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Debug => ProxyLogLevel::Debug,
+            LogLevel::Info => ProxyLogLevel::Info,
+            LogLevel::Warn => ProxyLogLevel::Warn,
+            LogLevel::Error => ProxyLogLevel::Error,
+        };
+        host::log(level, message);
     }
 }
 

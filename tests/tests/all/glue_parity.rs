@@ -110,7 +110,7 @@ const BUSY_CONFIG: &str = r#"{
       {"name": "region", "from": {"property": ["node", "locality", "region"]}}],
     "custom": [{"name": "parity_duration_seconds", "kind": "duration", "unit": "ms", "buckets": [1, 10],
       "labels": ["method", "tenant", "cache", "region"], "routes": ["/users/{id}"]}]},
-  "access_log": {"sinks": ["proxy_log", "otlp"], "fields": ["method", "route", "path", "status", "upstream_cluster",
+  "access_log": {"sinks": ["proxy_log", "otlp"], "level": "debug", "fields": ["method", "route", "path", "status", "upstream_cluster",
       "upstream_host", "client_address", "user_agent", "request_id", "query_hash"],
     "extra": [{"name": "tenant", "from": {"request_header": "x-tenant"}},
       {"name": "auth", "from": {"request_header": "authorization"}},
@@ -177,7 +177,7 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
     }
     host.advance(Duration::from_secs(5)).unwrap();
     let bodies: Vec<Vec<u8>> = host.http_calls().iter().map(|c| c.body.clone()).collect();
-    let logs = host.logs().iter().map(|l| l.message.clone()).collect::<Vec<_>>();
+    let logs = host.logs().iter().map(|l| format!("{:?} {}", l.level, l.message)).collect::<Vec<_>>();
     let metrics = host
         .metrics()
         .iter()
@@ -207,7 +207,7 @@ fn through_core(config: &str, exchanges: &[Exchange], collector: Collector) -> E
     host.tick(&mut pipeline, 5_000_000_000);
     host.answer_calls(&mut pipeline, collector);
     let bodies: Vec<Vec<u8>> = host.calls.borrow().iter().map(|c| c.body.clone()).collect();
-    let logs = host.logs.borrow().iter().map(|(_, l)| l.clone()).collect::<Vec<_>>();
+    let logs = host.logs.borrow().iter().map(|(level, l)| format!("{level:?} {l}")).collect::<Vec<_>>();
     let metrics = host
         .metrics
         .borrow()
@@ -245,9 +245,11 @@ fn canonical(
             collect_json(&v, key, &mut ids.generated);
         }
     }
-    let logs: Vec<&String> = logs.iter().filter(|l| l.starts_with('{')).collect();
+    // `<level> <line>`: the access and event lines are the JSON ones.
+    let logs: Vec<&String> =
+        logs.iter().filter(|l| l.split_once(' ').is_some_and(|(_, l)| l.starts_with('{'))).collect();
     for line in &logs {
-        let v: Value = serde_json::from_str(line).unwrap();
+        let v: Value = serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
         for key in ["trace_id", "span_id"] {
             collect_json(&v, key, &mut ids.generated);
         }

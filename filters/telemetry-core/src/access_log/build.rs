@@ -6,6 +6,7 @@ use super::{FieldValue, LogRecord, Severity, sha256};
 use crate::ids::{SpanId, TraceId};
 use crate::metrics::DimensionSource;
 use crate::names::log;
+use crate::pipeline::host::LogLevel;
 use crate::redact::{Counts, Policy};
 use crate::route::{self, RouteId};
 use crate::sampler::Ratio;
@@ -13,8 +14,8 @@ use crate::sampler::Ratio;
 /// The validated `access_log` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessLogConfig {
-    /// `proxy_log` level of the lines (proxy-wasm log level: 1 debug, 2 info, 3 warn, 4 error).
-    pub proxy_log_level: u32,
+    /// The level of the lines in the proxy's log.
+    pub proxy_log_level: LogLevel,
     pub proxy_log: bool,
     pub otlp: bool,
     pub otlp_path: String,

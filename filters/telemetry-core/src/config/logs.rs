@@ -4,6 +4,7 @@ use super::raw;
 use super::{ConfigError, err};
 use crate::access_log::build::{AccessLogConfig, FIELDS, Field};
 use crate::metrics::DimensionSource;
+use crate::pipeline::host::LogLevel;
 use crate::redact::{CustomPattern, DEFAULT_DENY_HEADERS, DEFAULT_QUERY_PARAMS, HeaderRule, Patterns, Policy};
 use crate::route::RouteTable;
 use crate::sampler::Ratio;
@@ -65,10 +66,10 @@ pub(super) fn access_log(raw: raw::AccessLog, routes: &RouteTable) -> Result<Opt
     }
     Ok(Some(AccessLogConfig {
         proxy_log_level: match raw.level {
-            raw::LogLevelName::Debug => 1,
-            raw::LogLevelName::Info => 2,
-            raw::LogLevelName::Warn => 3,
-            raw::LogLevelName::Error => 4,
+            raw::LogLevelName::Debug => LogLevel::Debug,
+            raw::LogLevelName::Info => LogLevel::Info,
+            raw::LogLevelName::Warn => LogLevel::Warn,
+            raw::LogLevelName::Error => LogLevel::Error,
         },
         proxy_log: raw.sinks.contains(&raw::SinkName::ProxyLog),
         otlp: raw.sinks.contains(&raw::SinkName::Otlp),

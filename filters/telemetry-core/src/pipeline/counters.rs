@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::host::{Host, LogSink, MetricKind, MetricSink, level};
+use super::host::{Host, LogLevel, LogSink, MetricKind, MetricSink};
 use crate::export::ExportStats;
 use crate::names::{self, SignalNames};
 
@@ -33,7 +33,7 @@ fn define(host: &(impl MetricSink + LogSink), kind: MetricKind, name: &str) -> O
     match host.define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(e) => {
-            host.log(level::WARN, &format!("meshlens: cannot define metric {name}: {e}"));
+            host.log(LogLevel::Warn, &format!("meshlens: cannot define metric {name}: {e}"));
             None
         }
     }

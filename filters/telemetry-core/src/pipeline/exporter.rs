@@ -8,7 +8,7 @@
 //! milliseconds.
 
 use super::counters::SignalCounters;
-use super::host::{Calls, LogSink, MetricSink, level};
+use super::host::{Calls, LogLevel, LogSink, MetricSink};
 use crate::config::ExporterConfig;
 use crate::export::{ExportQueue, Outcome};
 use crate::span::Resource;
@@ -75,7 +75,7 @@ impl<T> Exporter<T> {
                 Ok(token) => self.queue.sent(token, batch.len()),
                 Err(e) => {
                     host.log(
-                        level::WARN,
+                        LogLevel::Warn,
                         &format!("meshlens: export call to cluster {} refused: {e}", self.config.cluster),
                     );
                     self.queue.send_failed(batch.len());

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::host::{Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties};
-use super::host::{Property, Random, Vm};
+use super::host::{LogLevel, Property, Random, Vm};
 
 /// One export call the pipeline made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct FakeHost {
     /// Attributes by path (`"source.address"`), as raw bytes.
     pub properties: RefCell<BTreeMap<String, Vec<u8>>>,
     /// `(level, line)` of every log line.
-    pub logs: RefCell<Vec<(u32, String)>>,
+    pub logs: RefCell<Vec<(LogLevel, String)>>,
     /// Metrics in definition order: stat name, kind, value.
     pub metrics: RefCell<Vec<(String, MetricKind, i64)>>,
     pub tick_period_ms: Cell<Option<u32>>,
@@ -167,7 +167,7 @@ impl Properties for FakeHost {
 }
 
 impl LogSink for FakeHost {
-    fn log(&self, level: u32, message: &str) {
+    fn log(&self, level: LogLevel, message: &str) {
         self.logs.borrow_mut().push((level, message.to_owned()));
     }
 }

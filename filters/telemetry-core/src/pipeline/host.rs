@@ -61,10 +61,19 @@ pub trait Properties {
     fn property(&self, property: &Property) -> Option<Vec<u8>>;
 }
 
+/// The severity of a line in the proxy's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
 /// The proxy's log.
 pub trait LogSink {
-    /// Writes one line at a proxy-wasm log level (0 trace ... 5 critical).
-    fn log(&self, level: u32, message: &str);
+    /// Writes one line.
+    fn log(&self, level: LogLevel, message: &str);
 }
 
 /// The proxy's metrics (what Envoy shows on `/stats/prometheus`).
@@ -114,12 +123,6 @@ pub fn property_u64(host: &impl Properties, property: &Property) -> Option<u64> 
     let bytes = host.property(property)?;
     let array: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
     Some(u64::from_le_bytes(array))
-}
-
-/// proxy-wasm log levels the pipeline writes at (`proxy_log_level_t`).
-pub mod level {
-    /// Warnings: security events, refused export calls, metrics the host would not define.
-    pub const WARN: u32 = 3;
 }
 
 impl fmt::Display for HostError {

@@ -1,7 +1,7 @@
 //! Stream end: what a finished request becomes (metric updates, a security event, the access-log
 //! line and OTLP log record, the span).
 
-use super::host::{self, Host, LogSink, level};
+use super::host::{self, Host, LogLevel, LogSink};
 use super::{Exchange, Pipeline, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
@@ -96,7 +96,7 @@ impl Pipeline {
             let name = format!("{};event_type={}", names::SECURITY_EVENTS, event.event_type);
             self.counters.add_labelled(host, &name, 1);
             let record = event.record(done.end_unix_nanos, self.config.service_name());
-            self.emit_log(host, record, level::WARN);
+            self.emit_log(host, record, LogLevel::Warn);
         }
     }
 
@@ -168,7 +168,7 @@ impl Pipeline {
 
     /// Sends a record to the configured sinks: one JSON line through the proxy log, and the OTLP
     /// queue.
-    fn emit_log(&mut self, host: &impl Host, record: LogRecord, level: u32) {
+    fn emit_log(&mut self, host: &impl Host, record: LogRecord, level: LogLevel) {
         let Some(cfg) = &self.config.access_log else { return };
         if cfg.proxy_log {
             self.line.clear();

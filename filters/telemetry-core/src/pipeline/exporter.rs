@@ -16,6 +16,11 @@ use crate::span::Resource;
 /// The longest tick period; partial batches still wait for `flush_interval_ms`.
 pub const MAX_TICK_MS: u32 = 100;
 
+/// How often refused export calls are logged: the first refusal of a kind at once, then one line
+/// per interval with how many more there were. A missing collector cluster refuses every call,
+/// ten times a second per worker; one line each would flood the proxy's log.
+pub const REFUSAL_LOG_INTERVAL_NANOS: u64 = 10_000_000_000;
+
 /// Writes a batch as an OTLP/HTTP request body.
 pub type Encode<T> = fn(&mut String, &Resource, &[T]);
 
@@ -30,6 +35,16 @@ pub struct Exporter<T> {
     counters: SignalCounters,
     body: String,
     last_flush_nanos: u64,
+    refusals: Option<Refusals>,
+}
+
+/// Refused calls not logged yet: the host's reason, how many, and when the last line about them
+/// was written.
+#[derive(Debug)]
+struct Refusals {
+    reason: String,
+    unlogged: u64,
+    logged_nanos: u64,
 }
 
 impl<T> Exporter<T> {
@@ -43,6 +58,7 @@ impl<T> Exporter<T> {
             counters,
             body: String::new(),
             last_flush_nanos: 0,
+            refusals: None,
         }
     }
 
@@ -74,15 +90,13 @@ impl<T> Exporter<T> {
             match self.dispatch(host) {
                 Ok(token) => self.queue.sent(token, batch.len()),
                 Err(e) => {
-                    host.log(
-                        LogLevel::Warn,
-                        &format!("meshlens: export call to cluster {} refused: {e}", self.config.cluster),
-                    );
+                    self.refused(host, &e.0, now_nanos);
                     self.queue.send_failed(batch.len());
                     break;
                 }
             }
         }
+        self.log_refusals(host, now_nanos);
         if due {
             self.last_flush_nanos = now_nanos;
         }
@@ -100,6 +114,50 @@ impl<T> Exporter<T> {
             self.counters.record(host, self.queue.stats().since(before));
         }
         ours
+    }
+
+    /// Logs a refusal at once when it is the first of its reason in an interval; counts it
+    /// otherwise.
+    fn refused(&mut self, host: &impl LogSink, reason: &str, now_nanos: u64) {
+        if let Some(r) = &mut self.refusals
+            && r.reason == reason
+        {
+            r.unlogged += 1;
+            return;
+        }
+        if let Some(r) = self.refusals.take() {
+            self.log_unlogged(host, &r, now_nanos);
+        }
+        let line = format!("meshlens: export call to cluster {} refused: {reason}", self.config.cluster);
+        host.log(LogLevel::Warn, &line);
+        self.refusals = Some(Refusals { reason: reason.to_owned(), unlogged: 0, logged_nanos: now_nanos });
+    }
+
+    /// Once an interval has passed since the last line: one line with how many refusals came
+    /// since, or, when none did, forgets the reason so that the next refusal is logged at once.
+    fn log_refusals(&mut self, host: &impl LogSink, now_nanos: u64) {
+        let Some(r) = self.refusals.take() else { return };
+        if now_nanos.saturating_sub(r.logged_nanos) < REFUSAL_LOG_INTERVAL_NANOS {
+            self.refusals = Some(r);
+            return;
+        }
+        if r.unlogged > 0 {
+            self.log_unlogged(host, &r, now_nanos);
+            self.refusals = Some(Refusals { unlogged: 0, logged_nanos: now_nanos, ..r });
+        }
+    }
+
+    /// `refused N more times in the last S s`, when there were any.
+    fn log_unlogged(&self, host: &impl LogSink, r: &Refusals, now_nanos: u64) {
+        if r.unlogged == 0 {
+            return;
+        }
+        let seconds = now_nanos.saturating_sub(r.logged_nanos).saturating_add(500_000_000) / 1_000_000_000;
+        let line = format!(
+            "meshlens: export call to cluster {} refused {} more times in the last {seconds} s: {}",
+            self.config.cluster, r.unlogged, r.reason
+        );
+        host.log(LogLevel::Warn, &line);
     }
 
     fn dispatch(&self, host: &impl Calls) -> Result<u32, super::host::HostError> {

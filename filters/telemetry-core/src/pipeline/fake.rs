@@ -48,6 +48,8 @@ pub struct FakeHost {
     pub answered: Cell<usize>,
     /// What [`Vm::memory_bytes`] returns.
     pub memory_bytes: Cell<u64>,
+    /// When set, every export call is refused with this reason.
+    pub refuse_calls: RefCell<Option<String>>,
     /// When set, the only request headers shown: the plan's (what a host that reads headers one by
     /// one would read).
     pub request_header_filter: RefCell<Option<Vec<String>>>,
@@ -214,6 +216,9 @@ impl Calls for FakeHost {
         body: &[u8],
         timeout_ms: u32,
     ) -> Result<u32, HostError> {
+        if let Some(reason) = self.refuse_calls.borrow().clone() {
+            return Err(HostError(reason));
+        }
         let mut calls = self.calls.borrow_mut();
         let token = u32::try_from(calls.len() + 1).map_err(|_| HostError(String::from("InternalFailure")))?;
         calls.push(HttpCall {

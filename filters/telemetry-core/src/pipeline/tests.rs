@@ -354,3 +354,38 @@ fn failed_and_unanswered_exports_count_every_span_once() {
     assert_eq!(host.metric(names::EXPORT_FAILURES), Some(2));
     assert_eq!(host.metric(names::SPANS_EXPORTED), Some(0), "an unknown token counts nothing");
 }
+
+#[test]
+fn a_missing_collector_is_logged_once_per_interval_with_a_count() {
+    let host = FakeHost::new(START, [8; 32]);
+    let config = r#"{"tracing": {"exporter": {"flush_interval_ms": 100}}}"#;
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    *host.refuse_calls.borrow_mut() = Some(String::from("BadArgument"));
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    // 25 s of ticks every 100 ms, a span in each: 250 refused calls.
+    for _ in 0..250 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+        host.tick(&mut pipeline, 100_000_000);
+    }
+    let refusals: Vec<String> =
+        host.logs.borrow().iter().map(|(_, l)| l.clone()).filter(|l| l.contains("refused")).collect();
+    assert_eq!(
+        refusals,
+        [
+            "meshlens: export call to cluster otel_collector refused: BadArgument",
+            "meshlens: export call to cluster otel_collector refused 100 more times in the last 10 s: BadArgument",
+            "meshlens: export call to cluster otel_collector refused 100 more times in the last 10 s: BadArgument",
+        ]
+    );
+    assert_eq!(host.metric(names::EXPORT_FAILURES), Some(250), "every refused call is still counted");
+    // The collector comes back for longer than an interval, then fails differently: logged at once.
+    *host.refuse_calls.borrow_mut() = None;
+    for _ in 0..150 {
+        host.tick(&mut pipeline, 100_000_000);
+    }
+    *host.refuse_calls.borrow_mut() = Some(String::from("InternalFailure"));
+    host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+    host.tick(&mut pipeline, 100_000_000);
+    let last = host.logs.borrow().last().unwrap().1.clone();
+    assert_eq!(last, "meshlens: export call to cluster otel_collector refused: InternalFailure");
+}

@@ -1,6 +1,6 @@
 //! Access logs and security events through a real Envoy: JSON lines in Envoy's own log output
 //! carrying the trace ids the caller and the upstream saw, OTLP log exports that pass the strict
-//! validator, and one security event per burst of 401s.
+//! validator, and one security event per burst of 401s from one peer, whatever it claims to be.
 
 use std::time::{Duration, Instant};
 
@@ -49,8 +49,11 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
         let upstream = app.requests().last().unwrap().header("traceparent").unwrap().to_owned();
         sent.push((resp.header("x-trace-id").unwrap().to_owned(), upstream));
     }
-    for _ in 0..25 {
-        assert_eq!(client.get("/api/v1/login", &[]).unwrap().status(), 401);
+    // One peer spoofing a different client on every request: the edge trusts no client-supplied
+    // `x-forwarded-for`, so the burst is still the peer's.
+    for i in 0..25 {
+        let spoofed = format!("192.0.2.{i}");
+        assert_eq!(client.get("/api/v1/login", &[("x-forwarded-for", &spoofed)]).unwrap().status(), 401);
     }
 
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -73,6 +76,11 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
         assert!(line["path"].as_str().unwrap().starts_with("/users/"), "{line}");
         assert_eq!(line["upstream_cluster"], "app", "{line}");
         assert_eq!(line["upstream_host"], format!("127.0.0.1:{}", app.port()).as_str(), "{line}");
+    }
+    for line in &requests {
+        let (ip, port) = line["client_address"].as_str().unwrap().rsplit_once(':').unwrap();
+        assert_eq!(ip, "127.0.0.1", "the real peer, not a spoofed x-forwarded-for: {line}");
+        assert_ne!(port, "0", "the peer's port: {line}");
     }
     let text = lines.iter().map(Value::to_string).collect::<String>();
     assert!(!text.contains("s3cr3t"), "no secret reaches a log line: {text}");

@@ -188,9 +188,14 @@ impl Pipeline {
     }
 
     /// The stream is complete: metrics, security events, the access-log line and the span.
+    ///
+    /// An exchange whose headers the filter saw neither way (a reply Envoy's codec generated
+    /// before any filter ran: 400, 413, 431) could not carry `x-trace-id`, so it gets no span
+    /// either: it is counted and logged without a trace.
     pub fn on_log(&mut self, exchange: &mut Exchange, host: &impl Host) {
         if exchange.request.is_none() {
             self.begin(exchange, host, false);
+            exchange.span = None;
         }
         self.complete(exchange, host);
     }

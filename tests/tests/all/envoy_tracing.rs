@@ -126,6 +126,32 @@ fn local_replies_carry_the_trace_id_of_their_span() {
 }
 
 #[test]
+fn a_reply_from_envoys_codec_has_no_span_as_it_has_no_trace_id() {
+    let r = rig(None, 1);
+    // Headers over Envoy's 60 KiB limit: the HTTP/1 codec answers 431 before any filter runs, so
+    // no filter can add `x-trace-id`; the module logs the request without a trace and exports no
+    // span for it.
+    let big = "x".repeat(70 * 1024);
+    let too_large = http::get(r.envoy.listener, "/api/v1/query", &[("x-big", &big)]).unwrap();
+    assert_eq!(too_large.status(), 431);
+    assert_eq!(too_large.header("x-trace-id"), None);
+    let ok = http::get(r.envoy.listener, "/api/v1/query", &[]).unwrap();
+    let trace = ok.header("x-trace-id").expect("x-trace-id on a proxied reply").to_owned();
+    let spans = r.collector.wait_spans(1);
+    // Spans leave in batches, in order: the 431's would be in the same batch or an earlier one.
+    assert_eq!(spans.len(), 1, "only the proxied request has a span: {spans:?}");
+    assert_eq!(spans[0].trace_id, trace);
+    // Envoy writes its log in the background: wait for the line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logged = || r.envoy.log().lines().find(|l| l.contains(r#""status":431"#)).map(str::to_owned);
+    while logged().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let line = logged().unwrap_or_else(|| panic!("the 431 is not logged:\n{}", r.envoy.log()));
+    assert!(!line.contains("trace_id"), "a logged trace id nobody received: {line}");
+}
+
+#[test]
 fn a_thousand_requests_give_a_thousand_linked_spans() {
     let r = rig(None, 2);
     let per_client = 250;

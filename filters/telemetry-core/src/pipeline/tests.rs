@@ -389,3 +389,24 @@ fn a_missing_collector_is_logged_once_per_interval_with_a_count() {
     let last = host.logs.borrow().last().unwrap().1.clone();
     assert_eq!(last, "meshlens: export call to cluster otel_collector refused: InternalFailure");
 }
+
+#[test]
+fn a_reply_the_filter_never_saw_is_logged_and_counted_without_a_span() {
+    let host = FakeHost::new(START, [2; 32]);
+    let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &host).unwrap();
+    // Envoy's codec answered 431 before any filter ran: only `on_log` comes.
+    let mut exchange = pipeline.new_exchange();
+    // Envoy encodes integer attributes as 8 little-endian bytes.
+    host.properties.borrow_mut().insert(String::from("response.code"), 431u64.to_le_bytes().to_vec());
+    pipeline.on_log(&mut exchange, &host);
+    host.tick(&mut pipeline, 2_000_000_000);
+    assert!(host.calls.borrow().is_empty(), "no span: no x-trace-id could carry its trace id");
+    let line: Value = serde_json::from_str(&host.logs.borrow().last().unwrap().1).unwrap();
+    assert_eq!(line["status"], 431);
+    assert!(line.get("trace_id").is_none(), "{line}");
+    let series = format!(
+        "meshlens_{};reporter=gateway;method=GET;route=other;status_code=431;status_class=4xx",
+        names::REQUESTS
+    );
+    assert_eq!(host.metric(&series), Some(1));
+}

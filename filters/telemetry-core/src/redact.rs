@@ -56,6 +56,7 @@ use std::borrow::Cow;
 
 mod custom;
 mod headers;
+mod path;
 #[cfg(test)]
 mod proptests;
 mod query;
@@ -83,6 +84,10 @@ pub enum Kind {
     Email,
     /// A configured [`CustomPattern`].
     Custom,
+    /// The value of a listed parameter in a path segment (`;jsessionid=...`).
+    PathParam,
+    /// Credentials in an authority (`user:password@host`).
+    Userinfo,
 }
 
 /// Per-kind counts of redactions made (the module reports deltas as counters).
@@ -137,6 +142,8 @@ pub const DEFAULT_QUERY_PARAMS: &[&str] = &[
     "session",
     "session_id",
     "sessionid",
+    "jsessionid",
+    "phpsessid",
     "x-amz-signature",
     "x-amz-credential",
     "x-amz-security-token",
@@ -188,7 +195,7 @@ pub enum CustomPattern {
 
 impl Kind {
     /// Every kind, in the order of [`Counts::iter`].
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Header,
         Kind::Cookie,
         Kind::QueryParam,
@@ -197,6 +204,8 @@ impl Kind {
         Kind::CardNumber,
         Kind::Email,
         Kind::Custom,
+        Kind::PathParam,
+        Kind::Userinfo,
     ];
 
     /// The `kind` label value.
@@ -210,6 +219,8 @@ impl Kind {
             Kind::CardNumber => "card_number",
             Kind::Email => "email",
             Kind::Custom => "custom",
+            Kind::PathParam => "path_param",
+            Kind::Userinfo => "userinfo",
         }
     }
 }
@@ -318,6 +329,27 @@ impl Policy {
         let mut hits = Vec::new();
         query::find(self, query, &mut hits);
         splice::apply(query, hits, counts)
+    }
+
+    /// A path without its query: listed path-parameter values replaced (`;jsessionid=[REDACTED]`),
+    /// everything else through the value patterns, as [`Policy::text`]. Borrowed when nothing
+    /// matches.
+    pub fn path<'a>(&self, path: &'a str, counts: &mut Counts) -> Cow<'a, str> {
+        if !path.contains(';') {
+            return self.text(path, counts);
+        }
+        let mut hits = Vec::new();
+        path::find(self, path, &mut hits);
+        splice::apply(path, hits, counts)
+    }
+
+    /// An authority (`host:port`) without userinfo: `user:password@` is dropped and counted.
+    pub fn authority<'a>(&self, authority: &'a str, counts: &mut Counts) -> &'a str {
+        let (host, had_userinfo) = path::without_userinfo(authority);
+        if had_userinfo {
+            counts.add(Kind::Userinfo);
+        }
+        host
     }
 
     /// Free text (paths, user agents, header values, log fields, metric label values): value

@@ -253,7 +253,7 @@ pub fn finish(
         attributes.push(KeyValue::string("http.request.method", "_OTHER"));
         attributes.push(KeyValue::string("http.request.method_original", req.method().to_owned()));
     }
-    attributes.push(KeyValue::string("url.path", policy.text(req.path(), counts).into_owned()));
+    attributes.push(KeyValue::string("url.path", policy.path(req.path(), counts).into_owned()));
     if let Some(scheme) = req.scheme() {
         attributes.push(KeyValue::string("url.scheme", scheme.to_owned()));
     }
@@ -263,7 +263,7 @@ pub fn finish(
     if done.status != 0 {
         attributes.push(KeyValue::int("http.response.status_code", i64::from(done.status)));
     }
-    if let Some((host, port)) = req.authority().map(split_host_port) {
+    if let Some((host, port)) = req.authority().map(|a| split_host_port(policy.authority(a, counts))) {
         attributes.push(KeyValue::string("server.address", host.to_owned()));
         if let Some(port) = port {
             attributes.push(KeyValue::int("server.port", i64::from(port)));

@@ -179,7 +179,7 @@ impl FieldName<'_> {
 
 /// `path` without its query, redacted: what the `path` field and the message carry.
 pub fn clean_path<'a>(policy: &Policy, counts: &mut Counts, req: &RequestLog<'a>) -> Cow<'a, str> {
-    policy.text(route::strip_query(req.path), counts)
+    policy.path(route::strip_query(req.path), counts)
 }
 
 /// Calls `emit` with every field of the request's record, in output order, every value passed

@@ -410,3 +410,30 @@ fn a_reply_the_filter_never_saw_is_logged_and_counted_without_a_span() {
     );
     assert_eq!(host.metric(&series), Some(1));
 }
+
+#[test]
+fn secrets_in_the_path_and_the_authority_reach_no_output() {
+    let host = FakeHost::new(START, [10; 32]);
+    let mut pipeline = Pipeline::configure(plugin_config("edge-gateway.yaml").as_bytes(), &host).unwrap();
+    let request = [
+        (":method", "GET"),
+        (":path", "/api/v1/query;jsessionid=PLANTED1?q=1"),
+        (":authority", "admin:PLANTED2@example.com:8443"),
+    ];
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    host.exchange(&mut pipeline, &request, b"", &ok);
+    host.tick(&mut pipeline, 2_000_000_000);
+    let emitted: String = host.calls.borrow().iter().map(|c| String::from_utf8_lossy(&c.body).into_owned()).collect();
+    let lines: String = host.logs.borrow().iter().map(|(_, l)| l.clone()).collect();
+    let metrics: String = host.metrics.borrow().iter().map(|(n, _, _)| n.clone()).collect();
+    for output in [&emitted, &lines, &metrics] {
+        assert!(!output.contains("PLANTED"), "a planted secret leaked: {output}");
+    }
+    let body: Value = serde_json::from_str(&emitted).unwrap();
+    let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(attribute(span, "url.path").unwrap()["stringValue"], "/api/v1/query;jsessionid=[REDACTED]");
+    assert_eq!(attribute(span, "server.address").unwrap()["stringValue"], "example.com");
+    assert_eq!(attribute(span, "server.port").unwrap()["intValue"], "8443");
+    assert_eq!(host.metric(&format!("{};kind=path_param", names::REDACTIONS)), Some(2), "span and line");
+    assert_eq!(host.metric(&format!("{};kind=userinfo", names::REDACTIONS)), Some(1));
+}

@@ -51,7 +51,21 @@ fn names(names: &[&str]) -> Vec<String> {
 #[test]
 fn kinds_have_distinct_labels_in_all() {
     let labels: Vec<&str> = Kind::ALL.iter().map(|k| k.label()).collect();
-    assert_eq!(labels, ["header", "cookie", "query_param", "bearer", "jwt", "card_number", "email", "custom"]);
+    assert_eq!(
+        labels,
+        [
+            "header",
+            "cookie",
+            "query_param",
+            "bearer",
+            "jwt",
+            "card_number",
+            "email",
+            "custom",
+            "path_param",
+            "userinfo"
+        ]
+    );
 }
 
 #[test]
@@ -64,7 +78,7 @@ fn counts_add_get_iter_total() {
     assert_eq!(counts.get(Kind::Header), 0);
     assert_eq!(counts.total(), 3);
     let all: Vec<(Kind, u64)> = counts.iter().collect();
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), Kind::ALL.len());
     assert_eq!(all.iter().filter(|(_, n)| *n > 0).count(), 2);
     assert!(all.contains(&(Kind::Email, 1)));
 }
@@ -414,4 +428,35 @@ fn adversarial_inputs_take_linear_time() {
         assert_eq!(out == input.as_str(), *unchanged, "{}...", &input[..20]);
         let _ = p.query(input, &mut counts);
     }
+}
+
+#[test]
+fn path_parameters_with_listed_names_are_masked_and_others_kept() {
+    let policy = Policy::default();
+    let mut counts = Counts::default();
+    assert_eq!(policy.path("/api/v1/query;jsessionid=SECRET", &mut counts), "/api/v1/query;jsessionid=[REDACTED]");
+    assert_eq!(
+        policy.path("/a;PHPSESSID=abc/b;token=t1;v=2", &mut counts),
+        "/a;PHPSESSID=[REDACTED]/b;token=[REDACTED];v=2"
+    );
+    assert_eq!(counts.get(Kind::PathParam), 3);
+    // Matrix parameters with innocent names, and paths without parameters, are kept as they are.
+    for innocent in ["/cars;color=red;year=2012", "/users/42", "/a;b", "/;=;", "/files/report;v=1.pdf"] {
+        assert!(matches!(policy.path(innocent, &mut counts), Cow::Borrowed(p) if p == innocent), "{innocent}");
+    }
+    // Value patterns still apply inside paths and parameters.
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_value_here";
+    assert!(!policy.path(&format!("/a;x={jwt}/b"), &mut counts).contains("eyJzdWIi"));
+    assert_eq!(counts.get(Kind::PathParam), 3);
+}
+
+#[test]
+fn userinfo_is_dropped_from_an_authority() {
+    let policy = Policy::default();
+    let mut counts = Counts::default();
+    assert_eq!(policy.authority("admin:PASSWORD@example.com:8443", &mut counts), "example.com:8443");
+    assert_eq!(policy.authority("a@b@example", &mut counts), "example");
+    assert_eq!(policy.authority("example.com", &mut counts), "example.com");
+    assert_eq!(policy.authority("[::1]:80", &mut counts), "[::1]:80");
+    assert_eq!(counts.get(Kind::Userinfo), 2);
 }

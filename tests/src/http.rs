@@ -248,9 +248,14 @@ impl Client {
         Ok(Self { writer: conn.try_clone()?, reader: BufReader::new(conn) })
     }
 
-    /// Sends a GET and reads the response.
+    /// Sends a GET and reads the response; `host: meshlens.test` unless `headers` has a `host`.
     pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {
-        let mut out = format!("GET {path} HTTP/1.1\r\nhost: meshlens.test\r\nuser-agent: meshlens-tests/1\r\n");
+        let host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+        let mut out = format!("GET {path} HTTP/1.1\r\n");
+        if !host {
+            out.push_str("host: meshlens.test\r\n");
+        }
+        out.push_str("user-agent: meshlens-tests/1\r\n");
         for (k, v) in headers {
             out.push_str(&format!("{k}: {v}\r\n"));
         }

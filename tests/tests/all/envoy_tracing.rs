@@ -152,6 +152,29 @@ fn a_reply_from_envoys_codec_has_no_span_as_it_has_no_trace_id() {
 }
 
 #[test]
+fn secrets_in_path_parameters_and_the_authority_reach_no_span_or_log_line() {
+    let r = rig(None, 1);
+    let resp =
+        http::get(r.envoy.listener, "/api/v1/query;jsessionid=PLANTED1", &[("host", "admin:PLANTED2@example.com")])
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    let spans = r.collector.wait_spans(1);
+    let span = &spans[0];
+    assert_eq!(span.attribute("url.path").as_deref(), Some("/api/v1/query;jsessionid=[REDACTED]"));
+    assert_eq!(span.attribute("server.address").as_deref(), Some("example.com"));
+    let payloads: String = r.collector.payloads().iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    assert!(!payloads.contains("PLANTED"), "{payloads}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let line = || r.envoy.log().lines().find(|l| l.contains("jsessionid")).map(str::to_owned);
+    while line().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let line = line().unwrap_or_else(|| panic!("no access line:\n{}", r.envoy.log()));
+    assert!(!line.contains("PLANTED"), "{line}");
+    assert!(!r.envoy.log().contains("PLANTED") && !r.envoy.prometheus().contains("PLANTED"));
+}
+
+#[test]
 fn a_thousand_requests_give_a_thousand_linked_spans() {
     let r = rig(None, 2);
     let per_client = 250;

@@ -62,6 +62,7 @@ mod proptests;
 mod query;
 mod scan;
 mod splice;
+mod structured;
 #[cfg(test)]
 mod tests;
 
@@ -315,7 +316,7 @@ impl Policy {
             }
         };
         if !shaped {
-            return Some(self.text(value, counts));
+            return Some(self.header_value(name, value, counts));
         }
         let mut hits = Vec::new();
         headers::denied(self, name, value, &mut hits);
@@ -329,6 +330,23 @@ impl Policy {
         let mut hits = Vec::new();
         query::find(self, query, &mut hits);
         splice::apply(query, hits, counts)
+    }
+
+    /// The value of a header that is not denied: the URLs in it and `baggage` members get the
+    /// request's rules (userinfo, listed query parameters; see [`structured`]), then everything
+    /// goes through the value patterns. Borrowed when nothing matches.
+    fn header_value<'a>(&self, name: &str, value: &'a str, counts: &mut Counts) -> Cow<'a, str> {
+        let baggage = name.eq_ignore_ascii_case("baggage");
+        if !baggage && !value.contains("://") {
+            return self.text(value, counts);
+        }
+        let mut hits = Vec::new();
+        if baggage {
+            structured::baggage(self, value, &mut hits);
+        }
+        structured::urls(self, value, &mut hits);
+        self.find(value, 0, &mut hits);
+        splice::apply(value, hits, counts)
     }
 
     /// A path without its query: listed path-parameter values replaced (`;jsessionid=[REDACTED]`),

@@ -460,3 +460,41 @@ fn userinfo_is_dropped_from_an_authority() {
     assert_eq!(policy.authority("[::1]:80", &mut counts), "[::1]:80");
     assert_eq!(counts.get(Kind::Userinfo), 2);
 }
+
+#[test]
+fn urls_in_header_values_get_the_request_rules() {
+    let policy = Policy::default();
+    let mut counts = Counts::default();
+    let header =
+        |name: &str, value: &str, counts: &mut Counts| policy.header(name, value, counts).unwrap().into_owned();
+    assert_eq!(
+        header("referer", "https://x.example/cb?code=abc123&state=ok&access_token=t0k", &mut counts),
+        "https://x.example/cb?code=[REDACTED]&state=ok&access_token=[REDACTED]"
+    );
+    assert_eq!(header("location", "https://admin:hunter2@internal.example:8443/a?b=1", &mut counts), {
+        // The email scanner also matches `hunter2@internal.example`: one merged replacement.
+        "https://[REDACTED]:8443/a?b=1"
+    });
+    assert_eq!(header("location", "https://svc:s3cr3t@10.0.0.7/a", &mut counts), "https://[REDACTED]@10.0.0.7/a");
+    assert_eq!(
+        header("link", r#"<https://api.example/items?page=2&token=abc>; rel="next""#, &mut counts),
+        r#"<https://api.example/items?page=2&token=[REDACTED]>; rel="next""#
+    );
+    assert_eq!(counts.get(Kind::QueryParam), 3);
+    assert_eq!(counts.get(Kind::Userinfo), 2);
+    for innocent in ["https://example.com/path?page=2", "http://[::1]:8080/", "text/html", "gzip, br", "://"] {
+        assert_eq!(header("referer", innocent, &mut counts), innocent);
+    }
+}
+
+#[test]
+fn sensitive_baggage_members_are_masked_and_others_kept() {
+    let policy = Policy::default();
+    let mut counts = Counts::default();
+    let masked =
+        policy.header("baggage", "userId=alice, user.password=hunter2;prop=1,session_id = s1 ,tier=gold", &mut counts);
+    assert_eq!(masked.unwrap(), "userId=alice, user.password=[REDACTED];prop=1,session_id = [REDACTED] ,tier=gold");
+    assert_eq!(counts.get(Kind::QueryParam), 2);
+    let innocent = "userId=alice,region=eu-west-1,sampled=true";
+    assert_eq!(policy.header("baggage", innocent, &mut counts).unwrap(), innocent);
+}

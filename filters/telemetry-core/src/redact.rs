@@ -89,6 +89,8 @@ pub enum Kind {
     PathParam,
     /// Credentials in an authority (`user:password@host`).
     Userinfo,
+    /// Something other than an address in a header of client addresses (`x-forwarded-for`).
+    NotAnAddress,
 }
 
 /// Per-kind counts of redactions made (the module reports deltas as counters).
@@ -196,7 +198,7 @@ pub enum CustomPattern {
 
 impl Kind {
     /// Every kind, in the order of [`Counts::iter`].
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Header,
         Kind::Cookie,
         Kind::QueryParam,
@@ -207,6 +209,7 @@ impl Kind {
         Kind::Custom,
         Kind::PathParam,
         Kind::Userinfo,
+        Kind::NotAnAddress,
     ];
 
     /// The `kind` label value.
@@ -222,6 +225,7 @@ impl Kind {
             Kind::Custom => "custom",
             Kind::PathParam => "path_param",
             Kind::Userinfo => "userinfo",
+            Kind::NotAnAddress => "not_an_address",
         }
     }
 }
@@ -333,19 +337,25 @@ impl Policy {
     }
 
     /// The value of a header that is not denied: the URLs in it and `baggage` members get the
-    /// request's rules (userinfo, listed query parameters; see [`structured`]), then everything
-    /// goes through the value patterns. Borrowed when nothing matches.
+    /// request's rules (userinfo, listed query parameters), entries of address headers that are
+    /// not addresses are replaced (see [`structured`]), then everything goes through the value
+    /// patterns. Borrowed when nothing matches.
     fn header_value<'a>(&self, name: &str, value: &'a str, counts: &mut Counts) -> Cow<'a, str> {
         let baggage = name.eq_ignore_ascii_case("baggage");
-        if !baggage && !value.contains("://") {
+        let addresses = structured::is_address_header(name);
+        if !baggage && !addresses && !value.contains("://") {
             return self.text(value, counts);
         }
+        // Value patterns first: a replacement that both find is counted under the pattern's kind.
         let mut hits = Vec::new();
+        self.find(value, 0, &mut hits);
         if baggage {
             structured::baggage(self, value, &mut hits);
         }
+        if addresses {
+            structured::addresses(name, value, &mut hits);
+        }
         structured::urls(self, value, &mut hits);
-        self.find(value, 0, &mut hits);
         splice::apply(value, hits, counts)
     }
 

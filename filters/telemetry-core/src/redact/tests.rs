@@ -51,21 +51,20 @@ fn names(names: &[&str]) -> Vec<String> {
 #[test]
 fn kinds_have_distinct_labels_in_all() {
     let labels: Vec<&str> = Kind::ALL.iter().map(|k| k.label()).collect();
-    assert_eq!(
-        labels,
-        [
-            "header",
-            "cookie",
-            "query_param",
-            "bearer",
-            "jwt",
-            "card_number",
-            "email",
-            "custom",
-            "path_param",
-            "userinfo"
-        ]
-    );
+    let expected = [
+        "header",
+        "cookie",
+        "query_param",
+        "bearer",
+        "jwt",
+        "card_number",
+        "email",
+        "custom",
+        "path_param",
+        "userinfo",
+        "not_an_address",
+    ];
+    assert_eq!(labels, expected);
 }
 
 #[test]
@@ -497,4 +496,24 @@ fn sensitive_baggage_members_are_masked_and_others_kept() {
     assert_eq!(counts.get(Kind::QueryParam), 2);
     let innocent = "userId=alice,region=eu-west-1,sampled=true";
     assert_eq!(policy.header("baggage", innocent, &mut counts).unwrap(), innocent);
+}
+
+#[test]
+fn address_headers_keep_addresses_and_replace_anything_else() {
+    let policy = Policy::default();
+    let mut counts = Counts::default();
+    let xff = "203.0.113.7, 2001:db8::1, [2001:db8::2]:443, 10.0.0.1:8080, unknown, _gw1";
+    assert_eq!(policy.header("x-forwarded-for", xff, &mut counts).unwrap(), xff);
+    assert_eq!(
+        policy.header("X-Forwarded-For", "203.0.113.7, sess-8f3kq0zLr2, 10.0.0.1", &mut counts).unwrap(),
+        "203.0.113.7, [REDACTED], 10.0.0.1"
+    );
+    assert_eq!(policy.header("x-real-ip", "tok_AbC123xyz", &mut counts).unwrap(), "[REDACTED]");
+    assert_eq!(
+        policy
+            .header("forwarded", r#"for=192.0.2.60;proto=http;by="[2001:db8::7]", for=secret-token"#, &mut counts)
+            .unwrap(),
+        r#"for=192.0.2.60;proto=http;by="[2001:db8::7]", for=[REDACTED]"#
+    );
+    assert_eq!(counts.get(Kind::NotAnAddress), 3);
 }

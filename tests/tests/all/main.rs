@@ -1,10 +1,11 @@
 //! The one integration-test binary of the `meshlens-tests` package.
 //!
-//! Every module but `glue_parity` runs a tool that `cargo xtask test` installs (Envoy, Prometheus
+//! Every module but the two below runs a tool that `cargo xtask test` installs (Envoy, Prometheus
 //! and `promtool`, `amtool`, `skopeo` and a registry, the Python validators), so they belong to
 //! the full tier: they are compiled only with the `e2e` feature, which `cargo xtask test` turns
 //! on. Plain `cargo test` builds this binary without them instead of letting them skip.
-//! `glue_parity` needs only the harness and the built module: it is in the fast tier.
+//! `glue_parity` and `planted_secrets` need only the harness and the built module: they are in
+//! the fast tier.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[cfg(feature = "e2e")]
@@ -34,6 +35,7 @@ mod oci_image;
 mod otlp_logs_validator;
 #[cfg(feature = "e2e")]
 mod otlp_validator;
+mod planted_secrets;
 #[cfg(feature = "e2e")]
 mod prometheus_e2e;
 #[cfg(feature = "e2e")]

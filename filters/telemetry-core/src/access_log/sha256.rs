@@ -1,5 +1,7 @@
-//! SHA-256 (FIPS 180-4), for `query_hash`: equal queries group together without being logged.
-//! Small and dependency-free because it ships in the wasm module.
+//! SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), for `query_hash`: equal queries group
+//! together without being logged. Small and dependency-free because it ships in the wasm module.
+
+use std::fmt;
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
@@ -11,6 +13,14 @@ const K: [u32; 64] = [
     0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
     0xc67178f2,
 ];
+
+/// SHA-256's block size, in bytes: HMAC pads its key to one block.
+const BLOCK: usize = 64;
+
+/// An HMAC-SHA-256 key, normalised once (RFC 2104 section 2: a key longer than a block is
+/// replaced by its digest, then zero-padded to a block). Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HmacKey([u8; BLOCK]);
 
 /// The SHA-256 digest of `data`.
 // Indices stay inside the fixed 64-entry schedule and round-constant arrays.
@@ -68,6 +78,40 @@ pub fn short_hex(data: &[u8]) -> String {
     crate::ids::encode_hex(digest(data).get(..8).unwrap_or_default())
 }
 
+/// The HMAC-SHA-256 of `data` under `key`: `H((K ^ opad) || H((K ^ ipad) || data))`.
+pub fn hmac(key: &HmacKey, data: &[u8]) -> [u8; 32] {
+    let mut inner = Vec::with_capacity(BLOCK + data.len());
+    inner.extend(key.0.iter().map(|b| b ^ 0x36));
+    inner.extend_from_slice(data);
+    let mut outer = Vec::with_capacity(BLOCK + 32);
+    outer.extend(key.0.iter().map(|b| b ^ 0x5c));
+    outer.extend_from_slice(&digest(&inner));
+    digest(&outer)
+}
+
+/// The first 8 bytes of the HMAC as 16 lowercase hex characters: the same form as [`short_hex`].
+pub fn hmac_short_hex(key: &HmacKey, data: &[u8]) -> String {
+    crate::ids::encode_hex(hmac(key, data).get(..8).unwrap_or_default())
+}
+
+impl HmacKey {
+    pub fn new(key: &[u8]) -> Self {
+        let mut block = [0u8; BLOCK];
+        if key.len() > BLOCK {
+            block.iter_mut().zip(digest(key)).for_each(|(b, k)| *b = k);
+        } else {
+            block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+        }
+        Self(block)
+    }
+}
+
+impl fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacKey(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +130,48 @@ mod tests {
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
         );
         assert_eq!(short_hex(b"abc"), "ba7816bf8f01cfea");
+    }
+
+    fn check_hmac(key: &[u8], data: &[u8], expected: &str) {
+        let mac = encode_hex(&hmac(&HmacKey::new(key), data));
+        assert_eq!(&mac[..expected.len()], expected, "key {} bytes, data {} bytes", key.len(), data.len());
+    }
+
+    /// RFC 4231 section 4, HMAC-SHA-256 of test cases 1 to 7 (case 5's output is truncated to
+    /// 128 bits by the RFC, so only that prefix is compared).
+    #[test]
+    fn rfc_4231_test_vectors() {
+        check_hmac(&[0x0b; 20], b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+        check_hmac(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+        );
+        check_hmac(&[0xaa; 20], &[0xdd; 50], "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+        let key4: Vec<u8> = (0x01..=0x19).collect();
+        check_hmac(&key4, &[0xcd; 50], "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+        check_hmac(&[0x0c; 20], b"Test With Truncation", "a3b6167473100ee06e0c796c2955552b");
+        check_hmac(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+        );
+        check_hmac(
+            &[0xaa; 131],
+            b"This is a test using a larger than block-size key and a larger than block-size data. \
+              The key needs to be hashed before being used by the HMAC algorithm.",
+            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+        );
+    }
+
+    #[test]
+    fn hmac_short_hex_has_the_form_of_short_hex() {
+        let key = HmacKey::new(b"0123456789abcdef");
+        let hex = hmac_short_hex(&key, b"q=1");
+        assert_eq!(hex.len(), 16);
+        assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_eq!(hex, encode_hex(&hmac(&key, b"q=1")[..8]));
+        assert_ne!(hex, short_hex(b"q=1"));
+        assert_eq!(format!("{key:?}"), "HmacKey(..)");
     }
 }

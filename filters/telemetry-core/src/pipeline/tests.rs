@@ -354,3 +354,5 @@ fn failed_and_unanswered_exports_count_every_span_once() {
     assert_eq!(host.metric(names::EXPORT_FAILURES), Some(2));
     assert_eq!(host.metric(names::SPANS_EXPORTED), Some(0), "an unknown token counts nothing");
 }
+
+mod query_hash;

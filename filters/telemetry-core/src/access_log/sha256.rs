@@ -17,60 +17,21 @@ const K: [u32; 64] = [
 /// SHA-256's block size, in bytes: HMAC pads its key to one block.
 const BLOCK: usize = 64;
 
-/// An HMAC-SHA-256 key, normalised once (RFC 2104 section 2: a key longer than a block is
-/// replaced by its digest, then zero-padded to a block). Its `Debug` never shows the bytes.
+/// The initial hash value (FIPS 180-4 section 5.3.3).
+const H0: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+
+/// An HMAC-SHA-256 key, prepared once: the hash states after the key's inner and outer pad
+/// blocks (RFC 2104 section 4 suggests precomputing them), so a request compresses only its own
+/// blocks. The key's bytes are not kept, and `Debug` shows nothing.
 #[derive(Clone, PartialEq, Eq)]
-pub struct HmacKey([u8; BLOCK]);
+pub struct HmacKey {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
 
 /// The SHA-256 digest of `data`.
-// Indices stay inside the fixed 64-entry schedule and round-constant arrays.
-#[allow(clippy::indexing_slicing)]
 pub fn digest(data: &[u8]) -> [u8; 32] {
-    let mut h: [u32; 8] =
-        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    let mut message = data.to_vec();
-    message.push(0x80);
-    while message.len() % 64 != 56 {
-        message.push(0);
-    }
-    message.extend_from_slice(&bit_len.to_be_bytes());
-    for block in message.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
-            *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (state, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *state = state.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
+    finish(H0, 0, data)
 }
 
 /// The first 8 bytes of the digest as 16 lowercase hex characters (the seed plan's SQL hash).
@@ -80,13 +41,8 @@ pub fn short_hex(data: &[u8]) -> String {
 
 /// The HMAC-SHA-256 of `data` under `key`: `H((K ^ opad) || H((K ^ ipad) || data))`.
 pub fn hmac(key: &HmacKey, data: &[u8]) -> [u8; 32] {
-    let mut inner = Vec::with_capacity(BLOCK + data.len());
-    inner.extend(key.0.iter().map(|b| b ^ 0x36));
-    inner.extend_from_slice(data);
-    let mut outer = Vec::with_capacity(BLOCK + 32);
-    outer.extend(key.0.iter().map(|b| b ^ 0x5c));
-    outer.extend_from_slice(&digest(&inner));
-    digest(&outer)
+    let inner = finish(key.inner, BLOCK as u64, data);
+    finish(key.outer, BLOCK as u64, &inner)
 }
 
 /// The first 8 bytes of the HMAC as 16 lowercase hex characters: the same form as [`short_hex`].
@@ -95,6 +51,8 @@ pub fn hmac_short_hex(key: &HmacKey, data: &[u8]) -> String {
 }
 
 impl HmacKey {
+    /// RFC 2104 section 2: a key longer than a block is replaced by its digest, then zero-padded
+    /// to a block.
     pub fn new(key: &[u8]) -> Self {
         let mut block = [0u8; BLOCK];
         if key.len() > BLOCK {
@@ -102,13 +60,73 @@ impl HmacKey {
         } else {
             block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
         }
-        Self(block)
+        let pad = |byte: u8| {
+            let mut state = H0;
+            compress(&mut state, &block.map(|b| b ^ byte));
+            state
+        };
+        Self { inner: pad(0x36), outer: pad(0x5c) }
     }
 }
 
 impl fmt::Debug for HmacKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("HmacKey(..)")
+    }
+}
+
+/// Hashes `data` on from `state`, which has already compressed `prefix_len` bytes (whole
+/// blocks), and pads with the length of everything: the digest.
+fn finish(mut state: [u32; 8], prefix_len: u64, data: &[u8]) -> [u8; 32] {
+    let bit_len = prefix_len.wrapping_add(data.len() as u64).wrapping_mul(8);
+    let mut message = data.to_vec();
+    message.push(0x80);
+    while message.len() % BLOCK != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&bit_len.to_be_bytes());
+    for block in message.chunks_exact(BLOCK) {
+        compress(&mut state, block);
+    }
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// One block (64 bytes) into the state: FIPS 180-4 section 6.2.2.
+// Indices stay inside the fixed 64-entry schedule and round-constant arrays.
+#[allow(clippy::indexing_slicing)]
+fn compress(h: &mut [u32; 8], block: &[u8]) {
+    let mut w = [0u32; 64];
+    for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
+        *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    for i in 16..64 {
+        let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+        let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+    }
+    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
+    for i in 0..64 {
+        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+        let ch = (e & f) ^ (!e & g);
+        let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+        let maj = (a & b) ^ (a & c) ^ (b & c);
+        let t2 = s0.wrapping_add(maj);
+        hh = g;
+        g = f;
+        f = e;
+        e = d.wrapping_add(t1);
+        d = c;
+        c = b;
+        b = a;
+        a = t1.wrapping_add(t2);
+    }
+    for (state, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+        *state = state.wrapping_add(v);
     }
 }
 

@@ -408,6 +408,21 @@ fn access_log(c: &mut Criterion) {
             telemetry_core::access_log::sha256::short_hex(black_box(b"q=top+10+customers+by+revenue+in+2026&limit=10"))
         })
     });
+    let key = telemetry_core::access_log::sha256::HmacKey::new(b"a-query-hash-key-of-32-bytes-000");
+    g.bench_function("query_hash_hmac_sha256", |b| {
+        b.iter(|| {
+            telemetry_core::access_log::sha256::hmac_short_hex(
+                &key,
+                black_box(b"q=top+10+customers+by+revenue+in+2026&limit=10"),
+            )
+        })
+    });
+    let hash = &log_cfg.query_hash;
+    g.bench_function("query_hash_unkeyed_redacted", |b| {
+        b.iter(|| {
+            log_build::query_hash(hash, &cfg.redaction, black_box("q=top+10+customers+by+revenue+in+2026&limit=10"))
+        })
+    });
     let record = log_build::build(log_cfg, &cfg.redaction, &mut counts, &req);
     let mut line_buf = String::with_capacity(1024);
     line::encode(&record, &mut line_buf);

@@ -101,6 +101,12 @@ pub fn wasm_memory_bytes() -> u64 {
     }
 }
 
+/// A variable of the VM environment: WASI `environ_get`, which Envoy answers from
+/// `vm_config.environment_variables`. `None` when unset or not UTF-8.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Adds `delta` to a metric.
 pub fn increment_metric(id: u32, delta: i64) -> Result<(), Failure> {
     abi::check(abi::increment_metric(id, delta))

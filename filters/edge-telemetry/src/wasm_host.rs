@@ -118,6 +118,10 @@ impl Vm for WasmHost {
     fn memory_bytes(&self) -> u64 {
         host::wasm_memory_bytes()
     }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        host::env_var(name)
+    }
 }
 
 impl Calls for WasmHost {

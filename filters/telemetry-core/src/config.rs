@@ -92,8 +92,15 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Parses and validates a plugin configuration. Empty input means "all defaults".
+    /// Parses and validates a plugin configuration. Empty input means "all defaults". The VM
+    /// environment is empty (see [`Config::from_json_with_env`]).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        Self::from_json_with_env(bytes, &|_| None)
+    }
+
+    /// Parses and validates a plugin configuration, reading the VM environment through `env`
+    /// (a variable's value, `None` when unset) where the configuration names a variable.
+    pub fn from_json_with_env(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let trimmed = bytes.trim_ascii();
         let raw: raw::RawConfig = if trimmed.is_empty() {
             raw::RawConfig::default()
@@ -106,7 +113,7 @@ impl Config {
                 ConfigError { field, message: e.message }
             })?
         };
-        Self::try_from(raw)
+        Self::from_raw(raw, env)
     }
 }
 
@@ -128,6 +135,12 @@ impl TryFrom<raw::RawConfig> for Config {
     type Error = ConfigError;
 
     fn try_from(raw: raw::RawConfig) -> Result<Self, ConfigError> {
+        Self::from_raw(raw, &|_| None)
+    }
+}
+
+impl Config {
+    fn from_raw(raw: raw::RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut templates: Vec<String> = raw.routes.clone();
         for rule in &raw.tracing.sampling.routes {
             if !templates.contains(&rule.route) {
@@ -145,7 +158,7 @@ impl TryFrom<raw::RawConfig> for Config {
         let resource = resource(&raw.service)?;
         let tracing = if raw.tracing.enabled { Some(tracing(raw.tracing, &routes)?) } else { None };
         let metrics = metrics::metrics(raw.metrics, &routes)?;
-        let access_log = logs::access_log(raw.access_log, &routes)?;
+        let access_log = logs::access_log(raw.access_log, &routes, env)?;
         if access_log.as_ref().is_some_and(|a| a.otlp) && tracing.is_none() {
             return Err(err("access_log.sinks", "the `otlp` sink exports through `tracing.exporter`; enable tracing"));
         }

@@ -97,7 +97,8 @@ impl Pipeline {
     /// Parses and validates a plugin configuration and sets the worker up: seeds the ids, defines
     /// the self-telemetry counters, asks for the tick, and counts the accepted configuration.
     pub fn configure(bytes: &[u8], host: &impl Host) -> Result<Self, ConfigureError> {
-        let config = Config::from_json(bytes)
+        // The VM environment is read here, once, and only for the variables the configuration names.
+        let config = Config::from_json_with_env(bytes, &|name| host.env_var(name))
             .map_err(|e| ConfigureError(format!("meshlens: invalid plugin configuration: {e}")))?;
         let seed = host
             .random_seed()

@@ -247,3 +247,49 @@ fn the_security_table_does_not_grow_with_distinct_clients() {
     let text = h.prometheus(&gateway_prometheus());
     assert!(text.contains("meshlens_security_responses_total{kind=\"unauthorized\"} 20000"), "{text}");
 }
+
+/// `query_hash` keyed from the VM environment (Envoy `vm_config.environment_variables`): the
+/// module reads the key through WASI `environ_get`, and the key reaches no output.
+#[test]
+fn the_query_hash_key_comes_from_the_vm_environment() {
+    const KEY: &str = "k3y-0f-the-query-hash-1234";
+    let config = r#"{"access_log": {"query_hash": {"key_env": "MESHLENS_QUERY_HASH_KEY"}}}"#;
+    let build = |env: Option<&str>| {
+        let mut b = Host::builder(&edge_telemetry())
+            .root_id("meshlens")
+            .plugin_config(config)
+            .respond("otel_collector", Responder::Respond(HttpResponse { status: 200, ..Default::default() }));
+        if let Some(key) = env {
+            b = b.env("MESHLENS_QUERY_HASH_KEY", key);
+        }
+        b.build()
+    };
+    let query_hash = |h: &mut Host, path: &str| {
+        exchange(h, "GET", path, &[], "200", 1);
+        let logs = h.logs();
+        let line = logs.iter().rev().find(|l| l.message.starts_with('{')).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&line.message).unwrap();
+        line["query_hash"].as_str().unwrap().to_owned()
+    };
+    let mut h = build(Some(KEY)).unwrap();
+    // HMAC-SHA-256(KEY, "q=select+1"), first 8 bytes (Python's `hmac` agrees).
+    assert_eq!(query_hash(&mut h, "/api/v1/query?q=select+1"), "d793c97432e05dc5");
+    assert_eq!(query_hash(&mut h, "/api/v1/query?q=select+1"), "d793c97432e05dc5", "equal queries, equal hashes");
+    let mut other = build(Some("another-key-of-32-bytes-00000000")).unwrap();
+    assert_eq!(query_hash(&mut other, "/api/v1/query?q=select+1"), "b7544d6e0c1969a4");
+    h.advance(Duration::from_secs(3)).unwrap();
+    for log in h.logs() {
+        assert!(!log.message.contains(KEY), "{}", log.message);
+    }
+    for call in h.http_calls() {
+        assert!(!String::from_utf8_lossy(&call.body).contains(KEY));
+    }
+    // No variable: the configuration is rejected, as Envoy would reject it.
+    match build(None) {
+        Err(host_harness::Error::Rejected { logs, .. }) => {
+            assert!(logs.iter().any(|l| l.contains("access_log.query_hash.key_env")), "{logs:?}")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("configured without the key"),
+    }
+}

@@ -123,3 +123,49 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
     let record = &first["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
     assert_eq!(record["traceId"], sent[0].0.as_str(), "log records carry the trace id");
 }
+
+/// `query_hash` keyed by a variable of the VM environment (`vm_config.environment_variables`,
+/// here `key_values` in place of the shipped `host_env_keys`): the module reads it through
+/// Envoy's WASI `environ_get`, the hash is the HMAC Python's `hmac` computes, the key is in no
+/// log line; without a key the hash is of the redacted query.
+#[test]
+fn an_env_provided_key_keys_the_query_hash() {
+    const KEY: &str = "k3y-0f-the-query-hash-1234";
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let hashes = |plugin: &str, env: Option<&str>| -> Vec<String> {
+        let render = Render {
+            app_port: app.port(),
+            collector_port: collector.server.port(),
+            plugin_config: Some(plugin.into()),
+        };
+        let (listener, admin) = (meshlens_tests::envoy::free_port(), meshlens_tests::envoy::free_port());
+        let mut text = meshlens_tests::envoy::render("edge-gateway.yaml", &render, listener, admin);
+        if let Some(key) = env {
+            let shipped = "host_env_keys: [MESHLENS_QUERY_HASH_KEY]";
+            assert!(text.contains(shipped), "the shipped bootstrap passes the variable on");
+            text = text.replace(shipped, &format!("key_values: {{MESHLENS_QUERY_HASH_KEY: \"{key}\"}}"));
+        }
+        let envoy = Envoy::start_text(&text, listener, admin, 1);
+        let mut client = Client::connect(envoy.listener).unwrap();
+        for path in ["/api/v1/query?q=select+1", "/api/v1/query?q=select+1", "/api/v1/query?password=hunter2"] {
+            assert_eq!(client.get(path, &[]).unwrap().status(), 200);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut lines = log_lines(&envoy);
+        while lines.len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            lines = log_lines(&envoy);
+        }
+        assert!(!envoy.log().contains(KEY), "the key is in no log line");
+        lines.iter().map(|l| l["query_hash"].as_str().unwrap().to_owned()).collect()
+    };
+    let keyed =
+        r#"{"access_log": {"query_hash": {"key_env": "MESHLENS_QUERY_HASH_KEY"}}, "tracing": {"enabled": false}}"#;
+    let with_key = hashes(keyed, Some(KEY));
+    // HMAC-SHA-256(KEY, "q=select+1") and (KEY, "password=hunter2"), first 8 bytes.
+    assert_eq!(with_key, ["d793c97432e05dc5", "d793c97432e05dc5", "77b3aa9376bd2a93"]);
+    let unkeyed = hashes(r#"{"tracing": {"enabled": false}}"#, None);
+    // SHA-256 of "q=select+1" and of the redacted "password=[REDACTED]".
+    assert_eq!(unkeyed, ["5638967c8081ece9", "5638967c8081ece9", "30688345ac750027"]);
+}

@@ -114,9 +114,13 @@ const BUSY_CONFIG: &str = r#"{
       "upstream_host", "client_address", "user_agent", "request_id", "query_hash"],
     "extra": [{"name": "tenant", "from": {"request_header": "x-tenant"}},
       {"name": "auth", "from": {"request_header": "authorization"}},
-      {"name": "cache", "from": {"response_header": "x-cache"}}]},
+      {"name": "cache", "from": {"response_header": "x-cache"}}],
+    "query_hash": {"key_env": "MESHLENS_QUERY_HASH_KEY"}},
   "security": {"threshold": 3}
 }"#;
+
+/// The VM environment, the same on both hosts: the `query_hash` key `BUSY_CONFIG` names.
+const ENV: [(&str, &str); 1] = [("MESHLENS_QUERY_HASH_KEY", "parity-query-hash-key-0123456789")];
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -157,6 +161,9 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
     for (path, value) in PROPERTIES {
         builder = builder.property(path, properties::Value::String(value.to_owned()));
     }
+    for (name, value) in ENV {
+        builder = builder.env(name, value);
+    }
     let mut host = builder.build().unwrap();
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for e in exchanges {
@@ -190,7 +197,8 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
 }
 
 fn through_core(config: &str, exchanges: &[Exchange], collector: Collector) -> Emitted {
-    let host = FakeHost::new(START, [0; 32]);
+    let mut host = FakeHost::new(START, [0; 32]);
+    host.env = ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     for (path, value) in PROPERTIES {
         host.set_property(&path.join("."), value);
     }
@@ -357,4 +365,6 @@ fn the_module_emits_what_the_core_pipeline_emits_with_every_section_on() {
     assert!(core.metrics.keys().any(|k| k.starts_with("parity_duration_seconds_bucket;method=GET;tenant=acme")));
     assert!(core.metrics.keys().any(|k| k.contains("tenant=other")), "values outside the allow-list");
     assert!(core.metrics.keys().any(|k| k.starts_with(names::REDACTIONS)), "redactions counted");
+    assert!(core.logs.iter().any(|l| l.contains("\"query_hash\":")), "query_hash keyed from the VM environment");
+    assert!(core.logs.iter().all(|l| !l.contains(ENV[0].1)), "the key is in no log line");
 }

@@ -61,7 +61,23 @@ fn module() -> Module {
 
 /// Configures the module with `config` like Envoy does; `Err` when `on_configure` refuses it.
 fn configure(config: &Json) -> Result<(), String> {
-    let host = Host::builder(&module()).root_id("meshlens").vm_id("meshlens").plugin_config(config.to_string()).build();
+    configure_with_env(config, &json!(null))
+}
+
+/// Configures the module with a WasmPlugin's `pluginConfig` and the VM environment its
+/// `vmConfig.env` declares: `INLINE` variables with their value, `HOST` ones (the proxy
+/// container's environment) with a test value of 32 bytes.
+fn configure_with_env(config: &Json, vm_env: &Json) -> Result<(), String> {
+    let mut builder = Host::builder(&module()).root_id("meshlens").vm_id("meshlens").plugin_config(config.to_string());
+    for var in vm_env.as_array().into_iter().flatten() {
+        let name = var["name"].as_str().unwrap();
+        let value = match var["valueFrom"].as_str() {
+            Some("HOST") => "a-host-env-value-of-32-bytes-000",
+            _ => var["value"].as_str().unwrap_or_default(),
+        };
+        builder = builder.env(name, value);
+    }
+    let host = builder.build();
     match host {
         Ok(host) => {
             let refused: Vec<_> =
@@ -187,9 +203,10 @@ fn istio_broken_copies_fail_the_crd_schema() {
 fn istio_plugin_configs_are_accepted_by_the_module() {
     for name in WASM_PLUGINS {
         let docs = documents(&istio_file(name));
-        let config = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"]["pluginConfig"];
+        let spec = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"];
+        let config = &spec["pluginConfig"];
         assert!(config.is_object(), "{name}: pluginConfig");
-        if let Err(err) = configure(config) {
+        if let Err(err) = configure_with_env(config, &spec["vmConfig"]["env"]) {
             panic!("the module refuses the pluginConfig of {name}: {err}\n{config:#}");
         }
     }
@@ -241,4 +258,15 @@ fn istio_podmonitor_scrapes_envoy_prometheus_endpoint() {
     let endpoint = &docs[0]["spec"]["podMetricsEndpoints"][0];
     assert_eq!(endpoint["path"], "/stats/prometheus");
     assert_eq!(endpoint["port"], "http-envoy-prom");
+}
+
+#[test]
+fn the_logs_plugin_keys_query_hash_from_the_proxy_environment() {
+    let docs = documents(&istio_file("wasmplugin-logs.yaml"));
+    let spec = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"];
+    assert_eq!(spec["vmConfig"]["env"], json!([{"name": "MESHLENS_QUERY_HASH_KEY", "valueFrom": "HOST"}]));
+    assert_eq!(spec["pluginConfig"]["access_log"]["query_hash"], json!({"key_env": "MESHLENS_QUERY_HASH_KEY"}));
+    // A proxy without the variable refuses the plugin, naming the field.
+    let err = configure(&spec["pluginConfig"]).unwrap_err();
+    assert!(err.contains("access_log.query_hash.key_env"), "{err}");
 }

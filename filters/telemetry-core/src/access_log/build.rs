@@ -2,7 +2,8 @@
 
 use std::borrow::Cow;
 
-use super::{FieldValue, LogRecord, Severity, sha256};
+use super::sha256::{self, HmacKey};
+use super::{FieldValue, LogRecord, Severity};
 use crate::ids::{SpanId, TraceId};
 use crate::metrics::DimensionSource;
 use crate::names::log;
@@ -25,6 +26,18 @@ pub struct AccessLogConfig {
     pub errors: Ratio,
     /// Per-route share of successes, by [`RouteId`].
     pub routes: Vec<Option<Ratio>>,
+    pub query_hash: QueryHash,
+}
+
+/// What the `query_hash` field is computed with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryHash {
+    /// No key configured: SHA-256 of the query after the redaction policy's query rules, so the
+    /// values of sensitive parameters are not in what is hashed and a dictionary of them
+    /// recovers nothing.
+    Redacted,
+    /// HMAC-SHA-256 of the query as received, under the configured key.
+    Keyed(HmacKey),
 }
 
 /// A standard field of the line.
@@ -215,7 +228,9 @@ pub fn each_field<'c, 'a>(
             Field::UserAgent => req.user_agent.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
             Field::RequestId => req.request_id.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
             Field::QueryHash => {
-                query.into_iter().for_each(|q| emit(name, Value::Str(Cow::Owned(sha256::short_hex(q.as_bytes())))));
+                query
+                    .into_iter()
+                    .for_each(|q| emit(name, Value::Str(Cow::Owned(query_hash(&cfg.query_hash, policy, q)))));
             }
         }
     }
@@ -227,6 +242,18 @@ pub fn each_field<'c, 'a>(
         };
         if let Some(value) = value {
             emit(FieldName::Extra(name), Value::Str(value));
+        }
+    }
+}
+
+/// The `query_hash` of a query (without `?`): the first 8 bytes of the digest, 16 hex characters.
+pub fn query_hash(hash: &QueryHash, policy: &Policy, query: &str) -> String {
+    match hash {
+        QueryHash::Keyed(key) => sha256::hmac_short_hex(key, query.as_bytes()),
+        QueryHash::Redacted => {
+            // What is masked here is hashed, never shown: not counted as a redaction.
+            let mut uncounted = Counts::default();
+            sha256::short_hex(policy.query(query, &mut uncounted).as_bytes())
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use super::raw;
 use super::{ConfigError, err};
-use crate::access_log::build::{AccessLogConfig, FIELDS, Field};
+use crate::access_log::build::{AccessLogConfig, FIELDS, Field, QueryHash};
+use crate::access_log::sha256::HmacKey;
 use crate::metrics::DimensionSource;
 use crate::pipeline::host::LogLevel;
 use crate::redact::{CustomPattern, DEFAULT_DENY_HEADERS, DEFAULT_QUERY_PARAMS, HeaderRule, Patterns, Policy};
@@ -10,8 +11,17 @@ use crate::route::RouteTable;
 use crate::sampler::Ratio;
 use crate::security::SecurityConfig;
 
-/// The validated `access_log` section; `None` when disabled or without sinks.
-pub(super) fn access_log(raw: raw::AccessLog, routes: &RouteTable) -> Result<Option<AccessLogConfig>, ConfigError> {
+/// The shortest `query_hash` key accepted, in bytes (128 bits; RFC 2104 section 3 asks for at
+/// least the hash's output length, 32, and a shorter key is weaker, not broken).
+pub const MIN_QUERY_HASH_KEY_BYTES: usize = 16;
+
+/// The validated `access_log` section; `None` when disabled or without sinks. `env` reads the VM
+/// environment (only for `query_hash.key_env`).
+pub(super) fn access_log(
+    raw: raw::AccessLog,
+    routes: &RouteTable,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<AccessLogConfig>, ConfigError> {
     const F: &str = "access_log";
     if !raw.enabled || raw.sinks.is_empty() {
         return Ok(None);
@@ -64,6 +74,7 @@ pub(super) fn access_log(raw: raw::AccessLog, routes: &RouteTable) -> Result<Opt
     if !raw.otlp_path.starts_with('/') {
         return Err(err(format!("{F}.otlp_path"), format!("must start with `/`, got `{}`", raw.otlp_path)));
     }
+    let query_hash = query_hash(&raw.query_hash, env)?;
     Ok(Some(AccessLogConfig {
         proxy_log_level: match raw.level {
             raw::LogLevelName::Debug => LogLevel::Debug,
@@ -79,7 +90,42 @@ pub(super) fn access_log(raw: raw::AccessLog, routes: &RouteTable) -> Result<Opt
         successes: ratio(raw.sampling.successes, &format!("{F}.sampling.successes"))?,
         errors: ratio(raw.sampling.errors, &format!("{F}.sampling.errors"))?,
         routes: per_route,
+        query_hash,
     }))
+}
+
+/// The `query_hash` key, from the configuration or the VM environment, checked. Messages never
+/// quote the key.
+fn query_hash(raw: &raw::QueryHash, env: &dyn Fn(&str) -> Option<String>) -> Result<QueryHash, ConfigError> {
+    const F: &str = "access_log.query_hash";
+    let (field, key) = match (&raw.key, &raw.key_env) {
+        (None, None) => return Ok(QueryHash::Redacted),
+        (Some(_), Some(_)) => return Err(err(F, "set `key` or `key_env`, not both")),
+        (Some(key), None) => (format!("{F}.key"), key.clone()),
+        (None, Some(name)) => {
+            let field = format!("{F}.key_env");
+            if name.is_empty() {
+                return Err(err(field, "must name an environment variable"));
+            }
+            let key = env(name).ok_or_else(|| {
+                err(
+                    &field,
+                    format!(
+                        "`{name}` is not set in the VM environment (Envoy `vm_config.environment_variables`, \
+                         Istio `vmConfig.env`)"
+                    ),
+                )
+            })?;
+            (field, key)
+        }
+    };
+    if key.len() < MIN_QUERY_HASH_KEY_BYTES {
+        return Err(err(
+            field,
+            format!("the key must be at least {MIN_QUERY_HASH_KEY_BYTES} bytes, got {}", key.len()),
+        ));
+    }
+    Ok(QueryHash::Keyed(HmacKey::new(key.as_bytes())))
 }
 
 /// The validated `security` section; `None` when disabled.

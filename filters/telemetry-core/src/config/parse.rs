@@ -277,7 +277,7 @@ fn custom_metric(r: &mut Reader, p: &str) -> Res<CustomMetric> {
 
 fn access_log(r: &mut Reader, p: &str) -> Res<AccessLog> {
     let mut a = AccessLog::default();
-    let fields = ["enabled", "level", "sinks", "fields", "extra", "sampling", "otlp_path"];
+    let fields = ["enabled", "level", "sinks", "fields", "extra", "sampling", "otlp_path", "query_hash"];
     object(r, p, "AccessLog", &fields, &[], &mut |r, field, p| {
         match field {
             "enabled" => a.enabled = boolean(r, p)?,
@@ -298,11 +298,25 @@ fn access_log(r: &mut Reader, p: &str) -> Res<AccessLog> {
             "extra" => a.extra = seq(r, p, extra_field)?,
             "sampling" => a.sampling = log_sampling(r, p)?,
             "otlp_path" => a.otlp_path = string(r, p)?,
+            "query_hash" => a.query_hash = query_hash(r, p)?,
             _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
     Ok(a)
+}
+
+fn query_hash(r: &mut Reader, p: &str) -> Res<QueryHash> {
+    let mut q = QueryHash::default();
+    object(r, p, "QueryHash", &["key", "key_env"], &[], &mut |r, field, p| {
+        match field {
+            "key" => q.key = option(r, p, string)?,
+            "key_env" => q.key_env = option(r, p, string)?,
+            _ => return Err(read::unhandled(p)),
+        }
+        Ok(())
+    })?;
+    Ok(q)
 }
 
 fn extra_field(r: &mut Reader, p: &str) -> Res<ExtraField> {

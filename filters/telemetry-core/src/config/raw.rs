@@ -242,6 +242,17 @@ pub struct AccessLog {
     pub sampling: LogSampling,
     /// `:path` of OTLP log exports (cluster, authority and timeouts are `tracing.exporter`'s).
     pub otlp_path: String,
+    pub query_hash: QueryHash,
+}
+
+/// Where the `query_hash` key comes from; neither: the hash is of the redacted query.
+#[derive(Debug, Clone, Default)]
+pub struct QueryHash {
+    /// The key itself (visible wherever the plugin configuration is: Envoy's config dump, the
+    /// WasmPlugin resource).
+    pub key: Option<String>,
+    /// The name of the VM environment variable holding the key.
+    pub key_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +314,7 @@ impl Default for AccessLog {
             extra: Vec::new(),
             sampling: LogSampling::default(),
             otlp_path: String::from("/v1/logs"),
+            query_hash: QueryHash::default(),
         }
     }
 }

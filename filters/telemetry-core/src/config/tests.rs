@@ -189,3 +189,41 @@ fn every_field_and_variant_has_a_reader() {
     let array = raw(r#"{"tracing": {"sampling": [0.5, []]}, "security": [false, [403], 2, 3, 4]}"#).unwrap();
     assert_eq!((array.tracing.sampling.ratio, array.security.window_s, array.security.max_clients), (0.5, 3, 4));
 }
+
+#[test]
+fn query_hash_keys_are_checked_and_never_quoted() {
+    use crate::access_log::build::QueryHash;
+    use crate::access_log::sha256::HmacKey;
+    let query_hash = |json: &str| Config::from_json(json.as_bytes()).unwrap().access_log.unwrap().query_hash;
+    assert_eq!(query_hash("{}"), QueryHash::Redacted);
+    assert_eq!(
+        query_hash(r#"{"access_log": {"query_hash": {"key": "0123456789abcdef"}}}"#),
+        QueryHash::Keyed(HmacKey::new(b"0123456789abcdef"))
+    );
+    assert_eq!(
+        error_of(r#"{"access_log": {"query_hash": {"key": "0123456789abcde"}}}"#),
+        "access_log.query_hash.key: the key must be at least 16 bytes, got 15"
+    );
+    assert_eq!(
+        error_of(r#"{"access_log": {"query_hash": {"key": "0123456789abcdef", "key_env": "K"}}}"#),
+        "access_log.query_hash: set `key` or `key_env`, not both"
+    );
+    assert_eq!(
+        error_of(r#"{"access_log": {"query_hash": {"key_env": ""}}}"#),
+        "access_log.query_hash.key_env: must name an environment variable"
+    );
+    assert_eq!(
+        error_of(r#"{"access_log": {"query_hash": {"key_env": "K"}}}"#),
+        "access_log.query_hash.key_env: `K` is not set in the VM environment (Envoy \
+         `vm_config.environment_variables`, Istio `vmConfig.env`)"
+    );
+    assert_eq!(
+        error_of(r#"{"access_log": {"query_hash": {"salt": "x"}}}"#),
+        "access_log.query_hash.salt: unknown field `salt`, expected `key` or `key_env`"
+    );
+    let env = |name: &str| (name == "K").then(|| String::from("a-key-from-the-environment"));
+    let config = Config::from_json_with_env(br#"{"access_log": {"query_hash": {"key_env": "K"}}}"#, &env).unwrap();
+    let query_hash = config.access_log.as_ref().unwrap().query_hash.clone();
+    assert_eq!(query_hash, QueryHash::Keyed(HmacKey::new(b"a-key-from-the-environment")));
+    assert!(!format!("{config:?}").contains("a-key-from-the-environment"));
+}

@@ -50,6 +50,10 @@ pub struct FakeHost {
     pub memory_bytes: Cell<u64>,
     /// When set, every export call is refused with this reason.
     pub refuse_calls: RefCell<Option<String>>,
+    /// The VM environment [`Vm::env_var`] reads, by name.
+    pub env: BTreeMap<String, String>,
+    /// Environment variables read, by name, in order.
+    pub env_reads: RefCell<Vec<String>>,
     /// When set, the only request headers shown: the plan's (what a host that reads headers one by
     /// one would read).
     pub request_header_filter: RefCell<Option<Vec<String>>>,
@@ -200,6 +204,11 @@ impl MetricSink for FakeHost {
 impl Vm for FakeHost {
     fn memory_bytes(&self) -> u64 {
         self.memory_bytes.get()
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env_reads.borrow_mut().push(name.to_owned());
+        self.env.get(name).cloned()
     }
 }
 

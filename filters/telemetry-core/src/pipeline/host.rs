@@ -104,6 +104,9 @@ pub trait Calls {
 pub trait Vm {
     /// The linear memory the VM holds for the filter, in bytes.
     fn memory_bytes(&self) -> u64;
+    /// A variable of the VM's environment (Envoy `vm_config.environment_variables`, Istio
+    /// `vmConfig.env`); `None` when unset or not UTF-8. Read at configure time only.
+    fn env_var(&self, name: &str) -> Option<String>;
 }
 
 /// Everything the pipeline reads and writes through.

@@ -437,3 +437,4 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
     assert_eq!(host.metric(&format!("{};kind=path_param", names::REDACTIONS)), Some(2), "span and line");
     assert_eq!(host.metric(&format!("{};kind=userinfo", names::REDACTIONS)), Some(1));
 }
+mod query_hash;

@@ -54,8 +54,12 @@
 
 use std::borrow::Cow;
 
+mod card;
+#[cfg(test)]
+mod corpus;
 mod custom;
 mod headers;
+mod keys;
 #[cfg(test)]
 mod proptests;
 mod query;
@@ -83,6 +87,19 @@ pub enum Kind {
     Email,
     /// A configured [`CustomPattern`].
     Custom,
+    /// An AWS access key id (`AKIA`/`ASIA` and 16 upper-case letters or digits).
+    AwsKeyId,
+    /// A Google Cloud API key (`AIza` and 35 of `[0-9A-Za-z_-]`).
+    GcpApiKey,
+    /// A GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` and 36 alphanumerics; `github_pat_`
+    /// and 82 of `[0-9A-Za-z_]`).
+    GithubToken,
+    /// A Slack token (`xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`, `xoxs-` and at least 10 more).
+    SlackToken,
+    /// A Stripe live secret or restricted key (`sk_live_`, `rk_live_` and 24 or more alphanumerics).
+    StripeKey,
+    /// A PEM private key block (`-----BEGIN ... PRIVATE KEY-----` to its `-----END` line).
+    PrivateKey,
 }
 
 /// Per-kind counts of redactions made (the module reports deltas as counters).
@@ -188,7 +205,7 @@ pub enum CustomPattern {
 
 impl Kind {
     /// Every kind, in the order of [`Counts::iter`].
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Header,
         Kind::Cookie,
         Kind::QueryParam,
@@ -197,6 +214,12 @@ impl Kind {
         Kind::CardNumber,
         Kind::Email,
         Kind::Custom,
+        Kind::AwsKeyId,
+        Kind::GcpApiKey,
+        Kind::GithubToken,
+        Kind::SlackToken,
+        Kind::StripeKey,
+        Kind::PrivateKey,
     ];
 
     /// The `kind` label value.
@@ -210,6 +233,12 @@ impl Kind {
             Kind::CardNumber => "card_number",
             Kind::Email => "email",
             Kind::Custom => "custom",
+            Kind::AwsKeyId => "aws_key_id",
+            Kind::GcpApiKey => "gcp_api_key",
+            Kind::GithubToken => "github_token",
+            Kind::SlackToken => "slack_token",
+            Kind::StripeKey => "stripe_key",
+            Kind::PrivateKey => "private_key",
         }
     }
 }
@@ -304,6 +333,9 @@ impl Policy {
             }
         };
         if !shaped {
+            if headers::is_id(name, value) {
+                return Some(Cow::Borrowed(value));
+            }
             return Some(self.text(value, counts));
         }
         let mut hits = Vec::new();
@@ -337,13 +369,15 @@ impl Policy {
         // contain), so clean text, nearly every value, is read once instead of once per scanner.
         let mut digits = 0usize;
         // (`%` for a percent-encoded `@`, `%40`.)
-        let (mut b, mut j, mut at) = (false, false, false);
+        // (`A`, `g`, `x`, `s`, `r`, `-`: the first bytes of the vendor key prefixes and of PEM.)
+        let (mut b, mut j, mut at, mut key) = (false, false, false, false);
         for byte in bytes {
             match byte {
                 b'0'..=b'9' => digits += 1,
                 b'b' | b'B' => b = true,
                 b'J' => j = true,
                 b'@' | b'%' => at = true,
+                b'A' | b'g' | b'x' | b's' | b'r' | b'-' => key = true,
                 _ => {}
             }
         }
@@ -353,14 +387,19 @@ impl Policy {
         if self.patterns.jwt && j {
             scan::jwt(bytes, hits);
         }
-        if self.patterns.card_numbers && digits >= scan::CARD_MIN_DIGITS {
-            scan::card_numbers(bytes, hits);
+        if self.patterns.card_numbers && digits >= card::CARD_MIN_DIGITS {
+            card::card_numbers(bytes, hits);
         }
         if self.patterns.emails && at {
             scan::emails(bytes, hits);
         }
         for matcher in &self.custom {
             matcher.find(value, hits);
+        }
+        // Vendor keys and private keys are never innocent: always on. After the custom patterns, so
+        // that a configured pattern for the same key keeps its `custom` count.
+        if key {
+            keys::find(bytes, hits);
         }
         if base != 0 {
             for hit in hits.iter_mut().skip(from) {

@@ -51,7 +51,25 @@ fn names(names: &[&str]) -> Vec<String> {
 #[test]
 fn kinds_have_distinct_labels_in_all() {
     let labels: Vec<&str> = Kind::ALL.iter().map(|k| k.label()).collect();
-    assert_eq!(labels, ["header", "cookie", "query_param", "bearer", "jwt", "card_number", "email", "custom"]);
+    assert_eq!(
+        labels,
+        [
+            "header",
+            "cookie",
+            "query_param",
+            "bearer",
+            "jwt",
+            "card_number",
+            "email",
+            "custom",
+            "aws_key_id",
+            "gcp_api_key",
+            "github_token",
+            "slack_token",
+            "stripe_key",
+            "private_key",
+        ]
+    );
 }
 
 #[test]
@@ -64,7 +82,7 @@ fn counts_add_get_iter_total() {
     assert_eq!(counts.get(Kind::Header), 0);
     assert_eq!(counts.total(), 3);
     let all: Vec<(Kind, u64)> = counts.iter().collect();
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), Kind::ALL.len());
     assert_eq!(all.iter().filter(|(_, n)| *n > 0).count(), 2);
     assert!(all.contains(&(Kind::Email, 1)));
 }
@@ -404,7 +422,8 @@ fn adversarial_inputs_take_linear_time() {
         ("eyJaaaaaaaaaa.".repeat(20_000), false),
         ("a%40".repeat(50_000), true),
         ("a@a".repeat(60_000), true),
-        ("0 ".repeat(100_000), false),
+        // Thirteen zeros pass Luhn, but a card has an issuer prefix and a first group of four.
+        ("0 ".repeat(100_000), true),
         ("1 ".repeat(100_000), true),
         ("sk_".repeat(100_000), false),
     ];

@@ -17,7 +17,7 @@
 //! at most 19 digits apart) is checked in constant time without re-reading its digits.
 
 use super::Kind;
-use super::scan::at;
+use super::scan::{at, run_end};
 use super::splice::Hit;
 
 /// Card numbers have 13 to 19 digits (ISO/IEC 7812).
@@ -51,6 +51,13 @@ pub(super) fn card_numbers(s: &[u8], hits: &mut Vec<Hit>) {
 /// Reads the chain of digit groups starting at `start` (a digit) once, pushing every card in it;
 /// returns where the chain ends.
 fn chain(s: &[u8], start: usize, hits: &mut Vec<Hit>) -> usize {
+    // Most digit runs are short and alone (`%40`, `v1.2`): done before any state is set up.
+    let first_end = run_end(s, start, |b| b.is_ascii_digit());
+    let len = first_end - start;
+    let chained = matches!(at(s, first_end), b' ' | b'-') && at(s, first_end + 1).is_ascii_digit();
+    if !chained && len != FIRST_GROUP && !(CARD_MIN_DIGITS..=CARD_MAX_DIGITS).contains(&len) {
+        return first_end;
+    }
     let mut starts = [Start::default(); MAX_STARTS];
     let mut kept = 0;
     let mut separator = None;
@@ -62,6 +69,10 @@ fn chain(s: &[u8], start: usize, hits: &mut Vec<Hit>) -> usize {
         let before = Start { pos: group, digits, sums };
         let mut end = group;
         while let Some(d) = s.get(end).filter(|b| b.is_ascii_digit()) {
+            if end - group == CARD_MAX_DIGITS {
+                // Too long for a card: no need to sum the rest of the run.
+                return run_end(s, end, |b| b.is_ascii_digit());
+            }
             let d = u64::from(d - b'0');
             let doubled = if d * 2 > 9 { d * 2 - 9 } else { d * 2 };
             let (even, odd) = if digits.is_multiple_of(2) { (doubled, d) } else { (d, doubled) };
@@ -70,9 +81,6 @@ fn chain(s: &[u8], start: usize, hits: &mut Vec<Hit>) -> usize {
             end += 1;
         }
         let len = end - group;
-        if len > CARD_MAX_DIGITS {
-            return end;
-        }
         // A card starts with a group of four, or is one run of 13 to 19 digits.
         let first = len == FIRST_GROUP || len >= CARD_MIN_DIGITS;
         if first && !joined_before(s, group) && issuer(s, group) {

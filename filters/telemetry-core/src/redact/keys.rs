@@ -62,10 +62,20 @@ const SHAPES: &[Shape] = &[
 /// Every vendor key and PEM private key block in `s`.
 pub(super) fn find(s: &[u8], hits: &mut Vec<Hit>) {
     let mut i = 0;
-    while let Some(&b) = s.get(i) {
+    while let Some(offset) = s.get(i..).and_then(|t| t.iter().position(|b| b"Agxsr-".contains(b))) {
+        i += offset;
+        let b = at(s, i);
         let end = match b {
             b'-' => pem(s, i),
-            b'A' | b'g' | b'x' | b's' | b'r' if i == 0 || !is_word(at(s, i - 1)) => prefixed(s, i, hits),
+            // The second byte of a prefix rules out most letters before the table is read.
+            b'A' | b'g' | b'x' | b's' | b'r'
+                if matches!(
+                    (b, at(s, i + 1)),
+                    (b'A', b'K' | b'S' | b'I') | (b'g', b'h' | b'i') | (b'x', b'o') | (b's' | b'r', b'k')
+                ) && (i == 0 || !is_word(at(s, i - 1))) =>
+            {
+                prefixed(s, i, hits)
+            }
             _ => None,
         };
         match end {

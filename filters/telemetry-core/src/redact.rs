@@ -17,10 +17,16 @@
 //!   the scheme and separator are kept, the token is replaced;
 //! - JWTs: three or more base64url segments separated by dots, the first starting `eyJ` and at least
 //!   10 characters long, the second at least 2 (the signature may be empty, as in unsecured JWTs);
-//! - card numbers: 13 to 19 digits, optionally in groups separated by one space or dash, passing the
-//!   Luhn check (about one in ten random numbers of that length passes, and is redacted too);
+//! - card numbers: 13 to 19 digits passing the Luhn check, starting in an issuer's range, as one
+//!   run or in groups joined by one space or one dash, and not part of a longer token (see
+//!   `redact/card.rs`): UUIDs, hex ids, timestamps and order numbers are not cards;
 //! - email addresses: `local@domain.tld` (also `local%40domain.tld`), ASCII only, with at least two
-//!   domain labels and a last label that starts with two letters.
+//!   domain labels and a last label that starts with two letters;
+//! - always on, whatever [`Patterns`] says: AWS access key ids, Google Cloud API keys, GitHub,
+//!   Slack and Stripe live tokens, and PEM private key blocks (see `redact/keys.rs`).
+//!
+//! In request and trace id headers (`x-request-id`, `traceparent`, `x-b3-*`, ...) a value made of
+//! dash-separated hex groups is an id and is kept whole by [`Policy::header`].
 //!
 //! Matches are merged when they overlap or touch and each merged range is replaced by [`REDACTED`]
 //! once; [`Counts`] counts replacements by [`Kind`] (the kind of the match that starts first).

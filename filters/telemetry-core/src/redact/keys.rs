@@ -62,7 +62,7 @@ const SHAPES: &[Shape] = &[
 /// Every vendor key and PEM private key block in `s`.
 pub(super) fn find(s: &[u8], hits: &mut Vec<Hit>) {
     let mut i = 0;
-    while let Some(offset) = s.get(i..).and_then(|t| t.iter().position(|b| b"Agxsr-".contains(b))) {
+    while let Some(offset) = s.get(i..).and_then(|t| t.iter().position(|&b| is_first_byte(b))) {
         i += offset;
         let b = at(s, i);
         let end = match b {
@@ -160,4 +160,9 @@ fn is_base64url(b: u8) -> bool {
 
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The first bytes of the prefixes and of `-----BEGIN`.
+fn is_first_byte(b: u8) -> bool {
+    matches!(b, b'A' | b'g' | b'x' | b's' | b'r' | b'-')
 }

@@ -375,15 +375,18 @@ impl Policy {
         // contain), so clean text, nearly every value, is read once instead of once per scanner.
         let mut digits = 0usize;
         // (`%` for a percent-encoded `@`, `%40`.)
-        // (`A`, `g`, `x`, `s`, `r`, `-`: the first bytes of the vendor key prefixes and of PEM.)
+        // The key scan runs only if the first three bytes of a vendor key prefix or PEM's `-----`
+        // occur (looked up at their third byte, so text without those bytes pays nothing).
         let (mut b, mut j, mut at, mut key) = (false, false, false, false);
-        for byte in bytes {
+        for (i, &byte) in bytes.iter().enumerate() {
             match byte {
                 b'0'..=b'9' => digits += 1,
                 b'b' | b'B' => b = true,
                 b'J' => j = true,
                 b'@' | b'%' => at = true,
-                b'A' | b'g' | b'x' | b's' | b'r' | b'-' => key = true,
+                b'I' | b'z' | b'p' | b'o' | b'u' | b's' | b'r' | b't' | b'x' | b'_' | b'-' if !key => {
+                    key = i.checked_sub(2).and_then(|k| bytes.get(k..=i)).is_some_and(keys::starts_key);
+                }
                 _ => {}
             }
         }

@@ -59,6 +59,27 @@ const SHAPES: &[Shape] = &[
     Shape { prefix: b"rk_live_", body: Body::AtLeast(24), class: is_alnum, kind: Kind::StripeKey },
 ];
 
+/// Whether `three` bytes are the first three of a prefix or of PEM's `-----`: text without any of
+/// them cannot hold a key and is not scanned.
+pub(super) fn starts_key(three: &[u8]) -> bool {
+    matches!(
+        three,
+        b"AKI"
+            | b"ASI"
+            | b"AIz"
+            | b"ghp"
+            | b"gho"
+            | b"ghu"
+            | b"ghs"
+            | b"ghr"
+            | b"git"
+            | b"xox"
+            | b"sk_"
+            | b"rk_"
+            | b"---"
+    )
+}
+
 /// Every vendor key and PEM private key block in `s`.
 pub(super) fn find(s: &[u8], hits: &mut Vec<Hit>) {
     let mut i = 0;

@@ -83,6 +83,14 @@ pub(super) fn emails(s: &[u8], hits: &mut Vec<Hit>) {
         if start == p {
             continue;
         }
+        // A domain has a first label and a dot: most `@`s fail this cheap test.
+        let mut label_end = p + at_len;
+        while is_domain_label(at(s, label_end)) {
+            label_end += 1;
+        }
+        if label_end == p + at_len || at(s, label_end) != b'.' {
+            continue;
+        }
         if let Some(end) = email_domain_end(s, p + at_len) {
             hits.push(Hit::new(start, end, Kind::Email));
         }
@@ -98,7 +106,7 @@ fn email_domain_end(s: &[u8], start: usize) -> Option<usize> {
     let mut labels = 0;
     let mut end = None;
     loop {
-        let label_end = run_end(s, label, |b| b.is_ascii_alphanumeric() || b == b'-').min(limit);
+        let label_end = run_end(s, label, is_domain_label).min(limit);
         if label_end == label {
             return end;
         }
@@ -132,6 +140,10 @@ pub(super) fn prefixed(s: &[u8], prefix: &[u8], min_len: usize, kind: Kind, hits
 /// Bytes of a bearer or prefixed token: RFC 6750 `b64token` and `%` (a percent-encoded token).
 pub(super) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b'%')
+}
+
+fn is_domain_label(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
 }
 
 fn is_base64url(b: u8) -> bool {

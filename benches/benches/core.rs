@@ -468,7 +468,11 @@ fn redaction(c: &mut Criterion) {
 }
 
 /// 60 KB header values of adversarial shapes next to 60 KB of plain letters: every scanner is
-/// single pass, so each shape must cost at most 2x the letters (issue 13).
+/// single pass, so each shape must cost at most 2x the letters (issue 13). Medians on a shared
+/// 2-core box, ns per value, before -> after the one-pass scanners: letters 119,890 -> 121,350;
+/// digit_run 37,729 -> 43,523; digits_spaced 2,948,500 -> 146,190; digit_groups_spaced 686,120 ->
+/// 138,010; at_run 269,700 -> 103,640; local_at 238,710 -> 218,260; eq_amp 95,837 -> 105,630;
+/// eq_amp_runs 65,838 -> 36,123; percent_escapes 720,250 -> 147,420.
 fn redaction_60k(c: &mut Criterion) {
     const LEN: usize = 60 * 1024;
     let policy = Policy::default_policy();

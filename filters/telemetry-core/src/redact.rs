@@ -17,10 +17,16 @@
 //!   the scheme and separator are kept, the token is replaced;
 //! - JWTs: three or more base64url segments separated by dots, the first starting `eyJ` and at least
 //!   10 characters long, the second at least 2 (the signature may be empty, as in unsecured JWTs);
-//! - card numbers: 13 to 19 digits, optionally in groups separated by one space or dash, passing the
-//!   Luhn check (about one in ten random numbers of that length passes, and is redacted too);
+//! - card numbers: 13 to 19 digits passing the Luhn check, starting in an issuer's range, as one
+//!   run or in groups joined by one space or one dash, and not part of a longer token (see
+//!   `redact/card.rs`): UUIDs, hex ids, timestamps and order numbers are not cards;
 //! - email addresses: `local@domain.tld` (also `local%40domain.tld`), ASCII only, with at least two
-//!   domain labels and a last label that starts with two letters.
+//!   domain labels and a last label that starts with two letters;
+//! - always on, whatever [`Patterns`] says: AWS access key ids, Google Cloud API keys, GitHub,
+//!   Slack and Stripe live tokens, and PEM private key blocks (see `redact/keys.rs`).
+//!
+//! In request and trace id headers (`x-request-id`, `traceparent`, `x-b3-*`, ...) a value made of
+//! dash-separated hex groups is an id and is kept whole by [`Policy::header`].
 //!
 //! Matches are merged when they overlap or touch and each merged range is replaced by [`REDACTED`]
 //! once; [`Counts`] counts replacements by [`Kind`] (the kind of the match that starts first).
@@ -54,8 +60,12 @@
 
 use std::borrow::Cow;
 
+mod card;
+#[cfg(test)]
+mod corpus;
 mod custom;
 mod headers;
+mod keys;
 mod path;
 #[cfg(test)]
 mod proptests;
@@ -91,6 +101,19 @@ pub enum Kind {
     Userinfo,
     /// Something other than an address in a header of client addresses (`x-forwarded-for`).
     NotAnAddress,
+    /// An AWS access key id (`AKIA`/`ASIA` and 16 upper-case letters or digits).
+    AwsKeyId,
+    /// A Google Cloud API key (`AIza` and 35 of `[0-9A-Za-z_-]`).
+    GcpApiKey,
+    /// A GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` and 36 alphanumerics; `github_pat_`
+    /// and 82 of `[0-9A-Za-z_]`).
+    GithubToken,
+    /// A Slack token (`xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`, `xoxs-` and at least 10 more).
+    SlackToken,
+    /// A Stripe live secret or restricted key (`sk_live_`, `rk_live_` and 24 or more alphanumerics).
+    StripeKey,
+    /// A PEM private key block (`-----BEGIN ... PRIVATE KEY-----` to its `-----END` line).
+    PrivateKey,
 }
 
 /// Per-kind counts of redactions made (the module reports deltas as counters).
@@ -198,7 +221,7 @@ pub enum CustomPattern {
 
 impl Kind {
     /// Every kind, in the order of [`Counts::iter`].
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Header,
         Kind::Cookie,
         Kind::QueryParam,
@@ -210,6 +233,12 @@ impl Kind {
         Kind::PathParam,
         Kind::Userinfo,
         Kind::NotAnAddress,
+        Kind::AwsKeyId,
+        Kind::GcpApiKey,
+        Kind::GithubToken,
+        Kind::SlackToken,
+        Kind::StripeKey,
+        Kind::PrivateKey,
     ];
 
     /// The `kind` label value.
@@ -226,6 +255,12 @@ impl Kind {
             Kind::PathParam => "path_param",
             Kind::Userinfo => "userinfo",
             Kind::NotAnAddress => "not_an_address",
+            Kind::AwsKeyId => "aws_key_id",
+            Kind::GcpApiKey => "gcp_api_key",
+            Kind::GithubToken => "github_token",
+            Kind::SlackToken => "slack_token",
+            Kind::StripeKey => "stripe_key",
+            Kind::PrivateKey => "private_key",
         }
     }
 }
@@ -320,6 +355,9 @@ impl Policy {
             }
         };
         if !shaped {
+            if headers::is_id(name, value) {
+                return Some(Cow::Borrowed(value));
+            }
             return Some(self.header_value(name, value, counts));
         }
         let mut hits = Vec::new();
@@ -397,13 +435,18 @@ impl Policy {
         // contain), so clean text, nearly every value, is read once instead of once per scanner.
         let mut digits = 0usize;
         // (`%` for a percent-encoded `@`, `%40`.)
-        let (mut b, mut j, mut at) = (false, false, false);
-        for byte in bytes {
+        // The key scan runs only if the first three bytes of a vendor key prefix or PEM's `-----`
+        // occur (looked up at their third byte, so text without those bytes pays nothing).
+        let (mut b, mut j, mut at, mut key) = (false, false, false, false);
+        for (i, &byte) in bytes.iter().enumerate() {
             match byte {
                 b'0'..=b'9' => digits += 1,
                 b'b' | b'B' => b = true,
                 b'J' => j = true,
                 b'@' | b'%' => at = true,
+                b'I' | b'z' | b'p' | b'o' | b'u' | b's' | b'r' | b't' | b'x' | b'_' | b'-' if !key => {
+                    key = i.checked_sub(2).and_then(|k| bytes.get(k..=i)).is_some_and(keys::starts_key);
+                }
                 _ => {}
             }
         }
@@ -413,14 +456,19 @@ impl Policy {
         if self.patterns.jwt && j {
             scan::jwt(bytes, hits);
         }
-        if self.patterns.card_numbers && digits >= scan::CARD_MIN_DIGITS {
-            scan::card_numbers(bytes, hits);
+        if self.patterns.card_numbers && digits >= card::CARD_MIN_DIGITS {
+            card::card_numbers(bytes, hits);
         }
         if self.patterns.emails && at {
             scan::emails(bytes, hits);
         }
         for matcher in &self.custom {
             matcher.find(value, hits);
+        }
+        // Vendor keys and private keys are never innocent: always on. After the custom patterns, so
+        // that a configured pattern for the same key keeps its `custom` count.
+        if key {
+            keys::find(bytes, hits);
         }
         if base != 0 {
             for hit in hits.iter_mut().skip(from) {

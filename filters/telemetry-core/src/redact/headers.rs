@@ -92,3 +92,19 @@ fn cookie(policy: &Policy, pair: &str, base: usize, hits: &mut Vec<Hit>) {
         None => hits.push(Hit::new(start, start + pair.len(), Kind::Cookie)),
     }
 }
+
+/// Headers that carry request and trace ids (lowercase).
+const ID_HEADERS: &[&str] =
+    &["x-request-id", "x-correlation-id", "traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "b3"];
+/// The longest id kept whole (a `traceparent` is 55 bytes, a `b3` header at most 68).
+const ID_MAX_LEN: usize = 128;
+
+/// Whether `value` of header `name` is a well-formed id: in a request or trace id header, groups of
+/// hex digits separated by single dashes (a UUID, a hex id, `traceparent`, `b3`), at most
+/// [`ID_MAX_LEN`] bytes. Such a value is kept whole: its digits are an id, never a card number.
+pub(super) fn is_id(name: &str, value: &str) -> bool {
+    ID_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+        && !value.is_empty()
+        && value.len() <= ID_MAX_LEN
+        && value.split('-').all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_hexdigit()))
+}

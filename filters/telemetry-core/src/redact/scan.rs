@@ -1,5 +1,5 @@
-//! The value-pattern scanners: bearer tokens, JWTs, card numbers, email addresses and prefixed
-//! tokens. Each works on bytes, matches ASCII only (so every range falls on character boundaries),
+//! The value-pattern scanners: bearer tokens, JWTs, email addresses and prefixed tokens (card
+//! numbers are in `card.rs`, vendor keys in `keys.rs`). Each works on bytes, matches ASCII only (so every range falls on character boundaries),
 //! runs in time linear in the input and allocates only to push a hit.
 
 use super::Kind;
@@ -9,9 +9,6 @@ use super::splice::Hit;
 const JWT_MIN_HEADER: usize = 10;
 /// Shortest second JWT segment (`e30` is `{}`).
 const JWT_MIN_PAYLOAD: usize = 2;
-/// Card numbers have 13 to 19 digits (ISO/IEC 7812).
-pub(super) const CARD_MIN_DIGITS: usize = 13;
-const CARD_MAX_DIGITS: usize = 19;
 /// Longest local part (RFC 5321 4.5.3.1.1) and domain (4.5.3.1.2) of an email address.
 const EMAIL_MAX_LOCAL: usize = 64;
 const EMAIL_MAX_DOMAIN: usize = 255;
@@ -60,86 +57,38 @@ pub(super) fn jwt(s: &[u8], hits: &mut Vec<Hit>) {
     }
 }
 
-/// 13 to 19 digits passing the Luhn check, possibly in groups separated by one space or dash.
-///
-/// Digit runs separated by exactly one separator form a chain; every span of whole runs in a
-/// chain with 13 to 19 digits is a candidate, so `qty 2 4111 1111 1111 1111` still finds the card.
-/// A candidate spans at most 19 runs, so only the last 19 runs are kept (no allocation).
-pub(super) fn card_numbers(s: &[u8], hits: &mut Vec<Hit>) {
-    let mut runs = [(0usize, 0usize); CARD_MAX_DIGITS];
-    let mut kept = 0;
-    let mut i = 0;
-    while i < s.len() {
-        if !at(s, i).is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let end = run_end(s, i, |b| b.is_ascii_digit());
-        if end - i > CARD_MAX_DIGITS {
-            kept = 0;
-        } else {
-            if kept == runs.len() {
-                runs.copy_within(1.., 0);
-                kept -= 1;
-            }
-            if let Some(slot) = runs.get_mut(kept) {
-                *slot = (i, end);
-                kept += 1;
-            }
-            card_candidates_ending_last(s, runs.get(..kept).unwrap_or(&[]), hits);
-        }
-        let chained = matches!(at(s, end), b' ' | b'-') && at(s, end + 1).is_ascii_digit();
-        if !chained {
-            kept = 0;
-        }
-        i = end;
-    }
-}
-
-/// Every candidate made of the last runs of `runs` (a chain, oldest first) that passes Luhn. The
-/// Luhn sum runs from the rightmost digit, which all these candidates share: one backward pass
-/// checks them all.
-fn card_candidates_ending_last(s: &[u8], runs: &[(usize, usize)], hits: &mut Vec<Hit>) {
-    let Some(&(_, end)) = runs.last() else { return };
-    let mut digits = 0;
-    let mut sum = 0u32;
-    for &(start, run_end) in runs.iter().rev() {
-        for &b in s.get(start..run_end).unwrap_or(&[]).iter().rev() {
-            let d = u32::from(b.saturating_sub(b'0'));
-            sum += if digits % 2 == 1 { luhn_double(d) } else { d };
-            digits += 1;
-        }
-        if digits > CARD_MAX_DIGITS {
-            break;
-        }
-        if digits >= CARD_MIN_DIGITS && sum.is_multiple_of(10) {
-            hits.push(Hit::new(start, end, Kind::CardNumber));
-        }
-    }
-}
-
-/// A doubled digit of the Luhn check: the sum of the digits of `2 × d`.
-fn luhn_double(d: u32) -> u32 {
-    if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-}
-
 /// `local@domain.tld` or `local%40domain.tld`: the whole address is a hit.
 pub(super) fn emails(s: &[u8], hits: &mut Vec<Hit>) {
-    for p in 0..s.len() {
-        let at_len = match at(s, p) {
+    // Where the current run of local-part bytes started, tracked going forward so that no `@`
+    // re-reads the bytes before it (`a%40a%40a%40...` and `@@@...` stay one pass).
+    let mut local = 0;
+    for (p, &b) in s.iter().enumerate() {
+        let at_len = match b {
             b'@' => 1,
             b'%' if at(s, p + 1) == b'4' && at(s, p + 2) == b'0' => 3,
-            _ => continue,
+            _ => {
+                if !is_email_local(b) {
+                    local = p + 1;
+                }
+                continue;
+            }
         };
-        // The local part is read backwards and bounded, so `a%40a%40a%40...` stays linear.
-        let mut start = p;
-        while start > 0 && p - start < EMAIL_MAX_LOCAL && is_email_local(at(s, start - 1)) {
-            start -= 1;
+        let mut start = local.max(p.saturating_sub(EMAIL_MAX_LOCAL));
+        if b == b'@' {
+            local = p + 1;
         }
         while start < p && at(s, start) == b'.' {
             start += 1;
         }
         if start == p {
+            continue;
+        }
+        // A domain has a first label and a dot: most `@`s fail this cheap test.
+        let mut label_end = p + at_len;
+        while is_domain_label(at(s, label_end)) {
+            label_end += 1;
+        }
+        if label_end == p + at_len || at(s, label_end) != b'.' {
             continue;
         }
         if let Some(end) = email_domain_end(s, p + at_len) {
@@ -157,7 +106,7 @@ fn email_domain_end(s: &[u8], start: usize) -> Option<usize> {
     let mut labels = 0;
     let mut end = None;
     loop {
-        let label_end = run_end(s, label, |b| b.is_ascii_alphanumeric() || b == b'-').min(limit);
+        let label_end = run_end(s, label, is_domain_label).min(limit);
         if label_end == label {
             return end;
         }
@@ -193,6 +142,10 @@ pub(super) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b'%')
 }
 
+fn is_domain_label(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
 fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
@@ -215,12 +168,12 @@ fn skip_separator(s: &[u8], mut i: usize) -> usize {
 }
 
 /// The byte at `i`, or 0 past the end (0 is in no pattern's alphabet).
-fn at(s: &[u8], i: usize) -> u8 {
+pub(super) fn at(s: &[u8], i: usize) -> u8 {
     s.get(i).copied().unwrap_or(0)
 }
 
 /// The end of the run of `class` bytes starting at `i`.
-fn run_end(s: &[u8], i: usize, class: impl Fn(u8) -> bool) -> usize {
+pub(super) fn run_end(s: &[u8], i: usize, class: impl Fn(u8) -> bool) -> usize {
     let tail = s.get(i..).unwrap_or(&[]);
     i + tail.iter().position(|&b| !class(b)).unwrap_or(tail.len())
 }

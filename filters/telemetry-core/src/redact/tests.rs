@@ -63,6 +63,12 @@ fn kinds_have_distinct_labels_in_all() {
         "path_param",
         "userinfo",
         "not_an_address",
+        "aws_key_id",
+        "gcp_api_key",
+        "github_token",
+        "slack_token",
+        "stripe_key",
+        "private_key",
     ];
     assert_eq!(labels, expected);
 }
@@ -417,7 +423,8 @@ fn adversarial_inputs_take_linear_time() {
         ("eyJaaaaaaaaaa.".repeat(20_000), false),
         ("a%40".repeat(50_000), true),
         ("a@a".repeat(60_000), true),
-        ("0 ".repeat(100_000), false),
+        // Thirteen zeros pass Luhn, but a card has an issuer prefix and a first group of four.
+        ("0 ".repeat(100_000), true),
         ("1 ".repeat(100_000), true),
         ("sk_".repeat(100_000), false),
     ];

@@ -65,6 +65,12 @@ const PLANTED: &[(&str, &[Place])] = &[
     ),
     ("4111111111111111", &[Place::Path("/api/v1/query?q={}"), Place::Header("x-tenant", "card {}")]),
     ("planted@example.com", &[Place::Header("user-agent", "bot/1 ({})"), Place::Header("x-tenant", "{}")]),
+    ("AKIAIOSFODNN7PLANTED", &[Place::Header("x-tenant", "key={}"), Place::Path("/api/v1/query?q={}")]),
+    ("AIzaSyPLANTEDPLANTEDPLANTEDPLANTED12345", &[Place::Header("referer", "https://maps.example/?k={}")]),
+    ("ghp_PLANTEDplantedPLANTEDplantedPLANTED1", &[Place::Header("x-tenant", "{}")]),
+    ("xoxb-PLANTED-1234567890", &[Place::Header("baggage", "hook={}")]),
+    ("sk_live_PLANTEDplantedPLANTEDplanted", &[Place::Header("x-tenant", "{}")]),
+    ("-----BEGIN PRIVATE KEY-----MIIEvPLANTED-----END PRIVATE KEY-----", &[Place::Header("x-tenant", "{}")]),
 ];
 
 /// Values that look a little like secrets and must come out as they went in.
@@ -75,6 +81,8 @@ const INNOCENT: &[(&str, Place)] = &[
     ("page=2", Place::Header("referer", "https://x.example/list?{}")),
     ("userId=alice", Place::Header("baggage", "{}")),
     ("color=red", Place::Path("/cars;{}")),
+    ("8b123456-9c61-4d7e-a0b5-123456789012", Place::Header("x-request-id", "{}")),
+    ("1767225600123", Place::Header("x-tenant", "{}")),
 ];
 
 /// Runs one request with the place filled in; returns everything the module emitted, as text.

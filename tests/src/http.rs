@@ -248,14 +248,17 @@ impl Client {
         Ok(Self { writer: conn.try_clone()?, reader: BufReader::new(conn) })
     }
 
-    /// Sends a GET and reads the response; `host: meshlens.test` unless `headers` has a `host`.
+    /// Sends a GET and reads the response; `host: meshlens.test` and `user-agent:
+    /// meshlens-tests/1` unless `headers` has its own.
     pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {
-        let host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+        let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         let mut out = format!("GET {path} HTTP/1.1\r\n");
-        if !host {
+        if !has("host") {
             out.push_str("host: meshlens.test\r\n");
         }
-        out.push_str("user-agent: meshlens-tests/1\r\n");
+        if !has("user-agent") {
+            out.push_str("user-agent: meshlens-tests/1\r\n");
+        }
         for (k, v) in headers {
             out.push_str(&format!("{k}: {v}\r\n"));
         }

@@ -10,5 +10,6 @@ pub mod envoy;
 pub mod http;
 pub mod otlp;
 pub mod paths;
+pub mod planted;
 pub mod plugin;
 pub mod prometheus;

@@ -374,6 +374,7 @@ fn request_log<'a>(cfg: &'a Config, trace: Option<(TraceId, SpanId, u8)>, path: 
         user_agent: Some(USER_AGENT),
         request_id: Some("6f1c2d9e-8a4b-4c3e-9f0a-1b2c3d4e5f60"),
         extra: &[],
+        clean: None,
     }
 }
 

@@ -4,6 +4,8 @@
 //! The pipeline calls [`start_request`] when the request headers pass, [`response_headers`] when
 //! the response headers pass and [`finish`] at stream end.
 
+use std::borrow::Cow;
+
 use crate::config::{EdgePolicy, TracingConfig};
 use crate::ids::{IdGenerator, SpanId};
 use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, b3, traceparent, tracestate};
@@ -236,6 +238,41 @@ pub fn finish(
     if !span.sampled {
         return None;
     }
+    let clean = Clean::of(req, policy, counts);
+    finish_clean(cfg, routes, span, req, &clean, done, policy, counts)
+}
+
+/// A request's free-text values after the redaction policy, computed once per request and shared
+/// by the span and the access line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clean<'a> {
+    /// The path without its query.
+    pub path: Cow<'a, str>,
+    pub user_agent: Option<Cow<'a, str>>,
+}
+
+impl<'a> Clean<'a> {
+    /// Redacts the request's path and user agent (counted once).
+    pub fn of(req: &'a RequestAttributes, policy: &Policy, counts: &mut Counts) -> Self {
+        Self { path: policy.path(req.path(), counts), user_agent: req.user_agent().map(|ua| policy.text(ua, counts)) }
+    }
+}
+
+/// [`finish`] with the request's values already redacted.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_clean(
+    cfg: &TracingConfig,
+    routes: &RouteTable,
+    span: ActiveSpan,
+    req: &RequestAttributes,
+    clean: &Clean<'_>,
+    done: &Completion,
+    policy: &Policy,
+    counts: &mut Counts,
+) -> Option<Span> {
+    if !span.sampled {
+        return None;
+    }
     let known = KNOWN_METHODS.contains(&req.method());
     let route = req.route.and_then(|r| routes.template(r));
     // HTTP semantic conventions, span name: `{method} {http.route}`, `HTTP` for unknown methods.
@@ -253,7 +290,7 @@ pub fn finish(
         attributes.push(KeyValue::string("http.request.method", "_OTHER"));
         attributes.push(KeyValue::string("http.request.method_original", req.method().to_owned()));
     }
-    attributes.push(KeyValue::string("url.path", policy.path(req.path(), counts).into_owned()));
+    attributes.push(KeyValue::string("url.path", clean.path.clone().into_owned()));
     if let Some(scheme) = req.scheme() {
         attributes.push(KeyValue::string("url.scheme", scheme.to_owned()));
     }
@@ -275,8 +312,8 @@ pub fn finish(
             attributes.push(KeyValue::int("client.port", i64::from(port)));
         }
     }
-    if let Some(ua) = req.user_agent() {
-        attributes.push(KeyValue::string("user_agent.original", policy.text(ua, counts).into_owned()));
+    if let Some(ua) = &clean.user_agent {
+        attributes.push(KeyValue::string("user_agent.original", ua.clone().into_owned()));
     }
     if let Some(version) = done.protocol.as_deref().and_then(|p| p.strip_prefix("HTTP/")) {
         attributes.push(KeyValue::string("network.protocol.version", version.to_owned()));

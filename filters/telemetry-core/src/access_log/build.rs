@@ -116,6 +116,9 @@ pub struct RequestLog<'a> {
     pub request_id: Option<&'a str>,
     /// Raw values of the configured extra fields, in order.
     pub extra: &'a [Option<String>],
+    /// The path (without its query) and the user agent already redacted, when the caller shares
+    /// one redaction between the span and the line; `None`: the builder redacts them.
+    pub clean: Option<(&'a str, Option<&'a str>)>,
 }
 
 impl Field {
@@ -192,6 +195,9 @@ impl FieldName<'_> {
 
 /// `path` without its query, redacted: what the `path` field and the message carry.
 pub fn clean_path<'a>(policy: &Policy, counts: &mut Counts, req: &RequestLog<'a>) -> Cow<'a, str> {
+    if let Some((path, _)) = req.clean {
+        return Cow::Borrowed(path);
+    }
     policy.path(route::strip_query(req.path), counts)
 }
 
@@ -225,7 +231,10 @@ pub fn each_field<'c, 'a>(
             Field::UpstreamCluster => req.upstream_cluster.into_iter().for_each(|v| emit(name, borrowed(v))),
             Field::UpstreamHost => req.upstream_host.into_iter().for_each(|v| emit(name, borrowed(v))),
             Field::ClientAddress => req.client_address.into_iter().for_each(|v| emit(name, borrowed(v))),
-            Field::UserAgent => req.user_agent.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
+            Field::UserAgent => match req.clean {
+                Some((_, ua)) => ua.into_iter().for_each(|v| emit(name, borrowed(v))),
+                None => req.user_agent.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
+            },
             Field::RequestId => req.request_id.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
             Field::QueryHash => {
                 query

@@ -230,6 +230,7 @@ mod tests {
                 user_agent: agent.as_deref(),
                 request_id: Some("Bearer abc.def"),
                 extra: &extra,
+                clean: None,
             };
             let (mut direct, mut via_record) = (String::new(), String::new());
             let (mut counted_direct, mut counted_record) = (Counts::default(), Counts::default());

@@ -2,14 +2,14 @@
 //! line and OTLP log record, the span).
 
 use super::host::{self, Host, LogLevel, LogSink};
-use super::{Exchange, Pipeline, plan};
+use super::{Exchange, Pipeline, Request, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
 use crate::metrics::RequestFacts;
 use crate::names;
 use crate::redact::Counts;
 use crate::security;
-use crate::tracer::{self, Completion};
+use crate::tracer::{self, ActiveSpan, Clean, Completion};
 
 impl Pipeline {
     /// Reads what the stream end needs from the host, then records the request everywhere.
@@ -35,18 +35,26 @@ impl Pipeline {
         };
         self.record_metrics(exchange, &done, host);
         self.security(&done, host);
-        self.access_log(exchange, &done, host);
-        let (Some(cfg), Some(span), Some(request)) = (&self.config.tracing, exchange.span.take(), &exchange.request)
-        else {
+        let span = exchange.span.take();
+        let Some(request) = &exchange.request else { return };
+        // The path and the user agent are redacted once, when the line or the span first needs
+        // them, and the result is shared (and counted once).
+        let mut clean = None;
+        self.access_log(request, span.as_ref(), &done, host, &mut clean);
+        let (Some(cfg), Some(span)) = (&self.config.tracing, span) else { return };
+        if !span.sampled {
             return;
-        };
-        if let Some(finished) = tracer::finish(
+        }
+        let policy = &self.config.redaction;
+        let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions));
+        if let Some(finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
             span,
             &request.attributes,
+            clean,
             &done,
-            &self.config.redaction,
+            policy,
             &mut self.redactions,
         ) && let Some(exporter) = &mut self.spans
         {
@@ -101,9 +109,16 @@ impl Pipeline {
     }
 
     /// Writes the request's access-log record to its sinks, when it is sampled.
-    fn access_log(&mut self, exchange: &Exchange, done: &Completion, host: &impl Host) {
-        let (Some(cfg), Some(request)) = (&self.config.access_log, &exchange.request) else { return };
-        let trace = exchange.span.as_ref().map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
+    fn access_log<'r>(
+        &mut self,
+        request: &'r Request,
+        span: Option<&ActiveSpan>,
+        done: &Completion,
+        host: &impl Host,
+        clean: &mut Option<Clean<'r>>,
+    ) {
+        let Some(cfg) = &self.config.access_log else { return };
+        let trace = span.map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
         // Requests with a trace are sampled on its id; only the others draw a random number.
         let random = match trace {
             Some(_) => 0,
@@ -149,8 +164,11 @@ impl Pipeline {
             user_agent: request.attributes.user_agent(),
             request_id: request.attributes.request_id(),
             extra: &extra,
+            clean: None,
         };
         let policy = &self.config.redaction;
+        let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions));
+        let req = RequestLog { clean: Some((&clean.path, clean.user_agent.as_deref())), ..req };
         // The proxy-log line is written straight from the request; a record is built only for
         // the OTLP queue, which must own it.
         if cfg.proxy_log {

@@ -46,19 +46,40 @@ pub const PLANTED: &[(&str, &[Place])] = &[
     ),
     ("PLANTEDbag4", &[Place::Header("baggage", "userId=alice,user.password={}")]),
     ("PLANTEDxff5", &[Place::Header("x-forwarded-for", "203.0.113.7, {}")]),
-    (
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.c2lnbmF0dXJl",
-        &[Place::Path("/users/{}"), Place::Header("x-tenant", "{}")],
-    ),
-    ("4111111111111111", &[Place::Path("/api/v1/query?q={}"), Place::Header("x-tenant", "card {}")]),
-    ("planted@example.com", &[Place::Header("user-agent", "bot/1 ({})"), Place::Header("x-tenant", "{}")]),
-    ("AKIAIOSFODNN7PLANTED", &[Place::Header("x-tenant", "key={}"), Place::Path("/api/v1/query?q={}")]),
-    ("AIzaSyPLANTEDPLANTEDPLANTEDPLANTED12345", &[Place::Header("referer", "https://maps.example/?k={}")]),
-    ("ghp_PLANTEDplantedPLANTEDplantedPLANTED1", &[Place::Header("x-tenant", "{}")]),
-    ("xoxb-PLANTED-1234567890", &[Place::Header("baggage", "hook={}")]),
-    ("sk_live_PLANTEDplantedPLANTEDplanted", &[Place::Header("x-tenant", "{}")]),
     ("-----BEGIN PRIVATE KEY-----MIIEvPLANTED-----END PRIVATE KEY-----", &[Place::Header("x-tenant", "{}")]),
 ];
+
+/// Secrets recognised by their shape wherever they appear: each is planted in every
+/// [`TEXT_PLACES`] place.
+pub const SHAPED: &[&str] = &[
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.c2lnbmF0dXJl",
+    "4111111111111111",
+    "planted@example.com",
+    "AKIAIOSFODNN7PLANTED",
+    "AIzaSyPLANTEDPLANTEDPLANTEDPLANTED12345",
+    "ghp_PLANTEDplantedPLANTEDplantedPLANTED1",
+    "xoxb-PLANTED-1234567890",
+    "sk_live_PLANTEDplantedPLANTEDplanted",
+];
+
+/// Every place a client's free text reaches an output.
+pub const TEXT_PLACES: &[Place] = &[
+    Place::Path("/users/{}"),
+    Place::Path("/api/v1/query?q={}"),
+    Place::Header("user-agent", "bot/1 ({})"),
+    Place::Header("x-tenant", "{}"),
+    Place::Header("referer", "https://x.example/p/{}?x={}"),
+    Place::Header("baggage", "k={}"),
+    Place::ResponseHeader("location", "https://x.example/next/{}"),
+];
+
+/// Every planted (secret, place): the place-specific ones and each shaped secret in each text
+/// place.
+pub fn planted() -> Vec<(&'static str, Place)> {
+    let specific = PLANTED.iter().flat_map(|(secret, places)| places.iter().map(move |p| (*secret, *p)));
+    let shaped = SHAPED.iter().flat_map(|secret| TEXT_PLACES.iter().map(move |p| (*secret, *p)));
+    specific.chain(shaped).collect()
+}
 
 /// Values that look a little like secrets and must come out as they went in.
 pub const INNOCENT: &[(&str, Place)] = &[

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use meshlens_tests::envoy::{Envoy, Render};
 use meshlens_tests::http::{self, Reply, Server};
 use meshlens_tests::otlp::Receiver;
-use meshlens_tests::planted::{CONFIG, INNOCENT, PLANTED, Place};
+use meshlens_tests::planted::{CONFIG, INNOCENT, Place, planted};
 
 /// The request header the app copies into its `location` response header, to plant secrets in
 /// a response header.
@@ -52,8 +52,7 @@ fn through_envoy(values: &[(&str, Place)]) -> String {
 
 #[test]
 fn no_planted_secret_leaves_envoy_and_innocent_values_do() {
-    let planted: Vec<(&str, Place)> =
-        PLANTED.iter().flat_map(|(secret, places)| places.iter().map(move |p| (*secret, *p))).collect();
+    let planted = planted();
     let out = through_envoy(&planted);
     assert!(out.contains("resourceSpans") && out.contains("resourceLogs"), "spans and logs exported");
     for (secret, place) in &planted {

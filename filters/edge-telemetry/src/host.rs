@@ -44,7 +44,7 @@ pub fn header_map(map: MapType) -> Result<Vec<u8>, Failure> {
 /// The first value of a header, `None` when absent.
 pub fn header(map: MapType, name: &str) -> Result<Option<String>, Failure> {
     match abi::get_header_map_value(map.raw(), name.as_bytes()) {
-        Ok(bytes) => Ok(Some(text(bytes))),
+        Ok(bytes) => Ok(Some(telemetry_core::pipeline::host::text(bytes))),
         Err(e) if e.is(Status::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
@@ -69,12 +69,6 @@ pub fn property(path: &str) -> Result<Option<Vec<u8>>, Failure> {
         Err(e) if e.is(Status::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// The host's bytes as text, kept without a copy when they are UTF-8 (as they nearly always
-/// are), invalid sequences replaced otherwise.
-fn text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Defines (or looks up) a metric by name.

@@ -117,8 +117,13 @@ impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + V
 /// A string attribute: the host's bytes as text, kept without a copy when they are UTF-8 (as
 /// they nearly always are), invalid sequences replaced otherwise.
 pub fn property_string(host: &impl Properties, property: &Property) -> Option<String> {
-    host.property(property)
-        .map(|bytes| String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    host.property(property).map(text)
+}
+
+/// A host's bytes as text: kept without a copy when they are UTF-8 (as they nearly always are),
+/// invalid sequences replaced otherwise.
+pub fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// An integer attribute: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.

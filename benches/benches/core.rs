@@ -484,27 +484,13 @@ fn redaction(c: &mut Criterion) {
 }
 
 /// 60 KB header values of adversarial shapes next to 60 KB of plain letters: every scanner is
-/// single pass, so each shape must cost at most 2x the letters (issue 13). Medians on a shared
-/// 2-core box, ns per value, before -> after the one-pass scanners: letters 119,890 -> 121,350;
-/// digit_run 37,729 -> 43,523; digits_spaced 2,948,500 -> 146,190; digit_groups_spaced 686,120 ->
-/// 138,010; at_run 269,700 -> 103,640; local_at 238,710 -> 218,260; eq_amp 95,837 -> 105,630;
-/// eq_amp_runs 65,838 -> 36,123; percent_escapes 720,250 -> 147,420.
+/// single pass, so each shape must cost at most 2x the letters (issue 13; numbers in RESULTS.md,
+/// guest instructions from `cargo xtask cost --shapes`).
 fn redaction_60k(c: &mut Criterion) {
-    const LEN: usize = 60 * 1024;
+    use meshlens_benches::shapes::{LEN, SHAPES, fill};
     let policy = Policy::default_policy();
     let mut counts = Counts::default();
-    let fill = |unit: &str| unit.repeat(LEN / unit.len() + 1)[..LEN].to_owned();
-    let cases = [
-        ("letters", fill("abcdefghijklmnopqrstuvwxyz")),
-        ("digit_run", fill("8395102746")),
-        ("digits_spaced", fill("7 ")),
-        ("digit_groups_spaced", fill("8395 1027 ")),
-        ("at_run", fill("@")),
-        ("local_at", fill("a@")),
-        ("eq_amp", fill("a=b&")),
-        ("eq_amp_runs", fill("==&&")),
-        ("percent_escapes", fill("%40%20%41")),
-    ];
+    let cases = SHAPES.map(|(name, unit)| (name, fill(unit, LEN)));
     let mut g = c.benchmark_group("redaction_60k");
     g.throughput(Throughput::Bytes(LEN as u64));
     for (name, value) in &cases {

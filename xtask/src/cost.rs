@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../../benches/src/shapes.rs"]
+mod shapes;
+
 /// The Envoy config whose plugin configuration is measured.
 const CONFIG: &str = "envoy-config/bench/3-meshlens-100.yaml";
 /// Requests replayed, and how many arrive per virtual millisecond.
@@ -19,32 +22,100 @@ const PER_MS: usize = 14;
 pub fn cost(root: &Path, wasm: &Path) -> Result<(), String> {
     let dir = root.join("target/cost");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut traffic = String::with_capacity(REQUESTS * 110);
-    for i in 0..REQUESTS {
+    let traffic = requests(REQUESTS, |_| String::from("wrk"));
+    let traffic_file = write(&dir, "traffic.jsonl", &traffic)?;
+    let config_file = write(&dir, "config.json", &case_3(root)?)?;
+    println!("{REQUESTS} requests of {} with the plugin configuration of {CONFIG}\n", traffic_file.display());
+    crate::run(&mut meshlens(root, wasm, &config_file, &traffic_file))
+}
+
+/// `cargo xtask cost --shapes`: guest instructions per request when the user agent is a 60 KB
+/// value of each adversarial shape (`benches/src/shapes.rs`), next to plain letters, in case
+/// (3)'s configuration (the user agent is in the span and the line, redacted once for both).
+/// Fails when a shape costs more than [`BOUND`] times the letters.
+pub fn shapes(root: &Path, wasm: &Path) -> Result<(), String> {
+    let dir = root.join("target/cost/shapes");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let config_file = write(&dir, "config.json", &case_3(root)?)?;
+    println!(
+        "{SHAPE_REQUESTS} requests per shape, the user agent a {} KB value, with the plugin configuration of {CONFIG}\n",
+        shapes::LEN / 1024
+    );
+    println!("{:<22} {:>14} {:>10}", "shape", "instructions", "x letters");
+    let mut letters = None;
+    let mut over = Vec::new();
+    for (name, unit) in shapes::SHAPES {
+        let value = shapes::fill(unit, shapes::LEN);
+        let traffic_file = write(&dir, &format!("{name}.jsonl"), &requests(SHAPE_REQUESTS, |_| value.clone()))?;
+        let out = meshlens(root, wasm, &config_file, &traffic_file)
+            .output()
+            .map_err(|e| format!("cannot run meshlens: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("meshlens run failed on {name}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let report = String::from_utf8_lossy(&out.stdout);
+        let instructions = instructions(&report).ok_or_else(|| format!("no instruction count in:\n{report}"))?;
+        let base = *letters.get_or_insert(instructions);
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = instructions as f64 / base as f64;
+        println!("{name:<22} {instructions:>14} {ratio:>10.2}");
+        if ratio > BOUND {
+            over.push(format!("{name} ({ratio:.2}x)"));
+        }
+    }
+    if over.is_empty() {
+        println!("\nevery shape within {BOUND}x the letters");
+        Ok(())
+    } else {
+        Err(format!("over {BOUND}x the letters: {}", over.join(", ")))
+    }
+}
+
+/// The issue's bound: no shape costs more than twice the letters.
+const BOUND: f64 = 2.0;
+/// Requests per shape: enough to spread the tick and the export over them.
+const SHAPE_REQUESTS: usize = 20;
+
+/// `n` wrk-shaped requests, 14 per virtual millisecond, the user agent of request `i` being
+/// `agent(i)` (JSON-safe: letters, digits and ASCII punctuation without quotes or backslashes).
+fn requests(n: usize, agent: impl Fn(usize) -> String) -> String {
+    let mut traffic = String::new();
+    for i in 0..n {
         let _ = writeln!(
             traffic,
-            r#"{{"path": "/api/v1/query", "headers": {{"user-agent": "wrk"}}, "response": {{"status": 200, "body": "ok"}}, "at_ms": {}}}"#,
+            r#"{{"path": "/api/v1/query", "headers": {{"user-agent": "{}"}}, "response": {{"status": 200, "body": "ok"}}, "at_ms": {}}}"#,
+            agent(i),
             i / PER_MS
         );
     }
-    let traffic_file = write(&dir, "traffic.jsonl", &traffic)?;
+    traffic
+}
+
+/// Case (3)'s plugin configuration.
+fn case_3(root: &Path) -> Result<String, String> {
     let yaml = root.join(CONFIG);
     let text = std::fs::read_to_string(&yaml).map_err(|e| format!("{}: {e}", yaml.display()))?;
-    let config = plugin_configuration(&text).ok_or_else(|| format!("{CONFIG}: no `value: |` plugin configuration"))?;
-    let config_file = write(&dir, "config.json", &config)?;
-    println!("{REQUESTS} requests of {} with the plugin configuration of {CONFIG}\n", traffic_file.display());
-    crate::run(
-        Command::new(crate::cargo())
-            .current_dir(root)
-            .args(["run", "--release", "--quiet", "-p", "host-harness", "--bin", "meshlens", "--", "run", "--format"])
-            .arg("cost")
-            .arg("--wasm")
-            .arg(wasm)
-            .arg("--config")
-            .arg(&config_file)
-            .arg("--traffic")
-            .arg(&traffic_file),
-    )
+    plugin_configuration(&text).ok_or_else(|| format!("{CONFIG}: no `value: |` plugin configuration"))
+}
+
+/// `meshlens run --format cost` on the release harness.
+fn meshlens(root: &Path, wasm: &Path, config: &Path, traffic: &Path) -> Command {
+    let mut cmd = Command::new(crate::cargo());
+    cmd.current_dir(root)
+        .args(["run", "--release", "--quiet", "-p", "host-harness", "--bin", "meshlens", "--", "run", "--format"])
+        .arg("cost")
+        .arg("--wasm")
+        .arg(wasm)
+        .arg("--config")
+        .arg(config)
+        .arg("--traffic")
+        .arg(traffic);
+    cmd
+}
+
+/// The `guest Wasm instructions` figure of a cost report.
+fn instructions(report: &str) -> Option<u64> {
+    report.lines().find_map(|l| l.trim().strip_prefix("guest Wasm instructions")).and_then(|n| n.trim().parse().ok())
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {

@@ -7,7 +7,8 @@
 //!   module, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
-//!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables.
+//!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables; with
+//!   `--shapes`, for a 60 KB user agent of each adversarial shape against plain letters.
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
 //!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
@@ -60,7 +61,8 @@ commands:
               instructions, hostcalls by name) with `meshlens run --format cost`, in the
               configuration and traffic of benches/RESULTS.md's instruction tables (case
               3: every section on, 10,000 requests); --wasm FILE counts another module
-              (an older build, to compare)
+              (an older build, to compare); --shapes (instead, a 60 KB user agent of
+              each adversarial shape against plain letters; fails above 2x)
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
               print the digest and the lines for WasmPlugin.spec
@@ -252,14 +254,18 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_ENVOY", &tools.envoy))
 }
 
-/// `cargo xtask cost [--wasm FILE]`.
+/// `cargo xtask cost [--shapes] [--wasm FILE]`.
 fn cost(args: &[String]) -> Result<(), String> {
-    let wasm = match args {
+    let (shapes, rest) = match args {
+        [flag, rest @ ..] if flag == "--shapes" => (true, rest),
+        _ => (false, args),
+    };
+    let wasm = match rest {
         [] => build_wasm()?,
         [flag, file] if flag == "--wasm" => PathBuf::from(file),
-        _ => return Err(format!("usage: cargo xtask cost [--wasm FILE]\n\n{USAGE}")),
+        _ => return Err(format!("usage: cargo xtask cost [--shapes] [--wasm FILE]\n\n{USAGE}")),
     };
-    cost::cost(&root(), &wasm)
+    if shapes { cost::shapes(&root(), &wasm) } else { cost::cost(&root(), &wasm) }
 }
 
 fn cargo() -> String {

@@ -21,6 +21,7 @@
 pub mod histogram;
 pub mod labels;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
@@ -175,34 +176,34 @@ impl Dimension {
 }
 
 impl MetricsConfig {
-    /// The value of every dimension, in order: `raw(source)` gives the raw value of header and
-    /// property sources; route dimensions map the matched route template.
-    /// Header values go through the redaction policy's header rules, property values through its
-    /// value patterns, before the allow-list.
+    /// The value of every dimension, in order: `clean(i, source)` gives the value of header and
+    /// property sources already through the redaction policy ([`DimensionSource::clean`]); route
+    /// dimensions map the matched route template. The allow-list applies after redaction.
     pub fn dimension_values(
         &self,
         route: Option<&str>,
-        policy: &Policy,
-        counts: &mut Counts,
-        mut raw: impl FnMut(usize, &DimensionSource) -> Option<String>,
+        mut clean: impl FnMut(usize, &DimensionSource) -> Option<String>,
     ) -> Vec<String> {
         self.dimensions
             .iter()
             .enumerate()
             .map(|(i, d)| match d.route_value(route) {
                 Some(v) => v,
-                None => {
-                    let value = raw(i, &d.source);
-                    let clean = value.as_deref().and_then(|v| match &d.source {
-                        DimensionSource::RequestHeader(h) | DimensionSource::ResponseHeader(h) => {
-                            policy.header(h, v, counts).map(|c| c.into_owned())
-                        }
-                        _ => Some(policy.text(v, counts).into_owned()),
-                    });
-                    d.value(clean.as_deref())
-                }
+                None => d.value(clean(i, &d.source).as_deref()),
             })
             .collect()
+    }
+}
+
+impl DimensionSource {
+    /// A raw value of this source through the redaction policy: a header's value through its
+    /// header rules (`None`: the header may not appear), a property's through the value patterns.
+    /// Metric labels and access-log fields both take their values from here.
+    pub fn clean<'a>(&self, policy: &Policy, raw: &'a str, counts: &mut Counts) -> Option<Cow<'a, str>> {
+        match self {
+            Self::RequestHeader(h) | Self::ResponseHeader(h) => policy.header(h, raw, counts),
+            _ => Some(policy.text(raw, counts)),
+        }
     }
 }
 

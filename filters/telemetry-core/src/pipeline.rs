@@ -77,6 +77,19 @@ pub struct Exchange {
     response_body_bytes: u64,
 }
 
+/// The callback in which an exchange's request headers were first read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Its own: the span starts and trace headers go upstream.
+    Request,
+    /// The response's (a reply generated before this filter saw the request): the span starts,
+    /// nothing goes upstream, `x-trace-id` goes downstream.
+    Response,
+    /// Stream end (a reply Envoy's codec generated before any filter ran): too late for
+    /// `x-trace-id`, so no span either; no ids are drawn, no trace context is parsed.
+    End,
+}
+
 /// Why a configuration was refused: the line to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigureError(pub String);
@@ -155,7 +168,7 @@ impl Pipeline {
 
     /// The request headers passed: the span starts and trace headers go upstream.
     pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
-        self.begin(exchange, host, true);
+        self.begin(exchange, host, Seen::Request);
     }
 
     /// The response headers passed: the trace-ID headers are added, and the status and the
@@ -163,7 +176,7 @@ impl Pipeline {
     /// this filter saw it) starts here, with nothing left to propagate upstream.
     pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
         if exchange.request.is_none() {
-            self.begin(exchange, host, false);
+            self.begin(exchange, host, Seen::Response);
         }
         exchange.status = host.response_header(":status").and_then(|s| s.parse().ok());
         if let (Some(cfg), Some(span)) = (&self.config.tracing, &exchange.span) {
@@ -180,9 +193,14 @@ impl Pipeline {
             }
         }
         if self.plan.reads_response_dimensions {
-            for (slot, source) in request.dimensions.iter_mut().zip(&self.plan.dimensions) {
+            for (i, (slot, source)) in request.dimensions.iter_mut().zip(&self.plan.dimensions).enumerate() {
                 if let plan::Source::ResponseHeader(name) = source {
-                    *slot = host.response_header(name);
+                    // A header that is also a log field was just read: one read for both.
+                    let twin = self.plan.log_extra_twins.iter().position(|t| *t == Some(i));
+                    *slot = match twin.and_then(|j| request.log_extra.get(j)) {
+                        Some(read) => read.clone(),
+                        None => host.response_header(name),
+                    };
                 }
             }
         }
@@ -195,8 +213,7 @@ impl Pipeline {
     /// either: it is counted and logged without a trace.
     pub fn on_log(&mut self, exchange: &mut Exchange, host: &impl Host) {
         if exchange.request.is_none() {
-            self.begin(exchange, host, false);
-            exchange.span = None;
+            self.begin(exchange, host, Seen::End);
         }
         self.complete(exchange, host);
     }
@@ -250,8 +267,9 @@ impl Pipeline {
     }
 
     /// Reads the request headers once and starts what needs them: the span (and the headers sent
-    /// upstream when `inject`), and the header-sourced metric labels and log fields.
-    fn begin(&mut self, exchange: &mut Exchange, host: &impl Host, inject: bool) {
+    /// upstream when the request is `seen` in its own callback), and the header-sourced metric
+    /// labels and log fields.
+    fn begin(&mut self, exchange: &mut Exchange, host: &impl Host, seen: Seen) {
         // Envoy shows request headers only while they are being processed (and in `on_log`);
         // elsewhere the list is empty and the request is recorded with what is known.
         host.request_headers(|headers| {
@@ -267,12 +285,12 @@ impl Pipeline {
                     .collect()
             };
             let dimensions = keep(&self.plan.dimensions);
-            if let Some(cfg) = &self.config.tracing {
+            if let Some(cfg) = self.config.tracing.as_ref().filter(|_| seen != Seen::End) {
                 let started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
                 if started.invalid_context {
                     self.counters.invalid_trace_context(host);
                 }
-                if inject {
+                if seen == Seen::Request {
                     for name in &started.remove {
                         host.remove_request_header(name);
                     }

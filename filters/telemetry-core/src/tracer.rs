@@ -238,7 +238,7 @@ pub fn finish(
     if !span.sampled {
         return None;
     }
-    let clean = Clean::of(req, policy, counts);
+    let clean = Clean::of(req, policy, counts, true);
     finish_clean(cfg, routes, span, req, &clean, done, policy, counts)
 }
 
@@ -252,9 +252,10 @@ pub struct Clean<'a> {
 }
 
 impl<'a> Clean<'a> {
-    /// Redacts the request's path and user agent (counted once).
-    pub fn of(req: &'a RequestAttributes, policy: &Policy, counts: &mut Counts) -> Self {
-        Self { path: policy.path(req.path(), counts), user_agent: req.user_agent().map(|ua| policy.text(ua, counts)) }
+    /// Redacts the request's path, and its user agent when some output shows it (counted once).
+    pub fn of(req: &'a RequestAttributes, policy: &Policy, counts: &mut Counts, user_agent: bool) -> Self {
+        let user_agent = req.user_agent().filter(|_| user_agent).map(|ua| policy.text(ua, counts));
+        Self { path: policy.path(req.path(), counts), user_agent }
     }
 }
 

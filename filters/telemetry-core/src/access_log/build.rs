@@ -114,7 +114,9 @@ pub struct RequestLog<'a> {
     pub client_address: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub request_id: Option<&'a str>,
-    /// Raw values of the configured extra fields, in order.
+    /// Values of the configured extra fields, in order, already through the redaction policy
+    /// ([`DimensionSource::clean`]): the pipeline shares
+    /// them with metric labels of the same source.
     pub extra: &'a [Option<String>],
     /// The path (without its query) and the user agent already redacted, when the caller shares
     /// one redaction between the span and the line; `None`: the builder redacts them.
@@ -243,14 +245,9 @@ pub fn each_field<'c, 'a>(
             }
         }
     }
-    for ((name, source), raw) in cfg.extra.iter().zip(req.extra) {
-        let Some(raw) = raw else { continue };
-        let value = match source {
-            DimensionSource::RequestHeader(h) | DimensionSource::ResponseHeader(h) => policy.header(h, raw, counts),
-            _ => Some(policy.text(raw, counts)),
-        };
+    for ((name, _), value) in cfg.extra.iter().zip(req.extra) {
         if let Some(value) = value {
-            emit(FieldName::Extra(name), Value::Str(value));
+            emit(FieldName::Extra(name), borrowed(value));
         }
     }
 }

@@ -29,6 +29,11 @@ pub struct Plan {
     pub(super) dimensions: Vec<Source>,
     /// Per extra access-log field, in order: where its raw value comes from.
     pub(super) log_extra: Vec<Source>,
+    /// Per extra access-log field, in order: the first metric dimension with the same header or
+    /// attribute source, whose redacted value the field shares.
+    pub(super) log_extra_twins: Vec<Option<usize>>,
+    /// Whether the access-log line has a `user_agent` field.
+    pub(super) log_shows_user_agent: bool,
     /// Whether some dimension reads a response header.
     pub(super) reads_response_dimensions: bool,
 }
@@ -58,8 +63,13 @@ impl Plan {
     /// The plan for a validated configuration.
     pub fn new(config: &Config) -> Self {
         let mut properties = Vec::new();
+        // One number per path: a label and a log field of the same attribute read it once.
         let mut add = |path: &[&str]| {
-            let property = Property::new(properties.len(), path.iter().map(|s| (*s).to_owned()).collect());
+            let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+            if let Some(known) = properties.iter().find(|p: &&Property| p.path() == path.as_slice()) {
+                return known.clone();
+            }
+            let property = Property::new(properties.len(), path);
             properties.push(property.clone());
             property
         };
@@ -85,6 +95,13 @@ impl Plan {
             .map(|m: &MetricsConfig| m.dimensions.iter().map(|d| source(&d.source)).collect())
             .unwrap_or_default();
         let log_extra: Vec<Source> = log.map(|a| a.extra.iter().map(|(_, s)| source(s)).collect()).unwrap_or_default();
+        let log_extra_twins = log_extra
+            .iter()
+            .map(|s| match s {
+                Source::Route => None,
+                _ => dimensions.iter().position(|d| d == s),
+            })
+            .collect();
         let reads_response_dimensions = dimensions.iter().any(|s| matches!(s, Source::ResponseHeader(_)));
         let mut request_headers: Vec<String> = Vec::new();
         let trace_headers = config.tracing.iter().flat_map(|t| &t.extract).flat_map(|f| tracer::header_names(*f));
@@ -108,6 +125,8 @@ impl Plan {
             upstream_address,
             dimensions,
             log_extra,
+            log_extra_twins,
+            log_shows_user_agent: wants(Field::UserAgent),
             reads_response_dimensions,
         }
     }

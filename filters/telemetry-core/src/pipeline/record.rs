@@ -1,15 +1,20 @@
 //! Stream end: what a finished request becomes (metric updates, a security event, the access-log
 //! line and OTLP log record, the span).
 
+use std::borrow::Cow;
+
 use super::host::{self, Host, LogLevel, LogSink};
 use super::{Exchange, Pipeline, Request, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
 use crate::metrics::RequestFacts;
 use crate::names;
-use crate::redact::Counts;
 use crate::security;
 use crate::tracer::{self, ActiveSpan, Clean, Completion};
+
+/// Per extra access-log field: the value its twin metric dimension already redacted (`None`: no
+/// twin, or metrics off).
+type Shared = Vec<Option<Option<String>>>;
 
 impl Pipeline {
     /// Reads what the stream end needs from the host, then records the request everywhere.
@@ -33,20 +38,20 @@ impl Pipeline {
             client_address: if wants_client { host::property_string(host, &self.plan.source_address) } else { None },
             protocol: if wants_span { host::property_string(host, &self.plan.request_protocol) } else { None },
         };
-        self.record_metrics(exchange, &done, host);
+        let shared = self.record_metrics(exchange, &done, host);
         self.security(&done, host);
         let span = exchange.span.take();
         let Some(request) = &exchange.request else { return };
         // The path and the user agent are redacted once, when the line or the span first needs
         // them, and the result is shared (and counted once).
         let mut clean = None;
-        self.access_log(request, span.as_ref(), &done, host, &mut clean);
+        self.access_log(request, span.as_ref(), &done, host, &mut clean, shared);
         let (Some(cfg), Some(span)) = (&self.config.tracing, span) else { return };
         if !span.sampled {
             return;
         }
         let policy = &self.config.redaction;
-        let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions));
+        let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, true));
         if let Some(finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
@@ -62,22 +67,31 @@ impl Pipeline {
         }
     }
 
-    /// Records the finished request into the metrics engine.
-    fn record_metrics(&mut self, exchange: &mut Exchange, done: &Completion, host: &impl Host) {
+    /// Records the finished request into the metrics engine. Returns, per extra log field, the
+    /// redacted value of its twin dimension (same source): redacted once, shared by label and
+    /// field.
+    fn record_metrics(&mut self, exchange: &mut Exchange, done: &Completion, host: &impl Host) -> Shared {
+        let mut shared: Shared = vec![None; self.plan.log_extra.len()];
         let (Some(config), Some(engine), Some(request)) =
             (&self.config.metrics, &mut self.metrics, &mut exchange.request)
         else {
-            return;
+            return shared;
         };
         let route = request.attributes.route.and_then(|r| self.config.routes.template(r));
-        let plan = &self.plan;
-        let dimensions =
-            config.dimension_values(route, &self.config.redaction, &mut self.redactions, |i, _| {
-                match plan.dimensions.get(i) {
-                    Some(plan::Source::Property(p)) => host::property_string(host, p),
-                    _ => request.dimensions.get_mut(i).and_then(Option::take),
+        let (plan, policy, counts) = (&self.plan, &self.config.redaction, &mut self.redactions);
+        let dimensions = config.dimension_values(route, |i, source| {
+            let raw = match plan.dimensions.get(i) {
+                Some(plan::Source::Property(p)) => host::property_string(host, p),
+                _ => request.dimensions.get_mut(i).and_then(Option::take),
+            };
+            let clean = raw.as_deref().and_then(|v| source.clean(policy, v, counts)).map(Cow::into_owned);
+            for (twin, slot) in plan.log_extra_twins.iter().zip(shared.iter_mut()) {
+                if *twin == Some(i) {
+                    *slot = Some(clean.clone());
                 }
-            });
+            }
+            clean
+        });
         let facts = RequestFacts {
             method: request.attributes.method(),
             route,
@@ -88,6 +102,7 @@ impl Pipeline {
             dimensions: &dimensions,
         };
         engine.record(&facts);
+        shared
     }
 
     /// Counts an access failure and, when it completes a burst, emits the security event.
@@ -116,6 +131,7 @@ impl Pipeline {
         done: &Completion,
         host: &impl Host,
         clean: &mut Option<Clean<'r>>,
+        shared: Shared,
     ) {
         let Some(cfg) = &self.config.access_log else { return };
         let trace = span.map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
@@ -136,14 +152,22 @@ impl Pipeline {
             _ => None,
         };
         let upstream_cluster = cluster.filter(|_| wants(Field::UpstreamCluster));
+        let policy = &self.config.redaction;
         let extra: Vec<Option<String>> = self
             .plan
             .log_extra
             .iter()
             .zip(&request.log_extra)
-            .map(|(source, captured)| match source {
-                plan::Source::Property(p) => host::property_string(host, p),
-                _ => captured.clone(),
+            .zip(&cfg.extra)
+            .zip(shared)
+            .map(|(((source, captured), (_, from)), shared)| {
+                shared.unwrap_or_else(|| {
+                    let raw = match source {
+                        plan::Source::Property(p) => host::property_string(host, p),
+                        _ => captured.clone(),
+                    };
+                    raw.and_then(|v| from.clean(policy, &v, &mut self.redactions).map(Cow::into_owned))
+                })
             })
             .collect();
         let req = RequestLog {
@@ -166,21 +190,25 @@ impl Pipeline {
             extra: &extra,
             clean: None,
         };
-        let policy = &self.config.redaction;
-        let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions));
+        // The user agent is redacted only when the line or the (sampled) span shows it.
+        let user_agent = self.plan.log_shows_user_agent || span.is_some_and(|s| s.sampled);
+        let clean =
+            clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, user_agent));
         let req = RequestLog { clean: Some((&clean.path, clean.user_agent.as_deref())), ..req };
-        // The proxy-log line is written straight from the request; a record is built only for
-        // the OTLP queue, which must own it.
-        if cfg.proxy_log {
+        // The proxy-log line alone is written straight from the request; with the OTLP queue,
+        // which must own a record, the record is built once and the line encoded from it.
+        if let Some(exporter) = &mut self.logs {
+            let record = log_build::build(cfg, policy, &mut self.redactions, &req);
+            if cfg.proxy_log {
+                self.line.clear();
+                line::encode(&record, &mut self.line);
+                host.log(cfg.proxy_log_level, &self.line);
+            }
+            exporter.push(host, record);
+        } else if cfg.proxy_log {
             self.line.clear();
             line::encode_request(cfg, policy, &mut self.redactions, &req, &mut self.line);
             host.log(cfg.proxy_log_level, &self.line);
-        }
-        if let Some(exporter) = &mut self.logs {
-            // The line already counted this request's redactions: count them once.
-            let mut again = Counts::default();
-            let counts = if cfg.proxy_log { &mut again } else { &mut self.redactions };
-            exporter.push(host, log_build::build(cfg, policy, counts, &req));
         }
     }
 

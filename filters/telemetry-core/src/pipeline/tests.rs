@@ -398,9 +398,13 @@ fn a_reply_the_filter_never_saw_is_logged_and_counted_without_a_span() {
     let mut exchange = pipeline.new_exchange();
     // Envoy encodes integer attributes as 8 little-endian bytes.
     host.properties.borrow_mut().insert(String::from("response.code"), 431u64.to_le_bytes().to_vec());
+    // What the codec parsed before refusing is visible at stream end, a broken traceparent too.
+    host.request.borrow_mut().push((String::from("traceparent"), String::from("00-broken")));
+    host.request_visible.set(true);
     pipeline.on_log(&mut exchange, &host);
     host.tick(&mut pipeline, 2_000_000_000);
     assert!(host.calls.borrow().is_empty(), "no span: no x-trace-id could carry its trace id");
+    assert_eq!(host.metric(names::TRACE_CONTEXT_INVALID), Some(0), "no span, so no context was parsed");
     let line: Value = serde_json::from_str(&host.logs.borrow().last().unwrap().1).unwrap();
     assert_eq!(line["status"], 431);
     assert!(line.get("trace_id").is_none(), "{line}");
@@ -442,3 +446,60 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
     assert_eq!(host.metric(&format!("{};kind=userinfo", names::REDACTIONS)), Some(1));
 }
 mod query_hash;
+
+#[test]
+fn a_value_that_is_both_a_label_and_a_log_field_is_redacted_once_for_every_output() {
+    // x-tenant and an attribute are metric labels and log fields, and the log goes to both sinks.
+    let config = r#"{"metrics": {"dimensions": [{"name": "tenant", "from": {"request_header": "x-tenant"}},
+        {"name": "region", "from": {"property": ["node", "metadata", "REGION"]}}]},
+        "access_log": {"sinks": ["proxy_log", "otlp"], "fields": ["method"],
+        "extra": [{"name": "tenant", "from": {"request_header": "x-tenant"}},
+                  {"name": "region", "from": {"property": ["node", "metadata", "REGION"]}}]}}"#;
+    let host = FakeHost::new(START, [11; 32]);
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let paths: Vec<String> = pipeline.plan().properties().iter().map(|p| p.path().join(".")).collect();
+    assert_eq!(paths.iter().filter(|p| *p == "node.metadata.REGION").count(), 1, "one number per path: {paths:?}");
+    host.set_property("node.metadata.REGION", "eu-ghp_0123456789abcdefghijABCDEFGHIJ012345");
+    let request = [(":method", "GET"), (":path", "/"), ("x-tenant", "acme-AKIAIOSFODNN7EXAMPLE")];
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    host.exchange(&mut pipeline, &request, b"", &ok);
+    let reads = host.property_reads.borrow().iter().filter(|p| *p == "node.metadata.REGION").count();
+    assert_eq!(reads, 1, "the attribute is read once for the label and the field");
+    host.tick(&mut pipeline, 2_000_000_000);
+    host.answer_calls(&mut pipeline, Some(200));
+    let line: Value =
+        serde_json::from_str(&host.logs.borrow().iter().find(|(_, l)| l.contains("tenant")).unwrap().1).unwrap();
+    assert_eq!((line["tenant"].as_str(), line["region"].as_str()), (Some("acme-[REDACTED]"), Some("eu-[REDACTED]")));
+    let exported: String = host.calls.borrow().iter().map(|c| String::from_utf8_lossy(&c.body).into_owned()).collect();
+    assert!(exported.contains("acme-[REDACTED]") && exported.contains("eu-[REDACTED]"), "{exported}");
+    let labels: String = host.metrics.borrow().iter().map(|(n, _, _)| n.clone()).collect();
+    assert!(labels.contains("tenant=acme-[REDACTED]") && labels.contains("region=eu-[REDACTED]"), "{labels}");
+    for output in [&exported, &labels, &line.to_string()] {
+        assert!(!output.contains("AKIA") && !output.contains("ghp_"), "{output}");
+    }
+    // One request, one redaction of each value, whatever the number of places it shows.
+    assert_eq!(host.metric(&format!("{};kind=aws_key_id", names::REDACTIONS)), Some(1));
+    assert_eq!(host.metric(&format!("{};kind=github_token", names::REDACTIONS)), Some(1));
+}
+
+#[test]
+fn a_user_agent_no_output_shows_is_not_redacted_or_counted() {
+    let agent = "curl/8 (ops@example.com)";
+    let count = |config: &str| {
+        let host = FakeHost::new(START, [12; 32]);
+        let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+        let request = [(":method", "GET"), (":path", "/"), ("user-agent", agent)];
+        let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+        host.exchange(&mut pipeline, &request, b"", &ok);
+        host.tick(&mut pipeline, 2_000_000_000);
+        let lines: String = host.logs.borrow().iter().map(|(_, l)| l.clone()).collect();
+        assert!(!lines.contains("ops@"), "{lines}");
+        host.metric(&format!("{};kind=email", names::REDACTIONS))
+    };
+    let unsampled = r#"{"tracing": {"sampling": {"ratio": 0}}, "access_log": {"fields": ["method"]}}"#;
+    assert_eq!(count(unsampled), None, "neither the line nor a span shows the user agent");
+    let logged = r#"{"tracing": {"sampling": {"ratio": 0}}, "access_log": {"fields": ["user_agent"]}}"#;
+    assert_eq!(count(logged), Some(1));
+    let traced = r#"{"tracing": {"sampling": {"ratio": 1}}, "access_log": {"fields": ["method"]}}"#;
+    assert_eq!(count(traced), Some(1));
+}

@@ -16,6 +16,14 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = abi::check(abi::log(level.raw(), message.as_bytes()));
 }
 
+/// The proxy's log level, raw: `proxy_log_level_t` (0 trace .. 5 critical), or what else the
+/// host returns (Envoy passes its logger's spdlog level on, so `off` is 6).
+pub fn log_level() -> Result<u32, Failure> {
+    let mut level = 0u32;
+    abi::check(abi::get_log_level(&mut level))?;
+    Ok(level)
+}
+
 /// The host's wall clock, in nanoseconds since the Unix epoch (0 if the host refuses).
 pub fn now_unix_nanos() -> u64 {
     let mut t = 0u64;

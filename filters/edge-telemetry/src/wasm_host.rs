@@ -10,10 +10,10 @@ use proxy_wasm_abi::property;
 use telemetry_core::pipeline::Pipeline;
 use telemetry_core::pipeline::host::{
     Calls, Clock, HeaderPairs, Headers, HostError, LogLevel, LogSink, MetricKind, MetricSink, Properties, Property,
-    Random, Vm,
+    ProxyLogLevel, Random, Vm,
 };
 
-use proxy_wasm_abi::{Failure, LogLevel as ProxyLogLevel, MapType, MetricType};
+use proxy_wasm_abi::{Failure, LogLevel as AbiLogLevel, MapType, MetricType};
 
 use crate::host;
 
@@ -87,12 +87,25 @@ impl Properties for WasmHost {
 impl LogSink for WasmHost {
     fn log(&self, level: LogLevel, message: &str) {
         let level = match level {
-            LogLevel::Debug => ProxyLogLevel::Debug,
-            LogLevel::Info => ProxyLogLevel::Info,
-            LogLevel::Warn => ProxyLogLevel::Warn,
-            LogLevel::Error => ProxyLogLevel::Error,
+            LogLevel::Debug => AbiLogLevel::Debug,
+            LogLevel::Info => AbiLogLevel::Info,
+            LogLevel::Warn => AbiLogLevel::Warn,
+            LogLevel::Error => AbiLogLevel::Error,
         };
         host::log(level, message);
+    }
+
+    fn log_level(&self) -> Result<ProxyLogLevel, HostError> {
+        // A value past critical is spdlog's `off` (6), which Envoy passes on as it is.
+        Ok(match AbiLogLevel::from_raw(host::log_level().map_err(status)?) {
+            Some(AbiLogLevel::Trace) => ProxyLogLevel::Trace,
+            Some(AbiLogLevel::Debug) => ProxyLogLevel::Debug,
+            Some(AbiLogLevel::Info) => ProxyLogLevel::Info,
+            Some(AbiLogLevel::Warn) => ProxyLogLevel::Warn,
+            Some(AbiLogLevel::Error) => ProxyLogLevel::Error,
+            Some(AbiLogLevel::Critical) => ProxyLogLevel::Critical,
+            None => ProxyLogLevel::Off,
+        })
     }
 }
 

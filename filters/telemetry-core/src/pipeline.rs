@@ -20,6 +20,7 @@ mod exporter;
 #[cfg(any(test, feature = "fake-host"))]
 pub mod fake;
 pub mod host;
+mod log_level;
 mod plan;
 mod record;
 
@@ -138,6 +139,7 @@ impl Pipeline {
             host.set_tick_period_ms(ms).map_err(|e| ConfigureError(format!("meshlens: cannot set the tick: {e}")))?;
         }
         counters.config_reloaded(host);
+        log_level::check_access_lines(config.access_log.as_ref(), host);
         let security = config.security.clone().map(BurstDetector::new);
         Ok(Self {
             plan: Plan::new(&config),

@@ -18,6 +18,7 @@ pub(super) fn check(status: u32) -> Result<(), Failure> {
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
     fn proxy_log(level: u32, message: *const u8, size: usize) -> u32;
+    fn proxy_get_log_level(level: *mut u32) -> u32;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, data: *mut *mut u8, size: *mut usize) -> u32;
@@ -45,6 +46,10 @@ unsafe extern "C" {
 
 pub(super) fn log(level: u32, message: &[u8]) -> u32 {
     unsafe { proxy_log(level, message.as_ptr(), message.len()) }
+}
+
+pub(super) fn get_log_level(level: &mut u32) -> u32 {
+    unsafe { proxy_get_log_level(level) }
 }
 
 pub(super) fn get_current_time_nanoseconds(time: &mut u64) -> u32 {

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::host::{Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties};
-use super::host::{LogLevel, Property, Random, Vm};
+use super::host::{LogLevel, Property, ProxyLogLevel, Random, Vm};
 
 /// One export call the pipeline made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +36,10 @@ pub struct FakeHost {
     pub response: RefCell<Vec<(String, String)>>,
     /// Attributes by path (`"source.address"`), as raw bytes.
     pub properties: RefCell<BTreeMap<String, Vec<u8>>>,
-    /// `(level, line)` of every log line.
+    /// `(level, line)` of every log line, whatever the proxy's log level.
     pub logs: RefCell<Vec<(LogLevel, String)>>,
+    /// What [`LogSink::log_level`] returns; `None`: the host cannot tell (proxy-wasm 0.2.0).
+    pub log_level: Cell<Option<ProxyLogLevel>>,
     /// Metrics in definition order: stat name, kind, value.
     pub metrics: RefCell<Vec<(String, MetricKind, i64)>>,
     pub tick_period_ms: Cell<Option<u32>>,
@@ -175,6 +177,10 @@ impl Properties for FakeHost {
 impl LogSink for FakeHost {
     fn log(&self, level: LogLevel, message: &str) {
         self.logs.borrow_mut().push((level, message.to_owned()));
+    }
+
+    fn log_level(&self) -> Result<ProxyLogLevel, HostError> {
+        self.log_level.get().ok_or_else(|| HostError(String::from("Unimplemented")))
     }
 }
 

@@ -70,10 +70,28 @@ pub enum LogLevel {
     Error,
 }
 
+/// The proxy's log level: the least severe line it writes; less severe lines are dropped.
+/// Envoy's is its `wasm` logger's level (`-l`, or `--component-log-level wasm:LEVEL`); Istio's
+/// proxies default to `warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProxyLogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+    /// Nothing is written.
+    Off,
+}
+
 /// The proxy's log.
 pub trait LogSink {
     /// Writes one line.
     fn log(&self, level: LogLevel, message: &str);
+    /// The proxy's log level now; an error when the host cannot tell (proxy-wasm ABI 0.2.0 has
+    /// no `proxy_get_log_level`).
+    fn log_level(&self) -> Result<ProxyLogLevel, HostError>;
 }
 
 /// The proxy's metrics (what Envoy shows on `/stats/prometheus`).
@@ -136,6 +154,44 @@ pub fn property_u64(host: &impl Properties, property: &Property) -> Option<u64> 
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl LogLevel {
+    /// Envoy's name of the level, as `-l` and `--component-log-level` take it (`info`, `warning`).
+    pub fn envoy_name(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl ProxyLogLevel {
+    /// Whether the proxy writes a line of `level`.
+    pub fn writes(self, level: LogLevel) -> bool {
+        let level = match level {
+            LogLevel::Debug => Self::Debug,
+            LogLevel::Info => Self::Info,
+            LogLevel::Warn => Self::Warn,
+            LogLevel::Error => Self::Error,
+        };
+        self != Self::Off && level >= self
+    }
+
+    /// Envoy's name of the level (`trace`, `debug`, `info`, `warning`, `error`, `critical`, `off`).
+    pub fn envoy_name(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Off => "off",
+        }
     }
 }
 

@@ -445,6 +445,7 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
     );
     assert_eq!(host.metric(&format!("{};kind=userinfo", names::REDACTIONS)), Some(1));
 }
+mod log_level;
 mod query_hash;
 
 #[test]

@@ -109,7 +109,8 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         .root_id(&args.root_id)
         .plugin_config(config)
         .seed(args.seed)
-        .start_time_unix_nanos(args.start_unix_nanos);
+        .start_time_unix_nanos(args.start_unix_nanos)
+        .log_level(args.log_level);
     for cluster in &args.collector_clusters {
         builder = builder.respond(cluster, Responder::Respond(HttpResponse { status: 200, ..Default::default() }));
     }
@@ -127,7 +128,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     })?;
     host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {e}")))?;
 
-    let report = Report::new(&host, &exchanges, &outcomes, base, &prometheus_config);
+    let report = Report::new(&host, &exchanges, &outcomes, base, &prometheus_config, args.log_level);
     let rendered = match args.format {
         Format::Cost => {
             cost::render(&show(&args.wasm), wasm.len(), exchanges.len(), &before, &snapshot(&host), host.hostcalls())

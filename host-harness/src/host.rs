@@ -93,7 +93,8 @@ impl Host {
         self.store.data().streams.get(&id.0)
     }
 
-    /// Every log line the module wrote, in order.
+    /// Every log line the module wrote, in order, whatever the log level (Envoy writes only those
+    /// at or above [`HostBuilder::log_level`]).
     pub fn logs(&self) -> &[LogRecord] {
         &self.store.data().logs
     }

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use host_harness::DEFAULT_START_UNIX_NANOS;
+use host_harness::{DEFAULT_START_UNIX_NANOS, LogLevel};
 use host_harness::suggest::closest;
 
 use super::time;
@@ -39,6 +39,8 @@ pub struct RunArgs {
     pub envoy_config: Option<PathBuf>,
     pub seed: u64,
     pub start_unix_nanos: u64,
+    /// The proxy's log level: what `proxy_get_log_level` reports; lines below it are not written.
+    pub log_level: LogLevel,
 }
 
 /// The report format.
@@ -109,6 +111,11 @@ Host:
                                 [default: 0x5eed]
       --start-time TIME         Where the virtual clock starts: RFC 3339 or Unix
                                 nanoseconds [default: 2026-01-01T00:00:00Z]
+      --log-level LEVEL         The proxy's log level, as Envoy's -l (or its
+                                --component-log-level wasm:LEVEL) sets it: trace, debug,
+                                info, warning, error or critical. proxy_get_log_level
+                                reports it, and lines below it are not written, so not
+                                reported (Istio's proxies run at warning) [default: info]
   -h, --help                    Print this help
 
 Traffic: one exchange per line, a JSON object; blank lines and lines starting with
@@ -144,7 +151,7 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 10] = [
+const RUN_FLAGS: [Flag; 11] = [
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
@@ -155,6 +162,7 @@ const RUN_FLAGS: [Flag; 10] = [
     Flag { name: "--seed", repeatable: false },
     Flag { name: "--envoy-config", repeatable: false },
     Flag { name: "--start-time", repeatable: false },
+    Flag { name: "--log-level", repeatable: false },
 ];
 
 /// Parses the arguments after the program name.
@@ -267,6 +275,20 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         None => DEFAULT_START_UNIX_NANOS,
         Some(text) => time::parse(&text).map_err(|e| usage(Topic::Run, format!("--start-time: {e}")))?,
     };
+    let log_level = match one("--log-level").as_deref() {
+        None | Some("info") => LogLevel::Info,
+        Some("trace") => LogLevel::Trace,
+        Some("debug") => LogLevel::Debug,
+        Some("warning" | "warn") => LogLevel::Warn,
+        Some("error") => LogLevel::Error,
+        Some("critical") => LogLevel::Critical,
+        Some(other) => {
+            return Err(usage(
+                Topic::Run,
+                format!("--log-level: expected trace, debug, info, warning, error or critical, got '{other}'"),
+            ));
+        }
+    };
     Ok(Command::Run(RunArgs {
         wasm,
         config,
@@ -278,6 +300,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         envoy_config,
         seed,
         start_unix_nanos,
+        log_level,
     }))
 }
 
@@ -292,6 +315,7 @@ fn metavar(flag: &str) -> &'static str {
         "--collector-cluster" => "NAME",
         "--seed" => "N",
         "--start-time" => "TIME",
+        "--log-level" => "LEVEL",
         _ => "FILE",
     }
 }
@@ -327,10 +351,17 @@ mod tests {
         assert_eq!((run.format, run.root_id.as_str(), run.seed), (Format::Text, "meshlens", 16));
         assert_eq!(run.collector_clusters, ["a", "b"]);
         assert_eq!(run.start_unix_nanos, DEFAULT_START_UNIX_NANOS);
+        assert_eq!(run.log_level, LogLevel::Info);
         let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic - --format json --start-time 5") else {
             panic!("not a run")
         };
         assert_eq!((run.format, run.start_unix_nanos, run.collector_clusters.len()), (Format::Json, 5, 1));
+        for (text, level) in [("warning", LogLevel::Warn), ("warn", LogLevel::Warn), ("trace", LogLevel::Trace)] {
+            let Ok(Command::Run(run)) = parse_str(&format!("run --wasm m --traffic t --log-level {text}")) else {
+                panic!("not a run")
+            };
+            assert_eq!(run.log_level, level, "{text}");
+        }
         assert_eq!(parse_str("--version"), Ok(Command::Version));
         assert_eq!(parse_str("help run"), Ok(Command::Help(Topic::Run)));
         assert_eq!(parse_str("run --wasm x --help"), Ok(Command::Help(Topic::Run)));
@@ -356,6 +387,11 @@ mod tests {
         assert_eq!(error(""), "no command given");
         assert!(error("--wasm m").contains("it is an option of run"));
         assert!(error("run --wasm m --traffic t --seed x").starts_with("--seed: expected a number"));
+        assert_eq!(
+            error("run --wasm m --traffic t --log-level loud"),
+            "--log-level: expected trace, debug, info, warning, error or critical, got 'loud'"
+        );
+        assert_eq!(error("run --wasm m --traffic t --log-levl info"), "unknown flag --log-levl; did you mean --log-level?");
         assert!(error("run --wasm m --traffic t --start-time yesterday").starts_with("--start-time: "));
     }
 }

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 
 use host_harness::metrics::PrometheusConfig;
 use host_harness::traffic::{End, Exchange, HeaderDiff, Outcome};
-use host_harness::{CallState, Host, LogRecord, SpanRecord};
+use host_harness::{CallState, Host, LogLevel, LogRecord, SpanRecord};
 
 use super::prometheus::{self, Sample};
 
@@ -34,7 +34,10 @@ pub struct Summary {
     pub spans: usize,
     pub http_calls: usize,
     pub grpc_calls: usize,
+    /// Lines the proxy writes: those at or above its log level (`--log-level`).
     pub log_lines: usize,
+    /// Lines the module logged below the proxy's log level, which the proxy does not write.
+    pub log_lines_not_written: usize,
     /// Virtual time from the first exchange to the end of the replay (flush included).
     pub virtual_ms: u64,
 }
@@ -172,13 +175,15 @@ pub struct GrpcCallReport {
 
 impl Report {
     /// Gathers the report from a host after `replay` and the final flush. `base_unix_nanos` is the
-    /// virtual time the replay started at.
+    /// virtual time the replay started at; lines below `log_level` are left out, as the proxy
+    /// does not write them.
     pub fn new(
         host: &Host,
         exchanges: &[Exchange],
         outcomes: &[Outcome],
         base_unix_nanos: u64,
         prometheus_config: &PrometheusConfig,
+        log_level: LogLevel,
     ) -> Self {
         let lines: BTreeMap<u32, usize> = outcomes.iter().zip(exchanges).map(|(o, e)| (o.id.0, e.line)).collect();
         let line_of = |context: u32| lines.get(&context).copied();
@@ -186,9 +191,11 @@ impl Report {
         let spans: Vec<SpanReport> = host.spans().iter().map(|s| span(s, base_unix_nanos)).collect();
         let prometheus = host.prometheus(prometheus_config);
         let metrics = Metrics { samples: prometheus::samples(&prometheus), prometheus };
+        let written = |l: &&LogRecord| l.level >= log_level;
         let logs: Vec<LogReport> = host
             .logs()
             .iter()
+            .filter(written)
             .map(|l| {
                 let source = match l.context_id {
                     0 => "vm",
@@ -250,6 +257,7 @@ impl Report {
             http_calls: callouts.http.len(),
             grpc_calls: callouts.grpc.len(),
             log_lines: logs.len(),
+            log_lines_not_written: host.logs().len() - logs.len(),
             virtual_ms: host.now_unix_nanos().saturating_sub(base_unix_nanos) / 1_000_000,
         };
         Self { summary, exchanges, spans, metrics, logs, callouts }

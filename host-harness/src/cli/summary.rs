@@ -33,7 +33,15 @@ pub fn render(report: &Report) -> String {
     // Structured lines (access logs) can be many: a few samples, then every event and every
     // plain-text line in full.
     let structured = report.logs.iter().filter(|l| l.message.starts_with('{')).count();
-    let _ = writeln!(out, "Log lines ({}, of which {structured} JSON access-log lines)", report.logs.len());
+    let not_written = match report.summary.log_lines_not_written {
+        0 => String::new(),
+        n => format!("; {n} more below --log-level, not written"),
+    };
+    let _ = writeln!(
+        out,
+        "Log lines ({}, of which {structured} JSON access-log lines{not_written})",
+        report.logs.len()
+    );
     let mut samples = 0;
     for log in &report.logs {
         let json = log.message.starts_with('{');

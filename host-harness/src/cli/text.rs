@@ -46,9 +46,13 @@ fn summary(out: &mut String, report: &Report) {
             let _ = write!(out, ", {n} {what}");
         }
     }
+    let not_written = match s.log_lines_not_written {
+        0 => String::new(),
+        n => format!(" ({n} more below --log-level, not written)"),
+    };
     let _ = writeln!(
         out,
-        "), {}, {}, {}, {}, {} ms of virtual time",
+        "), {}, {}, {}, {}{not_written}, {} ms of virtual time",
         count(s.spans, "span"),
         count(s.http_calls, "HTTP call"),
         count(s.grpc_calls, "gRPC call"),

@@ -160,7 +160,8 @@ impl HostBuilder {
         self
     }
 
-    /// The level `proxy_get_log_level` reports (default info).
+    /// The proxy's log level, which `proxy_get_log_level` reports (default info, Envoy's `-l`
+    /// default; Istio's proxies run at warning). [`Host::logs`] keeps lines below it too.
     pub fn log_level(mut self, level: LogLevel) -> Self {
         self.log_level = level;
         self

@@ -551,3 +551,38 @@ fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
     // Counted, not timed: the same inputs give the same report.
     assert_eq!(run(), text);
 }
+
+/// `--log-level` is the proxy's: the module reads it at configure time, and lines below it are
+/// not written. At Istio's default `warning` the access lines are gone and the module's one
+/// warning says how to bring them back; at `info` they are there and nothing warns.
+#[test]
+fn at_log_level_warning_access_lines_are_not_written_and_the_module_says_why() {
+    let report = |level: &str| -> Value {
+        let out = run_sample(&["--format", "json", "--log-level", level]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let is_access_line = |l: &Value| {
+        let m = l["message"].as_str().unwrap();
+        m.starts_with('{') && !m.contains("\"event_type\"")
+    };
+    let warns = |l: &Value| l["message"].as_str().unwrap().contains("--component-log-level wasm:info");
+
+    let warning = report("warning");
+    let logs = warning["logs"].as_array().unwrap();
+    assert!(!logs.iter().any(is_access_line), "no access line is written at warning: {logs:?}");
+    let warnings: Vec<&Value> = logs.iter().filter(|l| warns(l)).collect();
+    assert_eq!(warnings.len(), 1, "one warning, at configure time: {logs:?}");
+    assert_eq!(warnings[0]["level"], "warn");
+    assert_eq!(warnings[0]["source"], "root");
+    assert!(logs.iter().all(|l| l["level"] != "info"), "nothing below warning is reported: {logs:?}");
+    let not_written = warning["summary"]["log_lines_not_written"].as_u64().unwrap();
+
+    let info = report("info");
+    let logs = info["logs"].as_array().unwrap();
+    let access_lines = logs.iter().filter(|l| is_access_line(l)).count();
+    assert_eq!(access_lines, 70, "one access line per exchange at info");
+    assert!(!logs.iter().any(warns), "{logs:?}");
+    assert!(not_written > access_lines as u64, "the access lines and the info lines were not written");
+    assert_eq!(info["summary"]["log_lines"].as_u64().unwrap(), logs.len() as u64);
+}

@@ -33,6 +33,14 @@ pub struct Render {
     pub plugin_config: Option<String>,
 }
 
+/// Envoy's log flags. Every Envoy the tests and the demo start writes meshlens's lines: the
+/// `wasm` logger at info, as the shipped bootstraps' README asks
+/// (`--component-log-level wasm:info`).
+pub const LOG_INFO: [&str; 4] = ["--log-level", "info", "--component-log-level", "wasm:info"];
+/// Istio's proxy default (`warning`) with the `wasm` logger at info, as the shipped Istio
+/// resources set it (`sidecar.istio.io/componentLogLevel: "wasm:info"`).
+pub const LOG_WARNING_WASM_INFO: [&str; 4] = ["--log-level", "warning", "--component-log-level", "wasm:info"];
+
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -112,13 +120,19 @@ impl Envoy {
     /// Starts Envoy with a rendered config text whose listener and admin ports are given; waits
     /// (at most 60 s) until the admin endpoint says it is ready and the listener accepts.
     pub fn start_text(text: &str, listener: u16, admin: u16, concurrency: u32) -> Self {
+        Self::start_logging(text, listener, admin, concurrency, &LOG_INFO)
+    }
+
+    /// [`Envoy::start_text`] with these log flags (`--log-level`, `--component-log-level`).
+    pub fn start_logging(text: &str, listener: u16, admin: u16, concurrency: u32, log_flags: &[&str]) -> Self {
         let dir = TempDir::new("envoy");
         let config = dir.0.join("envoy.yaml");
         std::fs::write(&config, text).expect("write config");
         let log = dir.0.join("envoy.log");
         let mut cmd = Command::new(paths::envoy());
         cmd.args(["-c", &config.display().to_string(), "--concurrency", &concurrency.to_string()])
-            .args(["--use-dynamic-base-id", "--log-level", "info", "--log-path", &log.display().to_string()])
+            .args(log_flags)
+            .args(["--use-dynamic-base-id", "--log-path", &log.display().to_string()])
             .args(["--disable-hot-restart"])
             .current_dir(paths::repo_root());
         let (listener, admin) =

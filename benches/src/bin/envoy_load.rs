@@ -389,6 +389,8 @@ impl Envoy {
             .arg("-c")
             .arg(&config)
             .args(["--concurrency", "1", "--use-dynamic-base-id", "--disable-hot-restart", "--log-level", "info"])
+            // The shipped bootstraps' flag: meshlens's access lines are written whatever `-l` is.
+            .args(["--component-log-level", "wasm:info"])
             .arg("--log-path")
             .arg(&log)
             .current_dir(root);

@@ -3,12 +3,14 @@
 //! Starts an application and an OTLP collector on 127.0.0.1, Envoy 1.40 with
 //! `envoy-config/edge-gateway.yaml` in front of them, replays `tests/data/sample-traffic.json`
 //! and prints, per request, what the client got back and what the application received, then
-//! every span the collector got, then the module's own counters.
+//! every span the collector got, the access-log lines Envoy wrote, then the module's own counters.
+//! Envoy logs at Istio's default level, `warning`, with `--component-log-level wasm:info`, the
+//! flag the shipped bootstraps document, so the access lines are written.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
 
-use meshlens_tests::envoy::{Envoy, Render};
+use meshlens_tests::envoy::{self, Envoy, Render};
 use meshlens_tests::http::{self, Reply, Server};
 use meshlens_tests::otlp::{self, Receiver};
 use serde_json::Value;
@@ -21,8 +23,11 @@ fn main() {
     let app = Server::start(|_| Reply::text(200, "{\"rows\": 10}"));
     let collector = Receiver::start();
     let render = Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: None };
-    let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
-    println!("Envoy 1.40 + edge_telemetry.wasm listening on {} (admin {})\n", envoy.listener, envoy.admin);
+    let (listener, admin) = (envoy::free_port(), envoy::free_port());
+    let text = envoy::render("edge-gateway.yaml", &render, listener, admin);
+    let envoy = Envoy::start_logging(&text, listener, admin, 1, &envoy::LOG_WARNING_WASM_INFO);
+    println!("Envoy 1.40 + edge_telemetry.wasm listening on {} (admin {})", envoy.listener, envoy.admin);
+    println!("Envoy logs with {}\n", envoy::LOG_WARNING_WASM_INFO.join(" "));
 
     for (i, r) in requests.iter().enumerate() {
         let path = r["path"].as_str().unwrap_or("/");
@@ -74,6 +79,12 @@ fn main() {
     );
     if !valid {
         println!("{report}");
+    }
+    let log = envoy.log();
+    let access_lines: Vec<&str> = log.lines().filter(|l| l.contains("wasm log") && l.contains(": {\"")).collect();
+    println!("\nAccess-log lines in Envoy's log ({}), the first:", access_lines.len());
+    if let Some(line) = access_lines.first() {
+        println!("  {line}");
     }
     println!("\nmeshlens counters from Envoy's /stats/prometheus:");
     let shown = |l: &&str| l.starts_with("meshlens_") && !l.contains("_bucket{") && !l.contains("_size_bytes");

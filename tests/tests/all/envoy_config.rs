@@ -73,3 +73,22 @@ fn an_invalid_plugin_config_is_rejected_naming_the_field() {
         assert!(out.contains(expected), "expected `{expected}` in:\n{out}");
     }
 }
+
+/// The documented way to run each bootstrap keeps meshlens's access lines visible whatever `-l`
+/// is: its run line, in the file and in `envoy-config/README.md`, raises the Wasm logger to the
+/// level the tests start Envoy with.
+#[test]
+fn the_documented_run_lines_raise_the_wasm_logger_to_info() {
+    let flag = format!("--component-log-level {}", envoy::LOG_INFO[3]);
+    let readme = std::fs::read_to_string(paths::repo_root().join("envoy-config/README.md")).unwrap();
+    for name in ["edge-gateway.yaml", "sidecar.yaml"] {
+        let text = std::fs::read_to_string(paths::repo_root().join("envoy-config").join(name)).unwrap();
+        let command = format!(".venv/bin/envoy -c envoy-config/{name}");
+        let documented: Vec<&str> =
+            text.lines().chain(readme.lines()).filter(|l| l.contains(&command)).map(str::trim).collect();
+        assert!(documented.len() >= 2, "{name}: run lines in the file and the README: {documented:?}");
+        for line in documented {
+            assert!(line.contains(&flag), "{name}: `{line}` lacks {flag}");
+        }
+    }
+}

@@ -73,8 +73,12 @@ fn at_warning_envoy_writes_no_access_line_and_the_module_says_how_to_fix_it() {
     }
 }
 
+/// The flags the tests and the demo use, and the value the shipped Istio pod annotation gives
+/// Envoy (`sidecar.istio.io/componentLogLevel` becomes `--component-log-level`).
 #[test]
 fn at_warning_with_the_wasm_component_at_info_every_access_line_is_written() {
+    let istio = crate::istio_resources::shipped_component_log_level();
+    assert_eq!(["--log-level", "warning", "--component-log-level", istio.as_str()], envoy::LOG_WARNING_WASM_INFO);
     let r = run(&envoy::LOG_WARNING_WASM_INFO);
     let mut statuses: Vec<u64> = r.lines.iter().map(|l| l["status"].as_u64().unwrap()).collect();
     statuses.sort_unstable();

@@ -270,3 +270,68 @@ fn the_logs_plugin_keys_query_hash_from_the_proxy_environment() {
     let err = configure(&spec["pluginConfig"]).unwrap_err();
     assert!(err.contains("access_log.query_hash.key_env"), "{err}");
 }
+
+/// The pod annotation that sets the proxy's `wasm` logger level, per plugin that writes access
+/// lines to the proxy log: the patch of the pods the plugin selects.
+const LOG_LEVEL_PATCHES: [(&str, &str); 2] =
+    [("wasmplugin.yaml", "gateway-log-level.yaml"), ("wasmplugin-logs.yaml", "sidecar-log-level.yaml")];
+const COMPONENT_LOG_LEVEL: &str = "sidecar.istio.io/componentLogLevel";
+
+/// Whether the module, configured with a WasmPlugin's spec in a proxy logging at `level`, warns
+/// that its access lines are invisible.
+fn warns_of_invisible_lines(spec: &Json, level: host_harness::LogLevel) -> bool {
+    let mut builder = Host::builder(&module())
+        .root_id("meshlens")
+        .vm_id("meshlens")
+        .plugin_config(spec["pluginConfig"].to_string())
+        .log_level(level);
+    for var in spec["vmConfig"]["env"].as_array().into_iter().flatten() {
+        builder = builder.env(var["name"].as_str().unwrap(), "a-host-env-value-of-32-bytes-000");
+    }
+    let host = builder.build().unwrap();
+    host.logs().iter().any(|l| l.message.contains("--component-log-level"))
+}
+
+/// The `wasm:LEVEL` value of a component-log-level annotation, as the harness's level.
+fn wasm_level(annotation: &str) -> host_harness::LogLevel {
+    let level = annotation.split(',').find_map(|c| c.strip_prefix("wasm:")).expect("a wasm component level");
+    match level {
+        "trace" => host_harness::LogLevel::Trace,
+        "debug" => host_harness::LogLevel::Debug,
+        "info" => host_harness::LogLevel::Info,
+        "warning" => host_harness::LogLevel::Warn,
+        "error" => host_harness::LogLevel::Error,
+        other => panic!("not an Envoy log level: {other}"),
+    }
+}
+
+/// The shipped pod-template patches are what makes the access lines visible: on the pods of
+/// each plugin that writes them, at Istio's default proxy level (`warning`) the module warns
+/// that Envoy drops its lines, and at the `wasm` level the patch sets it does not. The patch
+/// touches the pod template's annotations only (on the Deployment's own metadata the annotation
+/// would do nothing). Real Envoy with the same value is `envoy_log_level`'s test.
+#[test]
+fn istio_log_level_patches_make_the_access_lines_visible() {
+    for (plugin, patch) in LOG_LEVEL_PATCHES {
+        let docs = documents(&istio_file(patch));
+        assert_eq!(docs.len(), 1, "{patch}: one patch");
+        let annotation = docs[0]["spec"]["template"]["metadata"]["annotations"][COMPONENT_LOG_LEVEL]
+            .as_str()
+            .unwrap_or_else(|| panic!("{patch}: no {COMPONENT_LOG_LEVEL} on the pod template"));
+        let only = json!({"spec": {"template": {"metadata": {"annotations": {COMPONENT_LOG_LEVEL: annotation}}}}});
+        assert_eq!(docs[0], only, "{patch} changes nothing else");
+        let plugin_docs = documents(&istio_file(plugin));
+        let spec = &plugin_docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"];
+        assert!(
+            warns_of_invisible_lines(spec, host_harness::LogLevel::Warn),
+            "{plugin}: at Istio's default level the module warns"
+        );
+        assert!(!warns_of_invisible_lines(spec, wasm_level(annotation)), "{plugin} with {patch}: {annotation}");
+    }
+}
+
+/// The shipped Istio value of the `wasm` component level, for the real-Envoy test.
+pub fn shipped_component_log_level() -> String {
+    let docs = documents(&istio_file("sidecar-log-level.yaml"));
+    docs[0]["spec"]["template"]["metadata"]["annotations"][COMPONENT_LOG_LEVEL].as_str().unwrap().to_owned()
+}

@@ -7,6 +7,7 @@
 #![allow(missing_debug_implementations)]
 
 pub mod envoy;
+pub mod exposition;
 pub mod http;
 pub mod otlp;
 pub mod paths;

@@ -27,10 +27,12 @@ pub const LOGS_EXPORTED: &str = "meshlens_logs_exported_total";
 pub const LOGS_DROPPED: &str = "meshlens_logs_dropped_total";
 /// Log records in export calls that failed.
 pub const LOGS_FAILED: &str = "meshlens_logs_failed_total";
-/// Export calls that failed. Span exports count here unlabelled; log exports with
-/// `;signal=logs`.
+/// Export calls that failed, labelled `signal` (`traces`, `logs`): every series of a family
+/// carries the same label names, so no series of this one is unlabelled.
 pub const EXPORT_FAILURES: &str = "meshlens_export_failures_total";
-/// The `signal` label value of log export failures.
+/// Failed span export calls.
+pub const EXPORT_FAILURES_TRACES: &str = "meshlens_export_failures_total;signal=traces";
+/// Failed log export calls.
 pub const EXPORT_FAILURES_LOGS: &str = "meshlens_export_failures_total;signal=logs";
 
 /// Access failures, labelled `kind` (`unauthorized`, `forbidden`, `rate_limited`, `other`).
@@ -86,7 +88,7 @@ pub const SPANS: SignalNames = SignalNames {
     exported: SPANS_EXPORTED,
     dropped: SPANS_DROPPED,
     failed: SPANS_FAILED,
-    failed_calls: EXPORT_FAILURES,
+    failed_calls: EXPORT_FAILURES_TRACES,
 };
 /// The OTLP log exporter's counters.
 pub const LOGS: SignalNames = SignalNames {
@@ -164,6 +166,7 @@ mod tests {
             assert!(is_metric_name(&format!("{DEFAULT_PREFIX}{family}")), "{family}");
         }
         assert_eq!(EXPORT_FAILURES_LOGS.split(';').next(), Some(EXPORT_FAILURES));
+        assert_eq!(EXPORT_FAILURES_TRACES.split(';').next(), Some(EXPORT_FAILURES));
     }
 
     #[test]

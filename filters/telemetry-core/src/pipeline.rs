@@ -118,7 +118,7 @@ impl Pipeline {
             .random_seed()
             .map_err(|e| ConfigureError(format!("meshlens: the host's random source failed: {e}")))?;
         let otlp_logs = config.access_log.as_ref().filter(|a| a.otlp).map(|a| a.otlp_path.clone());
-        let counters = Counters::define(host, otlp_logs.is_some());
+        let mut counters = Counters::define(host, otlp_logs.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
             Exporter::new(t.exporter.clone(), path, otlp::encode_traces_into, counters.spans)
@@ -140,6 +140,9 @@ impl Pipeline {
         }
         counters.config_reloaded(host);
         log_level::check_access_lines(config.access_log.as_ref(), host);
+        if let Some(security) = &config.security {
+            counters.define_security(host, &security.statuses);
+        }
         let security = config.security.clone().map(BurstDetector::new);
         Ok(Self {
             plan: Plan::new(&config),

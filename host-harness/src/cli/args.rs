@@ -4,8 +4,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use host_harness::{DEFAULT_START_UNIX_NANOS, LogLevel};
 use host_harness::suggest::closest;
+use host_harness::{DEFAULT_START_UNIX_NANOS, LogLevel};
 
 use super::time;
 
@@ -391,7 +391,10 @@ mod tests {
             error("run --wasm m --traffic t --log-level loud"),
             "--log-level: expected trace, debug, info, warning, error or critical, got 'loud'"
         );
-        assert_eq!(error("run --wasm m --traffic t --log-levl info"), "unknown flag --log-levl; did you mean --log-level?");
+        assert_eq!(
+            error("run --wasm m --traffic t --log-levl info"),
+            "unknown flag --log-levl; did you mean --log-level?"
+        );
         assert!(error("run --wasm m --traffic t --start-time yesterday").starts_with("--start-time: "));
     }
 }

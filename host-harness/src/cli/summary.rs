@@ -37,11 +37,8 @@ pub fn render(report: &Report) -> String {
         0 => String::new(),
         n => format!("; {n} more below --log-level, not written"),
     };
-    let _ = writeln!(
-        out,
-        "Log lines ({}, of which {structured} JSON access-log lines{not_written})",
-        report.logs.len()
-    );
+    let _ =
+        writeln!(out, "Log lines ({}, of which {structured} JSON access-log lines{not_written})", report.logs.len());
     let mut samples = 0;
     for log in &report.logs {
         let json = log.message.starts_with('{');

@@ -32,7 +32,8 @@ fn access_lines(log: &str) -> Vec<Value> {
 /// The shipped gateway with `log_flags`: a 200 from the app, Envoy's own 404 (no route) and a
 /// 500 from the app, each answered before the log is read.
 fn run(log_flags: &[&str]) -> Run {
-    let app = Server::start(|m| if m.start.contains("/fail") { Reply::text(500, "boom") } else { Reply::text(200, "ok") });
+    let app =
+        Server::start(|m| if m.start.contains("/fail") { Reply::text(500, "boom") } else { Reply::text(200, "ok") });
     let collector = Server::start(|_| Reply::text(200, ""));
     let render = Render { app_port: app.port(), collector_port: collector.port(), plugin_config: None };
     let (listener, admin) = (envoy::free_port(), envoy::free_port());

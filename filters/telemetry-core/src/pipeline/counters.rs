@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::host::{Host, LogLevel, LogSink, MetricKind, MetricSink};
 use crate::export::ExportStats;
 use crate::names::{self, SignalNames};
+use crate::security;
 
 /// The four counters of one exported signal.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,6 +101,18 @@ impl Counters {
         if let Some(id) = self.wasm_memory {
             host.record_metric(id, bytes);
         }
+    }
+
+    /// Defines the security counters a configuration that counts `statuses` can increment, at 0:
+    /// one per failure kind and one per event type. A series that first appears with the value 1
+    /// shows no `increase()` or `rate()` in Prometheus, so a proxy's first burst would raise no
+    /// alert; a series that exists at 0 from configure time does.
+    pub fn define_security(&mut self, host: &(impl MetricSink + LogSink), statuses: &[u16]) {
+        for status in statuses {
+            let name = format!("{};kind={}", names::SECURITY_RESPONSES, security::failure_kind(*status));
+            self.add_labelled(host, &name, 0);
+        }
+        self.add_labelled(host, &format!("{};event_type={}", names::SECURITY_EVENTS, security::BURST), 0);
     }
 
     /// Adds `delta` to the labelled counter `name` (`metric;label=value`), defining it first.

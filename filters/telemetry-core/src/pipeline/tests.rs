@@ -351,7 +351,7 @@ fn failed_and_unanswered_exports_count_every_span_once() {
     pipeline.on_export_answer(&host, tokens[1], None);
     pipeline.on_export_answer(&host, 999, Some(200));
     assert_eq!(host.metric(names::SPANS_FAILED), Some(4));
-    assert_eq!(host.metric(names::EXPORT_FAILURES), Some(2));
+    assert_eq!(host.metric(names::EXPORT_FAILURES_TRACES), Some(2));
     assert_eq!(host.metric(names::SPANS_EXPORTED), Some(0), "an unknown token counts nothing");
 }
 
@@ -377,7 +377,7 @@ fn a_missing_collector_is_logged_once_per_interval_with_a_count() {
             "meshlens: export call to cluster otel_collector refused 100 more times in the last 10 s: BadArgument",
         ]
     );
-    assert_eq!(host.metric(names::EXPORT_FAILURES), Some(250), "every refused call is still counted");
+    assert_eq!(host.metric(names::EXPORT_FAILURES_TRACES), Some(250), "every refused call is still counted");
     // The collector comes back for longer than an interval, then fails differently: logged at once.
     *host.refuse_calls.borrow_mut() = None;
     for _ in 0..150 {
@@ -447,6 +447,7 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
 }
 mod log_level;
 mod query_hash;
+mod security_counters;
 
 #[test]
 fn a_value_that_is_both_a_label_and_a_log_field_is_redacted_once_for_every_output() {

@@ -149,6 +149,51 @@ fn a_rule_that_stops_firing_fails_its_test() {
     assert!(out.contains("alertname: MeshlensHighRequestLatency"), "{out}");
 }
 
+/// The security alerts' tests fail when the rules stop doing what they promise: the ratio alert
+/// with its threshold raised past the 30% of the firing test, the event alert when one event is
+/// no longer enough, and the ratio alert without its minimum rate (the 60% of a sidecar's 0.6
+/// failures/s then fires).
+#[test]
+fn broken_security_rules_fail_their_tests() {
+    let cases = [
+        (
+            "security-ratio",
+            "job:meshlens_security_responses:ratio_rate5m > 0.2\n",
+            "job:meshlens_security_responses:ratio_rate5m > 0.5\n",
+            "alertname: MeshlensAccessFailureRatio",
+        ),
+        (
+            "security-event",
+            "(increase(meshlens_security_events_total[5m])) > 0\n",
+            "(increase(meshlens_security_events_total[5m])) > 1\n",
+            "alertname: MeshlensSecurityEvent",
+        ),
+        (
+            "security-guard",
+            "job:meshlens_security_responses:rate5m > 1\n",
+            "job:meshlens_security_responses:rate5m > 0\n",
+            "alertname: MeshlensAccessFailureRatio",
+        ),
+    ];
+    for (tag, from, to, alert) in cases {
+        let (ok, out) = test_edited(tag, |rules| replace_once(rules, from, to), str::to_owned);
+        assert!(!ok, "{tag}: promtool passed the broken rule:\n{out}");
+        assert!(out.contains(alert), "{tag}: {out}");
+    }
+}
+
+/// Every security alert is labelled `component: security`, the label Alertmanager routes to the
+/// security team's receiver on.
+#[test]
+fn security_alerts_are_labelled_for_the_security_route() {
+    let rules = std::fs::read_to_string(paths::repo_root().join(RULES)).unwrap();
+    let group = &rules[rules.find("- name: meshlens.security").expect("a security group")..];
+    let alerts: Vec<&str> = group.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
+    assert_eq!(alerts, ["MeshlensSecurityEvent", "MeshlensAccessFailureRatio"]);
+    assert_eq!(group.matches("component: security").count(), alerts.len(), "{group}");
+    assert!(!rules[..rules.find("- name: meshlens.security").unwrap()].contains("component: security"));
+}
+
 #[test]
 fn the_prometheusrule_has_exactly_the_groups_of_the_plain_rules_file() {
     let root = paths::repo_root();
@@ -171,5 +216,5 @@ fn the_prometheusrule_has_exactly_the_groups_of_the_plain_rules_file() {
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("2 groups identical"), "{text}");
+    assert!(text.contains("3 groups identical"), "{text}");
 }

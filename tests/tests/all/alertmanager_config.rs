@@ -78,13 +78,15 @@ fn alertmanager_broken_copies_fail_amtool_check_config() {
 
 #[test]
 fn alertmanager_routes_alerts_by_severity_and_component() {
-    let cases: [(&[&str], &[&str]); 8] = [
+    let cases: [(&[&str], &[&str]); 10] = [
         (&["severity=critical", "component=edge"], &["pager", "service-team"]),
         (&["severity=warning", "component=edge"], &["service-team"]),
         (&["severity=critical", "component=chat2sql"], &["pager", "service-team"]),
         (&["severity=warning", "component=chat2sql"], &["service-team"]),
         (&["severity=warning", "component=telemetry"], &["platform-team"]),
         (&["severity=critical", "component=telemetry"], &["pager", "platform-team"]),
+        (&["severity=warning", "component=security"], &["security-team"]),
+        (&["severity=critical", "component=security"], &["pager", "security-team"]),
         (&["severity=critical", "component=unknown"], &["pager"]),
         (&["severity=info", "component=unknown"], &["default"]),
     ];
@@ -92,7 +94,7 @@ fn alertmanager_routes_alerts_by_severity_and_component() {
         assert_eq!(routes(labels), expected, "labels {labels:?}");
     }
     // The shipped alerts, with the labels their rules set.
-    let alerts: [(&[&str], &[&str]); 4] = [
+    let alerts: [(&[&str], &[&str]); 6] = [
         (
             &["alertname=MeshlensHighErrorRatio", "severity=critical", "component=edge", "route=/api/v1/query"],
             &["pager", "service-team"],
@@ -100,10 +102,55 @@ fn alertmanager_routes_alerts_by_severity_and_component() {
         (&["alertname=MeshlensHighRequestLatency", "severity=warning", "component=edge"], &["service-team"]),
         (&["alertname=MeshlensTelemetryExportFailing", "severity=warning", "component=telemetry"], &["platform-team"]),
         (&["alertname=HighSQLQueryLatency", "severity=warning", "component=chat2sql"], &["service-team"]),
+        (
+            &[
+                "alertname=MeshlensSecurityEvent",
+                "severity=warning",
+                "component=security",
+                "instance=10.0.0.1:9901",
+                "event_type=access_failure_burst",
+            ],
+            &["security-team"],
+        ),
+        (
+            &["alertname=MeshlensAccessFailureRatio", "severity=warning", "component=security", "kind=unauthorized"],
+            &["security-team"],
+        ),
     ];
     for (labels, expected) in alerts {
         assert_eq!(routes(labels), expected, "labels {labels:?}");
     }
+}
+
+/// The security receiver gets the security alerts and nothing else: no other component's alert
+/// reaches it, and the security route sits before the team routes so that a security alert is
+/// never taken by them. A copy without the route sends security warnings to `default`.
+#[test]
+fn alertmanager_security_alerts_have_their_own_receiver() {
+    for component in ["edge", "chat2sql", "telemetry", "unknown"] {
+        for severity in ["warning", "critical"] {
+            let labels = [format!("severity={severity}"), format!("component={component}")];
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            assert!(!routes(&labels).contains(&"security-team".to_owned()), "{labels:?}");
+        }
+    }
+    let config = parsed();
+    let receivers: Vec<&str> =
+        config["route"]["routes"].as_array().unwrap().iter().filter_map(|r| r["receiver"].as_str()).collect();
+    let security = receivers.iter().position(|r| *r == "security-team").expect("a security route");
+    assert_eq!(config["route"]["routes"][security]["matchers"], serde_json::json!(["component=\"security\""]));
+    assert!(security < receivers.iter().position(|r| *r == "service-team").unwrap());
+
+    let text = std::fs::read_to_string(self::config()).unwrap();
+    let start = text.find("    - matchers: ['component=\"security\"']").unwrap();
+    let end = start + text[start..].find("\n    # The service team").unwrap();
+    let dir = TempDir::new("alertmanager-no-security");
+    let path = dir.0.join("alertmanager.yml");
+    std::fs::write(&path, format!("{}{}", &text[..start], &text[end + 1..])).unwrap();
+    let flag = format!("--config.file={}", path.display());
+    let (ok, out, err) = amtool(&["config", "routes", "test", &flag, "severity=warning", "component=security"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), "default", "without the route, security warnings fall through");
 }
 
 #[test]

@@ -268,3 +268,65 @@ fn grafana_broken_copies_fail() {
     let (ok, out) = check_expressions(&serde_json::from_str(&unparsable).unwrap(), "grafana-broken");
     assert!(!ok, "promtool accepted an expression that does not parse:\n{out}");
 }
+
+/// The Security row shows what the security alerts fire on: a panel on the access-failure ratio
+/// recording rule whose red threshold is the `MeshlensAccessFailureRatio` threshold in the rules
+/// (change one, the test asks for the other), beside the security events panel.
+#[test]
+fn grafana_security_panel_shows_the_ratio_alerts_threshold() {
+    const RATIO: &str = "job:meshlens_security_responses:ratio_rate5m";
+    let rules = std::fs::read_to_string(paths::repo_root().join(RULES)).unwrap();
+    let threshold: f64 = rules
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{RATIO} > ")))
+        .expect("the ratio alert's threshold")
+        .trim()
+        .parse()
+        .unwrap();
+    let model = model();
+    let panels = model["panels"].as_array().unwrap();
+    let panel = panels
+        .iter()
+        .find(|p| {
+            p["targets"].as_array().is_some_and(|t| t.iter().any(|t| t["expr"].as_str().unwrap().starts_with(RATIO)))
+        })
+        .expect("a panel on the access-failure ratio");
+    let steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().unwrap();
+    let red: Vec<f64> = steps.iter().filter(|s| s["color"] == "red").filter_map(|s| s["value"].as_f64()).collect();
+    assert_eq!(red, [threshold], "the panel's red line is the alert's threshold");
+    assert_eq!(panel["fieldConfig"]["defaults"]["unit"], "percentunit");
+    let row = |id: &Json| {
+        panels
+            .iter()
+            .filter(|p| p["type"] == "row" && p["gridPos"]["y"].as_u64() <= id["gridPos"]["y"].as_u64())
+            .last()
+            .unwrap()["title"]
+            .clone()
+    };
+    assert_eq!(row(panel), "Security", "in the Security row");
+    let events = panels.iter().find(|p| p["title"] == "Security events").unwrap();
+    assert_eq!(row(events), "Security");
+}
+
+/// Panels do not overlap on Grafana's 24-column grid.
+#[test]
+fn grafana_panels_do_not_overlap() {
+    let model = model();
+    let boxes: Vec<(String, u64, u64, u64, u64)> = model["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let g = &p["gridPos"];
+            let n = |k: &str| g[k].as_u64().unwrap();
+            (p["title"].as_str().unwrap().to_owned(), n("x"), n("y"), n("w"), n("h"))
+        })
+        .collect();
+    for (i, a) in boxes.iter().enumerate() {
+        assert!(a.1 + a.3 <= 24, "{} is wider than the grid", a.0);
+        for b in &boxes[i + 1..] {
+            let apart = a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1 || a.2 + a.4 <= b.2 || b.2 + b.4 <= a.2;
+            assert!(apart, "{} overlaps {}", a.0, b.0);
+        }
+    }
+}

@@ -46,4 +46,6 @@ mod prometheus_e2e;
 #[cfg(feature = "e2e")]
 mod prometheus_rules;
 #[cfg(feature = "e2e")]
+mod prometheus_security;
+#[cfg(feature = "e2e")]
 mod promtail_config;

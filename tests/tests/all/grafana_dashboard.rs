@@ -295,11 +295,11 @@ fn grafana_security_panel_shows_the_ratio_alerts_threshold() {
     let red: Vec<f64> = steps.iter().filter(|s| s["color"] == "red").filter_map(|s| s["value"].as_f64()).collect();
     assert_eq!(red, [threshold], "the panel's red line is the alert's threshold");
     assert_eq!(panel["fieldConfig"]["defaults"]["unit"], "percentunit");
-    let row = |id: &Json| {
+    // The row a panel sits in: the last row header above it.
+    let row = |panel: &Json| {
         panels
             .iter()
-            .filter(|p| p["type"] == "row" && p["gridPos"]["y"].as_u64() <= id["gridPos"]["y"].as_u64())
-            .last()
+            .rfind(|p| p["type"] == "row" && p["gridPos"]["y"].as_u64() <= panel["gridPos"]["y"].as_u64())
             .unwrap()["title"]
             .clone()
     };

@@ -80,7 +80,14 @@ fn main() {
     if !valid {
         println!("{report}");
     }
-    let log = envoy.log();
+    // Envoy flushes its log file every few seconds: wait for one line per request.
+    let access = |log: &str| log.lines().filter(|l| l.contains("wasm log") && l.contains(": {\"")).count();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut log = envoy.log();
+    while access(&log) < requests.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        log = envoy.log();
+    }
     let access_lines: Vec<&str> = log.lines().filter(|l| l.contains("wasm log") && l.contains(": {\"")).collect();
     println!("\nAccess-log lines in Envoy's log ({}), the first:", access_lines.len());
     if let Some(line) = access_lines.first() {

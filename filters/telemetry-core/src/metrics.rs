@@ -18,6 +18,8 @@
 //! A series cap per metric bounds memory: past `max_series - 1` label sets, new ones go to one
 //! overflow series whose every label is `overflow`, and the overflow is counted.
 
+pub mod endpoint;
+pub mod exposition;
 pub mod histogram;
 pub mod labels;
 
@@ -40,6 +42,9 @@ pub struct MetricsConfig {
     pub max_series: usize,
     /// Value of the `reporter` label.
     pub reporter: String,
+    /// When set, the module serves the families itself ([`exposition`]) and hands none of
+    /// them to the host's counters.
+    pub endpoint: Option<endpoint::Endpoint>,
 }
 
 /// One metric family: a counter, or a histogram of durations or sizes.
@@ -116,6 +121,8 @@ pub struct MetricsEngine {
     groups: Vec<LabelSets>,
     families: Vec<FamilyState>,
     overflow: Vec<Slot>,
+    /// Requests recorded since the engine started.
+    recorded: u64,
 }
 
 /// One counter as the host knows it: its stat name, its id once defined, and what is not yet
@@ -150,6 +157,8 @@ struct Series {
     /// Counter: the one slot. Histogram: one per bucket (cumulative, `+Inf` last), `_count`,
     /// then `_sum`.
     slots: Vec<Slot>,
+    /// The label values, joined by `\u{1f}` (the group's key).
+    key: String,
     /// Histogram `_sum`, in billionths of the metric's unit, and the whole units handed over.
     sum_total: u128,
     sum_reported: u64,
@@ -241,7 +250,7 @@ impl MetricsEngine {
                 pending: 0,
             })
             .collect();
-        Self { config, groups, families, overflow }
+        Self { config, groups, families, overflow, recorded: 0 }
     }
 
     /// The configuration this engine runs.
@@ -251,6 +260,7 @@ impl MetricsEngine {
 
     /// Records one finished request into every family it belongs to.
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
+        self.recorded += 1;
         let mut key = String::with_capacity(96);
         // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
         let mut current: Option<(usize, Option<usize>)> = None;
@@ -306,11 +316,19 @@ impl MetricsEngine {
         }
     }
 
+    /// Requests recorded since the engine started.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+
     /// Hands every pending delta to `emit(name, id, delta)`, which returns the id to remember
     /// for that stat name (defining the metric on first use; `delta` may be 0 then). Called on
-    /// the export tick.
+    /// the export tick. With an [`endpoint`](MetricsConfig::endpoint) only the overflow counts
+    /// go to the host: the families are served by the module, and their counts stay cumulative
+    /// for [`exposition::snapshot`].
     pub fn drain(&mut self, mut emit: impl FnMut(&str, Option<u32>, u64) -> Option<u32>) {
-        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()) {
+        let families = if self.config.endpoint.is_some() { 0 } else { self.families.len() };
+        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()).take(families) {
             for series in state.series.iter_mut().filter(|s| s.dirty) {
                 series.settle_sum(&family.kind);
                 // A new series defines all its slots, zeros included: Prometheus sees every
@@ -382,7 +400,7 @@ impl Series {
                 slots
             }
         };
-        Self { slots, sum_total: 0, sum_reported: 0, dirty: false }
+        Self { slots, key: values.join("\u{1f}"), sum_total: 0, sum_reported: 0, dirty: false }
     }
 
     fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>) {

@@ -22,6 +22,7 @@ pub mod fake;
 pub mod host;
 mod plan;
 mod record;
+mod scrape;
 
 use counters::Counters;
 use exporter::Exporter;
@@ -54,6 +55,8 @@ pub struct Pipeline {
     /// Request metrics, aggregated per worker and handed to the host on each tick.
     metrics: Option<MetricsEngine>,
     security: Option<BurstDetector>,
+    /// Publishes the metrics and answers scrapes, with `metrics.endpoint`.
+    publisher: Option<scrape::Publisher>,
     /// Redactions made, and how many of them the host's counters already show.
     redactions: Counts,
     reported: Counts,
@@ -75,6 +78,17 @@ pub struct Exchange {
     /// Body bytes seen in each direction, summed from the body callbacks' sizes: no hostcall.
     request_body_bytes: u64,
     response_body_bytes: u64,
+    /// A scrape of the metrics endpoint, answered by the filter: not telemetry of the service.
+    scrape: bool,
+}
+
+/// Whether the request goes on after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The filter answered the request itself: the host stops iteration (proxy-wasm
+    /// `Action::Pause`), as after any local reply.
+    Stop,
 }
 
 /// The callback in which an exchange's request headers were first read.
@@ -139,15 +153,19 @@ impl Pipeline {
         }
         counters.config_reloaded(host);
         let security = config.security.clone().map(BurstDetector::new);
+        let mut ids = IdGenerator::from_seed(seed);
+        let serves = config.metrics.as_ref().is_some_and(|m| m.endpoint.is_some());
+        let publisher = serves.then(|| scrape::Publisher::new(ids.next_u64()));
         Ok(Self {
             plan: Plan::new(&config),
             config,
             counters,
-            ids: IdGenerator::from_seed(seed),
+            ids,
             spans,
             logs,
             metrics,
             security,
+            publisher,
             redactions: Counts::default(),
             reported: Counts::default(),
             line: String::with_capacity(512),
@@ -166,15 +184,28 @@ impl Pipeline {
         Exchange::default()
     }
 
-    /// The request headers passed: the span starts and trace headers go upstream.
-    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+    /// The request headers passed: the span starts and trace headers go upstream. A scrape of
+    /// the metrics endpoint is answered here and goes no further.
+    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) -> Flow {
         self.begin(exchange, host, Seen::Request);
+        if !exchange.scrape {
+            return Flow::Continue;
+        }
+        let peer = host::property_string(host, &self.plan.source_address);
+        let endpoint = self.config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        if let (Some(publisher), Some(engine), Some(endpoint)) = (&mut self.publisher, &self.metrics, endpoint) {
+            publisher.answer(engine, endpoint, peer.as_deref(), host);
+        }
+        Flow::Stop
     }
 
     /// The response headers passed: the trace-ID headers are added, and the status and the
     /// configured response headers are read. A request not seen before (a reply generated before
     /// this filter saw it) starts here, with nothing left to propagate upstream.
     pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
         if exchange.request.is_none() {
             self.begin(exchange, host, Seen::Response);
         }
@@ -212,6 +243,9 @@ impl Pipeline {
     /// before any filter ran: 400, 413, 431) could not carry `x-trace-id`, so it gets no span
     /// either: it is counted and logged without a trace.
     pub fn on_log(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
         if exchange.request.is_none() {
             self.begin(exchange, host, Seen::End);
         }
@@ -230,6 +264,9 @@ impl Pipeline {
         }
         if let Some(engine) = &mut self.metrics {
             engine.drain(|name, id, delta| counters::hand_over(host, name, id, delta));
+            if let Some(publisher) = &mut self.publisher {
+                publisher.publish(engine, host);
+            }
         }
         for (kind, total) in self.redactions.iter() {
             let delta = total.saturating_sub(self.reported.get(kind));
@@ -275,6 +312,10 @@ impl Pipeline {
         host.request_headers(|headers| {
             let now = host.now_unix_nanos();
             let attributes = tracer::request_attributes(headers, &self.config.routes);
+            if seen == Seen::Request && self.is_scrape(&attributes) {
+                exchange.scrape = true;
+                return;
+            }
             let keep = |sources: &[plan::Source]| -> Vec<Option<String>> {
                 sources
                     .iter()
@@ -303,6 +344,14 @@ impl Pipeline {
             let log_extra = keep(&self.plan.log_extra);
             exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra });
         });
+    }
+}
+
+impl Pipeline {
+    /// Whether a request is for the metrics endpoint's path.
+    fn is_scrape(&self, attributes: &RequestAttributes) -> bool {
+        let endpoint = self.config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        endpoint.is_some_and(|e| crate::route::strip_query(attributes.raw_path()) == e.path)
     }
 }
 

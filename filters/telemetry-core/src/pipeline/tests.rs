@@ -503,3 +503,49 @@ fn a_user_agent_no_output_shows_is_not_redacted_or_counted() {
     let traced = r#"{"tracing": {"sampling": {"ratio": 1}}, "access_log": {"fields": ["method"]}}"#;
     assert_eq!(count(traced), Some(1));
 }
+
+#[test]
+fn the_metrics_endpoint_serves_every_worker_summed_as_typed_histograms() {
+    let config = r#"{"routes": ["/api/v1/query"], "metrics": {"duration_buckets": [0.1, 0.5, 1, 2, 5, 10, 30],
+        "endpoint": {"allow": ["127.0.0.1/32", "10.1.0.0/16"]}}}"#;
+    // Two workers of one proxy: their hosts share the shared data.
+    let one = FakeHost::new(START, [13; 32]);
+    let two = FakeHost { shared: one.shared.clone(), ..FakeHost::new(START, [14; 32]) };
+    let mut first = Pipeline::configure(config.as_bytes(), &one).unwrap();
+    let mut second = Pipeline::configure(config.as_bytes(), &two).unwrap();
+    let query = [(":method", "GET"), (":path", "/api/v1/query")];
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 150_000_000 };
+    for _ in 0..3 {
+        one.exchange(&mut first, &query, b"", &ok);
+        two.exchange(&mut second, &query, b"", &ok);
+    }
+    two.tick(&mut second, 1_000_000_000);
+    let scrape = [(":method", "GET"), (":path", "/meshlens/metrics")];
+    one.set_property("source.address", "10.1.2.3:40000");
+    let sent = one.exchange(&mut first, &scrape, b"", &ok);
+    assert!(sent.upstream.is_none(), "a scrape is answered by the filter");
+    let (status, headers, body) = one.replies.borrow().last().cloned().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(headers, [(String::from("content-type"), String::from("text/plain; version=0.0.4; charset=utf-8"))]);
+    let text = String::from_utf8(body).unwrap();
+    let labels = r#"reporter="proxy",method="GET",route="/api/v1/query",status_code="200",status_class="2xx""#;
+    assert!(text.contains("# TYPE meshlens_http_request_duration_seconds histogram\n"), "{text}");
+    assert!(text.contains(&format!("meshlens_http_requests_total{{{labels}}} 6\n")), "both workers, no scrape: {text}");
+    assert!(text.contains(&format!("meshlens_http_request_duration_seconds_sum{{{labels}}} 0.9\n")), "{text}");
+    assert!(text.contains(&format!("meshlens_http_request_duration_seconds_bucket{{{labels},le=\"0.5\"}} 6\n")));
+    // The families are not Envoy counters any more; the module's own counters still are.
+    one.tick(&mut first, 1_000_000_000);
+    let defined: Vec<String> = one.metrics.borrow().iter().map(|(n, _, _)| n.clone()).collect();
+    assert!(!defined.iter().any(|n| n.starts_with("meshlens_http_")), "{defined:?}");
+    assert!(defined.iter().any(|n| n == names::CONFIG_RELOADS));
+    // Another peer is refused, and neither scrape is a request of the service.
+    one.set_property("source.address", "192.0.2.1:40000");
+    one.exchange(&mut first, &scrape, b"", &ok);
+    assert_eq!(one.replies.borrow().last().unwrap().0, 403);
+    assert!(one.logs.borrow().iter().all(|(_, l)| !l.contains("/meshlens/metrics")), "no access line for scrapes");
+    one.set_property("source.address", "127.0.0.1:1");
+    one.exchange(&mut first, &scrape, b"", &ok);
+    let text = String::from_utf8(one.replies.borrow().last().unwrap().2.clone()).unwrap();
+    assert!(text.contains(&format!("meshlens_http_requests_total{{{labels}}} 6\n")), "{text}");
+    assert!(!text.contains("/meshlens/metrics"), "{text}");
+}

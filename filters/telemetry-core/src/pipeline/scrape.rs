@@ -77,10 +77,10 @@ impl Publisher {
             }
             list.push_str(&self.instance);
             list.push('\n');
-            match host.set_shared_data(INSTANCES, list.as_bytes(), cas) {
-                Ok(true) => return true,
-                Ok(false) => {}
-                Err(_) => return false,
+            // Written or not, read again: the first writer of a new key cannot use a token, and
+            // two of them may race; only a list that holds the instance counts.
+            if host.set_shared_data(INSTANCES, list.as_bytes(), cas).is_err() {
+                return false;
             }
         }
         false

@@ -13,7 +13,7 @@ use meshlens_tests::envoy::{Envoy, Render};
 use meshlens_tests::http::{Client, Reply, Server};
 use meshlens_tests::otlp::Receiver;
 use meshlens_tests::paths;
-use meshlens_tests::prometheus::Prometheus;
+use meshlens_tests::prometheus::{Prometheus, check_metrics};
 
 const QUERY: &str = "/api/v1/query";
 const USERS: &str = "/users/{id}";
@@ -62,7 +62,7 @@ fn rig() -> Rig {
     let render = Render { app_port: app.server.port(), collector_port: collector.server.port(), plugin_config: None };
     let envoy = Envoy::start("edge-gateway.yaml", &render, 2);
     let rules = paths::repo_root().join("envoy-config/prometheus/meshlens.rules.yml");
-    let prometheus = Prometheus::start(envoy.admin, &[&rules]);
+    let prometheus = Prometheus::start(&envoy, &[&rules]);
     prometheus.wait_scraped();
     Rig { app, _collector: collector, envoy, prometheus }
 }
@@ -170,6 +170,23 @@ fn p95_counts_and_route_labels_through_a_real_prometheus() {
         |p| (by_label(p, counts, "route") == expected && single(p, &histogram_count) == Some(200.0)).then_some(()),
         |p| format!("{:?}, histogram count {:?}", by_label(p, counts, "route"), p.query(&histogram_count)),
     );
+
+    // Prometheus knows the families by their types, as the module's endpoint declares them, and
+    // promtool finds nothing to say about what the module serves.
+    for histogram in
+        ["meshlens_http_request_duration_seconds", "meshlens_http_request_size_bytes", "meshlens_http_response_size_bytes"]
+    {
+        assert_eq!(p.metadata_types(histogram), ["histogram"], "{histogram}");
+    }
+    assert_eq!(p.metadata_types("meshlens_http_requests_total"), ["counter"]);
+    let served = r.envoy.module_metrics();
+    assert_eq!(check_metrics(&served), Vec::<String>::new(), "promtool check metrics on:\n{served}");
+    let les: Vec<f64> = served
+        .lines()
+        .filter(|l| l.starts_with("meshlens_http_request_duration_seconds_bucket{") && l.contains(&format!("route=\"{QUERY}\"")))
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect();
+    assert!(les.len() > 2 && les.windows(2).all(|w| w[0] < w[1]), "buckets in increasing order: {les:?}");
 
     // The buckets themselves are exact: 160 fast queries (20 ms plus proxy overhead, far below
     // 250 ms) and 40 slow ones (300 ms plus overhead, below 500 ms).

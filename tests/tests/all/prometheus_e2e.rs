@@ -277,3 +277,41 @@ fn the_latency_alert_goes_pending_when_the_route_slows_down() {
     assert!(alert.value > 1.0 && alert.value <= 2.5, "alert value {}", alert.value);
     assert!(alert.annotations["summary"].starts_with(&format!("p95 latency of {QUERY} is ")), "{alert:?}");
 }
+
+/// The Chat2SQL profile in the shipped edge gateway: `chat2sql_query_duration_seconds` keeps its
+/// name, unit and 0.1..30 s buckets, Prometheus types it `histogram`, and the profile's p95
+/// recording rule reads it.
+#[test]
+fn the_chat2sql_histogram_is_a_histogram_in_prometheus() {
+    let app = app();
+    let collector = Receiver::start();
+    let profile = paths::repo_root().join("envoy-config/profiles/chat2sql/plugin-config.json");
+    let plugin_config = Some(std::fs::read_to_string(profile).unwrap());
+    let render = Render { app_port: app.server.port(), collector_port: collector.server.port(), plugin_config };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, 2);
+    let rules = paths::repo_root().join("envoy-config/profiles/chat2sql/chat2sql.rules.yml");
+    let p = Prometheus::start(&envoy, &[&rules]);
+    p.wait_scraped();
+    // Every 5th query takes 300 ms, the others 20 ms.
+    let paths: Vec<String> = (0..50).map(|_| QUERY.to_owned()).collect();
+    assert!(send(envoy.listener, &paths, 2).iter().all(|(_, s)| *s == 200));
+    let count = "sum(chat2sql_query_duration_seconds_count)";
+    p.wait_for("50 queries counted", SETTLE, |p| (single(p, count) == Some(50.0)).then_some(()), |p| {
+        format!("{:?}", p.query(count))
+    });
+    assert_eq!(p.metadata_types("chat2sql_query_duration_seconds"), ["histogram"]);
+    assert_eq!(p.metadata_types("chat2sql_query_total"), ["counter"]);
+    let served = envoy.module_metrics();
+    assert_eq!(check_metrics(&served), Vec::<String>::new(), "promtool check metrics on:\n{served}");
+    let les: BTreeSet<String> =
+        by_label(&p, "count by (le) (chat2sql_query_duration_seconds_bucket)", "le").into_keys().collect();
+    let expected: BTreeSet<String> =
+        ["0.1", "0.5", "1", "2", "5", "10", "30", "+Inf"].into_iter().map(str::to_owned).collect();
+    assert_eq!(les, expected);
+    // 50 queries of 20 ms or 300 ms: the sum keeps its fractions of a second.
+    let sum = single(&p, "sum(chat2sql_query_duration_seconds_sum)").unwrap();
+    assert!(sum > 40.0 * 0.02 + 10.0 * 0.3 && sum < 5.0, "sum {sum} s");
+    let p95 = "query_type:chat2sql_query_duration_seconds:p95_1m";
+    let value = p.wait_for("the profile's p95 recording rule", SETTLE, |p| single(p, p95), |p| format!("{:?}", p.query(p95)));
+    assert!(value > 0.1 && value <= 0.5, "p95 {value} s: 10 of 50 queries take 300 ms, in (0.1, 0.5]");
+}

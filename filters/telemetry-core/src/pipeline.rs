@@ -154,8 +154,8 @@ impl Pipeline {
         counters.config_reloaded(host);
         let security = config.security.clone().map(BurstDetector::new);
         let mut ids = IdGenerator::from_seed(seed);
-        let serves = config.metrics.as_ref().is_some_and(|m| m.endpoint.is_some());
-        let publisher = serves.then(|| scrape::Publisher::new(ids.next_u64()));
+        let endpoint = config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        let publisher = endpoint.map(|e| scrape::Publisher::new(ids.next_u64(), &e.path));
         Ok(Self {
             plan: Plan::new(&config),
             config,
@@ -188,6 +188,8 @@ impl Pipeline {
     /// the metrics endpoint is answered here and goes no further.
     pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) -> Flow {
         self.begin(exchange, host, Seen::Request);
+        // Checked after the fact: a branch inside the header read costs every request more.
+        exchange.scrape = exchange.request.as_ref().is_some_and(|r| self.is_scrape(&r.attributes));
         if !exchange.scrape {
             return Flow::Continue;
         }
@@ -265,7 +267,7 @@ impl Pipeline {
         if let Some(engine) = &mut self.metrics {
             engine.drain(|name, id, delta| counters::hand_over(host, name, id, delta));
             if let Some(publisher) = &mut self.publisher {
-                publisher.publish(engine, host);
+                publisher.publish_due(engine, host, now);
             }
         }
         for (kind, total) in self.redactions.iter() {
@@ -312,10 +314,6 @@ impl Pipeline {
         host.request_headers(|headers| {
             let now = host.now_unix_nanos();
             let attributes = tracer::request_attributes(headers, &self.config.routes);
-            if seen == Seen::Request && self.is_scrape(&attributes) {
-                exchange.scrape = true;
-                return;
-            }
             let keep = |sources: &[plan::Source]| -> Vec<Option<String>> {
                 sources
                     .iter()
@@ -350,8 +348,7 @@ impl Pipeline {
 impl Pipeline {
     /// Whether a request is for the metrics endpoint's path.
     fn is_scrape(&self, attributes: &RequestAttributes) -> bool {
-        let endpoint = self.config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
-        endpoint.is_some_and(|e| crate::route::strip_query(attributes.raw_path()) == e.path)
+        self.publisher.as_ref().is_some_and(|p| p.serves(attributes.raw_path()))
     }
 }
 

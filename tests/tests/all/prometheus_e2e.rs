@@ -173,9 +173,11 @@ fn p95_counts_and_route_labels_through_a_real_prometheus() {
 
     // Prometheus knows the families by their types, as the module's endpoint declares them, and
     // promtool finds nothing to say about what the module serves.
-    for histogram in
-        ["meshlens_http_request_duration_seconds", "meshlens_http_request_size_bytes", "meshlens_http_response_size_bytes"]
-    {
+    for histogram in [
+        "meshlens_http_request_duration_seconds",
+        "meshlens_http_request_size_bytes",
+        "meshlens_http_response_size_bytes",
+    ] {
         assert_eq!(p.metadata_types(histogram), ["histogram"], "{histogram}");
     }
     assert_eq!(p.metadata_types("meshlens_http_requests_total"), ["counter"]);
@@ -183,7 +185,9 @@ fn p95_counts_and_route_labels_through_a_real_prometheus() {
     assert_eq!(check_metrics(&served), Vec::<String>::new(), "promtool check metrics on:\n{served}");
     let les: Vec<f64> = served
         .lines()
-        .filter(|l| l.starts_with("meshlens_http_request_duration_seconds_bucket{") && l.contains(&format!("route=\"{QUERY}\"")))
+        .filter(|l| {
+            l.starts_with("meshlens_http_request_duration_seconds_bucket{") && l.contains(&format!("route=\"{QUERY}\""))
+        })
         .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
         .collect();
     assert!(les.len() > 2 && les.windows(2).all(|w| w[0] < w[1]), "buckets in increasing order: {les:?}");
@@ -296,9 +300,12 @@ fn the_chat2sql_histogram_is_a_histogram_in_prometheus() {
     let paths: Vec<String> = (0..50).map(|_| QUERY.to_owned()).collect();
     assert!(send(envoy.listener, &paths, 2).iter().all(|(_, s)| *s == 200));
     let count = "sum(chat2sql_query_duration_seconds_count)";
-    p.wait_for("50 queries counted", SETTLE, |p| (single(p, count) == Some(50.0)).then_some(()), |p| {
-        format!("{:?}", p.query(count))
-    });
+    p.wait_for(
+        "50 queries counted",
+        SETTLE,
+        |p| (single(p, count) == Some(50.0)).then_some(()),
+        |p| format!("{:?}", p.query(count)),
+    );
     assert_eq!(p.metadata_types("chat2sql_query_duration_seconds"), ["histogram"]);
     assert_eq!(p.metadata_types("chat2sql_query_total"), ["counter"]);
     let served = envoy.module_metrics();
@@ -312,6 +319,7 @@ fn the_chat2sql_histogram_is_a_histogram_in_prometheus() {
     let sum = single(&p, "sum(chat2sql_query_duration_seconds_sum)").unwrap();
     assert!(sum > 40.0 * 0.02 + 10.0 * 0.3 && sum < 5.0, "sum {sum} s");
     let p95 = "query_type:chat2sql_query_duration_seconds:p95_1m";
-    let value = p.wait_for("the profile's p95 recording rule", SETTLE, |p| single(p, p95), |p| format!("{:?}", p.query(p95)));
+    let value =
+        p.wait_for("the profile's p95 recording rule", SETTLE, |p| single(p, p95), |p| format!("{:?}", p.query(p95)));
     assert!(value > 0.1 && value <= 0.5, "p95 {value} s: 10 of 50 queries take 300 ms, in (0.1, 0.5]");
 }

@@ -69,7 +69,10 @@ fn the_scrape_config_passes_promtool_check_config() {
     for (port, path) in [(9464, "/meshlens/metrics"), (9901, "/stats/prometheus")] {
         let target = format!("- targets: [\"127.0.0.1:{port}\"]\n        labels: {{__metrics_path__: {path}}}");
         assert!(text.contains(&target), "scrape target {port} {path}");
-        assert!(gateway.contains(&format!("address: 127.0.0.1, port_value: {port} }}")), "edge-gateway.yaml port {port}");
+        assert!(
+            gateway.contains(&format!("address: 127.0.0.1, port_value: {port} }}")),
+            "edge-gateway.yaml port {port}"
+        );
     }
     assert!(gateway.contains("\"path\": \"/meshlens/metrics\""), "the endpoint path of edge-gateway.yaml");
 }

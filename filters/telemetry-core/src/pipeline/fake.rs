@@ -60,10 +60,16 @@ pub struct FakeHost {
     pub request_header_filter: RefCell<Option<Vec<String>>>,
     /// Shared data by key: value and compare-and-swap token. Hosts that share it (`Rc::clone`)
     /// are workers of one proxy.
-    pub shared: Rc<RefCell<BTreeMap<String, (Vec<u8>, u32)>>>,
+    pub shared: Rc<RefCell<SharedStore>>,
     /// Every local reply: status, headers, body.
-    pub replies: RefCell<Vec<(u16, Vec<(String, String)>, Vec<u8>)>>,
+    pub replies: RefCell<Vec<LocalReplySent>>,
 }
+
+/// Shared data by key: value and compare-and-swap token.
+pub type SharedStore = BTreeMap<String, (Vec<u8>, u32)>;
+
+/// A local reply: status, headers, body.
+pub type LocalReplySent = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// How the far side answers one exchange.
 #[derive(Debug, Clone, Copy)]

@@ -23,9 +23,18 @@ const CAS_ATTEMPTS: usize = 16;
 /// The text format's content type (<https://prometheus.io/docs/instrumenting/exposition_formats/>).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// How often a worker publishes its counts on its tick (a scrape also gets the answering
+/// worker's counts of the moment): scrape intervals are seconds, and a snapshot costs work in
+/// proportion to the series.
+const PUBLISH_EVERY_NANOS: u64 = 1_000_000_000;
+
 /// One pipeline's publishing state.
 #[derive(Debug)]
 pub(super) struct Publisher {
+    /// The endpoint's path.
+    path: String,
+    /// When the tick last published.
+    published_at: u64,
     key: String,
     instance: String,
     registered: bool,
@@ -35,15 +44,31 @@ pub(super) struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher under a fresh instance id.
-    pub(super) fn new(instance: u64) -> Self {
+    /// A publisher under a fresh instance id, answering scrapes of `path`.
+    pub(super) fn new(instance: u64, path: &str) -> Self {
         let instance = format!("{instance:016x}");
         Self {
+            path: path.to_owned(),
+            published_at: 0,
             key: format!("meshlens.metrics.{instance}"),
             instance,
             registered: false,
             published: None,
             buf: String::new(),
+        }
+    }
+
+    /// Whether a request for `path` (`:path`, query included) is a scrape.
+    pub(super) fn serves(&self, path: &str) -> bool {
+        // A prefix test first: most requests differ in their first bytes.
+        path.strip_prefix(self.path.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '#']))
+    }
+
+    /// Publishes on the tick, at most once per [`PUBLISH_EVERY_NANOS`].
+    pub(super) fn publish_due(&mut self, engine: &MetricsEngine, host: &impl SharedData, now: u64) {
+        if now.saturating_sub(self.published_at) >= PUBLISH_EVERY_NANOS {
+            self.published_at = now;
+            self.publish(engine, host);
         }
     }
 

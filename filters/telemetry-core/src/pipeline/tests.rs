@@ -59,6 +59,32 @@ struct Run {
     spans: Vec<Value>,
     lines: Vec<Value>,
     host: FakeHost,
+    pipeline: Pipeline,
+}
+
+/// What a scrape of the metrics endpoint (from 127.0.0.1, allowed by the shipped configs) gets.
+fn scrape(host: &FakeHost, pipeline: &mut Pipeline) -> String {
+    host.set_property("source.address", "127.0.0.1:40001");
+    let request = [(":method", "GET"), (":path", "/meshlens/metrics")];
+    let unused = Reply { headers: &[], body: b"", from_upstream: false, latency_nanos: 0 };
+    host.exchange(pipeline, &request, b"", &unused);
+    let (status, _, body) = host.replies.borrow().last().cloned().expect("a reply to the scrape");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// The value of one series (name and labels exactly as printed) in exposition `text`.
+fn sample(text: &str, series: &str) -> Option<i64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `meshlens_<family>{...}` of the standard labels of the shipped gateway.
+fn gateway_series(family: &str, route: &str, status: &str, le: Option<&str>) -> String {
+    let class = format!("{}xx", &status[..1]);
+    let le = le.map(|le| format!(",le=\"{le}\"")).unwrap_or_default();
+    format!(
+        "meshlens_{family}{{reporter=\"gateway\",method=\"GET\",route=\"{route}\",status_code=\"{status}\",status_class=\"{class}\"{le}}}"
+    )
 }
 
 const START: u64 = 1_767_225_600_000_000_000;
@@ -106,7 +132,7 @@ fn run() -> Run {
         .filter(|(_, l)| l.starts_with('{'))
         .map(|(_, l)| serde_json::from_str(l).unwrap())
         .collect();
-    Run { sent, spans, lines, host }
+    Run { sent, spans, lines, host, pipeline }
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -191,38 +217,26 @@ fn trace_headers_sent_upstream_follow_the_configured_formats() {
 }
 
 #[test]
-fn metric_series_and_self_telemetry_reach_the_host_on_the_tick() {
-    let run = run();
-    let series = |route: &str, status: &str| {
-        let class = format!("{}xx", &status[..1]);
-        format!(
-            "meshlens_{};reporter=gateway;method=GET;route={route};status_code={status};status_class={class}",
-            names::REQUESTS
-        )
-    };
-    let host = &run.host;
-    assert_eq!(host.metric(&series("/api/v1/query", "200")), Some(1));
-    assert_eq!(host.metric(&series("/users/{id}", "200")), Some(2));
-    assert_eq!(host.metric(&series("/health", "200")), Some(2));
-    assert_eq!(host.metric(&series("other", "404")), Some(1));
-    assert_eq!(host.metric(&series("other", "503")), Some(1));
-    let requests: i64 = host
-        .metrics
-        .borrow()
-        .iter()
-        .filter(|(n, _, _)| n.starts_with(&format!("meshlens_{};", names::REQUESTS)))
-        .map(|(_, _, v)| v)
+fn metric_series_are_served_and_self_telemetry_reaches_the_host_on_the_tick() {
+    let mut run = run();
+    let text = scrape(&run.host, &mut run.pipeline);
+    let requests = |route: &str, status: &str| sample(&text, &gateway_series(names::REQUESTS, route, status, None));
+    assert_eq!(requests("/api/v1/query", "200"), Some(1));
+    assert_eq!(requests("/users/{id}", "200"), Some(2));
+    assert_eq!(requests("/health", "200"), Some(2));
+    assert_eq!(requests("other", "404"), Some(1));
+    assert_eq!(requests("other", "503"), Some(1));
+    let total: i64 = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("meshlens_{}{{", names::REQUESTS)))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<i64>().ok())
         .sum();
-    assert_eq!(requests, 7);
-    let count = |route: &str, status: &str| {
-        series(route, status).replace(names::REQUESTS, &format!("{}_count", names::REQUEST_DURATION))
-    };
-    assert_eq!(host.metric(&count("other", "503")), Some(1));
-    let inf = |route: &str, status: &str| {
-        let s = series(route, status).replace(names::REQUESTS, &format!("{}_bucket", names::REQUEST_DURATION));
-        format!("{s};le=+Inf")
-    };
-    assert_eq!(host.metric(&inf("/users/{id}", "200")), Some(2));
+    assert_eq!(total, 7, "{text}");
+    let duration = |suffix: &str| format!("{}{suffix}", names::REQUEST_DURATION);
+    assert_eq!(sample(&text, &gateway_series(&duration("_count"), "other", "503", None)), Some(1));
+    assert_eq!(sample(&text, &gateway_series(&duration("_bucket"), "/users/{id}", "200", Some("+Inf"))), Some(2));
+    let host = &run.host;
+    assert!(!host.metrics.borrow().iter().any(|(n, _, _)| n.starts_with("meshlens_http_")), "not Envoy counters too");
     assert_eq!(host.metric(names::TRACE_CONTEXT_INVALID), Some(1), "the uppercase traceparent");
     assert_eq!(host.metric(names::CONFIG_RELOADS), Some(1));
     assert_eq!(host.metric(names::WASM_MEMORY), Some(1 << 20));
@@ -408,11 +422,8 @@ fn a_reply_the_filter_never_saw_is_logged_and_counted_without_a_span() {
     let line: Value = serde_json::from_str(&host.logs.borrow().last().unwrap().1).unwrap();
     assert_eq!(line["status"], 431);
     assert!(line.get("trace_id").is_none(), "{line}");
-    let series = format!(
-        "meshlens_{};reporter=gateway;method=GET;route=other;status_code=431;status_class=4xx",
-        names::REQUESTS
-    );
-    assert_eq!(host.metric(&series), Some(1));
+    let text = scrape(&host, &mut pipeline);
+    assert_eq!(sample(&text, &gateway_series(names::REQUESTS, "other", "431", None)), Some(1), "{text}");
 }
 
 #[test]

@@ -131,7 +131,10 @@ pub struct MetricsEngine {
 pub struct Slot {
     pub name: String,
     pub id: Option<u32>,
-    pending: u64,
+    /// Counted since the engine started.
+    total: u64,
+    /// Of `total`, what the host was handed ([`MetricsEngine::drain`]).
+    reported: u64,
 }
 
 /// The label sets of one group of families, numbered in order of first use.
@@ -159,9 +162,8 @@ struct Series {
     slots: Vec<Slot>,
     /// The label values, joined by `\u{1f}` (the group's key).
     key: String,
-    /// Histogram `_sum`, in billionths of the metric's unit, and the whole units handed over.
+    /// Histogram `_sum`, in billionths of the metric's unit.
     sum_total: u128,
-    sum_reported: u64,
     dirty: bool,
 }
 
@@ -247,7 +249,8 @@ impl MetricsEngine {
             .map(|f| Slot {
                 name: labels::stat_name(crate::names::SERIES_OVERFLOW, &[("metric", &f.name)]),
                 id: None,
-                pending: 0,
+                total: 0,
+                reported: 0,
             })
             .collect();
         Self { config, groups, families, overflow, recorded: 0 }
@@ -302,7 +305,7 @@ impl MetricsEngine {
                     }
                 },
                 None => {
-                    overflow.pending += 1;
+                    overflow.total += 1;
                     *state.overflow_series.get_or_insert_with(|| {
                         let values = vec![labels::OVERFLOW; family.labels.len()];
                         state.series.push(Series::new(family, &values));
@@ -333,16 +336,16 @@ impl MetricsEngine {
                 series.settle_sum(&family.kind);
                 // A new series defines all its slots, zeros included: Prometheus sees every
                 // bucket of a histogram from the first scrape.
-                for slot in series.slots.iter_mut().filter(|s| s.pending > 0 || s.id.is_none()) {
-                    slot.id = emit(&slot.name, slot.id, slot.pending);
-                    slot.pending = 0;
+                for slot in series.slots.iter_mut().filter(|s| s.total > s.reported || s.id.is_none()) {
+                    slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
+                    slot.reported = slot.total;
                 }
                 series.dirty = false;
             }
         }
-        for slot in self.overflow.iter_mut().filter(|s| s.pending > 0) {
-            slot.id = emit(&slot.name, slot.id, slot.pending);
-            slot.pending = 0;
+        for slot in self.overflow.iter_mut().filter(|s| s.total > s.reported) {
+            slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
+            slot.reported = slot.total;
         }
     }
 
@@ -382,7 +385,7 @@ impl Series {
     fn new(family: &Family, values: &[&str]) -> Self {
         let pairs: Vec<(&str, &str)> =
             family.labels.iter().map(|(n, _)| n.as_str()).zip(values.iter().copied()).collect();
-        let slot = |name: String| Slot { name, id: None, pending: 0 };
+        let slot = |name: String| Slot { name, id: None, total: 0, reported: 0 };
         let slots = match &family.kind {
             Kind::Requests => vec![slot(labels::stat_name(&family.name, &pairs))],
             Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => {
@@ -400,7 +403,7 @@ impl Series {
                 slots
             }
         };
-        Self { slots, key: values.join("\u{1f}"), sum_total: 0, sum_reported: 0, dirty: false }
+        Self { slots, key: values.join("\u{1f}"), sum_total: 0, dirty: false }
     }
 
     fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>) {
@@ -408,7 +411,7 @@ impl Series {
         let (buckets, value) = match kind {
             Kind::Requests => {
                 if let Some(slot) = self.slots.first_mut() {
-                    slot.pending += 1;
+                    slot.total += 1;
                 }
                 return;
             }
@@ -421,7 +424,7 @@ impl Series {
         let first = buckets.first_at_or_above(value);
         let n = buckets.len();
         for slot in self.slots.iter_mut().take(n + 2).skip(first) {
-            slot.pending += 1;
+            slot.total += 1;
         }
         self.sum_total += buckets.nanounits(value);
     }
@@ -431,11 +434,8 @@ impl Series {
         if *kind == Kind::Requests {
             return;
         }
-        let whole = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
-        let delta = whole.saturating_sub(self.sum_reported);
-        self.sum_reported = whole;
         if let Some(sum) = self.slots.last_mut() {
-            sum.pending += delta;
+            sum.total = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
         }
     }
 }

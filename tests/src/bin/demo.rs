@@ -77,7 +77,9 @@ fn main() {
     }
     let shown = |l: &&str| l.starts_with("meshlens_") && !l.contains("_bucket{") && !l.contains("_size_bytes");
     if let Some(metrics) = envoy.metrics {
-        println!("\nrequest metrics meshlens serves at http://{metrics}/meshlens/metrics (histogram buckets left out):");
+        println!(
+            "\nrequest metrics meshlens serves at http://{metrics}/meshlens/metrics (histogram buckets left out):"
+        );
         for line in envoy.module_metrics().lines().filter(shown) {
             println!("  {line}");
         }

@@ -36,8 +36,7 @@ const HEADER: &str = "meshlens-metrics 1";
 
 /// Appends the engine's cumulative state to `out` as a snapshot.
 ///
-/// Published snapshots are cumulative since the engine started: nothing is ever drained from an
-/// engine that serves its metrics this way.
+/// Snapshots are cumulative since the engine started.
 pub fn snapshot(engine: &MetricsEngine, out: &mut String) {
     out.push_str(HEADER);
     out.push('\n');
@@ -71,7 +70,7 @@ pub fn snapshot(engine: &MetricsEngine, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                let _ = write!(out, "{}", slot.pending);
+                let _ = write!(out, "{}", slot.total);
             }
             let sum = if family.kind == Kind::Requests { 0 } else { series.sum_total };
             let _ = writeln!(out, "\t{sum}");

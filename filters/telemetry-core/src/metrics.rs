@@ -18,6 +18,8 @@
 //! A series cap per metric bounds memory: past `max_series - 1` label sets, new ones go to one
 //! overflow series whose every label is `overflow`, and the overflow is counted.
 
+pub mod endpoint;
+pub mod exposition;
 pub mod histogram;
 pub mod labels;
 
@@ -40,6 +42,9 @@ pub struct MetricsConfig {
     pub max_series: usize,
     /// Value of the `reporter` label.
     pub reporter: String,
+    /// When set, the module serves the families itself ([`exposition`]) and hands none of
+    /// them to the host's counters.
+    pub endpoint: Option<endpoint::Endpoint>,
 }
 
 /// One metric family: a counter, or a histogram of durations or sizes.
@@ -116,6 +121,8 @@ pub struct MetricsEngine {
     groups: Vec<LabelSets>,
     families: Vec<FamilyState>,
     overflow: Vec<Slot>,
+    /// Requests recorded since the engine started.
+    recorded: u64,
 }
 
 /// One counter as the host knows it: its stat name, its id once defined, and what is not yet
@@ -124,7 +131,10 @@ pub struct MetricsEngine {
 pub struct Slot {
     pub name: String,
     pub id: Option<u32>,
-    pending: u64,
+    /// Counted since the engine started.
+    total: u64,
+    /// Of `total`, what the host was handed ([`MetricsEngine::drain`]).
+    reported: u64,
 }
 
 /// The label sets of one group of families, numbered in order of first use.
@@ -150,9 +160,10 @@ struct Series {
     /// Counter: the one slot. Histogram: one per bucket (cumulative, `+Inf` last), `_count`,
     /// then `_sum`.
     slots: Vec<Slot>,
-    /// Histogram `_sum`, in billionths of the metric's unit, and the whole units handed over.
+    /// The label values, joined by `\u{1f}` (the group's key).
+    key: String,
+    /// Histogram `_sum`, in billionths of the metric's unit.
     sum_total: u128,
-    sum_reported: u64,
     dirty: bool,
 }
 
@@ -238,10 +249,11 @@ impl MetricsEngine {
             .map(|f| Slot {
                 name: labels::stat_name(crate::names::SERIES_OVERFLOW, &[("metric", &f.name)]),
                 id: None,
-                pending: 0,
+                total: 0,
+                reported: 0,
             })
             .collect();
-        Self { config, groups, families, overflow }
+        Self { config, groups, families, overflow, recorded: 0 }
     }
 
     /// The configuration this engine runs.
@@ -251,6 +263,7 @@ impl MetricsEngine {
 
     /// Records one finished request into every family it belongs to.
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
+        self.recorded += 1;
         let mut key = String::with_capacity(96);
         // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
         let mut current: Option<(usize, Option<usize>)> = None;
@@ -292,7 +305,7 @@ impl MetricsEngine {
                     }
                 },
                 None => {
-                    overflow.pending += 1;
+                    overflow.total += 1;
                     *state.overflow_series.get_or_insert_with(|| {
                         let values = vec![labels::OVERFLOW; family.labels.len()];
                         state.series.push(Series::new(family, &values));
@@ -306,25 +319,33 @@ impl MetricsEngine {
         }
     }
 
+    /// Requests recorded since the engine started.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+
     /// Hands every pending delta to `emit(name, id, delta)`, which returns the id to remember
     /// for that stat name (defining the metric on first use; `delta` may be 0 then). Called on
-    /// the export tick.
+    /// the export tick. With an [`endpoint`](MetricsConfig::endpoint) only the overflow counts
+    /// go to the host: the families are served by the module, and their counts stay cumulative
+    /// for [`exposition::snapshot`].
     pub fn drain(&mut self, mut emit: impl FnMut(&str, Option<u32>, u64) -> Option<u32>) {
-        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()) {
+        let families = if self.config.endpoint.is_some() { 0 } else { self.families.len() };
+        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()).take(families) {
             for series in state.series.iter_mut().filter(|s| s.dirty) {
                 series.settle_sum(&family.kind);
                 // A new series defines all its slots, zeros included: Prometheus sees every
                 // bucket of a histogram from the first scrape.
-                for slot in series.slots.iter_mut().filter(|s| s.pending > 0 || s.id.is_none()) {
-                    slot.id = emit(&slot.name, slot.id, slot.pending);
-                    slot.pending = 0;
+                for slot in series.slots.iter_mut().filter(|s| s.total > s.reported || s.id.is_none()) {
+                    slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
+                    slot.reported = slot.total;
                 }
                 series.dirty = false;
             }
         }
-        for slot in self.overflow.iter_mut().filter(|s| s.pending > 0) {
-            slot.id = emit(&slot.name, slot.id, slot.pending);
-            slot.pending = 0;
+        for slot in self.overflow.iter_mut().filter(|s| s.total > s.reported) {
+            slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
+            slot.reported = slot.total;
         }
     }
 
@@ -364,7 +385,7 @@ impl Series {
     fn new(family: &Family, values: &[&str]) -> Self {
         let pairs: Vec<(&str, &str)> =
             family.labels.iter().map(|(n, _)| n.as_str()).zip(values.iter().copied()).collect();
-        let slot = |name: String| Slot { name, id: None, pending: 0 };
+        let slot = |name: String| Slot { name, id: None, total: 0, reported: 0 };
         let slots = match &family.kind {
             Kind::Requests => vec![slot(labels::stat_name(&family.name, &pairs))],
             Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => {
@@ -382,7 +403,7 @@ impl Series {
                 slots
             }
         };
-        Self { slots, sum_total: 0, sum_reported: 0, dirty: false }
+        Self { slots, key: values.join("\u{1f}"), sum_total: 0, dirty: false }
     }
 
     fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>) {
@@ -390,7 +411,7 @@ impl Series {
         let (buckets, value) = match kind {
             Kind::Requests => {
                 if let Some(slot) = self.slots.first_mut() {
-                    slot.pending += 1;
+                    slot.total += 1;
                 }
                 return;
             }
@@ -403,7 +424,7 @@ impl Series {
         let first = buckets.first_at_or_above(value);
         let n = buckets.len();
         for slot in self.slots.iter_mut().take(n + 2).skip(first) {
-            slot.pending += 1;
+            slot.total += 1;
         }
         self.sum_total += buckets.nanounits(value);
     }
@@ -413,11 +434,8 @@ impl Series {
         if *kind == Kind::Requests {
             return;
         }
-        let whole = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
-        let delta = whole.saturating_sub(self.sum_reported);
-        self.sum_reported = whole;
         if let Some(sum) = self.slots.last_mut() {
-            sum.pending += delta;
+            sum.total = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
         }
     }
 }

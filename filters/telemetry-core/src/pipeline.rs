@@ -23,6 +23,7 @@ pub mod host;
 mod log_level;
 mod plan;
 mod record;
+mod scrape;
 
 use counters::Counters;
 use exporter::Exporter;
@@ -55,6 +56,8 @@ pub struct Pipeline {
     /// Request metrics, aggregated per worker and handed to the host on each tick.
     metrics: Option<MetricsEngine>,
     security: Option<BurstDetector>,
+    /// Publishes the metrics and answers scrapes, with `metrics.endpoint`.
+    publisher: Option<scrape::Publisher>,
     /// Redactions made, and how many of them the host's counters already show.
     redactions: Counts,
     reported: Counts,
@@ -76,6 +79,17 @@ pub struct Exchange {
     /// Body bytes seen in each direction, summed from the body callbacks' sizes: no hostcall.
     request_body_bytes: u64,
     response_body_bytes: u64,
+    /// A scrape of the metrics endpoint, answered by the filter: not telemetry of the service.
+    scrape: bool,
+}
+
+/// Whether the request goes on after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The filter answered the request itself: the host stops iteration (proxy-wasm
+    /// `Action::Pause`), as after any local reply.
+    Stop,
 }
 
 /// The callback in which an exchange's request headers were first read.
@@ -144,15 +158,19 @@ impl Pipeline {
             counters.define_security(host, &security.statuses);
         }
         let security = config.security.clone().map(BurstDetector::new);
+        let mut ids = IdGenerator::from_seed(seed);
+        let endpoint = config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        let publisher = endpoint.map(|e| scrape::Publisher::new(ids.next_u64(), &e.path));
         Ok(Self {
             plan: Plan::new(&config),
             config,
             counters,
-            ids: IdGenerator::from_seed(seed),
+            ids,
             spans,
             logs,
             metrics,
             security,
+            publisher,
             redactions: Counts::default(),
             reported: Counts::default(),
             line: String::with_capacity(512),
@@ -171,15 +189,30 @@ impl Pipeline {
         Exchange::default()
     }
 
-    /// The request headers passed: the span starts and trace headers go upstream.
-    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+    /// The request headers passed: the span starts and trace headers go upstream. A scrape of
+    /// the metrics endpoint is answered here and goes no further.
+    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) -> Flow {
         self.begin(exchange, host, Seen::Request);
+        // Checked after the fact: a branch inside the header read costs every request more.
+        exchange.scrape = exchange.request.as_ref().is_some_and(|r| self.is_scrape(&r.attributes));
+        if !exchange.scrape {
+            return Flow::Continue;
+        }
+        let peer = host::property_string(host, &self.plan.source_address);
+        let endpoint = self.config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        if let (Some(publisher), Some(engine), Some(endpoint)) = (&mut self.publisher, &self.metrics, endpoint) {
+            publisher.answer(engine, endpoint, peer.as_deref(), host);
+        }
+        Flow::Stop
     }
 
     /// The response headers passed: the trace-ID headers are added, and the status and the
     /// configured response headers are read. A request not seen before (a reply generated before
     /// this filter saw it) starts here, with nothing left to propagate upstream.
     pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
         if exchange.request.is_none() {
             self.begin(exchange, host, Seen::Response);
         }
@@ -217,6 +250,9 @@ impl Pipeline {
     /// before any filter ran: 400, 413, 431) could not carry `x-trace-id`, so it gets no span
     /// either: it is counted and logged without a trace.
     pub fn on_log(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
         if exchange.request.is_none() {
             self.begin(exchange, host, Seen::End);
         }
@@ -235,6 +271,9 @@ impl Pipeline {
         }
         if let Some(engine) = &mut self.metrics {
             engine.drain(|name, id, delta| counters::hand_over(host, name, id, delta));
+            if let Some(publisher) = &mut self.publisher {
+                publisher.publish_due(engine, host, now);
+            }
         }
         for (kind, total) in self.redactions.iter() {
             let delta = total.saturating_sub(self.reported.get(kind));
@@ -308,6 +347,13 @@ impl Pipeline {
             let log_extra = keep(&self.plan.log_extra);
             exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra });
         });
+    }
+}
+
+impl Pipeline {
+    /// Whether a request is for the metrics endpoint's path.
+    fn is_scrape(&self, attributes: &RequestAttributes) -> bool {
+        self.publisher.as_ref().is_some_and(|p| p.serves(attributes.raw_path()))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Every meshlens metric family carries one set of label names: Prometheus and the queries over
 //! it treat `x{}` beside `x{signal="logs"}` as two differently shaped series of one family, which
 //! aggregations and dashboards then mix up. Checked on what the module emits, in the harness with
-//! the shipped gateway's `stats_tags` (fast tier), and on a real Envoy's `/stats/prometheus`
-//! (`e2e`), with every section on, both export signals failing, security bursts and every kind of
+//! the shipped gateway's `stats_tags` (fast tier), and on a real Envoy's `/stats/prometheus` plus
+//! the module's own `/meshlens/metrics` (`e2e`), with every section on, both export signals failing, security bursts and every kind of
 //! response.
 
 use std::sync::OnceLock;
@@ -90,7 +90,13 @@ fn every_meshlens_family_has_one_label_set_in_real_envoy() {
         Reply::text(status, "x")
     });
     let collector = Server::start(|_| Reply::text(503, "unavailable"));
-    let render = Render { app_port: app.port(), collector_port: collector.port(), plugin_config: Some(CONFIG.into()) };
+    // The request families served by the module itself, as the shipped gateway does.
+    let config = CONFIG.replace(
+        r#""metrics": {"reporter": "gateway"}"#,
+        r#""metrics": {"reporter": "gateway", "endpoint": {"path": "/meshlens/metrics", "allow": ["127.0.0.1/32"]}}"#,
+    );
+    assert_ne!(config, CONFIG);
+    let render = Render { app_port: app.port(), collector_port: collector.port(), plugin_config: Some(config) };
     let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
     let mut client = Client::connect(envoy.listener).unwrap();
     for path in ["/api/v1/query", "/users/7", "/api/v1/fail", "/api/v1/limited", "/nowhere"] {
@@ -108,11 +114,14 @@ fn every_meshlens_family_has_one_label_set_in_real_envoy() {
                 .any(|l| l.starts_with("meshlens_export_failures_total{signal=\"logs\"} ") && !l.ends_with(" 0"))
             && text.lines().any(|l| l.starts_with("meshlens_http_requests_total{"))
     };
-    let mut text = envoy.prometheus();
+    // Envoy's counters and the module's endpoint: what the shipped Prometheus job scrapes.
+    let scrape = || format!("{}\n{}", envoy.prometheus(), envoy.module_metrics());
+    let mut text = scrape();
     while !done(&text) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
-        text = envoy.prometheus();
+        text = scrape();
     }
     assert!(done(&text), "both signals' export failures and the request metrics:\n{text}");
+    assert!(!envoy.module_metrics().is_empty(), "the module serves its request metrics");
     check(&text);
 }

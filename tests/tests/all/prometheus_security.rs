@@ -1,6 +1,7 @@
 //! The security alerts through real components: Envoy 1.40 runs the module with the shipped
 //! gateway configuration (security defaults: a burst is 10 failures from one client in 60 s),
-//! Prometheus scrapes it and evaluates the shipped rules. The security series exist at 0 before
+//! Prometheus scrapes it (Envoy's `/stats/prometheus` and the module's `/meshlens/metrics`, one
+//! job) and evaluates the shipped rules. The security series exist at 0 before
 //! any failure, so the first burst is an increase and `MeshlensSecurityEvent` fires; a flood of
 //! 401s makes `MeshlensAccessFailureRatio` pending. Both carry `component: security`.
 
@@ -19,7 +20,7 @@ fn the_first_burst_fires_the_security_alert_and_a_flood_of_401s_the_ratio_alert(
     let render = Render { app_port: app.port(), collector_port: collector.port(), plugin_config: None };
     let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
     let rules = paths::repo_root().join("envoy-config/prometheus/meshlens.rules.yml");
-    let prometheus = Prometheus::start(envoy.admin, &[&rules]);
+    let prometheus = Prometheus::start(&envoy, &[&rules]);
     prometheus.wait_scraped();
     let events = "meshlens_security_events_total{event_type=\"access_failure_burst\"}";
     let zero = prometheus.wait_for(

@@ -2,6 +2,7 @@
 
 use super::raw;
 use super::{ConfigError, err};
+use crate::metrics::endpoint::{Cidr, Endpoint};
 use crate::metrics::histogram::{Buckets, Unit};
 use crate::metrics::labels::{self, Builtin, DEFAULT_LABELS, LabelSource};
 use crate::metrics::{Dimension, DimensionSource, Family, Kind, MetricsConfig};
@@ -58,7 +59,21 @@ pub(super) fn metrics(raw: raw::Metrics, routes: &RouteTable) -> Result<Option<M
             return Err(err(format!("{F}.custom"), format!("metric `{}` is defined twice", family.name)));
         }
     }
-    Ok(Some(MetricsConfig { families, dimensions, max_series: raw.max_series, reporter }))
+    let endpoint = raw.endpoint.as_ref().map(endpoint).transpose()?;
+    Ok(Some(MetricsConfig { families, dimensions, max_series: raw.max_series, reporter, endpoint }))
+}
+
+fn endpoint(raw: &raw::Endpoint) -> Result<Endpoint, ConfigError> {
+    if !raw.path.starts_with('/') || raw.path.contains(['?', '#']) {
+        return Err(err(format!("{F}.endpoint.path"), format!("must be a path starting with `/`, got `{}`", raw.path)));
+    }
+    let allow = raw
+        .allow
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Cidr::parse(c).map_err(|e| err(format!("{F}.endpoint.allow[{i}]"), e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Endpoint { path: raw.path.clone(), allow })
 }
 
 fn custom_family(

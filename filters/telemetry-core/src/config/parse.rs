@@ -169,6 +169,7 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
         "size_buckets",
         "dimensions",
         "custom",
+        "endpoint",
     ];
     object(r, p, "Metrics", &fields, &[], &mut |r, field, p| {
         match field {
@@ -182,11 +183,25 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
             "size_buckets" => m.size_buckets = seq(r, p, float)?,
             "dimensions" => m.dimensions = seq(r, p, dimension)?,
             "custom" => m.custom = seq(r, p, custom_metric)?,
+            "endpoint" => m.endpoint = option(r, p, endpoint)?,
             _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
     Ok(m)
+}
+
+fn endpoint(r: &mut Reader, p: &str) -> Res<Endpoint> {
+    let mut e = Endpoint::default();
+    object(r, p, "Endpoint", &["path", "allow"], &[], &mut |r, field, p| {
+        match field {
+            "path" => e.path = string(r, p)?,
+            "allow" => e.allow = strings(r, p)?,
+            _ => return Err(read::unhandled(p)),
+        }
+        Ok(())
+    })?;
+    Ok(e)
 }
 
 /// `"name"`, or a rename as `{"name": ..., "from": ...}` (or serde's array form of it).

@@ -154,6 +154,25 @@ pub struct Metrics {
     pub size_buckets: Vec<f64>,
     pub dimensions: Vec<Dimension>,
     pub custom: Vec<CustomMetric>,
+    /// The module serves the request metrics itself (`null`: they are Envoy counters).
+    pub endpoint: Option<Endpoint>,
+}
+
+/// `metrics.endpoint`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub path: String,
+    /// Peers allowed to scrape, as CIDR blocks.
+    pub allow: Vec<String>,
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self {
+            path: String::from("/meshlens/metrics"),
+            allow: vec![String::from("127.0.0.1/32"), String::from("::1/128")],
+        }
+    }
 }
 
 /// A label of a family: a built-in or dimension name, or a rename of one.
@@ -224,6 +243,7 @@ impl Default for Metrics {
             size_buckets: vec![100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0],
             dimensions: Vec::new(),
             custom: Vec::new(),
+            endpoint: None,
         }
     }
 }

@@ -3,19 +3,31 @@
 //!
 //! Istio's proxies log at `warning` by default and meshlens writes access lines at `info`
 //! (`access_log.level`), so in a default mesh Envoy drops every line the `proxy_log` sink writes.
-//! The module cannot change the level; it says so, once, at a level the proxy writes, with the fix.
+//! The module cannot change the level; it says so, once, at warning, with the fix.
 
-use super::host::{LogLevel, LogSink, ProxyLogLevel};
+use super::host::{LogLevel, LogSink, ProxyLogLevel, SharedData};
 use crate::access_log::build::AccessLogConfig;
+
+/// The shared-data key holding the last warning written, so that it is written once per proxy.
+pub const WARNED_KEY: &str = "meshlens.log_level_warning";
 
 /// Logs one warning when the access log writes to the proxy's log below the proxy's level. A
 /// host that cannot tell its level (proxy-wasm ABI 0.2.0) gets no warning.
-pub(super) fn check_access_lines(access_log: Option<&AccessLogConfig>, host: &impl LogSink) {
+///
+/// Every VM of the plugin is configured (Envoy: two on the main thread, one per worker), but the
+/// proxy should say it once: the first VM to warn keeps the line in shared data, and a VM that
+/// finds the same line there stays quiet. Another line (another level, another configuration)
+/// is written again.
+pub(super) fn check_access_lines(access_log: Option<&AccessLogConfig>, host: &(impl LogSink + SharedData)) {
     let Some(cfg) = access_log.filter(|a| a.proxy_log) else { return };
     let Ok(proxy) = host.log_level() else { return };
-    if let Some(line) = invisible_lines(cfg.proxy_log_level, cfg.otlp, proxy) {
-        host.log(LogLevel::Warn, &line);
+    let Some(line) = invisible_lines(cfg.proxy_log_level, cfg.otlp, proxy) else { return };
+    if host.shared_data(WARNED_KEY).is_some_and(|(seen, _)| seen == line.as_bytes()) {
+        return;
     }
+    // Best effort: a host without shared data still warns, once per VM.
+    let _ = host.set_shared_data(WARNED_KEY, line.as_bytes(), None);
+    host.log(LogLevel::Warn, &line);
 }
 
 /// The warning for access lines of `lines` level under proxy level `proxy`; `None` when the

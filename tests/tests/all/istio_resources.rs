@@ -340,6 +340,50 @@ fn istio_log_level_patches_make_the_access_lines_visible() {
     }
 }
 
+/// A minimal `app=chat2sql` Deployment with `patch` merged in as `kubectl patch` merges maps,
+/// validated by `kubernetes-validate` against Kubernetes 1.37's own JSON schema, strictly
+/// (unknown fields fail): `(valid, output)`.
+fn patched_deployment_is_valid(patch: &Path) -> (bool, String) {
+    let script = r#"
+import sys, yaml, kubernetes_validate
+base = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "chat2sql"},
+        "spec": {"selector": {"matchLabels": {"app": "chat2sql"}},
+                 "template": {"metadata": {"labels": {"app": "chat2sql"}},
+                              "spec": {"containers": [{"name": "app", "image": "chat2sql:1"}]}}}}
+def merge(into, patch):
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+merge(base, yaml.safe_load(open(sys.argv[1])))
+try:
+    kubernetes_validate.validate(base, "1.37.0", strict=True)
+except kubernetes_validate.ValidationError as e:
+    sys.exit("invalid: %s at %s" % (e.message, "/".join(str(p) for p in e.path)))
+print("valid:", base["spec"]["template"]["metadata"]["annotations"])
+"#;
+    let out = Command::new(paths::python()).args(["-c", script]).arg(patch).output().expect("run python");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Each log-level patch, merged into a Deployment, passes Kubernetes' own schema; the same
+/// annotation one level off (on `spec.template` itself, where it would do nothing) fails it.
+#[test]
+fn istio_log_level_patches_pass_the_kubernetes_deployment_schema() {
+    for (_, patch) in LOG_LEVEL_PATCHES {
+        let (ok, out) = patched_deployment_is_valid(&istio_file(patch));
+        assert!(ok, "{patch}: {out}");
+        assert!(out.contains(COMPONENT_LOG_LEVEL), "{patch}: {out}");
+    }
+    let text = std::fs::read_to_string(istio_file("sidecar-log-level.yaml")).unwrap();
+    let misplaced = replace_once(&text, "    metadata:\n      annotations:", "    annotations:\n      x:");
+    let (_dir, path) = write_temp("k8s-misplaced", "patch.yaml", &misplaced);
+    let (ok, out) = patched_deployment_is_valid(&path);
+    assert!(!ok, "a misplaced annotation passed: {out}");
+    assert!(out.contains("annotations"), "{out}");
+}
+
 /// The shipped Istio value of the `wasm` component level, for the real-Envoy test.
 pub fn shipped_component_log_level() -> String {
     let docs = documents(&istio_file("sidecar-log-level.yaml"));

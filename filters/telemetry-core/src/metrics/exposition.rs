@@ -78,8 +78,8 @@ pub fn snapshot(engine: &MetricsEngine, out: &mut String) {
     }
 }
 
-/// The `# HELP` text of a family.
-fn help(kind: &Kind) -> String {
+/// The `# HELP` text of a family (also its OTLP description).
+pub(crate) fn help(kind: &Kind) -> String {
     match kind {
         Kind::Requests => String::from("HTTP requests completed at the proxy."),
         Kind::Duration(b) => format!(

@@ -313,6 +313,8 @@ impl MetricsEngine {
     /// Records one finished request into every family it belongs to.
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
         self.recorded += 1;
+        // Served families never become host counters: their slots need no stat names.
+        let named = self.config.endpoint.is_none();
         let mut key = String::with_capacity(96);
         // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
         let mut current: Option<(usize, Option<usize>)> = None;
@@ -343,7 +345,7 @@ impl MetricsEngine {
                     Some(index) => index,
                     None => {
                         let values: Vec<&str> = key.split('\u{1f}').collect();
-                        state.series.push(Series::new(family, &values));
+                        state.series.push(Series::new(family, &values, named));
                         if state.by_set.len() <= set {
                             state.by_set.resize(set + 1, None);
                         }
@@ -357,7 +359,7 @@ impl MetricsEngine {
                     overflow.total += 1;
                     *state.overflow_series.get_or_insert_with(|| {
                         let values = vec![labels::OVERFLOW; family.labels.len()];
-                        state.series.push(Series::new(family, &values));
+                        state.series.push(Series::new(family, &values, named));
                         state.series.len() - 1
                     })
                 }
@@ -461,10 +463,19 @@ fn push_label_value(config: &MetricsConfig, source: &LabelSource, facts: &Reques
 }
 
 impl Series {
-    fn new(family: &Family, values: &[&str]) -> Self {
+    /// A new series; its slots get stat names only when `named` (they become host counters).
+    fn new(family: &Family, values: &[&str], named: bool) -> Self {
         let pairs: Vec<(&str, &str)> =
             family.labels.iter().map(|(n, _)| n.as_str()).zip(values.iter().copied()).collect();
         let slot = |name: String| Slot { name, id: None, total: 0, reported: 0 };
+        if !named {
+            let n = match &family.kind {
+                Kind::Requests => 1,
+                Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => b.len() + 3,
+            };
+            let slots = (0..n).map(|_| slot(String::new())).collect();
+            return Self { slots, key: values.join("\u{1f}"), sum_total: 0, exemplars: Vec::new(), dirty: false };
+        }
         let slots = match &family.kind {
             Kind::Requests => vec![slot(labels::stat_name(&family.name, &pairs))],
             Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => {

@@ -31,6 +31,7 @@ use histogram::Buckets;
 use labels::{Builtin, LabelSource};
 
 use crate::fxhash::FxHasher;
+use crate::ids::{SpanId, TraceId};
 use crate::redact::{Counts, Policy};
 
 /// The validated `metrics` section.
@@ -45,6 +46,19 @@ pub struct MetricsConfig {
     /// When set, the module serves the families itself ([`exposition`]) and hands none of
     /// them to the host's counters.
     pub endpoint: Option<endpoint::Endpoint>,
+    /// Whether histogram buckets keep exemplars (set with `otlp`).
+    pub exemplars: bool,
+    /// OTLP metrics export (`/v1/metrics`), through the tracing exporter's collector.
+    pub otlp: Option<OtlpMetrics>,
+}
+
+/// `metrics.otlp`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpMetrics {
+    /// `:path` of the export requests.
+    pub path: String,
+    /// How often each worker exports, in milliseconds.
+    pub interval_ms: u32,
 }
 
 /// One metric family: a counter, or a histogram of durations or sizes.
@@ -96,6 +110,35 @@ pub enum DimensionSource {
     Route(Vec<(String, String)>),
 }
 
+/// A request whose span was sampled: what links a bucket to a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exemplar {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub time_unix_nanos: u64,
+}
+
+/// An exemplar as a series keeps it: the request and its value, in the family's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldExemplar {
+    pub exemplar: Exemplar,
+    pub value: f64,
+}
+
+/// One series as an export reads it.
+#[derive(Debug)]
+pub struct SeriesView<'a> {
+    /// Label values, in the family's label order.
+    pub values: Vec<&'a str>,
+    /// Counter: the count. Histogram: the cumulative count of every finite bucket, `+Inf`, then
+    /// `_count`.
+    pub counts: Vec<u64>,
+    /// Histogram `_sum`, in billionths of the family's unit (0 for a counter).
+    pub sum_nanounits: u128,
+    /// At most one exemplar per bucket (`+Inf` last) since the last [`MetricsEngine::export`].
+    pub exemplars: Vec<(usize, HeldExemplar)>,
+}
+
 /// What is known about one finished request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestFacts<'a> {
@@ -110,6 +153,9 @@ pub struct RequestFacts<'a> {
     /// Values of the configured dimensions, in [`MetricsConfig::dimensions`] order (already
     /// resolved and allow-listed by [`Dimension::value`]).
     pub dimensions: &'a [String],
+    /// The request's sampled span, kept as an exemplar of the buckets it lands in when
+    /// [`MetricsConfig::exemplars`] is on.
+    pub exemplar: Option<Exemplar>,
 }
 
 /// The per-worker aggregation of every family's series.
@@ -164,6 +210,9 @@ struct Series {
     key: String,
     /// Histogram `_sum`, in billionths of the metric's unit.
     sum_total: u128,
+    /// Per bucket (`+Inf` last), the first sampled request since the last export; empty until
+    /// the first one.
+    exemplars: Vec<Option<HeldExemplar>>,
     dirty: bool,
 }
 
@@ -264,6 +313,8 @@ impl MetricsEngine {
     /// Records one finished request into every family it belongs to.
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
         self.recorded += 1;
+        // Served families never become host counters: their slots need no stat names.
+        let named = self.config.endpoint.is_none();
         let mut key = String::with_capacity(96);
         // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
         let mut current: Option<(usize, Option<usize>)> = None;
@@ -294,7 +345,7 @@ impl MetricsEngine {
                     Some(index) => index,
                     None => {
                         let values: Vec<&str> = key.split('\u{1f}').collect();
-                        state.series.push(Series::new(family, &values));
+                        state.series.push(Series::new(family, &values, named));
                         if state.by_set.len() <= set {
                             state.by_set.resize(set + 1, None);
                         }
@@ -308,13 +359,13 @@ impl MetricsEngine {
                     overflow.total += 1;
                     *state.overflow_series.get_or_insert_with(|| {
                         let values = vec![labels::OVERFLOW; family.labels.len()];
-                        state.series.push(Series::new(family, &values));
+                        state.series.push(Series::new(family, &values, named));
                         state.series.len() - 1
                     })
                 }
             };
             if let Some(series) = state.series.get_mut(index) {
-                series.record(&family.kind, facts);
+                series.record(&family.kind, facts, self.config.exemplars);
             }
         }
     }
@@ -346,6 +397,36 @@ impl MetricsEngine {
         for slot in self.overflow.iter_mut().filter(|s| s.total > s.reported) {
             slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
             slot.reported = slot.total;
+        }
+    }
+
+    /// Calls `visit` with every family that has series and a view of each of its series, then
+    /// forgets the exemplars handed over (at most one per bucket per export interval).
+    pub fn export(&mut self, mut visit: impl FnMut(&Family, Vec<SeriesView<'_>>)) {
+        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()) {
+            if state.series.is_empty() {
+                continue;
+            }
+            let counts = match family.kind {
+                Kind::Requests => 1,
+                _ => usize::MAX,
+            };
+            let views = state
+                .series
+                .iter_mut()
+                .map(|s| {
+                    let n = if counts == 1 { 1 } else { s.slots.len().saturating_sub(1) };
+                    let exemplars =
+                        s.exemplars.iter_mut().enumerate().filter_map(|(i, e)| e.take().map(|e| (i, e))).collect();
+                    SeriesView {
+                        values: s.key.split('\u{1f}').collect(),
+                        counts: s.slots.iter().take(n).map(|slot| slot.total).collect(),
+                        sum_nanounits: if counts == 1 { 0 } else { s.sum_total },
+                        exemplars,
+                    }
+                })
+                .collect();
+            visit(family, views);
         }
     }
 
@@ -382,10 +463,19 @@ fn push_label_value(config: &MetricsConfig, source: &LabelSource, facts: &Reques
 }
 
 impl Series {
-    fn new(family: &Family, values: &[&str]) -> Self {
+    /// A new series; its slots get stat names only when `named` (they become host counters).
+    fn new(family: &Family, values: &[&str], named: bool) -> Self {
         let pairs: Vec<(&str, &str)> =
             family.labels.iter().map(|(n, _)| n.as_str()).zip(values.iter().copied()).collect();
         let slot = |name: String| Slot { name, id: None, total: 0, reported: 0 };
+        if !named {
+            let n = match &family.kind {
+                Kind::Requests => 1,
+                Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => b.len() + 3,
+            };
+            let slots = (0..n).map(|_| slot(String::new())).collect();
+            return Self { slots, key: values.join("\u{1f}"), sum_total: 0, exemplars: Vec::new(), dirty: false };
+        }
         let slots = match &family.kind {
             Kind::Requests => vec![slot(labels::stat_name(&family.name, &pairs))],
             Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => {
@@ -403,10 +493,10 @@ impl Series {
                 slots
             }
         };
-        Self { slots, key: values.join("\u{1f}"), sum_total: 0, dirty: false }
+        Self { slots, key: values.join("\u{1f}"), sum_total: 0, exemplars: Vec::new(), dirty: false }
     }
 
-    fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>) {
+    fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>, exemplars: bool) {
         self.dirty = true;
         let (buckets, value) = match kind {
             Kind::Requests => {
@@ -427,6 +517,16 @@ impl Series {
             slot.total += 1;
         }
         self.sum_total += buckets.nanounits(value);
+        if let Some(exemplar) = facts.exemplar.filter(|_| exemplars) {
+            if self.exemplars.is_empty() {
+                self.exemplars = vec![None; n + 1];
+            }
+            if let Some(held @ None) = self.exemplars.get_mut(first) {
+                #[allow(clippy::cast_precision_loss)]
+                let value = buckets.nanounits(value) as f64 / 1e9;
+                *held = Some(HeldExemplar { exemplar, value });
+            }
+        }
     }
 
     /// Moves the whole units of the accumulated sum into the `_sum` slot.

@@ -31,10 +31,11 @@ use host::Host;
 pub use plan::Plan;
 
 use crate::access_log::LogRecord;
-use crate::config::Config;
+use crate::config::{Config, ExporterConfig};
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
 use crate::otlp;
+use crate::otlp::metrics::MetricsBatch;
 use crate::propagation::HeaderLookup;
 use crate::redact::Counts;
 use crate::security::BurstDetector;
@@ -58,6 +59,8 @@ pub struct Pipeline {
     security: Option<BurstDetector>,
     /// Publishes the metrics and answers scrapes, with `metrics.endpoint`.
     publisher: Option<scrape::Publisher>,
+    /// OTLP metrics export, with `metrics.otlp`.
+    otlp_metrics: Option<OtlpMetricsExport>,
     /// Redactions made, and how many of them the host's counters already show.
     redactions: Counts,
     reported: Counts,
@@ -81,6 +84,17 @@ pub struct Exchange {
     response_body_bytes: u64,
     /// A scrape of the metrics endpoint, answered by the filter: not telemetry of the service.
     scrape: bool,
+}
+
+/// A worker's OTLP metrics stream: cumulative since `start_nanos`, one batch per interval, under
+/// the worker's own `service.instance.id` (see [`otlp::metrics`]).
+#[derive(Debug)]
+struct OtlpMetricsExport {
+    exporter: Exporter<MetricsBatch>,
+    instance: String,
+    start_nanos: u64,
+    interval_nanos: u64,
+    last_nanos: u64,
 }
 
 /// Whether the request goes on after a callback.
@@ -132,7 +146,8 @@ impl Pipeline {
             .random_seed()
             .map_err(|e| ConfigureError(format!("meshlens: the host's random source failed: {e}")))?;
         let otlp_logs = config.access_log.as_ref().filter(|a| a.otlp).map(|a| a.otlp_path.clone());
-        let mut counters = Counters::define(host, otlp_logs.is_some());
+        let otlp_metrics = config.metrics.as_ref().and_then(|m| m.otlp.clone());
+        let mut counters = Counters::define(host, otlp_logs.is_some(), otlp_metrics.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
             Exporter::new(t.exporter.clone(), path, otlp::encode_traces_into, counters.spans)
@@ -159,8 +174,26 @@ impl Pipeline {
         }
         let security = config.security.clone().map(BurstDetector::new);
         let mut ids = IdGenerator::from_seed(seed);
+        // This worker's identity among the proxy's workers: its shared-data key and its OTLP
+        // metrics stream.
+        let instance = ids.next_u64();
         let endpoint = config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
-        let publisher = endpoint.map(|e| scrape::Publisher::new(ids.next_u64(), &e.path));
+        let publisher = endpoint.map(|e| scrape::Publisher::new(instance, &e.path));
+        let now = host.now_unix_nanos();
+        let otlp_metrics = match (&config.tracing, otlp_metrics) {
+            (Some(t), Some(o)) => {
+                // Each item is a whole batch: one per call, a short queue.
+                let exporter = ExporterConfig { max_batch_spans: 1, max_queue_spans: 4, ..t.exporter.clone() };
+                Some(OtlpMetricsExport {
+                    exporter: Exporter::new(exporter, o.path, otlp::metrics::encode_metrics_into, counters.metrics),
+                    instance: format!("{instance:016x}"),
+                    start_nanos: now,
+                    interval_nanos: u64::from(o.interval_ms) * 1_000_000,
+                    last_nanos: now,
+                })
+            }
+            _ => None,
+        };
         Ok(Self {
             plan: Plan::new(&config),
             config,
@@ -171,6 +204,7 @@ impl Pipeline {
             metrics,
             security,
             publisher,
+            otlp_metrics,
             redactions: Counts::default(),
             reported: Counts::default(),
             line: String::with_capacity(512),
@@ -274,6 +308,16 @@ impl Pipeline {
             if let Some(publisher) = &mut self.publisher {
                 publisher.publish_due(engine, host, now);
             }
+            if let Some(export) = &mut self.otlp_metrics {
+                if now.saturating_sub(export.last_nanos) >= export.interval_nanos {
+                    export.last_nanos = now;
+                    let batch = MetricsBatch::take(engine, &export.instance, export.start_nanos, now);
+                    if !batch.metrics.is_empty() {
+                        export.exporter.push(host, batch);
+                    }
+                }
+                export.exporter.flush(host, &self.config.resource, now);
+            }
         }
         for (kind, total) in self.redactions.iter() {
             let delta = total.saturating_sub(self.reported.get(kind));
@@ -302,6 +346,12 @@ impl Pipeline {
             && exporter.completed(host, token, status)
         {
             exporter.flush(host, &self.config.resource, now);
+            return;
+        }
+        if let Some(export) = &mut self.otlp_metrics
+            && export.exporter.completed(host, token, status)
+        {
+            export.exporter.flush(host, &self.config.resource, now);
         }
     }
 

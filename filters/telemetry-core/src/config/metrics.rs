@@ -5,7 +5,7 @@ use super::{ConfigError, err};
 use crate::metrics::endpoint::{Cidr, Endpoint};
 use crate::metrics::histogram::{Buckets, Unit};
 use crate::metrics::labels::{self, Builtin, DEFAULT_LABELS, LabelSource};
-use crate::metrics::{Dimension, DimensionSource, Family, Kind, MetricsConfig};
+use crate::metrics::{Dimension, DimensionSource, Family, Kind, MetricsConfig, OtlpMetrics};
 use crate::names;
 use crate::route::RouteTable;
 
@@ -60,7 +60,22 @@ pub(super) fn metrics(raw: raw::Metrics, routes: &RouteTable) -> Result<Option<M
         }
     }
     let endpoint = raw.endpoint.as_ref().map(endpoint).transpose()?;
-    Ok(Some(MetricsConfig { families, dimensions, max_series: raw.max_series, reporter, endpoint }))
+    let otlp = raw.otlp.as_ref().map(otlp).transpose()?;
+    let exemplars = otlp.is_some();
+    Ok(Some(MetricsConfig { families, dimensions, max_series: raw.max_series, reporter, endpoint, exemplars, otlp }))
+}
+
+fn otlp(raw: &raw::OtlpMetrics) -> Result<OtlpMetrics, ConfigError> {
+    if !raw.path.starts_with('/') {
+        return Err(err(format!("{F}.otlp.path"), format!("must start with `/`, got `{}`", raw.path)));
+    }
+    if !(1_000..=3_600_000).contains(&raw.interval_ms) {
+        return Err(err(
+            format!("{F}.otlp.interval_ms"),
+            format!("must be from 1000 (1 s) to 3600000 (1 h), got {}", raw.interval_ms),
+        ));
+    }
+    Ok(OtlpMetrics { path: raw.path.clone(), interval_ms: raw.interval_ms })
 }
 
 fn endpoint(raw: &raw::Endpoint) -> Result<Endpoint, ConfigError> {

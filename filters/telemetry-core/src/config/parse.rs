@@ -170,6 +170,7 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
         "dimensions",
         "custom",
         "endpoint",
+        "otlp",
     ];
     object(r, p, "Metrics", &fields, &[], &mut |r, field, p| {
         match field {
@@ -184,11 +185,25 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
             "dimensions" => m.dimensions = seq(r, p, dimension)?,
             "custom" => m.custom = seq(r, p, custom_metric)?,
             "endpoint" => m.endpoint = option(r, p, endpoint)?,
+            "otlp" => m.otlp = option(r, p, otlp_metrics)?,
             _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
     Ok(m)
+}
+
+fn otlp_metrics(r: &mut Reader, p: &str) -> Res<OtlpMetrics> {
+    let mut o = OtlpMetrics::default();
+    object(r, p, "OtlpMetrics", &["path", "interval_ms"], &[], &mut |r, field, p| {
+        match field {
+            "path" => o.path = string(r, p)?,
+            "interval_ms" => o.interval_ms = u32_(r, p)?,
+            _ => return Err(read::unhandled(p)),
+        }
+        Ok(())
+    })?;
+    Ok(o)
 }
 
 fn endpoint(r: &mut Reader, p: &str) -> Res<Endpoint> {

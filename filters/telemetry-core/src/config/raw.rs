@@ -156,6 +156,21 @@ pub struct Metrics {
     pub custom: Vec<CustomMetric>,
     /// The module serves the request metrics itself (`null`: they are Envoy counters).
     pub endpoint: Option<Endpoint>,
+    /// The request metrics are also exported as OTLP metrics.
+    pub otlp: Option<OtlpMetrics>,
+}
+
+/// `metrics.otlp`.
+#[derive(Debug, Clone)]
+pub struct OtlpMetrics {
+    pub path: String,
+    pub interval_ms: u32,
+}
+
+impl Default for OtlpMetrics {
+    fn default() -> Self {
+        Self { path: String::from("/v1/metrics"), interval_ms: 10_000 }
+    }
 }
 
 /// `metrics.endpoint`.
@@ -244,6 +259,7 @@ impl Default for Metrics {
             dimensions: Vec::new(),
             custom: Vec::new(),
             endpoint: None,
+            otlp: None,
         }
     }
 }

@@ -30,6 +30,7 @@ use std::fmt::Write;
 
 use super::histogram::Buckets;
 use super::{Kind, MetricsEngine, labels};
+use crate::json;
 
 /// The first line of a snapshot: its format and version.
 const HEADER: &str = "meshlens-metrics 1";
@@ -66,20 +67,23 @@ pub fn snapshot(engine: &MetricsEngine, out: &mut String) {
                 // Every bucket, `+Inf` and `_count`; the `_sum` slot is not a count.
                 _ => series.slots.len().saturating_sub(1),
             };
+            // Integers without `core::fmt`: a snapshot of a thousand series has tens of thousands.
             for (i, slot) in series.slots.iter().take(counts).enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                let _ = write!(out, "{}", slot.total);
+                json::push_u64(out, slot.total);
             }
+            out.push('\t');
             let sum = if family.kind == Kind::Requests { 0 } else { series.sum_total };
-            let _ = writeln!(out, "\t{sum}");
+            push_u128(out, sum);
+            out.push('\n');
         }
     }
 }
 
-/// The `# HELP` text of a family.
-fn help(kind: &Kind) -> String {
+/// The `# HELP` text of a family (also its OTLP description).
+pub(crate) fn help(kind: &Kind) -> String {
     match kind {
         Kind::Requests => String::from("HTTP requests completed at the proxy."),
         Kind::Duration(b) => format!(
@@ -133,18 +137,28 @@ impl Merged {
         // Index into `families` of the current `F` line's family; `None` when it was rejected.
         let mut current: Option<usize> = None;
         for line in lines {
-            let fields: Vec<&str> = line.split('\t').collect();
-            match fields.as_slice() {
-                ["F", name, kind, help, names, les] => current = self.family(name, kind, help, names, les),
-                ["S", values, counts, sum] => {
-                    let parsed = current
-                        .and_then(|i| self.families.get_mut(i))
-                        .and_then(|f| f.add(values, counts, sum).then_some(()));
-                    if parsed.is_none() {
-                        self.rejected += 1;
+            let mut fields = line.split('\t');
+            let ok = match fields.next() {
+                Some("F") => {
+                    let f: Vec<&str> = fields.collect();
+                    match f.as_slice() {
+                        [name, kind, help, names, les] => {
+                            current = self.family(name, kind, help, names, les);
+                            true
+                        }
+                        _ => false,
                     }
                 }
-                _ => self.rejected += 1,
+                Some("S") => match (fields.next(), fields.next(), fields.next(), fields.next()) {
+                    (Some(values), Some(counts), Some(sum), None) => {
+                        current.and_then(|i| self.families.get_mut(i)).is_some_and(|f| f.add(values, counts, sum))
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !ok {
+                self.rejected += 1;
             }
         }
     }
@@ -197,56 +211,87 @@ impl Merged {
 impl MergedFamily {
     /// Adds one series; false when the line does not fit the family.
     fn add(&mut self, values: &str, counts: &str, sum: &str) -> bool {
-        let counts: Option<Vec<u64>> = counts.split(',').map(|c| c.parse().ok()).collect();
-        let (Some(counts), Ok(sum)) = (counts, sum.parse::<u128>()) else { return false };
         // A counter: one count. A histogram: every bucket then `_count`.
         let expected = if self.kind == "counter" { 1 } else { self.les.len() + 1 };
-        if counts.len() != expected || values.split('\u{1f}').count() != self.label_names.len().max(1) {
+        let Ok(sum) = sum.parse::<u128>() else { return false };
+        if counts.split(',').count() != expected
+            || values.split('\u{1f}').count() != self.label_names.len().max(1)
+            || !counts.split(',').all(|c| c.parse::<u64>().is_ok())
+        {
             return false;
         }
-        let entry = self.series.entry(values.to_owned()).or_insert_with(|| (vec![0; expected], 0));
-        for (total, n) in entry.0.iter_mut().zip(counts) {
-            *total = total.saturating_add(n);
+        let entry = match self.series.get_mut(values) {
+            Some(entry) => entry,
+            None => self.series.entry(values.to_owned()).or_insert_with(|| (vec![0; expected], 0)),
+        };
+        for (total, n) in entry.0.iter_mut().zip(counts.split(',')) {
+            *total = total.saturating_add(n.parse().unwrap_or(0));
         }
         entry.1 = entry.1.saturating_add(sum);
         true
     }
 
+    /// Every line is written with `push_str` and a hand-written integer writer, not `core::fmt`:
+    /// a scrape of a thousand series writes over ten thousand lines on a worker thread.
     fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        for (tag, text) in [("# HELP ", &self.help), ("# TYPE ", &self.kind)] {
+            out.push_str(tag);
+            out.push_str(&self.name);
+            out.push(' ');
+            out.push_str(text);
+            out.push('\n');
+        }
+        // `{labels}` of the series, or `` when it has none; `{labels,` for the buckets.
+        let (mut whole, mut open) = (String::new(), String::new());
         for (values, (counts, sum)) in &self.series {
-            let mut labels = String::new();
+            open.clear();
+            open.push('{');
             for (i, (name, value)) in self.label_names.iter().zip(values.split('\u{1f}')).enumerate() {
                 if i > 0 {
-                    labels.push(',');
+                    open.push(',');
                 }
-                labels.push_str(name);
-                labels.push_str("=\"");
-                escape(value, &mut labels);
-                labels.push('"');
+                open.push_str(name);
+                open.push_str("=\"");
+                escape(value, &mut open);
+                open.push('"');
             }
+            whole.clear();
+            if open.len() > 1 {
+                whole.push_str(&open);
+                whole.push('}');
+                open.push(',');
+            }
+            let line = |out: &mut String, suffix: &str, labels: &str, value: u64| {
+                out.push_str(&self.name);
+                out.push_str(suffix);
+                out.push_str(labels);
+                out.push(' ');
+                json::push_u64(out, value);
+                out.push('\n');
+            };
             if self.kind == "counter" {
-                let _ = writeln!(out, "{}{} {}", self.name, braces(&labels), counts.first().copied().unwrap_or(0));
+                line(out, "", &whole, counts.first().copied().unwrap_or(0));
                 continue;
             }
-            let sep = if labels.is_empty() { "" } else { "," };
             for (le, n) in self.les.iter().zip(counts) {
-                let _ = writeln!(out, "{}_bucket{{{labels}{sep}le=\"{le}\"}} {n}", self.name);
+                out.push_str(&self.name);
+                out.push_str("_bucket");
+                out.push_str(&open);
+                out.push_str("le=\"");
+                out.push_str(le);
+                out.push_str("\"} ");
+                json::push_u64(out, *n);
+                out.push('\n');
             }
             out.push_str(&self.name);
             out.push_str("_sum");
-            out.push_str(&braces(&labels));
+            out.push_str(&whole);
             out.push(' ');
             push_billionths(*sum, out);
             out.push('\n');
-            let _ = writeln!(out, "{}_count{} {}", self.name, braces(&labels), counts.last().copied().unwrap_or(0));
+            line(out, "_count", &whole, counts.last().copied().unwrap_or(0));
         }
     }
-}
-
-fn braces(labels: &str) -> String {
-    if labels.is_empty() { String::new() } else { format!("{{{labels}}}") }
 }
 
 /// A label value escaped for the text format: backslash, double quote and line feed.
@@ -264,11 +309,30 @@ fn escape(value: &str, out: &mut String) {
 /// `n` billionths as an exact decimal: `150000000` is `0.15`, `3000000000` is `3`.
 fn push_billionths(n: u128, out: &mut String) {
     let (whole, frac) = (n / 1_000_000_000, n % 1_000_000_000);
-    let _ = write!(out, "{whole}");
+    push_u128(out, whole);
     if frac > 0 {
-        let digits = format!("{frac:09}");
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        // Nine digits, leading zeros kept, trailing ones dropped.
+        let mut frac = u64::try_from(frac).unwrap_or(0);
+        let mut digits = 9;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        let mut buf = String::new();
+        json::push_u64(&mut buf, frac);
+        out.extend(std::iter::repeat_n('0', digits - buf.len()));
+        out.push_str(&buf);
+    }
+}
+
+/// A `u128` in decimal (sums of nanounits): `u64` fast path, `core::fmt` past it.
+fn push_u128(out: &mut String, n: u128) {
+    match u64::try_from(n) {
+        Ok(n) => json::push_u64(out, n),
+        Err(_) => {
+            let _ = write!(out, "{n}");
+        }
     }
 }
 

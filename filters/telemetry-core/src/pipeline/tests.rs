@@ -562,3 +562,44 @@ fn the_metrics_endpoint_serves_every_worker_summed_as_typed_histograms() {
     assert!(text.contains(&format!("meshlens_http_requests_total{{{labels}}} 6\n")), "{text}");
     assert!(!text.contains("/meshlens/metrics"), "{text}");
 }
+
+#[test]
+fn otlp_metrics_carry_exemplars_of_exported_spans() {
+    let config = r#"{"routes": ["/api/v1/query"],
+        "tracing": {"sampling": {"ratio": 0.5}, "exporter": {"cluster": "otel_collector", "flush_interval_ms": 100}},
+        "metrics": {"otlp": {"interval_ms": 1000}}}"#;
+    let host = FakeHost::new(START, [15; 32]);
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 40_000_000 };
+    for _ in 0..40 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/api/v1/query")], b"", &ok);
+    }
+    host.tick(&mut pipeline, 1_000_000_000);
+    host.tick(&mut pipeline, 100_000_000);
+    host.answer_calls(&mut pipeline, Some(200));
+    let calls = host.calls.borrow().clone();
+    let body = |path: &str| -> Vec<Value> {
+        calls
+            .iter()
+            .filter(|c| c.headers.iter().any(|(k, v)| k == ":path" && v == path))
+            .map(|c| serde_json::from_slice(&c.body).unwrap())
+            .collect()
+    };
+    let traces: Vec<String> = body("/v1/traces")
+        .iter()
+        .flat_map(|v| v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap().clone())
+        .map(|s| s["traceId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!traces.is_empty() && traces.len() < 40, "about half sampled: {}", traces.len());
+    let metrics = body("/v1/metrics");
+    assert_eq!(metrics.len(), 1, "one batch per interval");
+    let families = metrics[0]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array().unwrap().clone();
+    let duration = families.iter().find(|m| m["name"] == "meshlens_http_request_duration_seconds").unwrap();
+    let point = &duration["histogram"]["dataPoints"][0];
+    assert_eq!(point["count"], "40");
+    let exemplars = point["exemplars"].as_array().unwrap();
+    assert_eq!(exemplars.len(), 1, "40 ms requests share one bucket: one exemplar");
+    let exemplar_trace = exemplars[0]["traceId"].as_str().unwrap();
+    assert!(traces.iter().any(|t| t == exemplar_trace), "the exemplar's trace {exemplar_trace} was exported");
+    assert_eq!(host.metric(names::METRIC_BATCHES_EXPORTED), Some(1));
+}

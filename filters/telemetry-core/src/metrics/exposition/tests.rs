@@ -15,6 +15,7 @@ fn record(e: &mut MetricsEngine, route: &str, status: u16, millis: u64) {
         request_bytes: 0,
         response_bytes: 10,
         dimensions: &[],
+        exemplar: None,
     });
 }
 

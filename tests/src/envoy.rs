@@ -72,11 +72,15 @@ pub fn render(config: &str, r: &Render, listener: u16, admin: u16) -> String {
     let path = paths::repo_root().join("envoy-config").join(config);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let wasm = paths::edge_telemetry_wasm();
-    let mut text = text
-        .replace("port_value: 10000", &format!("port_value: {listener}"))
-        .replace("port_value: 9901", &format!("port_value: {admin}"))
-        .replace("port_value: 8080", &format!("port_value: {}", r.app_port))
-        .replace("port_value: 4318", &format!("port_value: {}", r.collector_port))
+    // Through placeholders: a free port that starts like a fixed one (43185 and 4318) must not be
+    // rewritten by the next replacement.
+    let ports = [(10000, listener), (9901, admin), (8080, r.app_port), (4318, r.collector_port)];
+    let marked = ports
+        .iter()
+        .fold(text, |text, (from, _)| text.replace(&format!("port_value: {from}"), &format!("port_value: @{from}@")));
+    let mut text = ports
+        .iter()
+        .fold(marked, |text, (from, to)| text.replace(&format!("port_value: @{from}@"), &format!("port_value: {to}")))
         .replace("target/wasm32-wasip1/release/edge_telemetry.wasm", &wasm.display().to_string());
     if let Some(plugin) = &r.plugin_config {
         text = replace_plugin_config(&text, plugin);

@@ -20,6 +20,7 @@
 //! span, an absent or empty `traceState`, empty `attributes` and `links`, an empty status message.
 
 mod logs;
+pub mod proto;
 
 use crate::ids::{SpanId, TraceId};
 use crate::json;

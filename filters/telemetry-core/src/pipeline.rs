@@ -29,7 +29,7 @@ use host::Host;
 pub use plan::Plan;
 
 use crate::access_log::LogRecord;
-use crate::config::Config;
+use crate::config::{Config, Encoding};
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
 use crate::otlp;
@@ -120,11 +120,19 @@ impl Pipeline {
         let counters = Counters::define(host, otlp_logs.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
-            Exporter::new(t.exporter.clone(), path, otlp::encode_traces_into, counters.spans)
+            let encode = match t.exporter.encoding {
+                Encoding::Protobuf => otlp::proto::encode_traces_into,
+                Encoding::Json => otlp::encode_traces_json_into,
+            };
+            Exporter::new(t.exporter.clone(), path, encode, counters.spans)
         });
         let logs = match (&config.tracing, otlp_logs) {
             (Some(t), Some(path)) => {
-                Some(Exporter::new(t.exporter.clone(), path, otlp::encode_logs_into as _, counters.logs))
+                let encode = match t.exporter.encoding {
+                    Encoding::Protobuf => otlp::proto::encode_logs_into,
+                    Encoding::Json => otlp::encode_logs_json_into,
+                };
+                Some(Exporter::new(t.exporter.clone(), path, encode, counters.logs))
             }
             _ => None,
         };

@@ -31,9 +31,11 @@ fn rig(plugin_config: Option<&str>, concurrency: u32) -> Rig {
 }
 
 fn assert_valid_otlp(collector: &Receiver) {
-    let payloads = collector.payloads();
-    assert!(!payloads.is_empty(), "no payload received");
-    let (ok, out) = otlp::validate("traces", &payloads);
+    let exports = collector.exports();
+    assert!(!exports.is_empty(), "no payload received");
+    // The default encoding: protobuf, decoded by the official opentelemetry-proto package.
+    assert!(exports.iter().all(|e| e.content_type == "application/x-protobuf"), "{exports:?}");
+    let (ok, out) = otlp::validate_exports("traces", &exports);
     assert!(ok, "OTLP validator rejected a payload:\n{out}");
 }
 

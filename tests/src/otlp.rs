@@ -63,6 +63,7 @@ impl Receiver {
             .map(|m| Export {
                 path: m.start.split_whitespace().nth(1).unwrap_or_default().to_owned(),
                 content_type: m.header("content-type").unwrap_or_default().to_owned(),
+                content_encoding: m.header("content-encoding").unwrap_or_default().to_owned(),
                 body: m.body,
             })
             .collect()
@@ -101,10 +102,29 @@ impl Receiver {
 pub struct Export {
     pub path: String,
     pub content_type: String,
+    /// `gzip` when the sender compressed the body (meshlens does not; collectors may).
+    pub content_encoding: String,
     pub body: Vec<u8>,
 }
 
 impl Export {
+    /// An uncompressed export.
+    pub fn new(path: &str, content_type: &str, body: Vec<u8>) -> Self {
+        Self { path: path.into(), content_type: content_type.into(), content_encoding: String::new(), body }
+    }
+
+    /// The body as the encoder wrote it: gunzipped when it came compressed.
+    pub fn payload(&self) -> Vec<u8> {
+        if self.content_encoding.eq_ignore_ascii_case("gzip") {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&self.body[..]), &mut out)
+                .unwrap_or_else(|e| panic!("{}: not gzip: {e}", self.path));
+            out
+        } else {
+            self.body.clone()
+        }
+    }
+
     /// The signal its path names.
     pub fn signal(&self) -> Option<Signal> {
         Signal::of_path(&self.path)
@@ -118,7 +138,7 @@ impl Export {
     /// The payload in the OTLP JSON shape, whichever encoding it came in.
     pub fn json(&self) -> Value {
         let signal = self.signal().unwrap_or_else(|| panic!("not an OTLP export path: {}", self.path));
-        otlp_decode::payload(signal, &self.content_type, &self.body)
+        otlp_decode::payload(signal, &self.content_type, &self.payload())
             .unwrap_or_else(|e| panic!("{} ({}) does not decode: {e}", self.path, self.content_type))
     }
 }
@@ -127,8 +147,7 @@ impl Export {
 /// headers (the recording host's and the harness's calls).
 pub fn payload_json(headers: &[(String, String)], body: &[u8]) -> Value {
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
-    Export { path: header(":path").to_owned(), content_type: header("content-type").to_owned(), body: body.to_vec() }
-        .json()
+    Export::new(header(":path"), header("content-type"), body.to_vec()).json()
 }
 
 /// The spans of one `ExportTraceServiceRequest` JSON payload.
@@ -192,11 +211,11 @@ pub fn validate(signal: &str, payloads: &[Vec<u8>]) -> (bool, String) {
 /// validator and equal what `otlp-decode` reads from the same bytes.
 pub fn validate_exports(signal: &str, exports: &[Export]) -> (bool, String) {
     let (json, protobuf): (Vec<&Export>, Vec<&Export>) = exports.iter().partition(|e| !e.is_protobuf());
-    let mut payloads: Vec<Vec<u8>> = json.iter().map(|e| e.body.clone()).collect();
+    let mut payloads: Vec<Vec<u8>> = json.iter().map(|e| e.payload()).collect();
     let mut report = String::new();
     let mut ok = true;
     if !protobuf.is_empty() {
-        let official = official_decode(signal, &protobuf.iter().map(|e| e.body.clone()).collect::<Vec<_>>());
+        let official = official_decode(signal, &protobuf.iter().map(|e| e.payload()).collect::<Vec<_>>());
         for (export, official) in protobuf.iter().zip(official) {
             let ours = export.json();
             if without_defaults(&ours) != without_defaults(&official) {

@@ -132,11 +132,8 @@ const RESOURCE_SPANS: &[Field] = &[
     many(2, "scopeSpans", Kind::Message(SCOPE_SPANS)),
     one(3, "schemaUrl", Kind::Text),
 ];
-const SCOPE_SPANS: &[Field] = &[
-    one(1, "scope", Kind::Message(SCOPE)),
-    many(2, "spans", Kind::Message(SPAN)),
-    one(3, "schemaUrl", Kind::Text),
-];
+const SCOPE_SPANS: &[Field] =
+    &[one(1, "scope", Kind::Message(SCOPE)), many(2, "spans", Kind::Message(SPAN)), one(3, "schemaUrl", Kind::Text)];
 const SPAN: &[Field] = &[
     one(1, "traceId", Kind::Id),
     one(2, "spanId", Kind::Id),

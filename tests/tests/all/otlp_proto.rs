@@ -117,7 +117,7 @@ fn records() -> Vec<LogRecord> {
 }
 
 fn export(path: &str, content_type: &str, body: Vec<u8>) -> Export {
-    Export { path: path.into(), content_type: content_type.into(), body }
+    Export::new(path, content_type, body)
 }
 
 /// Protobuf bytes through the official package equal the JSON encoder's output, and pass the

@@ -471,7 +471,12 @@ fn exports_are_protobuf_by_default_and_json_when_configured() {
         let calls = host.calls.borrow();
         let types: Vec<(String, String)> = calls
             .iter()
-            .map(|c| (header(&c.headers, ":path").unwrap().to_owned(), header(&c.headers, "content-type").unwrap().to_owned()))
+            .map(|c| {
+                (
+                    header(&c.headers, ":path").unwrap().to_owned(),
+                    header(&c.headers, "content-type").unwrap().to_owned(),
+                )
+            })
             .collect();
         (types, calls.iter().map(payload).collect::<Vec<_>>(), calls.iter().map(|c| c.body.clone()).collect::<Vec<_>>())
     };
@@ -485,7 +490,10 @@ fn exports_are_protobuf_by_default_and_json_when_configured() {
     assert!(serde_json::from_slice::<Value>(&protobuf_bytes[0]).is_err(), "the default body is not JSON");
     assert!(serde_json::from_slice::<Value>(&json_bytes[0]).is_ok());
     assert_eq!(protobuf, json);
-    assert_eq!(protobuf[1]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["traceId"], protobuf[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]);
+    assert_eq!(
+        protobuf[1]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["traceId"],
+        protobuf[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
+    );
     assert!(protobuf_bytes[0].len() < json_bytes[0].len(), "protobuf is the smaller body");
 }
 

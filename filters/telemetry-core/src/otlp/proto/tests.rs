@@ -79,16 +79,16 @@ fn golden_root_span() {
     let version = SCOPE_VERSION.as_bytes();
     assert_eq!(version.len(), 5, "the golden bytes below assume a five-byte version such as 0.1.0");
     let mut expected = hex(concat!(
-        "0a 58",    // ExportTraceServiceRequest.resource_spans, 88 bytes
-        "0a 00",    // ResourceSpans.resource: present, no attributes
-        "12 54",    // ResourceSpans.scope_spans, 84 bytes
-        "0a 11",    // ScopeSpans.scope, 17 bytes
+        "0a 58",                         // ExportTraceServiceRequest.resource_spans, 88 bytes
+        "0a 00",                         // ResourceSpans.resource: present, no attributes
+        "12 54",                         // ResourceSpans.scope_spans, 84 bytes
+        "0a 11",                         // ScopeSpans.scope, 17 bytes
         "0a 08 6d 65 73 68 6c 65 6e 73", // name "meshlens"
-        "12 05",    // version (5 bytes, appended below)
+        "12 05",                         // version (5 bytes, appended below)
     ));
     expected.extend_from_slice(version);
     expected.extend(hex(concat!(
-        "12 3f", // ScopeSpans.spans, 63 bytes
+        "12 3f",                                  // ScopeSpans.spans, 63 bytes
         "0a 10 4bf92f3577b34da6a3ce929d0e0e4736", // trace_id, raw
         "12 08 00f067aa0ba902b7",                 // span_id, raw
         "85 01 01 01 00 00",                      // flags = 16, fixed32 0x101: sampled, parent known local
@@ -116,11 +116,11 @@ fn golden_attribute_values() {
     };
     let bytes = check_traces(&resource, &[span()]);
     let expected_resource = hex(concat!(
-        "0a 35",                                  // ResourceSpans.resource, 53 bytes
-        "0a 08 0a 01 73 12 03 0a 01 76",          // {key "s", value {string_value "v"}}
-        "0a 07 0a 01 62 12 02 10 00",             // {key "b", value {bool_value false}}: oneof, written
+        "0a 35",                                                 // ResourceSpans.resource, 53 bytes
+        "0a 08 0a 01 73 12 03 0a 01 76",                         // {key "s", value {string_value "v"}}
+        "0a 07 0a 01 62 12 02 10 00",                            // {key "b", value {bool_value false}}: oneof, written
         "0a 10 0a 01 69 12 0b 18 ff ff ff ff ff ff ff ff ff 01", // int_value -1: ten bytes
-        "0a 0e 0a 01 64 12 09 21 00 00 00 00 00 00 e0 3f", // double_value 0.5, LE
+        "0a 0e 0a 01 64 12 09 21 00 00 00 00 00 00 e0 3f",       // double_value 0.5, LE
     ));
     let at = bytes.windows(expected_resource.len()).position(|w| w == expected_resource);
     // The request's key and its two-byte length (141) come first.
@@ -178,7 +178,11 @@ fn every_span_field_matches_the_json_encoding() {
         },
         Span { links: vec![linked.clone(), Link { trace_state: None, attributes: vec![], ..linked }], ..span() },
         Span { kind: SpanKind::Client, status: Status { code: StatusCode::Ok, message: "dropped".into() }, ..span() },
-        Span { trace_state: Some(String::new()), status: Status { code: StatusCode::Error, message: String::new() }, ..span() },
+        Span {
+            trace_state: Some(String::new()),
+            status: Status { code: StatusCode::Error, message: String::new() },
+            ..span()
+        },
     ];
     check_traces(&resource, &spans);
 }
@@ -242,13 +246,7 @@ fn any_value() -> impl Strategy<Value = Value> {
 
 /// Doubles whose shortest decimal form serde_json reads back exactly, and the special values.
 fn double() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        -1e15..1e15f64,
-        Just(f64::NAN),
-        Just(f64::INFINITY),
-        Just(f64::NEG_INFINITY),
-        Just(-0.0),
-    ]
+    prop_oneof![-1e15..1e15f64, Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(-0.0),]
 }
 
 proptest! {

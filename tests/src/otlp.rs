@@ -39,12 +39,17 @@ impl Receiver {
     pub fn start_with_delay(delay: std::time::Duration) -> Self {
         let status = Arc::new(AtomicU16::new(200));
         let answer = status.clone();
-        let server = Server::start(move |_| {
+        let server = Server::start(move |m| {
             std::thread::sleep(delay);
+            // OTLP/HTTP answers in the request's encoding: an empty Export*ServiceResponse is
+            // zero bytes in protobuf, `{}` in JSON.
+            let protobuf = m.header("content-type").is_some_and(otlp_decode::is_protobuf);
+            let (content_type, body) =
+                if protobuf { ("application/x-protobuf", Vec::new()) } else { ("application/json", b"{}".to_vec()) };
             Reply {
                 status: answer.load(Ordering::Relaxed),
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: b"{}".to_vec(),
+                headers: vec![("content-type".into(), content_type.into())],
+                body,
             }
         });
         Self { server, status }

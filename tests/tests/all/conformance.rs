@@ -131,6 +131,11 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
     while collector.spans().len() < sampled && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A span counts as exported when the collector's answer reaches the module, which hands its
+    // counters to Envoy on its next tick: wait for that too before reading the metrics.
+    while envoy.metric("meshlens_spans_exported_total") < sampled as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let spans: Vec<Value> = collector.spans().into_iter().map(|s| s.raw).collect();
     let observed = scenarios
         .iter()

@@ -205,6 +205,7 @@ fn metrics(c: &mut Criterion) {
         request_bytes: 0,
         response_bytes: 2_345,
         dimensions: &[],
+        exemplar: None,
     };
     // Steady state: the series exists; this is the label key, the lookup and the bucket update
     // of every standard family.
@@ -224,6 +225,7 @@ fn metrics(c: &mut Criterion) {
                 request_bytes: 0,
                 response_bytes: 1_200,
                 dimensions: &[],
+                exemplar: None,
             });
         }
     };

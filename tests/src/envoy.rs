@@ -20,6 +20,9 @@ pub struct Envoy {
     _process: Process,
     pub listener: SocketAddr,
     pub admin: SocketAddr,
+    /// The listener where meshlens serves `/meshlens/metrics`, when the config has one (the
+    /// shipped port 9464, rendered to a free one).
+    pub metrics: Option<SocketAddr>,
     log: PathBuf,
     _dir: TempDir,
 }
@@ -112,9 +115,14 @@ impl Envoy {
     /// Starts Envoy with a rendered config text whose listener and admin ports are given; waits
     /// (at most 60 s) until the admin endpoint says it is ready and the listener accepts.
     pub fn start_text(text: &str, listener: u16, admin: u16, concurrency: u32) -> Self {
+        let metrics = text.contains("port_value: 9464").then(free_port);
+        let text = match metrics {
+            Some(port) => text.replace("port_value: 9464", &format!("port_value: {port}")),
+            None => text.to_owned(),
+        };
         let dir = TempDir::new("envoy");
         let config = dir.0.join("envoy.yaml");
-        std::fs::write(&config, text).expect("write config");
+        std::fs::write(&config, &text).expect("write config");
         let log = dir.0.join("envoy.log");
         let mut cmd = Command::new(paths::envoy());
         cmd.args(["-c", &config.display().to_string(), "--concurrency", &concurrency.to_string()])
@@ -126,7 +134,8 @@ impl Envoy {
         let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
         let process = Process::start("envoy", cmd, &dir.0.join("envoy.out"), &ready, Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
-        Self { _process: process, listener, admin, log, _dir: dir }
+        let metrics = metrics.map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+        Self { _process: process, listener, admin, metrics, log, _dir: dir }
     }
 
     /// Envoy's log so far.
@@ -138,6 +147,22 @@ impl Envoy {
     pub fn prometheus(&self) -> String {
         let r = http::get(self.admin, "/stats/prometheus", &[]).expect("GET /stats/prometheus");
         String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    /// What meshlens serves at `/meshlens/metrics` (empty without a metrics listener).
+    pub fn module_metrics(&self) -> String {
+        let Some(addr) = self.metrics else { return String::new() };
+        let r = http::get(addr, "/meshlens/metrics", &[]).expect("GET /meshlens/metrics");
+        assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(&r.body));
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    /// Everything Prometheus scrapes from this Envoy: `/stats/prometheus`, then
+    /// `/meshlens/metrics` when served.
+    pub fn scrape(&self) -> String {
+        let mut text = self.prometheus();
+        text.push_str(&self.module_metrics());
+        text
     }
 
     /// The value of an unlabelled series in `/stats/prometheus` (0 when absent).

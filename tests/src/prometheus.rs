@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use meshlens_tests_process::{Process, Ready};
 use serde_json::Value;
 
-use crate::envoy::{TempDir, free_port};
+use crate::envoy::{Envoy, TempDir, free_port};
 use crate::{http, paths};
 
 /// A running Prometheus; killed and reaped when dropped.
@@ -46,11 +46,15 @@ pub const JOB: &str = "envoy";
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 impl Prometheus {
-    /// Starts Prometheus scraping the Envoy admin endpoint at `admin` and loading `rule_files`.
-    pub fn start(admin: SocketAddr, rule_files: &[&Path]) -> Self {
+    /// Starts Prometheus loading `rule_files` and scraping, in one job, what the shipped
+    /// `prometheus.yml` scrapes from an Envoy: `/stats/prometheus` on its admin endpoint and,
+    /// when it has a metrics listener, `/meshlens/metrics` there.
+    pub fn start(envoy: &Envoy, rule_files: &[&Path]) -> Self {
         let dir = TempDir::new("prometheus");
         let config = dir.0.join("prometheus.yml");
-        std::fs::write(&config, config_text(admin, rule_files)).expect("write prometheus.yml");
+        let mut targets = vec![(envoy.admin, "/stats/prometheus")];
+        targets.extend(envoy.metrics.map(|m| (m, "/meshlens/metrics")));
+        std::fs::write(&config, config_text(&targets, rule_files)).expect("write prometheus.yml");
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut cmd = Command::new(paths::prometheus());
         cmd.arg(format!("--config.file={}", config.display()))
@@ -129,14 +133,23 @@ impl Prometheus {
         );
     }
 
-    /// Waits until the last scrape of the Envoy admin endpoint succeeded.
+    /// Waits until the last scrape of every target succeeded.
     pub fn wait_scraped(&self) {
         self.wait_for(
-            "a successful scrape of the envoy admin endpoint",
+            "a successful scrape of every target",
             Duration::from_secs(30),
-            |p| p.query(&format!("up{{job=\"{JOB}\"}} == 1")).first().map(|_| ()),
+            |p| {
+                let up = p.query(&format!("up{{job=\"{JOB}\"}}"));
+                (!up.is_empty() && up.iter().all(|(_, v)| *v == 1.0)).then_some(())
+            },
             |p| format!("{:?}", p.query("up")),
         );
+    }
+
+    /// The types Prometheus's metadata API knows for `metric` (`histogram`, `counter`, ...).
+    pub fn metadata_types(&self, metric: &str) -> Vec<String> {
+        let data = self.api(&format!("/api/v1/metadata?metric={}", urlencode(metric)));
+        data[metric].as_array().into_iter().flatten().filter_map(|m| m["type"].as_str().map(str::to_owned)).collect()
     }
 
     /// GETs an API path and returns its `data`, panicking on any error.
@@ -150,13 +163,16 @@ impl Prometheus {
     }
 }
 
-/// The generated configuration: one scrape job, everything every second.
-pub fn config_text(admin: SocketAddr, rule_files: &[&Path]) -> String {
+/// The generated configuration: one scrape job of `(address, path)` targets, everything every
+/// second.
+pub fn config_text(targets: &[(SocketAddr, &str)], rule_files: &[&Path]) -> String {
     let mut text = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: {JOB}\n    metrics_path: /stats/prometheus\n    \
-         static_configs:\n      - targets: ['{admin}']\n"
+         scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n"
     );
+    for (addr, path) in targets {
+        text.push_str(&format!("      - targets: ['{addr}']\n        labels: {{__metrics_path__: '{path}'}}\n"));
+    }
     if !rule_files.is_empty() {
         text.push_str("rule_files:\n");
         for file in rule_files {
@@ -164,6 +180,23 @@ pub fn config_text(admin: SocketAddr, rule_files: &[&Path]) -> String {
         }
     }
     text
+}
+
+/// `promtool check metrics` on exposition `text`: the problems it reports, one per line (empty
+/// when it finds none).
+pub fn check_metrics(text: &str) -> Vec<String> {
+    use std::io::Write as _;
+    let mut child = Command::new(paths::promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run promtool check metrics: {e}"));
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool check metrics");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    report.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
 }
 
 /// Runs `promtool` with `args`; returns (success, combined output).

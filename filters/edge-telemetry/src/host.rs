@@ -101,6 +101,33 @@ pub fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// A shared-data key's value and compare-and-swap token, `None` when the key is not set.
+pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, Failure> {
+    let mut cas = 0u32;
+    match abi::get_shared_data(key.as_bytes(), &mut cas) {
+        Ok(bytes) => Ok(Some((bytes, cas))),
+        Err(e) if e.is(Status::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets a shared-data key; with `cas`, only if the key's token still matches: `Ok(false)` when it
+/// does not (`CAS_MISMATCH`).
+pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, Failure> {
+    match abi::check(abi::set_shared_data(key.as_bytes(), value, cas.unwrap_or(0))) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is(Status::CasMismatch) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Answers the current request with a reply of the filter's own; `details` is Envoy's
+/// response code details (`%RESPONSE_CODE_DETAILS%`).
+pub fn send_local_response(status: u16, details: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Failure> {
+    let headers = proxy_wasm_abi::pairs::encode(headers);
+    abi::check(abi::send_local_response(u32::from(status), details.as_bytes(), body, &headers))
+}
+
 /// Adds `delta` to a metric.
 pub fn increment_metric(id: u32, delta: i64) -> Result<(), Failure> {
     abi::check(abi::increment_metric(id, delta))

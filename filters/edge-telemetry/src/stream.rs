@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use telemetry_core::pipeline::Exchange;
+use telemetry_core::pipeline::{Exchange, Flow};
 
 use crate::wasm_host::Worker;
 
@@ -33,8 +33,9 @@ impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(w) = &self.worker
             && let Ok(mut pipeline) = w.pipeline.try_borrow_mut()
+            && pipeline.on_request_headers(&mut self.exchange, &w.host) == Flow::Stop
         {
-            pipeline.on_request_headers(&mut self.exchange, &w.host);
+            return Action::Pause;
         }
         Action::Continue
     }

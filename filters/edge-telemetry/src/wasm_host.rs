@@ -9,8 +9,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm_abi::property;
 use telemetry_core::pipeline::Pipeline;
 use telemetry_core::pipeline::host::{
-    Calls, Clock, HeaderPairs, Headers, HostError, LogLevel, LogSink, MetricKind, MetricSink, Properties, Property,
-    Random, Vm,
+    Calls, Clock, HeaderPairs, Headers, HostError, LocalReply, LogLevel, LogSink, MetricKind, MetricSink, Properties,
+    Property, Random, SharedData, Vm,
 };
 
 use proxy_wasm_abi::{Failure, LogLevel as ProxyLogLevel, MapType, MetricType};
@@ -146,6 +146,22 @@ impl Calls for WasmHost {
             Duration::from_millis(u64::from(timeout_ms)),
         )
         .map_err(|e| HostError(format!("{e:?}")))
+    }
+}
+
+impl SharedData for WasmHost {
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        host::shared_data(key).ok().flatten()
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, HostError> {
+        host::set_shared_data(key, value, cas).map_err(status)
+    }
+}
+
+impl LocalReply for WasmHost {
+    fn send_reply(&self, status_code: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+        host::send_local_response(status_code, "meshlens_metrics", headers, body).map_err(status)
     }
 }
 

@@ -31,6 +31,9 @@ pub enum Signal {
     Traces,
     /// `ExportLogsServiceRequest`, `POST /v1/logs`.
     Logs,
+    /// `ExportMetricsServiceRequest`, `POST /v1/metrics`: read as JSON only (meshlens sends
+    /// metrics as JSON; there is no protobuf schema here yet).
+    Metrics,
 }
 
 /// Why a payload could not be read.
@@ -52,6 +55,8 @@ impl Signal {
             Some(Self::Traces)
         } else if path.ends_with("/v1/logs") {
             Some(Self::Logs)
+        } else if path.ends_with("/v1/metrics") {
+            Some(Self::Metrics)
         } else {
             None
         }
@@ -78,6 +83,7 @@ pub fn decode(signal: Signal, bytes: &[u8]) -> Result<Value, Error> {
     let schema = match signal {
         Signal::Traces => TRACE_REQUEST,
         Signal::Logs => LOGS_REQUEST,
+        Signal::Metrics => return Err(Error("no protobuf schema for metrics: meshlens sends them as JSON".into())),
     };
     message(bytes, schema, "request").map(Value::Object)
 }
@@ -390,6 +396,8 @@ mod tests {
         let json = payload(Signal::Logs, "application/json", br#"{"resourceLogs":[]}"#).unwrap();
         assert_eq!(json["resourceLogs"], Value::Array(vec![]));
         assert_eq!(Signal::of_path("/otlp/v1/logs"), Some(Signal::Logs));
-        assert_eq!(Signal::of_path("/v1/metrics"), None);
+        assert_eq!(Signal::of_path("/v1/metrics"), Some(Signal::Metrics));
+        assert_eq!(Signal::of_path("/v1/profiles"), None);
+        assert!(decode(Signal::Metrics, b"").is_err());
     }
 }

@@ -185,6 +185,9 @@ impl Config {
         if access_log.as_ref().is_some_and(|a| a.otlp) && tracing.is_none() {
             return Err(err("access_log.sinks", "the `otlp` sink exports through `tracing.exporter`; enable tracing"));
         }
+        if metrics.as_ref().is_some_and(|m| m.otlp.is_some()) && tracing.is_none() {
+            return Err(err("metrics.otlp", "OTLP metrics export through `tracing.exporter`; enable tracing"));
+        }
         let security = logs::security(raw.security)?;
         let redaction = logs::redaction(raw.redaction)?;
         Ok(Self { resource, routes, tracing, metrics, access_log, security, redaction })

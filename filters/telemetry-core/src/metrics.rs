@@ -18,6 +18,8 @@
 //! A series cap per metric bounds memory: past `max_series - 1` label sets, new ones go to one
 //! overflow series whose every label is `overflow`, and the overflow is counted.
 
+pub mod endpoint;
+pub mod exposition;
 pub mod histogram;
 pub mod labels;
 
@@ -29,6 +31,7 @@ use histogram::Buckets;
 use labels::{Builtin, LabelSource};
 
 use crate::fxhash::FxHasher;
+use crate::ids::{SpanId, TraceId};
 use crate::redact::{Counts, Policy};
 
 /// The validated `metrics` section.
@@ -40,6 +43,22 @@ pub struct MetricsConfig {
     pub max_series: usize,
     /// Value of the `reporter` label.
     pub reporter: String,
+    /// When set, the module serves the families itself ([`exposition`]) and hands none of
+    /// them to the host's counters.
+    pub endpoint: Option<endpoint::Endpoint>,
+    /// Whether histogram buckets keep exemplars (set with `otlp`).
+    pub exemplars: bool,
+    /// OTLP metrics export (`/v1/metrics`), through the tracing exporter's collector.
+    pub otlp: Option<OtlpMetrics>,
+}
+
+/// `metrics.otlp`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpMetrics {
+    /// `:path` of the export requests.
+    pub path: String,
+    /// How often each worker exports, in milliseconds.
+    pub interval_ms: u32,
 }
 
 /// One metric family: a counter, or a histogram of durations or sizes.
@@ -91,6 +110,35 @@ pub enum DimensionSource {
     Route(Vec<(String, String)>),
 }
 
+/// A request whose span was sampled: what links a bucket to a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exemplar {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub time_unix_nanos: u64,
+}
+
+/// An exemplar as a series keeps it: the request and its value, in the family's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldExemplar {
+    pub exemplar: Exemplar,
+    pub value: f64,
+}
+
+/// One series as an export reads it.
+#[derive(Debug)]
+pub struct SeriesView<'a> {
+    /// Label values, in the family's label order.
+    pub values: Vec<&'a str>,
+    /// Counter: the count. Histogram: the cumulative count of every finite bucket, `+Inf`, then
+    /// `_count`.
+    pub counts: Vec<u64>,
+    /// Histogram `_sum`, in billionths of the family's unit (0 for a counter).
+    pub sum_nanounits: u128,
+    /// At most one exemplar per bucket (`+Inf` last) since the last [`MetricsEngine::export`].
+    pub exemplars: Vec<(usize, HeldExemplar)>,
+}
+
 /// What is known about one finished request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestFacts<'a> {
@@ -105,6 +153,9 @@ pub struct RequestFacts<'a> {
     /// Values of the configured dimensions, in [`MetricsConfig::dimensions`] order (already
     /// resolved and allow-listed by [`Dimension::value`]).
     pub dimensions: &'a [String],
+    /// The request's sampled span, kept as an exemplar of the buckets it lands in when
+    /// [`MetricsConfig::exemplars`] is on.
+    pub exemplar: Option<Exemplar>,
 }
 
 /// The per-worker aggregation of every family's series.
@@ -116,6 +167,8 @@ pub struct MetricsEngine {
     groups: Vec<LabelSets>,
     families: Vec<FamilyState>,
     overflow: Vec<Slot>,
+    /// Requests recorded since the engine started.
+    recorded: u64,
 }
 
 /// One counter as the host knows it: its stat name, its id once defined, and what is not yet
@@ -124,7 +177,10 @@ pub struct MetricsEngine {
 pub struct Slot {
     pub name: String,
     pub id: Option<u32>,
-    pending: u64,
+    /// Counted since the engine started.
+    total: u64,
+    /// Of `total`, what the host was handed ([`MetricsEngine::drain`]).
+    reported: u64,
 }
 
 /// The label sets of one group of families, numbered in order of first use.
@@ -150,9 +206,13 @@ struct Series {
     /// Counter: the one slot. Histogram: one per bucket (cumulative, `+Inf` last), `_count`,
     /// then `_sum`.
     slots: Vec<Slot>,
-    /// Histogram `_sum`, in billionths of the metric's unit, and the whole units handed over.
+    /// The label values, joined by `\u{1f}` (the group's key).
+    key: String,
+    /// Histogram `_sum`, in billionths of the metric's unit.
     sum_total: u128,
-    sum_reported: u64,
+    /// Per bucket (`+Inf` last), the first sampled request since the last export; empty until
+    /// the first one.
+    exemplars: Vec<Option<HeldExemplar>>,
     dirty: bool,
 }
 
@@ -238,10 +298,11 @@ impl MetricsEngine {
             .map(|f| Slot {
                 name: labels::stat_name(crate::names::SERIES_OVERFLOW, &[("metric", &f.name)]),
                 id: None,
-                pending: 0,
+                total: 0,
+                reported: 0,
             })
             .collect();
-        Self { config, groups, families, overflow }
+        Self { config, groups, families, overflow, recorded: 0 }
     }
 
     /// The configuration this engine runs.
@@ -251,6 +312,9 @@ impl MetricsEngine {
 
     /// Records one finished request into every family it belongs to.
     pub fn record(&mut self, facts: &RequestFacts<'_>) {
+        self.recorded += 1;
+        // Served families never become host counters: their slots need no stat names.
+        let named = self.config.endpoint.is_none();
         let mut key = String::with_capacity(96);
         // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
         let mut current: Option<(usize, Option<usize>)> = None;
@@ -281,7 +345,7 @@ impl MetricsEngine {
                     Some(index) => index,
                     None => {
                         let values: Vec<&str> = key.split('\u{1f}').collect();
-                        state.series.push(Series::new(family, &values));
+                        state.series.push(Series::new(family, &values, named));
                         if state.by_set.len() <= set {
                             state.by_set.resize(set + 1, None);
                         }
@@ -292,39 +356,77 @@ impl MetricsEngine {
                     }
                 },
                 None => {
-                    overflow.pending += 1;
+                    overflow.total += 1;
                     *state.overflow_series.get_or_insert_with(|| {
                         let values = vec![labels::OVERFLOW; family.labels.len()];
-                        state.series.push(Series::new(family, &values));
+                        state.series.push(Series::new(family, &values, named));
                         state.series.len() - 1
                     })
                 }
             };
             if let Some(series) = state.series.get_mut(index) {
-                series.record(&family.kind, facts);
+                series.record(&family.kind, facts, self.config.exemplars);
             }
         }
     }
 
+    /// Requests recorded since the engine started.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+
     /// Hands every pending delta to `emit(name, id, delta)`, which returns the id to remember
     /// for that stat name (defining the metric on first use; `delta` may be 0 then). Called on
-    /// the export tick.
+    /// the export tick. With an [`endpoint`](MetricsConfig::endpoint) only the overflow counts
+    /// go to the host: the families are served by the module, and their counts stay cumulative
+    /// for [`exposition::snapshot`].
     pub fn drain(&mut self, mut emit: impl FnMut(&str, Option<u32>, u64) -> Option<u32>) {
-        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()) {
+        let families = if self.config.endpoint.is_some() { 0 } else { self.families.len() };
+        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()).take(families) {
             for series in state.series.iter_mut().filter(|s| s.dirty) {
                 series.settle_sum(&family.kind);
                 // A new series defines all its slots, zeros included: Prometheus sees every
                 // bucket of a histogram from the first scrape.
-                for slot in series.slots.iter_mut().filter(|s| s.pending > 0 || s.id.is_none()) {
-                    slot.id = emit(&slot.name, slot.id, slot.pending);
-                    slot.pending = 0;
+                for slot in series.slots.iter_mut().filter(|s| s.total > s.reported || s.id.is_none()) {
+                    slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
+                    slot.reported = slot.total;
                 }
                 series.dirty = false;
             }
         }
-        for slot in self.overflow.iter_mut().filter(|s| s.pending > 0) {
-            slot.id = emit(&slot.name, slot.id, slot.pending);
-            slot.pending = 0;
+        for slot in self.overflow.iter_mut().filter(|s| s.total > s.reported) {
+            slot.id = emit(&slot.name, slot.id, slot.total - slot.reported);
+            slot.reported = slot.total;
+        }
+    }
+
+    /// Calls `visit` with every family that has series and a view of each of its series, then
+    /// forgets the exemplars handed over (at most one per bucket per export interval).
+    pub fn export(&mut self, mut visit: impl FnMut(&Family, Vec<SeriesView<'_>>)) {
+        for (family, state) in self.config.families.iter().zip(self.families.iter_mut()) {
+            if state.series.is_empty() {
+                continue;
+            }
+            let counts = match family.kind {
+                Kind::Requests => 1,
+                _ => usize::MAX,
+            };
+            let views = state
+                .series
+                .iter_mut()
+                .map(|s| {
+                    let n = if counts == 1 { 1 } else { s.slots.len().saturating_sub(1) };
+                    let exemplars =
+                        s.exemplars.iter_mut().enumerate().filter_map(|(i, e)| e.take().map(|e| (i, e))).collect();
+                    SeriesView {
+                        values: s.key.split('\u{1f}').collect(),
+                        counts: s.slots.iter().take(n).map(|slot| slot.total).collect(),
+                        sum_nanounits: if counts == 1 { 0 } else { s.sum_total },
+                        exemplars,
+                    }
+                })
+                .collect();
+            visit(family, views);
         }
     }
 
@@ -361,10 +463,19 @@ fn push_label_value(config: &MetricsConfig, source: &LabelSource, facts: &Reques
 }
 
 impl Series {
-    fn new(family: &Family, values: &[&str]) -> Self {
+    /// A new series; its slots get stat names only when `named` (they become host counters).
+    fn new(family: &Family, values: &[&str], named: bool) -> Self {
         let pairs: Vec<(&str, &str)> =
             family.labels.iter().map(|(n, _)| n.as_str()).zip(values.iter().copied()).collect();
-        let slot = |name: String| Slot { name, id: None, pending: 0 };
+        let slot = |name: String| Slot { name, id: None, total: 0, reported: 0 };
+        if !named {
+            let n = match &family.kind {
+                Kind::Requests => 1,
+                Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => b.len() + 3,
+            };
+            let slots = (0..n).map(|_| slot(String::new())).collect();
+            return Self { slots, key: values.join("\u{1f}"), sum_total: 0, exemplars: Vec::new(), dirty: false };
+        }
         let slots = match &family.kind {
             Kind::Requests => vec![slot(labels::stat_name(&family.name, &pairs))],
             Kind::Duration(b) | Kind::RequestSize(b) | Kind::ResponseSize(b) => {
@@ -382,15 +493,15 @@ impl Series {
                 slots
             }
         };
-        Self { slots, sum_total: 0, sum_reported: 0, dirty: false }
+        Self { slots, key: values.join("\u{1f}"), sum_total: 0, exemplars: Vec::new(), dirty: false }
     }
 
-    fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>) {
+    fn record(&mut self, kind: &Kind, facts: &RequestFacts<'_>, exemplars: bool) {
         self.dirty = true;
         let (buckets, value) = match kind {
             Kind::Requests => {
                 if let Some(slot) = self.slots.first_mut() {
-                    slot.pending += 1;
+                    slot.total += 1;
                 }
                 return;
             }
@@ -403,9 +514,19 @@ impl Series {
         let first = buckets.first_at_or_above(value);
         let n = buckets.len();
         for slot in self.slots.iter_mut().take(n + 2).skip(first) {
-            slot.pending += 1;
+            slot.total += 1;
         }
         self.sum_total += buckets.nanounits(value);
+        if let Some(exemplar) = facts.exemplar.filter(|_| exemplars) {
+            if self.exemplars.is_empty() {
+                self.exemplars = vec![None; n + 1];
+            }
+            if let Some(held @ None) = self.exemplars.get_mut(first) {
+                #[allow(clippy::cast_precision_loss)]
+                let value = buckets.nanounits(value) as f64 / 1e9;
+                *held = Some(HeldExemplar { exemplar, value });
+            }
+        }
     }
 
     /// Moves the whole units of the accumulated sum into the `_sum` slot.
@@ -413,11 +534,8 @@ impl Series {
         if *kind == Kind::Requests {
             return;
         }
-        let whole = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
-        let delta = whole.saturating_sub(self.sum_reported);
-        self.sum_reported = whole;
         if let Some(sum) = self.slots.last_mut() {
-            sum.pending += delta;
+            sum.total = u64::try_from(self.sum_total / 1_000_000_000).unwrap_or(u64::MAX);
         }
     }
 }

@@ -37,13 +37,21 @@ pub const EXPORT_FAILURES_LOGS: &str = "meshlens_export_failures_total;signal=lo
 pub const SECURITY_RESPONSES: &str = "meshlens_security_responses_total";
 /// Security events, labelled `event_type`.
 pub const SECURITY_EVENTS: &str = "meshlens_security_events_total";
+/// OTLP metric batches (one worker's families, one interval) accepted by the collector.
+pub const METRIC_BATCHES_EXPORTED: &str = "meshlens_metric_batches_exported_total";
+/// OTLP metric batches dropped because the queue was full.
+pub const METRIC_BATCHES_DROPPED: &str = "meshlens_metric_batches_dropped_total";
+/// OTLP metric batches in failed export calls.
+pub const METRIC_BATCHES_FAILED: &str = "meshlens_metric_batches_failed_total";
+/// Failed OTLP metrics export calls.
+pub const EXPORT_FAILURES_METRICS: &str = "meshlens_export_failures_total;signal=metrics";
 /// Redactions applied, labelled `kind`.
 pub const REDACTIONS: &str = "meshlens_redactions_total";
 /// Label sets that went to a family's overflow series, labelled `metric`.
 pub const SERIES_OVERFLOW: &str = "meshlens_metrics_series_overflow_total";
 
 /// Every self-telemetry counter and gauge, unlabelled names.
-pub const SELF_TELEMETRY: [&str; 14] = [
+pub const SELF_TELEMETRY: [&str; 17] = [
     TRACE_CONTEXT_INVALID,
     CONFIG_RELOADS,
     WASM_MEMORY,
@@ -53,6 +61,9 @@ pub const SELF_TELEMETRY: [&str; 14] = [
     LOGS_EXPORTED,
     LOGS_DROPPED,
     LOGS_FAILED,
+    METRIC_BATCHES_EXPORTED,
+    METRIC_BATCHES_DROPPED,
+    METRIC_BATCHES_FAILED,
     EXPORT_FAILURES,
     SECURITY_RESPONSES,
     SECURITY_EVENTS,
@@ -94,6 +105,14 @@ pub const LOGS: SignalNames = SignalNames {
     dropped: LOGS_DROPPED,
     failed: LOGS_FAILED,
     failed_calls: EXPORT_FAILURES_LOGS,
+};
+
+/// The OTLP metrics exporter's counters.
+pub const METRICS: SignalNames = SignalNames {
+    exported: METRIC_BATCHES_EXPORTED,
+    dropped: METRIC_BATCHES_DROPPED,
+    failed: METRIC_BATCHES_FAILED,
+    failed_calls: EXPORT_FAILURES_METRICS,
 };
 
 /// The fields of meshlens's log lines (the proxy-log JSON line and OTLP log attributes).

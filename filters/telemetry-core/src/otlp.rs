@@ -21,6 +21,7 @@
 //! span, an absent or empty `traceState`, empty `attributes` and `links`, an empty status message.
 
 mod logs;
+pub mod metrics;
 pub mod proto;
 
 use crate::ids::{SpanId, TraceId};
@@ -88,6 +89,11 @@ pub fn encode_traces_json_into(out: &mut Vec<u8>, resource: &Resource, spans: &[
 /// [`encode_logs_into`] for a byte buffer; see [`encode_traces_json_into`].
 pub fn encode_logs_json_into(out: &mut Vec<u8>, resource: &Resource, records: &[crate::access_log::LogRecord]) {
     with_text(out, |text| encode_logs_into(text, resource, records));
+}
+
+/// [`metrics::encode_metrics_into`] for a byte buffer: OTLP metrics are JSON only so far.
+pub fn encode_metrics_json_into(out: &mut Vec<u8>, resource: &Resource, batches: &[metrics::MetricsBatch]) {
+    with_text(out, |text| metrics::encode_metrics_into(text, resource, batches));
 }
 
 /// Lends `out` to a JSON writer as a `String`, without copying: the buffer moves into the

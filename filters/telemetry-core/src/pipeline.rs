@@ -22,6 +22,7 @@ pub mod fake;
 pub mod host;
 mod plan;
 mod record;
+mod scrape;
 
 use counters::Counters;
 use exporter::Exporter;
@@ -29,10 +30,11 @@ use host::Host;
 pub use plan::Plan;
 
 use crate::access_log::LogRecord;
-use crate::config::{Config, Encoding};
+use crate::config::{Config, Encoding, ExporterConfig};
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
 use crate::otlp;
+use crate::otlp::metrics::MetricsBatch;
 use crate::propagation::HeaderLookup;
 use crate::redact::Counts;
 use crate::security::BurstDetector;
@@ -54,6 +56,10 @@ pub struct Pipeline {
     /// Request metrics, aggregated per worker and handed to the host on each tick.
     metrics: Option<MetricsEngine>,
     security: Option<BurstDetector>,
+    /// Publishes the metrics and answers scrapes, with `metrics.endpoint`.
+    publisher: Option<scrape::Publisher>,
+    /// OTLP metrics export, with `metrics.otlp`.
+    otlp_metrics: Option<OtlpMetricsExport>,
     /// Redactions made, and how many of them the host's counters already show.
     redactions: Counts,
     reported: Counts,
@@ -75,6 +81,28 @@ pub struct Exchange {
     /// Body bytes seen in each direction, summed from the body callbacks' sizes: no hostcall.
     request_body_bytes: u64,
     response_body_bytes: u64,
+    /// A scrape of the metrics endpoint, answered by the filter: not telemetry of the service.
+    scrape: bool,
+}
+
+/// A worker's OTLP metrics stream: cumulative since `start_nanos`, one batch per interval, under
+/// the worker's own `service.instance.id` (see [`otlp::metrics`]).
+#[derive(Debug)]
+struct OtlpMetricsExport {
+    exporter: Exporter<MetricsBatch>,
+    instance: String,
+    start_nanos: u64,
+    interval_nanos: u64,
+    last_nanos: u64,
+}
+
+/// Whether the request goes on after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The filter answered the request itself: the host stops iteration (proxy-wasm
+    /// `Action::Pause`), as after any local reply.
+    Stop,
 }
 
 /// The callback in which an exchange's request headers were first read.
@@ -117,7 +145,8 @@ impl Pipeline {
             .random_seed()
             .map_err(|e| ConfigureError(format!("meshlens: the host's random source failed: {e}")))?;
         let otlp_logs = config.access_log.as_ref().filter(|a| a.otlp).map(|a| a.otlp_path.clone());
-        let counters = Counters::define(host, otlp_logs.is_some());
+        let otlp_metrics = config.metrics.as_ref().and_then(|m| m.otlp.clone());
+        let counters = Counters::define(host, otlp_logs.is_some(), otlp_metrics.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
             let encode = match t.exporter.encoding {
@@ -147,15 +176,45 @@ impl Pipeline {
         }
         counters.config_reloaded(host);
         let security = config.security.clone().map(BurstDetector::new);
+        let mut ids = IdGenerator::from_seed(seed);
+        // This worker's identity among the proxy's workers: its shared-data key and its OTLP
+        // metrics stream.
+        let instance = ids.next_u64();
+        let endpoint = config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        let publisher = endpoint.map(|e| scrape::Publisher::new(instance, &e.path));
+        let now = host.now_unix_nanos();
+        let otlp_metrics = match (&config.tracing, otlp_metrics) {
+            (Some(t), Some(o)) => {
+                // Each item is a whole batch: one per call, a short queue.
+                // Metrics have a JSON encoder only so far: they go as JSON (`application/json`)
+                // whatever `tracing.exporter.encoding` says.
+                let exporter = ExporterConfig {
+                    max_batch_spans: 1,
+                    max_queue_spans: 4,
+                    encoding: Encoding::Json,
+                    ..t.exporter.clone()
+                };
+                Some(OtlpMetricsExport {
+                    exporter: Exporter::new(exporter, o.path, otlp::encode_metrics_json_into, counters.metrics),
+                    instance: format!("{instance:016x}"),
+                    start_nanos: now,
+                    interval_nanos: u64::from(o.interval_ms) * 1_000_000,
+                    last_nanos: now,
+                })
+            }
+            _ => None,
+        };
         Ok(Self {
             plan: Plan::new(&config),
             config,
             counters,
-            ids: IdGenerator::from_seed(seed),
+            ids,
             spans,
             logs,
             metrics,
             security,
+            publisher,
+            otlp_metrics,
             redactions: Counts::default(),
             reported: Counts::default(),
             line: String::with_capacity(512),
@@ -174,15 +233,30 @@ impl Pipeline {
         Exchange::default()
     }
 
-    /// The request headers passed: the span starts and trace headers go upstream.
-    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+    /// The request headers passed: the span starts and trace headers go upstream. A scrape of
+    /// the metrics endpoint is answered here and goes no further.
+    pub fn on_request_headers(&mut self, exchange: &mut Exchange, host: &impl Host) -> Flow {
         self.begin(exchange, host, Seen::Request);
+        // Checked after the fact: a branch inside the header read costs every request more.
+        exchange.scrape = exchange.request.as_ref().is_some_and(|r| self.is_scrape(&r.attributes));
+        if !exchange.scrape {
+            return Flow::Continue;
+        }
+        let peer = host::property_string(host, &self.plan.source_address);
+        let endpoint = self.config.metrics.as_ref().and_then(|m| m.endpoint.as_ref());
+        if let (Some(publisher), Some(engine), Some(endpoint)) = (&mut self.publisher, &self.metrics, endpoint) {
+            publisher.answer(engine, endpoint, peer.as_deref(), host);
+        }
+        Flow::Stop
     }
 
     /// The response headers passed: the trace-ID headers are added, and the status and the
     /// configured response headers are read. A request not seen before (a reply generated before
     /// this filter saw it) starts here, with nothing left to propagate upstream.
     pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
         if exchange.request.is_none() {
             self.begin(exchange, host, Seen::Response);
         }
@@ -220,6 +294,9 @@ impl Pipeline {
     /// before any filter ran: 400, 413, 431) could not carry `x-trace-id`, so it gets no span
     /// either: it is counted and logged without a trace.
     pub fn on_log(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
         if exchange.request.is_none() {
             self.begin(exchange, host, Seen::End);
         }
@@ -238,6 +315,19 @@ impl Pipeline {
         }
         if let Some(engine) = &mut self.metrics {
             engine.drain(|name, id, delta| counters::hand_over(host, name, id, delta));
+            if let Some(publisher) = &mut self.publisher {
+                publisher.publish_due(engine, host, now);
+            }
+            if let Some(export) = &mut self.otlp_metrics {
+                if now.saturating_sub(export.last_nanos) >= export.interval_nanos {
+                    export.last_nanos = now;
+                    let batch = MetricsBatch::take(engine, &export.instance, export.start_nanos, now);
+                    if !batch.metrics.is_empty() {
+                        export.exporter.push(host, batch);
+                    }
+                }
+                export.exporter.flush(host, &self.config.resource, now);
+            }
         }
         for (kind, total) in self.redactions.iter() {
             let delta = total.saturating_sub(self.reported.get(kind));
@@ -266,6 +356,12 @@ impl Pipeline {
             && exporter.completed(host, token, status)
         {
             exporter.flush(host, &self.config.resource, now);
+            return;
+        }
+        if let Some(export) = &mut self.otlp_metrics
+            && export.exporter.completed(host, token, status)
+        {
+            export.exporter.flush(host, &self.config.resource, now);
         }
     }
 
@@ -311,6 +407,13 @@ impl Pipeline {
             let log_extra = keep(&self.plan.log_extra);
             exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra });
         });
+    }
+}
+
+impl Pipeline {
+    /// Whether a request is for the metrics endpoint's path.
+    fn is_scrape(&self, attributes: &RequestAttributes) -> bool {
+        self.publisher.as_ref().is_some_and(|p| p.serves(attributes.raw_path()))
     }
 }
 

@@ -104,8 +104,14 @@ fn the_chat2sql_profile_renders_like_the_golden_file() {
         exchange(&mut h, "POST", path, &[], status, millis);
     }
     h.advance(Duration::from_secs(2)).unwrap();
-    let text = h.prometheus(&gateway_prometheus());
+    // The profile's families are served by the module at its metrics endpoint.
+    let s = h.new_stream();
+    h.request_headers(s, &[(":method", "GET"), (":path", "/meshlens/metrics"), (":authority", "m")], true).unwrap();
+    let reply = h.stream(s).unwrap().local_reply().cloned().expect("the module answers the scrape");
+    let text = String::from_utf8(reply.body).unwrap();
     assert!(text.contains("chat2sql_query_total{query_type=\"nl2sql\",status=\"success\"} 3"), "{text}");
+    assert!(text.contains("# TYPE chat2sql_query_duration_seconds histogram\n"), "{text}");
+    assert!(!h.prometheus(&gateway_prometheus()).contains("chat2sql_"), "not in Envoy's stats as well");
     check_golden("chat2sql_metrics.prom", &text);
 }
 

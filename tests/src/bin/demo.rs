@@ -75,8 +75,16 @@ fn main() {
     if !valid {
         println!("{report}");
     }
-    println!("\nmeshlens counters from Envoy's /stats/prometheus:");
     let shown = |l: &&str| l.starts_with("meshlens_") && !l.contains("_bucket{") && !l.contains("_size_bytes");
+    if let Some(metrics) = envoy.metrics {
+        println!(
+            "\nrequest metrics meshlens serves at http://{metrics}/meshlens/metrics (histogram buckets left out):"
+        );
+        for line in envoy.module_metrics().lines().filter(shown) {
+            println!("  {line}");
+        }
+    }
+    println!("\nmeshlens's own counters from Envoy's /stats/prometheus:");
     for line in envoy.prometheus().lines().filter(shown) {
         println!("  {line}");
     }

@@ -149,7 +149,7 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
         })
         .collect();
     let bodies = results.iter().map(|(resp, _)| resp.body.clone()).collect();
-    (observed, module_metrics(&envoy.prometheus()), bodies)
+    (observed, module_metrics(&envoy.scrape()), bodies)
 }
 
 fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
@@ -238,8 +238,15 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
         })
         .collect();
     let tags = stats_tags(&text).into_iter().map(|(n, r)| StatsTag::regex(&n, &r).unwrap()).collect();
-    let metrics = module_metrics(&host.prometheus(&PrometheusConfig { stats_tags: tags, ..Default::default() }));
-    (observed, metrics)
+    let mut text = host.prometheus(&PrometheusConfig { stats_tags: tags, ..Default::default() });
+    // The request metrics are served by the module, as a scrape of the metrics listener gets them.
+    let scrape = host.new_stream();
+    let request = [(":method", "GET"), (":path", "/meshlens/metrics"), (":scheme", "http"), (":authority", "m")];
+    host.request_headers(scrape, &request, true).unwrap();
+    let reply = host.stream(scrape).unwrap().local_reply().cloned().expect("the module answers the scrape");
+    assert_eq!(reply.status, 200);
+    text.push_str(&String::from_utf8(reply.body).unwrap());
+    (observed, module_metrics(&text))
 }
 
 #[test]

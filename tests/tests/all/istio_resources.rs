@@ -258,6 +258,16 @@ fn istio_podmonitor_scrapes_envoy_prometheus_endpoint() {
     let endpoint = &docs[0]["spec"]["podMetricsEndpoints"][0];
     assert_eq!(endpoint["path"], "/stats/prometheus");
     assert_eq!(endpoint["port"], "http-envoy-prom");
+    // The request metrics: scraped where the plugins that serve them run, at their path.
+    for (monitor, plugin) in [(&docs[1], "wasmplugin-metrics.yaml"), (&docs[2], "wasmplugin.yaml")] {
+        let spec = &documents(&istio_file(plugin))[0]["spec"];
+        let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
+        assert_eq!(endpoint["path"], spec["pluginConfig"]["metrics"]["endpoint"]["path"], "{plugin}");
+        assert_eq!(monitor["spec"]["selector"]["matchLabels"], spec["selector"]["matchLabels"], "{plugin}");
+        if let Some(port) = spec["match"][0]["ports"][0]["number"].as_u64() {
+            assert_eq!(endpoint["targetPort"].as_u64(), Some(port), "{plugin}: the port the plugin runs on");
+        }
+    }
 }
 
 #[test]

@@ -19,6 +19,8 @@ mod envoy_logs;
 #[cfg(feature = "e2e")]
 mod envoy_metrics;
 #[cfg(feature = "e2e")]
+mod envoy_otlp_metrics;
+#[cfg(feature = "e2e")]
 mod envoy_planted_secrets;
 #[cfg(feature = "e2e")]
 mod envoy_remote_module;

@@ -13,7 +13,7 @@ use meshlens_tests::envoy::{Envoy, Render};
 use meshlens_tests::http::{Client, Reply, Server};
 use meshlens_tests::otlp::Receiver;
 use meshlens_tests::paths;
-use meshlens_tests::prometheus::Prometheus;
+use meshlens_tests::prometheus::{Prometheus, check_metrics};
 
 const QUERY: &str = "/api/v1/query";
 const USERS: &str = "/users/{id}";
@@ -62,7 +62,7 @@ fn rig() -> Rig {
     let render = Render { app_port: app.server.port(), collector_port: collector.server.port(), plugin_config: None };
     let envoy = Envoy::start("edge-gateway.yaml", &render, 2);
     let rules = paths::repo_root().join("envoy-config/prometheus/meshlens.rules.yml");
-    let prometheus = Prometheus::start(envoy.admin, &[&rules]);
+    let prometheus = Prometheus::start(&envoy, &[&rules]);
     prometheus.wait_scraped();
     Rig { app, _collector: collector, envoy, prometheus }
 }
@@ -171,6 +171,27 @@ fn p95_counts_and_route_labels_through_a_real_prometheus() {
         |p| format!("{:?}, histogram count {:?}", by_label(p, counts, "route"), p.query(&histogram_count)),
     );
 
+    // Prometheus knows the families by their types, as the module's endpoint declares them, and
+    // promtool finds nothing to say about what the module serves.
+    for histogram in [
+        "meshlens_http_request_duration_seconds",
+        "meshlens_http_request_size_bytes",
+        "meshlens_http_response_size_bytes",
+    ] {
+        assert_eq!(p.metadata_types(histogram), ["histogram"], "{histogram}");
+    }
+    assert_eq!(p.metadata_types("meshlens_http_requests_total"), ["counter"]);
+    let served = r.envoy.module_metrics();
+    assert_eq!(check_metrics(&served), Vec::<String>::new(), "promtool check metrics on:\n{served}");
+    let les: Vec<f64> = served
+        .lines()
+        .filter(|l| {
+            l.starts_with("meshlens_http_request_duration_seconds_bucket{") && l.contains(&format!("route=\"{QUERY}\""))
+        })
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect();
+    assert!(les.len() > 2 && les.windows(2).all(|w| w[0] < w[1]), "buckets in increasing order: {les:?}");
+
     // The buckets themselves are exact: 160 fast queries (20 ms plus proxy overhead, far below
     // 250 ms) and 40 slow ones (300 ms plus overhead, below 500 ms).
     let buckets =
@@ -259,4 +280,46 @@ fn the_latency_alert_goes_pending_when_the_route_slows_down() {
     assert_eq!(alert.labels["component"], "edge");
     assert!(alert.value > 1.0 && alert.value <= 2.5, "alert value {}", alert.value);
     assert!(alert.annotations["summary"].starts_with(&format!("p95 latency of {QUERY} is ")), "{alert:?}");
+}
+
+/// The Chat2SQL profile in the shipped edge gateway: `chat2sql_query_duration_seconds` keeps its
+/// name, unit and 0.1..30 s buckets, Prometheus types it `histogram`, and the profile's p95
+/// recording rule reads it.
+#[test]
+fn the_chat2sql_histogram_is_a_histogram_in_prometheus() {
+    let app = app();
+    let collector = Receiver::start();
+    let profile = paths::repo_root().join("envoy-config/profiles/chat2sql/plugin-config.json");
+    let plugin_config = Some(std::fs::read_to_string(profile).unwrap());
+    let render = Render { app_port: app.server.port(), collector_port: collector.server.port(), plugin_config };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, 2);
+    let rules = paths::repo_root().join("envoy-config/profiles/chat2sql/chat2sql.rules.yml");
+    let p = Prometheus::start(&envoy, &[&rules]);
+    p.wait_scraped();
+    // Every 5th query takes 300 ms, the others 20 ms.
+    let paths: Vec<String> = (0..50).map(|_| QUERY.to_owned()).collect();
+    assert!(send(envoy.listener, &paths, 2).iter().all(|(_, s)| *s == 200));
+    let count = "sum(chat2sql_query_duration_seconds_count)";
+    p.wait_for(
+        "50 queries counted",
+        SETTLE,
+        |p| (single(p, count) == Some(50.0)).then_some(()),
+        |p| format!("{:?}", p.query(count)),
+    );
+    assert_eq!(p.metadata_types("chat2sql_query_duration_seconds"), ["histogram"]);
+    assert_eq!(p.metadata_types("chat2sql_query_total"), ["counter"]);
+    let served = envoy.module_metrics();
+    assert_eq!(check_metrics(&served), Vec::<String>::new(), "promtool check metrics on:\n{served}");
+    let les: BTreeSet<String> =
+        by_label(&p, "count by (le) (chat2sql_query_duration_seconds_bucket)", "le").into_keys().collect();
+    let expected: BTreeSet<String> =
+        ["0.1", "0.5", "1", "2", "5", "10", "30", "+Inf"].into_iter().map(str::to_owned).collect();
+    assert_eq!(les, expected);
+    // 50 queries of 20 ms or 300 ms: the sum keeps its fractions of a second.
+    let sum = single(&p, "sum(chat2sql_query_duration_seconds_sum)").unwrap();
+    assert!(sum > 40.0 * 0.02 + 10.0 * 0.3 && sum < 5.0, "sum {sum} s");
+    let p95 = "query_type:chat2sql_query_duration_seconds:p95_1m";
+    let value =
+        p.wait_for("the profile's p95 recording rule", SETTLE, |p| single(p, p95), |p| format!("{:?}", p.query(p95)));
+    assert!(value > 0.1 && value <= 0.5, "p95 {value} s: 10 of 50 queries take 300 ms, in (0.1, 0.5]");
 }

@@ -61,11 +61,20 @@ fn the_scrape_config_passes_promtool_check_config() {
     let config = paths::repo_root().join("envoy-config/prometheus/prometheus.yml");
     let (ok, out) = promtool_on(&["check", "config"], &config);
     assert!(ok, "promtool check config {}:\n{out}", config.display());
-    // It loads the shipped rules and scrapes Envoy's admin endpoint.
+    // It loads the shipped rules and scrapes, in one job, both endpoints of edge-gateway.yaml:
+    // the module's metrics listener and Envoy's admin.
     assert!(out.contains("1 rule files found"), "{out}");
     let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("metrics_path: /stats/prometheus"), "scrape path");
-    assert!(text.contains("\"127.0.0.1:9901\""), "the admin address of edge-gateway.yaml");
+    let gateway = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
+    for (port, path) in [(9464, "/meshlens/metrics"), (9901, "/stats/prometheus")] {
+        let target = format!("- targets: [\"127.0.0.1:{port}\"]\n        labels: {{__metrics_path__: {path}}}");
+        assert!(text.contains(&target), "scrape target {port} {path}");
+        assert!(
+            gateway.contains(&format!("address: 127.0.0.1, port_value: {port} }}")),
+            "edge-gateway.yaml port {port}"
+        );
+    }
+    assert!(gateway.contains("\"path\": \"/meshlens/metrics\""), "the endpoint path of edge-gateway.yaml");
 }
 
 #[test]

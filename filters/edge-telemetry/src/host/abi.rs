@@ -41,6 +41,25 @@ unsafe extern "C" {
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, delta: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+        cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(key: *const u8, key_size: usize, value: *const u8, value_size: usize, cas: u32) -> u32;
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_send_local_response(
+        status_code: u32,
+        details: *const u8,
+        details_size: usize,
+        body: *const u8,
+        body_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
 }
 
 pub(super) fn log(level: u32, message: &[u8]) -> u32 {
@@ -89,6 +108,30 @@ pub(super) fn increment_metric(id: u32, delta: i64) -> u32 {
 
 pub(super) fn record_metric(id: u32, value: u64) -> u32 {
     unsafe { proxy_record_metric(id, value) }
+}
+
+pub(super) fn get_shared_data(key: &[u8], cas: &mut u32) -> Result<Vec<u8>, Failure> {
+    returned(|data, size| unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), data, size, cas) })
+}
+
+pub(super) fn set_shared_data(key: &[u8], value: &[u8], cas: u32) -> u32 {
+    unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) }
+}
+
+pub(super) fn send_local_response(status: u32, details: &[u8], body: &[u8], headers: &[u8]) -> u32 {
+    // -1: not a gRPC reply (Envoy sends no `grpc-status`).
+    unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    }
 }
 
 /// Runs a hostcall that returns host-allocated bytes and takes ownership of them.

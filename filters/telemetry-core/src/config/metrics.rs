@@ -2,9 +2,10 @@
 
 use super::raw;
 use super::{ConfigError, err};
+use crate::metrics::endpoint::{Cidr, Endpoint};
 use crate::metrics::histogram::{Buckets, Unit};
 use crate::metrics::labels::{self, Builtin, DEFAULT_LABELS, LabelSource};
-use crate::metrics::{Dimension, DimensionSource, Family, Kind, MetricsConfig};
+use crate::metrics::{Dimension, DimensionSource, Family, Kind, MetricsConfig, OtlpMetrics};
 use crate::names;
 use crate::route::RouteTable;
 
@@ -58,7 +59,36 @@ pub(super) fn metrics(raw: raw::Metrics, routes: &RouteTable) -> Result<Option<M
             return Err(err(format!("{F}.custom"), format!("metric `{}` is defined twice", family.name)));
         }
     }
-    Ok(Some(MetricsConfig { families, dimensions, max_series: raw.max_series, reporter }))
+    let endpoint = raw.endpoint.as_ref().map(endpoint).transpose()?;
+    let otlp = raw.otlp.as_ref().map(otlp).transpose()?;
+    let exemplars = otlp.is_some();
+    Ok(Some(MetricsConfig { families, dimensions, max_series: raw.max_series, reporter, endpoint, exemplars, otlp }))
+}
+
+fn otlp(raw: &raw::OtlpMetrics) -> Result<OtlpMetrics, ConfigError> {
+    if !raw.path.starts_with('/') {
+        return Err(err(format!("{F}.otlp.path"), format!("must start with `/`, got `{}`", raw.path)));
+    }
+    if !(1_000..=3_600_000).contains(&raw.interval_ms) {
+        return Err(err(
+            format!("{F}.otlp.interval_ms"),
+            format!("must be from 1000 (1 s) to 3600000 (1 h), got {}", raw.interval_ms),
+        ));
+    }
+    Ok(OtlpMetrics { path: raw.path.clone(), interval_ms: raw.interval_ms })
+}
+
+fn endpoint(raw: &raw::Endpoint) -> Result<Endpoint, ConfigError> {
+    if !raw.path.starts_with('/') || raw.path.contains(['?', '#']) {
+        return Err(err(format!("{F}.endpoint.path"), format!("must be a path starting with `/`, got `{}`", raw.path)));
+    }
+    let allow = raw
+        .allow
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Cidr::parse(c).map_err(|e| err(format!("{F}.endpoint.allow[{i}]"), e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Endpoint { path: raw.path.clone(), allow })
 }
 
 fn custom_family(

@@ -173,6 +173,8 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
         "size_buckets",
         "dimensions",
         "custom",
+        "endpoint",
+        "otlp",
     ];
     object(r, p, "Metrics", &fields, &[], &mut |r, field, p| {
         match field {
@@ -186,11 +188,39 @@ fn metrics(r: &mut Reader, p: &str) -> Res<Metrics> {
             "size_buckets" => m.size_buckets = seq(r, p, float)?,
             "dimensions" => m.dimensions = seq(r, p, dimension)?,
             "custom" => m.custom = seq(r, p, custom_metric)?,
+            "endpoint" => m.endpoint = option(r, p, endpoint)?,
+            "otlp" => m.otlp = option(r, p, otlp_metrics)?,
             _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
     Ok(m)
+}
+
+fn otlp_metrics(r: &mut Reader, p: &str) -> Res<OtlpMetrics> {
+    let mut o = OtlpMetrics::default();
+    object(r, p, "OtlpMetrics", &["path", "interval_ms"], &[], &mut |r, field, p| {
+        match field {
+            "path" => o.path = string(r, p)?,
+            "interval_ms" => o.interval_ms = u32_(r, p)?,
+            _ => return Err(read::unhandled(p)),
+        }
+        Ok(())
+    })?;
+    Ok(o)
+}
+
+fn endpoint(r: &mut Reader, p: &str) -> Res<Endpoint> {
+    let mut e = Endpoint::default();
+    object(r, p, "Endpoint", &["path", "allow"], &[], &mut |r, field, p| {
+        match field {
+            "path" => e.path = string(r, p)?,
+            "allow" => e.allow = strings(r, p)?,
+            _ => return Err(read::unhandled(p)),
+        }
+        Ok(())
+    })?;
+    Ok(e)
 }
 
 /// `"name"`, or a rename as `{"name": ..., "from": ...}` (or serde's array form of it).

@@ -159,6 +159,40 @@ pub struct Metrics {
     pub size_buckets: Vec<f64>,
     pub dimensions: Vec<Dimension>,
     pub custom: Vec<CustomMetric>,
+    /// The module serves the request metrics itself (`null`: they are Envoy counters).
+    pub endpoint: Option<Endpoint>,
+    /// The request metrics are also exported as OTLP metrics.
+    pub otlp: Option<OtlpMetrics>,
+}
+
+/// `metrics.otlp`.
+#[derive(Debug, Clone)]
+pub struct OtlpMetrics {
+    pub path: String,
+    pub interval_ms: u32,
+}
+
+impl Default for OtlpMetrics {
+    fn default() -> Self {
+        Self { path: String::from("/v1/metrics"), interval_ms: 10_000 }
+    }
+}
+
+/// `metrics.endpoint`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub path: String,
+    /// Peers allowed to scrape, as CIDR blocks.
+    pub allow: Vec<String>,
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self {
+            path: String::from("/meshlens/metrics"),
+            allow: vec![String::from("127.0.0.1/32"), String::from("::1/128")],
+        }
+    }
 }
 
 /// A label of a family: a built-in or dimension name, or a rename of one.
@@ -229,6 +263,8 @@ impl Default for Metrics {
             size_buckets: vec![100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0],
             dimensions: Vec::new(),
             custom: Vec::new(),
+            endpoint: None,
+            otlp: None,
         }
     }
 }

@@ -88,6 +88,11 @@ impl Buckets {
         &self.bounds
     }
 
+    /// Base quanta per unit ([`Unit::scale`]).
+    pub fn scale(&self) -> u64 {
+        self.scale
+    }
+
     /// The `le` values, `+Inf` last.
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         self.labels.iter().map(String::as_str)

@@ -172,7 +172,16 @@ mod tests {
     fn facts(method: &str, route: Option<&str>, status: u16) -> RequestFacts<'static> {
         let method: &'static str = Box::leak(method.to_owned().into_boxed_str());
         let route = route.map(|r| &*Box::leak(r.to_owned().into_boxed_str()));
-        RequestFacts { method, route, status, duration_nanos: 0, request_bytes: 0, response_bytes: 0, dimensions: &[] }
+        RequestFacts {
+            method,
+            route,
+            status,
+            duration_nanos: 0,
+            request_bytes: 0,
+            response_bytes: 0,
+            dimensions: &[],
+            exemplar: None,
+        }
     }
 
     #[test]

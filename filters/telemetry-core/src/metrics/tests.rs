@@ -14,6 +14,7 @@ fn facts<'a>(route: Option<&'a str>, status: u16, millis: u64, dims: &'a [String
         request_bytes: 0,
         response_bytes: 1500,
         dimensions: dims,
+        exemplar: None,
     }
 }
 

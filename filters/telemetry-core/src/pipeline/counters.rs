@@ -22,6 +22,7 @@ pub struct SignalCounters {
 pub struct Counters {
     pub spans: SignalCounters,
     pub logs: SignalCounters,
+    pub metrics: SignalCounters,
     invalid_trace_context: Option<u32>,
     config_reloads: Option<u32>,
     wasm_memory: Option<u32>,
@@ -73,11 +74,13 @@ impl SignalCounters {
 }
 
 impl Counters {
-    /// Defines every counter; the log signal's only when OTLP logs are on.
-    pub fn define(host: &impl Host, logs: bool) -> Self {
+    /// Defines every counter; the log and metric signals' only when OTLP logs or metrics are on.
+    pub fn define(host: &impl Host, logs: bool, metrics: bool) -> Self {
+        let signal = |on: bool, names| if on { SignalCounters::define(host, names) } else { SignalCounters::default() };
         Self {
             spans: SignalCounters::define(host, names::SPANS),
-            logs: if logs { SignalCounters::define(host, names::LOGS) } else { SignalCounters::default() },
+            logs: signal(logs, names::LOGS),
+            metrics: signal(metrics, names::METRICS),
             invalid_trace_context: counter(host, names::TRACE_CONTEXT_INVALID),
             config_reloads: counter(host, names::CONFIG_RELOADS),
             wasm_memory: define(host, MetricKind::Gauge, names::WASM_MEMORY),

@@ -8,9 +8,10 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::host::{Calls, Clock, HeaderPairs, Headers, HostError, LogSink, MetricKind, MetricSink, Properties};
-use super::host::{LogLevel, Property, Random, Vm};
+use super::host::{LocalReply, LogLevel, Property, Random, SharedData, Vm};
 
 /// One export call the pipeline made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +58,18 @@ pub struct FakeHost {
     /// When set, the only request headers shown: the plan's (what a host that reads headers one by
     /// one would read).
     pub request_header_filter: RefCell<Option<Vec<String>>>,
+    /// Shared data by key: value and compare-and-swap token. Hosts that share it (`Rc::clone`)
+    /// are workers of one proxy.
+    pub shared: Rc<RefCell<SharedStore>>,
+    /// Every local reply: status, headers, body.
+    pub replies: RefCell<Vec<LocalReplySent>>,
 }
+
+/// Shared data by key: value and compare-and-swap token.
+pub type SharedStore = BTreeMap<String, (Vec<u8>, u32)>;
+
+/// A local reply: status, headers, body.
+pub type LocalReplySent = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// How the far side answers one exchange.
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +224,30 @@ impl Vm for FakeHost {
     }
 }
 
+impl SharedData for FakeHost {
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.shared.borrow().get(key).cloned()
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, HostError> {
+        let mut shared = self.shared.borrow_mut();
+        let current = shared.get(key).map(|(_, c)| *c);
+        if cas.is_some() && cas != current {
+            return Ok(false);
+        }
+        shared.insert(key.to_owned(), (value.to_vec(), current.map_or(1, |c| c + 1)));
+        Ok(true)
+    }
+}
+
+impl LocalReply for FakeHost {
+    fn send_reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.replies.borrow_mut().push((status, headers, body.to_vec()));
+        Ok(())
+    }
+}
+
 impl Calls for FakeHost {
     fn set_tick_period_ms(&self, ms: u32) -> Result<(), HostError> {
         self.tick_period_ms.set(Some(ms));
@@ -254,7 +290,19 @@ impl FakeHost {
     ) -> Sent {
         let mut exchange = pipeline.new_exchange();
         self.start_request(request);
-        pipeline.on_request_headers(&mut exchange, self);
+        if pipeline.on_request_headers(&mut exchange, self) == super::Flow::Stop {
+            // The filter answered: its reply goes downstream, through the response callbacks.
+            let (status, mut headers, _) = self.replies.borrow().last().cloned().unwrap_or_default();
+            headers.insert(0, (String::from(":status"), status.to_string()));
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            self.start_response(&headers);
+            pipeline.on_response_headers(&mut exchange, self);
+            let downstream = self.response.borrow().clone();
+            self.request_visible.set(true);
+            pipeline.on_log(&mut exchange, self);
+            self.request_visible.set(false);
+            return Sent { upstream: None, downstream };
+        }
         if !request_body.is_empty() {
             exchange.on_request_body(request_body.len());
         }

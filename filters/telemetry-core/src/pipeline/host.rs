@@ -109,10 +109,32 @@ pub trait Vm {
     fn env_var(&self, name: &str) -> Option<String>;
 }
 
-/// Everything the pipeline reads and writes through.
-pub trait Host: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm {}
+/// Data every VM of the plugin's VM id shares, on every worker (proxy-wasm shared data).
+pub trait SharedData {
+    /// A key's value and its compare-and-swap token; `None` when the key was never set.
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Sets a key. With `cas`, only if nobody wrote it since that token was read: `Ok(false)`
+    /// when somebody did.
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, HostError>;
+}
 
-impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm> Host for T {}
+/// Replies the filter makes itself, instead of the upstream.
+pub trait LocalReply {
+    /// Answers the current request with `status`, `headers` and `body`; the request goes no
+    /// further.
+    fn send_reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError>;
+}
+
+/// Everything the pipeline reads and writes through.
+pub trait Host:
+    Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm + SharedData + LocalReply
+{
+}
+
+impl<T: Clock + Random + Headers + Properties + LogSink + MetricSink + Calls + Vm + SharedData + LocalReply> Host
+    for T
+{
+}
 
 /// A string attribute: the host's bytes as text, kept without a copy when they are UTF-8 (as
 /// they nearly always are), invalid sequences replaced otherwise.

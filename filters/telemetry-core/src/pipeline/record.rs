@@ -7,7 +7,7 @@ use super::host::{self, Host, LogLevel, LogSink};
 use super::{Exchange, Pipeline, Request, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
-use crate::metrics::RequestFacts;
+use crate::metrics::{Exemplar, RequestFacts};
 use crate::names;
 use crate::security;
 use crate::tracer::{self, ActiveSpan, Clean, Completion};
@@ -100,6 +100,11 @@ impl Pipeline {
             request_bytes: done.request_body_bytes.unwrap_or(0),
             response_bytes: done.response_body_bytes.unwrap_or(0),
             dimensions: &dimensions,
+            exemplar: exchange.span.as_ref().filter(|s| s.sampled).map(|s| Exemplar {
+                trace_id: s.context.trace_id,
+                span_id: s.context.span_id,
+                time_unix_nanos: done.end_unix_nanos,
+            }),
         };
         engine.record(&facts);
         shared

@@ -59,6 +59,32 @@ struct Run {
     spans: Vec<Value>,
     lines: Vec<Value>,
     host: FakeHost,
+    pipeline: Pipeline,
+}
+
+/// What a scrape of the metrics endpoint (from 127.0.0.1, allowed by the shipped configs) gets.
+fn scrape(host: &FakeHost, pipeline: &mut Pipeline) -> String {
+    host.set_property("source.address", "127.0.0.1:40001");
+    let request = [(":method", "GET"), (":path", "/meshlens/metrics")];
+    let unused = Reply { headers: &[], body: b"", from_upstream: false, latency_nanos: 0 };
+    host.exchange(pipeline, &request, b"", &unused);
+    let (status, _, body) = host.replies.borrow().last().cloned().expect("a reply to the scrape");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// The value of one series (name and labels exactly as printed) in exposition `text`.
+fn sample(text: &str, series: &str) -> Option<i64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `meshlens_<family>{...}` of the standard labels of the shipped gateway.
+fn gateway_series(family: &str, route: &str, status: &str, le: Option<&str>) -> String {
+    let class = format!("{}xx", &status[..1]);
+    let le = le.map(|le| format!(",le=\"{le}\"")).unwrap_or_default();
+    format!(
+        "meshlens_{family}{{reporter=\"gateway\",method=\"GET\",route=\"{route}\",status_code=\"{status}\",status_class=\"{class}\"{le}}}"
+    )
 }
 
 const START: u64 = 1_767_225_600_000_000_000;
@@ -106,7 +132,7 @@ fn run() -> Run {
         .filter(|(_, l)| l.starts_with('{'))
         .map(|(_, l)| serde_json::from_str(l).unwrap())
         .collect();
-    Run { sent, spans, lines, host }
+    Run { sent, spans, lines, host, pipeline }
 }
 
 /// An export call's body in the OTLP JSON shape, read by its `content-type` (protobuf by
@@ -199,38 +225,26 @@ fn trace_headers_sent_upstream_follow_the_configured_formats() {
 }
 
 #[test]
-fn metric_series_and_self_telemetry_reach_the_host_on_the_tick() {
-    let run = run();
-    let series = |route: &str, status: &str| {
-        let class = format!("{}xx", &status[..1]);
-        format!(
-            "meshlens_{};reporter=gateway;method=GET;route={route};status_code={status};status_class={class}",
-            names::REQUESTS
-        )
-    };
-    let host = &run.host;
-    assert_eq!(host.metric(&series("/api/v1/query", "200")), Some(1));
-    assert_eq!(host.metric(&series("/users/{id}", "200")), Some(2));
-    assert_eq!(host.metric(&series("/health", "200")), Some(2));
-    assert_eq!(host.metric(&series("other", "404")), Some(1));
-    assert_eq!(host.metric(&series("other", "503")), Some(1));
-    let requests: i64 = host
-        .metrics
-        .borrow()
-        .iter()
-        .filter(|(n, _, _)| n.starts_with(&format!("meshlens_{};", names::REQUESTS)))
-        .map(|(_, _, v)| v)
+fn metric_series_are_served_and_self_telemetry_reaches_the_host_on_the_tick() {
+    let mut run = run();
+    let text = scrape(&run.host, &mut run.pipeline);
+    let requests = |route: &str, status: &str| sample(&text, &gateway_series(names::REQUESTS, route, status, None));
+    assert_eq!(requests("/api/v1/query", "200"), Some(1));
+    assert_eq!(requests("/users/{id}", "200"), Some(2));
+    assert_eq!(requests("/health", "200"), Some(2));
+    assert_eq!(requests("other", "404"), Some(1));
+    assert_eq!(requests("other", "503"), Some(1));
+    let total: i64 = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("meshlens_{}{{", names::REQUESTS)))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<i64>().ok())
         .sum();
-    assert_eq!(requests, 7);
-    let count = |route: &str, status: &str| {
-        series(route, status).replace(names::REQUESTS, &format!("{}_count", names::REQUEST_DURATION))
-    };
-    assert_eq!(host.metric(&count("other", "503")), Some(1));
-    let inf = |route: &str, status: &str| {
-        let s = series(route, status).replace(names::REQUESTS, &format!("{}_bucket", names::REQUEST_DURATION));
-        format!("{s};le=+Inf")
-    };
-    assert_eq!(host.metric(&inf("/users/{id}", "200")), Some(2));
+    assert_eq!(total, 7, "{text}");
+    let duration = |suffix: &str| format!("{}{suffix}", names::REQUEST_DURATION);
+    assert_eq!(sample(&text, &gateway_series(&duration("_count"), "other", "503", None)), Some(1));
+    assert_eq!(sample(&text, &gateway_series(&duration("_bucket"), "/users/{id}", "200", Some("+Inf"))), Some(2));
+    let host = &run.host;
+    assert!(!host.metrics.borrow().iter().any(|(n, _, _)| n.starts_with("meshlens_http_")), "not Envoy counters too");
     assert_eq!(host.metric(names::TRACE_CONTEXT_INVALID), Some(1), "the uppercase traceparent");
     assert_eq!(host.metric(names::CONFIG_RELOADS), Some(1));
     assert_eq!(host.metric(names::WASM_MEMORY), Some(1 << 20));
@@ -416,11 +430,8 @@ fn a_reply_the_filter_never_saw_is_logged_and_counted_without_a_span() {
     let line: Value = serde_json::from_str(&host.logs.borrow().last().unwrap().1).unwrap();
     assert_eq!(line["status"], 431);
     assert!(line.get("trace_id").is_none(), "{line}");
-    let series = format!(
-        "meshlens_{};reporter=gateway;method=GET;route=other;status_code=431;status_class=4xx",
-        names::REQUESTS
-    );
-    assert_eq!(host.metric(&series), Some(1));
+    let text = scrape(&host, &mut pipeline);
+    assert_eq!(sample(&text, &gateway_series(names::REQUESTS, "other", "431", None)), Some(1), "{text}");
 }
 
 #[test]
@@ -552,4 +563,93 @@ fn a_user_agent_no_output_shows_is_not_redacted_or_counted() {
     assert_eq!(count(logged), Some(1));
     let traced = r#"{"tracing": {"sampling": {"ratio": 1}}, "access_log": {"fields": ["method"]}}"#;
     assert_eq!(count(traced), Some(1));
+}
+
+#[test]
+fn the_metrics_endpoint_serves_every_worker_summed_as_typed_histograms() {
+    let config = r#"{"routes": ["/api/v1/query"], "metrics": {"duration_buckets": [0.1, 0.5, 1, 2, 5, 10, 30],
+        "endpoint": {"allow": ["127.0.0.1/32", "10.1.0.0/16"]}}}"#;
+    // Two workers of one proxy: their hosts share the shared data.
+    let one = FakeHost::new(START, [13; 32]);
+    let two = FakeHost { shared: one.shared.clone(), ..FakeHost::new(START, [14; 32]) };
+    let mut first = Pipeline::configure(config.as_bytes(), &one).unwrap();
+    let mut second = Pipeline::configure(config.as_bytes(), &two).unwrap();
+    let query = [(":method", "GET"), (":path", "/api/v1/query")];
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 150_000_000 };
+    for _ in 0..3 {
+        one.exchange(&mut first, &query, b"", &ok);
+        two.exchange(&mut second, &query, b"", &ok);
+    }
+    two.tick(&mut second, 1_000_000_000);
+    let scrape = [(":method", "GET"), (":path", "/meshlens/metrics")];
+    one.set_property("source.address", "10.1.2.3:40000");
+    let sent = one.exchange(&mut first, &scrape, b"", &ok);
+    assert!(sent.upstream.is_none(), "a scrape is answered by the filter");
+    let (status, headers, body) = one.replies.borrow().last().cloned().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(headers, [(String::from("content-type"), String::from("text/plain; version=0.0.4; charset=utf-8"))]);
+    let text = String::from_utf8(body).unwrap();
+    let labels = r#"reporter="proxy",method="GET",route="/api/v1/query",status_code="200",status_class="2xx""#;
+    assert!(text.contains("# TYPE meshlens_http_request_duration_seconds histogram\n"), "{text}");
+    assert!(text.contains(&format!("meshlens_http_requests_total{{{labels}}} 6\n")), "both workers, no scrape: {text}");
+    assert!(text.contains(&format!("meshlens_http_request_duration_seconds_sum{{{labels}}} 0.9\n")), "{text}");
+    assert!(text.contains(&format!("meshlens_http_request_duration_seconds_bucket{{{labels},le=\"0.5\"}} 6\n")));
+    // The families are not Envoy counters any more; the module's own counters still are.
+    one.tick(&mut first, 1_000_000_000);
+    let defined: Vec<String> = one.metrics.borrow().iter().map(|(n, _, _)| n.clone()).collect();
+    assert!(!defined.iter().any(|n| n.starts_with("meshlens_http_")), "{defined:?}");
+    assert!(defined.iter().any(|n| n == names::CONFIG_RELOADS));
+    // Another peer is refused, and neither scrape is a request of the service.
+    one.set_property("source.address", "192.0.2.1:40000");
+    one.exchange(&mut first, &scrape, b"", &ok);
+    assert_eq!(one.replies.borrow().last().unwrap().0, 403);
+    assert!(one.logs.borrow().iter().all(|(_, l)| !l.contains("/meshlens/metrics")), "no access line for scrapes");
+    one.set_property("source.address", "127.0.0.1:1");
+    one.exchange(&mut first, &scrape, b"", &ok);
+    let text = String::from_utf8(one.replies.borrow().last().unwrap().2.clone()).unwrap();
+    assert!(text.contains(&format!("meshlens_http_requests_total{{{labels}}} 6\n")), "{text}");
+    assert!(!text.contains("/meshlens/metrics"), "{text}");
+}
+
+#[test]
+fn otlp_metrics_carry_exemplars_of_exported_spans() {
+    let config = r#"{"routes": ["/api/v1/query"],
+        "tracing": {"sampling": {"ratio": 0.5}, "exporter": {"cluster": "otel_collector", "flush_interval_ms": 100}},
+        "metrics": {"otlp": {"interval_ms": 1000}}}"#;
+    let host = FakeHost::new(START, [15; 32]);
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 40_000_000 };
+    for _ in 0..40 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/api/v1/query")], b"", &ok);
+    }
+    host.tick(&mut pipeline, 1_000_000_000);
+    host.tick(&mut pipeline, 100_000_000);
+    host.answer_calls(&mut pipeline, Some(200));
+    let calls = host.calls.borrow().clone();
+    let body = |path: &str| -> Vec<Value> {
+        calls.iter().filter(|c| c.headers.iter().any(|(k, v)| k == ":path" && v == path)).map(payload).collect()
+    };
+    let traces: Vec<String> = body("/v1/traces")
+        .iter()
+        .flat_map(|v| v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap().clone())
+        .map(|s| s["traceId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!traces.is_empty() && traces.len() < 40, "about half sampled: {}", traces.len());
+    let metrics = body("/v1/metrics");
+    assert_eq!(metrics.len(), 1, "one batch per interval");
+    let content_types: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (header(&c.headers, ":path").unwrap(), header(&c.headers, "content-type").unwrap()))
+        .collect();
+    assert!(content_types.contains(&("/v1/traces", "application/x-protobuf")), "{content_types:?}");
+    assert!(content_types.contains(&("/v1/metrics", "application/json")), "metrics are JSON only: {content_types:?}");
+    let families = metrics[0]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array().unwrap().clone();
+    let duration = families.iter().find(|m| m["name"] == "meshlens_http_request_duration_seconds").unwrap();
+    let point = &duration["histogram"]["dataPoints"][0];
+    assert_eq!(point["count"], "40");
+    let exemplars = point["exemplars"].as_array().unwrap();
+    assert_eq!(exemplars.len(), 1, "40 ms requests share one bucket: one exemplar");
+    let exemplar_trace = exemplars[0]["traceId"].as_str().unwrap();
+    assert!(traces.iter().any(|t| t == exemplar_trace), "the exemplar's trace {exemplar_trace} was exported");
+    assert_eq!(host.metric(names::METRIC_BATCHES_EXPORTED), Some(1));
 }

@@ -355,6 +355,25 @@ fn span(c: &mut Criterion) {
             otlp::encode_logs_into(&mut out, &cfg.resource, black_box(&records));
         })
     });
+    // The default encoding (issue #14): the same batches as binary protobuf.
+    let proto_body = otlp::proto::encode_traces(&cfg.resource, &spans);
+    eprintln!("otlp: as protobuf, {} bytes ({} per span)", proto_body.len(), proto_body.len() / 512);
+    let mut bytes = Vec::with_capacity(proto_body.len());
+    g.bench_function("proto_encode_traces_into_512_spans", |b| {
+        b.iter(|| {
+            bytes.clear();
+            otlp::proto::encode_traces_into(&mut bytes, &cfg.resource, black_box(&spans));
+        })
+    });
+    let proto_logs = otlp::proto::encode_logs(&cfg.resource, &records);
+    eprintln!("otlp: as protobuf, {} bytes ({} per record)", proto_logs.len(), proto_logs.len() / 512);
+    let mut bytes = Vec::with_capacity(proto_logs.len());
+    g.bench_function("proto_encode_logs_into_512_records", |b| {
+        b.iter(|| {
+            bytes.clear();
+            otlp::proto::encode_logs_into(&mut bytes, &cfg.resource, black_box(&records));
+        })
+    });
     g.finish();
 }
 

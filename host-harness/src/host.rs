@@ -139,7 +139,7 @@ impl Host {
 
     /// Every span in the OTLP/HTTP JSON trace exports the module sent (`POST .../v1/traces`).
     pub fn spans(&self) -> Vec<SpanRecord> {
-        self.http_calls().iter().filter(|c| spans::is_trace_export(c)).flat_map(|c| spans::decode(&c.body)).collect()
+        self.http_calls().iter().filter(|c| spans::is_trace_export(c)).flat_map(spans::decode_call).collect()
     }
 
     /// The tick period the plugin with root context `root` asked for, in milliseconds.

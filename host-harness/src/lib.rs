@@ -36,6 +36,6 @@ pub use error::Error;
 pub use host::{Host, HostBuilder};
 pub use module::{CompileOptions, Module};
 pub use shared::Shared;
-pub use spans::{SpanRecord, decode as decode_spans};
+pub use spans::{SpanRecord, decode as decode_spans, decode_call as decode_call_spans, export_payload, log_records};
 pub use state::{ForeignFunction, LogRecord};
 pub use stream::{Headers, LocalReply, Stream, StreamId};

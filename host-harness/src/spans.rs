@@ -1,8 +1,11 @@
-//! Reading back the spans a module exported as OTLP/HTTP JSON (`ExportTraceServiceRequest`).
+//! Reading back the spans a module exported as OTLP/HTTP (`ExportTraceServiceRequest`), in
+//! binary protobuf or JSON as the call's `content-type` says: `otlp-decode` turns either into
+//! the OTLP JSON shape read here.
 
 // Indexing a `serde_json::Value` by key yields `Null` for anything missing; it cannot panic.
 #![allow(clippy::indexing_slicing)]
 
+use otlp_decode::Signal;
 use serde_json::Value;
 
 use crate::callouts::HttpCall;
@@ -43,12 +46,48 @@ impl SpanRecord {
 
 /// Whether an HTTP call is an OTLP/HTTP trace export.
 pub(crate) fn is_trace_export(call: &HttpCall) -> bool {
-    call.headers.iter().any(|(k, v)| k == ":path" && v.ends_with("/v1/traces"))
+    export_signal(call) == Some(Signal::Traces)
 }
 
-/// The spans in one payload (nothing when it is not OTLP JSON).
+/// The OTLP signal an HTTP call exports, by its `:path`.
+pub fn export_signal(call: &HttpCall) -> Option<Signal> {
+    header(call, ":path").and_then(Signal::of_path)
+}
+
+/// An export call's body in the OTLP JSON shape, decoded by its `content-type` (binary
+/// protobuf for `application/x-protobuf`, JSON otherwise); `None` when it is not an OTLP export
+/// or does not decode.
+pub fn export_payload(call: &HttpCall) -> Option<Value> {
+    let signal = export_signal(call)?;
+    otlp_decode::payload(signal, header(call, "content-type").unwrap_or_default(), &call.body).ok()
+}
+
+/// The spans of one trace export call (nothing when it is not one, or does not decode).
+pub fn decode_call(call: &HttpCall) -> Vec<SpanRecord> {
+    match export_signal(call) {
+        Some(Signal::Traces) => export_payload(call).map(|v| decode_value(&v)).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// How many log records one OTLP log export call carries.
+pub fn log_records(call: &HttpCall) -> usize {
+    if export_signal(call) != Some(Signal::Logs) {
+        return 0;
+    }
+    let Some(v) = export_payload(call) else { return 0 };
+    let resources = v["resourceLogs"].as_array().into_iter().flatten();
+    let scopes = resources.flat_map(|r| r["scopeLogs"].as_array().into_iter().flatten());
+    scopes.map(|s| s["logRecords"].as_array().map_or(0, Vec::len)).sum()
+}
+
+/// The spans in one OTLP JSON payload (nothing when it is not OTLP JSON).
 pub fn decode(payload: &[u8]) -> Vec<SpanRecord> {
-    let Ok(v) = serde_json::from_slice::<Value>(payload) else { return Vec::new() };
+    serde_json::from_slice::<Value>(payload).map(|v| decode_value(&v)).unwrap_or_default()
+}
+
+/// The spans of an `ExportTraceServiceRequest` in the OTLP JSON shape.
+fn decode_value(v: &Value) -> Vec<SpanRecord> {
     let mut out = Vec::new();
     for rs in v["resourceSpans"].as_array().into_iter().flatten() {
         let resource = attributes(&rs["resource"]["attributes"]);
@@ -78,6 +117,10 @@ pub fn decode(payload: &[u8]) -> Vec<SpanRecord> {
         }
     }
     out
+}
+
+fn header<'a>(call: &'a HttpCall, name: &str) -> Option<&'a str> {
+    call.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 fn text(v: &Value) -> String {

@@ -270,6 +270,21 @@ impl Client {
     }
 }
 
+/// A one-shot POST of `body` on a new connection (`host: meshlens.test`, `content-length` set).
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Message> {
+    let mut client = Client::connect(addr)?;
+    let mut out = format!("POST {path} HTTP/1.1\r\nhost: meshlens.test\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    client.writer.write_all(out.as_bytes())?;
+    client.writer.write_all(body)?;
+    let never = AtomicBool::new(false);
+    read_message(&mut client.reader, &never)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no response"))
+}
+
 /// A one-shot GET on a new connection.
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {
     Client::connect(addr)?.get(path, headers)

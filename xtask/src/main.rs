@@ -151,7 +151,9 @@ fn test(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_PROMETHEUS", &tools.prometheus)
         .env("MESHLENS_PROMTOOL", &tools.promtool)
         .env("MESHLENS_SKOPEO", &tools.skopeo)
-        .env("MESHLENS_REGISTRY", &tools.registry))?;
+        .env("MESHLENS_REGISTRY", &tools.registry)
+        .env("MESHLENS_PHOENIX", &tools.receivers.phoenix)
+        .env("MESHLENS_ROTEL", &tools.receivers.rotel))?;
     println!("all tests passed");
     Ok(())
 }

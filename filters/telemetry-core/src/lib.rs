@@ -2,7 +2,7 @@
 //!
 //! This crate decides everything: which trace a request belongs to, whether it is sampled, what
 //! headers go upstream and downstream, what the span looks like and how it is encoded as OTLP/HTTP
-//! JSON, which metric series a request lands in, what its access-log line says, what is redacted
+//! (protobuf or JSON), which metric series a request lands in, what its access-log line says, what is redacted
 //! from every output, when access failures make a security event, and how the export queues
 //! behave. [`pipeline`] takes a request through its whole life; a host (the proxy-wasm module, the
 //! recording host of the tests) drives it and implements the traits of [`pipeline::host`], through

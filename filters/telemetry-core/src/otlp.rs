@@ -1,5 +1,6 @@
 //! OTLP/HTTP JSON encoding of finished spans: the body of a `POST /v1/traces` sent with
-//! `Content-Type: application/json`.
+//! `Content-Type: application/json`, when `tracing.exporter.encoding` is `json`. The default,
+//! binary protobuf, is [`proto`]: the same fields, on the wire of the same messages.
 //!
 //! The message is `ExportTraceServiceRequest` (opentelemetry-proto
 //! `collector/trace/v1/trace_service.proto`, fields from `trace/v1/trace.proto`) written in the
@@ -21,6 +22,7 @@
 
 mod logs;
 pub mod metrics;
+pub mod proto;
 
 use crate::ids::{SpanId, TraceId};
 use crate::json;
@@ -76,6 +78,30 @@ pub fn encode_traces_into(out: &mut String, resource: &Resource, spans: &[Span])
         out.push_str("]}]}");
     }
     out.push_str("]}");
+}
+
+/// [`encode_traces_into`] for a byte buffer: the exporter's body when `encoding` is `json`. `out`
+/// holds earlier output of these encoders (UTF-8) or nothing; the exporter clears it first.
+pub fn encode_traces_json_into(out: &mut Vec<u8>, resource: &Resource, spans: &[Span]) {
+    with_text(out, |text| encode_traces_into(text, resource, spans));
+}
+
+/// [`encode_logs_into`] for a byte buffer; see [`encode_traces_json_into`].
+pub fn encode_logs_json_into(out: &mut Vec<u8>, resource: &Resource, records: &[crate::access_log::LogRecord]) {
+    with_text(out, |text| encode_logs_into(text, resource, records));
+}
+
+/// [`metrics::encode_metrics_into`] for a byte buffer: OTLP metrics are JSON only so far.
+pub fn encode_metrics_json_into(out: &mut Vec<u8>, resource: &Resource, batches: &[metrics::MetricsBatch]) {
+    with_text(out, |text| metrics::encode_metrics_into(text, resource, batches));
+}
+
+/// Lends `out` to a JSON writer as a `String`, without copying: the buffer moves into the
+/// `String` and back. Bytes that are not UTF-8 (never written by these encoders) are dropped.
+fn with_text(out: &mut Vec<u8>, write: impl FnOnce(&mut String)) {
+    let mut text = String::from_utf8(std::mem::take(out)).unwrap_or_default();
+    write(&mut text);
+    *out = text.into_bytes();
 }
 
 /// One `Span`, fields in trace.proto declaration order.

@@ -31,7 +31,7 @@ use host::Host;
 pub use plan::Plan;
 
 use crate::access_log::LogRecord;
-use crate::config::{Config, ExporterConfig};
+use crate::config::{Config, Encoding, ExporterConfig};
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
 use crate::otlp;
@@ -150,11 +150,19 @@ impl Pipeline {
         let mut counters = Counters::define(host, otlp_logs.is_some(), otlp_metrics.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
-            Exporter::new(t.exporter.clone(), path, otlp::encode_traces_into, counters.spans)
+            let encode = match t.exporter.encoding {
+                Encoding::Protobuf => otlp::proto::encode_traces_into,
+                Encoding::Json => otlp::encode_traces_json_into,
+            };
+            Exporter::new(t.exporter.clone(), path, encode, counters.spans)
         });
         let logs = match (&config.tracing, otlp_logs) {
             (Some(t), Some(path)) => {
-                Some(Exporter::new(t.exporter.clone(), path, otlp::encode_logs_into as _, counters.logs))
+                let encode = match t.exporter.encoding {
+                    Encoding::Protobuf => otlp::proto::encode_logs_into,
+                    Encoding::Json => otlp::encode_logs_json_into,
+                };
+                Some(Exporter::new(t.exporter.clone(), path, encode, counters.logs))
             }
             _ => None,
         };
@@ -183,9 +191,16 @@ impl Pipeline {
         let otlp_metrics = match (&config.tracing, otlp_metrics) {
             (Some(t), Some(o)) => {
                 // Each item is a whole batch: one per call, a short queue.
-                let exporter = ExporterConfig { max_batch_spans: 1, max_queue_spans: 4, ..t.exporter.clone() };
+                // Metrics have a JSON encoder only so far: they go as JSON (`application/json`)
+                // whatever `tracing.exporter.encoding` says.
+                let exporter = ExporterConfig {
+                    max_batch_spans: 1,
+                    max_queue_spans: 4,
+                    encoding: Encoding::Json,
+                    ..t.exporter.clone()
+                };
                 Some(OtlpMetricsExport {
-                    exporter: Exporter::new(exporter, o.path, otlp::metrics::encode_metrics_into, counters.metrics),
+                    exporter: Exporter::new(exporter, o.path, otlp::encode_metrics_json_into, counters.metrics),
                     instance: format!("{instance:016x}"),
                     start_nanos: now,
                     interval_nanos: u64::from(o.interval_ms) * 1_000_000,

@@ -150,8 +150,10 @@ pub struct HttpCallReport {
     pub path: String,
     pub authority: String,
     pub body_bytes: usize,
-    /// Spans in the body, when it is an OTLP/HTTP JSON trace export.
+    /// Spans in the body, when it is an OTLP/HTTP trace export (protobuf or JSON).
     pub spans: usize,
+    /// Log records in the body, when it is an OTLP/HTTP log export (protobuf or JSON).
+    pub log_records: usize,
     pub timeout_ms: u32,
     /// `pending`, `answered`, `failed`, `timed_out` or `cancelled`.
     pub state: &'static str,
@@ -223,7 +225,8 @@ impl Report {
                     path: header(":path").unwrap_or_default(),
                     authority: header(":authority").unwrap_or_default(),
                     body_bytes: c.body.len(),
-                    spans: host_harness::decode_spans(&c.body).len(),
+                    spans: host_harness::decode_call_spans(c).len(),
+                    log_records: host_harness::log_records(c),
                     timeout_ms: c.timeout_ms,
                     state,
                     status,

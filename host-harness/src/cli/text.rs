@@ -164,7 +164,11 @@ fn callouts(out: &mut String, report: &Report) {
             }
         }
         let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} x{n}")).collect();
-        let spans = if spans > 0 { format!(", {}", count(spans, "span")) } else { String::new() };
+        let records: usize = calls.iter().map(|c| c.log_records).sum();
+        let mut spans = if spans > 0 { format!(", {}", count(spans, "span")) } else { String::new() };
+        if records > 0 {
+            spans.push_str(&format!(", {}", count(records, "log record")));
+        }
         let _ = writeln!(
             out,
             "  {cluster} {method} {path}: {}{spans}, {bytes} body bytes; {}",

@@ -586,3 +586,48 @@ fn at_log_level_warning_access_lines_are_not_written_and_the_module_says_why() {
     assert!(not_written > access_lines as u64, "the access lines and the info lines were not written");
     assert_eq!(info["summary"]["log_lines"].as_u64().unwrap(), logs.len() as u64);
 }
+
+/// The sample replay with OTLP logs on, in one export encoding (`None`: the default).
+fn sample_with_otlp_logs(test: &str, encoding: Option<&str>) -> Value {
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("chat2sql.config.json")).unwrap()).unwrap();
+    config["access_log"] = serde_json::json!({"sinks": ["proxy_log", "otlp"]});
+    if let Some(encoding) = encoding {
+        config["tracing"]["exporter"]["encoding"] = encoding.into();
+    }
+    let file = scratch(test).join("config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let out = meshlens(&[
+        "run",
+        "--format",
+        "json",
+        "--wasm",
+        &edge_telemetry_path().display().to_string(),
+        "--config",
+        &file.display().to_string(),
+        "--traffic",
+        &testdata("chat2sql.jsonl").display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn spans_and_log_records_are_reported_from_protobuf_and_json_exports_alike() {
+    let protobuf = sample_with_otlp_logs("encoding-protobuf", None);
+    let json = sample_with_otlp_logs("encoding-json", Some("json"));
+    assert_eq!(protobuf["spans"], json["spans"], "the same spans, whatever the encoding");
+    assert!(!protobuf["spans"].as_array().unwrap().is_empty());
+    let count = |report: &Value, field: &str, path: &str| -> u64 {
+        let calls = report["callouts"]["http"].as_array().unwrap();
+        calls.iter().filter(|c| c["path"] == path).map(|c| c[field].as_u64().unwrap()).sum()
+    };
+    let exchanges = protobuf["exchanges"].as_array().unwrap().len() as u64;
+    for report in [&protobuf, &json] {
+        assert_eq!(count(report, "spans", "/v1/traces"), report["spans"].as_array().unwrap().len() as u64);
+        assert_eq!(count(report, "log_records", "/v1/logs"), exchanges, "one OTLP record per request");
+        assert_eq!(count(report, "log_records", "/v1/traces"), 0);
+    }
+    let bytes = |report: &Value| count(report, "body_bytes", "/v1/traces");
+    assert!(bytes(&protobuf) * 2 < bytes(&json), "protobuf {} bytes, JSON {}", bytes(&protobuf), bytes(&json));
+}

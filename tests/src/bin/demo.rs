@@ -72,9 +72,9 @@ fn main() {
             (end.saturating_sub(start)) as f64 / 1e6,
         );
     }
-    let (valid, report) = otlp::validate("traces", &collector.payloads());
+    let (valid, report) = otlp::validate_exports("traces", &collector.exports());
     println!(
-        "\nOTLP validator (../shared/tools/otlp_json_validate.py): {}",
+        "\nOTLP protobuf decoded by opentelemetry-proto, then ../shared/tools/otlp_json_validate.py: {}",
         if valid { "all payloads valid" } else { "INVALID" }
     );
     if !valid {

@@ -11,7 +11,7 @@ use host_harness::metrics::{PrometheusConfig, StatsTag};
 use host_harness::{Host, HttpResponse, Module, Responder};
 use meshlens_tests::envoy::{Envoy, Render, stats_tags};
 use meshlens_tests::http::{self, Message, Reply, Server};
-use meshlens_tests::otlp::Receiver;
+use meshlens_tests::otlp::{self, Receiver};
 use meshlens_tests::paths;
 use meshlens_tests::plugin::{self, Scenario, Upstream};
 use serde_json::Value;
@@ -131,6 +131,11 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
     while collector.spans().len() < sampled && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A span counts as exported when the collector's answer reaches the module, which hands its
+    // counters to Envoy on its next tick: wait for that too before reading the metrics.
+    while envoy.metric("meshlens_spans_exported_total") < sampled as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let spans: Vec<Value> = collector.spans().into_iter().map(|s| s.raw).collect();
     let observed = scenarios
         .iter()
@@ -219,7 +224,7 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
         .http_calls()
         .iter()
         .flat_map(|c| {
-            let v: Value = serde_json::from_slice(&c.body).unwrap();
+            let v = otlp::payload_json(&c.headers, &c.body);
             v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
         })
         .collect();

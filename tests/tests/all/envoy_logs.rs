@@ -100,26 +100,24 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
     assert!(prometheus.contains("meshlens_security_responses_total{kind=\"unauthorized\"} 25"), "{prometheus}");
 
     let deadline = Instant::now() + Duration::from_secs(15);
-    let log_payloads = || -> Vec<Vec<u8>> {
-        collector.server.requests().into_iter().filter(|m| m.start.ends_with("/v1/logs")).map(|m| m.body).collect()
+    let log_exports = || -> Vec<otlp::Export> {
+        collector.exports().into_iter().filter(|e| e.signal() == Some(otlp::Signal::Logs)).collect()
     };
-    let records = |payloads: &[Vec<u8>]| -> usize {
-        payloads
+    let records = |exports: &[otlp::Export]| -> usize {
+        exports
             .iter()
-            .map(|p| {
-                let v: Value = serde_json::from_slice(p).unwrap();
-                v["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().map_or(0, Vec::len)
-            })
+            .map(|e| e.json()["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().map_or(0, Vec::len))
             .sum()
     };
-    while records(&log_payloads()) < 31 && Instant::now() < deadline {
+    while records(&log_exports()) < 31 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let payloads = log_payloads();
-    assert_eq!(records(&payloads), 31, "every line is also exported as an OTLP log record");
-    let (ok, out) = otlp::validate("logs", &payloads);
+    let exports = log_exports();
+    assert_eq!(records(&exports), 31, "every line is also exported as an OTLP log record");
+    assert!(exports.iter().all(otlp::Export::is_protobuf), "logs are protobuf by default");
+    let (ok, out) = otlp::validate_exports("logs", &exports);
     assert!(ok, "OTLP logs validator:\n{out}");
-    let first: Value = serde_json::from_slice(&payloads[0]).unwrap();
+    let first = exports[0].json();
     let record = &first["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
     assert_eq!(record["traceId"], sent[0].0.as_str(), "log records carry the trace id");
 }

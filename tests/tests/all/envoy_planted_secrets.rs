@@ -43,8 +43,10 @@ fn through_envoy(values: &[(&str, Place)]) -> String {
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(lines() >= values.len(), "every request logged:\n{}", envoy.log());
     let mut out = envoy.log();
-    for payload in collector.payloads() {
-        out.push_str(&String::from_utf8_lossy(&payload));
+    // Each export as sent (protobuf carries text as raw UTF-8) and in the OTLP JSON shape.
+    for export in collector.exports() {
+        out.push_str(&String::from_utf8_lossy(&export.body));
+        out.push_str(&export.json().to_string());
     }
     out.push_str(&envoy.prometheus());
     out

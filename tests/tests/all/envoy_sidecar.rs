@@ -82,8 +82,7 @@ fn one_trace_spans_the_inbound_and_the_outbound_hop() {
     assert_eq!(trace, CALLER_TRACE);
     assert_eq!(parent, outbound_span.span_id, "the upstream's parent is the outbound span");
 
-    let payloads = collector.payloads();
-    let (ok, out) = otlp::validate("traces", &payloads);
+    let (ok, out) = otlp::validate_exports("traces", &collector.exports());
     assert!(ok, "OTLP validator rejected a payload:\n{out}");
 
     let prometheus = envoy.prometheus();

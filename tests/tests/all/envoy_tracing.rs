@@ -31,9 +31,11 @@ fn rig(plugin_config: Option<&str>, concurrency: u32) -> Rig {
 }
 
 fn assert_valid_otlp(collector: &Receiver) {
-    let payloads = collector.payloads();
-    assert!(!payloads.is_empty(), "no payload received");
-    let (ok, out) = otlp::validate("traces", &payloads);
+    let exports = collector.exports();
+    assert!(!exports.is_empty(), "no payload received");
+    // The default encoding: protobuf, decoded by the official opentelemetry-proto package.
+    assert!(exports.iter().all(|e| e.content_type == "application/x-protobuf"), "{exports:?}");
+    let (ok, out) = otlp::validate_exports("traces", &exports);
     assert!(ok, "OTLP validator rejected a payload:\n{out}");
 }
 
@@ -300,4 +302,33 @@ fn restart_policy_starts_a_new_trace_and_links_the_callers() {
     assert_eq!(links[0]["spanId"], PARENT_SPAN);
     assert_eq!(spans[0].parent_span_id, "");
     assert_valid_otlp(&r.collector);
+}
+
+/// `"encoding": "json"`: spans and log records go as OTLP JSON (`application/json`), and the
+/// strict validator takes the bodies exactly as Envoy sent them.
+#[test]
+fn json_encoding_sends_otlp_json_the_strict_validator_accepts_as_sent() {
+    let config = r#"{"service": {"name": "edge-gateway"}, "routes": ["/users/{id}"],
+        "tracing": {"exporter": {"cluster": "otel_collector", "encoding": "json", "flush_interval_ms": 100}},
+        "access_log": {"sinks": ["proxy_log", "otlp"]}}"#;
+    let r = rig(Some(config), 1);
+    for i in 0..3 {
+        assert_eq!(http::get(r.envoy.listener, &format!("/users/{i}"), &[]).unwrap().status(), 200);
+    }
+    assert_eq!(r.collector.wait_spans(3).len(), 3);
+    let of = |signal: otlp::Signal| -> Vec<otlp::Export> {
+        r.collector.exports().into_iter().filter(|e| e.signal() == Some(signal)).collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while of(otlp::Signal::Logs).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (signal, name) in [(otlp::Signal::Traces, "traces"), (otlp::Signal::Logs, "logs")] {
+        let exports = of(signal);
+        assert!(!exports.is_empty(), "no {name} export");
+        assert!(exports.iter().all(|e| e.content_type == "application/json"), "{exports:?}");
+        let bodies: Vec<Vec<u8>> = exports.iter().map(|e| e.body.clone()).collect();
+        let (ok, out) = otlp::validate(name, &bodies);
+        assert!(ok, "{name}: {out}");
+    }
 }

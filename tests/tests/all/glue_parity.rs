@@ -11,8 +11,8 @@ use std::time::Duration;
 use host_harness::metrics::MetricValue;
 use host_harness::properties;
 use host_harness::{Host, HttpResponse, Module, Responder};
-use meshlens_tests::paths;
 use meshlens_tests::plugin::{self, Upstream};
+use meshlens_tests::{otlp, paths};
 use serde_json::Value;
 use telemetry_core::names;
 use telemetry_core::pipeline::Pipeline;
@@ -183,7 +183,9 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
         host.complete(id).unwrap();
     }
     host.advance(Duration::from_secs(5)).unwrap();
-    let bodies: Vec<Vec<u8>> = host.http_calls().iter().map(|c| c.body.clone()).collect();
+    // Each export in the OTLP JSON shape, whichever encoding the configuration chose.
+    let bodies: Vec<Vec<u8>> =
+        host.http_calls().iter().map(|c| otlp::payload_json(&c.headers, &c.body).to_string().into_bytes()).collect();
     let logs = host.logs().iter().map(|l| format!("{:?} {}", l.level, l.message)).collect::<Vec<_>>();
     let metrics = host
         .metrics()
@@ -214,7 +216,8 @@ fn through_core(config: &str, exchanges: &[Exchange], collector: Collector) -> E
     }
     host.tick(&mut pipeline, 5_000_000_000);
     host.answer_calls(&mut pipeline, collector);
-    let bodies: Vec<Vec<u8>> = host.calls.borrow().iter().map(|c| c.body.clone()).collect();
+    let bodies: Vec<Vec<u8>> =
+        host.calls.borrow().iter().map(|c| otlp::payload_json(&c.headers, &c.body).to_string().into_bytes()).collect();
     let logs = host.logs.borrow().iter().map(|(level, l)| format!("{level:?} {l}")).collect::<Vec<_>>();
     let metrics = host
         .metrics

@@ -41,6 +41,10 @@ mod oci_image;
 #[cfg(feature = "e2e")]
 mod otlp_logs_validator;
 #[cfg(feature = "e2e")]
+mod otlp_proto;
+#[cfg(feature = "e2e")]
+mod otlp_receivers;
+#[cfg(feature = "e2e")]
 mod otlp_validator;
 mod planted_secrets;
 #[cfg(feature = "e2e")]

@@ -49,7 +49,9 @@ fn emitted(secret: &str, place: Place) -> String {
     host.advance(Duration::from_secs(3)).unwrap();
     let mut out = String::new();
     for call in host.http_calls() {
+        // The export as sent (protobuf carries text as raw UTF-8) and as OTLP JSON.
         out.push_str(&String::from_utf8_lossy(&call.body));
+        out.push_str(&meshlens_tests::otlp::payload_json(&call.headers, &call.body).to_string());
     }
     for line in host.logs() {
         out.push_str(&line.message);

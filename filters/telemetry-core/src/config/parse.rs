@@ -131,6 +131,7 @@ fn exporter(r: &mut Reader, p: &str) -> Res<Exporter> {
         "cluster",
         "authority",
         "path",
+        "encoding",
         "headers",
         "timeout_ms",
         "flush_interval_ms",
@@ -143,6 +144,9 @@ fn exporter(r: &mut Reader, p: &str) -> Res<Exporter> {
             "cluster" => e.cluster = string(r, p)?,
             "authority" => e.authority = option(r, p, string)?,
             "path" => e.path = string(r, p)?,
+            "encoding" => {
+                e.encoding = unit_variant(r, p, &[("protobuf", Encoding::Protobuf), ("json", Encoding::Json)])?
+            }
             "headers" => e.headers = read::string_map(r, p)?,
             "timeout_ms" => e.timeout_ms = u32_(r, p)?,
             "flush_interval_ms" => e.flush_interval_ms = u32_(r, p)?,

@@ -43,6 +43,8 @@ pub enum FormatName {
     B3multi,
 }
 
+pub use super::Encoding;
+
 #[derive(Debug, Clone, Copy, Default)]
 pub enum EdgePolicy {
     #[default]
@@ -73,6 +75,7 @@ pub struct Exporter {
     pub cluster: String,
     pub authority: Option<String>,
     pub path: String,
+    pub encoding: Encoding,
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: u32,
     pub flush_interval_ms: u32,
@@ -122,6 +125,8 @@ impl Default for Exporter {
             cluster: String::from("otel_collector"),
             authority: None,
             path: String::from("/v1/traces"),
+            // OTLP/HTTP's default encoding (OTLP specification, "OTLP/HTTP").
+            encoding: Encoding::Protobuf,
             headers: BTreeMap::new(),
             timeout_ms: 5_000,
             flush_interval_ms: 1_000,

@@ -14,6 +14,8 @@ fn empty_config_means_defaults() {
     assert_eq!(tracing.exporter.cluster, "otel_collector");
     assert_eq!(tracing.exporter.authority, "otel_collector");
     assert_eq!(tracing.exporter.path, "/v1/traces");
+    assert_eq!(tracing.exporter.encoding, Encoding::Protobuf);
+    assert_eq!(tracing.exporter.encoding.content_type(), "application/x-protobuf");
     assert_eq!(config.resource.attributes[0], KeyValue::string("service.name", "unknown_service:meshlens"));
     assert!(Config::from_json(b"  {} ").is_ok());
 }
@@ -31,7 +33,7 @@ fn full_config_is_read() {
                                                   {"route": "/health", "sample": "never"}]},
             "trace_id_header": "X-Request-Trace", "traceresponse": false, "error_on_4xx": true,
             "exporter": {"cluster": "jaeger", "authority": "jaeger:4318", "timeout_ms": 250,
-                         "headers": {"X-Api-Key": "k"}}
+                         "headers": {"X-Api-Key": "k"}, "encoding": "json"}
         }}"#,
     )
     .unwrap();
@@ -41,6 +43,7 @@ fn full_config_is_read() {
     assert_eq!(t.trace_id_header.as_deref(), Some("x-request-trace"));
     assert_eq!(t.exporter.headers, [("x-api-key".to_owned(), "k".to_owned())]);
     assert_eq!(t.exporter.authority, "jaeger:4318");
+    assert_eq!((t.exporter.encoding, t.exporter.encoding.content_type()), (Encoding::Json, "application/json"));
     assert!(t.error_on_4xx && !t.traceresponse);
     let id = config.routes.id_of("/api/v1/query");
     let trace = crate::ids::IdGenerator::from_seed([9; 32]).trace_id();
@@ -49,6 +52,10 @@ fn full_config_is_read() {
 
 #[test]
 fn errors_name_the_field_and_the_problem() {
+    assert_eq!(
+        error_of(r#"{"tracing": {"exporter": {"encoding": "grpc"}}}"#),
+        "tracing.exporter.encoding: unknown variant `grpc`, expected `protobuf` or `json`"
+    );
     assert_eq!(
         error_of(r#"{"tracing": {"sampling": {"ratio": 1.5}}}"#),
         "tracing.sampling.ratio: must be a number from 0 to 1, got 1.5"

@@ -1,5 +1,6 @@
 //! OTLP/HTTP JSON encoding of access-log records and security events: the body of a
-//! `POST /v1/logs` sent with `Content-Type: application/json`.
+//! `POST /v1/logs` sent with `Content-Type: application/json`, when `tracing.exporter.encoding` is
+//! `json` (the default, protobuf, is [`super::proto`]'s `logs`).
 //!
 //! The message is `ExportLogsServiceRequest` (opentelemetry-proto
 //! `collector/logs/v1/logs_service.proto`, fields from `logs/v1/logs.proto`), in the same "JSON

@@ -21,8 +21,8 @@ pub const MAX_TICK_MS: u32 = 100;
 /// ten times a second per worker; one line each would flood the proxy's log.
 pub const REFUSAL_LOG_INTERVAL_NANOS: u64 = 10_000_000_000;
 
-/// Writes a batch as an OTLP/HTTP request body.
-pub type Encode<T> = fn(&mut String, &Resource, &[T]);
+/// Writes a batch as an OTLP/HTTP request body, in the configured encoding.
+pub type Encode<T> = fn(&mut Vec<u8>, &Resource, &[T]);
 
 /// One worker's exporter for one signal: the queue, the reusable body buffer, flush timing.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub struct Exporter<T> {
     path: String,
     encode: Encode<T>,
     counters: SignalCounters,
-    body: String,
+    body: Vec<u8>,
     last_flush_nanos: u64,
     refusals: Option<Refusals>,
 }
@@ -56,7 +56,7 @@ impl<T> Exporter<T> {
             path,
             encode,
             counters,
-            body: String::new(),
+            body: Vec::new(),
             last_flush_nanos: 0,
             refusals: None,
         }
@@ -165,9 +165,9 @@ impl<T> Exporter<T> {
             (":method", "POST"),
             (":path", &self.path),
             (":authority", &self.config.authority),
-            ("content-type", "application/json"),
+            ("content-type", self.config.encoding.content_type()),
         ];
         headers.extend(self.config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        host.http_call(&self.config.cluster, &headers, self.body.as_bytes(), self.config.timeout_ms)
+        host.http_call(&self.config.cluster, &headers, &self.body, self.config.timeout_ms)
     }
 }

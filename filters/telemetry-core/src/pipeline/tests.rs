@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::Pipeline;
-use super::fake::{FakeHost, Reply, Sent};
+use super::fake::{FakeHost, HttpCall, Reply, Sent};
 use super::host::Headers;
 use crate::names;
 
@@ -121,7 +121,7 @@ fn run() -> Run {
         .borrow()
         .iter()
         .flat_map(|c| {
-            let v: Value = serde_json::from_slice(&c.body).unwrap();
+            let v = payload(c);
             v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default()
         })
         .collect();
@@ -133,6 +133,14 @@ fn run() -> Run {
         .map(|(_, l)| serde_json::from_str(l).unwrap())
         .collect();
     Run { sent, spans, lines, host, pipeline }
+}
+
+/// An export call's body in the OTLP JSON shape, read by its `content-type` (protobuf by
+/// default, JSON when the configuration says so).
+fn payload(call: &HttpCall) -> Value {
+    let path = header(&call.headers, ":path").unwrap();
+    let signal = otlp_decode::Signal::of_path(path).unwrap();
+    otlp_decode::payload(signal, header(&call.headers, "content-type").unwrap(), &call.body).unwrap()
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -309,7 +317,7 @@ fn a_reply_before_the_request_callback_still_gets_a_trace_id_and_a_span() {
     host.request_visible.set(true);
     pipeline.on_log(&mut exchange, &host);
     host.tick(&mut pipeline, 2_000_000_000);
-    let body: Value = serde_json::from_slice(&host.calls.borrow()[0].body).unwrap();
+    let body: Value = payload(&host.calls.borrow()[0]);
     let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
     assert_eq!(span["traceId"], trace.as_str());
     assert_eq!(attribute(span, "http.response.status_code").unwrap()["intValue"], "403");
@@ -330,7 +338,7 @@ fn a_stream_reset_before_any_response_reads_the_status_property_and_is_an_error(
     assert_eq!(line["status"], 0);
     assert_eq!(line["level"], "error");
     host.tick(&mut pipeline, 2_000_000_000);
-    let body: Value = serde_json::from_slice(&host.calls.borrow()[0].body).unwrap();
+    let body: Value = payload(&host.calls.borrow()[0]);
     let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
     assert_eq!(span["status"]["code"], 2);
     assert_eq!(attribute(span, "error.type").unwrap()["stringValue"], "_OTHER");
@@ -438,7 +446,7 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
     let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
     host.exchange(&mut pipeline, &request, b"", &ok);
     host.tick(&mut pipeline, 2_000_000_000);
-    let emitted: String = host.calls.borrow().iter().map(|c| String::from_utf8_lossy(&c.body).into_owned()).collect();
+    let emitted: String = host.calls.borrow().iter().map(|c| payload(c).to_string()).collect();
     let lines: String = host.logs.borrow().iter().map(|(_, l)| l.clone()).collect();
     let metrics: String = host.metrics.borrow().iter().map(|(n, _, _)| n.clone()).collect();
     for output in [&emitted, &lines, &metrics] {
@@ -459,6 +467,48 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
 mod log_level;
 mod query_hash;
 mod security_counters;
+
+#[test]
+fn exports_are_protobuf_by_default_and_json_when_configured() {
+    // The same request, exported under each encoding: the content-type says which, and both
+    // bodies read back as the same spans and log records.
+    let export = |encoding: &str| {
+        let config = format!(
+            r#"{{"tracing": {{"exporter": {{{encoding}}}}}, "access_log": {{"sinks": ["otlp"], "fields": ["method", "status"]}}}}"#
+        );
+        let host = FakeHost::new(START, [12; 32]);
+        let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+        let ok = Reply { headers: &[(":status", "201")], body: b"", from_upstream: true, latency_nanos: 7 };
+        host.exchange(&mut pipeline, &[(":method", "POST"), (":path", "/orders")], b"", &ok);
+        host.tick(&mut pipeline, 2_000_000_000);
+        let calls = host.calls.borrow();
+        let types: Vec<(String, String)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    header(&c.headers, ":path").unwrap().to_owned(),
+                    header(&c.headers, "content-type").unwrap().to_owned(),
+                )
+            })
+            .collect();
+        (types, calls.iter().map(payload).collect::<Vec<_>>(), calls.iter().map(|c| c.body.clone()).collect::<Vec<_>>())
+    };
+    let (protobuf_types, protobuf, protobuf_bytes) = export("");
+    let (json_types, json, json_bytes) = export(r#""encoding": "json""#);
+    let (explicit_types, _, _) = export(r#""encoding": "protobuf""#);
+    let expect = |ct: &str| vec![("/v1/traces".to_owned(), ct.to_owned()), ("/v1/logs".to_owned(), ct.to_owned())];
+    assert_eq!(protobuf_types, expect("application/x-protobuf"));
+    assert_eq!(explicit_types, protobuf_types);
+    assert_eq!(json_types, expect("application/json"));
+    assert!(serde_json::from_slice::<Value>(&protobuf_bytes[0]).is_err(), "the default body is not JSON");
+    assert!(serde_json::from_slice::<Value>(&json_bytes[0]).is_ok());
+    assert_eq!(protobuf, json);
+    assert_eq!(
+        protobuf[1]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["traceId"],
+        protobuf[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
+    );
+    assert!(protobuf_bytes[0].len() < json_bytes[0].len(), "protobuf is the smaller body");
+}
 
 #[test]
 fn a_value_that_is_both_a_label_and_a_log_field_is_redacted_once_for_every_output() {
@@ -483,7 +533,7 @@ fn a_value_that_is_both_a_label_and_a_log_field_is_redacted_once_for_every_outpu
     let line: Value =
         serde_json::from_str(&host.logs.borrow().iter().find(|(_, l)| l.contains("tenant")).unwrap().1).unwrap();
     assert_eq!((line["tenant"].as_str(), line["region"].as_str()), (Some("acme-[REDACTED]"), Some("eu-[REDACTED]")));
-    let exported: String = host.calls.borrow().iter().map(|c| String::from_utf8_lossy(&c.body).into_owned()).collect();
+    let exported: String = host.calls.borrow().iter().map(|c| payload(c).to_string()).collect();
     assert!(exported.contains("acme-[REDACTED]") && exported.contains("eu-[REDACTED]"), "{exported}");
     let labels: String = host.metrics.borrow().iter().map(|(n, _, _)| n.clone()).collect();
     assert!(labels.contains("tenant=acme-[REDACTED]") && labels.contains("region=eu-[REDACTED]"), "{labels}");
@@ -579,11 +629,7 @@ fn otlp_metrics_carry_exemplars_of_exported_spans() {
     host.answer_calls(&mut pipeline, Some(200));
     let calls = host.calls.borrow().clone();
     let body = |path: &str| -> Vec<Value> {
-        calls
-            .iter()
-            .filter(|c| c.headers.iter().any(|(k, v)| k == ":path" && v == path))
-            .map(|c| serde_json::from_slice(&c.body).unwrap())
-            .collect()
+        calls.iter().filter(|c| c.headers.iter().any(|(k, v)| k == ":path" && v == path)).map(payload).collect()
     };
     let traces: Vec<String> = body("/v1/traces")
         .iter()
@@ -593,6 +639,12 @@ fn otlp_metrics_carry_exemplars_of_exported_spans() {
     assert!(!traces.is_empty() && traces.len() < 40, "about half sampled: {}", traces.len());
     let metrics = body("/v1/metrics");
     assert_eq!(metrics.len(), 1, "one batch per interval");
+    let content_types: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (header(&c.headers, ":path").unwrap(), header(&c.headers, "content-type").unwrap()))
+        .collect();
+    assert!(content_types.contains(&("/v1/traces", "application/x-protobuf")), "{content_types:?}");
+    assert!(content_types.contains(&("/v1/metrics", "application/json")), "metrics are JSON only: {content_types:?}");
     let families = metrics[0]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array().unwrap().clone();
     let duration = families.iter().find(|m| m["name"] == "meshlens_http_request_duration_seconds").unwrap();
     let point = &duration["histogram"]["dataPoints"][0];

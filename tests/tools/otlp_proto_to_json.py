@@ -1,8 +1,9 @@
 """Decode OTLP/HTTP binary protobuf export requests with the official opentelemetry-proto package.
 
-Usage: otlp_proto_to_json.py --signal traces|logs FILE.pb...
+Usage: otlp_proto_to_json.py --signal traces|logs|metrics FILE.pb...
 
-Each FILE.pb is parsed as an ExportTraceServiceRequest or ExportLogsServiceRequest (the classes
+Each FILE.pb is parsed as an ExportTraceServiceRequest, ExportLogsServiceRequest or
+ExportMetricsServiceRequest (the classes
 generated from opentelemetry-proto, the definitions collectors are built from) and written next
 to it as FILE.json in the OTLP JSON encoding (opentelemetry-proto docs/specification.md, "JSON
 Protobuf Encoding"): lowerCamelCase keys, enums as integers, 64-bit integers as strings, and trace
@@ -19,6 +20,7 @@ import sys
 from google.protobuf import json_format
 from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 ID_KEYS = {"traceId", "spanId", "parentSpanId"}
@@ -54,10 +56,14 @@ def unknown_fields(message, path="request"):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--signal", choices=["traces", "logs"], required=True)
+    parser.add_argument("--signal", choices=["traces", "logs", "metrics"], required=True)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
-    kind = ExportTraceServiceRequest if args.signal == "traces" else ExportLogsServiceRequest
+    kind = {
+        "traces": ExportTraceServiceRequest,
+        "logs": ExportLogsServiceRequest,
+        "metrics": ExportMetricsServiceRequest,
+    }[args.signal]
     failed = False
     for name in args.files:
         with open(name, "rb") as f:

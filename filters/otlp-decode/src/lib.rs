@@ -31,8 +31,7 @@ pub enum Signal {
     Traces,
     /// `ExportLogsServiceRequest`, `POST /v1/logs`.
     Logs,
-    /// `ExportMetricsServiceRequest`, `POST /v1/metrics`: read as JSON only (meshlens sends
-    /// metrics as JSON; there is no protobuf schema here yet).
+    /// `ExportMetricsServiceRequest`, `POST /v1/metrics`: the sums and histograms meshlens sends.
     Metrics,
 }
 
@@ -83,7 +82,7 @@ pub fn decode(signal: Signal, bytes: &[u8]) -> Result<Value, Error> {
     let schema = match signal {
         Signal::Traces => TRACE_REQUEST,
         Signal::Logs => LOGS_REQUEST,
-        Signal::Metrics => return Err(Error("no protobuf schema for metrics: meshlens sends them as JSON".into())),
+        Signal::Metrics => METRICS_REQUEST,
     };
     message(bytes, schema, "request").map(Value::Object)
 }
@@ -110,6 +109,12 @@ enum Kind {
     /// `double`: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
     Double,
     Bool,
+    /// `sfixed64`: a decimal string.
+    SFixed64,
+    /// Packed `repeated fixed64`: an array of decimal strings.
+    PackedFixed64,
+    /// Packed `repeated double`: an array of numbers.
+    PackedDouble,
 }
 
 #[derive(Debug)]
@@ -199,6 +204,64 @@ const LOG_RECORD: &[Field] = &[
     one(12, "eventName", Kind::Text),
 ];
 
+// collector/metrics/v1/metrics_service.proto, metrics/v1/metrics.proto: what meshlens sends
+// (sums and explicit-bucket histograms), plus the fields a decoder must know to skip nothing.
+const METRICS_REQUEST: &[Field] = &[many(1, "resourceMetrics", Kind::Message(RESOURCE_METRICS))];
+const RESOURCE_METRICS: &[Field] = &[
+    one(1, "resource", Kind::Message(RESOURCE)),
+    many(2, "scopeMetrics", Kind::Message(SCOPE_METRICS)),
+    one(3, "schemaUrl", Kind::Text),
+];
+const SCOPE_METRICS: &[Field] = &[
+    one(1, "scope", Kind::Message(SCOPE)),
+    many(2, "metrics", Kind::Message(METRIC)),
+    one(3, "schemaUrl", Kind::Text),
+];
+const METRIC: &[Field] = &[
+    one(1, "name", Kind::Text),
+    one(2, "description", Kind::Text),
+    one(3, "unit", Kind::Text),
+    one(7, "sum", Kind::Message(SUM)),
+    one(9, "histogram", Kind::Message(HISTOGRAM)),
+];
+const SUM: &[Field] = &[
+    many(1, "dataPoints", Kind::Message(NUMBER_POINT)),
+    one(2, "aggregationTemporality", Kind::Uint),
+    one(3, "isMonotonic", Kind::Bool),
+];
+const HISTOGRAM: &[Field] =
+    &[many(1, "dataPoints", Kind::Message(HISTOGRAM_POINT)), one(2, "aggregationTemporality", Kind::Uint)];
+const NUMBER_POINT: &[Field] = &[
+    many(7, "attributes", Kind::Message(KEY_VALUE)),
+    one(2, "startTimeUnixNano", Kind::Fixed64),
+    one(3, "timeUnixNano", Kind::Fixed64),
+    one(4, "asDouble", Kind::Double),
+    one(6, "asInt", Kind::SFixed64),
+    many(5, "exemplars", Kind::Message(EXEMPLAR)),
+    one(8, "flags", Kind::Uint),
+];
+const HISTOGRAM_POINT: &[Field] = &[
+    many(9, "attributes", Kind::Message(KEY_VALUE)),
+    one(2, "startTimeUnixNano", Kind::Fixed64),
+    one(3, "timeUnixNano", Kind::Fixed64),
+    one(4, "count", Kind::Fixed64),
+    one(5, "sum", Kind::Double),
+    one(6, "bucketCounts", Kind::PackedFixed64),
+    one(7, "explicitBounds", Kind::PackedDouble),
+    many(8, "exemplars", Kind::Message(EXEMPLAR)),
+    one(10, "flags", Kind::Uint),
+    one(11, "min", Kind::Double),
+    one(12, "max", Kind::Double),
+];
+const EXEMPLAR: &[Field] = &[
+    many(7, "filteredAttributes", Kind::Message(KEY_VALUE)),
+    one(2, "timeUnixNano", Kind::Fixed64),
+    one(3, "asDouble", Kind::Double),
+    one(6, "asInt", Kind::SFixed64),
+    one(4, "spanId", Kind::Id),
+    one(5, "traceId", Kind::Id),
+];
+
 // resource/v1/resource.proto, common/v1/common.proto.
 const RESOURCE: &[Field] =
     &[many(1, "attributes", Kind::Message(KEY_VALUE)), one(2, "droppedAttributesCount", Kind::Uint)];
@@ -235,8 +298,8 @@ fn message(bytes: &[u8], schema: &'static [Field], path: &str) -> Result<Map<Str
         };
         let at = format!("{path}.{}", field.name);
         let expected = match field.kind {
-            Kind::Message(_) | Kind::Text | Kind::Id | Kind::Bytes => LEN,
-            Kind::Fixed64 | Kind::Double => I64,
+            Kind::Message(_) | Kind::Text | Kind::Id | Kind::Bytes | Kind::PackedFixed64 | Kind::PackedDouble => LEN,
+            Kind::Fixed64 | Kind::Double | Kind::SFixed64 => I64,
             Kind::Int64 | Kind::Uint | Kind::Bool => VARINT,
             Kind::Fixed32 => I32,
         };
@@ -257,6 +320,21 @@ fn message(bytes: &[u8], schema: &'static [Field], path: &str) -> Result<Map<Str
             Kind::Fixed32 => Value::Number(Number::from(u32::from_le_bytes(r.fixed()?))),
             Kind::Double => double(f64::from_bits(u64::from_le_bytes(r.fixed()?))),
             Kind::Bool => Value::Bool(r.varint()? != 0),
+            Kind::SFixed64 => Value::String(i64::from_le_bytes(r.fixed()?).to_string()),
+            Kind::PackedFixed64 | Kind::PackedDouble => {
+                let body = r.len_prefixed()?;
+                if body.len() % 8 != 0 {
+                    return Err(Error(format!("{at}: packed 8-byte values in {} bytes", body.len())));
+                }
+                let items = body.chunks(8).map(|c| {
+                    let v = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                    match field.kind {
+                        Kind::PackedDouble => double(f64::from_bits(v)),
+                        _ => Value::String(v.to_string()),
+                    }
+                });
+                Value::Array(items.collect())
+            }
         };
         if field.repeated {
             if let Value::Array(items) = out.entry(field.name).or_insert_with(|| Value::Array(Vec::new())) {
@@ -398,6 +476,14 @@ mod tests {
         assert_eq!(Signal::of_path("/otlp/v1/logs"), Some(Signal::Logs));
         assert_eq!(Signal::of_path("/v1/metrics"), Some(Signal::Metrics));
         assert_eq!(Signal::of_path("/v1/profiles"), None);
-        assert!(decode(Signal::Metrics, b"").is_err());
+        assert_eq!(decode(Signal::Metrics, b"").unwrap(), serde_json::json!({}), "an empty request");
+        // explicitBounds = 7 with 7 bytes: not packed doubles.
+        let point = [0x3a, 0x07, 0, 0, 0, 0, 0, 0, 0];
+        let histogram = [&[0x0a, point.len() as u8][..], &point].concat();
+        let metric = [&[0x4a, histogram.len() as u8][..], &histogram].concat();
+        let scope = [&[0x12, metric.len() as u8][..], &metric].concat();
+        let resource = [&[0x12, scope.len() as u8][..], &scope].concat();
+        let request = [&[0x0a, resource.len() as u8][..], &resource].concat();
+        assert!(decode(Signal::Metrics, &request).unwrap_err().0.contains("packed 8-byte values"));
     }
 }

@@ -91,7 +91,7 @@ pub fn encode_logs_json_into(out: &mut Vec<u8>, resource: &Resource, records: &[
     with_text(out, |text| encode_logs_into(text, resource, records));
 }
 
-/// [`metrics::encode_metrics_into`] for a byte buffer: OTLP metrics are JSON only so far.
+/// [`metrics::encode_metrics_into`] for a byte buffer; see [`encode_traces_json_into`].
 pub fn encode_metrics_json_into(out: &mut Vec<u8>, resource: &Resource, batches: &[metrics::MetricsBatch]) {
     with_text(out, |text| metrics::encode_metrics_into(text, resource, batches));
 }

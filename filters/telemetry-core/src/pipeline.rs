@@ -191,16 +191,13 @@ impl Pipeline {
         let otlp_metrics = match (&config.tracing, otlp_metrics) {
             (Some(t), Some(o)) => {
                 // Each item is a whole batch: one per call, a short queue.
-                // Metrics have a JSON encoder only so far: they go as JSON (`application/json`)
-                // whatever `tracing.exporter.encoding` says.
-                let exporter = ExporterConfig {
-                    max_batch_spans: 1,
-                    max_queue_spans: 4,
-                    encoding: Encoding::Json,
-                    ..t.exporter.clone()
+                let exporter = ExporterConfig { max_batch_spans: 1, max_queue_spans: 4, ..t.exporter.clone() };
+                let encode = match t.exporter.encoding {
+                    Encoding::Protobuf => otlp::proto::encode_metrics_into,
+                    Encoding::Json => otlp::encode_metrics_json_into,
                 };
                 Some(OtlpMetricsExport {
-                    exporter: Exporter::new(exporter, o.path, otlp::encode_metrics_json_into, counters.metrics),
+                    exporter: Exporter::new(exporter, o.path, encode, counters.metrics),
                     instance: format!("{instance:016x}"),
                     start_nanos: now,
                     interval_nanos: u64::from(o.interval_ms) * 1_000_000,

@@ -1,14 +1,15 @@
 //! OTLP metrics from a real Envoy 1.40: the shipped edge gateway with `metrics.otlp` on exports
-//! `/v1/metrics` payloads the strict validator accepts (official opentelemetry-proto
-//! descriptors), one cumulative stream per worker, and every exemplar points at a span the same
-//! Envoy exported.
+//! `/v1/metrics` in protobuf that the official opentelemetry-proto package decodes and the strict
+//! validator accepts, one cumulative stream per worker, and every exemplar points at a span the
+//! same Envoy exported.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use meshlens_tests::envoy::{Envoy, Render};
 use meshlens_tests::http::{Client, Reply, Server};
-use meshlens_tests::otlp::{self, Receiver};
+use meshlens_tests::otlp::{self, Export, Receiver};
+use otlp_decode::Signal;
 use serde_json::Value;
 
 const CONFIG: &str = r#"{
@@ -18,9 +19,9 @@ const CONFIG: &str = r#"{
   "metrics": {"reporter": "gateway", "duration_buckets": [0.005, 0.05, 0.5], "otlp": {"interval_ms": 1000}}
 }"#;
 
-fn bodies(collector: &Receiver, path: &str) -> Vec<Vec<u8>> {
-    let line = format!("POST {path}");
-    collector.server.requests().into_iter().filter(|r| r.start == line).map(|r| r.body).collect()
+/// The metrics exports received, as sent.
+fn metric_exports(collector: &Receiver) -> Vec<Export> {
+    collector.exports().into_iter().filter(|e| e.signal() == Some(Signal::Metrics)).collect()
 }
 
 #[test]
@@ -35,10 +36,10 @@ fn otlp_metrics_are_valid_and_their_exemplars_point_at_exported_spans() {
         assert_eq!(client.get("/api/v1/query", &[]).unwrap().status(), 200);
     }
     // Every worker that served requests exports within an interval (1 s) of its tick.
-    let counted = |payloads: &[Vec<u8>]| -> u64 {
+    let counted = |exports: &[Export]| -> u64 {
         let mut latest = std::collections::BTreeMap::new();
-        for p in payloads {
-            let v: Value = serde_json::from_slice(p).unwrap();
+        for e in exports {
+            let v = e.json();
             for rm in v["resourceMetrics"].as_array().into_iter().flatten() {
                 let instance = rm["resource"]["attributes"].to_string();
                 for m in rm["scopeMetrics"][0]["metrics"].as_array().into_iter().flatten() {
@@ -52,17 +53,19 @@ fn otlp_metrics_are_valid_and_their_exemplars_point_at_exported_spans() {
         latest.values().sum()
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while counted(&bodies(&collector, "/v1/metrics")) < 60 && Instant::now() < deadline {
+    while counted(&metric_exports(&collector)) < 60 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let payloads = bodies(&collector, "/v1/metrics");
-    assert_eq!(counted(&payloads), 60, "the latest point of every worker's stream adds up to the requests");
-    let (valid, report) = otlp::validate("metrics", &payloads);
-    assert!(valid, "the validator refused the metrics:\n{report}");
+    let exports = metric_exports(&collector);
+    assert_eq!(counted(&exports), 60, "the latest point of every worker's stream adds up to the requests");
+    assert!(exports.iter().all(Export::is_protobuf), "protobuf, the default encoding");
+    // Decoded by the official opentelemetry-proto package, then the strict validator.
+    let (valid, report) = otlp::validate_exports("metrics", &exports);
+    assert!(valid, "the metrics are refused:\n{report}");
     let spans: BTreeSet<(String, String)> = collector.spans().into_iter().map(|s| (s.trace_id, s.span_id)).collect();
     let mut exemplars = Vec::new();
-    for p in &payloads {
-        let v: Value = serde_json::from_slice(p).unwrap();
+    for e in &exports {
+        let v = e.json();
         for rm in v["resourceMetrics"].as_array().into_iter().flatten() {
             for m in rm["scopeMetrics"][0]["metrics"].as_array().into_iter().flatten() {
                 for point in m["histogram"]["dataPoints"].as_array().into_iter().flatten() {

@@ -31,7 +31,7 @@ use crate::metrics::{Kind, MetricsEngine};
 use crate::span::{KeyValue, Resource, SCOPE_NAME, SCOPE_VERSION};
 
 /// `AGGREGATION_TEMPORALITY_CUMULATIVE` (metrics.proto).
-const CUMULATIVE: u64 = 2;
+pub(crate) const CUMULATIVE: u64 = 2;
 
 /// The resource attribute that tells workers apart.
 const INSTANCE: &str = "service.instance.id";

@@ -40,11 +40,13 @@
 //! moves once by the difference, so every length stays in its shortest varint form.
 
 mod logs;
+mod metrics;
 
 use crate::ids::{SpanId, TraceId};
 use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
 
 pub use logs::{encode_logs, encode_logs_into};
+pub use metrics::encode_metrics_into;
 
 use super::{HAS_IS_REMOTE, IS_REMOTE};
 

@@ -644,7 +644,7 @@ fn otlp_metrics_carry_exemplars_of_exported_spans() {
         .map(|c| (header(&c.headers, ":path").unwrap(), header(&c.headers, "content-type").unwrap()))
         .collect();
     assert!(content_types.contains(&("/v1/traces", "application/x-protobuf")), "{content_types:?}");
-    assert!(content_types.contains(&("/v1/metrics", "application/json")), "metrics are JSON only: {content_types:?}");
+    assert!(content_types.contains(&("/v1/metrics", "application/x-protobuf")), "{content_types:?}");
     let families = metrics[0]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array().unwrap().clone();
     let duration = families.iter().find(|m| m["name"] == "meshlens_http_request_duration_seconds").unwrap();
     let point = &duration["histogram"]["dataPoints"][0];

@@ -96,3 +96,20 @@ fn a_configured_instance_id_is_kept_and_told_apart_per_worker() {
     let attributes = instance_resource(&resource, "00ff");
     assert_eq!(attributes, [KeyValue::string("service.instance.id", "gw-1/00ff")]);
 }
+
+#[test]
+fn the_protobuf_encoding_reads_back_as_the_json_encoding() {
+    let mut e = engine();
+    for (millis, span) in [(50, Some(1)), (300, None), (2_000, Some(3))] {
+        record(&mut e, millis, span);
+    }
+    let batch = MetricsBatch::take(&mut e, "00000000000000aa", 100, 5_000);
+    let resource = Resource { attributes: vec![KeyValue::string("service.name", "gw")] };
+    let mut bytes = Vec::new();
+    crate::otlp::proto::encode_metrics_into(&mut bytes, &resource, std::slice::from_ref(&batch));
+    let decoded = otlp_decode::decode(otlp_decode::Signal::Metrics, &bytes).unwrap();
+    assert_eq!(decoded, encoded(&batch), "protobuf and JSON encodings differ");
+    let mut empty = Vec::new();
+    crate::otlp::proto::encode_metrics_into(&mut empty, &resource, &[]);
+    assert!(empty.is_empty(), "no batch, no envelope");
+}

@@ -10,7 +10,6 @@ use meshlens_tests::envoy::{Envoy, Render};
 use meshlens_tests::http::{Client, Reply, Server};
 use meshlens_tests::otlp::{self, Export, Receiver};
 use otlp_decode::Signal;
-use serde_json::Value;
 
 const CONFIG: &str = r#"{
   "service": {"name": "edge-gateway"},

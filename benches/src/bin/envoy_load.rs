@@ -340,7 +340,7 @@ fn options() -> Result<Options, String> {
     if !o.hostcalls && calls_given {
         return Err(String::from("--calls only goes with --hostcalls"));
     }
-    // The hostcall table has 15 targets per round and the floor 8: shorter runs by default.
+    // The hostcall table has 16 targets per round and the floor 8: shorter runs by default.
     if o.hostcalls || o.floor {
         o.duration_s = if duration_given { o.duration_s } else { 5 };
         o.warmup_s = if warmup_given { o.warmup_s } else { 1 };

@@ -27,7 +27,7 @@ struct Probe {
 }
 
 /// The baseline first; then every probe, in the order each round runs them.
-const PROBES: [Probe; 14] = [
+const PROBES: [Probe; 15] = [
     Probe { op: "none", hostcall: "none (the module, no calls)", callback: "" },
     Probe { op: "time", hostcall: "proxy_get_current_time_nanoseconds", callback: "on_log" },
     Probe { op: "property source.address", hostcall: "proxy_get_property", callback: "on_log" },
@@ -54,6 +54,11 @@ const PROBES: [Probe; 14] = [
         callback: "on_http_response_headers",
     },
     Probe { op: "log", hostcall: "proxy_log (200 B, info)", callback: "on_log" },
+    Probe {
+        op: "histogram meshlens_probe_duration_seconds 1",
+        hostcall: "proxy_record_metric (histogram)",
+        callback: "on_log",
+    },
 ];
 
 /// Runs the hostcall table: per round bare Envoy, then every probe; prints a line per run and
@@ -180,7 +185,9 @@ fn print_table(calls: u32, bare: &[Run], runs: &[Vec<Run>]) {
          upstream.address and xds.cluster_name are absent (the route is a direct_response: no upstream host, no cluster), \
          so those rows are the cost of a miss. wrk sends `User-Agent` (set by the runner's script); `x-absent` is never sent. \
          `log` writes a 200-byte line at info through Envoy's logger to its --log-path file (target/bench/envoy-hostcall.log). \
-         `set_response_header` replaces `x-probe` on the direct_response reply."
+         `set_response_header` replaces `x-probe` on the direct_response reply. \
+         `histogram` records the value 1 into one Envoy histogram (proxy_define_metric type 2 at configure time; \
+         no histogram_bucket_settings: Envoy's default buckets, which only shape what a flush reports)."
     );
     println!("total requests measured: {}", runs.iter().flatten().chain(bare).map(|r| r.requests).sum::<u64>());
     print_disturbance(runs.iter().flatten().chain(bare));

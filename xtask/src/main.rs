@@ -53,6 +53,8 @@ commands:
               repeating each proxy-wasm hostcall N times per request, against the same
               module making none; 5 s runs after 1 s warm-up unless --duration/--warmup),
               --calls N (calls per request with --hostcalls; default 20),
+              --probes histogram,time (with --hostcalls: only these probes, by the first
+              word of their configuration, and the `none` baseline; default all),
               --floor (instead, bare, minimal, the probe making no calls, only the 7
               hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5:
               how far meshlens is from its hostcall floor; 5 s runs unless --duration)

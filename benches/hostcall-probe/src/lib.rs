@@ -10,6 +10,10 @@
 //! - `set_response_header` replaces `x-probe` in `on_http_response_headers`;
 //! - `log` writes a 200-byte line at info level with `proxy_log` in `on_log`;
 //! - `time` reads the wall clock in `on_log`;
+//! - `histogram <name> <value>` defines an Envoy histogram metric `<name>` at configure time
+//!   (`proxy_define_metric` with type 2) and records `<value>` (an unsigned integer, in the
+//!   metric's unit) into it with `proxy_record_metric` in `on_log`: Envoy's own histogram type, a
+//!   way to export latency histograms that Prometheus types `histogram` (issue #14, option (a));
 //! - `mimic` makes the hostcalls meshlens makes for an unsampled request with every section on,
 //!   in the same callbacks, and nothing else: the request header map, the clock, `traceparent`;
 //!   `:status`, `x-trace-id`, `traceresponse`; the clock, `source.address`, `xds.cluster_name`
@@ -28,10 +32,10 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root { probe: Rc::new(Probe::None) }));
+    proxy_wasm::set_root_context(|_| Box::new(Root { probe: Rc::new(Probe::None), metric: None }));
 }}
 
 /// The hostcall to repeat, and how many times.
@@ -44,6 +48,8 @@ pub enum Probe {
     SetResponseHeader(u32),
     Log(u32),
     Time(u32),
+    /// The metric's name, the value to record, and how many times.
+    Histogram(String, u64, u32),
     Spin(u32),
     Mimic,
     Essential,
@@ -65,6 +71,9 @@ impl Probe {
             ["set_response_header", n] => Self::SetResponseHeader(count(Some(n))?),
             ["log", n] => Self::Log(count(Some(n))?),
             ["time", n] => Self::Time(count(Some(n))?),
+            ["histogram", name, value, n] => {
+                Self::Histogram((*name).to_string(), value.parse::<u64>().ok()?, count(Some(n))?)
+            }
             ["spin", n] => Self::Spin(count(Some(n))?),
             ["mimic"] => Self::Mimic,
             ["essential"] => Self::Essential,
@@ -77,12 +86,15 @@ impl Probe {
 #[derive(Debug)]
 pub struct Root {
     probe: Rc<Probe>,
+    /// The histogram's metric id in this VM, once defined (the `histogram` probe).
+    metric: Option<u32>,
 }
 
 /// One HTTP stream running the probe.
 #[derive(Debug)]
 pub struct Stream {
     probe: Rc<Probe>,
+    metric: Option<u32>,
 }
 
 impl Context for Root {}
@@ -93,6 +105,18 @@ impl RootContext for Root {
         let text = bytes.ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         match Probe::parse(&text) {
             Some(probe) => {
+                if let Probe::Histogram(name, _, _) = &probe {
+                    match hostcalls::define_metric(MetricType::Histogram, name) {
+                        Ok(id) => self.metric = Some(id),
+                        Err(status) => {
+                            let _ = hostcalls::log(
+                                LogLevel::Error,
+                                &format!("hostcall-probe: cannot define histogram {name:?}: {status:?}"),
+                            );
+                            return false;
+                        }
+                    }
+                }
                 self.probe = Rc::new(probe);
                 true
             }
@@ -108,7 +132,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream { probe: Rc::clone(&self.probe) }))
+        Some(Box::new(Stream { probe: Rc::clone(&self.probe), metric: self.metric }))
     }
 }
 
@@ -175,6 +199,13 @@ impl HttpContext for Stream {
                     let _ = std::hint::black_box(hostcalls::get_current_time());
                 }
             }
+            Probe::Histogram(_, value, n) => {
+                if let Some(id) = self.metric {
+                    for _ in 0..*n {
+                        let _ = hostcalls::record_metric(id, *value);
+                    }
+                }
+            }
             Probe::Mimic => {
                 let _ = std::hint::black_box(hostcalls::get_current_time());
                 let _ = std::hint::black_box(hostcalls::get_property(vec!["source", "address"]));
@@ -214,11 +245,21 @@ mod tests {
         assert_eq!(Probe::parse("request_pairs 5"), Some(Probe::RequestPairs(5)));
         assert_eq!(Probe::parse("log 3"), Some(Probe::Log(3)));
         assert_eq!(Probe::parse("spin 1000"), Some(Probe::Spin(1000)));
+        assert_eq!(
+            Probe::parse("histogram meshlens_probe_duration_ms 150 20"),
+            Some(Probe::Histogram("meshlens_probe_duration_ms".into(), 150, 20))
+        );
+        assert_eq!(
+            Probe::parse("histogram meshlens_probe_duration_seconds;method=GET 0 1"),
+            Some(Probe::Histogram("meshlens_probe_duration_seconds;method=GET".into(), 0, 1))
+        );
         assert_eq!(Probe::parse("mimic"), Some(Probe::Mimic));
         assert_eq!(Probe::parse("essential"), Some(Probe::Essential));
         assert_eq!(Probe::parse("\"spin 1000\"\n"), Some(Probe::Spin(1000)));
         assert_eq!(Probe::parse("property source.address"), None);
         assert_eq!(Probe::parse("time many"), None);
+        assert_eq!(Probe::parse("histogram meshlens_probe_duration_seconds 20"), None);
+        assert_eq!(Probe::parse("histogram meshlens_probe_duration_seconds 0.15 20"), None);
         assert_eq!(Probe::parse("bogus 1"), None);
     }
 }

@@ -10,7 +10,7 @@
 //! receiver and `wrk` are pinned to CPU 1. Every wait has a deadline and every Envoy is killed
 //! when its run ends (or when this process returns early with an error).
 //!
-//! Usage: `envoy_load [--cases 1,3 | --hostcalls [--calls N] | --floor] [--rounds N] [--duration SECONDS]
+//! Usage: `envoy_load [--cases 1,3 | --hostcalls [--calls N] [--probes histogram,time] | --floor] [--rounds N] [--duration SECONDS]
 //! [--warmup SECONDS] [--connections N]`; Envoy from `MESHLENS_ENVOY` (default `.venv/bin/envoy`).
 
 // A crate root resolves `mod` next to itself (src/bin/); this keeps the module with its binary.
@@ -76,6 +76,9 @@ struct Options {
     hostcalls: bool,
     /// Calls per request for each hostcall probe (`--calls`).
     calls: u32,
+    /// The hostcall probes to run, by the first word of their op (`--probes histogram,time`;
+    /// empty: all of them). The baseline `none` always runs.
+    probes: Vec<String>,
     /// Run the floor comparison instead of the cases (`--floor`).
     floor: bool,
 }
@@ -302,6 +305,7 @@ fn options() -> Result<Options, String> {
         cases: CASES.iter().map(|c| c.id).collect(),
         hostcalls: false,
         calls: 20,
+        probes: Vec::new(),
         floor: false,
     };
     let (mut duration_given, mut warmup_given, mut cases_given, mut calls_given) = (false, false, false, false);
@@ -319,6 +323,13 @@ fn options() -> Result<Options, String> {
         if flag == "--cases" {
             o.cases = parse_cases(&value)?;
             cases_given = true;
+            continue;
+        }
+        if flag == "--probes" {
+            o.probes = value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect();
+            if o.probes.is_empty() {
+                return Err(String::from("--probes needs at least one probe name, e.g. `--probes histogram`"));
+            }
             continue;
         }
         let n: u32 = value.parse().map_err(|_| format!("{flag}: `{value}` is not a whole number"))?;
@@ -340,7 +351,10 @@ fn options() -> Result<Options, String> {
     if !o.hostcalls && calls_given {
         return Err(String::from("--calls only goes with --hostcalls"));
     }
-    // The hostcall table has 15 targets per round and the floor 8: shorter runs by default.
+    if !o.hostcalls && !o.probes.is_empty() {
+        return Err(String::from("--probes only goes with --hostcalls"));
+    }
+    // The hostcall table has 16 targets per round and the floor 8: shorter runs by default.
     if o.hostcalls || o.floor {
         o.duration_s = if duration_given { o.duration_s } else { 5 };
         o.warmup_s = if warmup_given { o.warmup_s } else { 1 };

@@ -27,7 +27,7 @@ struct Probe {
 }
 
 /// The baseline first; then every probe, in the order each round runs them.
-const PROBES: [Probe; 14] = [
+const PROBES: [Probe; 15] = [
     Probe { op: "none", hostcall: "none (the module, no calls)", callback: "" },
     Probe { op: "time", hostcall: "proxy_get_current_time_nanoseconds", callback: "on_log" },
     Probe { op: "property source.address", hostcall: "proxy_get_property", callback: "on_log" },
@@ -54,14 +54,38 @@ const PROBES: [Probe; 14] = [
         callback: "on_http_response_headers",
     },
     Probe { op: "log", hostcall: "proxy_log (200 B, info)", callback: "on_log" },
+    Probe {
+        op: "histogram meshlens_probe_duration_seconds 1",
+        hostcall: "proxy_record_metric (histogram)",
+        callback: "on_log",
+    },
 ];
 
-/// Runs the hostcall table: per round bare Envoy, then every probe; prints a line per run and
-/// the Markdown table.
+/// The probes `--probes` selects by the first word of their op (`histogram,time`), in table
+/// order; `none`, the baseline, always runs. No names: every probe.
+fn selected(names: &[String]) -> Result<Vec<Probe>, String> {
+    let first_word = |probe: &Probe| probe.op.split_whitespace().next().unwrap_or_default();
+    for name in names {
+        if !PROBES.iter().any(|p| first_word(p) == name) {
+            let mut known: Vec<&str> = PROBES.iter().map(first_word).collect();
+            known.dedup();
+            return Err(format!("--probes: there is no probe `{name}` (the probes are {})", known.join(", ")));
+        }
+    }
+    Ok(PROBES
+        .iter()
+        .filter(|p| names.is_empty() || p.op == "none" || names.iter().any(|n| n == first_word(p)))
+        .copied()
+        .collect())
+}
+
+/// Runs the hostcall table: per round bare Envoy, then every selected probe; prints a line per
+/// run and the Markdown table.
 pub(crate) fn run(bench: &Bench) -> Result<(), String> {
     let options = &bench.options;
+    let probes = selected(&options.probes)?;
     let bare = CASES.first().ok_or("no cases")?.target(&bench.root)?;
-    let targets: Vec<Target> = PROBES
+    let targets: Vec<Target> = probes
         .iter()
         .map(|probe| {
             // The only probe whose work shows in the reply.
@@ -72,25 +96,25 @@ pub(crate) fn run(bench: &Bench) -> Result<(), String> {
     println!(
         "hostcall costs: {} rounds x (bare Envoy + {} probes at {} calls per request), {} s per run after {} s warm-up, wrk -t1 -c{}, Envoy --concurrency 1 on CPU {ENVOY_CPU}, load on CPU {LOAD_CPU}",
         options.rounds,
-        PROBES.len(),
+        probes.len(),
         options.calls,
         options.duration_s,
         options.warmup_s,
         options.connections
     );
     let mut bare_runs = Vec::new();
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); PROBES.len()];
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); probes.len()];
     for round in 1..=options.rounds {
         let run = bench.measure(&bare)?;
         println!("round {round} bare Envoy: {}", summary(&run));
         bare_runs.push(run);
-        for ((probe, target), results) in PROBES.iter().zip(&targets).zip(runs.iter_mut()) {
+        for ((probe, target), results) in probes.iter().zip(&targets).zip(runs.iter_mut()) {
             let run = bench.measure(target)?;
             println!("round {round} {}: {}", configuration(probe, options.calls), summary(&run));
             results.push(run);
         }
     }
-    print_table(options.calls, &bare_runs, &runs);
+    print_table(options.calls, &probes, &bare_runs, &runs);
     Ok(())
 }
 
@@ -140,7 +164,8 @@ fn summary(run: &Run) -> String {
 
 /// The Markdown table: per probe, the median CPU per request at N calls, the median per-call
 /// cost (each round against that round's `none`) with its range, req/s; then the notes.
-fn print_table(calls: u32, bare: &[Run], runs: &[Vec<Run>]) {
+/// `runs` holds one entry per probe in `probes`, `none` first.
+fn print_table(calls: u32, probes: &[Probe], bare: &[Run], runs: &[Vec<Run>]) {
     let none = runs.first().map(Vec::as_slice).unwrap_or_default();
     let cpu = |r: &Run| r.cpu_ms_per_1k;
     let (bare_cpu, none_cpu) = (median_of(bare, cpu), median_of(none, cpu));
@@ -154,7 +179,7 @@ fn print_table(calls: u32, bare: &[Run], runs: &[Vec<Run>]) {
         median_of(bare, |r| r.rps),
         bare.iter().map(|r| r.errors).sum::<u64>()
     );
-    for (probe, results) in PROBES.iter().zip(runs) {
+    for (probe, results) in probes.iter().zip(runs) {
         let errors: u64 = results.iter().map(|r| r.errors).sum();
         let rps = median_of(results, |r| r.rps);
         let at_n = median_of(results, cpu);
@@ -180,7 +205,9 @@ fn print_table(calls: u32, bare: &[Run], runs: &[Vec<Run>]) {
          upstream.address and xds.cluster_name are absent (the route is a direct_response: no upstream host, no cluster), \
          so those rows are the cost of a miss. wrk sends `User-Agent` (set by the runner's script); `x-absent` is never sent. \
          `log` writes a 200-byte line at info through Envoy's logger to its --log-path file (target/bench/envoy-hostcall.log). \
-         `set_response_header` replaces `x-probe` on the direct_response reply."
+         `set_response_header` replaces `x-probe` on the direct_response reply. \
+         `histogram` records the value 1 into one Envoy histogram (proxy_define_metric type 2 at configure time; \
+         no histogram_bucket_settings: Envoy's default buckets, which only shape what a flush reports)."
     );
     println!("total requests measured: {}", runs.iter().flatten().chain(bare).map(|r| r.requests).sum::<u64>());
     print_disturbance(runs.iter().flatten().chain(bare));

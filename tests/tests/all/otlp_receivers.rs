@@ -9,7 +9,8 @@
 //!   SQLite, from which its REST API (`GET /v1/projects/default/spans`) reads them back. It
 //!   takes no logs.
 //! - **rotel** (PyPI `rotel`, the OpenTelemetry collector written in Rust on the `opentelemetry-proto`
-//!   crate's prost types; one 10 MB binary) for logs and spans: it decodes the export, batches
+//!   crate's prost types; one 10 MB binary) for logs, spans and metrics (sums and histograms with
+//!   exemplars): it decodes the export, batches
 //!   it and exports it again as OTLP/HTTP protobuf to the next hop, here the tests' loopback
 //!   receiver. It stores nothing itself; what it re-exports is what it understood. No lean
 //!   package on PyPI or npm stores OTLP logs (the stores that do, such as Loki or OpenObserve,
@@ -32,13 +33,14 @@ use telemetry_core::names;
 
 /// The shipped edge gateway's plugin configuration, with OTLP logs on when asked and a short
 /// flush interval; everything else as shipped (the exporter's encoding is the default).
-fn shipped_config(otlp_logs: bool) -> String {
+fn shipped_config(otlp_logs_and_metrics: bool) -> String {
     let yaml = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
     let mut config: Value = serde_json::from_str(&plugin::config_of(&yaml)).unwrap();
     assert!(config["tracing"]["exporter"].get("encoding").is_none(), "the shipped config keeps the default");
     config["tracing"]["exporter"]["flush_interval_ms"] = 200.into();
-    if otlp_logs {
+    if otlp_logs_and_metrics {
         config["access_log"] = serde_json::json!({"sinks": ["proxy_log", "otlp"]});
+        config["metrics"]["otlp"] = serde_json::json!({"interval_ms": 1000});
     }
     config.to_string()
 }
@@ -143,7 +145,7 @@ fn phoenix_stores_the_protobuf_spans_envoy_exports_with_the_shipped_edge_config(
 }
 
 #[test]
-fn rotel_takes_the_protobuf_logs_and_spans_envoy_exports_and_exports_them_again() {
+fn rotel_takes_the_protobuf_logs_spans_and_metrics_envoy_exports_and_exports_them_again() {
     let next_hop = Receiver::start();
     let dir = TempDir::new("rotel");
     let (http_port, grpc_port) = (free_port(), free_port());
@@ -195,6 +197,33 @@ fn rotel_takes_the_protobuf_logs_and_spans_envoy_exports_and_exports_them_again(
     let prometheus = envoy.prometheus();
     assert_eq!(envoy.metric(names::LOGS_EXPORTED), sent.len() as u64, "{prometheus}");
     assert_eq!(envoy.metric(names::SPANS_EXPORTED), sent.len() as u64, "{prometheus}");
+    // The OTLP metrics too: the latest cumulative request count of the worker's stream, and
+    // exemplars naming traces the client got back.
+    let requests = || -> Option<u64> {
+        let payloads = next_hop.payloads_of(Signal::Metrics);
+        let resources = payloads.iter().flat_map(|p| p["resourceMetrics"].as_array().cloned().unwrap_or_default());
+        let scopes = resources.flat_map(|r| r["scopeMetrics"].as_array().cloned().unwrap_or_default());
+        let metrics: Vec<Value> = scopes.flat_map(|s| s["metrics"].as_array().cloned().unwrap_or_default()).collect();
+        let totals = metrics.iter().filter(|m| m["name"] == "meshlens_http_requests_total");
+        let points = totals.filter_map(|m| m["sum"]["dataPoints"].as_array().cloned()).last()?;
+        Some(points.iter().map(|p| p["asInt"].as_str().unwrap().parse::<u64>().unwrap()).sum())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while requests() != Some(sent.len() as u64) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(requests(), Some(sent.len() as u64), "the request count came through rotel");
+    let exemplar_traces: Vec<String> = next_hop
+        .payloads_of(Signal::Metrics)
+        .iter()
+        .flat_map(|p| p["resourceMetrics"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| r["scopeMetrics"][0]["metrics"].as_array().cloned().unwrap_or_default())
+        .flat_map(|m| m["histogram"]["dataPoints"].as_array().cloned().unwrap_or_default())
+        .flat_map(|p| p["exemplars"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["traceId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!exemplar_traces.is_empty(), "exemplars survive the collector");
+    assert!(exemplar_traces.iter().all(|t| sent.iter().any(|(trace, _, _)| trace == t)), "{exemplar_traces:?}");
 }
 
 fn wall_clock_nanos() -> u64 {

@@ -296,14 +296,31 @@ fn exporter(raw: raw::Exporter) -> Result<ExporterConfig, ConfigError> {
     if raw.max_queue_spans < raw.max_batch_spans {
         return Err(err(format!("{F}.max_queue_spans"), "must be at least max_batch_spans"));
     }
+    if raw.headers.len() > MAX_EXPORT_HEADERS {
+        return Err(err(
+            format!("{F}.headers"),
+            format!("at most {MAX_EXPORT_HEADERS} headers, got {}", raw.headers.len()),
+        ));
+    }
     let mut headers = Vec::new();
     for (name, value) in raw.headers {
         if !is_header_name(&name) || name.starts_with(':') {
             return Err(err(format!("{F}.headers"), format!("`{name}` is not a valid HTTP header name")));
         }
-        headers.push((name.to_ascii_lowercase(), value));
+        let name = name.to_ascii_lowercase();
+        let field = format!("{F}.headers.{name}");
+        if EXPORTER_OWN_HEADERS.contains(&name.as_str()) {
+            return Err(err(field, "is set by the exporter itself (use `authority` for the host)"));
+        }
+        if let Err(why) = header_value_problem(&value) {
+            return Err(err(field, why));
+        }
+        headers.push((name, value));
     }
     let authority = raw.authority.unwrap_or_else(|| raw.cluster.clone());
+    if authority.is_empty() || authority.len() > 255 || !authority.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(err(format!("{F}.authority"), "must be a host[:port] of 1 to 255 visible ASCII characters"));
+    }
     Ok(ExporterConfig {
         cluster: raw.cluster,
         authority,
@@ -316,6 +333,36 @@ fn exporter(raw: raw::Exporter) -> Result<ExporterConfig, ConfigError> {
         max_queue_spans: raw.max_queue_spans,
         max_in_flight: raw.max_in_flight,
     })
+}
+
+/// At most this many extra export headers.
+const MAX_EXPORT_HEADERS: usize = 32;
+/// At most this many bytes in one export header value.
+const MAX_EXPORT_HEADER_VALUE: usize = 8192;
+/// Headers the exporter writes itself.
+const EXPORTER_OWN_HEADERS: [&str; 5] = ["content-type", "content-length", "transfer-encoding", "host", "te"];
+
+/// Why an export header value cannot be sent, if it cannot: RFC 9110 section 5.5 `field-value`,
+/// visible characters and spaces or tabs between them, nothing else. A CR or LF would let the
+/// configuration write a header of its own (every export then fails in Envoy); NUL and other
+/// control characters are refused by HTTP/1 and HTTP/2 codecs alike.
+fn header_value_problem(value: &str) -> Result<(), String> {
+    if value.len() > MAX_EXPORT_HEADER_VALUE {
+        return Err(format!("is {} bytes; at most {MAX_EXPORT_HEADER_VALUE}", value.len()));
+    }
+    if let Some(b) = value.bytes().find(|b| (b.is_ascii_control() && *b != b'\t') || *b == 0x7f) {
+        let what = match b {
+            b'\r' => String::from("a carriage return (CR)"),
+            b'\n' => String::from("a line feed (LF)"),
+            0 => String::from("a NUL byte"),
+            b => format!("the control character 0x{b:02x}"),
+        };
+        return Err(format!("holds {what}: header values are visible characters, spaces and tabs"));
+    }
+    if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
+        return Err(String::from("starts or ends with whitespace, which HTTP strips"));
+    }
+    Ok(())
 }
 
 fn formats(names: &[raw::FormatName], field: &str) -> Result<Vec<Format>, ConfigError> {

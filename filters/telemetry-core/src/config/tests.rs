@@ -234,3 +234,29 @@ fn query_hash_keys_are_checked_and_never_quoted() {
     assert_eq!(query_hash, QueryHash::Keyed(HmacKey::new(b"a-key-from-the-environment")));
     assert!(!format!("{config:?}").contains("a-key-from-the-environment"));
 }
+
+#[test]
+fn exporter_headers_that_http_cannot_carry_are_refused_naming_the_header() {
+    let error = |headers: &str| {
+        let json = format!(r#"{{"tracing": {{"exporter": {{"cluster": "c", "headers": {headers}}}}}}}"#);
+        Config::from_json(json.as_bytes()).unwrap_err()
+    };
+    let e = error(r#"{"x-api-key": "a\r\nx-injected: 1"}"#);
+    assert_eq!(e.field, "tracing.exporter.headers.x-api-key");
+    assert!(e.message.contains("carriage return"), "{}", e.message);
+    assert!(error(r#"{"x-api-key": "a\nb"}"#).message.contains("line feed"));
+    assert!(error(r#"{"x-api-key": "a\u0000b"}"#).message.contains("NUL"));
+    assert!(error(r#"{"x-api-key": "a\u0007b"}"#).message.contains("0x07"));
+    assert!(error(r#"{"x-api-key": " padded"}"#).message.contains("whitespace"));
+    let long = format!(r#"{{"x-api-key": "{}"}}"#, "k".repeat(8193));
+    assert!(error(&long).message.contains("at most 8192"));
+    let e = error(r#"{"Content-Type": "text/plain"}"#);
+    assert_eq!(e.field, "tracing.exporter.headers.content-type");
+    let many: Vec<String> = (0..33).map(|i| format!(r#""h{i}": "v""#)).collect();
+    assert_eq!(error(&format!("{{{}}}", many.join(","))).field, "tracing.exporter.headers");
+    let e = Config::from_json(br#"{"tracing": {"exporter": {"cluster": "c", "authority": "a b"}}}"#).unwrap_err();
+    assert_eq!(e.field, "tracing.exporter.authority");
+    // What real keys look like passes: tokens, base64, a tab inside.
+    let ok = r#"{"tracing": {"exporter": {"cluster": "c", "headers": {"authorization": "Basic dXNlcjpwYXNz", "x-tags": "a\tb"}}}}"#;
+    assert!(Config::from_json(ok.as_bytes()).is_ok());
+}

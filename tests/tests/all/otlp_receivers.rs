@@ -205,7 +205,7 @@ fn rotel_takes_the_protobuf_logs_spans_and_metrics_envoy_exports_and_exports_the
         let scopes = resources.flat_map(|r| r["scopeMetrics"].as_array().cloned().unwrap_or_default());
         let metrics: Vec<Value> = scopes.flat_map(|s| s["metrics"].as_array().cloned().unwrap_or_default()).collect();
         let totals = metrics.iter().filter(|m| m["name"] == "meshlens_http_requests_total");
-        let points = totals.filter_map(|m| m["sum"]["dataPoints"].as_array().cloned()).last()?;
+        let points = totals.filter_map(|m| m["sum"]["dataPoints"].as_array().cloned()).next_back()?;
         Some(points.iter().map(|p| p["asInt"].as_str().unwrap().parse::<u64>().unwrap()).sum())
     };
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -151,11 +151,14 @@ fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
     span["attributes"].as_array().unwrap().iter().find(|a| a["key"] == key).map(|a| &a["value"])
 }
 
+/// One row of [`EXPECTED`].
+type Expected = (&'static str, Option<&'static str>, bool, &'static str, bool, &'static str);
+
 /// Per scenario, in table order: the span's name (`None`: not sampled), whether the trace is
 /// the caller's, the status sent downstream, whether the span is an error, and the W3C trace
 /// flags sent (`sampled`, and Level 2's `random-trace-id` on the module's own trace ids and
 /// where the caller set it).
-const EXPECTED: [(&str, Option<&str>, bool, &str, bool, &str); 8] = [
+const EXPECTED: [Expected; 8] = [
     ("continued W3C trace", Some("GET /api/v1/query"), true, "200", false, "01"),
     ("no context", Some("GET /users/{id}"), false, "200", false, "03"),
     ("invalid traceparent", Some("GET /users/{id}"), false, "200", false, "03"),

@@ -18,6 +18,17 @@ pub struct SpanId([u8; 8]);
 /// The generator is xoshiro256** (Blackman and Vigna): one host random read seeds it, then every id
 /// costs a few arithmetic instructions and no hostcall. It is not a cryptographic generator, which
 /// W3C Trace Context does not ask for; it only needs ids to be unique with overwhelming probability.
+///
+/// Random enough for the Level 2 `random-trace-id` flag? Yes. Trace Context Level 2 ("Random
+/// Trace ID Flag", "Considerations for trace-id field generation") asks that at least the
+/// right-most 7 bytes be "selected randomly (or pseudo-randomly) with uniform distribution over
+/// the interval [0..2^56-1]"; it names no cryptographic requirement. Every byte of a trace id
+/// from [`IdGenerator::trace_id`] is output of xoshiro256**, which is equidistributed over 64-bit
+/// outputs and passes the BigCrush and PractRand statistical batteries, seeded with 256 bits from
+/// the host's random source; the low 8 bytes are one whole output. The one bias is the all-zero
+/// id, which is skipped (a 2^-128 event). What it does not give is unpredictability: someone who
+/// sees several consecutive ids of one worker can compute the following ones. The spec's flag
+/// does not promise that, and the ids are not used as secrets.
 #[derive(Debug, Clone)]
 pub struct IdGenerator {
     state: [u64; 4],
@@ -107,7 +118,8 @@ impl IdGenerator {
         Self { state }
     }
 
-    /// A new, non-zero trace id.
+    /// A new, non-zero trace id whose 16 bytes are all pseudo-random: it may be sent with the
+    /// Level 2 `random-trace-id` flag.
     pub fn trace_id(&mut self) -> TraceId {
         loop {
             let mut bytes = [0u8; 16];

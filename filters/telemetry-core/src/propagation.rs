@@ -1,11 +1,30 @@
 //! Extracting the incoming trace context from request headers and injecting the outgoing one.
 //!
-//! Formats: W3C Trace Context level 1 (`traceparent`, `tracestate`) and B3 (single `b3` header
-//! and multi `x-b3-*` headers). Which formats are read, in which order, and which are written is
+//! Formats: W3C Trace Context (`traceparent`, `tracestate`) and B3 (single `b3` header and multi
+//! `x-b3-*` headers). Which formats are read, in which order, and which are written is
 //! configuration; the first format whose headers are present and valid wins.
 //!
 //! The codecs live in [`traceparent`], [`tracestate`] and [`b3`]; [`extract`] and [`inject`] are
 //! the two entry points the filter calls.
+//!
+//! Trace Context level: the module follows Trace Context Level 2 (W3C Candidate Recommendation
+//! Draft, <https://www.w3.org/TR/trace-context-2/>) where it differs from Level 1, and Level 1
+//! everywhere else. Level 2 changes three things here:
+//!
+//! - the `random-trace-id` flag (section "Random Trace ID Flag"), bit 1 of `trace-flags`: read,
+//!   kept when the caller's trace is continued, set on trace ids this module generates, and sent
+//!   (see [`inject`] and `tracer::start_request`);
+//! - the `tracestate` key grammar (section "Key"), see [`tracestate`];
+//! - duplicate `tracestate` keys no longer invalidate the header: the first of them is kept, see
+//!   [`tracestate`].
+//!
+//! There is no strict Level 1 mode, on purpose. Level 2 only widens what is accepted and gives a
+//! meaning to a flag bit that Level 1 reserves; a Level 1 participant downstream reads a `-03`
+//! as sampled (it masks bit 0, Level 1 "trace-flags") and zeroes the bit it does not know when it
+//! sends on ("Other Flags"), and it applies its own key grammar to the `tracestate` it receives.
+//! So a Level 2 sender breaks no Level 1 receiver, and a Level 1 mode would only make this hop
+//! drop context (a caller's `random` bit, a `tracestate` with a digit-first key) that the hops
+//! after it can use.
 
 pub mod b3;
 pub mod traceparent;
@@ -25,7 +44,8 @@ pub enum Format {
     B3Multi,
 }
 
-/// W3C trace flags (Trace Context 3.2.2.5). Only bit 0 (`sampled`) is defined in level 1.
+/// W3C trace flags (Trace Context 3.2.2.5 "trace-flags"): bit 0 is `sampled` (Level 1), bit 1 is
+/// `random-trace-id` (Level 2, "Random Trace ID Flag"); the other six bits are reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TraceFlags(pub u8);
 
@@ -133,7 +153,8 @@ pub fn extract(headers: &(impl HeaderLookup + ?Sized), order: &[Format]) -> Extr
 /// `ctx.span_id` is the span id to send: the proxy's own span, which becomes the receiver's
 /// parent. Per format:
 ///
-/// - W3C: `traceparent` version `00` with only the `sampled` flag (3.2.2.5.2 "Other Flags":
+/// - W3C: `traceparent` version `00` with the `sampled` flag and the `random-trace-id` flag of
+///   `ctx.flags` (Level 2 "Random Trace ID Flag"); every other bit is zero ("Other Flags":
 ///   vendors "MUST set those to zero"), and `tracestate` when `ctx.trace_state` has members,
 ///   cut to [`tracestate::PROPAGATION_LIMIT`] characters by whole members (3.3.1.5). This
 ///   always changes `parent-id`, so re-serializing `tracestate` is an allowed mutation (3.4).
@@ -149,7 +170,7 @@ pub fn inject(ctx: &SpanContext, formats: &[Format], out: &mut Vec<(&'static str
         }
         match format {
             Format::TraceContext => {
-                let flags = TraceFlags::default().with_sampled(ctx.flags.sampled() || ctx.debug);
+                let flags = ctx.flags.known().with_sampled(ctx.flags.sampled() || ctx.debug);
                 out.push((traceparent::HEADER, traceparent::format(ctx.trace_id, ctx.span_id, flags)));
                 let state = ctx.trace_state.as_ref().map(|ts| ts.truncated(tracestate::PROPAGATION_LIMIT));
                 if let Some(state) = state.filter(|ts| !ts.is_empty()) {
@@ -171,17 +192,39 @@ enum Found {
 }
 
 impl TraceFlags {
-    /// The `sampled` bit.
+    /// The `sampled` bit (Level 1 "Sampled flag").
     pub const SAMPLED: u8 = 0x01;
+
+    /// The `random-trace-id` bit (Level 2 "Random Trace ID Flag"): at least the right-most 7
+    /// bytes of the trace id were chosen (pseudo-)randomly, uniformly over `[0, 2^56 - 1]`.
+    pub const RANDOM: u8 = 0x02;
+
+    /// Every bit this implementation knows; the others are sent as zero ("Other Flags").
+    pub const KNOWN: u8 = Self::SAMPLED | Self::RANDOM;
 
     /// Whether the `sampled` bit is set.
     pub fn sampled(self) -> bool {
         self.0 & Self::SAMPLED != 0
     }
 
+    /// Whether the `random-trace-id` bit is set.
+    pub fn random(self) -> bool {
+        self.0 & Self::RANDOM != 0
+    }
+
     /// These flags with the `sampled` bit set or cleared.
     pub fn with_sampled(self, sampled: bool) -> Self {
         if sampled { Self(self.0 | Self::SAMPLED) } else { Self(self.0 & !Self::SAMPLED) }
+    }
+
+    /// These flags with the `random-trace-id` bit set or cleared.
+    pub fn with_random(self, random: bool) -> Self {
+        if random { Self(self.0 | Self::RANDOM) } else { Self(self.0 & !Self::RANDOM) }
+    }
+
+    /// These flags with every bit this implementation does not know cleared.
+    pub fn known(self) -> Self {
+        Self(self.0 & Self::KNOWN)
     }
 }
 
@@ -378,7 +421,7 @@ mod tests {
 
     #[test]
     fn invalid_tracestate_keeps_the_context() {
-        for bad in ["foo=1,foo=2", "FOO=1", "foo=bar=baz", "foo"] {
+        for bad in ["FOO=1", "foo=bar=baz", "foo", "@foo=1"] {
             let e = check(&[("traceparent", TP), ("tracestate", bad)], ALL);
             assert_eq!(ids(&e), w3c(), "{bad:?}");
             assert_eq!(e.context.and_then(|c| c.trace_state), None);
@@ -386,6 +429,15 @@ mod tests {
         }
         let e = check(&[("traceparent", TP), ("tracestate", " , ")], ALL);
         assert_eq!((e.context.and_then(|c| c.trace_state), e.tracestate_invalid), (None, false));
+    }
+
+    #[test]
+    fn level_2_tracestate_keys_and_duplicates_keep_the_tracestate() {
+        // Level 1 discarded both of these headers whole.
+        let e = check(&[("traceparent", TP), ("tracestate", "1vendor@x@y=a,congo=b"), ("tracestate", "congo=c")], ALL);
+        let ts = e.context.and_then(|c| c.trace_state).unwrap();
+        assert_eq!(ts.header_value(), "1vendor@x@y=a,congo=b");
+        assert!(!e.tracestate_invalid);
     }
 
     #[test]
@@ -443,12 +495,33 @@ mod tests {
 
     #[test]
     fn inject_zeroes_unknown_flags_and_debug_sets_sampled() {
-        assert_eq!(
-            injected(&ctx(0xfe, false, None), &[Format::TraceContext])[0].1,
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
-        );
-        assert_eq!(injected(&ctx(0xff, false, None), &[Format::TraceContext])[0].1, TP);
+        let tp = |flags: &str| format!("00-{TRACE}-{SPAN}-{flags}");
+        assert_eq!(injected(&ctx(0xfc, false, None), &[Format::TraceContext])[0].1, tp("00"));
+        assert_eq!(injected(&ctx(0xfd, false, None), &[Format::TraceContext])[0].1, TP);
         assert_eq!(injected(&ctx(0x00, true, None), &[Format::TraceContext])[0].1, TP);
+    }
+
+    #[test]
+    fn inject_sends_the_random_flag() {
+        // Level 2 "Random Trace ID Flag": the bit is sent, with or without `sampled`.
+        let tp = |flags: &str| format!("00-{TRACE}-{SPAN}-{flags}");
+        assert_eq!(injected(&ctx(0x02, false, None), &[Format::TraceContext])[0].1, tp("02"));
+        assert_eq!(injected(&ctx(0x03, false, None), &[Format::TraceContext])[0].1, tp("03"));
+        assert_eq!(injected(&ctx(0xfe, false, None), &[Format::TraceContext])[0].1, tp("02"));
+        assert_eq!(injected(&ctx(0xff, false, None), &[Format::TraceContext])[0].1, tp("03"));
+        assert_eq!(injected(&ctx(0x02, true, None), &[Format::TraceContext])[0].1, tp("03"));
+        // B3 has no such flag: only the sampling state is sent.
+        assert_eq!(injected(&ctx(0x02, false, None), &[Format::B3Single])[0].1, format!("{TRACE}-{SPAN}-0"));
+        assert_eq!(injected(&ctx(0x03, false, None), &[Format::B3Single])[0].1, format!("{TRACE}-{SPAN}-1"));
+    }
+
+    #[test]
+    fn extracted_random_flag_is_injected_unchanged() {
+        for flags in ["00", "01", "02", "03"] {
+            let tp = format!("00-{TRACE}-{SPAN}-{flags}");
+            let c = check(&[("traceparent", tp.as_str())], ALL).context.unwrap();
+            assert_eq!(injected(&c, &[Format::TraceContext])[0].1, tp);
+        }
     }
 
     #[test]
@@ -488,11 +561,12 @@ mod tests {
     proptest! {
         #[test]
         fn inject_then_extract_round_trips(
-            t in any::<[u8; 16]>(), s in any::<[u8; 8]>(), sampled: bool, debug: bool, f in format()
+            t in any::<[u8; 16]>(), s in any::<[u8; 8]>(), sampled: bool, random: bool, debug: bool, f in format()
         ) {
             if let (Some(trace_id), Some(span_id)) = (TraceId::new(t), SpanId::new(s)) {
                 let trace_state = TraceState::parse(["a=1,b@c= 2"]).unwrap();
-                let sent = SpanContext { trace_id, span_id, flags: TraceFlags(u8::from(sampled)), trace_state, debug };
+                let flags = TraceFlags::default().with_sampled(sampled).with_random(random);
+                let sent = SpanContext { trace_id, span_id, flags, trace_state, debug };
                 let mut out = Vec::new();
                 inject(&sent, &[f], &mut out);
                 let headers: Vec<(String, String)> = out.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -502,8 +576,10 @@ mod tests {
                 let got = e.context.unwrap();
                 prop_assert_eq!((got.trace_id, got.span_id, got.flags.sampled()), (trace_id, span_id, sampled || debug));
                 if f == Format::TraceContext {
+                    prop_assert_eq!(got.flags.random(), random);
                     prop_assert_eq!(got.trace_state, sent.trace_state);
                 } else {
+                    prop_assert!(!got.flags.random(), "B3 carries no random flag");
                     prop_assert_eq!(got.debug, debug);
                 }
             }

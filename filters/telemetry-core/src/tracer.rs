@@ -175,13 +175,25 @@ pub fn start_request(
         }
         EdgePolicy::Restart => (None, None),
     };
-    let trace_id = incoming.as_ref().map_or_else(|| ids.trace_id(), |c| c.trace_id);
+    // Trace Context Level 2, "Random Trace ID Flag": a participant that continues a trace
+    // started upstream MUST send the `random-trace-id` flag it received; one that starts or
+    // restarts a trace (a new id of its own: no context, or `restart`) sets it when the id's
+    // right-most 7 bytes are random, which [`IdGenerator::trace_id`] guarantees. A B3 caller's
+    // trace id comes with no such promise (B3 has no flag, and 64-bit B3 ids are zero-padded),
+    // so it is continued with the flag clear.
+    let (trace_id, random) = match &incoming {
+        Some(c) => (c.trace_id, c.flags.random()),
+        None => (ids.trace_id(), true),
+    };
+    // The ratio samplers compare the id's low 64 bits (`sampler.rs`); the flag changes nothing
+    // there.
     let sampled = cfg.sampler.should_sample(trace_id, parent_sampled, request.route);
     let context = SpanContext {
         trace_id,
         span_id: ids.span_id(),
-        // Trace Context 3.2.2.5: only `sampled` is defined; other bits are sent as zero.
-        flags: TraceFlags::default().with_sampled(sampled),
+        // Only `sampled` (Level 1) and `random-trace-id` (Level 2) are defined; the other bits
+        // are sent as zero ("Other Flags").
+        flags: TraceFlags::default().with_sampled(sampled).with_random(random),
         trace_state: incoming.as_ref().and_then(|c| c.trace_state.clone()),
         debug: incoming.as_ref().is_some_and(|c| c.debug),
     };
@@ -212,6 +224,11 @@ pub fn start_request(
 
 /// The headers to add to the response: the trace-ID header and W3C `traceresponse`
 /// (Trace Context Level 2, whose value has the `traceparent` shape and this proxy's span id).
+///
+/// `traceresponse` carries the span's flags, `random-trace-id` included: Level 2
+/// ("Traceresponse Header", "trace-flags") asks for the same flag rules as `traceparent`, so the
+/// bit is set for an id this proxy generated and copied from the incoming `traceparent` for a
+/// continued trace.
 pub fn response_headers<'c>(cfg: &'c TracingConfig, span: &ActiveSpan, out: &mut Vec<(&'c str, String)>) {
     if let Some(name) = &cfg.trace_id_header {
         out.push((name.as_str(), span.context.trace_id.to_hex()));
@@ -330,7 +347,8 @@ pub fn finish_clean(
         trace_id: c.trace_id,
         span_id: c.span_id,
         trace_state: c.trace_state.map(|s| s.header_value()),
-        flags: c.flags.0,
+        // The caller's `sampled` and `random-trace-id` flags; bits no level defines are zero.
+        flags: c.flags.known().0,
         attributes: vec![KeyValue::string("meshlens.link.reason", "edge_policy_restart")],
     });
     Some(Span {

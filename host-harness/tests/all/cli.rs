@@ -77,9 +77,13 @@ fn the_sample_replay_reports_every_exchange_and_every_sampled_span() {
     assert!(exchanges.iter().all(|e| e["outcome"] == "completed"));
     assert_eq!(report["summary"]["exchanges"], exchanges.len());
 
-    // Sampled requests are those the module sent upstream with the sampled flag.
-    let sampled: Vec<&Value> =
-        exchanges.iter().filter(|e| header(&e["upstream"]["added"], "traceparent").unwrap().ends_with("-01")).collect();
+    // Sampled requests are those the module sent upstream with the sampled flag (bit 0; bit 1 is
+    // Trace Context Level 2's random-trace-id flag, set on the module's own trace ids).
+    let sampled_flag = |e: &&Value| {
+        let flags = header(&e["upstream"]["added"], "traceparent").unwrap().rsplit('-').next().unwrap();
+        u8::from_str_radix(flags, 16).unwrap() & 1 == 1
+    };
+    let sampled: Vec<&Value> = exchanges.iter().filter(sampled_flag).collect();
     let spans = report["spans"].as_array().unwrap();
     assert_eq!(spans.len(), sampled.len(), "one span per sampled request");
     assert!(sampled.len() < exchanges.len(), "/health is never sampled");

@@ -97,7 +97,7 @@ fn missing_or_invalid_context_starts_a_new_trace() {
         let upstream = &r.app.requests()[i];
         let (trace, _, flags) = parts(upstream.header("traceparent").unwrap());
         assert_ne!(trace, PARENT_TRACE);
-        assert_eq!(flags, "01", "100% sampling");
+        assert_eq!(flags, "03", "100% sampling, and the module's own trace id is random (Trace Context Level 2)");
         assert_eq!(upstream.header("tracestate"), None, "tracestate of an invalid traceparent is dropped");
         assert_eq!(resp.header("x-trace-id"), Some(trace.as_str()));
         traces.insert(trace);

@@ -151,16 +151,22 @@ fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
     span["attributes"].as_array().unwrap().iter().find(|a| a["key"] == key).map(|a| &a["value"])
 }
 
+/// One row of [`EXPECTED`].
+type Expected = (&'static str, Option<&'static str>, bool, &'static str, bool, &'static str);
+
 /// Per scenario, in table order: the span's name (`None`: not sampled), whether the trace is
-/// the caller's, the status sent downstream, whether the span is an error.
-const EXPECTED: [(&str, Option<&str>, bool, &str, bool); 7] = [
-    ("continued W3C trace", Some("GET /api/v1/query"), true, "200", false),
-    ("no context", Some("GET /users/{id}"), false, "200", false),
-    ("invalid traceparent", Some("GET /users/{id}"), false, "200", false),
-    ("B3 single", Some("GET /health"), true, "200", false),
-    ("unsampled caller", None, true, "200", false),
-    ("no route", Some("GET"), false, "404", false),
-    ("no healthy upstream", Some("GET"), true, "503", true),
+/// the caller's, the status sent downstream, whether the span is an error, and the W3C trace
+/// flags sent (`sampled`, and Level 2's `random-trace-id` on the module's own trace ids and
+/// where the caller set it).
+const EXPECTED: [Expected; 8] = [
+    ("continued W3C trace", Some("GET /api/v1/query"), true, "200", false, "01"),
+    ("no context", Some("GET /users/{id}"), false, "200", false, "03"),
+    ("invalid traceparent", Some("GET /users/{id}"), false, "200", false, "03"),
+    ("B3 single", Some("GET /health"), true, "200", false, "01"),
+    ("unsampled caller", None, true, "200", false, "00"),
+    ("no route", Some("GET"), false, "404", false, "03"),
+    ("no healthy upstream", Some("GET"), true, "503", true, "01"),
+    ("Trace Context Level 2 caller", Some("GET /api/v1/query"), true, "200", false, "03"),
 ];
 
 #[test]
@@ -168,7 +174,8 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
     let run = run();
     let scenarios = scenarios();
     assert_eq!(scenarios.len(), EXPECTED.len(), "the scenario table and the expectations must match");
-    for ((s, sent), (name, span_name, continued, status, error)) in scenarios.iter().zip(&run.sent).zip(EXPECTED) {
+    for ((s, sent), (name, span_name, continued, status, error, flags)) in scenarios.iter().zip(&run.sent).zip(EXPECTED)
+    {
         assert_eq!(s.name, name);
         let trace = header(&sent.downstream, "x-trace-id").unwrap_or_else(|| panic!("{name}: no x-trace-id"));
         assert_eq!(trace.len(), 32, "{name}");
@@ -182,8 +189,7 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
         let span = run.spans.iter().find(|v| v["spanId"] == span_id);
         assert!(span.is_none_or(|v| v["traceId"] == trace), "{name}: the span carries the response's trace id");
         assert_eq!(span.map(|v| v["name"].as_str().unwrap()), span_name, "{name}");
-        let flags = if span_name.is_some() { "01" } else { "00" };
-        assert!(traceresponse.ends_with(flags), "{name}: {traceresponse}");
+        assert!(traceresponse.ends_with(&format!("-{flags}")), "{name}: {traceresponse}");
         if let Some(up) = &sent.upstream {
             let tp = header(up, "traceparent").unwrap();
             assert_eq!(tp, traceresponse, "{name}: the upstream's parent is the proxy's span");
@@ -194,6 +200,8 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
         assert_eq!(line["path"], s.path.split('?').next().unwrap(), "{name}: the path without its query");
         assert_eq!(line["trace_id"], trace, "{name}");
         if let Some(span) = span {
+            let want = u64::from_str_radix(flags, 16).unwrap();
+            assert_eq!(span["flags"].as_u64().unwrap() & 0xff, want, "{name}: W3C flags in the low 8 bits");
             assert_eq!(span["kind"], 2, "{name}: SERVER");
             assert_eq!(span["status"]["code"].as_u64().unwrap_or(0) == 2, error, "{name}");
             assert_eq!(attribute(span, "http.response.status_code").unwrap()["intValue"], status, "{name}");
@@ -203,8 +211,8 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
             assert_eq!(!parent.is_empty(), continued, "{name}: parent {parent}");
         }
     }
-    assert_eq!(run.spans.len(), 6, "every sampled request exported once");
-    assert_eq!(run.lines.len(), 7, "one access line per request");
+    assert_eq!(run.spans.len(), 7, "every sampled request exported once");
+    assert_eq!(run.lines.len(), 8, "one access line per request");
 }
 
 #[test]
@@ -222,6 +230,14 @@ fn trace_headers_sent_upstream_follow_the_configured_formats() {
     );
     assert!(header(&up(2), "traceparent").unwrap() != "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
     assert!(header(&up(4), "traceparent").unwrap().ends_with("-00"), "the caller's unsampled decision is kept");
+    let level_2 = up(7);
+    assert!(header(&level_2, "traceparent").unwrap().starts_with("00-a3ce929d0e0e47364bf92f3577b34da6-"));
+    assert!(header(&level_2, "traceparent").unwrap().ends_with("-03"), "the caller's random flag is kept");
+    assert_eq!(
+        header(&level_2, "tracestate"),
+        Some("1vendor@acme=x,congo=t61rcWkgMzE"),
+        "a Level 2 key is valid and the later duplicate is dropped, not the whole tracestate"
+    );
 }
 
 #[test]
@@ -229,7 +245,7 @@ fn metric_series_are_served_and_self_telemetry_reaches_the_host_on_the_tick() {
     let mut run = run();
     let text = scrape(&run.host, &mut run.pipeline);
     let requests = |route: &str, status: &str| sample(&text, &gateway_series(names::REQUESTS, route, status, None));
-    assert_eq!(requests("/api/v1/query", "200"), Some(1));
+    assert_eq!(requests("/api/v1/query", "200"), Some(2));
     assert_eq!(requests("/users/{id}", "200"), Some(2));
     assert_eq!(requests("/health", "200"), Some(2));
     assert_eq!(requests("other", "404"), Some(1));
@@ -239,7 +255,7 @@ fn metric_series_are_served_and_self_telemetry_reaches_the_host_on_the_tick() {
         .filter(|l| l.starts_with(&format!("meshlens_{}{{", names::REQUESTS)))
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<i64>().ok())
         .sum();
-    assert_eq!(total, 7, "{text}");
+    assert_eq!(total, 8, "{text}");
     let duration = |suffix: &str| format!("{}{suffix}", names::REQUEST_DURATION);
     assert_eq!(sample(&text, &gateway_series(&duration("_count"), "other", "503", None)), Some(1));
     assert_eq!(sample(&text, &gateway_series(&duration("_bucket"), "/users/{id}", "200", Some("+Inf"))), Some(2));

@@ -35,9 +35,10 @@ pub const V00_LEN: usize = 55;
 /// - A higher version is parsed with the version `00` layout (3.2.4 "Versioning of
 ///   traceparent"): at least 55 characters, and when longer the 56th must be `-` (the flags
 ///   are "either at the end of the string or followed by a dash"). Fields after the flags are
-///   not looked at. Only the `sampled` flag is kept, since a later version may give the other
-///   bits meanings this version does not know (4.3 step 2.2: "only parse the `trace-flags`
-///   values supported by this version").
+///   not looked at. Only the flags this version defines are kept, `sampled` and Level 2's
+///   `random-trace-id` ([`TraceFlags::KNOWN`]), since a later version may give the other bits
+///   meanings this version does not know (4.3 step 2.2: "only parse the `trace-flags` values
+///   supported by this version").
 /// - `trace-id` is 32 and `parent-id` 16 lowercase hex digits, neither all zeros; uppercase hex
 ///   is invalid (`HEXDIGLC`).
 ///
@@ -60,7 +61,7 @@ pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     let trace_id = TraceId::from_hex(value.get(3..35)?)?;
     let span_id = SpanId::from_hex(value.get(36..52)?)?;
     let flags = hex_byte(bytes.get(53..55)?)?;
-    let flags = if version == 0x00 { flags } else { flags & TraceFlags::SAMPLED };
+    let flags = if version == 0x00 { flags } else { flags & TraceFlags::KNOWN };
     Some((trace_id, span_id, TraceFlags(flags)))
 }
 
@@ -169,15 +170,31 @@ mod tests {
     }
 
     #[test]
-    fn future_versions_keep_only_the_sampled_flag() {
+    fn future_versions_keep_only_the_sampled_and_random_flags() {
         check(
             "cc-12345678901234567890123456789012-1234567890123456-ff",
-            Some(("12345678901234567890123456789012", "1234567890123456", 0x01)),
+            Some(("12345678901234567890123456789012", "1234567890123456", 0x03)),
         );
         check(
             "cc-12345678901234567890123456789012-1234567890123456-02-x",
+            Some(("12345678901234567890123456789012", "1234567890123456", 0x02)),
+        );
+        check(
+            "cc-12345678901234567890123456789012-1234567890123456-fc-x",
             Some(("12345678901234567890123456789012", "1234567890123456", 0x00)),
         );
+    }
+
+    #[test]
+    fn level_2_random_flag_is_read() {
+        // Trace Context Level 2, "Random Trace ID Flag": `02` and `03` both say random, `01` and
+        // `03` both say sampled.
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02", Some((TRACE, SPAN, 0x02)));
+        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", Some((TRACE, SPAN, 0x03)));
+        let (_, _, flags) = parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03").unwrap();
+        assert!(flags.sampled() && flags.random());
+        let (_, _, flags) = parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert!(flags.sampled() && !flags.random());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The W3C `tracestate` header: an ordered list of vendor `key=value` members.
 //!
-//! W3C Trace Context Level 1, 3.3 "Tracestate Header". The list grammar (3.3.1.2 "list") is
+//! W3C Trace Context Level 1, 3.3 "Tracestate Header", with the two changes of Trace Context
+//! Level 2 (<https://www.w3.org/TR/trace-context-2/>, "Tracestate Header"): the wider key grammar
+//! of its section "Key", and duplicate keys de-duplicated instead of rejected. The list grammar
+//! (3.3.1.2 "list") is
 //! `list-member 0*31( OWS "," OWS list-member )` where a member is `key "=" value` or only `OWS`;
 //! several header fields are combined as if joined by commas (3.3.1.1, RFC 7230 3.2.2).
 //!
@@ -9,13 +12,22 @@
 //! - Dropped silently: empty and whitespace-only members (3.3.1.1 "Empty and whitespace-only list
 //!   members are allowed"), the OWS around each member, and an empty header (which "vendors MUST
 //!   accept").
+//! - De-duplicated: a key seen earlier in the combined list. The first member with that key is
+//!   kept and every later one is dropped. Level 1 (3.3.1.4 "Only one entry per key is allowed")
+//!   had the whole header discarded; Level 2 ("Combined Header Value", "Mutating the tracestate
+//!   Field": adding a member "MUST NOT result in the same key being present multiple times")
+//!   makes uniqueness the duty of the participant that adds a key and lets a receiver keep or
+//!   remove duplicates it did not write. Keeping the first follows the spec's ordering rule:
+//!   new and updated members go to the left, so the leftmost member of a key is its latest
+//!   position in the trace. The dropped members still count toward the 32-member limit, since
+//!   they were part of the list as received.
 //! - Rejected, so the caller discards the whole header: a member that breaks the key or value
-//!   grammar, a duplicate key (3.3.1.4 "Only one entry per key is allowed"), and more than 32
-//!   members (3.3.1 "There can be a maximum of 32 list-members"). Spec 4.3 step 3 allows either
-//!   discarding the entire header or only the bad entries; discarding the whole header is what
-//!   the W3C test suite expects (`test_tracestate_duplicated_keys`,
-//!   `test_tracestate_member_count_limit`, `test_tracestate_key_length_limit`, ...), and
+//!   grammar, and more than 32 members (3.3.1 "There can be a maximum of 32 list-members").
+//!   Spec 4.3 step 3 allows either discarding the entire header or only the bad entries;
+//!   discarding the whole header is what the W3C test suite expects
+//!   (`test_tracestate_member_count_limit`, `test_tracestate_key_length_limit`, ...), and
 //!   keeping part of a header we could not read would forward state its owner did not write.
+//!   Level 2 did not change this.
 //! - Not rejected: a long header. 3.3.1.5 "tracestate Limits" only asks to propagate at least
 //!   512 characters; [`TraceState::truncated`] applies the limit when sending.
 
@@ -34,7 +46,8 @@ pub const PROPAGATION_LIMIT: usize = 512;
 /// Members longer than this are the first to go when truncating (3.3.1.5).
 pub const LONG_MEMBER: usize = 128;
 
-/// A valid `tracestate`: at most 32 members with valid, distinct keys, in received order.
+/// A valid `tracestate`: at most 32 members with valid, distinct keys, in received order (the
+/// first member of each key).
 ///
 /// Only [`TraceState::parse`] builds one, so every value satisfies the grammar; it can be empty
 /// only after [`TraceState::truncated`].
@@ -43,18 +56,17 @@ pub struct TraceState {
     members: Vec<Member>,
 }
 
-/// Why a `tracestate` was rejected. Each one discards the whole header.
+/// Why a `tracestate` was rejected. Each one discards the whole header. (A duplicate key is not
+/// one of them since Trace Context Level 2: see the module docs.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceStateError {
     /// A non-empty member without `=`.
     MissingEquals,
-    /// A key outside the 3.3.1.3.1 "Key" grammar (characters, `tenant@system` form, length).
+    /// A key outside the Level 2 "Key" grammar (first character, characters, length).
     InvalidKey,
     /// A value outside the 3.3.1.3.2 "Value" grammar: empty, longer than 256, a character
     /// outside 0x20-0x7E, `,` or `=`.
     InvalidValue,
-    /// The same key twice (3.3.1.4 "Combined Header Value").
-    DuplicateKey,
     /// More than [`MAX_MEMBERS`] members.
     TooManyMembers,
 }
@@ -66,10 +78,8 @@ struct Member {
     value: String,
 }
 
-/// The longest simple key, tenant id and system id (3.3.1.3.1 "Key").
+/// The longest key (Level 2 "Key": `( lcalpha / DIGIT ) 0*255 ( keychar )`).
 const MAX_KEY: usize = 256;
-const MAX_TENANT: usize = 241;
-const MAX_SYSTEM: usize = 14;
 
 /// The longest value (3.3.1.3.2 "Value": `0*255(chr) nblk-chr`).
 const MAX_VALUE: usize = 256;
@@ -82,17 +92,20 @@ impl TraceState {
     ///
     /// `Ok(None)` when there is no member at all (no field, empty fields, only commas and
     /// whitespace). `Err` means the whole header must be discarded; see the module docs for
-    /// which problems are dropped and which are rejected.
+    /// which problems are dropped, which are de-duplicated (a later member with a key seen
+    /// before) and which are rejected.
     pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Option<TraceState>, TraceStateError> {
         let mut members: Vec<Member> = Vec::new();
+        let mut received = 0usize;
         for raw in values.into_iter().flat_map(|value| value.split(',')) {
             let member = raw.trim_matches(OWS);
             if member.is_empty() {
                 continue;
             }
-            if members.len() == MAX_MEMBERS {
+            if received == MAX_MEMBERS {
                 return Err(TraceStateError::TooManyMembers);
             }
+            received += 1;
             let (key, value) = member.split_once('=').ok_or(TraceStateError::MissingEquals)?;
             if !valid_key(key) {
                 return Err(TraceStateError::InvalidKey);
@@ -100,8 +113,9 @@ impl TraceState {
             if !valid_value(value) {
                 return Err(TraceStateError::InvalidValue);
             }
+            // Level 2: keep the first member of a key, drop the later ones.
             if members.iter().any(|m| m.key == key) {
-                return Err(TraceStateError::DuplicateKey);
+                continue;
             }
             members.push(Member { key: key.to_owned(), value: value.to_owned() });
         }
@@ -176,7 +190,6 @@ impl fmt::Display for TraceStateError {
             Self::MissingEquals => "tracestate list member has no '='",
             Self::InvalidKey => "tracestate key is not valid",
             Self::InvalidValue => "tracestate value is not valid",
-            Self::DuplicateKey => "tracestate key appears more than once",
             Self::TooManyMembers => "tracestate has more than 32 list members",
         })
     }
@@ -189,32 +202,26 @@ fn header_len(members: &[Member]) -> usize {
     members.iter().map(Member::len).sum::<usize>() + members.len().saturating_sub(1)
 }
 
-/// 3.3.1.3.1 "Key":
+/// Trace Context Level 2, "Key":
 ///
 /// ```text
-/// key = simple-key / multi-tenant-key
-/// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// multi-tenant-key = tenant-id "@" system-id
-/// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// key = ( lcalpha / DIGIT ) 0*255 ( keychar )
+/// keychar    = lcalpha / DIGIT / "_" / "-"/ "*" / "/" / "@"
+/// lcalpha    = %x61-7A ; a-z
 /// ```
+///
+/// Level 1's `simple-key / multi-tenant-key` split is gone: a key may start with a digit, and
+/// `@` is an ordinary key character after the first, any number of times and anywhere
+/// (`foo@`, `a@b@c`, `fw529a3039@dt`); the only length limit is 256 characters in all.
 fn valid_key(key: &str) -> bool {
-    match key.split_once('@') {
-        None => key_part(key, MAX_KEY, false),
-        // A second `@` lands in the system id, where it is not a key character.
-        Some((tenant, system)) => key_part(tenant, MAX_TENANT, true) && key_part(system, MAX_SYSTEM, false),
-    }
-}
-
-/// One key, tenant id or system id: a lowercase letter (or a digit, for a tenant id) and then
-/// key characters, `max` in all.
-fn key_part(part: &str, max: usize, digit_first: bool) -> bool {
-    let Some((&first, rest)) = part.as_bytes().split_first() else {
+    let Some((&first, rest)) = key.as_bytes().split_first() else {
         return false;
     };
-    part.len() <= max
-        && (first.is_ascii_lowercase() || (digit_first && first.is_ascii_digit()))
-        && rest.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/'))
+    key.len() <= MAX_KEY
+        && (first.is_ascii_lowercase() || first.is_ascii_digit())
+        && rest
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@'))
 }
 
 /// 3.3.1.3.2 "Value": `value = 0*255(chr) nblk-chr`, `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E`,
@@ -305,8 +312,14 @@ mod tests {
     }
 
     #[test]
-    fn keys_follow_the_simple_and_multi_tenant_grammar() {
+    fn keys_follow_the_level_2_grammar() {
+        // Level 1 keys are still keys.
         for key in ["a", "foo", "foo123", "foo_bar", "foo-bar", "foo*bar", "foo/bar", "9@a", "1a2b@dt", "t@v-_*/0"] {
+            check(&[&format!("{key}=1")], Ok(Some(&[(key, "1")])));
+        }
+        // Level 2 "Key": a digit may start any key, and `@` is a key character after the first,
+        // so these Level 1 rejects are valid now.
+        for key in ["1foo", "0", "9", "foo@", "foo@@bar", "foo@bar@baz", "foo@1bar", "a@_", "1@2@3", "x/@*-_"] {
             check(&[&format!("{key}=1")], Ok(Some(&[(key, "1")])));
         }
         for key in [
@@ -315,15 +328,15 @@ mod tests {
             "Foo",
             "foo.bar",
             "foo bar",
-            "1foo",
             "_foo",
-            "foo@",
+            "-foo",
+            "*foo",
+            "/foo",
             "@foo",
-            "foo@@bar",
-            "foo@bar@baz",
-            "foo@1bar",
+            "@",
             "foo@Bar",
             "_t@v",
+            "foo#bar",
             "caf\u{e9}",
         ] {
             check(&[&format!("{key}=1")], Err(TraceStateError::InvalidKey));
@@ -334,14 +347,18 @@ mod tests {
 
     #[test]
     fn key_lengths_are_limited() {
-        // test_tracestate_key_length_limit.
+        // 256 characters in all, `@` or not; Level 1's tenant (241) and system (14) limits are
+        // gone.
         let ok = |key: String| check(&["foo=1", &format!("{key}=1")], Ok(Some(&[("foo", "1"), (key.as_str(), "1")])));
         ok("z".repeat(256));
         ok(format!("{}@{}", "t".repeat(241), "v".repeat(14)));
+        ok(format!("{}@v", "t".repeat(242)));
+        ok(format!("t@{}", "v".repeat(15)));
+        ok(format!("9{}", "@".repeat(255)));
         let bad = |key: String| check(&["foo=1", &format!("{key}=1")], Err(TraceStateError::InvalidKey));
         bad("z".repeat(257));
-        bad(format!("{}@v", "t".repeat(242)));
-        bad(format!("t@{}", "v".repeat(15)));
+        bad(format!("{}@{}", "t".repeat(128), "v".repeat(128)));
+        bad(format!("1{}", "@".repeat(256)));
     }
 
     #[test]
@@ -361,13 +378,23 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_reject_the_whole_header() {
-        // test_tracestate_duplicated_keys.
-        check(&["foo=1,foo=1"], Err(TraceStateError::DuplicateKey));
-        check(&["foo=1,foo=2"], Err(TraceStateError::DuplicateKey));
-        check(&["foo=1", "foo=1"], Err(TraceStateError::DuplicateKey));
-        check(&["foo=1", "foo=2"], Err(TraceStateError::DuplicateKey));
+    fn duplicate_keys_keep_the_first_member() {
+        // Level 2: a receiver may keep or remove duplicates; the first (leftmost, latest) wins.
+        check(&["foo=1,foo=1"], Ok(Some(&[("foo", "1")])));
+        check(&["foo=1,foo=2"], Ok(Some(&[("foo", "1")])));
+        check(&["foo=1", "foo=2"], Ok(Some(&[("foo", "1")])));
+        check(&["foo=1,bar=2,foo=3,baz=4,bar=5"], Ok(Some(&[("foo", "1"), ("bar", "2"), ("baz", "4")])));
         check(&["t@a=1,t@b=2,u@a=3"], Ok(Some(&[("t@a", "1"), ("t@b", "2"), ("u@a", "3")])));
+        // A dropped duplicate is still checked: an invalid one rejects the header.
+        check(&["foo=1,foo=a=b"], Err(TraceStateError::InvalidValue));
+        assert_eq!(parse_one("foo=1, bar=2,foo=3").header_value(), "foo=1,bar=2");
+    }
+
+    #[test]
+    fn dropped_duplicates_count_toward_the_member_limit() {
+        let thirty_two = vec!["foo=1"; 32].join(",");
+        check(&[&thirty_two], Ok(Some(&[("foo", "1")])));
+        check(&[&thirty_two, "foo=1"], Err(TraceStateError::TooManyMembers));
     }
 
     #[test]
@@ -441,11 +468,15 @@ mod tests {
     #[test]
     fn errors_display_a_sentence() {
         assert_eq!(TraceStateError::TooManyMembers.to_string(), "tracestate has more than 32 list members");
-        assert_eq!(TraceStateError::DuplicateKey.to_string(), "tracestate key appears more than once");
+        assert_eq!(TraceStateError::InvalidKey.to_string(), "tracestate key is not valid");
     }
 
     fn key() -> impl Strategy<Value = String> {
-        prop_oneof!["[a-z][a-z0-9_*/-]{0,20}", "[a-z0-9][a-z0-9_*/-]{0,10}@[a-z][a-z0-9_*/-]{0,13}",]
+        prop_oneof![
+            "[a-z][a-z0-9_*/-]{0,20}",
+            "[a-z0-9][a-z0-9_*/-]{0,10}@[a-z][a-z0-9_*/-]{0,13}",
+            "[a-z0-9][a-z0-9_*/@-]{0,30}"
+        ]
     }
 
     fn value() -> impl Strategy<Value = String> {
@@ -482,6 +513,34 @@ mod tests {
             if ts.header_value().len() <= max_len {
                 prop_assert_eq!(&cut, &ts);
             }
+        }
+
+        #[test]
+        fn any_level_2_key_is_accepted_and_no_other(key in "[a-z0-9_*/@A-Z.#-]{0,8}") {
+            let level_2 = key.as_bytes().first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && key.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-*/@".contains(&c));
+            let got = TraceState::parse([format!("{key}=v").as_str()]);
+            if level_2 {
+                let ts = got.unwrap().unwrap();
+                prop_assert_eq!(ts.get(&key), Some("v"));
+            } else {
+                prop_assert_eq!(got, Err(TraceStateError::InvalidKey));
+            }
+        }
+
+        #[test]
+        fn duplicates_keep_the_first_value_of_each_key(
+            members in proptest::collection::vec((prop_oneof![Just("a"), Just("b"), Just("1@x")], "[a-z0-9]{1,3}"), 1..=MAX_MEMBERS)
+        ) {
+            let text = members.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            let ts = TraceState::parse([text.as_str()]).unwrap().unwrap();
+            let mut want: Vec<(&str, &str)> = Vec::new();
+            for (k, v) in &members {
+                if !want.iter().any(|(seen, _)| seen == k) {
+                    want.push((k, v.as_str()));
+                }
+            }
+            prop_assert_eq!(ts.iter().collect::<Vec<_>>(), want);
         }
 
         #[test]

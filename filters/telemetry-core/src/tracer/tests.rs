@@ -243,11 +243,98 @@ fn b3_ids_without_a_sampling_state_leave_the_decision_to_the_sampler() {
 
 #[test]
 fn undefined_trace_flags_are_not_echoed() {
-    let (config, s) = start_with("{}", &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff")]);
-    assert!(injected(&s, "traceparent").unwrap().ends_with("-01"));
+    // `fd`: every bit but `random-trace-id`; `ff`: every bit. Only `sampled` and `random` pass.
+    for (received, sent) in [("fd", "01"), ("ff", "03"), ("fc", "00")] {
+        let tp = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{received}");
+        let json = r#"{"tracing": {"sampling": {"ratio": 0}}}"#;
+        let (config, s) = start_with(json, &[("traceparent", tp.as_str())]);
+        assert!(injected(&s, "traceparent").unwrap().ends_with(&format!("-{sent}")), "{received}");
+        let mut out = Vec::new();
+        response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
+        assert!(out[1].1.ends_with(&format!("-{sent}")), "{received}: {}", out[1].1);
+    }
+}
+
+/// The flags sent upstream, in `traceresponse`, in the exported span and in its link, for one
+/// request through `start`, `response_headers` and `finish`.
+fn flags_everywhere(json: &str, extra: &[(&str, &str)]) -> (String, String, Option<u8>, Option<u8>) {
+    let (config, s) = start_with(json, extra);
+    let cfg = config.tracing.as_ref().unwrap();
+    let upstream = injected(&s, "traceparent").unwrap().rsplit('-').next().unwrap().to_owned();
     let mut out = Vec::new();
-    response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
-    assert!(out[1].1.ends_with("-01"), "{}", out[1].1);
+    response_headers(cfg, &s.span, &mut out);
+    let response = out[1].1.rsplit('-').next().unwrap().to_owned();
+    let req = request_attributes(&headers(extra), &config.routes);
+    let span = finish(
+        cfg,
+        &config.routes,
+        s.span,
+        &req,
+        &Completion::default(),
+        &Policy::default_policy(),
+        &mut Counts::default(),
+    );
+    let link = span.as_ref().and_then(|s| s.links.first()).map(|l| l.flags);
+    (upstream, response, span.map(|s| s.flags), link)
+}
+
+#[test]
+fn random_flag_is_set_on_trace_ids_the_module_generates() {
+    // Level 2 "Random Trace ID Flag": a new trace id of this module's own is random.
+    let f = |s: &str| s.to_owned();
+    assert_eq!(flags_everywhere("{}", &[]), (f("03"), f("03"), Some(0x03), None));
+    let unsampled = r#"{"tracing": {"sampling": {"ratio": 0}}}"#;
+    assert_eq!(flags_everywhere(unsampled, &[]), (f("02"), f("02"), None, None));
+    // An invalid traceparent starts a new trace: the id is ours.
+    let bad = [("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-00")];
+    assert_eq!(flags_everywhere("{}", &bad), (f("03"), f("03"), Some(0x03), None));
+    // A sampling decision without ids (`b3: 1`) also gets a new id of ours.
+    assert_eq!(flags_everywhere("{}", &[("b3", "1")]), (f("03"), f("03"), Some(0x03), None));
+}
+
+#[test]
+fn random_flag_of_a_continued_trace_is_kept_as_received() {
+    let f = |s: &str| s.to_owned();
+    let tp = |flags: &str| format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+    assert_eq!(flags_everywhere("{}", &[("traceparent", &tp("03"))]), (f("03"), f("03"), Some(0x03), None));
+    assert_eq!(flags_everywhere("{}", &[("traceparent", &tp("01"))]), (f("01"), f("01"), Some(0x01), None));
+    assert_eq!(flags_everywhere("{}", &[("traceparent", &tp("02"))]), (f("02"), f("02"), None, None));
+    // The caller's sampling decision can change (a route rule), its random bit cannot.
+    let always = r#"{"routes": ["/users/{id}"], "tracing": {"sampling": {"routes": [{"route": "/users/{id}", "sample": "always"}]}}}"#;
+    assert_eq!(flags_everywhere(always, &[("traceparent", &tp("02"))]), (f("03"), f("03"), Some(0x03), None));
+    // B3 promises nothing about randomness.
+    let b3 = [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")];
+    assert_eq!(flags_everywhere("{}", &b3), (f("01"), f("01"), Some(0x01), None));
+}
+
+#[test]
+fn restart_sets_the_random_flag_and_links_the_callers_flags() {
+    // `restart`: the new trace id is the module's own, so it is random whatever the caller said;
+    // the link keeps the caller's defined flags as received.
+    let f = |s: &str| s.to_owned();
+    let restart = r#"{"tracing": {"edge_policy": "restart"}}"#;
+    let tp = |flags: &str| format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+    assert_eq!(flags_everywhere(restart, &[("traceparent", &tp("01"))]), (f("03"), f("03"), Some(0x03), Some(0x01)));
+    assert_eq!(flags_everywhere(restart, &[("traceparent", &tp("ff"))]), (f("03"), f("03"), Some(0x03), Some(0x03)));
+    assert_eq!(flags_everywhere(restart, &[("traceparent", &tp("00"))]), (f("03"), f("03"), Some(0x03), Some(0x00)));
+}
+
+#[test]
+fn ratio_sampling_of_generated_ids_is_unchanged_by_the_random_flag() {
+    // The sampler reads the id's low 64 bits; the ids carry the random flag and are still
+    // sampled at about the configured ratio.
+    let (config, mut ids) = setup(r#"{"tracing": {"sampling": {"ratio": 0.25}}}"#);
+    let cfg = config.tracing.as_ref().unwrap();
+    let h = headers(&[]);
+    let runs: Vec<Started> = (0..4_000).map(|_| start(cfg, &config.routes, &mut ids, &h, 1)).collect();
+    assert!(runs.iter().all(|s| s.span.context.flags.random()));
+    let sampled = runs.iter().filter(|s| s.span.sampled).count();
+    // Binomial(4000, 0.25): sd ~27; 5 sd either side.
+    assert!((865..=1_135).contains(&sampled), "{sampled}");
+    assert!(
+        runs.iter()
+            .all(|s| s.span.sampled == crate::sampler::Ratio::new(0.25).unwrap().samples(s.span.context.trace_id))
+    );
 }
 
 mod never_panics {

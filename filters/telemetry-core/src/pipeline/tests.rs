@@ -671,3 +671,22 @@ fn otlp_metrics_carry_exemplars_of_exported_spans() {
     assert!(traces.iter().any(|t| t == exemplar_trace), "the exemplar's trace {exemplar_trace} was exported");
     assert_eq!(host.metric(names::METRIC_BATCHES_EXPORTED), Some(1));
 }
+
+#[test]
+fn spans_carry_the_query_scrubbed_and_only_when_there_is_one() {
+    let host = FakeHost::new(START, [16; 32]);
+    let mut pipeline = Pipeline::configure(br#"{"routes": ["/api/v1/query"]}"#, &host).unwrap();
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    for path in ["/api/v1/query?q=top+10&access_token=abc&who=ann@example.com#frag", "/api/v1/query", "/api/v1/query?"] {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", path)], b"", &ok);
+    }
+    host.tick(&mut pipeline, 2_000_000_000);
+    let calls = host.calls.borrow().clone();
+    let spans: Vec<Value> = calls
+        .iter()
+        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap().clone())
+        .collect();
+    let query = |i: usize| attribute(&spans[i], "url.query").map(|v| v["stringValue"].as_str().unwrap().to_owned());
+    assert_eq!(query(0).as_deref(), Some("q=top+10&access_token=[REDACTED]&who=[REDACTED]"));
+    assert_eq!((query(1), query(2)), (None, None), "no query, or an empty one: no attribute");
+}

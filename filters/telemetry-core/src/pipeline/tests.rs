@@ -677,7 +677,8 @@ fn spans_carry_the_query_scrubbed_and_only_when_there_is_one() {
     let host = FakeHost::new(START, [16; 32]);
     let mut pipeline = Pipeline::configure(br#"{"routes": ["/api/v1/query"]}"#, &host).unwrap();
     let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
-    for path in ["/api/v1/query?q=top+10&access_token=abc&who=ann@example.com#frag", "/api/v1/query", "/api/v1/query?"] {
+    for path in ["/api/v1/query?q=top+10&access_token=abc&who=ann@example.com#frag", "/api/v1/query", "/api/v1/query?"]
+    {
         host.exchange(&mut pipeline, &[(":method", "GET"), (":path", path)], b"", &ok);
     }
     host.tick(&mut pipeline, 2_000_000_000);

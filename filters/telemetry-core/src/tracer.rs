@@ -80,9 +80,10 @@ impl RequestAttributes {
         self.text.get(start..*self.ends.get(i)? as usize)
     }
 
-    /// The method, `GET` when the request had none.
-    pub fn method(&self) -> &str {
-        self.get(Part::Method).unwrap_or("GET")
+    /// `:method`; `None` for a request that had none (one Envoy's codec refused before any
+    /// filter ran), which is then not reported as any method.
+    pub fn method(&self) -> Option<&str> {
+        self.get(Part::Method)
     }
 
     /// `:path` as received, query included; empty when absent.
@@ -291,10 +292,11 @@ pub fn finish_clean(
     if !span.sampled {
         return None;
     }
-    let known = KNOWN_METHODS.contains(&req.method());
+    let method = req.method().filter(|m| KNOWN_METHODS.contains(m));
     let route = req.route.and_then(|r| routes.template(r));
     // HTTP semantic conventions, span name: `{method} {http.route}`, `HTTP` for unknown methods.
-    let method = if known { req.method() } else { "HTTP" };
+    let known = method.is_some();
+    let method = method.unwrap_or("HTTP");
     let mut name = String::with_capacity(method.len() + route.map_or(0, |r| r.len() + 1));
     name.push_str(method);
     if let Some(route) = route {
@@ -303,10 +305,12 @@ pub fn finish_clean(
     }
     let mut attributes = Vec::with_capacity(16);
     if known {
-        attributes.push(KeyValue::string("http.request.method", req.method().to_owned()));
+        attributes.push(KeyValue::string("http.request.method", method.to_owned()));
     } else {
         attributes.push(KeyValue::string("http.request.method", "_OTHER"));
-        attributes.push(KeyValue::string("http.request.method_original", req.method().to_owned()));
+        if let Some(original) = req.method() {
+            attributes.push(KeyValue::string("http.request.method_original", original.to_owned()));
+        }
     }
     attributes.push(KeyValue::string("url.path", clean.path.clone().into_owned()));
     // `url.query`: conditionally required when the request has one (HTTP server semantic

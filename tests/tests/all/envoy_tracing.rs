@@ -151,6 +151,7 @@ fn a_reply_from_envoys_codec_has_no_span_as_it_has_no_trace_id() {
     }
     let line = logged().unwrap_or_else(|| panic!("the 431 is not logged:\n{}", r.envoy.log()));
     assert!(!line.contains("trace_id"), "a logged trace id nobody received: {line}");
+    assert!(line.contains(r#""method":"_OTHER""#), "no method was parsed, none is made up: {line}");
 }
 
 #[test]

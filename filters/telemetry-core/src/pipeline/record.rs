@@ -93,7 +93,8 @@ impl Pipeline {
             clean
         });
         let facts = RequestFacts {
-            method: request.attributes.method(),
+            // No method (a request Envoy's codec refused): no standard method, so `other`.
+            method: request.attributes.method().unwrap_or_default(),
             route,
             status: done.status,
             duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
@@ -179,7 +180,8 @@ impl Pipeline {
             end_unix_nanos: done.end_unix_nanos,
             trace,
             service: self.config.service_name(),
-            method: request.attributes.method(),
+            // No method: `_OTHER`, the semantic conventions' word for a method outside the set.
+            method: request.attributes.method().unwrap_or("_OTHER"),
             route: request.attributes.route.and_then(|r| self.config.routes.template(r)),
             // Query included: its hash is logged, never the query.
             path: request.attributes.raw_path(),

@@ -446,8 +446,10 @@ fn a_reply_the_filter_never_saw_is_logged_and_counted_without_a_span() {
     let line: Value = serde_json::from_str(&host.logs.borrow().last().unwrap().1).unwrap();
     assert_eq!(line["status"], 431);
     assert!(line.get("trace_id").is_none(), "{line}");
+    assert_eq!(line["method"], "_OTHER", "no method was parsed: none is reported as GET");
     let text = scrape(&host, &mut pipeline);
-    assert_eq!(sample(&text, &gateway_series(names::REQUESTS, "other", "431", None)), Some(1), "{text}");
+    let series = gateway_series(names::REQUESTS, "other", "431", None).replace("method=\"GET\"", "method=\"other\"");
+    assert_eq!(sample(&text, &series), Some(1), "{text}");
 }
 
 #[test]

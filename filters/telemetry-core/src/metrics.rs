@@ -407,21 +407,16 @@ impl MetricsEngine {
             if state.series.is_empty() {
                 continue;
             }
-            let counts = match family.kind {
-                Kind::Requests => 1,
-                _ => usize::MAX,
-            };
             let views = state
                 .series
                 .iter_mut()
                 .map(|s| {
-                    let n = if counts == 1 { 1 } else { s.slots.len().saturating_sub(1) };
                     let exemplars =
                         s.exemplars.iter_mut().enumerate().filter_map(|(i, e)| e.take().map(|e| (i, e))).collect();
                     SeriesView {
                         values: s.key.split('\u{1f}').collect(),
-                        counts: s.slots.iter().take(n).map(|slot| slot.total).collect(),
-                        sum_nanounits: if counts == 1 { 0 } else { s.sum_total },
+                        counts: s.counts(&family.kind).map(|slot| slot.total).collect(),
+                        sum_nanounits: s.sum_nanounits(&family.kind),
                         exemplars,
                     }
                 })
@@ -463,6 +458,21 @@ fn push_label_value(config: &MetricsConfig, source: &LabelSource, facts: &Reques
 }
 
 impl Series {
+    /// The slots that count requests, as exports read them: a counter's one slot; a histogram's
+    /// buckets, `+Inf` and `_count`, not `_sum`.
+    fn counts(&self, kind: &Kind) -> impl Iterator<Item = &Slot> {
+        let n = match kind {
+            Kind::Requests => 1,
+            _ => self.slots.len().saturating_sub(1),
+        };
+        self.slots.iter().take(n)
+    }
+
+    /// The histogram `_sum` in billionths of the unit; 0 for a counter.
+    fn sum_nanounits(&self, kind: &Kind) -> u128 {
+        if *kind == Kind::Requests { 0 } else { self.sum_total }
+    }
+
     /// A new series; its slots get stat names only when `named` (they become host counters).
     fn new(family: &Family, values: &[&str], named: bool) -> Self {
         let pairs: Vec<(&str, &str)> =

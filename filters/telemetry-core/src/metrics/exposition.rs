@@ -28,7 +28,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::histogram::Buckets;
 use super::{Kind, MetricsEngine, labels};
 use crate::json;
 
@@ -62,21 +61,15 @@ pub fn snapshot(engine: &MetricsEngine, out: &mut String) {
                 out.push_str(&labels::sanitize_value(value));
             }
             out.push('\t');
-            let counts = match family.kind {
-                Kind::Requests => series.slots.len(),
-                // Every bucket, `+Inf` and `_count`; the `_sum` slot is not a count.
-                _ => series.slots.len().saturating_sub(1),
-            };
             // Integers without `core::fmt`: a snapshot of a thousand series has tens of thousands.
-            for (i, slot) in series.slots.iter().take(counts).enumerate() {
+            for (i, slot) in series.counts(&family.kind).enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 json::push_u64(out, slot.total);
             }
             out.push('\t');
-            let sum = if family.kind == Kind::Requests { 0 } else { series.sum_total };
-            push_u128(out, sum);
+            push_u128(out, series.sum_nanounits(&family.kind));
             out.push('\n');
         }
     }
@@ -88,19 +81,10 @@ pub(crate) fn help(kind: &Kind) -> String {
         Kind::Requests => String::from("HTTP requests completed at the proxy."),
         Kind::Duration(b) => format!(
             "HTTP request duration at the proxy, from the request headers to the end of the stream, in {}.",
-            unit_name(b)
+            b.unit().name()
         ),
         Kind::RequestSize(_) => String::from("HTTP request body size at the proxy, in bytes."),
         Kind::ResponseSize(_) => String::from("HTTP response body size at the proxy, in bytes."),
-    }
-}
-
-fn unit_name(b: &Buckets) -> &'static str {
-    match b.scale() {
-        1_000_000_000 => "seconds",
-        1_000_000 => "milliseconds",
-        1_000 => "microseconds",
-        _ => "bytes",
     }
 }
 

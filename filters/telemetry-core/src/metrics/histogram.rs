@@ -22,6 +22,7 @@ pub struct Buckets {
     base: Vec<u128>,
     /// Base quanta per unit.
     scale: u64,
+    unit: Unit,
     /// `le` label values: every bound as Prometheus prints it, then `+Inf`.
     labels: Vec<String>,
 }
@@ -48,6 +49,26 @@ impl Unit {
             Self::Bytes => 1,
         }
     }
+
+    /// The unit's name in English, as a `# HELP` text says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seconds => "seconds",
+            Self::Milliseconds => "milliseconds",
+            Self::Microseconds => "microseconds",
+            Self::Bytes => "bytes",
+        }
+    }
+
+    /// The unit's UCUM code, as OpenTelemetry metrics carry it (`Metric.unit`).
+    pub fn ucum(self) -> &'static str {
+        match self {
+            Self::Seconds => "s",
+            Self::Milliseconds => "ms",
+            Self::Microseconds => "us",
+            Self::Bytes => "By",
+        }
+    }
 }
 
 impl Buckets {
@@ -70,7 +91,7 @@ impl Buckets {
         let base = bounds.iter().map(|b| (b * scale as f64).round() as u128).collect();
         let mut labels: Vec<String> = bounds.iter().map(|b| format_bound(*b)).collect();
         labels.push(String::from("+Inf"));
-        Ok(Self { bounds: bounds.to_vec(), base, scale, labels })
+        Ok(Self { bounds: bounds.to_vec(), base, scale, unit, labels })
     }
 
     /// Number of finite buckets.
@@ -88,9 +109,9 @@ impl Buckets {
         &self.bounds
     }
 
-    /// Base quanta per unit ([`Unit::scale`]).
-    pub fn scale(&self) -> u64 {
-        self.scale
+    /// The unit the bounds and sums are in.
+    pub fn unit(&self) -> Unit {
+        self.unit
     }
 
     /// The `le` values, `+Inf` last.

@@ -26,7 +26,6 @@
 use super::push_attributes;
 use crate::ids::{SpanId, TraceId};
 use crate::json;
-use crate::metrics::histogram::Buckets;
 use crate::metrics::{Kind, MetricsEngine};
 use crate::span::{KeyValue, Resource, SCOPE_NAME, SCOPE_VERSION};
 
@@ -132,22 +131,13 @@ impl MetricsBatch {
                             }
                         })
                         .collect();
-                    (unit(b), Data::Histogram { bounds: b.bounds().to_vec(), points })
+                    (b.unit().ucum(), Data::Histogram { bounds: b.bounds().to_vec(), points })
                 }
             };
             let description = crate::metrics::exposition::help(&family.kind);
             metrics.push(Metric { name: family.name.clone(), description, unit, data });
         });
         Self { instance: instance.to_owned(), start_unix_nanos, time_unix_nanos, metrics }
-    }
-}
-
-fn unit(b: &Buckets) -> &'static str {
-    match b.scale() {
-        1_000_000_000 => "s",
-        1_000_000 => "ms",
-        1_000 => "us",
-        _ => "By",
     }
 }
 

@@ -297,22 +297,28 @@ impl FakeHost {
         let mut exchange = pipeline.new_exchange();
         self.start_request(request);
         if pipeline.on_request_headers(&mut exchange, self) == super::Flow::Stop {
-            // The filter answered: its reply goes downstream, through the response callbacks.
+            // The filter answered: its reply goes downstream in place of `reply`.
             let (status, mut headers, _) = self.replies.borrow().last().cloned().unwrap_or_default();
             headers.insert(0, (String::from(":status"), status.to_string()));
             let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            self.start_response(&headers);
-            pipeline.on_response_headers(&mut exchange, self);
-            let downstream = self.response.borrow().clone();
-            self.request_visible.set(true);
-            pipeline.on_log(&mut exchange, self);
-            self.request_visible.set(false);
-            return Sent { upstream: None, downstream };
+            let local = Reply { headers: &headers, body: b"", from_upstream: false, latency_nanos: 0 };
+            return self.respond(pipeline, exchange, &local, None);
         }
         if !request_body.is_empty() {
             exchange.on_request_body(request_body.len());
         }
         let upstream = reply.from_upstream.then(|| self.request.borrow().clone());
+        self.respond(pipeline, exchange, reply, upstream)
+    }
+
+    /// The response half of [`FakeHost::exchange`]: `reply` after its latency, then stream end.
+    fn respond(
+        &self,
+        pipeline: &mut super::Pipeline,
+        mut exchange: super::Exchange,
+        reply: &Reply<'_>,
+        upstream: Option<Vec<(String, String)>>,
+    ) -> Sent {
         self.now.set(self.now.get().saturating_add(reply.latency_nanos));
         self.start_response(reply.headers);
         pipeline.on_response_headers(&mut exchange, self);

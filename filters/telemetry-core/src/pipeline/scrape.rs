@@ -28,6 +28,11 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// proportion to the series.
 const PUBLISH_EVERY_NANOS: u64 = 1_000_000_000;
 
+/// The shared-data key of an instance's snapshot.
+fn key(instance: &str) -> String {
+    format!("meshlens.metrics.{instance}")
+}
+
 /// One pipeline's publishing state.
 #[derive(Debug)]
 pub(super) struct Publisher {
@@ -50,7 +55,7 @@ impl Publisher {
         Self {
             path: path.to_owned(),
             published_at: 0,
-            key: format!("meshlens.metrics.{instance}"),
+            key: key(&instance),
             instance,
             registered: false,
             published: None,
@@ -124,7 +129,7 @@ impl Publisher {
         let mut merged = Merged::default();
         let instances = host.shared_data(INSTANCES).map(|(b, _)| String::from_utf8_lossy(&b).into_owned());
         for instance in instances.iter().flat_map(|l| l.lines()) {
-            if let Some((bytes, _)) = host.shared_data(&format!("meshlens.metrics.{instance}")) {
+            if let Some((bytes, _)) = host.shared_data(&key(instance)) {
                 merged.add(&String::from_utf8_lossy(&bytes));
             }
         }

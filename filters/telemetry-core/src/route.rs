@@ -86,6 +86,12 @@ impl RouteTable {
     }
 }
 
+/// The query string of `path`, after its `?` and as received (a fragment after it included);
+/// `None` when there is none or it is empty.
+pub fn query(path: &str) -> Option<&str> {
+    path.get(strip_query(path).len()..).and_then(|q| q.strip_prefix('?')).filter(|q| !q.is_empty())
+}
+
 /// `path` without its query string or fragment.
 pub fn strip_query(path: &str) -> &str {
     // A byte scan: `str::find` with a char set walks chars through a generic searcher.

@@ -315,9 +315,8 @@ pub fn finish_clean(
     attributes.push(KeyValue::string("url.path", clean.path.clone().into_owned()));
     // `url.query`: conditionally required when the request has one (HTTP server semantic
     // conventions), scrubbed: listed parameters' values and value patterns replaced.
-    let raw = req.raw_path();
-    let query = raw.get(route::strip_query(raw).len()..).and_then(|q| q.strip_prefix('?'));
-    if let Some(query) = query.map(|q| q.split('#').next().unwrap_or(q)).filter(|q| !q.is_empty()) {
+    let query = route::query(req.raw_path()).and_then(|q| q.split('#').next());
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
         attributes.push(KeyValue::string("url.query", policy.query(query, counts).into_owned()));
     }
     if let Some(scheme) = req.scheme() {

@@ -215,8 +215,7 @@ pub fn each_field<'c, 'a>(
     clean_path: &str,
     mut emit: impl FnMut(FieldName<'c>, Value<'_>),
 ) {
-    let path = route::strip_query(req.path);
-    let query = req.path.get(path.len()..).and_then(|q| q.strip_prefix('?')).filter(|q| !q.is_empty());
+    let query = route::query(req.path);
     for field in &cfg.fields {
         let name = FieldName::Standard(*field);
         let int = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));

@@ -260,3 +260,21 @@ fn exporter_headers_that_http_cannot_carry_are_refused_naming_the_header() {
     let ok = r#"{"tracing": {"exporter": {"cluster": "c", "headers": {"authorization": "Basic dXNlcjpwYXNz", "x-tags": "a\tb"}}}}"#;
     assert!(Config::from_json(ok.as_bytes()).is_ok());
 }
+
+#[test]
+fn metrics_endpoint_and_otlp_errors_name_the_field() {
+    let field = |json: &str| Config::from_json(json.as_bytes()).unwrap_err().field;
+    assert_eq!(field(r#"{"metrics": {"endpoint": {"path": "metrics"}}}"#), "metrics.endpoint.path");
+    assert_eq!(field(r#"{"metrics": {"endpoint": {"path": "/m?x=1"}}}"#), "metrics.endpoint.path");
+    assert_eq!(
+        field(r#"{"metrics": {"endpoint": {"allow": ["10.0.0.0/8", "10.0.0.0/40"]}}}"#),
+        "metrics.endpoint.allow[1]"
+    );
+    assert_eq!(field(r#"{"metrics": {"otlp": {"interval_ms": 999}}}"#), "metrics.otlp.interval_ms");
+    assert_eq!(field(r#"{"metrics": {"otlp": {"path": "v1/metrics"}}}"#), "metrics.otlp.path");
+    assert_eq!(field(r#"{"tracing": {"enabled": false}, "metrics": {"otlp": {}}}"#), "metrics.otlp");
+    let c = Config::from_json(br#"{"metrics": {"endpoint": {}, "otlp": {}}}"#).unwrap().metrics.unwrap();
+    assert_eq!(c.endpoint.map(|e| e.path), Some(String::from("/meshlens/metrics")));
+    assert_eq!(c.otlp.map(|o| (o.path, o.interval_ms)), Some((String::from("/v1/metrics"), 10_000)));
+    assert!(c.exemplars, "exemplars are kept for OTLP metrics");
+}

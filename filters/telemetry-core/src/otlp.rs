@@ -238,14 +238,15 @@ mod tests {
     use crate::span::SpanKind;
     use proptest::prelude::*;
 
-    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const SPAN: &str = "00f067aa0ba902b7";
-    const PARENT: &str = "b7ad6b7169203331";
-    const LINK_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    // Shared with the protobuf encoder's tests (`otlp/proto/tests.rs`).
+    pub(super) const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    pub(super) const SPAN: &str = "00f067aa0ba902b7";
+    pub(super) const PARENT: &str = "b7ad6b7169203331";
+    pub(super) const LINK_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
     const LINK_SPAN: &str = "b9c7c989f97918e1";
 
     /// A sampled root SERVER span with nothing optional set.
-    fn span() -> Span {
+    pub(super) fn span() -> Span {
         Span {
             trace_id: TraceId::from_hex(TRACE).unwrap(),
             span_id: SpanId::from_hex(SPAN).unwrap(),

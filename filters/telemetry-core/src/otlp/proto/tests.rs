@@ -10,27 +10,7 @@ use otlp_decode::Signal;
 use proptest::prelude::*;
 use serde_json::Value as Json;
 
-const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const SPAN: &str = "00f067aa0ba902b7";
-const PARENT: &str = "b7ad6b7169203331";
-const LINK_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
-
-fn span() -> Span {
-    Span {
-        trace_id: TraceId::from_hex(TRACE).unwrap(),
-        span_id: SpanId::from_hex(SPAN).unwrap(),
-        parent_span_id: None,
-        trace_state: None,
-        flags: 1,
-        name: "GET".into(),
-        kind: SpanKind::Server,
-        start_unix_nanos: 1_700_000_000_000_000_000,
-        end_unix_nanos: 1_700_000_000_250_000_000,
-        attributes: vec![],
-        status: Status::default(),
-        links: vec![],
-    }
-}
+use crate::otlp::tests::{LINK_TRACE, PARENT, SPAN, TRACE, span};
 
 fn record() -> LogRecord {
     LogRecord {

@@ -129,6 +129,29 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> Result<bool
     }
 }
 
+/// Registers a shared queue under `name` for the calling root context (proxy-wasm ABI
+/// "Shared queues"): items enqueued to it make the host call `proxy_on_queue_ready` on this root
+/// context, on the thread that registered it. Returns the queue's id.
+pub fn register_shared_queue(name: &str) -> Result<u32, Failure> {
+    let mut id = 0u32;
+    abi::check(abi::register_shared_queue(name.as_bytes(), &mut id))?;
+    Ok(id)
+}
+
+/// Appends an item to a shared queue.
+pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> Result<(), Failure> {
+    abi::check(abi::enqueue_shared_queue(queue_id, value))
+}
+
+/// Takes the oldest item of a shared queue, `None` when it is empty.
+pub fn dequeue_shared_queue(queue_id: u32) -> Result<Option<Vec<u8>>, Failure> {
+    match abi::dequeue_shared_queue(queue_id) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is(Status::Empty) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Answers the current request with a reply of the filter's own; `details` is Envoy's
 /// response code details (`%RESPONSE_CODE_DETAILS%`).
 pub fn send_local_response(status: u16, details: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Failure> {

@@ -26,6 +26,30 @@ impl Root {
     }
 }
 
+/// The most items one wake-up takes off the wake queue.
+const WAKE_DRAIN_LIMIT: usize = 64;
+
+/// Registers this worker's wake queue under a name no other worker uses: a queue is keyed by VM id
+/// and name, and every worker runs the same VM id, so a shared name would send every wake-up to
+/// the last worker that registered it. `None` (logged) when the host refuses: full batches then
+/// wait for the tick.
+fn wake_queue() -> Option<u32> {
+    let mut id = [0u8; 8];
+    if getrandom::fill(&mut id).is_err() {
+        return None;
+    }
+    let name = format!("meshlens.wake.{:016x}", u64::from_le_bytes(id));
+    match host::register_shared_queue(&name) {
+        Ok(queue) => Some(queue),
+        Err(e) => {
+            let line =
+                format!("meshlens: cannot register a shared queue ({e:?}): full export batches wait for the tick");
+            host::log(LogLevel::Warn, &line);
+            None
+        }
+    }
+}
+
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
         let Some(worker) = &self.worker else { return };
@@ -51,7 +75,7 @@ impl RootContext for Root {
         };
         match Pipeline::configure(&bytes, &WasmHost::default()) {
             Ok(pipeline) => {
-                self.worker = Some(Rc::new(Worker::new(pipeline)));
+                self.worker = Some(Rc::new(Worker::new(pipeline, wake_queue())));
                 host::log(LogLevel::Info, &format!("meshlens: configured (root context {})", self.context_id));
                 true
             }
@@ -59,6 +83,25 @@ impl RootContext for Root {
                 host::log(LogLevel::Error, &e.0);
                 false
             }
+        }
+    }
+
+    /// A stream filled an export batch and woke the root (see `Pipeline::on_wake`). The SDK made
+    /// this root context the active one, so the export calls it dispatches come back here.
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        let Some(worker) = &self.worker else { return };
+        if worker.wake_queue() != Some(queue_id) {
+            return;
+        }
+        // One item per wake-up, and the pipeline asks for one at a time: the loop is bounded to
+        // be safe against a host that queued more.
+        for _ in 0..WAKE_DRAIN_LIMIT {
+            if !matches!(host::dequeue_shared_queue(queue_id), Ok(Some(_))) {
+                break;
+            }
+        }
+        if let Ok(mut pipeline) = worker.pipeline.try_borrow_mut() {
+            pipeline.on_wake(&worker.host);
         }
     }
 

@@ -30,13 +30,21 @@ pub struct Worker {
 pub struct WasmHost {
     /// `proxy_get_property` paths by [`Property::index`]: segments joined by NUL bytes.
     paths: Vec<String>,
+    /// The shared queue whose items wake this worker's root context (`on_queue_ready`); `None`
+    /// when the host could not register one.
+    wake_queue: Option<u32>,
 }
 
 impl Worker {
-    /// The worker of a configured pipeline.
-    pub fn new(pipeline: Pipeline) -> Self {
+    /// The worker of a configured pipeline, woken through `wake_queue`.
+    pub fn new(pipeline: Pipeline, wake_queue: Option<u32>) -> Self {
         let paths = pipeline.plan().properties().iter().map(|p| property::path(p.path())).collect();
-        Self { pipeline: RefCell::new(pipeline), host: WasmHost { paths } }
+        Self { pipeline: RefCell::new(pipeline), host: WasmHost { paths, wake_queue } }
+    }
+
+    /// The queue that wakes this worker's root.
+    pub fn wake_queue(&self) -> Option<u32> {
+        self.host.wake_queue
     }
 }
 
@@ -159,6 +167,14 @@ impl Calls for WasmHost {
             Duration::from_millis(u64::from(timeout_ms)),
         )
         .map_err(|e| HostError(format!("{e:?}")))
+    }
+
+    /// An item on the worker's own shared queue: Envoy posts `on_queue_ready` to the thread that
+    /// registered the queue, after the current callback (proxy-wasm-cpp-host `SharedQueue::enqueue`
+    /// through the VM's `call_on_thread`).
+    fn wake_root(&self) -> Result<(), HostError> {
+        let queue = self.wake_queue.ok_or_else(|| HostError(String::from("no wake queue")))?;
+        host::enqueue_shared_queue(queue, b"w").map_err(status)
     }
 }
 

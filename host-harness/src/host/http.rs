@@ -75,7 +75,8 @@ impl Host {
 
     /// The stream ends: `proxy_on_log` in the access-log phase (creating the context first if no
     /// callback ran, as Envoy does for requests rejected before the filter), then `proxy_on_done`
-    /// and `proxy_on_delete`. HTTP calls it made stay pending: they belong to the plugin.
+    /// and `proxy_on_delete`, then `proxy_on_queue_ready` for items the stream enqueued. HTTP calls
+    /// it made stay pending: they belong to the plugin.
     pub fn complete(&mut self, s: StreamId) -> Result<(), Error> {
         if self.stream_mut(s)?.complete {
             return Err(Error::Usage(format!("stream {} is already complete", s.0)));
@@ -89,7 +90,8 @@ impl Host {
         logged?;
         self.callback("proxy_on_done", s.0, &[i(s.0)])?;
         self.callback("proxy_on_delete", s.0, &[i(s.0)])?;
-        Ok(())
+        // Envoy posts `on_queue_ready` to the worker's event loop: it runs once this event is done.
+        self.deliver_queue_ready()
     }
 
     /// Sets an Envoy property for one stream before (or while) it runs, e.g. the client address

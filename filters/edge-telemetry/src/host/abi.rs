@@ -50,6 +50,9 @@ unsafe extern "C" {
         cas: *mut u32,
     ) -> u32;
     fn proxy_set_shared_data(key: *const u8, key_size: usize, value: *const u8, value_size: usize, cas: u32) -> u32;
+    fn proxy_register_shared_queue(name: *const u8, name_size: usize, queue_id: *mut u32) -> u32;
+    fn proxy_enqueue_shared_queue(queue_id: u32, value: *const u8, value_size: usize) -> u32;
+    fn proxy_dequeue_shared_queue(queue_id: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     #[allow(clippy::too_many_arguments)]
     fn proxy_send_local_response(
         status_code: u32,
@@ -121,6 +124,18 @@ pub(super) fn get_shared_data(key: &[u8], cas: &mut u32) -> Result<Vec<u8>, Fail
 
 pub(super) fn set_shared_data(key: &[u8], value: &[u8], cas: u32) -> u32 {
     unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) }
+}
+
+pub(super) fn register_shared_queue(name: &[u8], queue_id: &mut u32) -> u32 {
+    unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), queue_id) }
+}
+
+pub(super) fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> u32 {
+    unsafe { proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) }
+}
+
+pub(super) fn dequeue_shared_queue(queue_id: u32) -> Result<Vec<u8>, Failure> {
+    returned(|data, size| unsafe { proxy_dequeue_shared_queue(queue_id, data, size) })
 }
 
 pub(super) fn send_local_response(status: u32, details: &[u8], body: &[u8], headers: &[u8]) -> u32 {

@@ -1,11 +1,12 @@
 //! Sending queued spans or log records to the collector, from the root context only.
 //!
-//! Calls are made from the root context (on ticks), never from a stream context. Envoy runs every
-//! callout on the plugin's root context, but the proxy-wasm Rust SDK routes the answer to the
-//! context that was active when it dispatched; a stream context is usually gone by then, and the
-//! SDK drops the answer, which would leave the call counted in flight forever. A full batch
-//! therefore leaves on the next tick, and the tick runs at least every [`MAX_TICK_MS`]
-//! milliseconds.
+//! Calls are made from the root context, never from a stream context. Envoy runs every callout on
+//! the plugin's root context, but the proxy-wasm Rust SDK routes the answer to the context that
+//! was active when it dispatched; a stream context is usually gone by then, and the SDK drops the
+//! answer, which would leave the call counted in flight forever. So a stream that fills a batch
+//! asks the host to wake the root ([`Calls::wake_root`]), which sends it right after the stream's
+//! callback returns; partial batches leave on the tick, which runs at least every
+//! [`MAX_TICK_MS`] milliseconds.
 
 use super::counters::SignalCounters;
 use super::host::{Calls, LogLevel, LogSink, MetricSink};
@@ -70,6 +71,11 @@ impl<T> Exporter<T> {
     /// Items waiting to be sent.
     pub fn queued(&self) -> usize {
         self.queue.queued()
+    }
+
+    /// Whether a full batch waits and a call slot is free: a flush now would send it.
+    pub fn batch_ready(&self) -> bool {
+        self.queue.queued() >= self.config.max_batch_spans && self.queue.in_flight() < self.config.max_in_flight
     }
 
     /// Queues one item (or counts it dropped).

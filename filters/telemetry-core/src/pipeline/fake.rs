@@ -65,6 +65,13 @@ pub struct FakeHost {
     pub shared: Rc<RefCell<SharedStore>>,
     /// Every local reply: status, headers, body.
     pub replies: RefCell<Vec<LocalReplySent>>,
+    /// Wake-ups asked for with [`Calls::wake_root`] and not delivered yet; [`FakeHost::exchange`]
+    /// delivers them after the stream ends, as Envoy runs them after the current callback.
+    pub wakes: Cell<usize>,
+    /// Every wake-up asked for.
+    pub wakes_asked: Cell<usize>,
+    /// When set, [`Calls::wake_root`] fails (a host without shared queues).
+    pub refuse_wakes: Cell<bool>,
 }
 
 /// Shared data by key: value and compare-and-swap token.
@@ -281,6 +288,15 @@ impl Calls for FakeHost {
         });
         Ok(token)
     }
+
+    fn wake_root(&self) -> Result<(), HostError> {
+        if self.refuse_wakes.get() {
+            return Err(HostError(String::from("Unimplemented")));
+        }
+        self.wakes.set(self.wakes.get() + 1);
+        self.wakes_asked.set(self.wakes_asked.get() + 1);
+        Ok(())
+    }
 }
 
 impl FakeHost {
@@ -329,7 +345,16 @@ impl FakeHost {
         self.request_visible.set(true);
         pipeline.on_log(&mut exchange, self);
         self.request_visible.set(false);
+        self.deliver_wakes(pipeline);
         Sent { upstream, downstream }
+    }
+
+    /// Runs [`super::Pipeline::on_wake`] once per pending wake-up.
+    pub fn deliver_wakes(&self, pipeline: &mut super::Pipeline) {
+        while self.wakes.get() > 0 {
+            self.wakes.set(self.wakes.get() - 1);
+            pipeline.on_wake(self);
+        }
     }
 
     /// Answers every export call not answered yet: `status` is the collector's `:status`,

@@ -116,6 +116,11 @@ pub trait Calls {
         body: &[u8],
         timeout_ms: u32,
     ) -> Result<u32, HostError>;
+    /// Asks the host to run [`Pipeline::on_wake`](super::Pipeline::on_wake) in the worker's root
+    /// context soon after the current callback returns, on the same worker. Export calls are
+    /// made from the root context only (see `exporter.rs`); this is how a stream that filled a
+    /// batch gets it sent before the next tick. An error leaves the batch for the tick.
+    fn wake_root(&self) -> Result<(), HostError>;
 }
 
 /// The VM the pipeline runs in.

@@ -394,6 +394,76 @@ fn failed_and_unanswered_exports_count_every_span_once() {
 }
 
 #[test]
+fn a_full_batch_leaves_when_the_stream_fills_it_not_on_the_next_tick() {
+    let host = FakeHost::new(START, [6; 32]);
+    let config = r#"{"tracing": {"exporter": {"max_batch_spans": 3, "max_in_flight": 1}}}"#;
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    let get = [(":method", "GET"), (":path", "/")];
+    for _ in 0..2 {
+        host.exchange(&mut pipeline, &get, b"", &ok);
+    }
+    assert_eq!((host.wakes_asked.get(), host.calls.borrow().len()), (0, 0), "a partial batch waits");
+    host.exchange(&mut pipeline, &get, b"", &ok);
+    assert_eq!(host.wakes_asked.get(), 1, "the third span fills the batch: the root is woken");
+    assert_eq!(host.calls.borrow().len(), 1, "and sends it with no tick");
+    assert_eq!(pipeline.queued_spans(), 0);
+    // The only call slot is taken: a second full batch asks for no wake-up and waits for the
+    // answer, which sends it.
+    for _ in 0..3 {
+        host.exchange(&mut pipeline, &get, b"", &ok);
+    }
+    assert_eq!((host.wakes_asked.get(), host.calls.borrow().len()), (1, 1));
+    host.answer_calls(&mut pipeline, Some(200));
+    assert_eq!(host.calls.borrow().len(), 2, "the answer freed the slot");
+    host.answer_calls(&mut pipeline, Some(200));
+    assert_eq!(host.metric(names::SPANS_EXPORTED), Some(6));
+    assert_eq!(host.metric(names::SPANS_DROPPED), Some(0));
+}
+
+#[test]
+fn one_wake_up_is_asked_for_until_it_runs_and_a_lost_one_is_covered_by_the_tick() {
+    let host = FakeHost::new(START, [6; 32]);
+    let config = r#"{"tracing": {"exporter": {"max_batch_spans": 2, "max_queue_spans": 8}}}"#;
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let get = [(":method", "GET"), (":path", "/")];
+    // Streams end without the wake-up running (the host has not got to it yet).
+    for _ in 0..6 {
+        let mut exchange = pipeline.new_exchange();
+        host.start_request(&get);
+        pipeline.on_request_headers(&mut exchange, &host);
+        host.start_response(&[(":status", "200")]);
+        pipeline.on_response_headers(&mut exchange, &host);
+        pipeline.on_log(&mut exchange, &host);
+    }
+    assert_eq!(host.wakes_asked.get(), 1, "one pending wake-up is enough");
+    // The host lost it: the tick sends the full batches and the next full batch wakes again.
+    host.wakes.set(0);
+    host.tick(&mut pipeline, 1_000_000);
+    assert_eq!(host.calls.borrow().len(), 3);
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    host.exchange(&mut pipeline, &get, b"", &ok);
+    host.exchange(&mut pipeline, &get, b"", &ok);
+    assert_eq!(host.wakes_asked.get(), 2);
+    assert_eq!(host.calls.borrow().len(), 4);
+}
+
+#[test]
+fn a_host_that_cannot_wake_the_root_still_exports_on_the_tick() {
+    let host = FakeHost::new(START, [6; 32]);
+    host.refuse_wakes.set(true);
+    let config = r#"{"tracing": {"exporter": {"max_batch_spans": 2}}}"#;
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    for _ in 0..4 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+    }
+    assert_eq!(host.calls.borrow().len(), 0);
+    host.tick(&mut pipeline, 100_000_000);
+    assert_eq!(host.calls.borrow().len(), 2, "both full batches leave on the tick");
+}
+
+#[test]
 fn a_missing_collector_is_logged_once_per_interval_with_a_count() {
     let host = FakeHost::new(START, [8; 32]);
     let config = r#"{"tracing": {"exporter": {"flush_interval_ms": 100}}}"#;

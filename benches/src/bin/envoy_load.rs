@@ -98,10 +98,22 @@ struct Run {
     errors: u64,
     /// OTLP export requests and body bytes the receiver got during the run.
     exports: u64,
+    /// meshlens's span counters at the end of the run (warm-up and probe included), when the
+    /// case runs meshlens.
+    spans: Option<Spans>,
     export_kb: f64,
     /// CPU time the machine spent during the run on anything but Envoy, wrk and this process
     /// (other processes, steal), in percent of one core. High values mean the run was disturbed.
     other_load_pct: f64,
+}
+
+/// meshlens's span counters from Envoy's admin `/stats`: every span ends in one of them (or is
+/// still queued).
+#[derive(Debug, Clone, Copy, Default)]
+struct Spans {
+    exported: u64,
+    dropped: u64,
+    failed: u64,
 }
 
 /// Everything a run needs besides its target: paths, the wrk script, the receiver, the options.
@@ -122,6 +134,7 @@ struct Bench {
 struct Envoy {
     process: Process,
     listener: SocketAddr,
+    admin: SocketAddr,
 }
 
 /// A loopback OTLP/HTTP receiver answering 200 `{}` to every request; counts requests and bytes.
@@ -186,7 +199,7 @@ fn run_cases(bench: &Bench) -> Result<(), String> {
         for ((case, results), target) in runs.iter_mut().zip(&targets) {
             let run = bench.measure(target)?;
             println!(
-                "round {round} case {} ({}): {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms CPU/1k req, RSS {:.1} MB, errors {}, {} exports ({:.0} KB), other load {:.0}%",
+                "round {round} case {} ({}): {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms CPU/1k req, RSS {:.1} MB, errors {}, {} exports ({:.0} KB){}, other load {:.0}%",
                 case.id,
                 case.name,
                 run.rps,
@@ -198,6 +211,10 @@ fn run_cases(bench: &Bench) -> Result<(), String> {
                 run.errors,
                 run.exports,
                 run.export_kb,
+                run.spans.map_or(String::new(), |s| format!(
+                    ", spans exported {} dropped {} failed {}",
+                    s.exported, s.dropped, s.failed
+                )),
                 run.other_load_pct
             );
             results.push(run);
@@ -270,6 +287,7 @@ impl Bench {
         let (cpu_after, own_after, machine_after) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
         let (exports_after, bytes_after) = self.receiver.counts();
         let rss_kb = rss_kb(envoy.process.id())?;
+        let spans = span_counts(envoy.admin)?;
         drop(envoy);
         let envoy_ticks = cpu_after.saturating_sub(cpu_before);
         let cpu_ms = envoy_ticks as f64 * 1000.0 / self.tick;
@@ -291,6 +309,7 @@ impl Bench {
             errors: load.errors,
             exports: exports_after.saturating_sub(exports_before),
             export_kb: bytes_after.saturating_sub(bytes_before) as f64 / 1024.0,
+            spans,
             other_load_pct: others as f64 * 100.0 / core_elapsed.max(1.0),
         })
     }
@@ -414,8 +433,32 @@ impl Envoy {
         let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
         let process = Process::start("envoy", cmd, &output, &ready, Duration::from_secs(60))
             .map_err(|e| format!("{}: {e}; see {}", target.label, log.display()))?;
-        Ok(Self { process, listener })
+        Ok(Self { process, listener, admin })
     }
+}
+
+/// meshlens's span counters once the queue has drained: after the load, partial batches leave
+/// within the flush interval (1 s by default) and calls answer quickly, so the counters are read
+/// 2.5 s after the load ends. `None` when the Envoy has no meshlens counters (cases 1, 2, 5).
+fn span_counts(admin: SocketAddr) -> Result<Option<Spans>, String> {
+    const FILTER: &str = "/stats?filter=meshlens_spans_";
+    if !get(admin, FILTER)?.contains("meshlens_spans_") {
+        return Ok(None);
+    }
+    std::thread::sleep(Duration::from_millis(2_500));
+    let text = get(admin, FILTER)?;
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.split_once(": "))
+            .find(|(k, _)| k.ends_with(name))
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Some(Spans {
+        exported: value("meshlens_spans_exported_total"),
+        dropped: value("meshlens_spans_dropped_total"),
+        failed: value("meshlens_spans_failed_total"),
+    }))
 }
 
 /// One request before the load: the reply is 200 and carries the target's header.
@@ -705,14 +748,22 @@ fn print_table(runs: &[(Case, Vec<Run>)]) {
         |value: f64, base: Option<f64>, show: fn(f64, f64) -> String| base.map_or("-".into(), |b| show(value, b));
     println!("\nmedians of {} runs per case:\n", runs.first().map_or(0, |(_, r)| r.len()));
     println!(
-        "| case | req/s | p50 ms | p99 ms | p99.9 ms | Envoy CPU ms / 1k req | Envoy RSS MB | req/s vs (1) | CPU / 1k vs (1) | CPU added over (1), ms / 1k | errors (sum) | exports / run |"
+        "| case | req/s | p50 ms | p99 ms | p99.9 ms | Envoy CPU ms / 1k req | Envoy RSS MB | req/s vs (1) | CPU / 1k vs (1) | CPU added over (1), ms / 1k | errors (sum) | exports / run | spans exported / dropped / failed (sum) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (case, results) in runs {
         let (rps, cpu) = (median_of(results, |r| r.rps), median_of(results, |r| r.cpu_ms_per_1k));
         let errors: u64 = results.iter().map(|r| r.errors).sum();
+        let spans = results.iter().filter_map(|r| r.spans).fold(None, |sum: Option<Spans>, s| {
+            let t = sum.unwrap_or_default();
+            Some(Spans {
+                exported: t.exported + s.exported,
+                dropped: t.dropped + s.dropped,
+                failed: t.failed + s.failed,
+            })
+        });
         println!(
-            "| ({}) {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {} | {} | {} | {} | {:.0} |",
+            "| ({}) {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {} | {} | {} | {} | {:.0} | {} |",
             case.id,
             case.name,
             rps,
@@ -726,6 +777,7 @@ fn print_table(runs: &[(Case, Vec<Run>)]) {
             vs_base(cpu, base_cpu, |v, b| format!("{:+.1}", v - b)),
             errors,
             median_of(results, |r| r.exports as f64),
+            spans.map_or(String::from("-"), |s| format!("{} / {} / {}", s.exported, s.dropped, s.failed)),
         );
     }
     // (3) over (5), when both ran.

@@ -299,3 +299,18 @@ fn the_query_hash_key_comes_from_the_vm_environment() {
         Ok(_) => panic!("configured without the key"),
     }
 }
+
+#[test]
+fn a_full_batch_is_sent_when_its_stream_ends_with_no_tick() {
+    let mut h = host(r#"{"tracing": {"exporter": {"max_batch_spans": 3}}}"#);
+    // No virtual time passes: no tick can fire. The stream that fills the batch enqueues a
+    // wake-up on the worker's shared queue; `on_queue_ready` sends the batch.
+    for _ in 0..2 {
+        exchange(&mut h, "GET", "/", &[], "200", 0);
+    }
+    assert_eq!(h.http_calls().len(), 0, "a partial batch waits for the tick");
+    exchange(&mut h, "GET", "/", &[], "200", 0);
+    let calls = h.http_calls();
+    assert_eq!(calls.len(), 1, "logs: {:?}", h.logs());
+    assert!(calls[0].headers.contains(&(":path".to_owned(), "/v1/traces".to_owned())));
+}

@@ -228,6 +228,42 @@ fn a_thousand_requests_give_a_thousand_linked_spans() {
     assert_valid_otlp(&r.collector);
 }
 
+/// A queue of two batches, and requests far faster than the 100 ms tick could drain it (it would
+/// take at most 20 spans a tick, and one connection runs hundreds of requests in that time): every
+/// span is still exported, because the stream that fills a batch wakes the root, which sends it
+/// at once.
+#[test]
+fn full_batches_leave_as_they_fill_so_a_small_queue_drops_nothing() {
+    let config = r#"{"tracing": {"exporter": {"max_batch_spans": 10, "max_queue_spans": 20, "max_in_flight": 64}}}"#;
+    let r = rig(Some(config), 1);
+    let mut c = Client::connect(r.envoy.listener).unwrap();
+    let requests = 1000;
+    let started = Instant::now();
+    for i in 0..requests {
+        assert_eq!(c.get(&format!("/api/v1/query?i={i}"), &[]).unwrap().status(), 200);
+    }
+    let elapsed = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = r.envoy.prometheus();
+    while metric_value(&text, "meshlens_spans_exported_total") + metric_value(&text, "meshlens_spans_dropped_total")
+        < requests
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        text = r.envoy.prometheus();
+    }
+    let exported = metric_value(&text, "meshlens_spans_exported_total");
+    assert_eq!(
+        metric_value(&text, "meshlens_spans_dropped_total"),
+        0,
+        "{requests} requests in {elapsed:?} through a queue of 20 spans: exported {exported}"
+    );
+    assert_eq!(metric_value(&text, "meshlens_spans_failed_total"), 0);
+    assert!(exported >= requests, "exported {exported}");
+    assert_eq!(r.collector.wait_spans(exported as usize).len(), exported as usize, "the collector got them all");
+    assert_valid_otlp(&r.collector);
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Collector {
     Dead,

@@ -37,6 +37,9 @@ pub struct Exporter<T> {
     body: Vec<u8>,
     last_flush_nanos: u64,
     refusals: Option<Refusals>,
+    /// The last call was refused (the collector cluster is missing, say): full batches wait for
+    /// the tick instead of waking the root after every request to be refused again.
+    refusing: bool,
 }
 
 /// Refused calls not logged yet: the host's reason, how many, and when the last line about them
@@ -60,6 +63,7 @@ impl<T> Exporter<T> {
             body: Vec::new(),
             last_flush_nanos: 0,
             refusals: None,
+            refusing: false,
         }
     }
 
@@ -73,9 +77,12 @@ impl<T> Exporter<T> {
         self.queue.queued()
     }
 
-    /// Whether a full batch waits and a call slot is free: a flush now would send it.
+    /// Whether a full batch waits and a call slot is free, and the host took the last call: a
+    /// flush now would send it.
     pub fn batch_ready(&self) -> bool {
-        self.queue.queued() >= self.config.max_batch_spans && self.queue.in_flight() < self.config.max_in_flight
+        !self.refusing
+            && self.queue.queued() >= self.config.max_batch_spans
+            && self.queue.in_flight() < self.config.max_in_flight
     }
 
     /// Queues one item (or counts it dropped).
@@ -94,8 +101,12 @@ impl<T> Exporter<T> {
             self.body.clear();
             (self.encode)(&mut self.body, resource, &batch);
             match self.dispatch(host) {
-                Ok(token) => self.queue.sent(token, batch.len()),
+                Ok(token) => {
+                    self.refusing = false;
+                    self.queue.sent(token, batch.len());
+                }
                 Err(e) => {
+                    self.refusing = true;
                     self.refused(host, &e.0, now_nanos);
                     self.queue.send_failed(batch.len());
                     break;

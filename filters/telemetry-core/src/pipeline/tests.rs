@@ -449,6 +449,35 @@ fn one_wake_up_is_asked_for_until_it_runs_and_a_lost_one_is_covered_by_the_tick(
 }
 
 #[test]
+fn a_refusing_host_is_tried_once_a_tick_not_after_every_request() {
+    let host = FakeHost::new(START, [6; 32]);
+    let config = r#"{"tracing": {"exporter": {"max_batch_spans": 2}}}"#;
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    *host.refuse_calls.borrow_mut() = Some(String::from("BadArgument"));
+    let ok = Reply { headers: &[(":status", "200")], body: b"", from_upstream: true, latency_nanos: 1 };
+    for _ in 0..2 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+    }
+    assert_eq!(host.wakes_asked.get(), 1, "the first full batch wakes the root, which is refused");
+    for _ in 0..20 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+    }
+    assert_eq!(host.wakes_asked.get(), 1, "no wake-up per request while the host refuses");
+    assert_eq!(host.metric(names::EXPORT_FAILURES_TRACES), Some(1));
+    host.tick(&mut pipeline, 100_000_000);
+    assert_eq!(host.metric(names::EXPORT_FAILURES_TRACES), Some(2), "the tick tries again");
+    *host.refuse_calls.borrow_mut() = None;
+    host.tick(&mut pipeline, 100_000_000);
+    let sent = host.calls.borrow().len();
+    assert!(sent >= 1, "the host takes calls again");
+    host.answer_calls(&mut pipeline, Some(200));
+    for _ in 0..2 {
+        host.exchange(&mut pipeline, &[(":method", "GET"), (":path", "/")], b"", &ok);
+    }
+    assert_eq!(host.wakes_asked.get(), 2, "and full batches wake the root again");
+}
+
+#[test]
 fn a_host_that_cannot_wake_the_root_still_exports_on_the_tick() {
     let host = FakeHost::new(START, [6; 32]);
     host.refuse_wakes.set(true);

@@ -67,7 +67,11 @@ impl RequestAttributes {
             *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
         let mut attributes = Self { text, ends, present, route: None };
-        attributes.route = routes.find(attributes.path());
+        // No `:path` (a request Envoy's codec refused before parsing it): no route either, rather
+        // than the route of `/`.
+        if attributes.get(Part::RawPath).is_some() {
+            attributes.route = routes.find(attributes.path());
+        }
         attributes
     }
 
@@ -312,7 +316,10 @@ pub fn finish_clean(
             attributes.push(KeyValue::string("http.request.method_original", original.to_owned()));
         }
     }
-    attributes.push(KeyValue::string("url.path", clean.path.clone().into_owned()));
+    // No `:path` (a CONNECT request): no `url.path` rather than a made-up `/`.
+    if !req.raw_path().is_empty() {
+        attributes.push(KeyValue::string("url.path", clean.path.clone().into_owned()));
+    }
     // `url.query`: conditionally required when the request has one (HTTP server semantic
     // conventions), scrubbed: listed parameters' values and value patterns replaced.
     let query = route::query(req.raw_path()).and_then(|q| q.split('#').next());

@@ -219,6 +219,26 @@ fn unknown_methods_are_reported_as_other() {
 }
 
 #[test]
+fn a_connect_request_has_no_url_path_and_no_route() {
+    let (config, mut ids) = setup(r#"{"routes": ["/"]}"#);
+    let h = vec![(":method".to_owned(), "CONNECT".to_owned()), (":authority".to_owned(), "db:5432".to_owned())];
+    let s = start(config.tracing.as_ref().unwrap(), &config.routes, &mut ids, &h, 0);
+    let span = finish(
+        config.tracing.as_ref().unwrap(),
+        &config.routes,
+        s.span,
+        &request_attributes(&h, &config.routes),
+        &Completion { status: 200, ..Completion::default() },
+        &Policy::default_policy(),
+        &mut Counts::default(),
+    )
+    .unwrap();
+    assert_eq!(span.name, "CONNECT");
+    assert!(!span.attributes.iter().any(|a| a.key == "url.path" || a.key == "http.route"), "{:?}", span.attributes);
+    assert!(span.attributes.contains(&KeyValue::string("server.address", "db")));
+}
+
+#[test]
 fn host_port_splitting() {
     assert_eq!(split_host_port("a:80"), ("a", Some(80)));
     assert_eq!(split_host_port("a"), ("a", None));
@@ -401,7 +421,9 @@ fn request_attributes_keep_the_first_value_of_each_header() {
 fn request_attributes_of_a_request_without_headers() {
     let a = request_attributes(&Vec::<(String, String)>::new(), &RouteTable::new(["/"]).unwrap());
     assert_eq!((a.method(), a.raw_path(), a.path()), (None, "", "/"));
-    assert_eq!(a.route, Some(crate::route::RouteId(0)), "no :path is the root");
+    assert_eq!(a.route, None, "no :path matches no route, not even `/`");
+    let root = request_attributes(&vec![(String::from(":path"), String::from("/"))], &RouteTable::new(["/"]).unwrap());
+    assert_eq!(root.route, Some(crate::route::RouteId(0)));
     assert_eq!((a.scheme(), a.authority(), a.user_agent(), a.request_id()), (None, None, None, None));
     let empty = request_attributes(&vec![(String::from(":authority"), String::new())], &RouteTable::default());
     assert_eq!(empty.authority(), Some(""), "present but empty is not absent");

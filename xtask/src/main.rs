@@ -13,6 +13,8 @@
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
 //!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
 //!   hostcalls it cannot avoid; see `benches/RESULTS.md`.
+//! - `cargo xtask fuzz`: hostile HTTP exchanges generated from a seed through the release module
+//!   in the harness, with invariants checked on every exchange (`tests/fuzz`).
 //! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
 //!   Wasm image fetcher accepts (`target/oci/meshlens-edge-telemetry/`), printing the digests.
 //!
@@ -65,6 +67,11 @@ commands:
               3: every section on, 10,000 requests); --wasm FILE counts another module
               (an older build, to compare); --shapes (instead, a 60 KB user agent of
               each adversarial shape against plain letters; fails above 2x)
+  fuzz        build the module (release), then drive hostile HTTP exchanges through it in the
+              harness and check every one: no trap, no panic, valid JSON lines, valid OTLP,
+              well-formed headers, bounded memory. --exchanges N (default 10000), --seed S
+              (default 1), --start I (replay from exchange I; a violation names the flags that
+              replay its exchange). The long run: --exchanges 1000000
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
               print the digest and the lines for WasmPlugin.spec
@@ -81,6 +88,7 @@ fn main() -> ExitCode {
         Some("bench-envoy") => bench_envoy(args.get(1..).unwrap_or_default()),
         Some("build") => build_wasm().map(|_| ()),
         Some("cost") => cost(args.get(1..).unwrap_or_default()),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("package") => build_wasm().and_then(|wasm| package::package(&root(), &wasm)).map(|_| ()),
         Some("setup") => setup::all(&root()).map(|_| ()),
         Some("help" | "-h" | "--help") | None => {
@@ -256,6 +264,18 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
         .args(extra)
         .env("MESHLENS_ENVOY", &tools.envoy))
+}
+
+/// `cargo xtask fuzz [--exchanges N] [--seed S] [--start I]`: the release module through
+/// `meshlens-fuzz`.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let wasm = build_wasm()?;
+    run(Command::new(cargo())
+        .current_dir(root())
+        .args(["run", "--release", "--quiet", "-p", "meshlens-fuzz", "--"])
+        .args(args)
+        .arg("--module")
+        .arg(&wasm))
 }
 
 /// `cargo xtask cost [--shapes] [--wasm FILE]`.

@@ -258,8 +258,9 @@ impl Pipeline {
         Flow::Stop
     }
 
-    /// The response headers passed: the trace-ID headers are added, and the status and the
-    /// configured response headers are read. A request not seen before (a reply generated before
+    /// The response headers passed: the trace-ID headers are added, and the status, a gRPC
+    /// call's `grpc-status` (a trailers-only response) and the configured response headers are
+    /// read. A request not seen before (a reply generated before
     /// this filter saw it) starts here, with nothing left to propagate upstream.
     pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
         if exchange.scrape {

@@ -432,8 +432,8 @@ impl Pipeline {
 
 impl Pipeline {
     /// Reads `grpc-status` through `read` (a header or trailer map) when the request is a gRPC
-    /// call, and `grpc-message` when the call failed and its span is sampled (the message is the
-    /// span's status message and nothing else's). A value present replaces the one before: the
+    /// call, and `grpc-message` when the call failed on the server's side and its span is sampled
+    /// (the message is the error span's status message and nothing else's). A value present replaces the one before: the
     /// trailers, read last, have the final word.
     fn read_grpc_status(&self, exchange: &mut Exchange, read: impl Fn(&str) -> Option<String>) {
         if exchange.request.as_ref().is_none_or(|r| r.attributes.grpc.is_none()) {
@@ -444,7 +444,7 @@ impl Pipeline {
         exchange.grpc_status = code;
         let sampled = exchange.span.as_ref().is_some_and(|s| s.sampled);
         exchange.grpc_message = match code {
-            Some(c) if c != grpc::Code::OK && sampled && self.config.tracing.is_some() => read("grpc-message"),
+            Some(c) if c.is_server_error() && sampled && self.config.tracing.is_some() => read("grpc-message"),
             _ => None,
         };
     }

@@ -146,7 +146,8 @@ pub struct Completion {
     pub protocol: Option<String>,
     /// How the call ended, when the request is a gRPC call.
     pub grpc: Option<grpc::Call>,
-    /// `grpc-message` as received (percent-encoded), read only when the call failed.
+    /// `grpc-message` as received (percent-encoded), read only when the call failed on the
+    /// server's side (the span's status message).
     pub grpc_message: Option<String>,
 }
 

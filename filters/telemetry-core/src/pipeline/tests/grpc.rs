@@ -283,3 +283,40 @@ fn plain_http_requests_read_no_grpc_status() {
     pipeline.on_response_trailers(&mut exchange, &host);
     assert_eq!(exchange.grpc_status, None);
 }
+
+#[test]
+fn a_grpc_call_answered_by_a_non_grpc_upstream_fails_with_the_http_status_as_error_type() {
+    let host = FakeHost::new(START, [18; 32]);
+    let mut pipeline = Pipeline::configure(b"{}", &host).unwrap();
+    let request = [(":method", "POST"), (":path", "/p.S/M"), ("content-type", "application/grpc")];
+    // A 404 page from an HTTP server: no grpc-status. A plain HTTP 404 is no span error.
+    let reply = Reply {
+        headers: &[(":status", "404"), ("content-type", "text/html")],
+        body: b"",
+        from_upstream: true,
+        latency_nanos: 1,
+    };
+    host.exchange(&mut pipeline, &request, b"", &reply);
+    host.exchange(&mut pipeline, &[(":method", "POST"), (":path", "/p.S/M")], b"", &reply);
+    host.tick(&mut pipeline, 2_000_000_000);
+    let spans: Vec<Value> = host
+        .calls
+        .borrow()
+        .iter()
+        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[0]["status"]["code"], 2, "the caller's gRPC library fails the call: {}", spans[0]);
+    assert_eq!(attribute(&spans[0], "error.type").unwrap()["stringValue"], "404");
+    assert_eq!(spans[0]["status"]["message"], "no grpc-status in the response");
+    assert!(attribute(&spans[0], "rpc.grpc.status_code").is_none());
+    assert_eq!(spans[1]["status"]["code"].as_i64().unwrap_or(0), 0, "the same 404 to plain HTTP: {}", spans[1]);
+    let levels: Vec<String> = host
+        .logs
+        .borrow()
+        .iter()
+        .filter(|(_, l)| l.starts_with('{'))
+        .map(|(_, l)| serde_json::from_str::<Value>(l).unwrap()["level"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(levels, ["error", "warn"], "a failed call is the server's failure; a 404 is the caller's");
+}

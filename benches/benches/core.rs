@@ -99,6 +99,7 @@ fn completion(status: u16) -> Completion {
         response_body_bytes: Some(2_345),
         client_address: Some("203.0.113.7:51234".to_owned()),
         protocol: Some("HTTP/2".to_owned()),
+        ..Completion::default()
     }
 }
 
@@ -206,6 +207,7 @@ fn metrics(c: &mut Criterion) {
         response_bytes: 2_345,
         dimensions: &[],
         exemplar: None,
+        grpc: None,
     };
     // Steady state: the series exists; this is the label key, the lookup and the bucket update
     // of every standard family.
@@ -226,6 +228,7 @@ fn metrics(c: &mut Criterion) {
                 response_bytes: 1_200,
                 dimensions: &[],
                 exemplar: None,
+                grpc: None,
             });
         }
     };
@@ -396,6 +399,7 @@ fn request_log<'a>(cfg: &'a Config, trace: Option<(TraceId, SpanId, u8)>, path: 
         request_id: Some("6f1c2d9e-8a4b-4c3e-9f0a-1b2c3d4e5f60"),
         extra: &[],
         clean: None,
+        grpc: None,
     }
 }
 
@@ -420,7 +424,15 @@ fn access_log(c: &mut Criterion) {
     let mut counts = Counts::default();
     let mut g = c.benchmark_group("access_log");
     g.bench_function("sampled", |b| {
-        b.iter(|| log_build::sampled(log_cfg, cfg.routes.find("/api/v1/query"), 200, black_box(Some(trace_id)), 0))
+        b.iter(|| {
+            log_build::sampled(
+                log_cfg,
+                cfg.routes.find("/api/v1/query"),
+                log_build::severity(200, None),
+                black_box(Some(trace_id)),
+                0,
+            )
+        })
     });
     g.bench_function("build_all_fields_with_query", |b| {
         b.iter(|| log_build::build(log_cfg, &cfg.redaction, &mut counts, black_box(&req)))

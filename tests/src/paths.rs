@@ -57,6 +57,18 @@ pub fn rotel() -> PathBuf {
     require(&path, "rotel (run `cargo xtask setup`, which installs rotel into .venv-receivers)")
 }
 
+/// The Python of `.venv-receivers` (`$MESHLENS_RECEIVERS_PYTHON`, else
+/// `.venv-receivers/bin/python`), with grpcio: the gRPC upstream and client of the gRPC test.
+pub fn receivers_python() -> PathBuf {
+    let path = std::env::var_os("MESHLENS_RECEIVERS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv-receivers/bin/python"));
+    require(
+        &path,
+        "the receivers' Python with grpcio (run `cargo xtask setup`, which installs grpcio into .venv-receivers)",
+    )
+}
+
 /// The Prometheus server (`$MESHLENS_PROMETHEUS`, else `prometheus` from the Debian package).
 pub fn prometheus() -> PathBuf {
     let path = std::env::var_os("MESHLENS_PROMETHEUS").map(PathBuf::from).unwrap_or_else(|| debian_bin("prometheus"));

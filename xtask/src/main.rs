@@ -163,7 +163,8 @@ fn test(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_SKOPEO", &tools.skopeo)
         .env("MESHLENS_REGISTRY", &tools.registry)
         .env("MESHLENS_PHOENIX", &tools.receivers.phoenix)
-        .env("MESHLENS_ROTEL", &tools.receivers.rotel))?;
+        .env("MESHLENS_ROTEL", &tools.receivers.rotel)
+        .env("MESHLENS_RECEIVERS_PYTHON", &tools.receivers.python))?;
     println!("all tests passed");
     Ok(())
 }

@@ -18,7 +18,9 @@ const PYTHON_IMPORTS: &str = "import jsonschema, yaml, google.protobuf, opentele
 /// application/json` in issue #14), and rotel, the OpenTelemetry collector written in Rust (a
 /// 10 MB wheel with one binary), which takes OTLP logs. Phoenix brings about 140 packages (about
 /// 860 MB installed); a venv of their own keeps them from moving the validators' and Envoy's.
-const RECEIVER_PACKAGES: &[&str] = &["arize-phoenix==20.26.1", "rotel==0.0.1a15"];
+/// grpcio, which Phoenix depends on anyway, is pinned here for the gRPC upstream and client of
+/// `tests/tests/all/envoy_grpc.rs` (`tests/tools/grpc_upstream.py`, `grpc_client.py`).
+const RECEIVER_PACKAGES: &[&str] = &["arize-phoenix==20.26.1", "rotel==0.0.1a15", "grpcio==1.85.4"];
 /// Prints where rotel's binary is (the wheel ships it inside the package, with no script).
 const ROTEL_BINARY: &str = "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))";
 /// Debian packages with Prometheus and `promtool`, and Alertmanager with `amtool`.
@@ -47,11 +49,12 @@ pub struct Tools {
     pub receivers: Receivers,
 }
 
-/// The real OTLP receivers' programs.
+/// The real OTLP receivers' programs, and the venv's Python (with grpcio).
 #[derive(Debug)]
 pub struct Receivers {
     pub phoenix: PathBuf,
     pub rotel: PathBuf,
+    pub python: PathBuf,
 }
 
 /// What running the module in Envoy needs: the project venv with Envoy, and the shared validators.
@@ -107,7 +110,7 @@ pub fn envoy(root: &Path) -> Result<EnvoyTools, String> {
     Ok(EnvoyTools { python, envoy, shared: shared.canonicalize().unwrap_or(shared) })
 }
 
-/// Installs Phoenix and rotel into `.venv-receivers/` when either is missing.
+/// Installs Phoenix, rotel and grpcio into `.venv-receivers/` when any is missing.
 pub fn receivers(root: &Path) -> Result<Receivers, String> {
     let venv = root.join(".venv-receivers");
     let python = venv.join("bin/python");
@@ -121,8 +124,10 @@ pub fn receivers(root: &Path) -> Result<Receivers, String> {
             .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
             .filter(|p| p.is_file())
     };
-    if let (true, Some(rotel)) = (phoenix.is_file(), rotel_path(&python)) {
-        return Ok(Receivers { phoenix, rotel });
+    let grpc_ok =
+        |python: &Path| Command::new(python).args(["-c", "import grpc"]).output().is_ok_and(|o| o.status.success());
+    if let (true, Some(rotel), true) = (phoenix.is_file(), rotel_path(&python), grpc_ok(&python)) {
+        return Ok(Receivers { phoenix, rotel, python });
     }
     if !python.exists() {
         println!("creating the receivers' venv in {}", venv.display());
@@ -132,11 +137,12 @@ pub fn receivers(root: &Path) -> Result<Receivers, String> {
         }
     }
     pip(&python, RECEIVER_PACKAGES)?;
-    match (phoenix.is_file(), rotel_path(&python)) {
-        (true, Some(rotel)) => Ok(Receivers { phoenix, rotel }),
-        _ => {
-            Err(format!("{} installed, but bin/phoenix or rotel's rotel-agent is missing", RECEIVER_PACKAGES.join(" ")))
-        }
+    match (phoenix.is_file(), rotel_path(&python), grpc_ok(&python)) {
+        (true, Some(rotel), true) => Ok(Receivers { phoenix, rotel, python }),
+        _ => Err(format!(
+            "{} installed, but bin/phoenix, rotel's rotel-agent or the grpc module is missing",
+            RECEIVER_PACKAGES.join(" ")
+        )),
     }
 }
 

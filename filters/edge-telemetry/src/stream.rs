@@ -59,6 +59,15 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(w) = &self.worker
+            && let Ok(mut pipeline) = w.pipeline.try_borrow_mut()
+        {
+            pipeline.on_response_trailers(&mut self.exchange, &w.host);
+        }
+        Action::Continue
+    }
+
     fn on_log(&mut self) {
         if let Some(w) = &self.worker
             && let Ok(mut pipeline) = w.pipeline.try_borrow_mut()

@@ -84,6 +84,10 @@ impl Headers for WasmHost {
     fn set_response_header(&self, name: &str, value: &str) {
         let _ = host::set_header(MapType::ResponseHeaders, name, value);
     }
+
+    fn response_trailer(&self, name: &str) -> Option<String> {
+        host::header(MapType::ResponseTrailers, name).ok().flatten()
+    }
 }
 
 impl Properties for WasmHost {

@@ -19,6 +19,7 @@ pub mod access_log;
 pub mod config;
 pub mod export;
 mod fxhash;
+pub mod grpc;
 pub mod ids;
 mod json;
 pub mod metrics;

@@ -156,6 +156,8 @@ pub struct RequestFacts<'a> {
     /// The request's sampled span, kept as an exemplar of the buckets it lands in when
     /// [`MetricsConfig::exemplars`] is on.
     pub exemplar: Option<Exemplar>,
+    /// How the call ended, when the request is a gRPC call.
+    pub grpc: Option<crate::grpc::Call>,
 }
 
 /// The per-worker aggregation of every family's series.

@@ -144,6 +144,7 @@ pub mod log {
     pub const USER_AGENT: &str = "user_agent";
     pub const REQUEST_ID: &str = "request_id";
     pub const QUERY_HASH: &str = "query_hash";
+    pub const GRPC_STATUS: &str = "grpc_status";
 
     /// The fields of a security event's line (besides [`SERVICE`] and [`CLIENT_ADDRESS`]).
     pub const EVENT_TYPE: &str = "event_type";
@@ -151,7 +152,7 @@ pub mod log {
     pub const WINDOW_S: &str = "window_s";
 
     /// Every standard access-line field, in output order.
-    pub const ACCESS_FIELDS: [&str; 14] = [
+    pub const ACCESS_FIELDS: [&str; 15] = [
         SERVICE,
         METHOD,
         ROUTE,
@@ -166,6 +167,7 @@ pub mod log {
         USER_AGENT,
         REQUEST_ID,
         QUERY_HASH,
+        GRPC_STATUS,
     ];
 }
 

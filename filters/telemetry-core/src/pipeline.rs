@@ -9,7 +9,8 @@
 //!    incoming context, decide sampling, set and remove trace headers upstream.
 //! 2. [`Pipeline::on_response_headers`]: the status, the trace-ID response headers, configured
 //!    response headers.
-//! 3. [`Exchange::on_request_body`] / [`Exchange::on_response_body`]: body sizes.
+//! 3. [`Exchange::on_request_body`] / [`Exchange::on_response_body`]: body sizes;
+//!    [`Pipeline::on_response_trailers`]: a gRPC call's status.
 //! 4. [`Pipeline::on_log`]: stream end: metrics, security events, the access-log line, the span.
 //! 5. [`Pipeline::on_tick`], [`Pipeline::on_wake`] and [`Pipeline::on_export_answer`]: exports
 //!    and counters.
@@ -33,6 +34,7 @@ pub use plan::Plan;
 
 use crate::access_log::LogRecord;
 use crate::config::{Config, Encoding, ExporterConfig};
+use crate::grpc;
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
 use crate::otlp;
@@ -82,6 +84,10 @@ pub struct Exchange {
     span: Option<ActiveSpan>,
     /// `:status` of the response headers, read while they pass.
     status: Option<u16>,
+    /// A gRPC call's `grpc-status`, from the trailers or a trailers-only response's headers.
+    grpc_status: Option<grpc::Code>,
+    /// A failed gRPC call's `grpc-message`, as received, when its span is sampled.
+    grpc_message: Option<String>,
     /// Body bytes seen in each direction, summed from the body callbacks' sizes: no hostcall.
     request_body_bytes: u64,
     response_body_bytes: u64,
@@ -256,8 +262,9 @@ impl Pipeline {
         Flow::Stop
     }
 
-    /// The response headers passed: the trace-ID headers are added, and the status and the
-    /// configured response headers are read. A request not seen before (a reply generated before
+    /// The response headers passed: the trace-ID headers are added, and the status, a gRPC
+    /// call's `grpc-status` (a trailers-only response) and the configured response headers are
+    /// read. A request not seen before (a reply generated before
     /// this filter saw it) starts here, with nothing left to propagate upstream.
     pub fn on_response_headers(&mut self, exchange: &mut Exchange, host: &impl Host) {
         if exchange.scrape {
@@ -267,6 +274,8 @@ impl Pipeline {
             self.begin(exchange, host, Seen::Response);
         }
         exchange.status = host.response_header(":status").and_then(|s| s.parse().ok());
+        // A trailers-only response (an error before any message) has its status in the headers.
+        self.read_grpc_status(exchange, |name| host.response_header(name));
         if let (Some(cfg), Some(span)) = (&self.config.tracing, &exchange.span) {
             let mut headers = Vec::with_capacity(2);
             tracer::response_headers(cfg, span, &mut headers);
@@ -292,6 +301,15 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// The response trailers passed: a gRPC call's `grpc-status` (and `grpc-message`). Nothing
+    /// is read for other requests.
+    pub fn on_response_trailers(&mut self, exchange: &mut Exchange, host: &impl Host) {
+        if exchange.scrape {
+            return;
+        }
+        self.read_grpc_status(exchange, |name| host.response_trailer(name));
     }
 
     /// The stream is complete: metrics, security events, the access-log line and the span.
@@ -449,6 +467,24 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Reads `grpc-status` through `read` (a header or trailer map) when the request is a gRPC
+    /// call, and `grpc-message` when the call failed on the server's side and its span is sampled
+    /// (the message is the error span's status message and nothing else's). A value present replaces the one before: the
+    /// trailers, read last, have the final word.
+    fn read_grpc_status(&self, exchange: &mut Exchange, read: impl Fn(&str) -> Option<String>) {
+        if exchange.request.as_ref().is_none_or(|r| r.attributes.grpc.is_none()) {
+            return;
+        }
+        let Some(raw) = read("grpc-status") else { return };
+        let code = grpc::Code::parse(raw.trim());
+        exchange.grpc_status = code;
+        let sampled = exchange.span.as_ref().is_some_and(|s| s.sampled);
+        exchange.grpc_message = match code {
+            Some(c) if c.is_server_error() && sampled && self.config.tracing.is_some() => read("grpc-message"),
+            _ => None,
+        };
+    }
+
     /// Whether a request is for the metrics endpoint's path.
     fn is_scrape(&self, attributes: &RequestAttributes) -> bool {
         self.publisher.as_ref().is_some_and(|p| p.serves(attributes.raw_path()))

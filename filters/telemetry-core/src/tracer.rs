@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use crate::config::{EdgePolicy, TracingConfig};
+use crate::grpc;
 use crate::ids::{IdGenerator, SpanId};
 use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, b3, traceparent, tracestate};
 use crate::redact::{Counts, Policy};
@@ -37,6 +38,8 @@ pub struct RequestAttributes {
     /// Bit `i` set: value `i` was present.
     present: u8,
     pub route: Option<RouteId>,
+    /// The gRPC protocol the request's `content-type` names; `None` for any other request.
+    pub grpc: Option<grpc::Protocol>,
 }
 
 /// The values of [`RequestAttributes`], in buffer order.
@@ -66,7 +69,7 @@ impl RequestAttributes {
             }
             *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
-        let mut attributes = Self { text, ends, present, route: None };
+        let mut attributes = Self { text, ends, present, route: None, grpc: None };
         // No `:path` (a request Envoy's codec refused before parsing it): no route either, rather
         // than the route of `/`.
         if attributes.get(Part::RawPath).is_some() {
@@ -145,6 +148,11 @@ pub struct Completion {
     pub client_address: Option<String>,
     /// `HTTP/1.1`, `HTTP/2`, ... as Envoy's `request.protocol` gives it.
     pub protocol: Option<String>,
+    /// How the call ended, when the request is a gRPC call.
+    pub grpc: Option<grpc::Call>,
+    /// `grpc-message` as received (percent-encoded), read only when the call failed on the
+    /// server's side (the span's status message).
+    pub grpc_message: Option<String>,
 }
 
 /// Starts the span for a request: extracts the incoming context, applies the edge policy and the
@@ -359,7 +367,14 @@ pub fn finish_clean(
     if let Some(n) = done.response_body_bytes.and_then(|n| i64::try_from(n).ok()) {
         attributes.push(KeyValue::int("http.response.body.size", n));
     }
-    let status = span_status(cfg, done.status, &mut attributes);
+    // gRPC and gRPC-Web alike: one call model, one set of status codes.
+    if req.grpc.is_some() {
+        push_rpc_attributes(&clean.path, done.grpc, &mut attributes);
+    }
+    let status = match done.grpc.filter(|c| c.status.is_some() || c.protocol == grpc::Protocol::Grpc) {
+        Some(call) => grpc_span_status(call, done, policy, counts, &mut attributes),
+        None => span_status(cfg, done.status, &mut attributes),
+    };
     let link = span.link.map(|c| Link {
         trace_id: c.trace_id,
         span_id: c.span_id,
@@ -402,6 +417,49 @@ fn span_status(cfg: &TracingConfig, code: u16, attributes: &mut Vec<KeyValue>) -
     Status { code: StatusCode::Error, message }
 }
 
+/// The RPC attributes of a gRPC call's span (OpenTelemetry `docs/rpc/rpc-spans.md`,
+/// `docs/rpc/grpc.md`): `rpc.system`, `rpc.service` and `rpc.method` from the (redacted) path when
+/// it is a well-formed gRPC path, and `rpc.grpc.status_code` when the response had a status. The
+/// span stays an HTTP server span (name and `http.*` attributes): "the `rpc.*` attributes might
+/// be added additionally on that span" ("Distinction from HTTP spans").
+fn push_rpc_attributes(path: &str, call: Option<grpc::Call>, attributes: &mut Vec<KeyValue>) {
+    attributes.push(KeyValue::string("rpc.system", "grpc"));
+    if let Some((service, method)) = grpc::method(path) {
+        attributes.push(KeyValue::string("rpc.service", service.to_owned()));
+        attributes.push(KeyValue::string("rpc.method", method.to_owned()));
+    }
+    if let Some(code) = call.and_then(|c| c.status) {
+        attributes.push(KeyValue::int("rpc.grpc.status_code", i64::from(code.number())));
+    }
+}
+
+/// The status of a gRPC call's SERVER span, by [`grpc::error_type`]: the gRPC status decides, not
+/// the HTTP one (a failed call is usually a 200). The message is `grpc-message`, decoded and
+/// through the redaction policy. A call without a status fails with the HTTP status as
+/// `error.type` when there is a non-200 one (the upstream was not gRPC), `_OTHER` otherwise (a
+/// reset stream).
+fn grpc_span_status(
+    call: grpc::Call,
+    done: &Completion,
+    policy: &Policy,
+    counts: &mut Counts,
+    attributes: &mut Vec<KeyValue>,
+) -> Status {
+    let Some(error_type) = grpc::error_type(call.status, SpanKind::Server) else { return Status::default() };
+    let message = match (call.status, done.grpc_message.as_deref()) {
+        (Some(_), Some(raw)) => policy.text(&grpc::message(raw), counts).into_owned(),
+        (Some(_), None) => String::new(),
+        (None, _) if done.status == 0 => String::from("no response sent downstream"),
+        (None, _) => String::from("no grpc-status in the response"),
+    };
+    let error_type = match (call.status, done.status) {
+        (None, 0 | 200) | (Some(_), _) => error_type.to_owned(),
+        (None, http) => http.to_string(),
+    };
+    attributes.push(KeyValue::string("error.type", error_type));
+    Status { code: StatusCode::Error, message }
+}
+
 /// HTTP semantic conventions: the methods `http.request.method` may carry as is.
 const KNOWN_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
@@ -419,13 +477,16 @@ pub(crate) fn header_names(format: Format) -> &'static [&'static str] {
 }
 
 /// The request headers [`request_attributes`] reads.
-pub const ATTRIBUTE_HEADERS: [&str; VALUES] =
-    [":method", ":path", ":scheme", ":authority", "user-agent", "x-request-id"];
+pub const ATTRIBUTE_HEADERS: [&str; VALUES + 1] =
+    [":method", ":path", ":scheme", ":authority", "user-agent", "x-request-id", "content-type"];
 
 /// What the span, the metrics and the access log record about a request, from its headers (one
 /// pass over them: the first value of each header counts, names compared ignoring ASCII case).
+/// `content-type` is not kept, only whether it names gRPC: a non-gRPC request pays one name
+/// comparison and a prefix check.
 pub fn request_attributes(headers: &(impl HeaderLookup + ?Sized), routes: &RouteTable) -> RequestAttributes {
     let mut values: [Option<&str>; VALUES] = [None; VALUES];
+    let mut content_type = None;
     for (name, value) in headers.pairs() {
         let slot = match name.len() {
             5 if name.eq_ignore_ascii_case(":path") => Part::RawPath,
@@ -434,13 +495,19 @@ pub fn request_attributes(headers: &(impl HeaderLookup + ?Sized), routes: &Route
             10 if name.eq_ignore_ascii_case(":authority") => Part::Authority,
             10 if name.eq_ignore_ascii_case("user-agent") => Part::UserAgent,
             12 if name.eq_ignore_ascii_case("x-request-id") => Part::RequestId,
+            12 if name.eq_ignore_ascii_case("content-type") => {
+                content_type = content_type.or(Some(value));
+                continue;
+            }
             _ => continue,
         };
         if let Some(slot @ None) = values.get_mut(slot as usize) {
             *slot = Some(value);
         }
     }
-    RequestAttributes::new(values, routes)
+    let mut attributes = RequestAttributes::new(values, routes);
+    attributes.grpc = content_type.and_then(grpc::protocol);
+    attributes
 }
 
 /// Splits `host:port`, `[v6]:port`, `host` or `v6` into host and port.

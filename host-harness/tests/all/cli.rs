@@ -635,3 +635,35 @@ fn spans_and_log_records_are_reported_from_protobuf_and_json_exports_alike() {
     let bytes = |report: &Value| count(report, "body_bytes", "/v1/traces");
     assert!(bytes(&protobuf) * 2 < bytes(&json), "protobuf {} bytes, JSON {}", bytes(&protobuf), bytes(&json));
 }
+
+#[test]
+fn a_trailers_only_grpc_reply_in_a_traffic_file_is_a_failed_call() {
+    // The traffic format has no trailers (yet): a trailers-only reply, the status in the response
+    // headers, is what it can express.
+    let traffic = r#"{"method": "POST", "path": "/grpc.test.EchoService/Echo", "headers": {"content-type": "application/grpc"}, "response": {"status": 200, "headers": {"content-type": "application/grpc", "grpc-status": "14", "grpc-message": "upstream%20gone"}}}
+{"method": "POST", "path": "/grpc.test.EchoService/Echo", "headers": {"content-type": "application/grpc"}, "response": {"status": 200, "headers": {"content-type": "application/grpc", "grpc-status": "0"}}}
+"#;
+    let path = scratch("grpc").join("traffic.jsonl");
+    std::fs::write(&path, traffic).unwrap();
+    let out = meshlens(&[
+        "run".as_ref(),
+        "--wasm".as_ref(),
+        edge_telemetry_path().as_os_str(),
+        "--traffic".as_ref(),
+        path.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spans = report["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2, "{report}");
+    let by_code = |code: &str| spans.iter().find(|s| s["attributes"]["rpc.grpc.status_code"] == code).unwrap();
+    let failed = by_code("14");
+    assert_eq!(
+        (failed["status"].as_str(), failed["attributes"]["error.type"].as_str()),
+        (Some("error"), Some("UNAVAILABLE"))
+    );
+    assert_eq!(failed["attributes"]["rpc.method"], "Echo");
+    assert_eq!(by_code("0")["status"], "unset");
+}

@@ -314,3 +314,54 @@ fn a_full_batch_is_sent_when_its_stream_ends_with_no_tick() {
     assert_eq!(calls.len(), 1, "logs: {:?}", h.logs());
     assert!(calls[0].headers.contains(&(":path".to_owned(), "/v1/traces".to_owned())));
 }
+
+/// One gRPC call through the module in the harness, ended by `end`; returns its span.
+fn grpc_call(end: impl FnOnce(&mut Host, host_harness::StreamId)) -> host_harness::SpanRecord {
+    let mut h = host("{}");
+    let s = h.new_stream();
+    let request = [
+        (":method", "POST"),
+        (":path", "/grpc.test.EchoService/Echo"),
+        (":authority", "api"),
+        ("content-type", "application/grpc"),
+    ];
+    h.request_headers(s, &request, false).unwrap();
+    h.request_body(s, b"\0\0\0\0\x02hi", true).unwrap();
+    end(&mut h, s);
+    h.complete(s).unwrap();
+    h.advance(Duration::from_secs(2)).unwrap();
+    let spans = h.spans();
+    assert_eq!(spans.len(), 1, "logs: {:?}", h.logs());
+    spans[0].clone()
+}
+
+#[test]
+fn a_grpc_status_in_the_trailers_or_a_trailers_only_reply_sets_the_span_status() {
+    // INTERNAL in the trailers, after a message (a failed call's usual shape: HTTP 200).
+    let span = grpc_call(|h, s| {
+        h.response_headers(s, &[(":status", "200"), ("content-type", "application/grpc")], false).unwrap();
+        h.response_body(s, b"\0\0\0\0\x02hi", false).unwrap();
+        h.response_trailers(s, &[("grpc-status", "13"), ("grpc-message", "boom")]).unwrap();
+    });
+    assert_eq!(span.attribute("rpc.system"), Some("grpc"));
+    assert_eq!(span.attribute("rpc.service"), Some("grpc.test.EchoService"));
+    assert_eq!(span.attribute("rpc.method"), Some("Echo"));
+    assert_eq!(span.attribute("rpc.grpc.status_code"), Some("13"));
+    assert_eq!(span.attribute("error.type"), Some("INTERNAL"));
+    assert_eq!((span.status_code, span.status_message.as_str()), (2, "boom"));
+    // Trailers-only: the status in the response headers, which end the stream.
+    let span = grpc_call(|h, s| {
+        let headers = [(":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "12")];
+        h.response_headers(s, &headers, true).unwrap();
+    });
+    assert_eq!((span.attribute("rpc.grpc.status_code"), span.status_code), (Some("12"), 2));
+    // OK in the trailers: no error.
+    let span = grpc_call(|h, s| {
+        h.response_headers(s, &[(":status", "200"), ("content-type", "application/grpc")], false).unwrap();
+        h.response_trailers(s, &[("grpc-status", "0")]).unwrap();
+    });
+    assert_eq!(
+        (span.attribute("rpc.grpc.status_code"), span.status_code, span.attribute("error.type")),
+        (Some("0"), 0, None)
+    );
+}

@@ -15,6 +15,8 @@ mod conformance;
 #[cfg(feature = "e2e")]
 mod envoy_config;
 #[cfg(feature = "e2e")]
+mod envoy_grpc;
+#[cfg(feature = "e2e")]
 mod envoy_log_level;
 #[cfg(feature = "e2e")]
 mod envoy_logs;

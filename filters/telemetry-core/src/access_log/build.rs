@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use super::sha256::{self, HmacKey};
 use super::{FieldValue, LogRecord, Severity};
+use crate::grpc::Call;
 use crate::ids::{SpanId, TraceId};
 use crate::metrics::DimensionSource;
 use crate::names::log;
@@ -57,10 +58,13 @@ pub enum Field {
     UserAgent,
     RequestId,
     QueryHash,
+    /// A gRPC call's `grpc-status`, an integer; absent for other requests and for a call whose
+    /// response had none.
+    GrpcStatus,
 }
 
 /// Every standard field, by its name in the line ([`crate::names::log`]).
-pub const FIELDS: [(&str, Field); 14] = [
+pub const FIELDS: [(&str, Field); 15] = [
     (log::SERVICE, Field::Service),
     (log::METHOD, Field::Method),
     (log::ROUTE, Field::Route),
@@ -75,10 +79,11 @@ pub const FIELDS: [(&str, Field); 14] = [
     (log::USER_AGENT, Field::UserAgent),
     (log::REQUEST_ID, Field::RequestId),
     (log::QUERY_HASH, Field::QueryHash),
+    (log::GRPC_STATUS, Field::GrpcStatus),
 ];
 
 /// `,"<name>":` for every field of [`FIELDS`], in the same order.
-const LINE_KEYS: [&str; 14] = [
+const LINE_KEYS: [&str; 15] = [
     r#","service":"#,
     r#","method":"#,
     r#","route":"#,
@@ -93,6 +98,7 @@ const LINE_KEYS: [&str; 14] = [
     r#","user_agent":"#,
     r#","request_id":"#,
     r#","query_hash":"#,
+    r#","grpc_status":"#,
 ];
 
 /// What is known about a finished request, raw (the builder redacts).
@@ -121,6 +127,8 @@ pub struct RequestLog<'a> {
     /// The path (without its query) and the user agent already redacted, when the caller shares
     /// one redaction between the span and the line; `None`: the builder redacts them.
     pub clean: Option<(&'a str, Option<&'a str>)>,
+    /// How the call ended, when the request is a gRPC call.
+    pub grpc: Option<Call>,
 }
 
 impl Field {
@@ -141,26 +149,37 @@ impl Field {
     }
 }
 
-/// Severity by outcome: errors for 5xx and unanswered requests, warnings for 4xx.
-pub fn severity(status: u16) -> Severity {
-    match status {
+/// Severity by outcome: errors for 5xx and unanswered requests, warnings for 4xx. A gRPC call
+/// is judged by its status too, the more severe of the two counting: its server's failures
+/// (the codes that make a SERVER span an error, and no status at all) are errors like a 5xx,
+/// the caller's (`NOT_FOUND`, `INVALID_ARGUMENT`, ...: every other non-`OK` code) warnings like
+/// a 4xx, whatever the HTTP status (usually 200).
+pub fn severity(status: u16, grpc: Option<Call>) -> Severity {
+    let http = match status {
         0 | 500.. => Severity::Error,
         400..=499 => Severity::Warn,
         _ => Severity::Info,
-    }
+    };
+    let call = match grpc {
+        Some(c) if c.server_failed() => Severity::Error,
+        Some(c) if c.failed() => Severity::Warn,
+        _ => Severity::Info,
+    };
+    if call.number() > http.number() { call } else { http }
 }
 
-/// Whether this request is logged: every error at `errors`, successes at the route's share or
-/// `successes`. Decided on the trace id when there is one (like trace sampling, so logged
-/// requests and sampled traces line up at equal ratios), else on `random`.
+/// Whether this request is logged: every error (a line of `severity` above info) at `errors`,
+/// successes at the route's share or `successes`. Decided on the trace id when there is one
+/// (like trace sampling, so logged requests and sampled traces line up at equal ratios), else on
+/// `random`.
 pub fn sampled(
     cfg: &AccessLogConfig,
     route: Option<RouteId>,
-    status: u16,
+    severity: Severity,
     trace: Option<TraceId>,
     random: u64,
 ) -> bool {
-    let ratio = if severity(status) == Severity::Info {
+    let ratio = if severity == Severity::Info {
         route.and_then(|r| cfg.routes.get(r.0).copied().flatten()).unwrap_or(cfg.successes)
     } else {
         cfg.errors
@@ -242,6 +261,11 @@ pub fn each_field<'c, 'a>(
                     .into_iter()
                     .for_each(|q| emit(name, Value::Str(Cow::Owned(query_hash(&cfg.query_hash, policy, q)))));
             }
+            Field::GrpcStatus => {
+                if let Some(code) = req.grpc.and_then(|c| c.status) {
+                    emit(name, Value::Int(i64::from(code.number())));
+                }
+            }
         }
     }
     for ((name, _), value) in cfg.extra.iter().zip(req.extra) {
@@ -300,7 +324,7 @@ pub fn build(cfg: &AccessLogConfig, policy: &Policy, counts: &mut Counts, req: &
     push_message(&mut message, req.method, &clean_path, req.status);
     LogRecord {
         time_unix_nanos: req.end_unix_nanos,
-        severity: severity(req.status),
+        severity: severity(req.status, req.grpc),
         message,
         trace_id,
         span_id,

@@ -41,7 +41,7 @@ pub fn encode_request(
     out: &mut String,
 ) {
     let clean_path = build::clean_path(policy, counts, req);
-    push_head(out, req.end_unix_nanos, build::severity(req.status), |out| {
+    push_head(out, req.end_unix_nanos, build::severity(req.status, req.grpc), |out| {
         json::push_escaped(out, req.method);
         out.push(' ');
         json::push_escaped(out, &clean_path);
@@ -207,6 +207,7 @@ mod tests {
             status in 0u16..600,
             duration_nanos in 0u64..100_000_000_000,
             traced in any::<bool>(),
+            grpc in proptest::option::of((any::<bool>(), proptest::option::of(0u8..=16))),
         ) {
             let config = crate::config::Config::from_json(
                 br#"{"routes": ["/a/{id}"], "access_log": {"extra": [{"name": "tenant", "from": {"request_header": "x-tenant"}}]}}"#,
@@ -231,6 +232,10 @@ mod tests {
                 request_id: Some("Bearer abc.def"),
                 extra: &extra,
                 clean: None,
+                grpc: grpc.map(|(web, code)| crate::grpc::Call {
+                    protocol: if web { crate::grpc::Protocol::GrpcWeb } else { crate::grpc::Protocol::Grpc },
+                    status: code.and_then(|n| crate::grpc::Code::parse(&n.to_string())),
+                }),
             };
             let (mut direct, mut via_record) = (String::new(), String::new());
             let (mut counted_direct, mut counted_record) = (Counts::default(), Counts::default());

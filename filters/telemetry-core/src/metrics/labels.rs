@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use super::RequestFacts;
+use crate::grpc::{self, Call};
 
 /// The value for anything unmatched: an unrouted path, a method or dimension value outside its
 /// allow-list.
@@ -30,8 +31,12 @@ pub enum Builtin {
     StatusCode,
     /// `2xx`...`5xx`, `0xx` when no response was sent.
     StatusClass,
-    /// `success` for 1xx-3xx, `error` for 4xx, 5xx and no response.
+    /// `success` for 1xx-3xx, `error` for 4xx, 5xx and no response, and for a failed gRPC call
+    /// whatever its HTTP status.
     Outcome,
+    /// A gRPC call's `grpc-status` in decimal (`0`...`16`), `missing` when its response had
+    /// none, `none` for a request that is not a gRPC call.
+    GrpcStatus,
 }
 
 /// Where a label's value comes from.
@@ -43,17 +48,20 @@ pub enum LabelSource {
 }
 
 /// Built-in label names, as configured.
-pub const BUILTINS: [(&str, Builtin); 6] = [
+pub const BUILTINS: [(&str, Builtin); 7] = [
     ("reporter", Builtin::Reporter),
     ("method", Builtin::Method),
     ("route", Builtin::Route),
     ("status_code", Builtin::StatusCode),
     ("status_class", Builtin::StatusClass),
     ("outcome", Builtin::Outcome),
+    ("grpc_status", Builtin::GrpcStatus),
 ];
 
-/// The standard families' labels by default.
-pub const DEFAULT_LABELS: [&str; 5] = ["reporter", "method", "route", "status_code", "status_class"];
+/// The standard families' labels by default. `grpc_status` is one so that a gRPC call that
+/// failed with a 200 (`grpc-status: 13`) is an error in the default series too; every series
+/// carries it (`none` for plain HTTP), as every series of a family carries the same labels.
+pub const DEFAULT_LABELS: [&str; 6] = ["reporter", "method", "route", "status_code", "status_class", "grpc_status"];
 
 const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
@@ -76,8 +84,11 @@ impl Builtin {
                 push_status(out, facts.status / 100);
                 out.push_str("xx");
             }
-            Self::Outcome if (100..400).contains(&facts.status) => out.push_str("success"),
+            Self::Outcome if (100..400).contains(&facts.status) && !facts.grpc.is_some_and(Call::failed) => {
+                out.push_str("success");
+            }
             Self::Outcome => out.push_str("error"),
+            Self::GrpcStatus => out.push_str(facts.grpc.map_or(grpc::LABEL_NOT_GRPC, Call::label)),
         }
     }
 }
@@ -181,6 +192,7 @@ mod tests {
             response_bytes: 0,
             dimensions: &[],
             exemplar: None,
+            grpc: None,
         }
     }
 

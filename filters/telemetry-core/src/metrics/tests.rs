@@ -15,6 +15,7 @@ fn facts<'a>(route: Option<&'a str>, status: u16, millis: u64, dims: &'a [String
         response_bytes: 1500,
         dimensions: dims,
         exemplar: None,
+        grpc: None,
     }
 }
 
@@ -43,7 +44,7 @@ fn a_request_counts_once_and_lands_in_cumulative_buckets() {
     e.record(&facts(Some("/api/v1/query"), 200, 20, &[]));
     e.record(&facts(Some("/api/v1/query"), 200, 300, &[]));
     let all = drain(&mut e);
-    let labels = ";reporter=proxy;method=GET;route=/api/v1/query;status_code=200;status_class=2xx";
+    let labels = ";reporter=proxy;method=GET;route=/api/v1/query;status_code=200;status_class=2xx;grpc_status=none";
     assert_eq!(value(&all, &format!("meshlens_http_requests_total{labels}")), 2);
     let bucket = |le: &str| value(&all, &format!("meshlens_http_request_duration_seconds_bucket{labels};le={le}"));
     assert_eq!((bucket("0.025"), bucket("0.25"), bucket("0.5"), bucket("+Inf")), (1, 1, 2, 2));
@@ -194,7 +195,7 @@ fn config_errors_name_the_field() {
     assert_eq!(error(r#"{"metrics": {"max_series": 1}}"#), "metrics.max_series: must be from 2 to 100000, got 1");
     assert_eq!(
         error(r#"{"metrics": {"labels": ["method", "tenant"]}}"#),
-        "metrics.labels[1]: `tenant` is not a label; known: reporter, method, route, status_code, status_class, outcome"
+        "metrics.labels[1]: `tenant` is not a label; known: reporter, method, route, status_code, status_class, outcome, grpc_status"
     );
     assert_eq!(
         error(r#"{"metrics": {"custom": [{"name": "x-y", "kind": "requests"}]}}"#),

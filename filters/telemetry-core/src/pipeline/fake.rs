@@ -35,6 +35,11 @@ pub struct FakeHost {
     pub request_visible: Cell<bool>,
     /// The response headers as the filter sees them, edits included.
     pub response: RefCell<Vec<(String, String)>>,
+    /// The response trailers as the filter sees them (while they pass).
+    pub response_trailers: RefCell<Vec<(String, String)>>,
+    /// Trailers the next [`FakeHost::exchange`]'s response ends with (taken by it); `None`: the
+    /// response has none, and `on_response_trailers` is not called (as in Envoy).
+    pub next_trailers: RefCell<Option<Vec<(String, String)>>>,
     /// Attributes by path (`"source.address"`), as raw bytes.
     pub properties: RefCell<BTreeMap<String, Vec<u8>>>,
     /// `(level, line)` of every log line, whatever the proxy's log level.
@@ -127,6 +132,12 @@ impl FakeHost {
         self.request_visible.set(false);
     }
 
+    /// Makes the next exchange's response end with `trailers`.
+    pub fn end_with_trailers(&self, trailers: &[(&str, &str)]) {
+        *self.next_trailers.borrow_mut() =
+            Some(trailers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
+    }
+
     /// Sets a string attribute.
     pub fn set_property(&self, path: &str, value: &str) {
         self.properties.borrow_mut().insert(path.to_owned(), value.as_bytes().to_vec());
@@ -176,6 +187,10 @@ impl Headers for FakeHost {
 
     fn set_response_header(&self, name: &str, value: &str) {
         set(&mut self.response.borrow_mut(), name, value);
+    }
+
+    fn response_trailer(&self, name: &str) -> Option<String> {
+        self.response_trailers.borrow().iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 }
 
@@ -302,7 +317,8 @@ impl Calls for FakeHost {
 impl FakeHost {
     /// Runs one exchange through `pipeline` in Envoy's callback order for a filter placed before
     /// the router: request headers, request body (when there is one), response headers, response
-    /// body (when there is one), then stream end.
+    /// body (when there is one), response trailers (when [`FakeHost::end_with_trailers`] set
+    /// them), then stream end.
     pub fn exchange(
         &self,
         pipeline: &mut super::Pipeline,
@@ -342,6 +358,11 @@ impl FakeHost {
             exchange.on_response_body(reply.body.len());
         }
         let downstream = self.response.borrow().clone();
+        if let Some(trailers) = self.next_trailers.borrow_mut().take() {
+            *self.response_trailers.borrow_mut() = trailers;
+            pipeline.on_response_trailers(&mut exchange, self);
+            self.response_trailers.borrow_mut().clear();
+        }
         self.request_visible.set(true);
         pipeline.on_log(&mut exchange, self);
         self.request_visible.set(false);

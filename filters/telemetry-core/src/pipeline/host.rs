@@ -53,6 +53,8 @@ pub trait Headers {
     fn response_header(&self, name: &str) -> Option<String>;
     /// Replaces every value of a response header (the response sent downstream).
     fn set_response_header(&self, name: &str, value: &str);
+    /// The first value of a response trailer (while the trailers pass).
+    fn response_trailer(&self, name: &str) -> Option<String>;
 }
 
 /// Envoy attributes (`source.address`, `xds.cluster_name`, ...).

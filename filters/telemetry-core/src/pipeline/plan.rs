@@ -144,7 +144,9 @@ impl Plan {
         &self.properties
     }
 
-    /// The response headers read while they pass: `:status`, then configured ones.
+    /// The response headers read while they pass: `:status`, then configured ones. (A gRPC call
+    /// also reads `grpc-status`, and `grpc-message` when it failed, from the response headers or
+    /// trailers: not listed, as only gRPC calls read them.)
     pub fn response_headers(&self) -> impl Iterator<Item = &str> {
         let configured = self.log_extra.iter().chain(&self.dimensions).filter_map(|s| match s {
             Source::ResponseHeader(h) => Some(h.as_str()),

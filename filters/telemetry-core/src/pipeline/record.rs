@@ -7,6 +7,7 @@ use super::host::{self, Host, LogLevel, LogSink};
 use super::{Exchange, Pipeline, Request, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
+use crate::grpc;
 use crate::metrics::{Exemplar, RequestFacts};
 use crate::names;
 use crate::security;
@@ -37,6 +38,12 @@ impl Pipeline {
             response_body_bytes: Some(exchange.response_body_bytes),
             client_address: if wants_client { host::property_string(host, &self.plan.source_address) } else { None },
             protocol: if wants_span { host::property_string(host, &self.plan.request_protocol) } else { None },
+            grpc: exchange
+                .request
+                .as_ref()
+                .and_then(|r| r.attributes.grpc)
+                .map(|protocol| grpc::Call { protocol, status: exchange.grpc_status }),
+            grpc_message: exchange.grpc_message.take(),
         };
         let shared = self.record_metrics(exchange, &done, host);
         self.security(&done, host);
@@ -106,6 +113,7 @@ impl Pipeline {
                 span_id: s.context.span_id,
                 time_unix_nanos: done.end_unix_nanos,
             }),
+            grpc: done.grpc,
         };
         engine.record(&facts);
         shared
@@ -146,7 +154,8 @@ impl Pipeline {
             Some(_) => 0,
             None => self.ids.next_u64(),
         };
-        if !log_build::sampled(cfg, request.attributes.route, done.status, trace.map(|t| t.0), random) {
+        let severity = log_build::severity(done.status, done.grpc);
+        if !log_build::sampled(cfg, request.attributes.route, severity, trace.map(|t| t.0), random) {
             return;
         }
         let wants = |f: Field| cfg.fields.contains(&f);
@@ -196,6 +205,7 @@ impl Pipeline {
             request_id: request.attributes.request_id(),
             extra: &extra,
             clean: None,
+            grpc: done.grpc,
         };
         // The user agent is redacted only when the line or the (sampled) span shows it.
         let user_agent = self.plan.log_shows_user_agent || span.is_some_and(|s| s.sampled);

@@ -83,7 +83,7 @@ fn gateway_series(family: &str, route: &str, status: &str, le: Option<&str>) -> 
     let class = format!("{}xx", &status[..1]);
     let le = le.map(|le| format!(",le=\"{le}\"")).unwrap_or_default();
     format!(
-        "meshlens_{family}{{reporter=\"gateway\",method=\"GET\",route=\"{route}\",status_code=\"{status}\",status_class=\"{class}\"{le}}}"
+        "meshlens_{family}{{reporter=\"gateway\",method=\"GET\",route=\"{route}\",status_code=\"{status}\",status_class=\"{class}\",grpc_status=\"none\"{le}}}"
     )
 }
 
@@ -310,8 +310,11 @@ fn the_plan_reads_only_what_the_configuration_selects() {
     );
     assert_eq!(pipeline.plan().response_headers().collect::<Vec<_>>(), [":status", "x-cache"]);
     let request: Vec<&str> = pipeline.plan().request_headers().collect();
-    assert_eq!(request[..6], [":method", ":path", ":scheme", ":authority", "user-agent", "x-request-id"]);
-    assert_eq!(request[6..8], ["traceparent", "tracestate"]);
+    assert_eq!(
+        request[..7],
+        [":method", ":path", ":scheme", ":authority", "user-agent", "x-request-id", "content-type"]
+    );
+    assert_eq!(request[7..9], ["traceparent", "tracestate"]);
     assert!(request.contains(&"b3") && request.contains(&"x-b3-sampled") && request.ends_with(&["x-tenant"]));
     let untraced = Pipeline::configure(br#"{"tracing": {"enabled": false}}"#, &host).unwrap();
     assert!(!untraced.plan().request_headers().any(|h| h == "traceparent"), "no trace headers without tracing");
@@ -581,6 +584,7 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
     );
     assert_eq!(host.metric(&format!("{};kind=userinfo", names::REDACTIONS)), Some(1));
 }
+mod grpc;
 mod log_level;
 mod query_hash;
 mod security_counters;
@@ -708,7 +712,7 @@ fn the_metrics_endpoint_serves_every_worker_summed_as_typed_histograms() {
     assert_eq!(status, 200);
     assert_eq!(headers, [(String::from("content-type"), String::from("text/plain; version=0.0.4; charset=utf-8"))]);
     let text = String::from_utf8(body).unwrap();
-    let labels = r#"reporter="proxy",method="GET",route="/api/v1/query",status_code="200",status_class="2xx""#;
+    let labels = r#"reporter="proxy",method="GET",route="/api/v1/query",status_code="200",status_class="2xx",grpc_status="none""#;
     assert!(text.contains("# TYPE meshlens_http_request_duration_seconds histogram\n"), "{text}");
     assert!(text.contains(&format!("meshlens_http_requests_total{{{labels}}} 6\n")), "both workers, no scrape: {text}");
     assert!(text.contains(&format!("meshlens_http_request_duration_seconds_sum{{{labels}}} 0.9\n")), "{text}");

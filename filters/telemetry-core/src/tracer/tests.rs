@@ -148,6 +148,7 @@ fn finished_span_has_http_semantic_convention_attributes() {
         response_body_bytes: Some(19),
         client_address: Some("127.0.0.1:51234".into()),
         protocol: Some("HTTP/1.1".into()),
+        ..Completion::default()
     };
     let span = finish(
         config.tracing.as_ref().unwrap(),

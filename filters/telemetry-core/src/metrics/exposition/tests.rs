@@ -16,6 +16,7 @@ fn record(e: &mut MetricsEngine, route: &str, status: u16, millis: u64) {
         response_bytes: 10,
         dimensions: &[],
         exemplar: None,
+        grpc: None,
     });
 }
 
@@ -75,8 +76,8 @@ fn workers_add_up_series_by_series() {
     record(&mut two, "/b", 503, 5);
     let (text, rejected) = rendered(&[snap(&one), snap(&two)]);
     assert_eq!(rejected, 0);
-    let a = r#"reporter="proxy",method="GET",route="/a",status_code="200",status_class="2xx""#;
-    let b = r#"reporter="proxy",method="GET",route="/b",status_code="503",status_class="5xx""#;
+    let a = r#"reporter="proxy",method="GET",route="/a",status_code="200",status_class="2xx",grpc_status="none""#;
+    let b = r#"reporter="proxy",method="GET",route="/b",status_code="503",status_class="5xx",grpc_status="none""#;
     assert!(text.contains(&format!("meshlens_http_requests_total{{{a}}} 2\n")), "{text}");
     assert!(text.contains(&format!("meshlens_http_requests_total{{{b}}} 1\n")), "{text}");
     assert!(text.contains(&format!("meshlens_http_request_duration_seconds_bucket{{{a},le=\"0.1\"}} 1\n")));

@@ -27,6 +27,7 @@ fn record(e: &mut MetricsEngine, millis: u64, span: Option<u8>) {
             span_id: SpanId::from_hex(&format!("00000000000000{n:02x}")).unwrap(),
             time_unix_nanos: 1_000 + u64::from(n),
         }),
+        grpc: None,
     });
 }
 

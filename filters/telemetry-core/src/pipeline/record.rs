@@ -10,6 +10,7 @@ use crate::access_log::{LogRecord, line};
 use crate::metrics::{Exemplar, RequestFacts};
 use crate::names;
 use crate::security;
+use crate::tracer::attributes::Captured;
 use crate::tracer::{self, ActiveSpan, Clean, Completion};
 
 /// Per extra access-log field: the value its twin metric dimension already redacted (`None`: no
@@ -36,6 +37,7 @@ impl Pipeline {
             request_body_bytes: Some(exchange.request_body_bytes),
             response_body_bytes: Some(exchange.response_body_bytes),
             client_address: if wants_client { host::property_string(host, &self.plan.source_address) } else { None },
+            forwarded_for: None,
             protocol: if wants_span { host::property_string(host, &self.plan.request_protocol) } else { None },
         };
         let shared = self.record_metrics(exchange, &done, host);
@@ -52,7 +54,9 @@ impl Pipeline {
         }
         let policy = &self.config.redaction;
         let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, true));
-        if let Some(finished) = tracer::finish_clean(
+        let done = Completion { forwarded_for: request.span.forwarded_for.clone(), ..done };
+        let captured = if cfg.attributes.is_empty() { Vec::new() } else { self.span_captures(request, host) };
+        if let Some(mut finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
             span,
@@ -63,8 +67,24 @@ impl Pipeline {
             &mut self.redactions,
         ) && let Some(exporter) = &mut self.spans
         {
+            finished.attributes.extend(cfg.attributes.values(captured, policy, &mut self.redactions));
             exporter.push(host, finished);
         }
+    }
+
+    /// A sampled span's configured attribute values: the headers captured as they passed, the
+    /// Envoy attributes read now.
+    fn span_captures(&self, request: &Request, host: &impl Host) -> Vec<Captured> {
+        request
+            .span
+            .values
+            .iter()
+            .zip(&self.plan.span_attributes)
+            .map(|(captured, source)| match source {
+                plan::Source::Property(p) => host.property(p).map_or(Captured::Absent, Captured::Property),
+                _ => captured.clone(),
+            })
+            .collect()
     }
 
     /// Records the finished request into the metrics engine. Returns, per extra log field, the

@@ -485,6 +485,7 @@ fn secrets_in_the_path_and_the_authority_reach_no_output() {
 mod log_level;
 mod query_hash;
 mod security_counters;
+mod span_attributes;
 
 #[test]
 fn exports_are_protobuf_by_default_and_json_when_configured() {

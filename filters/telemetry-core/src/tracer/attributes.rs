@@ -156,13 +156,17 @@ pub fn allowed_property(path: &[String]) -> Option<Shape> {
 /// `source` is Envoy's `source.address`: the connection's peer, unless Envoy's HTTP connection
 /// manager took the client from `x-forwarded-for` (`use_remote_address: false`, or
 /// `xff_num_trusted_hops` > 0), in which case Envoy gives that address with port 0 and no
-/// attribute gives the socket's peer: `network.peer.*` is then left out. `forwarded_for` is the
-/// request's first `x-forwarded-for` value: its left-most entry, when it is an IP address, is the
-/// original client (`client.address`, without `client.port`). A lone entry equal to the peer is
-/// Envoy's own append (`use_remote_address: true`), not a forwarded client. Without one, the
-/// client is the peer, port included. A port of 0 is never written.
+/// attribute gives the socket's peer: `network.peer.*` is then left out.
 ///
-/// The left-most entry is what the client (or the first proxy) claims, not checked by anyone:
+/// `forwarded_for` is the request's first `x-forwarded-for` value as the filter sees it, after
+/// Envoy's connection manager: with `use_remote_address: true` Envoy has appended one entry (the
+/// peer, or for a loopback peer Envoy's own address), so when `source` is the peer a forwarded
+/// client exists only if the header has two entries or more; when Envoy took the client from the
+/// header (port 0), every entry was forwarded. The original client is then the left-most entry,
+/// when it is an IP address: `client.address`, without `client.port` (the header has no ports).
+/// Otherwise the client is `source`, its port included unless 0. A port of 0 is never written.
+///
+/// The left-most entry is what the client (or the first proxy) claims, checked by nobody:
 /// `network.peer.address` is the address the proxy saw.
 pub fn peer_and_client(source: Option<&str>, forwarded_for: Option<&str>, out: &mut Vec<KeyValue>) {
     let peer = source.map(split_host_port);
@@ -171,7 +175,9 @@ pub fn peer_and_client(source: Option<&str>, forwarded_for: Option<&str>, out: &
         out.push(KeyValue::string("network.peer.address", host.to_owned()));
         out.push(KeyValue::int("network.peer.port", i64::from(port)));
     }
-    match forwarded_for.and_then(|xff| forwarded_client(xff, direct.map(|(host, _)| host))) {
+    // Entries Envoy did not add itself: all of them when it read the client from the header.
+    let appended = usize::from(direct.is_some());
+    match forwarded_for.and_then(|xff| forwarded_client(xff, appended)) {
         Some(client) => out.push(KeyValue::string("client.address", client.to_string())),
         None => {
             if let Some((host, port)) = peer {
@@ -184,22 +190,20 @@ pub fn peer_and_client(source: Option<&str>, forwarded_for: Option<&str>, out: &
     }
 }
 
-/// The left-most `x-forwarded-for` entry as an IP address; `None` when it is not one (`unknown`,
-/// an obfuscated identifier) or when the header is only the peer's own address.
-fn forwarded_client(xff: &str, peer: Option<&str>) -> Option<IpAddr> {
-    let mut entries = xff.split(',').map(str::trim);
-    let first = entries.next()?;
-    let lone = entries.next().is_none();
-    // Entries are bare addresses; some proxies write `[v6]`, `[v6]:port` or `v4:port`.
-    let ip: IpAddr = match split_host_port(first) {
-        (host, Some(_)) => host.parse().ok()?,
-        (host, None) => host.trim_start_matches('[').trim_end_matches(']').parse().ok()?,
-    };
-    let is_peer = peer.and_then(|p| p.parse::<IpAddr>().ok()) == Some(ip);
-    if lone && is_peer {
+/// The left-most `x-forwarded-for` entry as an IP address, when the header has more entries than
+/// the `appended` ones Envoy added; `None` when it has not, or when the entry is not an address
+/// (`unknown`, an obfuscated identifier).
+fn forwarded_client(xff: &str, appended: usize) -> Option<IpAddr> {
+    let entries = xff.split(',').map(str::trim).filter(|e| !e.is_empty());
+    if entries.clone().count() <= appended {
         return None;
     }
-    Some(ip)
+    let first = entries.clone().next()?;
+    // Entries are bare addresses; some proxies write `[v6]`, `[v6]:port` or `v4:port`.
+    match split_host_port(first) {
+        (host, Some(_)) => host.parse().ok(),
+        (host, None) => host.trim_start_matches('[').trim_end_matches(']').parse().ok(),
+    }
 }
 
 impl SpanAttributes {
@@ -296,8 +300,11 @@ mod tests {
         let peer = vec![s("network.peer.address", "10.0.0.7"), i("network.peer.port", 5000)];
         let client = vec![s("client.address", "10.0.0.7"), i("client.port", 5000)];
         assert_eq!(attrs(Some("10.0.0.7:5000"), None), [peer.clone(), client.clone()].concat());
-        // Envoy's own append (use_remote_address: true) is not a forwarded client.
+        // Envoy's own append (use_remote_address: true): the peer, or for a loopback peer the
+        // proxy's own address.
         assert_eq!(attrs(Some("10.0.0.7:5000"), Some("10.0.0.7")), [peer, client].concat());
+        let loopback = attrs(Some("127.0.0.1:41000"), Some("192.0.2.2"));
+        assert_eq!(loopback[2..], [s("client.address", "127.0.0.1"), i("client.port", 41000)]);
         let v6 = attrs(Some("[::1]:6000"), None);
         assert_eq!(v6[0], s("network.peer.address", "::1"));
         assert_eq!(v6[3], i("client.port", 6000));
@@ -305,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_forwarded_client_has_no_port() {
-        let got = attrs(Some("127.0.0.1:41000"), Some("203.0.113.7, 127.0.0.1"));
+        let got = attrs(Some("127.0.0.1:41000"), Some("203.0.113.7, 192.0.2.2"));
         let want = vec![
             s("network.peer.address", "127.0.0.1"),
             i("network.peer.port", 41000),
@@ -314,19 +321,23 @@ mod tests {
         assert_eq!(got, want);
         let bracketed = attrs(Some("127.0.0.1:1"), Some("[2001:db8::1]:443, 10.0.0.1"));
         assert_eq!(bracketed[2], s("client.address", "2001:db8::1"));
-        assert_eq!(attrs(Some("127.0.0.1:1"), Some("198.51.100.2:8080"))[2], s("client.address", "198.51.100.2"));
+        let with_port = attrs(Some("127.0.0.1:1"), Some("198.51.100.2:8080,10.0.0.1"));
+        assert_eq!(with_port[2], s("client.address", "198.51.100.2"));
     }
 
     #[test]
     fn an_address_envoy_took_from_x_forwarded_for_is_no_peer_and_port_0_is_never_written() {
-        // use_remote_address: false: Envoy's remote address is the XFF client with port 0.
+        // use_remote_address: false, or trusted hops: Envoy's remote address is the XFF client
+        // with port 0, and every entry was forwarded.
         assert_eq!(attrs(Some("203.0.113.7:0"), Some("203.0.113.7")), vec![s("client.address", "203.0.113.7")]);
         assert_eq!(attrs(Some("203.0.113.7:0"), None), vec![s("client.address", "203.0.113.7")]);
+        let behind = attrs(Some("203.0.113.7:0"), Some("198.51.100.1, 203.0.113.7"));
+        assert_eq!(behind, vec![s("client.address", "198.51.100.1")], "the original client, behind all proxies");
     }
 
     #[test]
     fn an_entry_that_is_not_an_address_falls_back_to_the_peer() {
-        for xff in ["unknown, 10.0.0.1", "_hidden", "", "<script>"] {
+        for xff in ["unknown, 10.0.0.1", "_hidden, 10.0.0.1", "", ",", "<script>, 10.0.0.1"] {
             let got = attrs(Some("10.0.0.7:5000"), Some(xff));
             assert_eq!(got[2], s("client.address", "10.0.0.7"), "{xff}");
             assert_eq!(got[3], i("client.port", 5000), "{xff}");

@@ -43,6 +43,8 @@ impl Pipeline {
         let shared = self.record_metrics(exchange, &done, host);
         self.security(&done, host);
         let span = exchange.span.take();
+        // A sampled span's capture, moved out (the request is only borrowed from here on).
+        let capture = exchange.request.as_mut().map(|r| std::mem::take(&mut r.span)).unwrap_or_default();
         let Some(request) = &exchange.request else { return };
         // The path and the user agent are redacted once, when the line or the span first needs
         // them, and the result is shared (and counted once).
@@ -54,8 +56,8 @@ impl Pipeline {
         }
         let policy = &self.config.redaction;
         let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, true));
-        let done = Completion { forwarded_for: request.span.forwarded_for.clone(), ..done };
-        let captured = if cfg.attributes.is_empty() { Vec::new() } else { self.span_captures(request, host) };
+        let captured = if cfg.attributes.is_empty() { Vec::new() } else { self.span_captures(capture.values, host) };
+        let done = Completion { forwarded_for: capture.forwarded_for, ..done };
         if let Some(mut finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
@@ -74,15 +76,13 @@ impl Pipeline {
 
     /// A sampled span's configured attribute values: the headers captured as they passed, the
     /// Envoy attributes read now.
-    fn span_captures(&self, request: &Request, host: &impl Host) -> Vec<Captured> {
-        request
-            .span
-            .values
-            .iter()
+    fn span_captures(&self, values: Vec<Captured>, host: &impl Host) -> Vec<Captured> {
+        values
+            .into_iter()
             .zip(&self.plan.span_attributes)
             .map(|(captured, source)| match source {
                 plan::Source::Property(p) => host.property(p).map_or(Captured::Absent, Captured::Property),
-                _ => captured.clone(),
+                _ => captured,
             })
             .collect()
     }

@@ -178,7 +178,7 @@ pub fn peer_and_client(source: Option<&str>, forwarded_for: Option<&str>, out: &
     // Entries Envoy did not add itself: all of them when it read the client from the header.
     let appended = usize::from(direct.is_some());
     match forwarded_for.and_then(|xff| forwarded_client(xff, appended)) {
-        Some(client) => out.push(KeyValue::string("client.address", client.to_string())),
+        Some(client) => out.push(KeyValue::string("client.address", client.to_owned())),
         None => {
             if let Some((host, port)) = peer {
                 out.push(KeyValue::string("client.address", host.to_owned()));
@@ -190,20 +190,21 @@ pub fn peer_and_client(source: Option<&str>, forwarded_for: Option<&str>, out: &
     }
 }
 
-/// The left-most `x-forwarded-for` entry as an IP address, when the header has more entries than
-/// the `appended` ones Envoy added; `None` when it has not, or when the entry is not an address
-/// (`unknown`, an obfuscated identifier).
-fn forwarded_client(xff: &str, appended: usize) -> Option<IpAddr> {
+/// The left-most `x-forwarded-for` entry's IP address, as written, when the header has more
+/// entries than the `appended` ones Envoy added; `None` when it has not, or when the entry is not
+/// an address (`unknown`, an obfuscated identifier).
+fn forwarded_client(xff: &str, appended: usize) -> Option<&str> {
     let entries = xff.split(',').map(str::trim).filter(|e| !e.is_empty());
     if entries.clone().count() <= appended {
         return None;
     }
     let first = entries.clone().next()?;
     // Entries are bare addresses; some proxies write `[v6]`, `[v6]:port` or `v4:port`.
-    match split_host_port(first) {
-        (host, Some(_)) => host.parse().ok(),
-        (host, None) => host.trim_start_matches('[').trim_end_matches(']').parse().ok(),
-    }
+    let host = match split_host_port(first) {
+        (host, Some(_)) => host,
+        (host, None) => host.trim_start_matches('[').trim_end_matches(']'),
+    };
+    host.parse::<IpAddr>().is_ok().then_some(host)
 }
 
 impl SpanAttributes {

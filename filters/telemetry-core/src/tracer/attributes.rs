@@ -165,6 +165,8 @@ pub fn allowed_property(path: &[String]) -> Option<Shape> {
 /// header (port 0), every entry was forwarded. The original client is then the left-most entry,
 /// when it is an IP address: `client.address`, without `client.port` (the header has no ports).
 /// Otherwise the client is `source`, its port included unless 0. A port of 0 is never written.
+/// (With Envoy's `skip_xff_append`, a lone entry the client sent is taken for Envoy's own: the
+/// client is then the peer.)
 ///
 /// The left-most entry is what the client (or the first proxy) claims, checked by nobody:
 /// `network.peer.address` is the address the proxy saw.

@@ -3,7 +3,7 @@
 //! `xff_num_trusted_hops: 0`: Envoy's `source.address` is the TCP peer, and Envoy appends the
 //! peer to `x-forwarded-for`).
 
-use meshlens_tests::envoy::{Envoy, Render};
+use meshlens_tests::envoy::{self, Envoy, Render, free_port};
 use meshlens_tests::http::{Client, Reply, Server};
 use meshlens_tests::otlp::{self, Receiver};
 use serde_json::{Value, json};
@@ -97,5 +97,37 @@ fn peer_client_headers_and_custom_attributes_reach_the_span_redacted_and_cut() {
     let exports = collector.exports();
     assert!(exports.iter().all(|e| e.content_type == "application/x-protobuf"), "{exports:?}");
     let (ok, out) = otlp::validate_exports("traces", &exports);
+    assert!(ok, "OTLP validator rejected a payload:\n{out}");
+}
+
+/// Behind one trusted proxy (`xff_num_trusted_hops: 1`) Envoy takes the client from
+/// `x-forwarded-for`: `source.address` is that address with port 0, and no Envoy attribute gives
+/// the TCP peer. The span then has no `network.peer.*` and no `client.port` (never 0), and
+/// `client.address` is the original client, the left-most entry.
+#[test]
+fn behind_a_trusted_proxy_the_span_has_no_peer_and_no_port_0() {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let config = r#"{"service": {"name": "edge-gateway"},
+      "tracing": {"exporter": {"cluster": "otel_collector", "flush_interval_ms": 100},
+        "attributes": [{"key": "envoy.source_address", "from": {"property": ["source", "address"]}}]}}"#;
+    let render =
+        Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: Some(config.into()) };
+    let (listener, admin) = (free_port(), free_port());
+    let text = envoy::render("edge-gateway.yaml", &render, listener, admin);
+    let trusted = text.replacen("xff_num_trusted_hops: 0", "xff_num_trusted_hops: 1", 1);
+    assert_ne!(trusted, text, "the gateway config sets xff_num_trusted_hops");
+    let envoy = Envoy::start_text(&trusted, listener, admin, 1);
+    let headers = [("x-forwarded-for", "198.51.100.20, 203.0.113.9")];
+    assert_eq!(meshlens_tests::http::get(envoy.listener, "/api/v1/query", &headers).unwrap().status(), 200);
+    let spans = collector.wait_spans(1);
+    let span = &spans[0];
+    // What Envoy gave the filter: the trusted client, the last entry the proxy appended, port 0.
+    assert_eq!(span.attribute("envoy.source_address").as_deref(), Some("203.0.113.9:0"));
+    assert_eq!(span.attribute("network.peer.address"), None);
+    assert_eq!(span.attribute("network.peer.port"), None);
+    assert_eq!(span.attribute("client.address").as_deref(), Some("198.51.100.20"));
+    assert_eq!(span.attribute("client.port"), None, "no port 0");
+    let (ok, out) = otlp::validate_exports("traces", &collector.exports());
     assert!(ok, "OTLP validator rejected a payload:\n{out}");
 }

@@ -283,11 +283,17 @@ impl Pipeline {
             }
         }
         let Some(request) = &mut exchange.request else { return };
-        // A sampled span's captured response headers (its capture is empty otherwise).
-        for (slot, source) in request.span.values.iter_mut().zip(&self.plan.span_attributes) {
-            if let plan::Source::ResponseHeader(name) = source {
-                *slot = host.response_header(name).map_or(Captured::Absent, |v| Captured::Header(vec![v]));
-            }
+        // A sampled span's captured response headers, every value (its capture is empty when the
+        // span is not sampled): one read of the map for all of them.
+        if self.plan.reads_response_span_headers && !request.span.values.is_empty() {
+            host.response_headers(|headers| {
+                for (slot, source) in request.span.values.iter_mut().zip(&self.plan.span_attributes) {
+                    if let plan::Source::ResponseHeader(name) = source {
+                        let values: Vec<String> = headers.get_all(name).map(str::to_owned).collect();
+                        *slot = if values.is_empty() { Captured::Absent } else { Captured::Header(values) };
+                    }
+                }
+            });
         }
         for (slot, source) in request.log_extra.iter_mut().zip(&self.plan.log_extra) {
             if let plan::Source::ResponseHeader(name) = source {

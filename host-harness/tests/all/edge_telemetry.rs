@@ -56,7 +56,7 @@ fn a_request_continues_the_trace_and_exports_its_span() {
 #[test]
 fn the_span_carries_peer_client_and_configured_header_attributes() {
     let mut h = host(
-        r#"{"tracing": {"request_headers": ["x-multi", "cookie"], "response_headers": ["content-type"],
+        r#"{"tracing": {"request_headers": ["x-multi", "cookie"], "response_headers": ["content-type", "x-cache"],
             "attributes": [{"key": "app.tenant", "from": {"request_header": "x-tenant"}},
                            {"key": "envoy.source_port", "from": {"property": ["source", "port"]}}]}}"#,
     );
@@ -72,7 +72,8 @@ fn the_span_carries_peer_client_and_configured_header_attributes() {
         ("x-tenant", "acme"),
     ];
     h.request_headers(s, &request, true).unwrap();
-    h.response_headers(s, &[(":status", "200"), ("content-type", "text/plain")], true).unwrap();
+    let response = [(":status", "200"), ("content-type", "text/plain"), ("x-cache", "HIT"), ("x-cache", "MISS")];
+    h.response_headers(s, &response, true).unwrap();
     h.complete(s).unwrap();
     h.advance(Duration::from_secs(2)).unwrap();
     let spans = h.spans();
@@ -86,6 +87,7 @@ fn the_span_carries_peer_client_and_configured_header_attributes() {
     assert_eq!(span.attribute("http.request.header.x-multi"), Some(r#"["a","b"]"#));
     assert_eq!(span.attribute("http.request.header.cookie"), Some(r#"["session=[REDACTED]"]"#));
     assert_eq!(span.attribute("http.response.header.content-type"), Some(r#"["text/plain"]"#));
+    assert_eq!(span.attribute("http.response.header.x-cache"), Some(r#"["HIT","MISS"]"#));
     assert_eq!(span.attribute("app.tenant"), Some("acme"));
     assert_eq!(span.attribute("envoy.source_port"), Some("40000"));
 }

@@ -39,6 +39,8 @@ pub struct Plan {
     /// Per configured span attribute (`tracing.request_headers`, `response_headers`,
     /// `attributes`), in order: where its raw value comes from. Read for sampled spans only.
     pub(super) span_attributes: Vec<Source>,
+    /// Whether some span attribute reads a response header.
+    pub(super) reads_response_span_headers: bool,
 }
 
 /// Where a configured label or log field gets its raw value.
@@ -139,6 +141,7 @@ impl Plan {
             log_extra_twins,
             log_shows_user_agent: wants(Field::UserAgent),
             reads_response_dimensions,
+            reads_response_span_headers: span_attributes.iter().any(|s| matches!(s, Source::ResponseHeader(_))),
             span_attributes,
         }
     }

@@ -21,7 +21,11 @@ const CONFIG: &str = r#"{"tracing": {"exporter": {"encoding": "ENCODING"},
     "metrics": {"dimensions": [{"name": "route_name", "from": {"property": ["xds", "route_name"]}}]}}"#;
 
 const OK: Reply<'static> = Reply {
-    headers: &[(":status", "200"), ("x-cache", "HIT from ghp_0123456789abcdefghijABCDEFGHIJ012345")],
+    headers: &[
+        (":status", "200"),
+        ("x-cache", "HIT from ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+        ("x-cache", "MISS"),
+    ],
     body: b"ok",
     from_upstream: true,
     latency_nanos: 1_000_000,
@@ -80,7 +84,7 @@ fn a_sampled_span_carries_peer_client_headers_and_custom_attributes() {
     assert_eq!(get("http.request.header.content-type"), Some(strings(&["application/json"])));
     assert_eq!(get("http.request.header.x-multi"), Some(strings(&["a", "b"])), "every value, in order");
     assert_eq!(get("http.request.header.authorization"), Some(strings(&["Bearer [REDACTED]"])));
-    assert_eq!(get("http.response.header.x-cache"), Some(strings(&["HIT from [REDACTED]"])));
+    assert_eq!(get("http.response.header.x-cache"), Some(strings(&["HIT from [REDACTED]", "MISS"])));
     assert_eq!(get("app.tenant"), Some(json!({"stringValue": "acme"})));
     let cut = format!("n{}...[TRUNCATED]", "x".repeat(48 - 1 - 14));
     assert_eq!(get("app.note"), Some(json!({"stringValue": cut})));

@@ -125,3 +125,26 @@ fn without_x_forwarded_for_the_client_is_the_peer_with_its_port() {
     assert_eq!(attribute(span, "client.port"), Some(&json!({"intValue": "41234"})));
     assert_eq!(attribute(span, "http.request.header.content-type"), None, "absent headers are left out");
 }
+
+#[test]
+fn with_a_header_allow_list_a_header_not_allowed_is_not_recorded() {
+    let config = r#"{"redaction": {"headers": {"allow": ["content-type", "x-tenant"]}},
+        "tracing": {"request_headers": ["content-type", "x-secret"],
+          "attributes": [{"key": "app.tenant", "from": {"request_header": "x-tenant"}},
+                         {"key": "app.secret", "from": {"request_header": "x-secret"}},
+                         {"key": "app.cache", "from": {"response_header": "x-cache"}}]}}"#;
+    let host = FakeHost::new(START, [23; 32]);
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let request =
+        [(":method", "GET"), (":path", "/"), ("content-type", "text/csv"), ("x-secret", "s3"), ("x-tenant", "acme")];
+    host.exchange(&mut pipeline, &request, b"", &OK);
+    host.tick(&mut pipeline, 2_000_000_000);
+    let calls = host.calls.borrow();
+    let span = &payload(&calls[0])["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(attribute(span, "http.request.header.content-type"), Some(&strings(&["text/csv"])));
+    assert_eq!(attribute(span, "app.tenant"), Some(&json!({"stringValue": "acme"})));
+    for refused in ["http.request.header.x-secret", "app.secret", "app.cache"] {
+        assert_eq!(attribute(span, refused), None, "{refused} is not on the allow list");
+    }
+    assert!(!span.to_string().contains("s3"), "{span}");
+}

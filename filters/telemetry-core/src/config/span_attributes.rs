@@ -25,7 +25,18 @@ pub(super) fn span_attributes(raw: &raw::Tracing) -> Result<SpanAttributes, Conf
     }
     let count = raw.request_headers.len() + raw.response_headers.len() + raw.attributes.len();
     if count > MAX_CONFIGURED {
-        let field = if raw.attributes.is_empty() { "request_headers" } else { "attributes" };
+        // The list in which the running count passes the limit.
+        let lists = [
+            ("request_headers", raw.request_headers.len()),
+            ("response_headers", raw.response_headers.len()),
+            ("attributes", raw.attributes.len()),
+        ];
+        let mut total = 0;
+        let field = lists.iter().find(|(_, n)| {
+            total += n;
+            total > MAX_CONFIGURED
+        });
+        let field = field.map_or("attributes", |(name, _)| name);
         return Err(err(
             format!("{F}.{field}"),
             format!(

@@ -359,4 +359,12 @@ fn span_attribute_errors_name_the_field() {
         error_of(&format!(r#"{{"tracing": {{"request_headers": [{}]}}}}"#, many.join(","))),
         "tracing.request_headers: at most 32 span attributes (request_headers, response_headers and attributes together), got 33"
     );
+    let twenty: Vec<String> = (0..20).map(|i| format!("\"x-h{i}\"")).collect();
+    assert_eq!(
+        error_of(&format!(
+            r#"{{"tracing": {{"request_headers": [{0}], "response_headers": [{0}]}}}}"#,
+            twenty.join(",")
+        )),
+        "tracing.response_headers: at most 32 span attributes (request_headers, response_headers and attributes together), got 40"
+    );
 }

@@ -98,6 +98,7 @@ fn completion(status: u16) -> Completion {
         request_body_bytes: Some(0),
         response_body_bytes: Some(2_345),
         client_address: Some("203.0.113.7:51234".to_owned()),
+        forwarded_for: None,
         protocol: Some("HTTP/2".to_owned()),
         ..Completion::default()
     }

@@ -24,7 +24,8 @@ pub struct SpanRecord {
     pub status_code: i64,
     pub status_message: String,
     pub trace_state: String,
-    /// Attribute values as text (`stringValue`, `intValue`, `boolValue`, `doubleValue`).
+    /// Attribute values as text (`stringValue`, `intValue`, `boolValue`, `doubleValue`; a string
+    /// array as JSON, `["a","b"]`).
     pub attributes: Vec<(String, String)>,
     /// Linked spans: (trace id, span id).
     pub links: Vec<(String, String)>,
@@ -145,6 +146,10 @@ fn attributes(v: &Value) -> Vec<(String, String)> {
                 b.to_string()
             } else if let Some(d) = value["doubleValue"].as_f64() {
                 d.to_string()
+            } else if let Some(items) = value["arrayValue"]["values"].as_array() {
+                // A string array (`http.request.header.<name>`) as its JSON text: `["a","b"]`.
+                let items: Vec<Value> = items.iter().map(|i| i["stringValue"].clone()).collect();
+                Value::Array(items).to_string()
             } else {
                 value.to_string()
             };

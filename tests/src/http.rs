@@ -248,6 +248,11 @@ impl Client {
         Ok(Self { writer: conn.try_clone()?, reader: BufReader::new(conn) })
     }
 
+    /// The connection's local port: what the server sees as the peer's port.
+    pub fn local_port(&self) -> std::io::Result<u16> {
+        Ok(self.writer.local_addr()?.port())
+    }
+
     /// Sends a GET and reads the response; `host: meshlens.test` and `user-agent:
     /// meshlens-tests/1` unless `headers` has its own.
     pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {

@@ -81,6 +81,12 @@ impl Headers for WasmHost {
         host::header(MapType::ResponseHeaders, name).ok().flatten()
     }
 
+    fn response_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
+        let raw = host::header_map(MapType::ResponseHeaders).unwrap_or_default();
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = host::pairs::decode(&raw).unwrap_or_default();
+        read(&pairs)
+    }
+
     fn set_response_header(&self, name: &str, value: &str) {
         let _ = host::set_header(MapType::ResponseHeaders, name, value);
     }

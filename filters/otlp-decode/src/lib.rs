@@ -9,8 +9,8 @@
 //! The schema below is the subset of opentelemetry-proto (`trace/v1/trace.proto`,
 //! `logs/v1/logs.proto`, `common/v1/common.proto`, `resource/v1/resource.proto`,
 //! `collector/{trace,logs}/v1/*_service.proto`) that traces and logs use, with the proto field
-//! numbers (`AnyValue`'s `array_value` and `kvlist_value`, which meshlens never writes, are left
-//! out). The decoder is strict: a field number the schema does not know, a wire type that
+//! numbers (`AnyValue`'s `kvlist_value`, which meshlens never writes, is left out; its
+//! `array_value` carries the string arrays of header attributes). The decoder is strict: a field number the schema does not know, a wire type that
 //! does not match the field, invalid UTF-8 in a string or a truncated message is an error, so a
 //! test fails on a malformed payload instead of reading around it.
 //!
@@ -277,6 +277,17 @@ const ANY_VALUE: &[Field] = &[
     one(2, "boolValue", Kind::Bool),
     one(3, "intValue", Kind::Int64),
     one(4, "doubleValue", Kind::Double),
+    one(5, "arrayValue", Kind::Message(ARRAY_VALUE)),
+    one(7, "bytesValue", Kind::Bytes),
+];
+/// `ArrayValue.values`: scalars only (a constant schema cannot refer back to [`ANY_VALUE`], and
+/// meshlens never nests arrays, so a nested array is an unknown field: an error).
+const ARRAY_VALUE: &[Field] = &[many(1, "values", Kind::Message(ANY_SCALAR))];
+const ANY_SCALAR: &[Field] = &[
+    one(1, "stringValue", Kind::Text),
+    one(2, "boolValue", Kind::Bool),
+    one(3, "intValue", Kind::Int64),
+    one(4, "doubleValue", Kind::Double),
     one(7, "bytesValue", Kind::Bytes),
 ];
 
@@ -451,6 +462,23 @@ mod tests {
         assert_eq!(double(f64::NEG_INFINITY), "-Infinity");
         assert_eq!(double(0.5), 0.5);
         assert_eq!(hex(&[0x00, 0xab]), "00ab");
+    }
+
+    #[test]
+    fn a_string_array_reads_as_an_array_value() {
+        // KeyValue { key: "h", value: AnyValue { array_value: ArrayValue { values: [
+        //   AnyValue { string_value: "a" }, AnyValue { string_value: "bc" }] } } } in a Resource.
+        let array = [0x0a, 0x03, 0x0a, 0x01, b'a', 0x0a, 0x04, 0x0a, 0x02, b'b', b'c'];
+        let mut any = vec![0x2a, array.len() as u8];
+        any.extend(array);
+        let mut kv = vec![0x0a, 0x01, b'h', 0x12, any.len() as u8];
+        kv.extend(&any);
+        let mut resource = vec![0x0a, kv.len() as u8];
+        resource.extend(&kv);
+        let decoded = message(&resource, RESOURCE, "resource").unwrap();
+        let values = &decoded["attributes"][0]["value"]["arrayValue"]["values"];
+        assert_eq!(values[0]["stringValue"], "a");
+        assert_eq!(values[1]["stringValue"], "bc");
     }
 
     #[test]

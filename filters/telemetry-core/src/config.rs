@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod parse;
 pub mod raw;
+mod span_attributes;
 
 use std::fmt;
 
@@ -54,6 +55,8 @@ pub struct TracingConfig {
     pub traceresponse: bool,
     pub error_on_4xx: bool,
     pub exporter: ExporterConfig,
+    /// Captured headers and custom attributes of sampled spans.
+    pub attributes: crate::tracer::attributes::SpanAttributes,
 }
 
 /// What to do with an incoming trace context.
@@ -269,6 +272,7 @@ fn tracing(raw: raw::Tracing, routes: &RouteTable) -> Result<TracingConfig, Conf
         trace_id_header,
         traceresponse: raw.traceresponse,
         error_on_4xx: raw.error_on_4xx,
+        attributes: span_attributes::span_attributes(&raw)?,
         exporter: exporter(raw.exporter)?,
     })
 }

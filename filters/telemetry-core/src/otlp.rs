@@ -229,6 +229,19 @@ fn push_value(out: &mut String, value: &Value) {
             json::push_f64(out, *n);
             out.push_str("}}");
         }
+        // `AnyValue.array_value`: `{"arrayValue":{"values":[AnyValue, ...]}}` (common.proto,
+        // `ArrayValue.values`); an empty array omits `values`, as the proto3 JSON mapping omits
+        // an empty repeated field.
+        Value::StringArray(items) if items.is_empty() => out.push_str(r#"","value":{"arrayValue":{}}}"#),
+        Value::StringArray(items) => {
+            out.push_str(r#"","value":{"arrayValue":{"values":["#);
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(if i > 0 { r#",{"stringValue":""# } else { r#"{"stringValue":""# });
+                json::push_escaped(out, item);
+                out.push_str(r#""}"#);
+            }
+            out.push_str("]}}}");
+        }
     }
 }
 
@@ -417,6 +430,8 @@ mod tests {
             KeyValue { key: "d".into(), value: Value::Double(0.25) },
             KeyValue { key: "nan".into(), value: Value::Double(f64::NAN) },
             KeyValue { key: "inf".into(), value: Value::Double(f64::INFINITY) },
+            KeyValue::strings("a", vec!["x".into(), "y\"z".into()]),
+            KeyValue::strings("e", vec![]),
         ];
         check_span(
             Span { attributes, ..span() },
@@ -424,7 +439,9 @@ mod tests {
                 r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":257,"name":"GET","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","attributes":["#,
                 r#"{"key":"s","value":{"stringValue":"v"}},{"key":"t","value":{"boolValue":true}},{"key":"f","value":{"boolValue":false}},"#,
                 r#"{"key":"i","value":{"intValue":"-42"}},{"key":"max","value":{"intValue":"9223372036854775807"}},"#,
-                r#"{"key":"d","value":{"doubleValue":0.25}},{"key":"nan","value":{"doubleValue":"NaN"}},{"key":"inf","value":{"doubleValue":"Infinity"}}"#,
+                r#"{"key":"d","value":{"doubleValue":0.25}},{"key":"nan","value":{"doubleValue":"NaN"}},{"key":"inf","value":{"doubleValue":"Infinity"}},"#,
+                r#"{"key":"a","value":{"arrayValue":{"values":[{"stringValue":"x"},{"stringValue":"y\"z"}]}}},"#,
+                r#"{"key":"e","value":{"arrayValue":{}}}"#,
                 r#"],"status":{"code":0}}"#,
             ),
         );

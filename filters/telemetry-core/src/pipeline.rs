@@ -43,6 +43,7 @@ use crate::propagation::HeaderLookup;
 use crate::redact::Counts;
 use crate::security::BurstDetector;
 use crate::span::Span;
+use crate::tracer::attributes::Captured;
 use crate::tracer::{self, ActiveSpan, RequestAttributes};
 
 /// How often request metrics reach the host when no exporter ticks faster.
@@ -142,6 +143,17 @@ struct Request {
     dimensions: Vec<Option<String>>,
     /// Raw values of the access log's header-sourced extra fields, in order.
     log_extra: Vec<Option<String>>,
+    /// What a sampled span's configured attributes read (empty when the span is not sampled).
+    span: SpanCapture,
+}
+
+/// What a sampled span reads beyond [`RequestAttributes`]: the first `x-forwarded-for` value, and
+/// per configured span attribute, its header values (request headers here, response headers when
+/// they pass).
+#[derive(Debug, Default)]
+struct SpanCapture {
+    forwarded_for: Option<String>,
+    values: Vec<Captured>,
 }
 
 impl Pipeline {
@@ -284,6 +296,18 @@ impl Pipeline {
             }
         }
         let Some(request) = &mut exchange.request else { return };
+        // A sampled span's captured response headers, every value (its capture is empty when the
+        // span is not sampled): one read of the map for all of them.
+        if self.plan.reads_response_span_headers && !request.span.values.is_empty() {
+            host.response_headers(|headers| {
+                for (slot, source) in request.span.values.iter_mut().zip(&self.plan.span_attributes) {
+                    if let plan::Source::ResponseHeader(name) = source {
+                        let values: Vec<String> = headers.get_all(name).map(str::to_owned).collect();
+                        *slot = if values.is_empty() { Captured::Absent } else { Captured::Header(values) };
+                    }
+                }
+            });
+        }
         for (slot, source) in request.log_extra.iter_mut().zip(&self.plan.log_extra) {
             if let plan::Source::ResponseHeader(name) = source {
                 *slot = host.response_header(name);
@@ -445,6 +469,7 @@ impl Pipeline {
                     .collect()
             };
             let dimensions = keep(&self.plan.dimensions);
+            let mut span = SpanCapture::default();
             if let Some(cfg) = self.config.tracing.as_ref().filter(|_| seen != Seen::End) {
                 let started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
                 if started.invalid_context {
@@ -458,10 +483,13 @@ impl Pipeline {
                         host.set_request_header(name, value);
                     }
                 }
+                if started.span.sampled {
+                    span = SpanCapture::of(&self.plan, headers);
+                }
                 exchange.span = Some(started.span);
             }
             let log_extra = keep(&self.plan.log_extra);
-            exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra });
+            exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra, span });
         });
     }
 }
@@ -488,6 +516,24 @@ impl Pipeline {
     /// Whether a request is for the metrics endpoint's path.
     fn is_scrape(&self, attributes: &RequestAttributes) -> bool {
         self.publisher.as_ref().is_some_and(|p| p.serves(attributes.raw_path()))
+    }
+}
+
+impl SpanCapture {
+    /// Reads a sampled span's request-header values; the other attributes start absent.
+    fn of(plan: &Plan, headers: &(impl HeaderLookup + ?Sized)) -> Self {
+        let values = plan
+            .span_attributes
+            .iter()
+            .map(|s| match s {
+                plan::Source::RequestHeader(name) => {
+                    let values: Vec<String> = headers.get_all(name).map(str::to_owned).collect();
+                    if values.is_empty() { Captured::Absent } else { Captured::Header(values) }
+                }
+                _ => Captured::Absent,
+            })
+            .collect();
+        Self { forwarded_for: HeaderLookup::get(headers, plan::FORWARDED_FOR).map(str::to_owned), values }
     }
 }
 

@@ -68,13 +68,16 @@ pub struct KeyValue {
     pub value: Value,
 }
 
-/// An attribute value (the scalar kinds of OTLP `AnyValue` that meshlens emits).
+/// An attribute value (the kinds of OTLP `AnyValue` that meshlens emits).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     String(String),
     Bool(bool),
     Int(i64),
     Double(f64),
+    /// An `ArrayValue` of strings: the `string[]` type of the semantic conventions'
+    /// `http.request.header.<key>` and `http.response.header.<key>`.
+    StringArray(Vec<String>),
 }
 
 /// The entity producing spans: `service.name` and friends.
@@ -97,6 +100,11 @@ impl KeyValue {
     /// An integer attribute.
     pub fn int(key: impl Into<Cow<'static, str>>, value: i64) -> Self {
         Self { key: key.into(), value: Value::Int(value) }
+    }
+
+    /// A string-array attribute.
+    pub fn strings(key: impl Into<Cow<'static, str>>, values: Vec<String>) -> Self {
+        Self { key: key.into(), value: Value::StringArray(values) }
     }
 
     /// A boolean attribute.

@@ -4,6 +4,8 @@
 //! The pipeline calls [`start_request`] when the request headers pass, [`response_headers`] when
 //! the response headers pass and [`finish`] at stream end.
 
+pub mod attributes;
+
 use std::borrow::Cow;
 
 use crate::config::{EdgePolicy, TracingConfig};
@@ -144,8 +146,12 @@ pub struct Completion {
     pub status: u16,
     pub request_body_bytes: Option<u64>,
     pub response_body_bytes: Option<u64>,
-    /// The downstream peer, `ip:port` or `[ipv6]:port` as Envoy's `source.address` gives it.
+    /// The downstream peer, `ip:port` or `[ipv6]:port` as Envoy's `source.address` gives it
+    /// (port 0 when Envoy took the address from `x-forwarded-for`).
     pub client_address: Option<String>,
+    /// The request's first `x-forwarded-for` value (sampled spans only): see
+    /// [`attributes::peer_and_client`].
+    pub forwarded_for: Option<String>,
     /// `HTTP/1.1`, `HTTP/2`, ... as Envoy's `request.protocol` gives it.
     pub protocol: Option<String>,
     /// How the call ended, when the request is a gRPC call.
@@ -349,12 +355,7 @@ pub fn finish_clean(
             attributes.push(KeyValue::int("server.port", i64::from(port)));
         }
     }
-    if let Some((host, port)) = done.client_address.as_deref().map(split_host_port) {
-        attributes.push(KeyValue::string("client.address", host.to_owned()));
-        if let Some(port) = port {
-            attributes.push(KeyValue::int("client.port", i64::from(port)));
-        }
-    }
+    attributes::peer_and_client(done.client_address.as_deref(), done.forwarded_for.as_deref(), &mut attributes);
     if let Some(ua) = &clean.user_agent {
         attributes.push(KeyValue::string("user_agent.original", ua.clone().into_owned()));
     }

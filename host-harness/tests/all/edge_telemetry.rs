@@ -53,6 +53,45 @@ fn a_request_continues_the_trace_and_exports_its_span() {
     assert!(calls[0].headers.contains(&(":path".to_owned(), "/v1/traces".to_owned())));
 }
 
+#[test]
+fn the_span_carries_peer_client_and_configured_header_attributes() {
+    let mut h = host(
+        r#"{"tracing": {"request_headers": ["x-multi", "cookie"], "response_headers": ["content-type", "x-cache"],
+            "attributes": [{"key": "app.tenant", "from": {"request_header": "x-tenant"}},
+                           {"key": "envoy.source_port", "from": {"property": ["source", "port"]}}]}}"#,
+    );
+    let s = h.new_stream();
+    let request = [
+        (":method", "GET"),
+        (":path", "/"),
+        (":authority", "api"),
+        ("x-forwarded-for", "198.51.100.4, 10.0.0.1"),
+        ("x-multi", "a"),
+        ("x-multi", "b"),
+        ("cookie", "session=s3cr3t-value"),
+        ("x-tenant", "acme"),
+    ];
+    h.request_headers(s, &request, true).unwrap();
+    let response = [(":status", "200"), ("content-type", "text/plain"), ("x-cache", "HIT"), ("x-cache", "MISS")];
+    h.response_headers(s, &response, true).unwrap();
+    h.complete(s).unwrap();
+    h.advance(Duration::from_secs(2)).unwrap();
+    let spans = h.spans();
+    assert_eq!(spans.len(), 1, "logs: {:?}", h.logs());
+    let span = &spans[0];
+    // The harness's default peer is 127.0.0.1:40000 (`source.address`, `source.port`).
+    assert_eq!(span.attribute("network.peer.address"), Some("127.0.0.1"));
+    assert_eq!(span.attribute("network.peer.port"), Some("40000"));
+    assert_eq!(span.attribute("client.address"), Some("198.51.100.4"));
+    assert_eq!(span.attribute("client.port"), None);
+    assert_eq!(span.attribute("http.request.header.x-multi"), Some(r#"["a","b"]"#));
+    assert_eq!(span.attribute("http.request.header.cookie"), Some(r#"["session=[REDACTED]"]"#));
+    assert_eq!(span.attribute("http.response.header.content-type"), Some(r#"["text/plain"]"#));
+    assert_eq!(span.attribute("http.response.header.x-cache"), Some(r#"["HIT","MISS"]"#));
+    assert_eq!(span.attribute("app.tenant"), Some("acme"));
+    assert_eq!(span.attribute("envoy.source_port"), Some("40000"));
+}
+
 /// The labels the shipped gateway config gives the module's stat names.
 fn gateway_prometheus() -> host_harness::metrics::PrometheusConfig {
     let yaml = std::fs::read_to_string(crate::support::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();

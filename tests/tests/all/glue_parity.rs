@@ -89,6 +89,7 @@ fn busy_exchanges() -> Vec<Exchange> {
                 ("x-tenant", if i % 2 == 0 { "acme" } else { "globex" }),
                 ("x-request-id", "8b1f3c2a-9c61-4d7e-a0b5-123456789abc"),
                 ("traceparent", &parent),
+                ("x-forwarded-for", if i % 2 == 0 { "198.51.100.7, 10.0.0.1" } else { "10.0.0.1" }),
             ]),
             request_body: format!("{{\"question\": \"q{i}\"}}").into_bytes(),
             response: pairs(&[(":status", status), ("x-cache", "HIT")]),
@@ -102,7 +103,12 @@ fn busy_exchanges() -> Vec<Exchange> {
 const BUSY_CONFIG: &str = r#"{
   "service": {"name": "parity", "attributes": {"deployment.environment": "test"}},
   "routes": ["/users/{id}"],
-  "tracing": {"inject": ["tracecontext", "b3"], "edge_policy": "restart"},
+  "tracing": {"inject": ["tracecontext", "b3"], "edge_policy": "restart",
+    "request_headers": ["authorization", "x-tenant"], "response_headers": ["x-cache"],
+    "attributes": [{"key": "app.tenant", "from": {"request_header": "x-tenant"}},
+      {"key": "app.agent", "from": {"request_header": "user-agent"}},
+      {"key": "envoy.cluster", "from": {"property": ["xds", "cluster_name"]}}],
+    "max_attribute_bytes": 32},
   "metrics": {
     "dimensions": [
       {"name": "tenant", "from": {"request_header": "x-tenant"}, "allow": ["acme"]},

@@ -238,6 +238,17 @@ fn istio_plugin_config_typos_are_refused_by_the_module() {
     let mut bad_value = config;
     bad_value["tracing"]["sampling"]["ratio"] = json!(2);
     assert!(configure(&bad_value).is_err(), "a sampling ratio of 2 was accepted");
+    // The tracing example's custom span attributes: accepted as shipped, refused with a key
+    // meshlens sets itself or an Envoy attribute off the allow list.
+    let docs = documents(&istio_file("wasmplugin-tracing.yaml"));
+    let config = docs[0]["spec"]["pluginConfig"].clone();
+    assert!(!config["tracing"]["attributes"].as_array().unwrap().is_empty());
+    let mut reserved = config.clone();
+    reserved["tracing"]["attributes"][0]["key"] = json!("client.address");
+    assert!(configure(&reserved).unwrap_err().contains("tracing.attributes[0].key"));
+    let mut unlisted = config;
+    unlisted["tracing"]["attributes"][1]["from"] = json!({"property": ["request", "headers", "authorization"]});
+    assert!(configure(&unlisted).unwrap_err().contains("tracing.attributes[1].from.property"));
 }
 
 #[test]

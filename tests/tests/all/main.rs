@@ -31,6 +31,8 @@ mod envoy_remote_module;
 #[cfg(feature = "e2e")]
 mod envoy_sidecar;
 #[cfg(feature = "e2e")]
+mod envoy_span_attributes;
+#[cfg(feature = "e2e")]
 mod envoy_tracing;
 mod glue_parity;
 #[cfg(feature = "e2e")]

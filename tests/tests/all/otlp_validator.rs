@@ -40,6 +40,19 @@ fn otlp_batch_of_100_spans_is_valid() {
 }
 
 #[test]
+fn otlp_header_attributes_as_string_arrays_are_valid() {
+    let span = Span {
+        attributes: vec![
+            KeyValue::strings("http.request.header.x-multi", vec!["a".into(), "b \"quoted\"\n".into()]),
+            KeyValue::strings("http.response.header.content-type", vec!["text/plain".into()]),
+            KeyValue::strings("empty", vec![]),
+        ],
+        ..server_span(3)
+    };
+    check_valid("arrays", &[span]);
+}
+
+#[test]
 fn otlp_strings_with_escapes_and_special_doubles_are_valid() {
     let span = Span {
         name: "GET /search?q=\"quoted\"\\path\n\t\u{1}".into(),

@@ -60,6 +60,10 @@ fn tracing(r: &mut Reader, p: &str) -> Res<Tracing> {
         "traceresponse",
         "error_on_4xx",
         "exporter",
+        "request_headers",
+        "response_headers",
+        "attributes",
+        "max_attribute_bytes",
     ];
     object(r, p, "Tracing", &fields, &[], &mut |r, field, p| {
         match field {
@@ -74,11 +78,29 @@ fn tracing(r: &mut Reader, p: &str) -> Res<Tracing> {
             "traceresponse" => t.traceresponse = boolean(r, p)?,
             "error_on_4xx" => t.error_on_4xx = boolean(r, p)?,
             "exporter" => t.exporter = exporter(r, p)?,
+            "request_headers" => t.request_headers = strings(r, p)?,
+            "response_headers" => t.response_headers = strings(r, p)?,
+            "attributes" => t.attributes = seq(r, p, span_attribute)?,
+            "max_attribute_bytes" => t.max_attribute_bytes = usize_(r, p)?,
             _ => return Err(read::unhandled(p)),
         }
         Ok(())
     })?;
     Ok(t)
+}
+
+fn span_attribute(r: &mut Reader, p: &str) -> Res<SpanAttribute> {
+    let mut a = SpanAttribute { key: String::new(), from: DimensionSource::Property(Vec::new()) };
+    let fields = ["key", "from"];
+    object(r, p, "SpanAttribute", &fields, &fields, &mut |r, field, p| {
+        match field {
+            "key" => a.key = string(r, p)?,
+            "from" => a.from = source(r, p)?,
+            _ => return Err(read::unhandled(p)),
+        }
+        Ok(())
+    })?;
+    Ok(a)
 }
 
 fn format_name(r: &mut Reader, p: &str) -> Res<FormatName> {

@@ -34,6 +34,20 @@ pub struct Tracing {
     pub traceresponse: bool,
     pub error_on_4xx: bool,
     pub exporter: Exporter,
+    /// Headers captured as `http.request.header.<name>`.
+    pub request_headers: Vec<String>,
+    /// Headers captured as `http.response.header.<name>`.
+    pub response_headers: Vec<String>,
+    /// Custom span attributes.
+    pub attributes: Vec<SpanAttribute>,
+    pub max_attribute_bytes: usize,
+}
+
+/// A custom span attribute: its key and its source.
+#[derive(Debug, Clone)]
+pub struct SpanAttribute {
+    pub key: String,
+    pub from: DimensionSource,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +121,10 @@ impl Default for Tracing {
             traceresponse: true,
             error_on_4xx: false,
             exporter: Exporter::default(),
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            attributes: Vec::new(),
+            max_attribute_bytes: crate::tracer::attributes::DEFAULT_MAX_VALUE_BYTES,
         }
     }
 }

@@ -62,7 +62,7 @@ fn errors_name_the_field_and_the_problem() {
     );
     assert_eq!(
         error_of(r#"{"tracing": {"sampler": {}}}"#),
-        "tracing.sampler: unknown field `sampler`, expected one of `enabled`, `extract`, `inject`, `edge_policy`, `sampling`, `trace_id_header`, `traceresponse`, `error_on_4xx`, `exporter`"
+        "tracing.sampler: unknown field `sampler`, expected one of `enabled`, `extract`, `inject`, `edge_policy`, `sampling`, `trace_id_header`, `traceresponse`, `error_on_4xx`, `exporter`, `request_headers`, `response_headers`, `attributes`, `max_attribute_bytes`"
     );
     assert_eq!(
         error_of(r#"{"tracing": {"edge_policy": "maybe"}}"#),
@@ -277,4 +277,94 @@ fn metrics_endpoint_and_otlp_errors_name_the_field() {
     assert_eq!(c.endpoint.map(|e| e.path), Some(String::from("/meshlens/metrics")));
     assert_eq!(c.otlp.map(|o| (o.path, o.interval_ms)), Some((String::from("/v1/metrics"), 10_000)));
     assert!(c.exemplars, "exemplars are kept for OTLP metrics");
+}
+
+#[test]
+fn span_attributes_are_read_lowercased_in_order() {
+    let config = Config::from_json(
+        br#"{"tracing": {"request_headers": ["Content-Type", "x-tenant"], "response_headers": ["cache-control"],
+            "attributes": [{"key": "app.tenant", "from": {"request_header": "X-Tenant"}},
+                           {"key": "envoy.route", "from": {"property": ["xds", "route_name"]}},
+                           {"key": "envoy.upstream_port", "from": {"property": ["upstream", "port"]}},
+                           {"key": "k8s.region", "from": {"property": ["node", "metadata", "REGION"]}}],
+            "max_attribute_bytes": 64}}"#,
+    )
+    .unwrap();
+    let a = config.tracing.unwrap().attributes;
+    let keys: Vec<&str> = a.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "http.request.header.content-type",
+            "http.request.header.x-tenant",
+            "http.response.header.cache-control",
+            "app.tenant",
+            "envoy.route",
+            "envoy.upstream_port",
+            "k8s.region"
+        ]
+    );
+    use crate::tracer::attributes::Shape;
+    let shapes: Vec<Shape> = a.entries.iter().map(|e| e.shape).collect();
+    assert_eq!(
+        shapes,
+        [Shape::Values, Shape::Values, Shape::Values, Shape::Text, Shape::Text, Shape::Int, Shape::Text]
+    );
+    assert_eq!(a.entries[3].source, crate::metrics::DimensionSource::RequestHeader("x-tenant".into()));
+    assert_eq!(a.max_value_bytes, 64);
+    let defaults = Config::from_json(b"{}").unwrap().tracing.unwrap().attributes;
+    assert!(defaults.is_empty());
+    assert_eq!(defaults.max_value_bytes, 256);
+}
+
+#[test]
+fn span_attribute_errors_name_the_field() {
+    let cases = [
+        (
+            r#"{"request_headers": ["bad header"]}"#,
+            "tracing.request_headers[0]: `bad header` is not a valid HTTP header name",
+        ),
+        (r#"{"response_headers": ["a", "A"]}"#, "tracing.response_headers[1]: `a` is listed twice"),
+        (
+            r#"{"attributes": [{"key": "http.request.header.x", "from": {"request_header": "x"}}]}"#,
+            "tracing.attributes[0].key: `http.request.header.x` is in the `http.` namespace, which meshlens fills itself (headers are captured with tracing.request_headers and tracing.response_headers)",
+        ),
+        (
+            r#"{"attributes": [{"key": "client.address", "from": {"request_header": "x-real-ip"}}]}"#,
+            "tracing.attributes[0].key: `client.address` is in the `client.` namespace, which meshlens fills itself (headers are captured with tracing.request_headers and tracing.response_headers)",
+        ),
+        (
+            r#"{"attributes": [{"key": "Tenant", "from": {"request_header": "x"}}]}"#,
+            "tracing.attributes[0].key: `Tenant` is not a valid attribute key (up to 128 bytes of a-z, 0-9, `.`, `_`, `-`, starting with a letter)",
+        ),
+        (
+            r#"{"attributes": [{"key": "a", "from": {"request_header": "x"}}, {"key": "a", "from": {"request_header": "y"}}]}"#,
+            "tracing.attributes[1].key: `a` is already an attribute",
+        ),
+        (
+            r#"{"attributes": [{"key": "a", "from": {"property": ["request", "headers", "authorization"]}}]}"#,
+            "tracing.attributes[0].from.property: `request.headers.authorization` is not an allowed Envoy attribute (see the README's list; headers are read with request_header or response_header)",
+        ),
+        (
+            r#"{"attributes": [{"key": "a", "from": {"route": {}}}]}"#,
+            "tracing.attributes[0].from: must be a request_header, response_header or property",
+        ),
+        (r#"{"max_attribute_bytes": 8}"#, "tracing.max_attribute_bytes: must be from 32 to 16384, got 8"),
+    ];
+    for (tracing, expected) in cases {
+        assert_eq!(error_of(&format!(r#"{{"tracing": {tracing}}}"#)), expected, "{tracing}");
+    }
+    let many: Vec<String> = (0..33).map(|i| format!("\"x-h{i}\"")).collect();
+    assert_eq!(
+        error_of(&format!(r#"{{"tracing": {{"request_headers": [{}]}}}}"#, many.join(","))),
+        "tracing.request_headers: at most 32 span attributes (request_headers, response_headers and attributes together), got 33"
+    );
+    let twenty: Vec<String> = (0..20).map(|i| format!("\"x-h{i}\"")).collect();
+    assert_eq!(
+        error_of(&format!(
+            r#"{{"tracing": {{"request_headers": [{0}], "response_headers": [{0}]}}}}"#,
+            twenty.join(",")
+        )),
+        "tracing.response_headers: at most 32 span attributes (request_headers, response_headers and attributes together), got 40"
+    );
 }

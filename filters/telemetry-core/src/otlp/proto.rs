@@ -27,7 +27,8 @@
 //! | `Resource` (resource/v1/resource.proto) | `attributes` | 1 | LEN |
 //! | `InstrumentationScope` (common/v1/common.proto) | `name`, `version` | 1, 2 | LEN |
 //! | `KeyValue` | `key`, `value` | 1, 2 | LEN |
-//! | `AnyValue` (oneof `value`) | `string_value`, `bool_value`, `int_value`, `double_value` | 1, 2, 3, 4 | LEN, VARINT, VARINT (int64), I64 (double) |
+//! | `AnyValue` (oneof `value`) | `string_value`, `bool_value`, `int_value`, `double_value`, `array_value` | 1, 2, 3, 4, 5 | LEN, VARINT, VARINT (int64), I64 (double), LEN |
+//! | `ArrayValue` | `values` (each an `AnyValue` with `string_value`) | 1 | LEN, repeated |
 //!
 //! The log record fields are in [`logs`]. As in the JSON encoding, `Status.code` is written even
 //! when it is `UNSET` (0) so that the outcome is explicit (proto3 parsers accept an explicit
@@ -184,6 +185,8 @@ enum Scalar<'a> {
     Bool(bool),
     Int(i64),
     Double(f64),
+    /// An `ArrayValue` of strings.
+    Strings(&'a [String]),
 }
 
 fn scalar(value: &Value) -> Scalar<'_> {
@@ -192,6 +195,7 @@ fn scalar(value: &Value) -> Scalar<'_> {
         Value::Bool(b) => Scalar::Bool(*b),
         Value::Int(n) => Scalar::Int(*n),
         Value::Double(n) => Scalar::Double(*n),
+        Value::StringArray(items) => Scalar::Strings(items),
     }
 }
 
@@ -209,14 +213,29 @@ fn push_key_value(out: &mut Vec<u8>, field: u32, key_text: &str, value: Scalar<'
 
 /// The body of an `AnyValue` with one member set: `string_value = 1`, `bool_value = 2`,
 /// `int_value = 3` (int64: a negative number is ten bytes, its two's complement),
-/// `double_value = 4` (IEEE 754, little-endian; NaN and infinities need no special spelling).
+/// `double_value = 4` (IEEE 754, little-endian; NaN and infinities need no special spelling),
+/// `array_value = 5` (an `ArrayValue` whose `values = 1` are `AnyValue`s with `string_value`).
 fn push_any_value(out: &mut Vec<u8>, value: Scalar<'_>) {
     match value {
         Scalar::Str(s) => bytes(out, 1, s.as_bytes()),
         Scalar::Bool(b) => uint(out, 2, u64::from(b)),
         Scalar::Int(n) => uint(out, 3, n as u64),
         Scalar::Double(n) => fixed64(out, 4, n.to_bits()),
+        Scalar::Strings(items) => {
+            key(out, 5, LEN);
+            varint(out, array_len(items) as u64);
+            for item in items {
+                key(out, 1, LEN);
+                varint(out, len_field_size(item.len()) as u64);
+                bytes(out, 1, item.as_bytes());
+            }
+        }
     }
+}
+
+/// The encoded length of an `ArrayValue` body of string `AnyValue`s.
+fn array_len(items: &[String]) -> usize {
+    items.iter().map(|s| len_field_size(len_field_size(s.len()))).sum()
 }
 
 /// The encoded length of [`push_any_value`]'s output (each field has a one-byte key).
@@ -226,6 +245,7 @@ fn any_value_len(value: Scalar<'_>) -> usize {
         Scalar::Bool(_) => 2,
         Scalar::Int(n) => 1 + varint_len(n as u64),
         Scalar::Double(_) => 9,
+        Scalar::Strings(items) => len_field_size(array_len(items)),
     }
 }
 

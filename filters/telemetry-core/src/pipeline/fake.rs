@@ -185,6 +185,13 @@ impl Headers for FakeHost {
         self.response.borrow().iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 
+    fn response_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
+        let response = self.response.borrow();
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+            response.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))).collect();
+        read(&pairs)
+    }
+
     fn set_response_header(&self, name: &str, value: &str) {
         set(&mut self.response.borrow_mut(), name, value);
     }

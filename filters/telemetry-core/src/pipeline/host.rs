@@ -51,6 +51,9 @@ pub trait Headers {
     fn remove_request_header(&self, name: &str);
     /// The first value of a response header.
     fn response_header(&self, name: &str) -> Option<String>;
+    /// Calls `read` with the response headers, read in one go (for headers recorded with every
+    /// value; [`Headers::response_header`] gives only the first).
+    fn response_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R;
     /// Replaces every value of a response header (the response sent downstream).
     fn set_response_header(&self, name: &str, value: &str);
     /// The first value of a response trailer (while the trailers pass).

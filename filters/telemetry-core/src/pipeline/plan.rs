@@ -36,6 +36,11 @@ pub struct Plan {
     pub(super) log_shows_user_agent: bool,
     /// Whether some dimension reads a response header.
     pub(super) reads_response_dimensions: bool,
+    /// Per configured span attribute (`tracing.request_headers`, `response_headers`,
+    /// `attributes`), in order: where its raw value comes from. Read for sampled spans only.
+    pub(super) span_attributes: Vec<Source>,
+    /// Whether some span attribute reads a response header.
+    pub(super) reads_response_span_headers: bool,
 }
 
 /// Where a configured label or log field gets its raw value.
@@ -58,6 +63,9 @@ const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
 const REQUEST_PROTOCOL: [&str; 2] = ["request", "protocol"];
 const CLUSTER_NAME: [&str; 2] = ["xds", "cluster_name"];
 const UPSTREAM_ADDRESS: [&str; 2] = ["upstream", "address"];
+
+/// The request header whose left-most entry is a sampled span's `client.address`.
+pub(super) const FORWARDED_FOR: &str = "x-forwarded-for";
 
 impl Plan {
     /// The plan for a validated configuration.
@@ -103,13 +111,18 @@ impl Plan {
             })
             .collect();
         let reads_response_dimensions = dimensions.iter().any(|s| matches!(s, Source::ResponseHeader(_)));
+        let span_attributes: Vec<Source> =
+            config.tracing.iter().flat_map(|t| &t.attributes.entries).map(|a| source(&a.source)).collect();
         let mut request_headers: Vec<String> = Vec::new();
         let trace_headers = config.tracing.iter().flat_map(|t| &t.extract).flat_map(|f| tracer::header_names(*f));
-        let configured = log_extra.iter().chain(&dimensions).filter_map(|s| match s {
+        let configured = log_extra.iter().chain(&dimensions).chain(&span_attributes).filter_map(|s| match s {
             Source::RequestHeader(h) => Some(h.as_str()),
             _ => None,
         });
-        for name in tracer::ATTRIBUTE_HEADERS.into_iter().chain(trace_headers.copied()).chain(configured) {
+        // `client.address` of sampled spans.
+        let forwarded = config.tracing.as_ref().map(|_| FORWARDED_FOR);
+        let names = tracer::ATTRIBUTE_HEADERS.into_iter().chain(trace_headers.copied()).chain(forwarded);
+        for name in names.chain(configured) {
             let name = name.to_ascii_lowercase();
             if !request_headers.contains(&name) {
                 request_headers.push(name);
@@ -128,6 +141,8 @@ impl Plan {
             log_extra_twins,
             log_shows_user_agent: wants(Field::UserAgent),
             reads_response_dimensions,
+            reads_response_span_headers: span_attributes.iter().any(|s| matches!(s, Source::ResponseHeader(_))),
+            span_attributes,
         }
     }
 
@@ -148,7 +163,8 @@ impl Plan {
     /// also reads `grpc-status`, and `grpc-message` when it failed, from the response headers or
     /// trailers: not listed, as only gRPC calls read them.)
     pub fn response_headers(&self) -> impl Iterator<Item = &str> {
-        let configured = self.log_extra.iter().chain(&self.dimensions).filter_map(|s| match s {
+        let configured = self.log_extra.iter().chain(&self.dimensions).chain(&self.span_attributes);
+        let configured = configured.filter_map(|s| match s {
             Source::ResponseHeader(h) => Some(h.as_str()),
             _ => None,
         });

@@ -11,6 +11,7 @@ use crate::grpc;
 use crate::metrics::{Exemplar, RequestFacts};
 use crate::names;
 use crate::security;
+use crate::tracer::attributes::Captured;
 use crate::tracer::{self, ActiveSpan, Clean, Completion};
 
 /// Per extra access-log field: the value its twin metric dimension already redacted (`None`: no
@@ -37,6 +38,7 @@ impl Pipeline {
             request_body_bytes: Some(exchange.request_body_bytes),
             response_body_bytes: Some(exchange.response_body_bytes),
             client_address: if wants_client { host::property_string(host, &self.plan.source_address) } else { None },
+            forwarded_for: None,
             protocol: if wants_span { host::property_string(host, &self.plan.request_protocol) } else { None },
             grpc: exchange
                 .request
@@ -48,6 +50,8 @@ impl Pipeline {
         let shared = self.record_metrics(exchange, &done, host);
         self.security(&done, host);
         let span = exchange.span.take();
+        // A sampled span's capture, moved out (the request is only borrowed from here on).
+        let capture = exchange.request.as_mut().map(|r| std::mem::take(&mut r.span)).unwrap_or_default();
         let Some(request) = &exchange.request else { return };
         // The path and the user agent are redacted once, when the line or the span first needs
         // them, and the result is shared (and counted once).
@@ -59,7 +63,9 @@ impl Pipeline {
         }
         let policy = &self.config.redaction;
         let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, true));
-        if let Some(finished) = tracer::finish_clean(
+        let captured = if cfg.attributes.is_empty() { Vec::new() } else { self.span_captures(capture.values, host) };
+        let done = Completion { forwarded_for: capture.forwarded_for, ..done };
+        if let Some(mut finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
             span,
@@ -70,8 +76,22 @@ impl Pipeline {
             &mut self.redactions,
         ) && let Some(exporter) = &mut self.spans
         {
+            finished.attributes.extend(cfg.attributes.values(captured, policy, &mut self.redactions));
             exporter.push(host, finished);
         }
+    }
+
+    /// A sampled span's configured attribute values: the headers captured as they passed, the
+    /// Envoy attributes read now.
+    fn span_captures(&self, values: Vec<Captured>, host: &impl Host) -> Vec<Captured> {
+        values
+            .into_iter()
+            .zip(&self.plan.span_attributes)
+            .map(|(captured, source)| match source {
+                plan::Source::Property(p) => host.property(p).map_or(Captured::Absent, Captured::Property),
+                _ => captured,
+            })
+            .collect()
     }
 
     /// Records the finished request into the metrics engine. Returns, per extra log field, the

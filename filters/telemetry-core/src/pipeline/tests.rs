@@ -207,6 +207,13 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
             assert_eq!(attribute(span, "http.response.status_code").unwrap()["intValue"], status, "{name}");
             assert_eq!(attribute(span, "url.path").unwrap()["stringValue"], s.path.split('?').next().unwrap());
             assert_eq!(attribute(span, "client.address").unwrap()["stringValue"], "127.0.0.1");
+            assert_eq!(attribute(span, "network.peer.port").unwrap()["intValue"], "40000", "{name}");
+            // The shipped gateway captures content-type both ways: every reply here has one
+            // except the 404 of no route.
+            let captured = attribute(span, "http.response.header.content-type");
+            let want = (s.upstream != "no_route")
+                .then(|| serde_json::json!({"arrayValue": {"values": [{"stringValue": "text/plain"}]}}));
+            assert_eq!(captured, want.as_ref(), "{name}");
             let parent = span["parentSpanId"].as_str().unwrap_or("");
             assert_eq!(!parent.is_empty(), continued, "{name}: parent {parent}");
         }
@@ -588,6 +595,7 @@ mod grpc;
 mod log_level;
 mod query_hash;
 mod security_counters;
+mod span_attributes;
 
 #[test]
 fn exports_are_protobuf_by_default_and_json_when_configured() {

@@ -147,6 +147,7 @@ fn finished_span_has_http_semantic_convention_attributes() {
         request_body_bytes: Some(0),
         response_body_bytes: Some(19),
         client_address: Some("127.0.0.1:51234".into()),
+        forwarded_for: None,
         protocol: Some("HTTP/1.1".into()),
         ..Completion::default()
     };
@@ -174,6 +175,8 @@ fn finished_span_has_http_semantic_convention_attributes() {
     assert_eq!(attr("server.port"), Some(Value::Int(8080)));
     assert_eq!(attr("client.address"), s("127.0.0.1"));
     assert_eq!(attr("client.port"), Some(Value::Int(51234)));
+    assert_eq!(attr("network.peer.address"), s("127.0.0.1"));
+    assert_eq!(attr("network.peer.port"), Some(Value::Int(51234)));
     assert_eq!(attr("user_agent.original"), s("curl/8.0"));
     assert_eq!(attr("network.protocol.version"), s("1.1"));
     assert_eq!(attr("http.response.body.size"), Some(Value::Int(19)));

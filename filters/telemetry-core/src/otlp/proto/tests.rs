@@ -84,6 +84,20 @@ fn golden_root_span() {
 }
 
 #[test]
+fn golden_string_array() {
+    // AnyValue { array_value = 5: ArrayValue { values = 1: [{string_value "a"}, {string_value "bc"}] } }.
+    let resource = Resource { attributes: vec![KeyValue::strings("h", vec!["a".into(), "bc".into()])] };
+    let bytes = check_traces(&resource, &[span()]);
+    let expected = hex(concat!(
+        "0a 12 0a 01 68 12 0d", // {key "h", value (13 bytes)
+        "2a 0b",                // array_value, 11 bytes
+        "0a 03 0a 01 61",       // values[0] {string_value "a"}
+        "0a 04 0a 02 62 63",    // values[1] {string_value "bc"}
+    ));
+    assert!(bytes.windows(expected.len()).any(|w| w == expected), "{bytes:02x?}");
+}
+
+#[test]
 fn golden_attribute_values() {
     // Each AnyValue member, checked byte for byte inside a Resource.
     let resource = Resource {
@@ -221,6 +235,7 @@ fn any_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
         double().prop_map(Value::Double),
+        prop::collection::vec(any::<String>(), 0..4).prop_map(Value::StringArray),
     ]
 }
 

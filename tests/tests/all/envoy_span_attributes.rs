@@ -111,7 +111,8 @@ fn behind_a_trusted_proxy_the_span_has_no_peer_and_no_port_0() {
     let collector = Receiver::start();
     let config = r#"{"service": {"name": "edge-gateway"},
       "tracing": {"exporter": {"cluster": "otel_collector", "flush_interval_ms": 100},
-        "attributes": [{"key": "envoy.source_address", "from": {"property": ["source", "address"]}}]}}"#;
+        "attributes": [{"key": "envoy.source_address", "from": {"property": ["source", "address"]}}]},
+      "access_log": {"fields": ["status", "client_address"]}}"#;
     let render =
         Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: Some(config.into()) };
     let (listener, admin) = (free_port(), free_port());
@@ -131,4 +132,13 @@ fn behind_a_trusted_proxy_the_span_has_no_peer_and_no_port_0() {
     assert_eq!(span.attribute("client.port"), None, "no port 0");
     let (ok, out) = otlp::validate_exports("traces", &collector.exports());
     assert!(ok, "OTLP validator rejected a payload:\n{out}");
+    // The access line's client is Envoy's trusted address, without the port Envoy does not know.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = envoy.log();
+    while !log.contains("\"client_address\"") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = envoy.log();
+    }
+    assert!(log.contains(r#""client_address":"203.0.113.9""#), "{log}");
+    assert!(!log.contains("203.0.113.9:0\""), "no port 0 in the line");
 }

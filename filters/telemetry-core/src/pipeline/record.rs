@@ -220,7 +220,7 @@ impl Pipeline {
             response_bytes: done.response_body_bytes.unwrap_or(0),
             upstream_cluster: upstream_cluster.as_deref(),
             upstream_host: upstream_host.as_deref(),
-            client_address: done.client_address.as_deref(),
+            client_address: done.client_address.as_deref().map(without_port_zero),
             user_agent: request.attributes.user_agent(),
             request_id: request.attributes.request_id(),
             extra: &extra,
@@ -264,6 +264,19 @@ impl Pipeline {
     }
 }
 
+/// Envoy's `source.address` as the access line shows it. An address Envoy took from
+/// `x-forwarded-for` has port 0 (the header carries no port): the port is left out rather than
+/// written as `:0`. `203.0.113.9` from `203.0.113.9:0`, `2001:db8::1` from `[2001:db8::1]:0`.
+fn without_port_zero(address: &str) -> &str {
+    if let Some(v6) = address.strip_prefix('[').and_then(|a| a.strip_suffix("]:0")) {
+        return v6;
+    }
+    match address.strip_suffix(":0") {
+        Some(v4) if !v4.contains(':') => v4,
+        _ => address,
+    }
+}
+
 /// `10.0.0.7` from `10.0.0.7:5000`, `::1` from `[::1]:5000`.
 fn client_ip(address: &str) -> &str {
     if let Some(rest) = address.strip_prefix('[') {
@@ -277,7 +290,17 @@ fn client_ip(address: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, without_port_zero};
+
+    #[test]
+    fn a_port_of_zero_is_left_out_of_the_logged_address() {
+        assert_eq!(without_port_zero("203.0.113.9:0"), "203.0.113.9");
+        assert_eq!(without_port_zero("[2001:db8::1]:0"), "2001:db8::1");
+        assert_eq!(without_port_zero("10.0.0.7:5000"), "10.0.0.7:5000");
+        assert_eq!(without_port_zero("10.0.0.7:10"), "10.0.0.7:10");
+        assert_eq!(without_port_zero("[::1]:40"), "[::1]:40");
+        assert_eq!(without_port_zero("::0"), "::0");
+    }
 
     #[test]
     fn client_ip_drops_the_port_of_v4_and_v6_addresses() {

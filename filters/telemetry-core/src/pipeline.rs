@@ -396,6 +396,11 @@ impl Pipeline {
                 if started.invalid_context {
                     self.counters.invalid_trace_context(host);
                 }
+                let mut started = started;
+                if seen != Seen::Request {
+                    // Nothing goes upstream: no parent was sent, so no CLIENT span either.
+                    started.span.client = None;
+                }
                 if seen == Seen::Request {
                     for name in &started.remove {
                         host.remove_request_header(name);

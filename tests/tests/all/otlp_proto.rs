@@ -40,6 +40,7 @@ fn spans() -> Vec<Span> {
         trace_id: trace(i),
         span_id: SpanId::new([i.wrapping_add(1); 8]).unwrap(),
         parent_span_id: None,
+        local_parent: false,
         trace_state: None,
         flags: 1,
         name: "GET /users/{id}".into(),

@@ -33,6 +33,7 @@ pub struct Tracing {
     pub trace_id_header: String,
     pub traceresponse: bool,
     pub error_on_4xx: bool,
+    pub client_span: ClientSpan,
     pub exporter: Exporter,
 }
 
@@ -43,7 +44,7 @@ pub enum FormatName {
     B3multi,
 }
 
-pub use super::Encoding;
+pub use super::{ClientSpan, Encoding};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub enum EdgePolicy {
@@ -106,6 +107,7 @@ impl Default for Tracing {
             trace_id_header: String::from("x-trace-id"),
             traceresponse: true,
             error_on_4xx: false,
+            client_span: ClientSpan::Child,
             exporter: Exporter::default(),
         }
     }

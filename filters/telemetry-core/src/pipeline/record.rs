@@ -7,9 +7,11 @@ use super::host::{self, Host, LogLevel, LogSink};
 use super::{Exchange, Pipeline, Request, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
+use crate::config::ClientSpan;
 use crate::metrics::{Exemplar, RequestFacts};
 use crate::names;
 use crate::security;
+use crate::tracer::client::{self, Upstream};
 use crate::tracer::{self, ActiveSpan, Clean, Completion};
 
 /// Per extra access-log field: the value its twin metric dimension already redacted (`None`: no
@@ -45,14 +47,16 @@ impl Pipeline {
         // The path and the user agent are redacted once, when the line or the span first needs
         // them, and the result is shared (and counted once).
         let mut clean = None;
-        self.access_log(request, span.as_ref(), &done, host, &mut clean, shared);
+        let mut upstream = UpstreamReads::default();
+        self.access_log(request, span.as_ref(), &done, host, &mut clean, shared, &mut upstream);
         let (Some(cfg), Some(span)) = (&self.config.tracing, span) else { return };
         if !span.sampled {
             return;
         }
+        let client_id = span.client;
         let policy = &self.config.redaction;
         let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, true));
-        if let Some(finished) = tracer::finish_clean(
+        let Some(finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
             span,
@@ -61,9 +65,26 @@ impl Pipeline {
             &done,
             policy,
             &mut self.redactions,
-        ) && let Some(exporter) = &mut self.spans
-        {
-            exporter.push(host, finished);
+        ) else {
+            return;
+        };
+        let Some(exporter) = &mut self.spans else { return };
+        // The CLIENT span is derived from the finished SERVER span and the upstream's attributes:
+        // the request is neither read nor redacted again.
+        match (cfg.client_span, &self.plan.client_span) {
+            (ClientSpan::Child, Some(reads)) => {
+                let facts = upstream.facts(&self.plan, reads, host);
+                let child = client_id.and_then(|id| client::child(&finished, id, &facts, done.status));
+                exporter.push(host, finished);
+                if let Some(child) = child {
+                    exporter.push(host, child);
+                }
+            }
+            (ClientSpan::Only, Some(reads)) => {
+                let facts = upstream.facts(&self.plan, reads, host);
+                exporter.push(host, client::into_primary(finished, &facts, done.status));
+            }
+            _ => exporter.push(host, finished),
         }
     }
 
@@ -130,6 +151,7 @@ impl Pipeline {
     }
 
     /// Writes the request's access-log record to its sinks, when it is sampled.
+    #[allow(clippy::too_many_arguments)]
     fn access_log<'r>(
         &mut self,
         request: &'r Request,
@@ -138,6 +160,7 @@ impl Pipeline {
         host: &impl Host,
         clean: &mut Option<Clean<'r>>,
         shared: Shared,
+        upstream: &mut UpstreamReads,
     ) {
         let Some(cfg) = &self.config.access_log else { return };
         let trace = span.map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
@@ -150,14 +173,18 @@ impl Pipeline {
             return;
         }
         let wants = |f: Field| cfg.fields.contains(&f);
-        let cluster = self.plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p));
-        // No cluster (a direct response, a local reply before routing): no upstream host either,
-        // and one property read saved.
-        let upstream_host = match (&cluster, &self.plan.upstream_address) {
-            (Some(_), Some(p)) => host::property_string(host, p),
-            _ => None,
+        let (upstream_cluster, upstream_host) = if wants(Field::UpstreamCluster) || wants(Field::UpstreamHost) {
+            // No cluster (a direct response, a local reply before routing): no upstream host
+            // either, and one property read saved.
+            let cluster = upstream.cluster(&self.plan, host).map(str::to_owned);
+            let address = match (&cluster, wants(Field::UpstreamHost)) {
+                (Some(_), true) => upstream.address(&self.plan, host).map(str::to_owned),
+                _ => None,
+            };
+            (cluster.filter(|_| wants(Field::UpstreamCluster)), address)
+        } else {
+            (None, None)
         };
-        let upstream_cluster = cluster.filter(|_| wants(Field::UpstreamCluster));
         let policy = &self.config.redaction;
         let extra: Vec<Option<String>> = self
             .plan
@@ -231,6 +258,50 @@ impl Pipeline {
         if let Some(exporter) = &mut self.logs {
             exporter.push(host, record);
         }
+    }
+}
+
+/// The upstream attributes the access line and the CLIENT span share, each read at most once
+/// per request, and only when one of them needs it.
+#[derive(Debug, Default)]
+struct UpstreamReads {
+    /// `xds.cluster_name`, once read.
+    cluster: Option<Option<String>>,
+    /// `upstream.address`, once read.
+    address: Option<Option<String>>,
+}
+
+impl UpstreamReads {
+    /// `xds.cluster_name` (when the plan reads it).
+    fn cluster(&mut self, plan: &plan::Plan, host: &impl Host) -> Option<&str> {
+        self.cluster
+            .get_or_insert_with(|| plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p)))
+            .as_deref()
+    }
+
+    /// `upstream.address` (when the plan reads it).
+    fn address(&mut self, plan: &plan::Plan, host: &impl Host) -> Option<&str> {
+        self.address
+            .get_or_insert_with(|| plan.upstream_address.as_ref().and_then(|p| host::property_string(host, p)))
+            .as_deref()
+    }
+
+    /// What the CLIENT span needs. Without a cluster nothing went upstream and nothing else is
+    /// read; the flags and the details are read only when the upstream did not answer completely
+    /// (no `response.backend_latency`), the one case where they can tell a failure.
+    fn facts(&mut self, plan: &plan::Plan, reads: &plan::ClientSpanReads, host: &impl Host) -> Upstream {
+        let Some(cluster) = self.cluster(plan, host).map(str::to_owned) else { return Upstream::default() };
+        let address = self.address(plan, host).map(str::to_owned);
+        let backend_latency_nanos = host::property_u64(host, &reads.backend_latency);
+        let (pool_ready_nanos, flags, responded) = match backend_latency_nanos {
+            Some(_) => (host::property_u64(host, &reads.pool_ready), 0, true),
+            None => {
+                let flags = host::property_u64(host, &reads.flags).unwrap_or(0);
+                let details = host::property_string(host, &reads.code_details);
+                (None, flags, details.as_deref() == Some("via_upstream"))
+            }
+        };
+        Upstream { cluster: Some(cluster), address, pool_ready_nanos, backend_latency_nanos, flags, responded }
     }
 }
 

@@ -392,11 +392,10 @@ impl Pipeline {
             };
             let dimensions = keep(&self.plan.dimensions);
             if let Some(cfg) = self.config.tracing.as_ref().filter(|_| seen != Seen::End) {
-                let started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
+                let mut started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
                 if started.invalid_context {
                     self.counters.invalid_trace_context(host);
                 }
-                let mut started = started;
                 if seen != Seen::Request {
                     // Nothing goes upstream: no parent was sent, so no CLIENT span either.
                     started.span.client = None;

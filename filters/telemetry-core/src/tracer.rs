@@ -208,14 +208,11 @@ pub fn start_request(
     // line and exemplars keep naming `context` (the SERVER span: the callee's span for the caller).
     let client = (sampled && cfg.client_span == ClientSpan::Child).then(|| ids.span_id());
     let mut context = context;
+    let server = context.span_id;
+    context.span_id = client.unwrap_or(server);
     let mut inject = Vec::with_capacity(4);
-    if let Some(id) = client {
-        let server = std::mem::replace(&mut context.span_id, id);
-        propagation::inject(&context, &cfg.inject, &mut inject);
-        context.span_id = server;
-    } else {
-        propagation::inject(&context, &cfg.inject, &mut inject);
-    }
+    propagation::inject(&context, &cfg.inject, &mut inject);
+    context.span_id = server;
     let stale: &[Format] = match cfg.edge_policy {
         EdgePolicy::Trust => &cfg.inject,
         EdgePolicy::Restart => ALL_FORMATS,

@@ -44,9 +44,9 @@ fn otlp_server_and_client_span_pair_is_valid() {
         backend_latency_nanos: Some(9_000_000),
         ..Upstream::default()
     };
-    let client = client::child(&server, SpanId::from_hex("0a0b0c0d0e0f1011").unwrap(), &upstream, 200).unwrap();
+    let client = client::child(&server, SpanId::from_hex("0a0b0c0d0e0f1011").unwrap(), upstream.clone(), 200).unwrap();
     let failed = Upstream { flags: 0x20, backend_latency_nanos: None, ..upstream };
-    let error = client::child(&server_span(5), SpanId::from_hex("1a0b0c0d0e0f1011").unwrap(), &failed, 503).unwrap();
+    let error = client::child(&server_span(5), SpanId::from_hex("1a0b0c0d0e0f1011").unwrap(), failed, 503).unwrap();
     check_valid("client", &[server, client, server_span(5), error]);
 }
 

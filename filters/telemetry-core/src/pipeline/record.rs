@@ -74,7 +74,7 @@ impl Pipeline {
         match (cfg.client_span, &self.plan.client_span) {
             (ClientSpan::Child, Some(reads)) => {
                 let facts = upstream.facts(&self.plan, reads, host);
-                let child = client_id.and_then(|id| client::child(&finished, id, &facts, done.status));
+                let child = client_id.and_then(|id| client::child(&finished, id, facts, done.status));
                 exporter.push(host, finished);
                 if let Some(child) = child {
                     exporter.push(host, child);
@@ -82,7 +82,7 @@ impl Pipeline {
             }
             (ClientSpan::Only, Some(reads)) => {
                 let facts = upstream.facts(&self.plan, reads, host);
-                exporter.push(host, client::into_primary(finished, &facts, done.status));
+                exporter.push(host, client::into_primary(finished, facts, done.status));
             }
             _ => exporter.push(host, finished),
         }
@@ -173,17 +173,13 @@ impl Pipeline {
             return;
         }
         let wants = |f: Field| cfg.fields.contains(&f);
-        let (upstream_cluster, upstream_host) = if wants(Field::UpstreamCluster) || wants(Field::UpstreamHost) {
-            // No cluster (a direct response, a local reply before routing): no upstream host
-            // either, and one property read saved.
-            let cluster = upstream.cluster(&self.plan, host).map(str::to_owned);
-            let address = match (&cluster, wants(Field::UpstreamHost)) {
-                (Some(_), true) => upstream.address(&self.plan, host).map(str::to_owned),
-                _ => None,
-            };
-            (cluster.filter(|_| wants(Field::UpstreamCluster)), address)
-        } else {
-            (None, None)
+        // Read when the line shows them or the CLIENT span needs them (the plan says which).
+        let cluster = self.plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p));
+        // No cluster (a direct response, a local reply before routing): no upstream host either,
+        // and one property read saved.
+        let address = match (&cluster, &self.plan.upstream_address) {
+            (Some(_), Some(p)) => host::property_string(host, p),
+            _ => None,
         };
         let policy = &self.config.redaction;
         let extra: Vec<Option<String>> = self
@@ -216,8 +212,8 @@ impl Pipeline {
             duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
             request_bytes: done.request_body_bytes.unwrap_or(0),
             response_bytes: done.response_body_bytes.unwrap_or(0),
-            upstream_cluster: upstream_cluster.as_deref(),
-            upstream_host: upstream_host.as_deref(),
+            upstream_cluster: cluster.as_deref().filter(|_| wants(Field::UpstreamCluster)),
+            upstream_host: address.as_deref().filter(|_| wants(Field::UpstreamHost)),
             client_address: done.client_address.as_deref(),
             user_agent: request.attributes.user_agent(),
             request_id: request.attributes.request_id(),
@@ -243,6 +239,11 @@ impl Pipeline {
             self.line.clear();
             line::encode_request(cfg, policy, &mut self.redactions, &req, &mut self.line);
             host.log(cfg.proxy_log_level, &self.line);
+        }
+        // What was read is the CLIENT span's too (moved, not read again).
+        if self.plan.client_span.is_some() {
+            upstream.cluster = Some(cluster);
+            upstream.address = Some(address);
         }
     }
 
@@ -272,26 +273,30 @@ struct UpstreamReads {
 }
 
 impl UpstreamReads {
-    /// `xds.cluster_name` (when the plan reads it).
-    fn cluster(&mut self, plan: &plan::Plan, host: &impl Host) -> Option<&str> {
+    /// Reads `xds.cluster_name` (when the plan reads it and it was not read yet); whether there
+    /// is one.
+    fn load_cluster(&mut self, plan: &plan::Plan, host: &impl Host) -> bool {
         self.cluster
             .get_or_insert_with(|| plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p)))
-            .as_deref()
+            .is_some()
     }
 
-    /// `upstream.address` (when the plan reads it).
-    fn address(&mut self, plan: &plan::Plan, host: &impl Host) -> Option<&str> {
-        self.address
-            .get_or_insert_with(|| plan.upstream_address.as_ref().and_then(|p| host::property_string(host, p)))
-            .as_deref()
+    /// Reads `upstream.address` (when the plan reads it and it was not read yet).
+    fn load_address(&mut self, plan: &plan::Plan, host: &impl Host) {
+        self.address.get_or_insert_with(|| plan.upstream_address.as_ref().and_then(|p| host::property_string(host, p)));
     }
 
-    /// What the CLIENT span needs. Without a cluster nothing went upstream and nothing else is
+    /// What the CLIENT span needs, the cluster and address moved out of the cache (the access
+    /// line is written by then). Without a cluster nothing went upstream and nothing else is
     /// read; the flags and the details are read only when the upstream did not answer completely
     /// (no `response.backend_latency`), the one case where they can tell a failure.
     fn facts(&mut self, plan: &plan::Plan, reads: &plan::ClientSpanReads, host: &impl Host) -> Upstream {
-        let Some(cluster) = self.cluster(plan, host).map(str::to_owned) else { return Upstream::default() };
-        let address = self.address(plan, host).map(str::to_owned);
+        if !self.load_cluster(plan, host) {
+            return Upstream::default();
+        }
+        self.load_address(plan, host);
+        let cluster = self.cluster.take().flatten();
+        let address = self.address.take().flatten();
         let backend_latency_nanos = host::property_u64(host, &reads.backend_latency);
         let (pool_ready_nanos, flags, responded) = match backend_latency_nanos {
             Some(_) => (host::property_u64(host, &reads.pool_ready), 0, true),
@@ -301,7 +306,7 @@ impl UpstreamReads {
                 (None, flags, details.as_deref() == Some("via_upstream"))
             }
         };
-        Upstream { cluster: Some(cluster), address, pool_ready_nanos, backend_latency_nanos, flags, responded }
+        Upstream { cluster, address, pool_ready_nanos, backend_latency_nanos, flags, responded }
     }
 }
 

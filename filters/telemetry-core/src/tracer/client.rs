@@ -13,6 +13,7 @@
 //! outbound listener), converted from the SERVER span ([`into_primary`]).
 
 use crate::ids::SpanId;
+use crate::json::push_u64;
 use crate::span::{KeyValue, Span, SpanKind, Status, StatusCode, Value};
 
 use super::split_host_port;
@@ -95,18 +96,18 @@ impl Upstream {
 /// `response.backend_latency` (a ready connection, then first byte sent to last byte received),
 /// never after the SERVER span; when the upstream did not answer completely (a failure, a reset)
 /// it ends with the SERVER span.
-pub fn child(server: &Span, id: SpanId, upstream: &Upstream, status: u16) -> Option<Span> {
+pub fn child(server: &Span, id: SpanId, upstream: Upstream, status: u16) -> Option<Span> {
     if !upstream.reached() {
         return None;
     }
-    let mut attributes = Vec::with_capacity(10);
+    let mut attributes = Vec::with_capacity(9);
     for kv in &server.attributes {
         if matches!(kv.key.as_ref(), "http.request.method" | "http.request.method_original") {
             attributes.push(kv.clone());
         }
     }
     let url = url_full(&server.attributes);
-    let (status, name) = finish_attributes(&mut attributes, url, upstream, status);
+    let name = method_of(&server.name).to_owned();
     let end = match upstream.backend_latency_nanos {
         Some(latency) => server
             .start_unix_nanos
@@ -115,6 +116,7 @@ pub fn child(server: &Span, id: SpanId, upstream: &Upstream, status: u16) -> Opt
             .min(server.end_unix_nanos),
         None => server.end_unix_nanos,
     };
+    let status = finish_attributes(&mut attributes, url, upstream, status);
     Some(Span {
         trace_id: server.trace_id,
         span_id: id,
@@ -139,18 +141,26 @@ pub fn child(server: &Span, id: SpanId, upstream: &Upstream, status: u16) -> Opt
 /// protocol) become `url.full` and the upstream's; other attributes are kept. A request answered
 /// without an upstream keeps its span (the trace-ID headers and the access line name it), with
 /// the status of the response sent.
-pub fn into_primary(mut server: Span, upstream: &Upstream, status: u16) -> Span {
+pub fn into_primary(mut server: Span, upstream: Upstream, status: u16) -> Span {
     let url = url_full(&server.attributes);
     server.attributes.retain(|kv| !SERVER_SIDE.contains(&kv.key.as_ref()));
-    let reached = upstream.reached();
-    let known = Upstream { responded: upstream.responded || !reached, ..Upstream::default() };
-    let facts = if reached { upstream } else { &known };
-    let (status, name) = finish_attributes(&mut server.attributes, url, facts, status);
-    Span { name, kind: SpanKind::Client, status, ..server }
+    let method = method_of(&server.name).len();
+    server.name.truncate(method);
+    // Without an upstream, the reply sent is the one to report.
+    let facts = if upstream.reached() { upstream } else { Upstream { responded: true, ..Upstream::default() } };
+    let status = finish_attributes(&mut server.attributes, url, facts, status);
+    Span { kind: SpanKind::Client, status, ..server }
+}
+
+/// The CLIENT span's name from the SERVER span's (`{method} {http.route}`, `{method}` or `HTTP`):
+/// its method part (HTTP client conventions: `{method}`, `HTTP` for a method outside the set).
+fn method_of(server_name: &str) -> &str {
+    let end = server_name.bytes().position(|b| b == b' ').unwrap_or(server_name.len());
+    server_name.get(..end).unwrap_or(server_name)
 }
 
 /// The SERVER span's attributes that describe the downstream side, dropped from a CLIENT span.
-const SERVER_SIDE: [&str; 12] = [
+const SERVER_SIDE: [&str; 13] = [
     "url.path",
     "url.query",
     "url.scheme",
@@ -163,24 +173,14 @@ const SERVER_SIDE: [&str; 12] = [
     "network.peer.port",
     "network.protocol.version",
     "error.type",
+    // Rewritten from the upstream's response, when there was one.
+    "http.response.status_code",
 ];
 
 /// Appends the CLIENT span's own attributes to `attributes` (which hold the method): `url.full`,
-/// the upstream host as `server.*` and `network.peer.*`, the cluster, the upstream's status,
-/// `error.type`. Returns the span's status and its name (`{method}`, HTTP client conventions).
-fn finish_attributes(
-    attributes: &mut Vec<KeyValue>,
-    url: Option<String>,
-    upstream: &Upstream,
-    status: u16,
-) -> (Status, String) {
-    // The HTTP client span's `http.response.status_code` is `status_code` only when the response
-    // came from the upstream; `status_code` is also dropped and rewritten when converting.
-    attributes.retain(|kv| kv.key != "http.response.status_code");
-    let method = attributes.iter().find(|kv| kv.key == "http.request.method").and_then(|kv| match &kv.value {
-        Value::String(m) if m != "_OTHER" => Some(m.clone()),
-        _ => None,
-    });
+/// the upstream host as `server.*` and `network.peer.*`, the cluster, the upstream's status
+/// (`status` when the response came from the upstream), `error.type`. Returns the span's status.
+fn finish_attributes(attributes: &mut Vec<KeyValue>, url: Option<String>, upstream: Upstream, status: u16) -> Status {
     if let Some(url) = url {
         attributes.push(KeyValue::string("url.full", url));
     }
@@ -197,8 +197,9 @@ fn finish_attributes(
             attributes.push(KeyValue::int("network.peer.port", i64::from(port)));
         }
     }
-    if let Some(cluster) = &upstream.cluster {
-        attributes.push(KeyValue::string(CLUSTER_ATTRIBUTE, cluster.clone()));
+    let failure = upstream.failure();
+    if let Some(cluster) = upstream.cluster {
+        attributes.push(KeyValue::string(CLUSTER_ATTRIBUTE, cluster));
     }
     let from_upstream = upstream.responded && status != 0;
     if from_upstream {
@@ -206,37 +207,39 @@ fn finish_attributes(
     }
     // HTTP semantic conventions, "Status" of client spans: an error for every 4xx and 5xx, and
     // when no response came (`error.type` names the failure).
-    let error = match (upstream.failure(), from_upstream) {
+    let error = match (failure, from_upstream) {
         (Some(failure), _) => Some(failure.to_owned()),
         (None, true) if status >= 400 => Some(status.to_string()),
         (None, true) => None,
         (None, false) => Some(String::from("_OTHER")),
     };
-    let status = match error {
+    match error {
         Some(error) => {
             attributes.push(KeyValue::string("error.type", error));
             Status { code: StatusCode::Error, message: String::new() }
         }
         None => Status::default(),
-    };
-    (status, method.unwrap_or_else(|| String::from("HTTP")))
+    }
 }
 
 /// `url.full` from the SERVER span's URL attributes (already through the redaction policy: the
 /// authority without userinfo, the path's and the query's listed values replaced):
 /// `{url.scheme}://{server.address}[:{server.port}]{url.path}[?{url.query}]`; `None` without an
 /// authority. The scheme is the request's (`http` when it had none): the one the application's
-/// URL has, not necessarily the upstream connection's.
+/// URL has, not necessarily the upstream connection's. One pass over the attributes.
 fn url_full(attributes: &[KeyValue]) -> Option<String> {
-    let get = |key: &str| attributes.iter().find(|kv| kv.key == key).map(|kv| &kv.value);
-    let text = |key: &str| match get(key) {
-        Some(Value::String(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    let host = text("server.address")?;
-    let scheme = text("url.scheme").unwrap_or("http");
-    let path = text("url.path").unwrap_or("/");
-    let query = text("url.query");
+    let (mut scheme, mut host, mut path, mut query, mut port) = ("http", None, "/", None, None);
+    for kv in attributes {
+        match (kv.key.as_ref(), &kv.value) {
+            ("url.scheme", Value::String(s)) => scheme = s,
+            ("server.address", Value::String(s)) => host = Some(s.as_str()),
+            ("url.path", Value::String(s)) => path = s,
+            ("url.query", Value::String(s)) => query = Some(s.as_str()),
+            ("server.port", Value::Int(n)) => port = u64::try_from(*n).ok(),
+            _ => {}
+        }
+    }
+    let host = host?;
     let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + query.map_or(0, str::len) + 16);
     url.push_str(scheme);
     url.push_str("://");
@@ -247,9 +250,9 @@ fn url_full(attributes: &[KeyValue]) -> Option<String> {
     } else {
         url.push_str(host);
     }
-    if let Some(Value::Int(port)) = get("server.port") {
+    if let Some(port) = port {
         url.push(':');
-        url.push_str(&port.to_string());
+        push_u64(&mut url, port);
     }
     url.push_str(path);
     if let Some(query) = query {

@@ -39,13 +39,22 @@ fn a_request_continues_the_trace_and_exports_its_span() {
     assert!(upstream.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{upstream}");
     assert_eq!(stream.downstream_response_header("x-trace-id"), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     let spans = h.spans();
-    assert_eq!(spans.len(), 1, "logs: {:?}", h.logs());
-    let span = &spans[0];
+    assert_eq!(spans.len(), 2, "a SERVER and a CLIENT span; logs: {:?}", h.logs());
+    let span = spans.iter().find(|s| s.kind == 2).expect("the SERVER span");
+    let client = spans.iter().find(|s| s.kind == 3).expect("the CLIENT span of the upstream hop");
     assert_eq!(span.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span.parent_span_id, "00f067aa0ba902b7");
-    assert_eq!(&upstream[36..52], span.span_id);
+    assert_eq!(client.parent_span_id, span.span_id);
+    assert_eq!(&upstream[36..52], client.span_id, "the upstream's parent is the CLIENT span");
     assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(client.name, "GET");
     assert_eq!(span.duration_nanos(), 25_000_000, "the virtual clock measures the span");
+    // The harness's default upstream (127.0.0.1:8080 of cluster `app`), its backend latency the
+    // whole virtual exchange.
+    assert_eq!(client.duration_nanos(), 25_000_000);
+    assert_eq!(client.attribute("server.address"), Some("127.0.0.1"));
+    assert_eq!(client.attribute("upstream_cluster.name"), Some("app"));
+    assert_eq!(client.attribute("url.full"), Some("http://api/users/7?x=1"));
     assert_eq!(span.attribute("http.response.status_code"), Some("200"));
     let calls = h.http_calls();
     assert_eq!(calls.len(), 1);

@@ -192,6 +192,77 @@ fn an_upstream_connect_failure_gives_a_client_span_with_its_error_type() {
     assert_valid_otlp(&r.collector);
 }
 
+/// The CLIENT span's own timing comes from Envoy (`upstream.cx_pool_ready_duration` +
+/// `response.backend_latency`): with an app that takes 150 ms it lasts at least that long and ends
+/// within the SERVER span, while the SERVER span (the whole exchange seen by the filter) lasts at
+/// least as long.
+#[test]
+fn the_client_span_lasts_as_long_as_the_upstream_exchange() {
+    let app = Server::start(|_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Reply::text(200, "slow")
+    });
+    let collector = Receiver::start();
+    let render = Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: None };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
+    assert_eq!(http::get(envoy.listener, "/api/v1/query", &[]).unwrap().status(), 200);
+    let spans = collector.wait_spans(2);
+    let server = servers(&spans)[0];
+    let client = client_of(&spans, server).expect("the CLIENT span");
+    let ((start, end), (client_start, client_end)) = (times(server), times(client));
+    let client_ms = (client_end - client_start) / 1_000_000;
+    assert!(client_ms >= 150, "the upstream took 150 ms, the CLIENT span {client_ms} ms");
+    assert!(client_start == start && client_end <= end, "{server:?} {client:?}");
+    assert!((end - client_end) / 1_000_000 < 100, "it ends with the upstream's last byte, not long before");
+}
+
+/// What the CLIENT span reads at stream end, as Envoy 1.40 answers it, shown through access-log
+/// fields from those properties (their 8 little-endian bytes as text): `response.backend_latency`
+/// and `upstream.cx_pool_ready_duration` for a response relayed from the app; for the closed port
+/// the pool's wait (to the failure) but no backend latency, and `response.flags` UF (`0x20`).
+/// The harness answers the same (host-harness `properties/paths.rs`), and the pipeline reads the
+/// flags only without a backend latency.
+#[test]
+fn envoy_answers_the_client_spans_attributes_at_stream_end() {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let config = r#"{"routes": ["/api/v1/query"], "tracing": {"exporter": {"cluster": "otel_collector"}},
+        "access_log": {"extra": [{"name": "pool", "from": {"property": ["upstream", "cx_pool_ready_duration"]}},
+                                  {"name": "latency", "from": {"property": ["response", "backend_latency"]}},
+                                  {"name": "flags", "from": {"property": ["response", "flags"]}}]}}"#;
+    let render =
+        Render { app_port: app.port(), collector_port: collector.server.port(), plugin_config: Some(config.into()) };
+    let envoy = Envoy::start("edge-gateway.yaml", &render, 1);
+    for path in ["/api/v1/query", "/down/x"] {
+        http::get(envoy.listener, path, &[]).unwrap();
+    }
+    let lines = || -> Vec<serde_json::Value> {
+        envoy
+            .log()
+            .lines()
+            .filter_map(|l| l.split_once(": {\"timestamp\"").map(|(_, rest)| format!("{{\"timestamp\"{rest}")))
+            .filter_map(|json| serde_json::from_str(&json).ok())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lines().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lines = lines();
+    let line = |path: &str| lines.iter().find(|l| l["path"] == path).unwrap_or_else(|| panic!("{path}: {lines:?}"));
+    // Present: 8 bytes, shown as text (a byte that is not UTF-8 becomes U+FFFD, so only
+    // presence is certain).
+    let present = |v: &serde_json::Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let relayed = line("/api/v1/query");
+    assert!(present(&relayed["pool"]), "{relayed}");
+    assert!(present(&relayed["latency"]), "{relayed}");
+    assert_eq!(relayed["flags"], "\0\0\0\0\0\0\0\0", "{relayed}");
+    let refused = line("/down/x");
+    assert!(present(&refused["pool"]), "{refused}");
+    assert!(refused["latency"].is_null(), "no backend latency without a response: {refused}");
+    assert_eq!(refused["flags"], " \0\0\0\0\0\0\0", "UF (0x20): {refused}");
+}
+
 #[test]
 fn a_reply_from_envoys_codec_has_no_span_as_it_has_no_trace_id() {
     let r = rig(None, 1);

@@ -161,6 +161,15 @@ fn the_summary_counts_spans_per_route_and_lists_trace_ids() {
             text.lines().find(|l| l.trim_start().starts_with(&format!("{route} "))).unwrap_or_else(|| panic!("{text}"));
         let columns: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(columns[1], count.to_string(), "span count of {route}: {row}");
+        // The CLIENT spans of those requests' upstream hops, under their parent's route.
+        let servers: Vec<&Value> = spans.iter().filter(|s| s["attributes"]["http.route"] == route).collect();
+        let clients = spans
+            .iter()
+            .filter(|c| c["kind"] == "client" && servers.iter().any(|s| s["span_id"] == c["parent_span_id"]))
+            .count();
+        let upstream = format!("{route} (upstream) ");
+        let row = text.lines().find(|l| l.trim_start().starts_with(&upstream)).unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(row.split_whitespace().nth(2), Some(clients.to_string().as_str()), "{row}");
     }
     assert!(
         !text.lines().any(|l| l.trim_start().starts_with("/health ")),

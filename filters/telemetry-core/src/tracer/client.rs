@@ -261,3 +261,50 @@ fn url_full(attributes: &[KeyValue]) -> Option<String> {
     }
     Some(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{FAILURES, Upstream, url_full};
+    use crate::span::KeyValue;
+
+    #[test]
+    fn every_failure_flag_names_its_error_type_and_the_first_listed_wins() {
+        for (bit, name) in FAILURES {
+            let failed = Upstream { cluster: Some("app".into()), flags: bit, ..Upstream::default() };
+            assert_eq!(failed.failure(), Some(name), "{bit:#x}");
+            assert!(failed.reached(), "{bit:#x}: a failed attempt went upstream");
+        }
+        // UF with URX (retries exhausted): the connection failure names it.
+        assert_eq!(Upstream { flags: 0x20 | 0x8000, ..Upstream::default() }.failure(), Some("connect_failure"));
+        // NR (no route), DC (downstream went away), RL (rate limited): not the upstream's failure.
+        for other in [0x100, 0x4000, 0x800] {
+            assert_eq!(Upstream { flags: other, ..Upstream::default() }.failure(), None, "{other:#x}");
+        }
+    }
+
+    #[test]
+    fn a_request_reached_an_upstream_only_through_a_routed_cluster() {
+        let routed =
+            Upstream { cluster: Some("app".into()), address: Some("10.0.0.1:80".into()), ..Upstream::default() };
+        assert!(routed.reached());
+        assert!(!Upstream { cluster: None, ..routed.clone() }.reached(), "no cluster: no route or a direct response");
+        assert!(!Upstream { address: None, ..routed }.reached(), "a local reply after routing, no host, no failure");
+    }
+
+    #[test]
+    fn url_full_is_built_from_the_server_span_s_parts() {
+        let attributes = |list: &[(&'static str, &str)], port: Option<i64>| -> Vec<KeyValue> {
+            let mut out: Vec<KeyValue> = list.iter().map(|(k, v)| KeyValue::string(*k, *v)).collect();
+            out.extend(port.map(|p| KeyValue::int("server.port", p)));
+            out
+        };
+        let full = attributes(
+            &[("url.scheme", "https"), ("server.address", "::1"), ("url.path", "/a"), ("url.query", "q=[REDACTED]")],
+            Some(8443),
+        );
+        assert_eq!(url_full(&full).as_deref(), Some("https://[::1]:8443/a?q=[REDACTED]"));
+        let bare = attributes(&[("server.address", "shop.example")], None);
+        assert_eq!(url_full(&bare).as_deref(), Some("http://shop.example/"), "defaults: http, `/`");
+        assert_eq!(url_full(&attributes(&[("url.path", "/a")], None)), None, "no authority, no URL");
+    }
+}

@@ -91,9 +91,19 @@ impl Receiver {
 
     /// Waits (at most 20 s) until at least `n` spans arrived; returns every span received.
     pub fn wait_spans(&self, n: usize) -> Vec<ReceivedSpan> {
+        self.wait_spans_where(n, |_| true)
+    }
+
+    /// Waits (at most 20 s) until at least `n` SERVER spans arrived (a gateway also sends a
+    /// CLIENT span per request that went upstream); returns the SERVER spans received.
+    pub fn wait_server_spans(&self, n: usize) -> Vec<ReceivedSpan> {
+        self.wait_spans_where(n, |s| s.raw["kind"] == 2)
+    }
+
+    fn wait_spans_where(&self, n: usize, keep: impl Fn(&ReceivedSpan) -> bool) -> Vec<ReceivedSpan> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            let spans = self.spans();
+            let spans: Vec<ReceivedSpan> = self.spans().into_iter().filter(|s| keep(s)).collect();
             if spans.len() >= n || std::time::Instant::now() > deadline {
                 return spans;
             }

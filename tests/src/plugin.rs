@@ -26,6 +26,82 @@ pub enum Upstream {
     Down,
 }
 
+/// An Envoy attribute's value at stream end, as a scenario gives it to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribute {
+    Text(&'static str),
+    Int(i64),
+    /// Nanoseconds.
+    Duration(i64),
+    /// Envoy has none (`NotFound`).
+    Absent,
+}
+
+/// `response.code_details` of a request to a closed port, as Envoy 1.40 writes it.
+pub const CONNECT_FAILURE_DETAILS: &str =
+    "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}";
+
+impl Upstream {
+    /// The upstream attributes Envoy 1.40 shows at stream end for this kind of reply, which the
+    /// CLIENT span reads (measured in `host-harness/src/properties/tests.rs`): the app's cluster
+    /// and host and a backend latency of `latency_nanos`; no cluster for no route (flag NR); the
+    /// `down` cluster's closed port, no backend latency, flag UF and Envoy's details for it.
+    pub fn envoy_attributes(self, latency_nanos: i64) -> [(&'static [&'static str], Attribute); 6] {
+        use Attribute::*;
+        let (cluster, address, pool, latency, flags, details) = match self {
+            Self::App => (
+                Text("app"),
+                Text("127.0.0.1:8080"),
+                Duration(0),
+                Duration(latency_nanos),
+                Int(0),
+                Text("via_upstream"),
+            ),
+            Self::NoRoute => (Absent, Absent, Absent, Absent, Int(0x100), Text("route_not_found")),
+            Self::Down => {
+                (Text("down"), Text("127.0.0.1:9"), Duration(0), Absent, Int(0x20), Text(CONNECT_FAILURE_DETAILS))
+            }
+        };
+        [
+            (&["xds", "cluster_name"], cluster),
+            (&["upstream", "address"], address),
+            (&["upstream", "cx_pool_ready_duration"], pool),
+            (&["response", "backend_latency"], latency),
+            (&["response", "flags"], flags),
+            (&["response", "code_details"], details),
+        ]
+    }
+
+    /// Gives one harness stream [`Upstream::envoy_attributes`].
+    pub fn set_in_harness(self, host: &mut host_harness::Host, id: host_harness::StreamId, latency_nanos: i64) {
+        use host_harness::properties::Value;
+        for (path, value) in self.envoy_attributes(latency_nanos) {
+            let value = match value {
+                Attribute::Text(s) => Value::String(s.to_owned()),
+                Attribute::Int(n) => Value::Int(n),
+                Attribute::Duration(n) => Value::Duration(n),
+                Attribute::Absent => {
+                    host.unset_stream_property(id, path).expect("a live stream");
+                    continue;
+                }
+            };
+            host.set_stream_property(id, path, value).expect("a live stream");
+        }
+    }
+
+    /// Gives the recording host [`Upstream::envoy_attributes`] (for its next exchange).
+    pub fn set_in_fake(self, host: &telemetry_core::pipeline::fake::FakeHost, latency_nanos: i64) {
+        for (path, value) in self.envoy_attributes(latency_nanos) {
+            let path = path.join(".");
+            match value {
+                Attribute::Text(s) => host.set_property(&path, s),
+                Attribute::Int(n) | Attribute::Duration(n) => host.set_property_u64(&path, n.cast_unsigned()),
+                Attribute::Absent => host.remove_property(&path),
+            }
+        }
+    }
+}
+
 /// One scenario of `tests/data/conformance-scenarios.json`, the table the harness-vs-Envoy
 /// conformance suite, the Wasm-vs-core parity test and the core's native lifecycle tests share.
 #[derive(Debug, Clone)]

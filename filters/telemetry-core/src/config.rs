@@ -54,9 +54,33 @@ pub struct TracingConfig {
     pub trace_id_header: Option<String>,
     pub traceresponse: bool,
     pub error_on_4xx: bool,
+    /// Which spans a request gets: a SERVER span, a CLIENT span for the upstream hop, or both.
+    pub client_span: ClientSpan,
     pub exporter: ExporterConfig,
     /// Captured headers and custom attributes of sampled spans.
     pub attributes: crate::tracer::attributes::SpanAttributes,
+}
+
+/// `tracing.client_span`: whether a request gets a CLIENT span for the upstream hop (HTTP client
+/// semantic conventions), beside or instead of its SERVER span.
+///
+/// The names say what happens to the CLIENT span, next to the SERVER span the module always
+/// had; they map onto Istio's `WorkloadMode` (the `match[].mode` of a `WasmPlugin`), which is how
+/// a mesh selects the side of a sidecar a plugin runs on: `child` is `CLIENT_AND_SERVER` (a
+/// gateway, which receives and forwards), `off` is `SERVER` (a sidecar's inbound listener),
+/// `only` is `CLIENT` (a sidecar's outbound listener, where the application is the server side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientSpan {
+    /// A SERVER span, and a CLIENT span, its child, for the request sent upstream: the upstream's
+    /// `traceparent` parent. The default: the module is deployed at gateways and edges first,
+    /// where a service graph needs the CLIENT/SERVER pair to draw the gateway-to-app edge.
+    #[default]
+    Child,
+    /// The SERVER span only; the upstream's parent is the SERVER span.
+    Off,
+    /// One CLIENT span as the request's only span (a sidecar's outbound listener: the caller's
+    /// SERVER span is the application's own).
+    Only,
 }
 
 /// What to do with an incoming trace context.
@@ -273,6 +297,7 @@ fn tracing(raw: raw::Tracing, routes: &RouteTable) -> Result<TracingConfig, Conf
         traceresponse: raw.traceresponse,
         error_on_4xx: raw.error_on_4xx,
         attributes: span_attributes::span_attributes(&raw)?,
+        client_span: raw.client_span,
         exporter: exporter(raw.exporter)?,
     })
 }

@@ -143,6 +143,7 @@ mod tests {
             trace_id: ids.trace_id(),
             span_id: ids.span_id(),
             parent_span_id: None,
+            local_parent: false,
             trace_state: None,
             flags: 1,
             name: "GET".into(),

@@ -116,7 +116,7 @@ fn push_span(out: &mut String, span: &Span) {
     // trace.proto `Span.flags`: bits 0-7 are the W3C trace flags; bits 8-9 say whether the
     // *parent* is remote. A proxy's parent always comes from the incoming request headers, so it
     // is remote whenever there is one; a root span's "parent is remote" is known to be false.
-    let remote = if span.parent_span_id.is_some() { IS_REMOTE } else { 0 };
+    let remote = if span.parent_span_id.is_some() && !span.local_parent { IS_REMOTE } else { 0 };
     push_flags(out, u32::from(span.flags) | HAS_IS_REMOTE | remote);
     out.push_str(r#","name":""#);
     json::push_escaped(out, &span.name);
@@ -264,6 +264,7 @@ mod tests {
             trace_id: TraceId::from_hex(TRACE).unwrap(),
             span_id: SpanId::from_hex(SPAN).unwrap(),
             parent_span_id: None,
+            local_parent: false,
             trace_state: None,
             flags: 1,
             name: "GET".into(),
@@ -309,6 +310,7 @@ mod tests {
         let resource = Resource { attributes: vec![KeyValue::string("service.name", "checkout")] };
         let span = Span {
             parent_span_id: SpanId::from_hex(PARENT),
+            local_parent: false,
             trace_state: Some("rojo=00f067aa0ba902b7".into()),
             name: "GET /users/{id}".into(),
             attributes: vec![
@@ -363,6 +365,20 @@ mod tests {
         check_span(
             Span { parent_span_id: SpanId::from_hex(PARENT), flags: 0, ..span() },
             r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","parentSpanId":"b7ad6b7169203331","flags":768,"name":"GET","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":0}}"#,
+        );
+    }
+
+    #[test]
+    fn a_client_span_s_local_parent_is_not_marked_remote() {
+        check_span(
+            Span {
+                parent_span_id: SpanId::from_hex(PARENT),
+                local_parent: true,
+                kind: SpanKind::Client,
+                flags: 1,
+                ..span()
+            },
+            r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","parentSpanId":"b7ad6b7169203331","flags":257,"name":"GET","kind":3,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000","status":{"code":0}}"#,
         );
     }
 

@@ -471,9 +471,13 @@ impl Pipeline {
             let dimensions = keep(&self.plan.dimensions);
             let mut span = SpanCapture::default();
             if let Some(cfg) = self.config.tracing.as_ref().filter(|_| seen != Seen::End) {
-                let started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
+                let mut started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
                 if started.invalid_context {
                     self.counters.invalid_trace_context(host);
+                }
+                if seen != Seen::Request {
+                    // Nothing goes upstream: no parent was sent, so no CLIENT span either.
+                    started.span.client = None;
                 }
                 if seen == Seen::Request {
                     for name in &started.remove {

@@ -1,4 +1,5 @@
-//! The span model: one finished SERVER span per HTTP request, plus the resource it belongs to.
+//! The span model: the finished spans of an HTTP request (a SERVER span, and a CLIENT span for the
+//! upstream hop), plus the resource they belong to.
 //!
 //! Field meanings follow the OpenTelemetry trace data model (opentelemetry-proto
 //! `trace/v1/trace.proto`); attribute names follow the stable HTTP semantic conventions.
@@ -12,8 +13,12 @@ use crate::ids::{SpanId, TraceId};
 pub struct Span {
     pub trace_id: TraceId,
     pub span_id: SpanId,
-    /// The span this one continues: the incoming parent-id under the `trust` edge policy.
+    /// The span this one continues: the incoming parent-id under the `trust` edge policy, or,
+    /// for a CLIENT span, this proxy's SERVER span.
     pub parent_span_id: Option<SpanId>,
+    /// Whether the parent is a span of this proxy (a CLIENT span's SERVER span) rather than the
+    /// caller's: OTLP's `SPAN_FLAGS_CONTEXT_IS_REMOTE` is then clear.
+    pub local_parent: bool,
     /// The W3C `tracestate` this span was created with, as propagated.
     pub trace_state: Option<String>,
     /// W3C trace flags (bit 0: sampled).

@@ -5,10 +5,11 @@
 //! the response headers pass and [`finish`] at stream end.
 
 pub mod attributes;
+pub mod client;
 
 use std::borrow::Cow;
 
-use crate::config::{EdgePolicy, TracingConfig};
+use crate::config::{ClientSpan, EdgePolicy, TracingConfig};
 use crate::grpc;
 use crate::ids::{IdGenerator, SpanId};
 use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, b3, traceparent, tracestate};
@@ -28,6 +29,9 @@ pub struct ActiveSpan {
     /// Whether the span is recorded and exported.
     pub sampled: bool,
     pub start_unix_nanos: u64,
+    /// The CLIENT span's id (`tracing.client_span: child`, sampled requests): the parent sent
+    /// upstream. Unsampled requests record no span, so they draw no id and send `context`'s.
+    pub client: Option<SpanId>,
 }
 
 /// What the span, the metrics and the access log record about a request, read once from its
@@ -216,8 +220,16 @@ pub fn start_request(
         trace_state: incoming.as_ref().and_then(|c| c.trace_state.clone()),
         debug: incoming.as_ref().is_some_and(|c| c.debug),
     };
+    // The upstream's parent: the CLIENT span under `client_span: child` (drawn only when it is
+    // recorded), this proxy's span otherwise. `traceresponse`, the trace-ID header, the access
+    // line and exemplars keep naming `context` (the SERVER span: the callee's span for the caller).
+    let client = (sampled && cfg.client_span == ClientSpan::Child).then(|| ids.span_id());
+    let mut context = context;
+    let server = context.span_id;
+    context.span_id = client.unwrap_or(server);
     let mut inject = Vec::with_capacity(4);
     propagation::inject(&context, &cfg.inject, &mut inject);
+    context.span_id = server;
     let stale: &[Format] = match cfg.edge_policy {
         EdgePolicy::Trust => &cfg.inject,
         EdgePolicy::Restart => ALL_FORMATS,
@@ -237,6 +249,7 @@ pub fn start_request(
         context,
         sampled,
         start_unix_nanos: now_unix_nanos,
+        client,
     };
     Started { span, inject, remove, invalid_context: extracted.invalid }
 }
@@ -388,6 +401,7 @@ pub fn finish_clean(
         trace_id: span.context.trace_id,
         span_id: span.context.span_id,
         parent_span_id: span.parent,
+        local_parent: false,
         trace_state: span.context.trace_state.map(|s| s.header_value()),
         flags: span.context.flags.0,
         name,

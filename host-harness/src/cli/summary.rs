@@ -68,21 +68,33 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Spans per route with error counts and latency percentiles (nearest rank over span durations).
+/// A CLIENT span (the upstream hop) counts under its parent's route, as `{route} (upstream)`.
 fn routes(out: &mut String, report: &Report) {
+    let route_of = |span: &super::report::SpanReport| -> String {
+        span.attributes.iter().find(|(k, _)| k == "http.route").map_or("(no route)", |(_, v)| v).to_owned()
+    };
+    let parents: BTreeMap<&str, String> =
+        report.spans.iter().filter(|s| s.kind != "client").map(|s| (s.span_id.as_str(), route_of(s))).collect();
     let mut by_route: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
     for span in &report.spans {
-        let route = span.attributes.iter().find(|(k, _)| k == "http.route").map_or("(no route)", |(_, v)| v);
-        by_route.entry(route.to_owned()).or_default().push((span.duration_ms, span.status == "error"));
+        let route = match parents.get(span.parent_span_id.as_str()) {
+            Some(parent) if span.kind == "client" => format!("{parent} (upstream)"),
+            _ => route_of(span),
+        };
+        by_route.entry(route).or_default().push((span.duration_ms, span.status == "error"));
     }
-    let _ = writeln!(out, "Spans per route (sampled requests; latency from the span durations)");
-    let _ = writeln!(out, "  {:<28} {:>6} {:>7} {:>10} {:>10}", "route", "spans", "errors", "p50 ms", "p95 ms");
+    let _ = writeln!(
+        out,
+        "Spans per route (sampled requests; latency from the span durations; `(upstream)`: the CLIENT spans)"
+    );
+    let _ = writeln!(out, "  {:<34} {:>6} {:>7} {:>10} {:>10}", "route", "spans", "errors", "p50 ms", "p95 ms");
     for (route, mut rows) in by_route {
         rows.sort_by(|a, b| a.0.total_cmp(&b.0));
         let errors = rows.iter().filter(|(_, e)| *e).count();
         let durations: Vec<f64> = rows.iter().map(|(d, _)| *d).collect();
         let _ = writeln!(
             out,
-            "  {:<28} {:>6} {:>7} {:>10.1} {:>10.1}",
+            "  {:<34} {:>6} {:>7} {:>10.1} {:>10.1}",
             route,
             rows.len(),
             errors,

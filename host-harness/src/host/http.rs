@@ -106,6 +106,14 @@ impl Host {
         Ok(())
     }
 
+    /// Removes an Envoy property (and everything under it) for one stream, so it answers
+    /// `NotFound` there, e.g. `["xds", "cluster_name"]` for a request no route matched, or
+    /// `["response", "backend_latency"]` for an upstream that never answered.
+    pub fn unset_stream_property(&mut self, s: StreamId, path: &[&str]) -> Result<(), Error> {
+        self.stream_mut(s)?.properties.unset(path);
+        Ok(())
+    }
+
     /// Forgets a finished stream and returns its final state (long replays call this to keep
     /// memory flat; observations of the stream end with it).
     pub fn remove_stream(&mut self, s: StreamId) -> Option<crate::stream::Stream> {

@@ -84,15 +84,22 @@ fn the_sample_replay_reports_every_exchange_and_every_sampled_span() {
         u8::from_str_radix(flags, 16).unwrap() & 1 == 1
     };
     let sampled: Vec<&Value> = exchanges.iter().filter(sampled_flag).collect();
-    let spans = report["spans"].as_array().unwrap();
-    assert_eq!(spans.len(), sampled.len(), "one span per sampled request");
+    let all_spans = report["spans"].as_array().unwrap();
+    // Every replayed exchange goes upstream: a SERVER span and its CLIENT span (`client_span:
+    // child`, the default) per sampled request.
+    let spans: Vec<&Value> = all_spans.iter().filter(|s| s["kind"] == "server").collect();
+    assert_eq!(spans.len(), sampled.len(), "one SERVER span per sampled request");
+    assert_eq!(all_spans.len(), 2 * sampled.len(), "and one CLIENT span");
     assert!(sampled.len() < exchanges.len(), "/health is never sampled");
     for e in &sampled {
         let traceparent = header(&e["upstream"]["added"], "traceparent").unwrap();
         let trace_id = header(&e["downstream"]["added"], "x-trace-id").unwrap();
-        let span = spans.iter().find(|s| s["span_id"] == traceparent[36..52]).unwrap();
+        let client = all_spans.iter().find(|s| s["span_id"] == traceparent[36..52]).unwrap();
+        assert_eq!(client["kind"], "client", "line {}: the upstream's parent is the CLIENT span", e["line"]);
+        let span = spans.iter().find(|s| s["span_id"] == client["parent_span_id"]).unwrap();
         assert_eq!(span["trace_id"], trace_id, "line {}: x-trace-id is the span's trace id", e["line"]);
         assert_eq!(span["attributes"]["http.response.status_code"], e["status"].to_string());
+        assert_eq!(client["attributes"]["http.response.status_code"], e["status"].to_string());
     }
     let unsampled_trace_ids: Vec<&str> = exchanges
         .iter()
@@ -102,7 +109,7 @@ fn the_sample_replay_reports_every_exchange_and_every_sampled_span() {
     assert!(spans.iter().all(|s| !unsampled_trace_ids.contains(&s["trace_id"].as_str().unwrap())));
 
     let status = |s: &Value| s["attributes"]["http.response.status_code"].as_str().unwrap().parse::<u16>().unwrap();
-    let server_errors: Vec<&Value> = spans.iter().filter(|s| status(s) >= 500).collect();
+    let server_errors: Vec<&Value> = spans.iter().copied().filter(|s| status(s) >= 500).collect();
     assert!(server_errors.len() >= 4, "the sample has 500s and 503s");
     assert!(server_errors.iter().all(|s| s["status"] == "error"));
     assert!(spans.iter().filter(|s| (400..500).contains(&status(s))).all(|s| s["status"] == "unset"));
@@ -113,13 +120,13 @@ fn the_sample_replay_reports_every_exchange_and_every_sampled_span() {
     let metric = |name: &str| {
         report["metrics"]["samples"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["value"].clone()
     };
-    assert_eq!(metric("meshlens_spans_exported_total"), spans.len());
+    assert_eq!(metric("meshlens_spans_exported_total"), all_spans.len());
     assert_eq!(metric("meshlens_trace_context_invalid_total"), 2, "uppercase and all-zero traceparents");
     assert!(report["metrics"]["prometheus"].as_str().unwrap().contains("meshlens_spans_exported_total"));
 
     let calls = report["callouts"]["http"].as_array().unwrap();
     assert!(calls.iter().all(|c| c["cluster"] == "otel_collector" && c["status"] == 200));
-    assert_eq!(calls.iter().map(|c| c["spans"].as_u64().unwrap()).sum::<u64>(), spans.len() as u64);
+    assert_eq!(calls.iter().map(|c| c["spans"].as_u64().unwrap()).sum::<u64>(), all_spans.len() as u64);
     let logs = report["logs"].as_array().unwrap();
     assert!(logs.iter().any(|l| l["source"] == "root" && l["message"].as_str().unwrap().contains("configured")));
 }
@@ -154,6 +161,15 @@ fn the_summary_counts_spans_per_route_and_lists_trace_ids() {
             text.lines().find(|l| l.trim_start().starts_with(&format!("{route} "))).unwrap_or_else(|| panic!("{text}"));
         let columns: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(columns[1], count.to_string(), "span count of {route}: {row}");
+        // The CLIENT spans of those requests' upstream hops, under their parent's route.
+        let servers: Vec<&Value> = spans.iter().filter(|s| s["attributes"]["http.route"] == route).collect();
+        let clients = spans
+            .iter()
+            .filter(|c| c["kind"] == "client" && servers.iter().any(|s| s["span_id"] == c["parent_span_id"]))
+            .count();
+        let upstream = format!("{route} (upstream) ");
+        let row = text.lines().find(|l| l.trim_start().starts_with(&upstream)).unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(row.split_whitespace().nth(2), Some(clients.to_string().as_str()), "{row}");
     }
     assert!(
         !text.lines().any(|l| l.trim_start().starts_with("/health ")),
@@ -251,7 +267,7 @@ fn calls_to_clusters_not_named_as_collectors_time_out() {
     assert!(report["metrics"]["prometheus"].as_str().unwrap().contains("meshlens_spans_failed_total"));
     let failed =
         report["metrics"]["samples"].as_array().unwrap().iter().find(|m| m["name"] == "meshlens_spans_failed_total");
-    assert_eq!(failed.unwrap()["value"], 1);
+    assert_eq!(failed.unwrap()["value"], 2, "the request's SERVER and CLIENT spans");
 }
 
 /// A guest that answers by the number of regular request headers it gets: one, a local reply;
@@ -546,12 +562,14 @@ fn the_cost_report_counts_instructions_and_hostcalls_per_exchange() {
     assert!(per_exchange("guest Wasm instructions") > 1_000.0, "{text}");
     assert_eq!(per_exchange("proxy_get_header_map_pairs"), 1.0, "{text}");
     assert_eq!(per_exchange("proxy_get_header_map_value"), 1.0, "one :status read: {text}");
-    assert_eq!(per_exchange("proxy_get_property"), 4.0, "{text}");
+    // source.address, request.protocol, the cluster, the upstream host (access line and CLIENT
+    // span), the CLIENT span's backend latency and connection-pool wait.
+    assert_eq!(per_exchange("proxy_get_property"), 6.0, "{text}");
     assert_eq!(per_exchange("proxy_replace_header_map_value"), 3.0, "traceparent, x-trace-id, traceresponse: {text}");
     assert_eq!(per_exchange("proxy_log"), 1.0, "{text}");
     // The rest is the ticks of the 10 s final flush (time, metrics, the memory gauge), spread over
     // 1000 exchanges.
-    assert!(per_exchange("hostcalls") < 12.5, "{text}");
+    assert!(per_exchange("hostcalls") < 14.5, "{text}");
     // Counted, not timed: the same inputs give the same report.
     assert_eq!(run(), text);
 }
@@ -656,9 +674,10 @@ fn a_trailers_only_grpc_reply_in_a_traffic_file_is_a_failed_call() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let spans = report["spans"].as_array().unwrap();
+    // The SERVER spans; each call also has a CLIENT span for its upstream hop.
+    let spans: Vec<&Value> = report["spans"].as_array().unwrap().iter().filter(|s| s["kind"] == "server").collect();
     assert_eq!(spans.len(), 2, "{report}");
-    let by_code = |code: &str| spans.iter().find(|s| s["attributes"]["rpc.grpc.status_code"] == code).unwrap();
+    let by_code = |code: &str| *spans.iter().find(|s| s["attributes"]["rpc.grpc.status_code"] == code).unwrap();
     let failed = by_code("14");
     assert_eq!(
         (failed["status"].as_str(), failed["attributes"]["error.type"].as_str()),

@@ -39,13 +39,22 @@ fn a_request_continues_the_trace_and_exports_its_span() {
     assert!(upstream.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{upstream}");
     assert_eq!(stream.downstream_response_header("x-trace-id"), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     let spans = h.spans();
-    assert_eq!(spans.len(), 1, "logs: {:?}", h.logs());
-    let span = &spans[0];
+    assert_eq!(spans.len(), 2, "a SERVER and a CLIENT span; logs: {:?}", h.logs());
+    let span = spans.iter().find(|s| s.kind == 2).expect("the SERVER span");
+    let client = spans.iter().find(|s| s.kind == 3).expect("the CLIENT span of the upstream hop");
     assert_eq!(span.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span.parent_span_id, "00f067aa0ba902b7");
-    assert_eq!(&upstream[36..52], span.span_id);
+    assert_eq!(client.parent_span_id, span.span_id);
+    assert_eq!(&upstream[36..52], client.span_id, "the upstream's parent is the CLIENT span");
     assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(client.name, "GET");
     assert_eq!(span.duration_nanos(), 25_000_000, "the virtual clock measures the span");
+    // The harness's default upstream (127.0.0.1:8080 of cluster `app`), its backend latency the
+    // whole virtual exchange.
+    assert_eq!(client.duration_nanos(), 25_000_000);
+    assert_eq!(client.attribute("server.address"), Some("127.0.0.1"));
+    assert_eq!(client.attribute("upstream_cluster.name"), Some("app"));
+    assert_eq!(client.attribute("url.full"), Some("http://api/users/7?x=1"));
     assert_eq!(span.attribute("http.response.status_code"), Some("200"));
     let calls = h.http_calls();
     assert_eq!(calls.len(), 1);
@@ -76,7 +85,8 @@ fn the_span_carries_peer_client_and_configured_header_attributes() {
     h.response_headers(s, &response, true).unwrap();
     h.complete(s).unwrap();
     h.advance(Duration::from_secs(2)).unwrap();
-    let spans = h.spans();
+    // The SERVER span (kind 2); the CLIENT span of the upstream hop describes the upstream.
+    let spans: Vec<_> = h.spans().into_iter().filter(|s| s.kind == 2).collect();
     assert_eq!(spans.len(), 1, "logs: {:?}", h.logs());
     let span = &spans[0];
     // The harness's default peer is 127.0.0.1:40000 (`source.address`, `source.port`).
@@ -341,7 +351,7 @@ fn the_query_hash_key_comes_from_the_vm_environment() {
 
 #[test]
 fn a_full_batch_is_sent_when_its_stream_ends_with_no_tick() {
-    let mut h = host(r#"{"tracing": {"exporter": {"max_batch_spans": 3}}}"#);
+    let mut h = host(r#"{"tracing": {"client_span": "off", "exporter": {"max_batch_spans": 3}}}"#);
     // No virtual time passes: no tick can fire. The stream that fills the batch enqueues a
     // wake-up on the worker's shared queue; `on_queue_ready` sends the batch.
     for _ in 0..2 {
@@ -354,8 +364,11 @@ fn a_full_batch_is_sent_when_its_stream_ends_with_no_tick() {
     assert!(calls[0].headers.contains(&(":path".to_owned(), "/v1/traces".to_owned())));
 }
 
-/// One gRPC call through the module in the harness, ended by `end`; returns its span.
-fn grpc_call(end: impl FnOnce(&mut Host, host_harness::StreamId)) -> host_harness::SpanRecord {
+/// One gRPC call through the module in the harness, ended by `end`; returns its SERVER span and
+/// its CLIENT span.
+fn grpc_spans(
+    end: impl FnOnce(&mut Host, host_harness::StreamId),
+) -> (host_harness::SpanRecord, host_harness::SpanRecord) {
     let mut h = host("{}");
     let s = h.new_stream();
     let request = [
@@ -370,8 +383,43 @@ fn grpc_call(end: impl FnOnce(&mut Host, host_harness::StreamId)) -> host_harnes
     h.complete(s).unwrap();
     h.advance(Duration::from_secs(2)).unwrap();
     let spans = h.spans();
-    assert_eq!(spans.len(), 1, "logs: {:?}", h.logs());
-    spans[0].clone()
+    assert_eq!(spans.len(), 2, "logs: {:?}", h.logs());
+    let of = |kind: i64| spans.iter().find(|s| s.kind == kind).cloned().unwrap();
+    (of(2), of(3))
+}
+
+/// [`grpc_spans`]'s SERVER span.
+fn grpc_call(end: impl FnOnce(&mut Host, host_harness::StreamId)) -> host_harness::SpanRecord {
+    grpc_spans(end).0
+}
+
+#[test]
+fn a_grpc_clients_error_is_an_error_of_the_client_span_only() {
+    // NOT_FOUND is the caller's error: the SERVER span stays unset, the CLIENT span (the gateway
+    // as the upstream's client) fails, both carry the rpc attributes.
+    let (server, client) = grpc_call_with(&[("grpc-status", "5")]);
+    assert_eq!((server.status_code, server.attribute("error.type")), (0, None));
+    assert_eq!((client.status_code, client.attribute("error.type")), (2, Some("NOT_FOUND")));
+    assert_eq!(client.attribute("rpc.grpc.status_code"), Some("5"));
+    assert_eq!(client.attribute("rpc.method"), Some("Echo"));
+    assert_eq!(client.parent_span_id, server.span_id);
+    // INTERNAL fails both, with the call's message.
+    let (server, client) = grpc_call_with(&[("grpc-status", "13"), ("grpc-message", "boom")]);
+    assert_eq!((server.status_code, client.status_code), (2, 2));
+    assert_eq!(client.attribute("error.type"), Some("INTERNAL"));
+    assert_eq!(client.status_message, "boom");
+    // OK fails neither.
+    let (server, client) = grpc_call_with(&[("grpc-status", "0")]);
+    assert_eq!((server.status_code, client.status_code), (0, 0));
+}
+
+/// A gRPC call answered 200 with `trailers` after one message.
+fn grpc_call_with(trailers: &[(&str, &str)]) -> (host_harness::SpanRecord, host_harness::SpanRecord) {
+    grpc_spans(|h, s| {
+        h.response_headers(s, &[(":status", "200"), ("content-type", "application/grpc")], false).unwrap();
+        h.response_body(s, b"\0\0\0\0\x02hi", false).unwrap();
+        h.response_trailers(s, trailers).unwrap();
+    })
 }
 
 #[test]

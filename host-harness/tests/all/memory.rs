@@ -160,7 +160,11 @@ fn linear_memory_does_not_grow_with_traffic() {
 
     // The traffic really went through every section.
     assert!(!h.has_failed());
-    assert_eq!(counter(&h, "meshlens_spans_exported_total"), u64::from(REQUESTS), "every request is sampled");
+    assert_eq!(
+        counter(&h, "meshlens_spans_exported_total"),
+        2 * u64::from(REQUESTS),
+        "every request is sampled: its SERVER span and the CLIENT span of its upstream hop"
+    );
     assert_eq!(counter(&h, "meshlens_spans_dropped_total"), 0);
     assert_eq!(counter(&h, "meshlens_logs_dropped_total"), 0);
     assert!(counter(&h, "meshlens_logs_exported_total") >= u64::from(REQUESTS));

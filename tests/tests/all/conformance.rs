@@ -22,6 +22,8 @@ struct Observed {
     upstream: BTreeMap<String, String>,
     downstream: BTreeMap<String, String>,
     span: Option<BTreeMap<String, String>>,
+    /// The CLIENT span of the upstream hop, child of `span`.
+    client: Option<BTreeMap<String, String>>,
 }
 
 /// The module's own metric lines (`meshlens_*`) in Prometheus text, sorted. Durations are wall
@@ -61,20 +63,37 @@ fn role(id: &str, incoming: &[(&str, &str)]) -> String {
     }
 }
 
+/// The SERVER span of trace `trace` among `spans`, and the CLIENT span it parents.
+fn server_and_client<'a>(spans: &'a [Value], trace: &str) -> (Option<&'a Value>, Option<&'a Value>) {
+    let server = spans.iter().find(|v| v["traceId"] == trace && v["kind"] == 2);
+    let client = server.and_then(|server| {
+        spans.iter().find(|v| v["traceId"] == trace && v["kind"] == 3 && v["parentSpanId"] == server["spanId"])
+    });
+    (server, client)
+}
+
 fn observe(
     s: &Scenario,
     upstream: Option<&[(String, String)]>,
     downstream: &[(String, String)],
-    span: Option<&Value>,
+    (span, client): (Option<&Value>, Option<&Value>),
 ) -> Observed {
     let get = |h: &[(String, String)], k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut up = BTreeMap::new();
     let span_id = span.and_then(|s| s["spanId"].as_str()).unwrap_or("none");
+    let client_id = client.and_then(|s| s["spanId"].as_str()).unwrap_or("none");
     if let Some(h) = upstream {
         if let Some(tp) = get(h, "traceparent") {
             let parts: Vec<&str> = tp.split('-').collect();
             up.insert("traceparent.trace".into(), role(parts[1], &s.headers()));
-            up.insert("traceparent.parent_is_span".into(), (parts[2] == span_id || span.is_none()).to_string());
+            // The upstream's parent: the CLIENT span (sampled), the proxy's span id (unsampled).
+            let parent = match parts[2] {
+                p if p == client_id => "client span",
+                p if p == span_id => "server span",
+                _ if span.is_none() => "unrecorded",
+                _ => "other",
+            };
+            up.insert("traceparent.parent".into(), parent.to_owned());
             up.insert("traceparent.flags".into(), parts[3].to_owned());
         }
         for k in ["tracestate", "b3", "x-b3-traceid"] {
@@ -92,7 +111,7 @@ fn observe(
         "traceresponse.matches".into(),
         (tr.contains(&trace) && (span.is_none() || tr.contains(span_id))).to_string(),
     );
-    let span = span.map(|v| {
+    let fields = |v: &Value| {
         let mut m = BTreeMap::new();
         m.insert("trace".into(), role(v["traceId"].as_str().unwrap_or(""), &s.headers()));
         m.insert("trace_matches_header".into(), (v["traceId"].as_str() == Some(trace.as_str())).to_string());
@@ -102,14 +121,21 @@ fn observe(
         }
         for a in v["attributes"].as_array().into_iter().flatten() {
             let key = a["key"].as_str().unwrap_or("");
-            // The peer's ephemeral port differs between runs (the harness's is fixed).
-            if key != "client.port" && key != "network.peer.port" {
+            // Ports of loopback peers: ephemeral (the caller) or picked at start-up (the app).
+            if !["client.port", "server.port", "network.peer.port"].contains(&key)
+                || v["kind"] == 2 && key == "server.port"
+            {
                 m.insert(format!("attr.{key}"), a["value"].to_string());
             }
         }
         m
+    };
+    let client = client.map(|v| {
+        let mut m = fields(v);
+        m.insert("parent_is_span".into(), (v["parentSpanId"].as_str() == Some(span_id)).to_string());
+        m
     });
-    Observed { upstream: up, downstream: down, span }
+    Observed { upstream: up, downstream: down, span: span.map(fields), client }
 }
 
 /// What Envoy observed, its module metrics, and the bodies of its own replies per scenario
@@ -127,7 +153,8 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
         let up = app.requests().get(before).cloned();
         results.push((resp, up));
     }
-    let sampled = scenarios.len() - 1;
+    // A SERVER span per sampled scenario, and a CLIENT span for those that went upstream.
+    let sampled = scenarios.len() - 1 + scenarios.iter().filter(|s| s.upstream != Upstream::NoRoute).count() - 1;
     let deadline = Instant::now() + Duration::from_secs(15);
     while collector.spans().len() < sampled && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -143,10 +170,9 @@ fn envoy_side() -> (Vec<Observed>, Vec<String>, Vec<Vec<u8>>) {
         .zip(&results)
         .map(|(s, (resp, up))| {
             let trace = resp.header("x-trace-id").unwrap_or("");
-            let span = spans.iter().find(|v| v["traceId"] == trace);
             let mut downstream = vec![(":status".to_owned(), resp.start.clone())];
             downstream.extend(resp.headers.iter().cloned());
-            observe(s, up.as_ref().map(|m| m.headers.as_slice()), &downstream, span)
+            observe(s, up.as_ref().map(|m| m.headers.as_slice()), &downstream, server_and_client(&spans, trace))
         })
         .collect();
     let bodies = results.iter().map(|(resp, _)| resp.body.clone()).collect();
@@ -178,6 +204,9 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
     let scenarios = plugin::scenarios();
     for (s, envoy_body) in scenarios.iter().zip(envoy_bodies) {
         let id = host.new_stream();
+        // What Envoy shows about the upstream at stream end, which the harness cannot know: it
+        // has no router (the backend latency is the harness's virtual one).
+        s.upstream.set_in_harness(&mut host, id, 0);
         let mut headers = vec![
             (":method", "GET"),
             (":path", &s.path),
@@ -234,8 +263,7 @@ fn harness_side(envoy_bodies: &[Vec<u8>]) -> (Vec<Observed>, Vec<String>) {
         .zip(&observed)
         .map(|(s, (up, down))| {
             let trace = down.iter().find(|(k, _)| k == "x-trace-id").map(|(_, v)| v.as_str()).unwrap_or("");
-            let span = spans.iter().find(|v| v["traceId"] == trace);
-            observe(s, up.as_deref(), down, span)
+            observe(s, up.as_deref(), down, server_and_client(&spans, trace))
         })
         .collect();
     let tags = stats_tags(&text).into_iter().map(|(n, r)| StatsTag::regex(&n, &r).unwrap()).collect();

@@ -173,7 +173,7 @@ fn grpc_statuses_from_trailers_and_trailers_only_replies_reach_spans_metrics_and
     assert_eq!(http::get(envoy.listener, "/api/v1/query", &[]).unwrap().status(), 200);
 
     // Spans: strict validator and the official protobuf decoder first, then the attributes.
-    let spans = collector.wait_spans(CALLS.len() + 1);
+    let spans = collector.wait_server_spans(CALLS.len() + 1);
     assert_eq!(spans.len(), CALLS.len() + 1, "{spans:?}");
     let exports = collector.exports();
     assert!(exports.iter().all(|e| e.is_protobuf()), "the default encoding");
@@ -202,6 +202,20 @@ fn grpc_statuses_from_trailers_and_trailers_only_replies_reach_spans_metrics_and
     assert_eq!(message("/meshlens.test.Echo/FailNow"), "boom before any message");
     let plain = find(&spans, "/api/v1/query");
     assert_eq!((plain.attribute("rpc.system"), plain.attribute("rpc.grpc.status_code")), (None, None));
+    // The CLIENT span of the hop to the gRPC server: the gateway is that server's client, so
+    // every code but OK fails it (NOT_FOUND too, the caller's error on the SERVER span).
+    let all = collector.spans();
+    let client_of = |path: &str| {
+        let server = find(&spans, path);
+        all.iter().find(|s| s.parent_span_id == server.span_id && s.raw["kind"] == 3).cloned()
+    };
+    let not_found = client_of("/meshlens.test.Echo/NotFound").expect("a CLIENT span for a call that went upstream");
+    assert_eq!(not_found.raw["status"]["code"], 2, "{}", not_found.raw);
+    assert_eq!(not_found.attribute("error.type").as_deref(), Some("NOT_FOUND"));
+    assert_eq!(not_found.attribute("rpc.grpc.status_code").as_deref(), Some("5"));
+    let ok = client_of("/meshlens.test.Echo/Ok").expect("a CLIENT span for the OK call");
+    assert_eq!((ok.raw["status"]["code"].as_i64().unwrap_or(0), ok.attribute("error.type")), (0, None));
+    assert!(client_of("/meshlens.test.Unrouted/Call").is_none(), "no route: no upstream hop");
 
     // Metrics: every call under its grpc_status; the failures are 200s, and errors there.
     let series = |method: &str, route: &str, label: &str| {

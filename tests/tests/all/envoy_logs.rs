@@ -47,7 +47,8 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
         let resp =
             client.get(&format!("/users/{i}?token=s3cr3t-{i}&q=ok"), &[("authorization", "Bearer s3cr3t")]).unwrap();
         let upstream = app.requests().last().unwrap().header("traceparent").unwrap().to_owned();
-        sent.push((resp.header("x-trace-id").unwrap().to_owned(), upstream));
+        let responded = resp.header("traceresponse").unwrap().split('-').nth(2).unwrap().to_owned();
+        sent.push((resp.header("x-trace-id").unwrap().to_owned(), upstream, responded));
     }
     // One peer spoofing a different client on every request: the edge trusts no client-supplied
     // `x-forwarded-for`, so the burst is still the peer's.
@@ -64,11 +65,17 @@ fn access_log_lines_carry_the_trace_ids_and_a_burst_of_401s_is_one_event() {
     }
     let requests: Vec<&Value> = lines.iter().filter(|l| l["event_type"].is_null()).collect();
     assert_eq!(requests.len(), 30, "one line per request");
-    for (trace_id, upstream) in &sent {
+    // Each request's SERVER span and the CLIENT span of its upstream hop.
+    let spans = collector.wait_spans(60);
+    for (trace_id, upstream, responded) in &sent {
         let line =
             requests.iter().find(|l| l["trace_id"] == trace_id.as_str()).expect("a line with the response's trace id");
         assert!(upstream.contains(trace_id.as_str()), "the upstream continued the same trace");
-        assert!(upstream.contains(line["span_id"].as_str().unwrap()), "the upstream's parent is the logged span");
+        assert_eq!(line["span_id"], responded.as_str(), "the logged span is the SERVER span traceresponse names");
+        let parent = upstream.split('-').nth(2).unwrap();
+        let client = spans.iter().find(|s| s.span_id == parent).expect("the upstream's parent is an exported span");
+        assert_eq!(client.raw["kind"], 3, "the upstream's parent is the CLIENT span");
+        assert_eq!(client.parent_span_id, responded.as_str(), "a child of the logged SERVER span");
         assert_eq!(line["route"], "/users/{id}");
         assert_eq!(line["status"], 200);
         assert_eq!(line["service"], "edge-gateway");

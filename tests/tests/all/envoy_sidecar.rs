@@ -1,7 +1,10 @@
 //! `envoy-config/sidecar.yaml` carries real traffic end to end on 127.0.0.1:
 //! client -> inbound listener [meshlens] -> app -> outbound listener [meshlens] -> upstream,
-//! with one trace across both hops. The app is a loopback server that, like an instrumented
-//! application, forwards the `traceparent` it received on its own outgoing call.
+//! with one trace across both hops and a CLIENT/SERVER pair on each: the caller's CLIENT span
+//! (here only its id, in the `traceparent` the test sends) with the inbound SERVER span, the
+//! outbound CLIENT span with the remote service's SERVER span (its parent is the CLIENT span). The
+//! app is a loopback server that, like an instrumented application, forwards the `traceparent` it
+//! received on its own outgoing call.
 
 use std::net::SocketAddr;
 
@@ -36,7 +39,7 @@ fn requests_of(prometheus: &str, reporter: &str) -> u64 {
 }
 
 #[test]
-fn one_trace_spans_the_inbound_and_the_outbound_hop() {
+fn one_trace_spans_the_inbound_server_and_the_outbound_client_span() {
     let upstream = Server::start(|_| Reply::text(200, "from upstream"));
     let collector = Receiver::start();
     let (inbound, outbound, admin) = (free_port(), free_port(), free_port());
@@ -68,8 +71,20 @@ fn one_trace_spans_the_inbound_and_the_outbound_hop() {
     assert_eq!(inbound_span.trace_id, CALLER_TRACE);
     assert_eq!(outbound_span.trace_id, CALLER_TRACE, "one trace across both hops");
     assert_eq!(outbound_span.parent_span_id, inbound_span.span_id, "the outbound span is a child of the inbound one");
+    // Inbound: `client_span: off`, a SERVER span only. Outbound: `only`, one CLIENT span.
+    assert_eq!(inbound_span.raw["kind"], 2, "the inbound hop's SERVER span");
+    assert_eq!(outbound_span.raw["kind"], 3, "the outbound hop's CLIENT span");
     assert_eq!(inbound_span.name, "GET /orders/{id}");
-    assert_eq!(outbound_span.name, "GET /remote/orders");
+    assert_eq!(outbound_span.name, "GET", "an HTTP client span's name is its method");
+    let remote_port = upstream.port().to_string();
+    assert_eq!(outbound_span.attribute("server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(outbound_span.attribute("server.port").as_deref(), Some(remote_port.as_str()));
+    assert_eq!(outbound_span.attribute("network.peer.port").as_deref(), Some(remote_port.as_str()));
+    assert_eq!(outbound_span.attribute("upstream_cluster.name").as_deref(), Some("remote_service"));
+    assert_eq!(outbound_span.attribute("url.full").as_deref(), Some("http://meshlens.test/remote/orders"));
+    assert_eq!(outbound_span.attribute("http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(outbound_span.attribute("url.path"), None, "no server-side attributes on the CLIENT span");
+    assert_eq!(inbound_span.attribute("upstream_cluster.name"), None, "no client-side ones on the SERVER span");
 
     let app_seen = app.requests();
     assert_eq!(
@@ -80,7 +95,7 @@ fn one_trace_spans_the_inbound_and_the_outbound_hop() {
     assert_eq!(upstream_seen.len(), 1);
     let (trace, parent) = parent_id(upstream_seen[0].header("traceparent").expect("traceparent at the upstream"));
     assert_eq!(trace, CALLER_TRACE);
-    assert_eq!(parent, outbound_span.span_id, "the upstream's parent is the outbound span");
+    assert_eq!(parent, outbound_span.span_id, "the remote service's parent is the outbound CLIENT span");
 
     let (ok, out) = otlp::validate_exports("traces", &collector.exports());
     assert!(ok, "OTLP validator rejected a payload:\n{out}");
@@ -103,5 +118,7 @@ fn the_sidecar_has_the_gateways_stats_tags_and_fixed_loopback_ports() {
         assert!(sidecar.contains(&format!(r#""metrics": {{"reporter": "{reporter}"}}"#)), "{reporter}");
     }
     assert_eq!(sidecar.matches("vm_id: meshlens").count(), 2, "both listeners share one VM");
+    assert_eq!(sidecar.matches("\"client_span\": \"off\"\n").count(), 1, "inbound: a SERVER span");
+    assert_eq!(sidecar.matches("\"client_span\": \"only\"\n").count(), 1, "outbound: a CLIENT span");
     assert_eq!(sidecar.matches("failure_policy: FAIL_OPEN").count(), 2);
 }

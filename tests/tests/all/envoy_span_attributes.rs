@@ -59,7 +59,7 @@ fn peer_client_headers_and_custom_attributes_reach_the_span_redacted_and_cut() {
     assert_eq!(forwarded.split(',').count(), 2, "{forwarded}");
     assert!(forwarded.starts_with("203.0.113.9,"), "{forwarded}");
 
-    let spans = collector.wait_spans(1);
+    let spans = collector.wait_server_spans(1);
     let span = &spans[0].raw;
     let get =
         |k: &str| span["attributes"].as_array().unwrap().iter().find(|a| a["key"] == k).map(|a| a["value"].clone());
@@ -87,7 +87,7 @@ fn peer_client_headers_and_custom_attributes_reach_the_span_redacted_and_cut() {
     let direct_port = direct.local_port().unwrap();
     assert_eq!(direct.get("/api/v1/query", &[]).unwrap().status(), 200);
     assert_eq!(app.requests()[1].header("x-forwarded-for").map(|x| x.split(',').count()), Some(1));
-    let spans = collector.wait_spans(2);
+    let spans = collector.wait_server_spans(2);
     let second = spans.iter().find(|s| s.attribute("network.peer.port") == Some(direct_port.to_string())).unwrap();
     assert_eq!(second.attribute("client.address").as_deref(), Some("127.0.0.1"));
     assert_eq!(second.attribute("client.port"), Some(direct_port.to_string()));
@@ -122,7 +122,7 @@ fn behind_a_trusted_proxy_the_span_has_no_peer_and_no_port_0() {
     let envoy = Envoy::start_text(&trusted, listener, admin, 1);
     let headers = [("x-forwarded-for", "198.51.100.20, 203.0.113.9")];
     assert_eq!(meshlens_tests::http::get(envoy.listener, "/api/v1/query", &headers).unwrap().status(), 200);
-    let spans = collector.wait_spans(1);
+    let spans = collector.wait_server_spans(1);
     let span = &spans[0];
     // What Envoy gave the filter: the trusted client, the last entry the proxy appended, port 0.
     assert_eq!(span.attribute("envoy.source_address").as_deref(), Some("203.0.113.9:0"));

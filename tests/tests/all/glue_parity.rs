@@ -34,11 +34,18 @@ struct Exchange {
     response: Vec<(String, String)>,
     body: Vec<u8>,
     upstream: bool,
+    /// What answered, for the upstream attributes both hosts show at stream end.
+    kind: Upstream,
 }
 
 /// Milliseconds between an exchange's request and response, on both hosts: short enough that no
 /// tick falls inside a run of exchanges, so both hosts batch the same spans together.
 const LATENCY: Duration = Duration::from_millis(7);
+
+/// [`LATENCY`] in nanoseconds: the upstream's `response.backend_latency` on both hosts.
+fn backend_latency_nanos() -> i64 {
+    i64::try_from(LATENCY.as_nanos()).unwrap()
+}
 
 /// The conformance scenarios as exchanges.
 fn conformance_exchanges() -> Vec<Exchange> {
@@ -64,7 +71,8 @@ fn conformance_exchanges() -> Vec<Exchange> {
             } else {
                 pairs(&[(":status", status), ("content-length", &length), ("content-type", "text/plain")])
             };
-            Exchange { request, request_body: Vec::new(), response, body: body.to_vec(), upstream: status == "200" }
+            let upstream = status == "200";
+            Exchange { request, request_body: Vec::new(), response, body: body.to_vec(), upstream, kind: s.upstream }
         })
         .collect()
 }
@@ -95,6 +103,7 @@ fn busy_exchanges() -> Vec<Exchange> {
             response: pairs(&[(":status", status), ("x-cache", "HIT")]),
             body: b"{}".to_vec(),
             upstream: true,
+            kind: Upstream::App,
         });
     }
     out
@@ -174,6 +183,7 @@ fn through_harness(config: &str, exchanges: &[Exchange], collector: Collector) -
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for e in exchanges {
         let id = host.new_stream();
+        e.kind.set_in_harness(&mut host, id, backend_latency_nanos());
         host.request_headers(id, &borrowed(&e.request), e.request_body.is_empty()).unwrap();
         if !e.request_body.is_empty() {
             host.request_body(id, &e.request_body, true).unwrap();
@@ -216,6 +226,7 @@ fn through_core(config: &str, exchanges: &[Exchange], collector: Collector) -> E
         let response = borrowed(&e.response);
         let latency_nanos = u64::try_from(LATENCY.as_nanos()).unwrap();
         let reply = Reply { headers: &response, body: &e.body, from_upstream: e.upstream, latency_nanos };
+        e.kind.set_in_fake(&host, backend_latency_nanos());
         let sent = host.exchange(&mut pipeline, &borrowed(&e.request), &e.request_body, &reply);
         upstream.push(sent.upstream.map_or_else(|| String::from("(local reply)"), |u| sorted(&u)));
         downstream.push(sorted(&sent.downstream));
@@ -358,8 +369,12 @@ fn the_module_emits_what_the_core_pipeline_emits_for_the_conformance_scenarios()
     let yaml = std::fs::read_to_string(paths::repo_root().join("envoy-config/edge-gateway.yaml")).unwrap();
     let config = meshlens_tests::plugin::config_of(&yaml);
     let core = assert_same(&config, &conformance_exchanges(), Some(200));
-    // Every scenario but the unsampled caller's.
-    assert_eq!(core.metrics.get(names::SPANS_EXPORTED), Some(&(u64::try_from(plugin::scenarios().len()).unwrap() - 1)));
+    // Every scenario but the unsampled caller's has a SERVER span, and those that went upstream
+    // (all but no route) a CLIENT span too.
+    let scenarios = plugin::scenarios();
+    let sampled = scenarios.len() - 1;
+    let upstream = scenarios.iter().filter(|s| s.upstream != Upstream::NoRoute).count() - 1;
+    assert_eq!(core.metrics.get(names::SPANS_EXPORTED), Some(&u64::try_from(sampled + upstream).unwrap()));
 }
 
 #[test]

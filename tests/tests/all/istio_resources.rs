@@ -15,9 +15,15 @@ use serde_json::{Value as Json, json};
 
 const ISTIO_DIR: &str = "envoy-config/istio";
 
-/// The WasmPlugin files: one combined, one per capability.
-const WASM_PLUGINS: [&str; 4] =
-    ["wasmplugin.yaml", "wasmplugin-tracing.yaml", "wasmplugin-metrics.yaml", "wasmplugin-logs.yaml"];
+/// The WasmPlugin files: one combined, one per capability, and a sidecar's two tracing sides.
+const WASM_PLUGINS: [&str; 6] = [
+    "wasmplugin.yaml",
+    "wasmplugin-tracing.yaml",
+    "wasmplugin-metrics.yaml",
+    "wasmplugin-logs.yaml",
+    "wasmplugin-sidecar-inbound.yaml",
+    "wasmplugin-sidecar-outbound.yaml",
+];
 
 /// What the shipped WasmPlugins carry in `spec.sha256`: a placeholder their comment tells the user
 /// to replace with the digest `cargo xtask package` prints (a committed digest would be stale after
@@ -224,6 +230,33 @@ fn istio_plugin_configs_enable_the_intended_capabilities() {
     assert_eq!(section("wasmplugin-tracing.yaml"), (true, false, false));
     assert_eq!(section("wasmplugin-metrics.yaml"), (false, true, false));
     assert_eq!(section("wasmplugin-logs.yaml"), (false, false, true));
+    assert_eq!(section("wasmplugin-sidecar-inbound.yaml"), (true, false, false));
+    assert_eq!(section("wasmplugin-sidecar-outbound.yaml"), (true, false, false));
+}
+
+/// Which spans each tracing plugin records, and on which side Istio loads it: Istio's
+/// WorkloadMode (`match[].mode`) classes a gateway's listeners as CLIENT, a sidecar's inbound
+/// ones as SERVER and its outbound ones as CLIENT (pilot's `workloadModeForListenerClass`); a
+/// selector without a mode matches every listener.
+#[test]
+fn istio_tracing_plugins_match_the_side_their_client_span_mode_is_for() {
+    let expected = [
+        ("wasmplugin.yaml", None, "child"),
+        ("wasmplugin-tracing.yaml", None, "child"),
+        ("wasmplugin-sidecar-inbound.yaml", Some("SERVER"), "off"),
+        ("wasmplugin-sidecar-outbound.yaml", Some("CLIENT"), "only"),
+    ];
+    for (name, mode, client_span) in expected {
+        let docs = documents(&istio_file(name));
+        let spec = &docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap()["spec"];
+        let modes: Vec<&str> =
+            spec["match"].as_array().into_iter().flatten().filter_map(|m| m["mode"].as_str()).collect();
+        assert_eq!(modes.first().copied(), mode, "{name}: match mode");
+        assert_eq!(modes.len(), usize::from(mode.is_some()), "{name}");
+        // `child` is the default: a plugin that does not say so records both spans.
+        let configured = spec["pluginConfig"]["tracing"]["client_span"].as_str().unwrap_or("child");
+        assert_eq!(configured, client_span, "{name}: tracing.client_span");
+    }
 }
 
 #[test]

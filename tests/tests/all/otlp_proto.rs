@@ -40,6 +40,7 @@ fn spans() -> Vec<Span> {
         trace_id: trace(i),
         span_id: SpanId::new([i.wrapping_add(1); 8]).unwrap(),
         parent_span_id: None,
+        local_parent: false,
         trace_state: None,
         flags: 1,
         name: "GET /users/{id}".into(),
@@ -228,9 +229,13 @@ fn the_modules_protobuf_exports_decode_with_opentelemetry_proto_as_its_json_expo
         let (ok, out) = otlp::validate_exports(signal, &[protobuf[i].clone(), json[i].clone()]);
         assert!(ok, "{out}");
     }
-    let spans = protobuf[0].json()["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap().len();
+    let traces = protobuf[0].json();
+    let spans = traces["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap();
     let logs = protobuf[1].json()["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().unwrap().len();
-    assert_eq!((spans, logs), (5, 5));
+    // Per request a SERVER span and the CLIENT span of its upstream hop (the default
+    // `client_span: child`), and one log record.
+    assert_eq!((spans.len(), logs), (10, 5));
+    assert_eq!(spans.iter().filter(|s| s["kind"] == 3).count(), 5, "five CLIENT spans");
     let (protobuf_bytes, json_bytes) = (protobuf[0].body.len(), json[0].body.len());
     assert!(protobuf_bytes * 2 < json_bytes, "protobuf {protobuf_bytes} bytes, JSON {json_bytes}");
 }

@@ -57,6 +57,11 @@ fn traffic(envoy: &Envoy, n: usize) -> Vec<(String, String, u16)> {
         .collect()
 }
 
+/// How many of `sent`'s requests went upstream (routed to the app), each with a CLIENT span.
+fn upstream_hops(sent: &[(String, String, u16)]) -> usize {
+    sent.iter().filter(|(_, path, _)| path.starts_with("/users/")).count()
+}
+
 struct Phoenix {
     addr: SocketAddr,
     _process: Process,
@@ -113,20 +118,25 @@ fn phoenix_stores_the_protobuf_spans_envoy_exports_with_the_shipped_edge_config(
     let sent = traffic(&envoy, 12);
     let after = wall_clock_nanos();
 
+    // A SERVER span per request, and a CLIENT span for those routed to the app (`/missing/*` has
+    // no route: Envoy's 404, no upstream hop).
+    let expected = sent.len() + upstream_hops(&sent);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stored = phoenix.spans();
-    while stored.len() < sent.len() && Instant::now() < deadline {
+    while stored.len() < expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
         stored = phoenix.spans();
     }
-    assert_eq!(stored.len(), sent.len(), "one stored span per request: {stored:#?}");
+    assert_eq!(stored.len(), expected, "the stored spans: {stored:#?}");
     for (trace_id, path, status) in &sent {
-        let span = stored
+        let of_trace: Vec<&Value> = stored.iter().filter(|s| s["context"]["trace_id"] == trace_id.as_str()).collect();
+        let span = of_trace
             .iter()
-            .find(|s| s["context"]["trace_id"] == trace_id.as_str())
-            .unwrap_or_else(|| panic!("no stored span of trace {trace_id}: {stored:#?}"));
+            .find(|s| s["parent_id"].is_null())
+            .unwrap_or_else(|| panic!("no stored root span of trace {trace_id}: {stored:#?}"));
         assert_eq!(span["context"]["span_id"].as_str().map(str::len), Some(16), "{span}");
-        assert!(span["parent_id"].is_null(), "a root span: {span}");
+        let client = of_trace.iter().find(|s| s["parent_id"] == span["context"]["span_id"]);
+        assert_eq!(client.is_some(), path.starts_with("/users/"), "a CLIENT span, child of the root, when routed");
         let attributes = &span["attributes"];
         assert_eq!(attributes["http.response.status_code"], u64::from(*status), "{span}");
         assert_eq!(attributes["url.path"], path.as_str(), "{span}");
@@ -140,7 +150,7 @@ fn phoenix_stores_the_protobuf_spans_envoy_exports_with_the_shipped_edge_config(
         assert!(before - 1_000 <= start && start <= end && end <= after + 1_000, "{span}");
     }
     let exported = envoy.metric(names::SPANS_EXPORTED);
-    assert_eq!(exported, sent.len() as u64, "Phoenix accepted every span:\n{}", envoy.prometheus());
+    assert_eq!(exported, expected as u64, "Phoenix accepted every span:\n{}", envoy.prometheus());
     assert_eq!(envoy.metric(names::EXPORT_FAILURES), 0);
 }
 
@@ -176,19 +186,21 @@ fn rotel_takes_the_protobuf_logs_spans_and_metrics_envoy_exports_and_exports_the
         scopes.flat_map(|s| s["logRecords"].as_array().cloned().unwrap_or_default()).collect()
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (records().len() < sent.len() || next_hop.spans().len() < sent.len()) && Instant::now() < deadline {
+    let expected_spans = sent.len() + upstream_hops(&sent);
+    while (records().len() < sent.len() || next_hop.spans().len() < expected_spans) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
     }
     let records = records();
     assert_eq!(records.len(), sent.len(), "every log record came through rotel: {records:#?}");
     let spans = next_hop.spans();
-    assert_eq!(spans.len(), sent.len(), "every span came through rotel");
+    assert_eq!(spans.len(), expected_spans, "every SERVER and CLIENT span came through rotel");
     for (trace_id, path, status) in &sent {
         let record = records.iter().find(|r| r["traceId"] == trace_id.as_str()).expect("a record of the trace");
         let body = record["body"]["stringValue"].as_str().unwrap_or_default();
         assert!(body.contains(path.as_str()) && body.contains(&status.to_string()), "{record}");
         assert_eq!(record["severityText"], if *status < 400 { "INFO" } else { "WARN" }, "{record}");
-        let span = spans.iter().find(|s| s.trace_id == *trace_id).expect("a span of the trace");
+        let span =
+            spans.iter().find(|s| s.trace_id == *trace_id && s.raw["kind"] == 2).expect("a SERVER span of the trace");
         assert_eq!(record["spanId"], span.span_id.as_str(), "the record and the span share the span id");
         assert_eq!(span.attribute("url.path").as_deref(), Some(path.as_str()));
     }
@@ -196,7 +208,7 @@ fn rotel_takes_the_protobuf_logs_spans_and_metrics_envoy_exports_and_exports_the
     assert!(sent.iter().all(|(trace_id, _, _)| debug.contains(trace_id.as_str())), "rotel's own decoding:\n{debug}");
     let prometheus = envoy.prometheus();
     assert_eq!(envoy.metric(names::LOGS_EXPORTED), sent.len() as u64, "{prometheus}");
-    assert_eq!(envoy.metric(names::SPANS_EXPORTED), sent.len() as u64, "{prometheus}");
+    assert_eq!(envoy.metric(names::SPANS_EXPORTED), expected_spans as u64, "{prometheus}");
     // The OTLP metrics too: the latest cumulative request count of the worker's stream, and
     // exemplars naming traces the client got back.
     let requests = || -> Option<u64> {

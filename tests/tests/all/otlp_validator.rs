@@ -15,6 +15,7 @@ use serde_json::Value as Json;
 use telemetry_core::ids::{IdGenerator, SpanId, TraceId};
 use telemetry_core::otlp::encode_traces;
 use telemetry_core::span::{KeyValue, Link, Resource, Span, SpanKind, Status, StatusCode, Value};
+use telemetry_core::tracer::client::{self, Upstream};
 
 const START: u64 = 1_700_000_000_000_000_000;
 
@@ -31,6 +32,24 @@ fn otlp_error_span_is_valid() {
 #[test]
 fn otlp_span_with_link_and_tracestate_is_valid() {
     check_valid("link", &[linked_span()]);
+}
+
+#[test]
+fn otlp_server_and_client_span_pair_is_valid() {
+    let server = server_span(4);
+    let upstream = Upstream {
+        cluster: Some("app".into()),
+        address: Some("10.0.0.12:8080".into()),
+        pool_ready_nanos: Some(150_000),
+        backend_latency_nanos: Some(9_000_000),
+        ..Upstream::default()
+    };
+    let client =
+        client::child(&server, SpanId::from_hex("0a0b0c0d0e0f1011").unwrap(), upstream.clone(), 200, None).unwrap();
+    let failed = Upstream { flags: 0x20, backend_latency_nanos: None, ..upstream };
+    let error =
+        client::child(&server_span(5), SpanId::from_hex("1a0b0c0d0e0f1011").unwrap(), failed, 503, None).unwrap();
+    check_valid("client", &[server, client, server_span(5), error]);
 }
 
 #[test]
@@ -162,6 +181,7 @@ fn server_span(seed: u8) -> Span {
         trace_id: ids.trace_id(),
         span_id: ids.span_id(),
         parent_span_id: Some(ids.span_id()),
+        local_parent: false,
         trace_state: None,
         flags: 1,
         name: "GET /api/users/{id}".into(),

@@ -59,6 +59,7 @@ fn tracing(r: &mut Reader, p: &str) -> Res<Tracing> {
         "trace_id_header",
         "traceresponse",
         "error_on_4xx",
+        "client_span",
         "exporter",
         "request_headers",
         "response_headers",
@@ -77,6 +78,13 @@ fn tracing(r: &mut Reader, p: &str) -> Res<Tracing> {
             "trace_id_header" => t.trace_id_header = string(r, p)?,
             "traceresponse" => t.traceresponse = boolean(r, p)?,
             "error_on_4xx" => t.error_on_4xx = boolean(r, p)?,
+            "client_span" => {
+                t.client_span = unit_variant(
+                    r,
+                    p,
+                    &[("child", ClientSpan::Child), ("off", ClientSpan::Off), ("only", ClientSpan::Only)],
+                )?
+            }
             "exporter" => t.exporter = exporter(r, p)?,
             "request_headers" => t.request_headers = strings(r, p)?,
             "response_headers" => t.response_headers = strings(r, p)?,

@@ -33,6 +33,7 @@ pub struct Tracing {
     pub trace_id_header: String,
     pub traceresponse: bool,
     pub error_on_4xx: bool,
+    pub client_span: ClientSpan,
     pub exporter: Exporter,
     /// Headers captured as `http.request.header.<name>`.
     pub request_headers: Vec<String>,
@@ -57,7 +58,7 @@ pub enum FormatName {
     B3multi,
 }
 
-pub use super::Encoding;
+pub use super::{ClientSpan, Encoding};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub enum EdgePolicy {
@@ -120,6 +121,7 @@ impl Default for Tracing {
             trace_id_header: String::from("x-trace-id"),
             traceresponse: true,
             error_on_4xx: false,
+            client_span: ClientSpan::Child,
             exporter: Exporter::default(),
             request_headers: Vec::new(),
             response_headers: Vec::new(),

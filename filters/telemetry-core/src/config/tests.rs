@@ -11,6 +11,7 @@ fn empty_config_means_defaults() {
     assert_eq!(tracing.extract, [Format::TraceContext, Format::B3Single, Format::B3Multi]);
     assert_eq!(tracing.inject, [Format::TraceContext]);
     assert_eq!(tracing.trace_id_header.as_deref(), Some("x-trace-id"));
+    assert_eq!(tracing.client_span, ClientSpan::Child, "a gateway's CLIENT span by default");
     assert_eq!(tracing.exporter.cluster, "otel_collector");
     assert_eq!(tracing.exporter.authority, "otel_collector");
     assert_eq!(tracing.exporter.path, "/v1/traces");
@@ -18,6 +19,14 @@ fn empty_config_means_defaults() {
     assert_eq!(tracing.exporter.encoding.content_type(), "application/x-protobuf");
     assert_eq!(config.resource.attributes[0], KeyValue::string("service.name", "unknown_service:meshlens"));
     assert!(Config::from_json(b"  {} ").is_ok());
+}
+
+#[test]
+fn client_span_is_read() {
+    let mode = |v: &str| Config::from_json(format!(r#"{{"tracing": {{"client_span": "{v}"}}}}"#).as_bytes());
+    assert_eq!(mode("child").unwrap().tracing.unwrap().client_span, ClientSpan::Child);
+    assert_eq!(mode("off").unwrap().tracing.unwrap().client_span, ClientSpan::Off);
+    assert_eq!(mode("only").unwrap().tracing.unwrap().client_span, ClientSpan::Only);
 }
 
 #[test]
@@ -62,12 +71,17 @@ fn errors_name_the_field_and_the_problem() {
     );
     assert_eq!(
         error_of(r#"{"tracing": {"sampler": {}}}"#),
-        "tracing.sampler: unknown field `sampler`, expected one of `enabled`, `extract`, `inject`, `edge_policy`, `sampling`, `trace_id_header`, `traceresponse`, `error_on_4xx`, `exporter`, `request_headers`, `response_headers`, `attributes`, `max_attribute_bytes`"
+        "tracing.sampler: unknown field `sampler`, expected one of `enabled`, `extract`, `inject`, `edge_policy`, `sampling`, `trace_id_header`, `traceresponse`, `error_on_4xx`, `client_span`, `exporter`, `request_headers`, `response_headers`, `attributes`, `max_attribute_bytes`"
     );
     assert_eq!(
         error_of(r#"{"tracing": {"edge_policy": "maybe"}}"#),
         "tracing.edge_policy: unknown variant `maybe`, expected `trust` or `restart`"
     );
+    assert_eq!(
+        error_of(r#"{"tracing": {"client_span": "both"}}"#),
+        "tracing.client_span: unknown variant `both`, expected one of `child`, `off`, `only`"
+    );
+    assert!(error_of(r#"{"tracing": {"client_span": true}}"#).starts_with("tracing.client_span: "));
     assert_eq!(error_of(r#"{"routes": ["/ok", "bad"]}"#), "routes[1]: `bad` must start with `/`");
     assert_eq!(
         error_of(r#"{"tracing": {"sampling": {"routes": [{"route": "/a", "sample": "sometimes"}]}}}"#),

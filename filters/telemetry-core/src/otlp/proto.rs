@@ -107,7 +107,7 @@ fn push_span(out: &mut Vec<u8>, span: &Span) {
         bytes(out, 4, &parent.to_bytes());
     }
     // Span.flags = 16: the W3C flags and whether the parent is remote (see the JSON encoder).
-    let remote = if span.parent_span_id.is_some() { IS_REMOTE } else { 0 };
+    let remote = if span.parent_span_id.is_some() && !span.local_parent { IS_REMOTE } else { 0 };
     fixed32(out, 16, u32::from(span.flags) | HAS_IS_REMOTE | remote);
     bytes(out, 5, span.name.as_bytes());
     uint(out, 6, span.kind as u64);

@@ -142,6 +142,17 @@ impl FakeHost {
     pub fn set_property(&self, path: &str, value: &str) {
         self.properties.borrow_mut().insert(path.to_owned(), value.as_bytes().to_vec());
     }
+
+    /// Sets an integer or duration attribute (`response.flags`, `response.backend_latency`) in
+    /// Envoy's encoding: 8 bytes, little-endian.
+    pub fn set_property_u64(&self, path: &str, value: u64) {
+        self.properties.borrow_mut().insert(path.to_owned(), value.to_le_bytes().to_vec());
+    }
+
+    /// Removes an attribute: the host has none (Envoy's `NotFound`).
+    pub fn remove_property(&self, path: &str) {
+        self.properties.borrow_mut().remove(path);
+    }
 }
 
 impl Clock for FakeHost {

@@ -5,7 +5,7 @@
 
 use super::host::Property;
 use crate::access_log::build::{AccessLogConfig, Field};
-use crate::config::Config;
+use crate::config::{ClientSpan, Config};
 use crate::metrics::{DimensionSource, MetricsConfig};
 use crate::tracer;
 
@@ -21,10 +21,14 @@ pub struct Plan {
     pub(super) source_address: Property,
     /// `request.protocol`: `network.protocol.version` of sampled spans.
     pub(super) request_protocol: Property,
-    /// `xds.cluster_name`, when the access log shows the upstream cluster or host.
+    /// `xds.cluster_name`, when the access log shows the upstream cluster or host, or spans have
+    /// a CLIENT span.
     pub(super) cluster_name: Option<Property>,
-    /// `upstream.address`, when the access log shows the upstream host.
+    /// `upstream.address`, when the access log shows the upstream host, or spans have a CLIENT
+    /// span.
     pub(super) upstream_address: Option<Property>,
+    /// What else the CLIENT span reads, when spans have one (`tracing.client_span` not `off`).
+    pub(super) client_span: Option<ClientSpanReads>,
     /// Per metric dimension, in order: where its raw value comes from.
     pub(super) dimensions: Vec<Source>,
     /// Per extra access-log field, in order: where its raw value comes from.
@@ -41,6 +45,20 @@ pub struct Plan {
     pub(super) span_attributes: Vec<Source>,
     /// Whether some span attribute reads a response header.
     pub(super) reads_response_span_headers: bool,
+}
+
+/// The Envoy attributes a CLIENT span reads at stream end, besides the cluster and the upstream
+/// address (see [`crate::tracer::client::Upstream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ClientSpanReads {
+    /// `upstream.cx_pool_ready_duration`.
+    pub(super) pool_ready: Property,
+    /// `response.backend_latency`.
+    pub(super) backend_latency: Property,
+    /// `response.flags`, read only when `response.backend_latency` is absent.
+    pub(super) flags: Property,
+    /// `response.code_details`, read only when `response.backend_latency` is absent.
+    pub(super) code_details: Property,
 }
 
 /// Where a configured label or log field gets its raw value.
@@ -63,6 +81,10 @@ const SOURCE_ADDRESS: [&str; 2] = ["source", "address"];
 const REQUEST_PROTOCOL: [&str; 2] = ["request", "protocol"];
 const CLUSTER_NAME: [&str; 2] = ["xds", "cluster_name"];
 const UPSTREAM_ADDRESS: [&str; 2] = ["upstream", "address"];
+const POOL_READY: [&str; 2] = ["upstream", "cx_pool_ready_duration"];
+const BACKEND_LATENCY: [&str; 2] = ["response", "backend_latency"];
+const RESPONSE_FLAGS: [&str; 2] = ["response", "flags"];
+const CODE_DETAILS: [&str; 2] = ["response", "code_details"];
 
 /// The request header whose left-most entry is a sampled span's `client.address`.
 pub(super) const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -86,8 +108,16 @@ impl Plan {
         let request_protocol = add(&REQUEST_PROTOCOL);
         let log = config.access_log.as_ref();
         let wants = |f: Field| log.is_some_and(|a: &AccessLogConfig| a.fields.contains(&f));
-        let cluster_name = (wants(Field::UpstreamCluster) || wants(Field::UpstreamHost)).then(|| add(&CLUSTER_NAME));
-        let upstream_address = wants(Field::UpstreamHost).then(|| add(&UPSTREAM_ADDRESS));
+        let client = config.tracing.as_ref().is_some_and(|t| t.client_span != ClientSpan::Off);
+        let cluster_name =
+            (client || wants(Field::UpstreamCluster) || wants(Field::UpstreamHost)).then(|| add(&CLUSTER_NAME));
+        let upstream_address = (client || wants(Field::UpstreamHost)).then(|| add(&UPSTREAM_ADDRESS));
+        let client_span = client.then(|| ClientSpanReads {
+            pool_ready: add(&POOL_READY),
+            backend_latency: add(&BACKEND_LATENCY),
+            flags: add(&RESPONSE_FLAGS),
+            code_details: add(&CODE_DETAILS),
+        });
         let mut source = |s: &DimensionSource| match s {
             DimensionSource::RequestHeader(h) => Source::RequestHeader(h.clone()),
             DimensionSource::ResponseHeader(h) => Source::ResponseHeader(h.clone()),
@@ -136,6 +166,7 @@ impl Plan {
             request_protocol,
             cluster_name,
             upstream_address,
+            client_span,
             dimensions,
             log_extra,
             log_extra_twins,

@@ -7,11 +7,13 @@ use super::host::{self, Host, LogLevel, LogSink};
 use super::{Exchange, Pipeline, Request, plan};
 use crate::access_log::build::{self as log_build, Field, RequestLog};
 use crate::access_log::{LogRecord, line};
+use crate::config::ClientSpan;
 use crate::grpc;
 use crate::metrics::{Exemplar, RequestFacts};
 use crate::names;
 use crate::security;
 use crate::tracer::attributes::Captured;
+use crate::tracer::client::{self, Upstream};
 use crate::tracer::{self, ActiveSpan, Clean, Completion};
 
 /// Per extra access-log field: the value its twin metric dimension already redacted (`None`: no
@@ -56,16 +58,18 @@ impl Pipeline {
         // The path and the user agent are redacted once, when the line or the span first needs
         // them, and the result is shared (and counted once).
         let mut clean = None;
-        self.access_log(request, span.as_ref(), &done, host, &mut clean, shared);
+        let mut upstream = UpstreamReads::default();
+        self.access_log(request, span.as_ref(), &done, host, &mut clean, shared, &mut upstream);
         let (Some(cfg), Some(span)) = (&self.config.tracing, span) else { return };
         if !span.sampled {
             return;
         }
+        let client_id = span.client;
         let policy = &self.config.redaction;
         let clean = clean.get_or_insert_with(|| Clean::of(&request.attributes, policy, &mut self.redactions, true));
         let captured = if cfg.attributes.is_empty() { Vec::new() } else { self.span_captures(capture.values, host) };
         let done = Completion { forwarded_for: capture.forwarded_for, ..done };
-        if let Some(mut finished) = tracer::finish_clean(
+        let Some(mut finished) = tracer::finish_clean(
             cfg,
             &self.config.routes,
             span,
@@ -74,10 +78,30 @@ impl Pipeline {
             &done,
             policy,
             &mut self.redactions,
-        ) && let Some(exporter) = &mut self.spans
-        {
-            finished.attributes.extend(cfg.attributes.values(captured, policy, &mut self.redactions));
-            exporter.push(host, finished);
+        ) else {
+            return;
+        };
+        finished.attributes.extend(cfg.attributes.values(captured, policy, &mut self.redactions));
+        let Some(exporter) = &mut self.spans else { return };
+        // A gRPC-Web call without a status (its trailers were in the body) follows the HTTP
+        // rules, as on the SERVER span.
+        let grpc = done.grpc.filter(|c| c.status.is_some() || c.protocol == grpc::Protocol::Grpc);
+        // The CLIENT span is derived from the finished SERVER span and the upstream's attributes:
+        // the request is neither read nor redacted again.
+        match (cfg.client_span, &self.plan.client_span) {
+            (ClientSpan::Child, Some(reads)) => {
+                let facts = upstream.facts(&self.plan, reads, host);
+                let child = client_id.and_then(|id| client::child(&finished, id, facts, done.status, grpc));
+                exporter.push(host, finished);
+                if let Some(child) = child {
+                    exporter.push(host, child);
+                }
+            }
+            (ClientSpan::Only, Some(reads)) => {
+                let facts = upstream.facts(&self.plan, reads, host);
+                exporter.push(host, client::into_primary(finished, facts, done.status, grpc));
+            }
+            _ => exporter.push(host, finished),
         }
     }
 
@@ -158,6 +182,7 @@ impl Pipeline {
     }
 
     /// Writes the request's access-log record to its sinks, when it is sampled.
+    #[allow(clippy::too_many_arguments)]
     fn access_log<'r>(
         &mut self,
         request: &'r Request,
@@ -166,6 +191,7 @@ impl Pipeline {
         host: &impl Host,
         clean: &mut Option<Clean<'r>>,
         shared: Shared,
+        upstream: &mut UpstreamReads,
     ) {
         let Some(cfg) = &self.config.access_log else { return };
         let trace = span.map(|s| (s.context.trace_id, s.context.span_id, s.context.flags.0));
@@ -179,14 +205,14 @@ impl Pipeline {
             return;
         }
         let wants = |f: Field| cfg.fields.contains(&f);
+        // Read when the line shows them or the CLIENT span needs them (the plan says which).
         let cluster = self.plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p));
         // No cluster (a direct response, a local reply before routing): no upstream host either,
         // and one property read saved.
-        let upstream_host = match (&cluster, &self.plan.upstream_address) {
+        let address = match (&cluster, &self.plan.upstream_address) {
             (Some(_), Some(p)) => host::property_string(host, p),
             _ => None,
         };
-        let upstream_cluster = cluster.filter(|_| wants(Field::UpstreamCluster));
         let policy = &self.config.redaction;
         let extra: Vec<Option<String>> = self
             .plan
@@ -218,8 +244,8 @@ impl Pipeline {
             duration_nanos: done.end_unix_nanos.saturating_sub(request.start_nanos),
             request_bytes: done.request_body_bytes.unwrap_or(0),
             response_bytes: done.response_body_bytes.unwrap_or(0),
-            upstream_cluster: upstream_cluster.as_deref(),
-            upstream_host: upstream_host.as_deref(),
+            upstream_cluster: cluster.as_deref().filter(|_| wants(Field::UpstreamCluster)),
+            upstream_host: address.as_deref().filter(|_| wants(Field::UpstreamHost)),
             client_address: done.client_address.as_deref().map(without_port_zero),
             user_agent: request.attributes.user_agent(),
             request_id: request.attributes.request_id(),
@@ -246,6 +272,11 @@ impl Pipeline {
             self.line.clear();
             line::encode_request(cfg, policy, &mut self.redactions, &req, &mut self.line);
             host.log(cfg.proxy_log_level, &self.line);
+        }
+        // What was read is the CLIENT span's too (moved, not read again).
+        if self.plan.client_span.is_some() {
+            upstream.cluster = Some(cluster);
+            upstream.address = Some(address);
         }
     }
 
@@ -274,6 +305,54 @@ fn without_port_zero(address: &str) -> &str {
     match address.strip_suffix(":0") {
         Some(v4) if !v4.contains(':') => v4,
         _ => address,
+    }
+}
+
+/// The upstream attributes the access line and the CLIENT span share, each read at most once
+/// per request, and only when one of them needs it.
+#[derive(Debug, Default)]
+struct UpstreamReads {
+    /// `xds.cluster_name`, once read.
+    cluster: Option<Option<String>>,
+    /// `upstream.address`, once read.
+    address: Option<Option<String>>,
+}
+
+impl UpstreamReads {
+    /// Reads `xds.cluster_name` (when the plan reads it and it was not read yet); whether there
+    /// is one.
+    fn load_cluster(&mut self, plan: &plan::Plan, host: &impl Host) -> bool {
+        self.cluster
+            .get_or_insert_with(|| plan.cluster_name.as_ref().and_then(|p| host::property_string(host, p)))
+            .is_some()
+    }
+
+    /// Reads `upstream.address` (when the plan reads it and it was not read yet).
+    fn load_address(&mut self, plan: &plan::Plan, host: &impl Host) {
+        self.address.get_or_insert_with(|| plan.upstream_address.as_ref().and_then(|p| host::property_string(host, p)));
+    }
+
+    /// What the CLIENT span needs, the cluster and address moved out of the cache (the access
+    /// line is written by then). Without a cluster nothing went upstream and nothing else is
+    /// read; the flags and the details are read only when the upstream did not answer completely
+    /// (no `response.backend_latency`), the one case where they can tell a failure.
+    fn facts(&mut self, plan: &plan::Plan, reads: &plan::ClientSpanReads, host: &impl Host) -> Upstream {
+        if !self.load_cluster(plan, host) {
+            return Upstream::default();
+        }
+        self.load_address(plan, host);
+        let cluster = self.cluster.take().flatten();
+        let address = self.address.take().flatten();
+        let backend_latency_nanos = host::property_u64(host, &reads.backend_latency);
+        let (pool_ready_nanos, flags, responded) = match backend_latency_nanos {
+            Some(_) => (host::property_u64(host, &reads.pool_ready), 0, true),
+            None => {
+                let flags = host::property_u64(host, &reads.flags).unwrap_or(0);
+                let details = host::property_string(host, &reads.code_details);
+                (None, flags, details.as_deref() == Some("via_upstream"))
+            }
+        };
+        Upstream { cluster, address, pool_ready_nanos, backend_latency_nanos, flags, responded }
     }
 }
 

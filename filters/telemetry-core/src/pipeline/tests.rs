@@ -2,6 +2,8 @@
 //! table (`tests/data/conformance-scenarios.json`) through the pipeline on the recording host,
 //! with the shipped gateway configuration, and what it sent and emitted asserted.
 
+mod client;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -112,6 +114,7 @@ fn run() -> Run {
             "down" => Reply { headers: down, body: ENVOY_503_BODY, from_upstream: false, latency_nanos: 250_000_000 },
             other => panic!("scenario `{}`: unknown upstream `{other}`", s.name),
         };
+        upstream_attributes(&host, &s.upstream);
         sent.push(host.exchange(&mut pipeline, &request, b"", &reply));
     }
     host.memory_bytes.set(1 << 20);
@@ -134,6 +137,48 @@ fn run() -> Run {
         .collect();
     Run { sent, spans, lines, host, pipeline }
 }
+
+/// The upstream attributes Envoy 1.40 shows at stream end for the gateway's three kinds of
+/// request (as measured in `host-harness/src/properties/tests.rs`): relayed by the app (a 2.5 ms
+/// backend latency after a 0.1 ms pool wait), no route (no cluster), and `down`'s closed port
+/// (connect failure: response flag UF, no backend latency).
+fn upstream_attributes(host: &FakeHost, upstream: &str) {
+    for path in [
+        "xds.cluster_name",
+        "upstream.address",
+        "upstream.cx_pool_ready_duration",
+        "response.backend_latency",
+        "response.flags",
+        "response.code_details",
+    ] {
+        host.remove_property(path);
+    }
+    match upstream {
+        "app" => {
+            host.set_property("xds.cluster_name", "app");
+            host.set_property("upstream.address", "127.0.0.1:8080");
+            host.set_property_u64("upstream.cx_pool_ready_duration", 100_000);
+            host.set_property_u64("response.backend_latency", 2_500_000);
+            host.set_property_u64("response.flags", 0);
+            host.set_property("response.code_details", "via_upstream");
+        }
+        "down" => {
+            host.set_property("xds.cluster_name", "down");
+            host.set_property("upstream.address", "127.0.0.1:9");
+            host.set_property_u64("upstream.cx_pool_ready_duration", 0);
+            host.set_property_u64("response.flags", 0x20);
+            host.set_property("response.code_details", DOWN_DETAILS);
+        }
+        _ => {
+            host.set_property_u64("response.flags", 0x100);
+            host.set_property("response.code_details", "route_not_found");
+        }
+    }
+}
+
+/// `response.code_details` of a request to a closed port.
+const DOWN_DETAILS: &str =
+    "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}";
 
 /// An export call's body in the OTLP JSON shape, read by its `content-type` (protobuf by
 /// default, JSON when the configuration says so).
@@ -190,9 +235,50 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
         assert!(span.is_none_or(|v| v["traceId"] == trace), "{name}: the span carries the response's trace id");
         assert_eq!(span.map(|v| v["name"].as_str().unwrap()), span_name, "{name}");
         assert!(traceresponse.ends_with(&format!("-{flags}")), "{name}: {traceresponse}");
+        // The CLIENT span: child of the SERVER span, and the upstream's parent; none without an
+        // upstream (no route) or a recorded span (unsampled).
+        let client = span.and_then(|server| {
+            run.spans.iter().find(|v| v["parentSpanId"] == server["spanId"] && v["traceId"] == server["traceId"])
+        });
+        assert_eq!(client.is_some(), span.is_some() && s.upstream != "no_route", "{name}: a CLIENT span");
         if let Some(up) = &sent.upstream {
             let tp = header(up, "traceparent").unwrap();
-            assert_eq!(tp, traceresponse, "{name}: the upstream's parent is the proxy's span");
+            let (parent, flags_sent) = (tp.split('-').nth(2).unwrap(), tp.split('-').nth(3).unwrap());
+            assert_eq!(&tp[..36], &traceresponse[..36], "{name}: one trace up and down");
+            assert_eq!(flags_sent, flags, "{name}");
+            match client {
+                Some(client) => {
+                    assert_eq!(client["spanId"], parent, "{name}: the upstream's parent is the CLIENT span")
+                }
+                None => assert_eq!(parent, span_id, "{name}: unsampled, the parent is the proxy's span id"),
+            }
+        }
+        if let Some(client) = client {
+            assert_eq!(client["kind"], 3, "{name}: CLIENT");
+            assert_eq!(client["name"], "GET", "{name}: `{{method}}`, no route in a client span's name");
+            assert_eq!(
+                attribute(client, "url.full").unwrap()["stringValue"],
+                format!("http://meshlens.test{}", s.path)
+            );
+            let server = span.unwrap();
+            let time = |v: &Value, k: &str| v[k].as_str().unwrap().parse::<u64>().unwrap();
+            assert!(time(client, "startTimeUnixNano") >= time(server, "startTimeUnixNano"), "{name}");
+            assert!(time(client, "endTimeUnixNano") <= time(server, "endTimeUnixNano"), "{name}");
+            if s.upstream == "down" {
+                assert_eq!(attribute(client, "error.type").unwrap()["stringValue"], "connect_failure");
+                assert_eq!(attribute(client, "server.port").unwrap()["intValue"], "9");
+                assert!(attribute(client, "http.response.status_code").is_none(), "{name}: Envoy's 503, not the app's");
+                assert_eq!(client["status"]["code"], 2, "{name}");
+            } else {
+                assert_eq!(attribute(client, "http.response.status_code").unwrap()["intValue"], "200");
+                assert_eq!(attribute(client, "network.peer.address").unwrap()["stringValue"], "127.0.0.1");
+                assert_eq!(attribute(client, "upstream_cluster.name").unwrap()["stringValue"], "app");
+                assert_eq!(
+                    time(client, "endTimeUnixNano") - time(client, "startTimeUnixNano"),
+                    2_600_000,
+                    "{name}: pool wait + backend latency"
+                );
+            }
         }
         assert_eq!(sent.upstream.is_some(), s.upstream == "app", "{name}");
         let line = run.lines.iter().find(|l| l["span_id"] == span_id).unwrap_or_else(|| panic!("{name}: no log line"));
@@ -218,7 +304,11 @@ fn every_conformance_scenario_runs_natively_with_one_trace_id_everywhere() {
             assert_eq!(!parent.is_empty(), continued, "{name}: parent {parent}");
         }
     }
-    assert_eq!(run.spans.len(), 7, "every sampled request exported once");
+    assert_eq!(
+        run.spans.len(),
+        7 + 6,
+        "every sampled request's SERVER span, and a CLIENT span for 6 that went upstream"
+    );
     assert_eq!(run.lines.len(), 8, "one access line per request");
 }
 
@@ -312,6 +402,10 @@ fn the_plan_reads_only_what_the_configuration_selects() {
             "request.protocol",
             "xds.cluster_name",
             "upstream.address",
+            "upstream.cx_pool_ready_duration",
+            "response.backend_latency",
+            "response.flags",
+            "response.code_details",
             "node.metadata.REGION"
         ]
     );
@@ -325,7 +419,9 @@ fn the_plan_reads_only_what_the_configuration_selects() {
     assert!(request.contains(&"b3") && request.contains(&"x-b3-sampled") && request.ends_with(&["x-tenant"]));
     let untraced = Pipeline::configure(br#"{"tracing": {"enabled": false}}"#, &host).unwrap();
     assert!(!untraced.plan().request_headers().any(|h| h == "traceparent"), "no trace headers without tracing");
-    let minimal = Pipeline::configure(br#"{"access_log": {"fields": ["method"]}}"#, &host).unwrap();
+    let minimal =
+        Pipeline::configure(br#"{"tracing": {"client_span": "off"}, "access_log": {"fields": ["method"]}}"#, &host)
+            .unwrap();
     let paths: Vec<String> = minimal.plan().properties().iter().map(|p| p.path().join(".")).collect();
     assert_eq!(paths, ["response.code", "source.address", "request.protocol"], "no upstream reads");
 }

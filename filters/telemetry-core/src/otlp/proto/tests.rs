@@ -156,6 +156,7 @@ fn every_span_field_matches_the_json_encoding() {
     let spans = [
         Span {
             parent_span_id: SpanId::from_hex(PARENT),
+            local_parent: false,
             trace_state: Some("rojo=00f067aa0ba902b7".into()),
             name: "GET /users/{id}".into(),
             attributes: vec![
@@ -263,6 +264,7 @@ proptest! {
             end_unix_nanos: end,
             flags,
             parent_span_id: if parent { SpanId::from_hex(PARENT) } else { None },
+            local_parent: false,
             trace_state: state,
             attributes: attributes.into_iter().map(|(k, value)| KeyValue { key: k.into(), value }).collect(),
             status: Status { code: StatusCode::Error, message },

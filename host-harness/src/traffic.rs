@@ -47,7 +47,8 @@ use std::fmt;
 
 use crate::stream::{Headers, Stream, StreamId};
 
-pub use replay::replay;
+pub use parse::{MAX_AT_MS, MAX_LATENCY_MS};
+pub use replay::{Lined, replay, replay_stream};
 
 /// One recorded exchange: a request and the upstream's response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +148,67 @@ pub struct HeaderDiff {
 /// ```
 pub fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
     parse::parse(text)
+}
+
+/// Reads a traffic file line by line, an exchange at a time, so a file of any length is read in
+/// bounded memory. Stops after the first error.
+///
+/// ```
+/// let text = "{\"path\": \"/a\"}\n{\"path\": \"/b\", \"at_ms\": 5}\n";
+/// let exchanges: Vec<_> = host_harness::traffic::Reader::new(text.as_bytes()).collect::<Result<_, _>>()?;
+/// assert_eq!(exchanges[1].at_ms, 5);
+/// # Ok::<(), host_harness::traffic::TrafficError>(())
+/// ```
+#[derive(Debug)]
+pub struct Reader<R> {
+    input: R,
+    line: usize,
+    previous: Option<(u64, u64)>,
+    buffer: Vec<u8>,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> Reader<R> {
+    pub fn new(input: R) -> Self {
+        Self { input, line: 0, previous: None, buffer: Vec::new(), done: false }
+    }
+
+    fn fail(&mut self, line: usize, message: String) -> Option<Result<Exchange, TrafficError>> {
+        self.done = true;
+        Some(Err(TrafficError { line, column: None, message }))
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Reader<R> {
+    type Item = Result<Exchange, TrafficError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            self.buffer.clear();
+            match self.input.read_until(b'\n', &mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return self.fail(self.line + 1, format!("cannot read the traffic: {e}")),
+            }
+            self.line += 1;
+            let Ok(text) = std::str::from_utf8(&self.buffer) else {
+                return self.fail(self.line, String::from("expected JSON Lines text, got binary data (not UTF-8)"));
+            };
+            if text.contains('\0') {
+                return self.fail(self.line, String::from("expected JSON Lines text, got binary data (a NUL byte)"));
+            }
+            let text = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
+            match parse::parse_line(self.line, text, &mut self.previous) {
+                Ok(Some(exchange)) => return Some(Ok(exchange)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
 }
 
 impl Exchange {

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use host_harness::suggest::closest;
 use host_harness::{DEFAULT_START_UNIX_NANOS, LogLevel};
@@ -14,7 +15,7 @@ use super::time;
 pub enum Command {
     Help(Topic),
     Version,
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Which help text.
@@ -41,6 +42,8 @@ pub struct RunArgs {
     pub start_unix_nanos: u64,
     /// The proxy's log level: what `proxy_get_log_level` reports; lines below it are not written.
     pub log_level: LogLevel,
+    /// How long one callback may run (wall-clock) before the run fails; `None`: no limit.
+    pub callback_time_limit: Option<Duration>,
 }
 
 /// The report format.
@@ -111,6 +114,11 @@ Host:
                                 [default: 0x5eed]
       --start-time TIME         Where the virtual clock starts: RFC 3339 or Unix
                                 nanoseconds [default: 2026-01-01T00:00:00Z]
+      --callback-time-limit DURATION
+                                How long one callback of the module may run (wall-clock)
+                                before the run fails naming it, so a guest that loops
+                                forever cannot hang the run: 10s, 250ms, 0 for no limit
+                                [default: 10s]
       --log-level LEVEL         The proxy's log level, as Envoy's -l (or its
                                 --component-log-level wasm:LEVEL) sets it: trace, debug,
                                 info, warning, error or critical. proxy_get_log_level
@@ -151,7 +159,7 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 11] = [
+const RUN_FLAGS: [Flag; 12] = [
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
@@ -163,6 +171,7 @@ const RUN_FLAGS: [Flag; 11] = [
     Flag { name: "--envoy-config", repeatable: false },
     Flag { name: "--start-time", repeatable: false },
     Flag { name: "--log-level", repeatable: false },
+    Flag { name: "--callback-time-limit", repeatable: false },
 ];
 
 /// Parses the arguments after the program name.
@@ -289,7 +298,27 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             ));
         }
     };
-    Ok(Command::Run(RunArgs {
+    let callback_time_limit = match one("--callback-time-limit") {
+        None => Some(DEFAULT_CALLBACK_TIME_LIMIT),
+        Some(text) => duration(&text).ok_or_else(|| {
+            usage(
+                Topic::Run,
+                format!("--callback-time-limit: expected a duration (10s, 250ms; 0 for no limit), got '{text}'"),
+            )
+        })?,
+    };
+    let latest = u64::MAX - REPLAY_NANOS_MAX;
+    if start_unix_nanos > latest {
+        return Err(usage(
+            Topic::Run,
+            format!(
+                "--start-time: {start_unix_nanos} is too late: the virtual clock must be able to run the longest \
+                 replay (7 days and 1 hour, plus the final 10 s) before 2554-07-21T23:34:33Z, so the latest start \
+                 is {latest}"
+            ),
+        ));
+    }
+    Ok(Command::Run(Box::new(RunArgs {
         wasm,
         config,
         traffic,
@@ -301,7 +330,32 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         seed,
         start_unix_nanos,
         log_level,
-    }))
+        callback_time_limit,
+    })))
+}
+
+/// How long one callback may run before the run fails, unless `--callback-time-limit` says
+/// otherwise: far more than any callback needs, far less than a user waits.
+pub const DEFAULT_CALLBACK_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// The most virtual time a replay can take: the latest `at_ms`, the longest latency, the flush.
+const REPLAY_NANOS_MAX: u64 =
+    (host_harness::traffic::MAX_AT_MS + host_harness::traffic::MAX_LATENCY_MS) * 1_000_000 + 10_000_000_000;
+
+/// `10s`, `1.5s`, `250ms`, `10` (seconds); `0` is none.
+fn duration(text: &str) -> Option<Option<Duration>> {
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(n) => (n, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let seconds = number.parse::<f64>().ok()? * scale;
+    if seconds == 0.0 {
+        return Some(None);
+    }
+    Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).map(Some)
 }
 
 fn usage(topic: Topic, message: String) -> UsageError {
@@ -316,6 +370,7 @@ fn metavar(flag: &str) -> &'static str {
         "--seed" => "N",
         "--start-time" => "TIME",
         "--log-level" => "LEVEL",
+        "--callback-time-limit" => "DURATION",
         _ => "FILE",
     }
 }

@@ -118,8 +118,11 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     let costed = args.format == Format::Cost;
     let options =
         CompileOptions { fuel: costed, deadline: args.callback_time_limit.is_some(), ..CompileOptions::default() };
-    let module =
-        Module::with_options(&wasm, options).map_err(|e| Failure::Module(format!("{}: {e}", show(&args.wasm))))?;
+    let module = Module::with_options(&wasm, options).map_err(|e| match e {
+        // Not a module at all: the wrong file, an input error.
+        Error::Compile(m) if m.starts_with("not a Wasm module") => Failure::Input(format!("{}: {m}", show(&args.wasm))),
+        e => Failure::Module(format!("{}: {e}", show(&args.wasm))),
+    })?;
 
     let mut builder = Host::builder(&module)
         .trace_hostcalls(costed)

@@ -130,6 +130,37 @@ pub struct ReplayError {
     pub error: crate::Error,
 }
 
+/// Why a streamed replay ([`replay_stream`]) over a [`Reader`] stopped: a traffic line it could
+/// not read, or the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    Traffic(TrafficError),
+    Replay(ReplayError),
+}
+
+impl From<TrafficError> for StreamError {
+    fn from(e: TrafficError) -> Self {
+        Self::Traffic(e)
+    }
+}
+
+impl From<ReplayError> for StreamError {
+    fn from(e: ReplayError) -> Self {
+        Self::Replay(e)
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Traffic(e) => e.fmt(f),
+            Self::Replay(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
 /// How a header map changed: what was added (or given a new value) and what was removed (or
 /// replaced), each in map order. A header present in both with the same value is in neither.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -289,6 +320,22 @@ mod tests {
 
     fn h(pairs: &[(&str, &str)]) -> Headers {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_reader_reads_an_exchange_at_a_time_and_refuses_binary_data() {
+        let text = "\u{feff}{\"path\": \"/a\"}\r\n\n{\"path\": \"/b\", \"at_ms\": 5}";
+        let exchanges: Vec<Exchange> = Reader::new(text.as_bytes()).collect::<Result<_, _>>().unwrap();
+        assert_eq!(exchanges, parse(text).unwrap());
+        assert_eq!((exchanges[1].line, exchanges[1].at_ms), (3, 5));
+
+        let mut reader = Reader::new(&b"{\"path\": \"/a\"}\n\x7fELF\xff\x00\n{\"path\": \"/b\"}\n"[..]);
+        assert!(reader.next().is_some_and(|r| r.is_ok()));
+        let error = reader.next().and_then(Result::err).unwrap();
+        assert_eq!(error.to_string(), "line 2: expected JSON Lines text, got binary data (not UTF-8)");
+        assert!(reader.next().is_none(), "nothing after an error");
+        let error = Reader::new(&b"{\"path\": \"/\0\"}"[..]).next().and_then(Result::err).unwrap();
+        assert_eq!(error.to_string(), "line 1: expected JSON Lines text, got binary data (a NUL byte)");
     }
 
     #[test]

@@ -380,6 +380,8 @@ pub struct Spill {
     file: Option<(PathBuf, BufWriter<File>)>,
     /// Items pushed.
     pub count: usize,
+    /// Bytes kept in memory before the section moves to a file.
+    limit: usize,
 }
 
 /// A section larger than this moves to a temporary file.
@@ -387,7 +389,9 @@ const SPILL_AFTER: usize = 1 << 20;
 
 impl Spill {
     fn new(name: &'static str) -> Self {
-        Self { name, memory: Vec::new(), file: None, count: 0 }
+        // `MESHLENS_SPILL_AFTER=N` moves sections to files after N bytes (tests use a few).
+        let limit = std::env::var("MESHLENS_SPILL_AFTER").ok().and_then(|v| v.parse().ok()).unwrap_or(SPILL_AFTER);
+        Self { name, memory: Vec::new(), file: None, count: 0, limit }
     }
 
     /// Appends one rendered item.
@@ -434,7 +438,7 @@ impl Spill {
             return file.write_all(bytes);
         }
         self.memory.extend_from_slice(bytes);
-        if self.memory.len() > SPILL_AFTER {
+        if self.memory.len() > self.limit {
             let path = std::env::temp_dir().join(format!(
                 "meshlens-{}-{}-{}.part",
                 std::process::id(),

@@ -340,6 +340,37 @@ mod tests {
     }
 
     #[test]
+    fn times_are_bounded_and_name_the_line() {
+        assert_eq!(
+            error("{\"path\": \"/\"}\n{\"path\": \"/\", \"at_ms\": 1767225600000}"),
+            "line 2: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms counts \
+             milliseconds since the replay started, not since the Unix epoch"
+        );
+        assert_eq!(
+            error("{\"path\": \"/\", \"response\": {\"latency_ms\": 3600001}}"),
+            "line 1: response.latency_ms: 3600001 is more than the longest exchange, 3600000 ms (1 hour)"
+        );
+        let last = format!("{{\"path\": \"/\", \"at_ms\": {MAX_AT_MS}, \"response\": {{\"latency_ms\": 1}}}}");
+        assert_eq!(parse(&last).unwrap()[0].at_ms, MAX_AT_MS, "the bounds themselves are fine");
+        assert_eq!(
+            error(&format!("{last}\n{{\"path\": \"/\"}}")),
+            "line 2: at_ms: this exchange would start when the previous one ended, at 604800001 ms, past the \
+             longest replay, 604800000 ms (7 days)"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let traffic = parse("\u{feff}{\"path\": \"/a\"}\r\n{\"path\": \"/b\"}\r\n").unwrap();
+        assert_eq!(traffic.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["/a", "/b"]);
+        assert_eq!(parse("\u{feff}# a comment\n{\"path\": \"/a\"}").unwrap()[0].line, 2);
+        assert!(
+            error("{\"path\": \"/a\"}\n\u{feff}{\"path\": \"/b\"}").starts_with("line 2, column 1: "),
+            "only at the start"
+        );
+    }
+
+    #[test]
     fn typos_are_recognised() {
         assert_eq!(
             error("{\"path\": \"/\", \"client\": \"10.0.0.7\"}"),

@@ -4,7 +4,8 @@
 //! # Format
 //!
 //! One exchange (a request and the upstream's response) per line, as a JSON object. Blank lines
-//! and lines starting with `#` or `//` are ignored. Unknown fields are errors, so typos fail
+//! and lines starting with `#` or `//` are ignored, as is a UTF-8 byte order mark at the start.
+//! Unknown fields are errors, so typos fail
 //! loudly; every error names the line (and the column, for JSON syntax errors).
 //!
 //! ```text
@@ -24,9 +25,9 @@
 //! | `response.status` | `200` | upstream status, 100 to 599 |
 //! | `response.headers` | none | as `headers` |
 //! | `response.body` | none | as `body` |
-//! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving |
+//! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving; at most [`MAX_LATENCY_MS`] (1 hour) |
 //! | `response` | `{}` | all of the above at their defaults |
-//! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`. Exchanges whose times overlap are in flight together |
+//! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`, at most [`MAX_AT_MS`] (7 days: Unix milliseconds are a mistake). Exchanges whose times overlap are in flight together |
 //! | `client` | host default (`127.0.0.1:40000`) | the downstream peer, `ip:port` or `[ipv6]:port` (`source.address`, `source.port`) |
 //! | `note` | none | a comment, ignored |
 //!

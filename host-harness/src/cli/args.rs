@@ -134,9 +134,11 @@ Traffic: one exchange per line, a JSON object; blank lines and lines starting wi
   headers   {\"name\": \"value\"} or [[\"name\", \"value\"], ...]
   body      request body: a string, or an object/array sent as compact JSON
   response  {\"status\": 200, \"headers\": {...}, \"body\": ..., \"latency_ms\": 0}
-            (every member optional; the values shown are the defaults)
-  at_ms     arrival, in ms since the replay started [default: when the previous
-            exchange's response came]; lines are in time order, overlaps run together
+            (every member optional; the values shown are the defaults; latency_ms
+            at most 3600000, 1 hour)
+  at_ms     arrival, in ms since the replay started, at most 604800000 (7 days)
+            [default: when the previous exchange's response came]; lines are in time
+            order, overlaps run together
   client    the downstream peer, ip:port [default: 127.0.0.1:40000]
   note      a comment, ignored
 Example:
@@ -147,10 +149,13 @@ Each exchange runs on its own stream: request headers and body at at_ms, respons
 and body latency_ms later, then the end of the stream. A local reply from the module
 replaces the upstream response; a request the module still holds when its response is due
 ends without one. After the last exchange the clock runs 10 s more, so the module can flush
-what it batches (spans).
+what it batches (spans). Idle stretches are skipped: after 100 ticks in a row with nothing
+else due, a root gets one tick at the end of the stretch (Envoy's timer does not queue
+missed ticks either). Reports are gathered as exchanges end, in bounded memory.
 
 Exit status: 0 success; 1 the module failed (it could not be compiled, rejected its
-configuration, or trapped); 2 usage or input error (bad flag, unreadable or malformed file).
+configuration, trapped, or ran past --callback-time-limit); 2 usage or input error (bad
+flag, unreadable or malformed file, or a file that is not what its flag expects).
 ";
 
 /// One flag of `run`: its name, and whether it may be given more than once.

@@ -36,6 +36,8 @@ enum Failure {
     Input(String),
     /// The module cannot be compiled, rejects its configuration, or traps (1).
     Module(String),
+    /// Standard output was closed while the report was written (0: `| head` is fine).
+    Closed,
 }
 
 /// Runs the command line `args` (without the program name).
@@ -58,6 +60,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             eprintln!("meshlens: error: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Closed) => ExitCode::SUCCESS,
     }
 }
 
@@ -143,7 +146,17 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     let before = snapshot(&host);
     // Start-up's hostcalls are not the exchanges' cost.
     host.take_hostcalls();
-    let mut collector = Collector::new(args.format, &host, args.log_level);
+    // JSON Lines go out as they are produced; the other formats are written at the end.
+    let live: Option<Box<dyn Write>> = match (args.format, &args.out) {
+        (Format::Jsonl, Some(path)) => {
+            Some(Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| {
+                Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e)))
+            })?)))
+        }
+        (Format::Jsonl, None) => Some(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+        _ => None,
+    };
+    let mut collector = Collector::new(args.format, &host, args.log_level, live);
     let mut progress = progress::Progress::new(total.unwrap_or(0));
     let exchanges: Box<dyn Iterator<Item = Result<traffic::Exchange, traffic::TrafficError>>> = if stdin {
         Box::new(traffic::Reader::new(std::io::stdin().lock()))
@@ -159,21 +172,37 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         }
         collector
             .step(host, line_of, ended.as_ref().map(|(x, o)| (x.seq, &x.exchange, o)), false)
-            .map_err(|e| spill_failure(e).into())
+            .map_err(|e| output_failure(e, args).into())
     });
     progress.finish();
     let replayed = replayed.map_err(|stop| match stop {
         Stop::Failure(f) => f,
+        Stop::Closed => Failure::Closed,
         Stop::Replay(e) => {
             Failure::Module(format!("{traffic_name}:{}: while replaying this exchange: {}", e.line, explain(&e.error)))
         }
     })?;
     host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {}", explain(&e))))?;
-    collector.step(&mut host, &|_| None, None, true).map_err(spill_failure)?;
+    collector.step(&mut host, &|_| None, None, true).map_err(|e| output_failure(e, args))?;
     collector.finish(&host);
 
     let metrics = Collector::metrics(&host, &prometheus_config);
     let grpc = Collector::grpc(&host);
+    if collector.out.is_some() {
+        let summary = std::mem::take(&mut collector.summary);
+        let mut records = || -> std::io::Result<()> {
+            for g in &grpc {
+                collector.write_record("grpc_call", g)?;
+            }
+            collector.write_record("metrics", &metrics)?;
+            collector.write_record("summary", &summary)?;
+            collector.out.as_mut().map_or(Ok(()), |out| out.flush())
+        };
+        return records().map_err(|e| output_failure(e, args)).or_else(|f| match f {
+            Failure::Closed => Ok(()),
+            f => Err(f),
+        });
+    }
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         match args.format {
             Format::Cost => out.write_all(
@@ -183,6 +212,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
             Format::Text => text::write(out, &mut collector, &metrics, &grpc),
             Format::Summary => summary::write(out, &mut collector, &metrics),
             Format::Json => report::write_json(out, &mut collector, &metrics, &grpc),
+            Format::Jsonl => Ok(()),
         }
     };
     let mut write = write;
@@ -211,6 +241,8 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
 enum Stop {
     Replay(traffic::ReplayError),
     Failure(Failure),
+    /// Standard output was closed.
+    Closed,
 }
 
 impl From<traffic::ReplayError> for Stop {
@@ -221,7 +253,10 @@ impl From<traffic::ReplayError> for Stop {
 
 impl From<Failure> for Stop {
     fn from(f: Failure) -> Self {
-        Self::Failure(f)
+        match f {
+            Failure::Closed => Self::Closed,
+            f => Self::Failure(f),
+        }
     }
 }
 
@@ -235,9 +270,18 @@ fn explain(e: &Error) -> String {
     }
 }
 
-/// A temporary file of the report could not be written.
-fn spill_failure(e: std::io::Error) -> Failure {
-    Failure::Input(format!("cannot keep the report in a temporary file: {}", io_reason(&e)))
+/// The report could not be written: to a temporary file (the sections waiting for the counts
+/// at the head of the report), or, for JSON Lines, to the output. A closed standard output
+/// (`meshlens run ... | head`) is not an error: the run just stops.
+fn output_failure(e: std::io::Error, args: &RunArgs) -> Failure {
+    match (args.format, &args.out) {
+        (Format::Jsonl, None) if e.kind() == std::io::ErrorKind::BrokenPipe => Failure::Closed,
+        (Format::Jsonl, None) => Failure::Input(format!("cannot write to standard output: {}", io_reason(&e))),
+        (Format::Jsonl, Some(path)) => {
+            Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e)))
+        }
+        _ => Failure::Input(format!("cannot keep the report in a temporary file: {}", io_reason(&e))),
+    }
 }
 
 /// An input that must be text: binary data is refused, saying what was expected; a UTF-8 byte

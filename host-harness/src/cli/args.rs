@@ -53,6 +53,8 @@ pub enum Format {
     Json,
     Summary,
     Cost,
+    /// One JSON record per line, written as the replay produces it.
+    Jsonl,
 }
 
 /// A command line that cannot run: the message, and which usage to show with it.
@@ -96,9 +98,12 @@ Inputs:
       --config FILE             Plugin configuration (JSON) given to the module
                                 [default: an empty configuration]
 Output:
-      --format text|json|summary|cost
+      --format text|json|jsonl|summary|cost
                                 Report format: everything as text, everything as JSON,
-                                a short summary per route, or what the module costs per
+                                the same as JSON Lines written as the replay goes (one
+                                record per exchange, log line, HTTP call and span as each
+                                completes; gRPC calls, metrics and the summary last), a
+                                short summary per route, or what the module costs per
                                 exchange (guest Wasm instructions and hostcalls by name,
                                 counted, not timed) [default: text]
       --out FILE                Write the report to FILE instead of standard output
@@ -266,8 +271,12 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         Some("json") => Format::Json,
         Some("summary") => Format::Summary,
         Some("cost") => Format::Cost,
+        Some("jsonl") => Format::Jsonl,
         Some(other) => {
-            return Err(usage(Topic::Run, format!("--format: expected text, json, summary or cost, got '{other}'")));
+            return Err(usage(
+                Topic::Run,
+                format!("--format: expected text, json, jsonl, summary or cost, got '{other}'"),
+            ));
         }
     };
     let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
@@ -369,7 +378,7 @@ fn usage(topic: Topic, message: String) -> UsageError {
 
 fn metavar(flag: &str) -> &'static str {
     match flag {
-        "--format" => "text|json|summary|cost",
+        "--format" => "text|json|jsonl|summary|cost",
         "--root-id" => "ID",
         "--collector-cluster" => "NAME",
         "--seed" => "N",
@@ -437,7 +446,7 @@ mod tests {
         assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
         assert_eq!(
             error("run --wasm m --traffic t --format yaml"),
-            "--format: expected text, json, summary or cost, got 'yaml'"
+            "--format: expected text, json, jsonl, summary or cost, got 'yaml'"
         );
         assert_eq!(
             error("run --wasm m --traffic t extra"),

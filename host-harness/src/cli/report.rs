@@ -192,11 +192,13 @@ pub struct Collector {
     next_listed: usize,
     /// Cost: hostcalls by name.
     pub hostcalls: BTreeMap<String, u64>,
+    /// JSON Lines: where records go as they are produced.
+    pub out: Option<Box<dyn Write>>,
 }
 
 impl Collector {
     /// A collector for a replay on `host` starting now.
-    pub fn new(format: Format, host: &Host, log_level: LogLevel) -> Self {
+    pub fn new(format: Format, host: &Host, log_level: LogLevel, out: Option<Box<dyn Write>>) -> Self {
         Self {
             format,
             base_unix_nanos: host.now_unix_nanos(),
@@ -216,6 +218,7 @@ impl Collector {
             next_listed: 0,
             log_counts: summary::LogCounts::default(),
             hostcalls: BTreeMap::new(),
+            out,
         }
     }
 
@@ -247,7 +250,10 @@ impl Collector {
         if let Some((seq, exchange, outcome)) = ended {
             self.exchange(seq, exchange, outcome)?;
         }
-        Ok(())
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
     }
 
     /// The `seq`th exchange of the traffic ended. Exchanges are listed in file order: one that
@@ -265,6 +271,7 @@ impl Collector {
         let item = match self.format {
             Format::Text => text::exchange(&report),
             Format::Json => Spill::json_item(&report, 4)?,
+            Format::Jsonl => record("exchange", &report)?,
             Format::Summary => {
                 if seq < summary::TRACE_IDS_SHOWN {
                     self.trace_rows.insert(seq, summary::trace_row(&report));
@@ -275,7 +282,10 @@ impl Collector {
         };
         self.waiting.insert(seq, item);
         while let Some(item) = self.waiting.remove(&self.next_listed) {
-            self.exchanges.push_item(&item)?;
+            match &mut self.out {
+                Some(out) => out.write_all(item.as_bytes())?,
+                None => self.exchanges.push_item(&item)?,
+            }
             self.next_listed += 1;
         }
         Ok(())
@@ -296,6 +306,7 @@ impl Collector {
         match self.format {
             Format::Text => self.logs.push(&text::log(&report)),
             Format::Json => self.logs.push_json(&report, 4),
+            Format::Jsonl => self.write_record("log", &report),
             Format::Summary => match summary::log(&report, &mut self.log_counts) {
                 Some(text) => self.logs.push(&text),
                 None => Ok(()),
@@ -327,6 +338,13 @@ impl Collector {
                 }
                 self.http.push_json(&report, 6)
             }
+            Format::Jsonl => {
+                self.write_record("http_call", &report)?;
+                for s in &spans {
+                    self.write_record("span", &span(s, self.base_unix_nanos))?;
+                }
+                Ok(())
+            }
             Format::Summary => {
                 for s in &spans {
                     summary::add_span(&mut self.routes, &span(s, self.base_unix_nanos));
@@ -334,6 +352,15 @@ impl Collector {
                 Ok(())
             }
             Format::Cost => Ok(()),
+        }
+    }
+
+    /// Writes one JSON Lines record straight to the output.
+    pub fn write_record<T: Serialize>(&mut self, kind: &str, item: &T) -> io::Result<()> {
+        let line = record(kind, item)?;
+        match &mut self.out {
+            Some(out) => out.write_all(line.as_bytes()),
+            None => Ok(()),
         }
     }
 
@@ -353,6 +380,20 @@ impl Collector {
     pub fn grpc(host: &Host) -> Vec<GrpcCallReport> {
         host.grpc_calls().iter().map(grpc_call).collect()
     }
+}
+
+/// One JSON Lines record: `{"type": kind, ...the item's fields}` and a line break.
+fn record<T: Serialize>(kind: &str, item: &T) -> io::Result<String> {
+    #[derive(Serialize)]
+    struct Record<'a, T> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        item: &'a T,
+    }
+    let mut line = serde_json::to_string(&Record { kind, item }).map_err(io::Error::other)?;
+    line.push('\n');
+    Ok(line)
 }
 
 /// An exchange of the traffic and its place in it (the exchanges are listed in that order).

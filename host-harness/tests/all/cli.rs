@@ -458,7 +458,7 @@ fn bad_flags_exit_2_with_the_usage() {
         (&["run", "--traffic", "t.jsonl"], "missing --wasm FILE"),
         (
             &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--format", "yaml"],
-            "--format: expected text, json, summary or cost, got 'yaml'",
+            "--format: expected text, json, jsonl, summary or cost, got 'yaml'",
         ),
         (&["run", "--wasm", "m.wasm", "--traffic"], "--traffic needs a value (FILE)"),
         (&["replay"], "unknown command 'replay'; the commands are run and help"),
@@ -833,4 +833,59 @@ fn a_report_kept_in_temporary_files_is_the_same() {
         assert!(spilled.status.success(), "{}", stderr(&spilled));
         assert_eq!(stdout(&spilled), stdout(&kept), "{format}");
     }
+}
+
+/// `--format jsonl` writes each record as the replay produces it: the same exchanges (in file
+/// order), spans, log lines and HTTP calls as the JSON report, then gRPC calls, the metrics and
+/// the summary. A closed standard output ends the run quietly.
+#[test]
+fn json_lines_are_the_json_report_record_by_record() {
+    let report = sample_json();
+    let out = run_sample(&["--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |kind: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["type"] == kind)
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("type");
+                r
+            })
+            .collect()
+    };
+    assert_eq!(Value::from(of("exchange")), report["exchanges"]);
+    assert_eq!(Value::from(of("span")), report["spans"]);
+    assert_eq!(Value::from(of("log")), report["logs"]);
+    assert_eq!(Value::from(of("http_call")), report["callouts"]["http"]);
+    assert_eq!(Value::from(of("grpc_call")), report["callouts"]["grpc"]);
+    assert_eq!(of("metrics"), [report["metrics"].clone()]);
+    assert_eq!(of("summary"), [report["summary"].clone()]);
+    let kinds: Vec<&str> = records.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["metrics", "summary"]);
+    let first_exchange = kinds.iter().position(|k| *k == "exchange").unwrap();
+    assert!(first_exchange < kinds.iter().position(|k| *k == "span").unwrap(), "written as they come");
+    // Each exchange's access-log line comes before the exchange itself (proxy_on_log).
+    let line_4 = records.iter().position(|r| r["type"] == "exchange" && r["line"] == 4).unwrap();
+    assert!(records[..line_4].iter().any(|r| r["type"] == "log" && r["line"] == 4));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .args([
+            "run",
+            "--wasm",
+            edge_telemetry_path().to_str().unwrap(),
+            "--traffic",
+            testdata("chat2sql.jsonl").to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "a closed pipe is not an error: {}", stderr(&out));
 }

@@ -26,8 +26,9 @@ impl Host {
     /// [`TICKS_ON_SCHEDULE`] ticks in a row with nothing else due, the rest of the stretch (up to
     /// the next callout timeout, or the end of the advance) gives it one more tick, at the last
     /// time one was due, and its timer re-arms from there. Envoy's tick timer does the same
-    /// after a stall: it is re-armed one period after each `on_tick` returns, so missed ticks are
-    /// not queued. A replay whose exchanges are hours apart costs a few hundred ticks, not
+    /// after a stall: `Wasm::tickHandler` (`source/extensions/common/wasm/wasm.cc`) calls
+    /// `on_tick`, then `enableTimer(period)` again, so it fires one period after the previous
+    /// tick returned and missed ticks are never queued. A replay whose exchanges are hours apart costs a few hundred ticks, not
     /// hundreds of thousands.
     ///
     /// An advance that would carry the clock past the largest time it holds (u64 nanoseconds

@@ -205,10 +205,10 @@ impl Collector {
             log_level,
             roots: host.root_contexts().to_vec(),
             summary: Summary::default(),
-            exchanges: Spill::new("exchanges"),
-            spans: Spill::new("spans"),
-            logs: Spill::new("logs"),
-            http: Spill::new("http"),
+            exchanges: Spill::new("exchanges", format),
+            spans: Spill::new("spans", format),
+            logs: Spill::new("logs", format),
+            http: Spill::new("http", format),
             call_lines: BTreeMap::new(),
             resources: Vec::new(),
             groups: Vec::new(),
@@ -417,6 +417,8 @@ impl host_harness::traffic::Lined for Numbered {
 /// One report section's rendered items: in memory while small, then in a temporary file.
 pub struct Spill {
     name: &'static str,
+    /// Items are JSON array items.
+    json: bool,
     memory: Vec<u8>,
     file: Option<(PathBuf, BufWriter<File>)>,
     /// Items pushed.
@@ -429,10 +431,11 @@ pub struct Spill {
 const SPILL_AFTER: usize = 1 << 20;
 
 impl Spill {
-    fn new(name: &'static str) -> Self {
+    /// A section of a report in `format` (JSON sections are array items, separated by commas).
+    fn new(name: &'static str, format: Format) -> Self {
         // `MESHLENS_SPILL_AFTER=N` moves sections to files after N bytes (tests use a few).
         let limit = std::env::var("MESHLENS_SPILL_AFTER").ok().and_then(|v| v.parse().ok()).unwrap_or(SPILL_AFTER);
-        Self { name, memory: Vec::new(), file: None, count: 0, limit }
+        Self { name, json: format == Format::Json, memory: Vec::new(), file: None, count: 0, limit }
     }
 
     /// Appends one rendered item.
@@ -463,10 +466,9 @@ impl Spill {
         Ok(text)
     }
 
-    /// Appends a rendered item: JSON items (which start with spaces of indentation, never a
-    /// line of text) after a `,` and a line break unless first.
+    /// Appends a rendered item; JSON items after a `,` and a line break unless first.
     fn push_item(&mut self, item: &str) -> io::Result<()> {
-        if self.count > 0 && item.starts_with(' ') && !item.ends_with('\n') {
+        if self.json && self.count > 0 {
             self.count += 1;
             self.write(b",\n")?;
             return self.write(item.as_bytes());

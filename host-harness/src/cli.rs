@@ -12,7 +12,7 @@ mod text;
 mod time;
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use host_harness::metrics::{self, PrometheusConfig};
 use host_harness::{CompileOptions, Error, Host, HttpResponse, Module, Responder, traffic};
 
 use args::{Command, Format, RunArgs, Topic};
-use report::Report;
+use report::Collector;
 
 /// After the last exchange the clock runs this much longer, so the module flushes its batches
 /// (edge-telemetry exports at least every second; its export calls time out after 5 s).
@@ -36,6 +36,8 @@ enum Failure {
     Input(String),
     /// The module cannot be compiled, rejects its configuration, or traps (1).
     Module(String),
+    /// Standard output was closed while the report was written (0: `| head` is fine).
+    Closed,
 }
 
 /// Runs the command line `args` (without the program name).
@@ -58,6 +60,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             eprintln!("meshlens: error: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Closed) => ExitCode::SUCCESS,
     }
 }
 
@@ -74,16 +77,29 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
 
 /// `meshlens run`.
 fn replay(args: &RunArgs) -> Result<(), Failure> {
-    // Every input is checked before the module is compiled, so mistakes show at once.
-    let traffic_name = if args.traffic == Path::new("-") { String::from("<stdin>") } else { show(&args.traffic) };
-    let text = read_text(&args.traffic, &traffic_name, "traffic file")?;
-    let exchanges = traffic::parse(&text).map_err(|e| {
+    // Every input is checked before the module is compiled, so mistakes show at once. The
+    // traffic is read twice when it is a file: once to check it (and count it), once to replay
+    // it, an exchange at a time; standard input is checked as it is replayed.
+    let stdin = args.traffic == Path::new("-");
+    let traffic_name = if stdin { String::from("<stdin>") } else { show(&args.traffic) };
+    let traffic_error = |e: traffic::TrafficError| {
         let column = e.column.map(|c| format!(":{c}")).unwrap_or_default();
         Failure::Input(format!("{traffic_name}:{}{column}: {}", e.line, e.message))
-    })?;
+    };
+    let total = if stdin {
+        None
+    } else {
+        let mut n = 0;
+        for exchange in traffic::Reader::new(open(&args.traffic, "traffic file")?) {
+            exchange.map_err(traffic_error)?;
+            n += 1;
+        }
+        Some(n)
+    };
     let config = match &args.config {
         Some(path) => {
             let bytes = read(path, "configuration file")?;
+            let bytes = text_input(path, bytes, "JSON")?;
             check_json(path, &bytes)?;
             bytes
         }
@@ -91,18 +107,25 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     };
     let prometheus_config = match &args.envoy_config {
         Some(path) => {
-            let text = String::from_utf8_lossy(&read(path, "Envoy configuration")?).into_owned();
+            let bytes = text_input(path, read(path, "Envoy configuration")?, "YAML/JSON")?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let stats_tags = metrics::stats_tags_from_envoy_yaml(&text)
                 .map_err(|e| Failure::Input(format!("{}: {e}", show(path))))?;
             PrometheusConfig { stats_tags, ..PrometheusConfig::default() }
         }
         None => PrometheusConfig::default(),
     };
-    let wasm = read(&args.wasm, "module")?;
+    let wasm = host_harness::wasm_binary(&args.wasm, read(&args.wasm, "module")?)
+        .map_err(|e| Failure::Module(format!("{}: {e}", show(&args.wasm))))?;
     // The cost report meters guest instructions and traces hostcalls; other reports run unmetered.
     let costed = args.format == Format::Cost;
-    let module = Module::with_options(&wasm, CompileOptions { fuel: costed, ..CompileOptions::default() })
-        .map_err(|e| Failure::Module(format!("{}: {e}", show(&args.wasm))))?;
+    let options =
+        CompileOptions { fuel: costed, deadline: args.callback_time_limit.is_some(), ..CompileOptions::default() };
+    let module = Module::with_options(&wasm, options).map_err(|e| match e {
+        // Not a module at all: the wrong file, an input error.
+        Error::Compile(m) if m.starts_with("not a Wasm module") => Failure::Input(format!("{}: {m}", show(&args.wasm))),
+        e => Failure::Module(format!("{}: {e}", show(&args.wasm))),
+    })?;
 
     let mut builder = Host::builder(&module)
         .trace_hostcalls(costed)
@@ -111,42 +134,166 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         .seed(args.seed)
         .start_time_unix_nanos(args.start_unix_nanos)
         .log_level(args.log_level);
+    if let Some(limit) = args.callback_time_limit {
+        builder = builder.time_per_call(limit);
+    }
     for cluster in &args.collector_clusters {
         builder = builder.respond(cluster, Responder::Respond(HttpResponse { status: 200, ..Default::default() }));
     }
     let mut host = builder.build().map_err(|e| start_failure(e, args))?;
 
-    let snapshot =
-        |host: &Host| cost::Snapshot { fuel: host.guest_fuel().unwrap_or(0), hostcalls: host.hostcalls().len() };
+    let snapshot = |host: &Host| cost::Snapshot { fuel: host.guest_fuel().unwrap_or(0) };
     let before = snapshot(&host);
-    let base = host.now_unix_nanos();
-    let mut progress = progress::Progress::new(exchanges.len());
-    let outcomes = traffic::replay(&mut host, &exchanges, |done| progress.update(done));
-    progress.finish();
-    let outcomes = outcomes.map_err(|e| {
-        Failure::Module(format!("{traffic_name}:{}: while replaying this exchange: {}", e.line, e.error))
-    })?;
-    host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {e}")))?;
-
-    let report = Report::new(&host, &exchanges, &outcomes, base, &prometheus_config, args.log_level);
-    let rendered = match args.format {
-        Format::Cost => {
-            cost::render(&show(&args.wasm), wasm.len(), exchanges.len(), &before, &snapshot(&host), host.hostcalls())
+    // Start-up's hostcalls are not the exchanges' cost.
+    host.take_hostcalls();
+    // JSON Lines go out as they are produced; the other formats are written at the end.
+    let live: Option<Box<dyn Write>> = match (args.format, &args.out) {
+        (Format::Jsonl, Some(path)) => {
+            Some(Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| {
+                Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e)))
+            })?)))
         }
-        Format::Text => text::render(&report),
-        Format::Summary => summary::render(&report),
-        Format::Json => {
-            let mut json = serde_json::to_string_pretty(&report)
-                .map_err(|e| Failure::Input(format!("cannot serialize the report: {e}")))?;
-            json.push('\n');
-            json
+        (Format::Jsonl, None) => Some(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+        _ => None,
+    };
+    let mut collector = Collector::new(args.format, &host, args.log_level, live);
+    let mut progress = progress::Progress::new(total.unwrap_or(0));
+    let exchanges: Box<dyn Iterator<Item = Result<traffic::Exchange, traffic::TrafficError>>> = if stdin {
+        Box::new(traffic::Reader::new(std::io::stdin().lock()))
+    } else {
+        Box::new(traffic::Reader::new(open(&args.traffic, "traffic file")?))
+    };
+    let exchanges = exchanges.enumerate().map(|(seq, r)| {
+        r.map(|exchange| report::Numbered { seq, exchange }).map_err(|e| Stop::Failure(traffic_error(e)))
+    });
+    let replayed = traffic::replay_stream(&mut host, exchanges, |host, line_of, ended| {
+        if ended.is_some() {
+            progress.update(collector.summary.exchanges + 1);
+        }
+        collector
+            .step(host, line_of, ended.as_ref().map(|(x, o)| (x.seq, &x.exchange, o)), false)
+            .map_err(|e| output_failure(e, args).into())
+    });
+    progress.finish();
+    let replayed = replayed.map_err(|stop| match stop {
+        Stop::Failure(f) => f,
+        Stop::Closed => Failure::Closed,
+        Stop::Replay(e) => {
+            Failure::Module(format!("{traffic_name}:{}: while replaying this exchange: {}", e.line, explain(&e.error)))
+        }
+    })?;
+    host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {}", explain(&e))))?;
+    collector.step(&mut host, &|_| None, None, true).map_err(|e| output_failure(e, args))?;
+    collector.finish(&host);
+
+    let metrics = Collector::metrics(&host, &prometheus_config);
+    let grpc = Collector::grpc(&host);
+    if collector.out.is_some() {
+        let summary = std::mem::take(&mut collector.summary);
+        let mut records = || -> std::io::Result<()> {
+            for g in &grpc {
+                collector.write_record("grpc_call", g)?;
+            }
+            collector.write_record("metrics", &metrics)?;
+            collector.write_record("summary", &summary)?;
+            collector.out.as_mut().map_or(Ok(()), |out| out.flush())
+        };
+        return records().map_err(|e| output_failure(e, args)).or_else(|f| match f {
+            Failure::Closed => Ok(()),
+            f => Err(f),
+        });
+    }
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        match args.format {
+            Format::Cost => out.write_all(
+                cost::render(&show(&args.wasm), wasm.len(), replayed, &before, &snapshot(&host), &collector.hostcalls)
+                    .as_bytes(),
+            ),
+            Format::Text => text::write(out, &mut collector, &metrics, &grpc),
+            Format::Summary => summary::write(out, &mut collector, &metrics),
+            Format::Json => report::write_json(out, &mut collector, &metrics, &grpc),
+            Format::Jsonl => Ok(()),
         }
     };
+    let mut write = write;
     match &args.out {
-        Some(path) => std::fs::write(path, rendered)
-            .map_err(|e| Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e)))),
-        None => write_stdout(rendered.as_bytes()),
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e))))?;
+            let mut out = std::io::BufWriter::new(file);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(|e| Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e))))
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match write(&mut out).and_then(|()| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(Failure::Input(format!("cannot write to standard output: {}", io_reason(&e))))
+                }
+                _ => Ok(()),
+            }
+        }
     }
+}
+
+/// Why a replay stopped: the module or the host ([`traffic::ReplayError`]), or anything else.
+enum Stop {
+    Replay(traffic::ReplayError),
+    Failure(Failure),
+    /// Standard output was closed.
+    Closed,
+}
+
+impl From<traffic::ReplayError> for Stop {
+    fn from(e: traffic::ReplayError) -> Self {
+        Self::Replay(e)
+    }
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Closed => Self::Closed,
+            f => Self::Failure(f),
+        }
+    }
+}
+
+/// A harness error, with what the user can do about a callback that ran too long.
+fn explain(e: &Error) -> String {
+    match e {
+        Error::Trap { message, .. } if message.contains("per callback") => {
+            format!("{e}\n(--callback-time-limit changes the limit; 0 removes it)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The report could not be written: to a temporary file (the sections waiting for the counts
+/// at the head of the report), or, for JSON Lines, to the output. A closed standard output
+/// (`meshlens run ... | head`) is not an error: the run just stops.
+fn output_failure(e: std::io::Error, args: &RunArgs) -> Failure {
+    match (args.format, &args.out) {
+        (Format::Jsonl, None) if e.kind() == std::io::ErrorKind::BrokenPipe => Failure::Closed,
+        (Format::Jsonl, None) => Failure::Input(format!("cannot write to standard output: {}", io_reason(&e))),
+        (Format::Jsonl, Some(path)) => {
+            Failure::Input(format!("cannot write the report to {}: {}", show(path), io_reason(&e)))
+        }
+        _ => Failure::Input(format!("cannot keep the report in a temporary file: {}", io_reason(&e))),
+    }
+}
+
+/// An input that must be text: binary data is refused, saying what was expected; a UTF-8 byte
+/// order mark is dropped.
+fn text_input(path: &Path, bytes: Vec<u8>, expected: &str) -> Result<Vec<u8>, Failure> {
+    if std::str::from_utf8(&bytes).is_err() || bytes.contains(&0) {
+        return Err(Failure::Input(format!("{}: expected {expected} text, got binary data", show(path))));
+    }
+    Ok(match bytes.strip_prefix("\u{feff}".as_bytes()) {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    })
 }
 
 /// The module refused to start: a configuration it rejected, or a trap in start-up.
@@ -187,26 +334,17 @@ fn check_json(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     })
 }
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read the {what} {}: {}", show(path), io_reason(&e))))
+fn open(path: &Path, what: &str) -> Result<std::io::BufReader<std::fs::File>, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::Input(format!("cannot read the {what} {}: {}", show(path), io_reason(&e))))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Failure::Input(format!("cannot read the {what} {}: Is a directory", show(path))));
+    }
+    Ok(std::io::BufReader::with_capacity(1 << 16, file))
 }
 
-fn read_text(path: &Path, name: &str, what: &str) -> Result<String, Failure> {
-    let bytes = if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Failure::Input(format!("cannot read the {what} from standard input: {}", io_reason(&e))))?;
-        bytes
-    } else {
-        read(path, what)?
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        let line =
-            e.as_bytes().get(..e.utf8_error().valid_up_to()).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
-                + 1;
-        Failure::Input(format!("{name}:{line}: the {what} is not valid UTF-8"))
-    })
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read the {what} {}: {}", show(path), io_reason(&e))))
 }
 
 /// An I/O error without Rust's " (os error 2)".

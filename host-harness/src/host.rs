@@ -32,6 +32,7 @@ use std::sync::{Arc, MutexGuard};
 use wasmtime::{Instance, Store};
 
 pub use builder::HostBuilder;
+pub use time::TICKS_ON_SCHEDULE;
 
 use crate::callouts::{GrpcCall, HttpCall};
 use crate::metrics::{PrometheusConfig, Registry};
@@ -41,12 +42,19 @@ use crate::spans::{self, SpanRecord};
 use crate::state::{HostState, LogRecord};
 use crate::stream::{Stream, StreamId};
 
+/// How many HTTP calls [`Host::take_finished_http_calls`] leaves behind a pending one.
+pub const KEPT_BEHIND_PENDING: usize = 1024;
+
 /// One VM running a module: its plugins (root contexts), streams, clock and observations.
 pub struct Host {
     store: Store<HostState>,
     instance: Instance,
     module: Module,
     fuel_per_call: Option<u64>,
+    /// Wall-clock limit per callback, in epoch ticks of [`crate::module::EPOCH_TICK`].
+    epoch_ticks_per_call: Option<u64>,
+    /// How many times `proxy_on_tick` was called.
+    ticks_delivered: u64,
     /// Fuel the guest burnt before the store's fuel was last set, and what it was set to.
     fuel_used: u64,
     fuel_set: u64,
@@ -97,6 +105,39 @@ impl Host {
     /// at or above [`HostBuilder::log_level`]).
     pub fn logs(&self) -> &[LogRecord] {
         &self.store.data().logs
+    }
+
+    /// Takes the log lines written so far out of the host ([`Host::logs`] is then empty), so a
+    /// long run does not accumulate them.
+    pub fn take_logs(&mut self) -> Vec<LogRecord> {
+        std::mem::take(&mut self.store.data_mut().logs)
+    }
+
+    /// Takes the HTTP calls that are over (answered, failed, timed out) and made before any
+    /// call still pending out of the host, in order, so calls taken step by step keep the order
+    /// they were made in. Should more than [`KEPT_BEHIND_PENDING`] finished calls wait behind a
+    /// pending one, they are taken too (out of order), so memory stays bounded.
+    /// [`Host::http_calls`] and [`Host::spans`] then show only what is left.
+    pub fn take_finished_http_calls(&mut self) -> Vec<HttpCall> {
+        let calls = &mut self.store.data_mut().callouts.http;
+        let finished = |c: &HttpCall| c.state != crate::callouts::CallState::Pending;
+        let prefix = calls.iter().take_while(|c| finished(c)).count();
+        if calls.len() - prefix > KEPT_BEHIND_PENDING {
+            let (done, pending) = std::mem::take(calls).into_iter().partition(finished);
+            *calls = pending;
+            return done;
+        }
+        calls.drain(..prefix).collect()
+    }
+
+    /// Takes every HTTP call out of the host, pending or not, in order.
+    pub fn take_all_http_calls(&mut self) -> Vec<HttpCall> {
+        std::mem::take(&mut self.store.data_mut().callouts.http)
+    }
+
+    /// Takes the hostcall trace recorded so far out of the host (tracing stays on).
+    pub fn take_hostcalls(&mut self) -> Vec<String> {
+        self.store.data_mut().trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Every HTTP call the module made, in order.

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{Engine, ExternType, InstancePre};
 
@@ -31,6 +32,45 @@ pub struct CompileOptions {
     /// Write `/tmp/perf-<pid>.map` so `perf report` names the guest's functions (also on with
     /// the environment variable `MESHLENS_PERF_MAP=1`, for the CLI and the benches).
     pub perf_map: bool,
+    /// Compile in wasmtime's epoch interruption, so `HostBuilder::time_per_call` can bound each
+    /// callback's wall-clock time (a runaway guest then fails instead of hanging). Costs a few
+    /// percent at most: a counter check at function entries and loop back-edges. A background
+    /// thread advances the epoch every [`EPOCH_TICK`] while the module is alive.
+    pub deadline: bool,
+}
+
+/// How often the epoch of a module compiled with `CompileOptions { deadline: true, .. }`
+/// advances: the resolution of `HostBuilder::time_per_call`.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// A deadline no run reaches (wasmtime adds it to the current epoch: `u64::MAX` would overflow).
+pub(crate) const NO_EPOCH_DEADLINE: u64 = u64::MAX / 4;
+
+/// A time limit in epoch ticks (at least one, at most [`NO_EPOCH_DEADLINE`]).
+pub(crate) fn epoch_ticks(limit: Duration) -> u64 {
+    u64::try_from(limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos())).unwrap_or(u64::MAX).clamp(1, NO_EPOCH_DEADLINE)
+}
+
+/// Epoch ticks as a readable duration (`10 s`, `250 ms`).
+pub(crate) fn show_epoch_ticks(ticks: u64) -> String {
+    let ms = u128::from(ticks) * EPOCH_TICK.as_millis();
+    if ms.is_multiple_of(1000) { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new().name(String::from("meshlens-epoch")).spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        }
+    });
+    // Without the thread no deadline fires: the run is then as unbounded as without the option.
+    drop(spawned);
 }
 
 struct Inner {
@@ -41,6 +81,7 @@ struct Inner {
     abi: AbiVersion,
     allocator: &'static str,
     fuel: bool,
+    deadline: bool,
     size: usize,
 }
 
@@ -49,11 +90,12 @@ const ABI_EXPORTS: [(&str, AbiVersion); 2] =
     [("proxy_abi_version_0_2_1", AbiVersion::V0_2_1), ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0)];
 
 impl Module {
-    /// Reads and compiles a `.wasm` file.
+    /// Reads and compiles a `.wasm` file, or a `.wat` file (the text format, recognised by its
+    /// extension only).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::Compile(format!("cannot read {}: {e}", path.display())))?;
-        Self::new(&bytes)
+        Self::new(&binary(path, bytes)?)
     }
 
     /// Compiles module bytes (the binary format) with default options.
@@ -63,8 +105,10 @@ impl Module {
 
     /// Compiles module bytes with `options`.
     pub fn with_options(bytes: &[u8], options: CompileOptions) -> Result<Self, Error> {
+        check_magic(bytes)?;
         let mut config = wasmtime::Config::new();
         config.consume_fuel(options.fuel);
+        config.epoch_interruption(options.deadline);
         // `perf record` then names guest functions (from the module's name section, so build it
         // unstripped: `CARGO_PROFILE_RELEASE_STRIP=false`).
         if options.perf_map || std::env::var_os("MESHLENS_PERF_MAP").is_some_and(|v| v == "1") {
@@ -87,8 +131,20 @@ impl Module {
         }
         let linker = imports::linker(&engine).map_err(|e| Error::Compile(format!("cannot build the linker: {e}")))?;
         let pre = linker.instantiate_pre(&module).map_err(|e| link_error(&module, &e))?;
+        if options.deadline {
+            start_epoch_ticker(&engine);
+        }
         Ok(Self {
-            inner: Arc::new(Inner { engine, module, pre, abi, allocator, fuel: options.fuel, size: bytes.len() }),
+            inner: Arc::new(Inner {
+                engine,
+                module,
+                pre,
+                abi,
+                allocator,
+                fuel: options.fuel,
+                deadline: options.deadline,
+                size: bytes.len(),
+            }),
         })
     }
 
@@ -123,6 +179,10 @@ impl Module {
     pub(crate) fn fuel(&self) -> bool {
         self.inner.fuel
     }
+
+    pub(crate) fn deadline(&self) -> bool {
+        self.inner.deadline
+    }
 }
 
 impl std::fmt::Debug for Module {
@@ -133,6 +193,40 @@ impl std::fmt::Debug for Module {
             .field("size", &self.inner.size)
             .finish()
     }
+}
+
+/// The binary format of the file at `path`: its bytes, or for a `.wat` file (by extension only)
+/// its text compiled.
+pub fn binary(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wat")) {
+        return Ok(bytes);
+    }
+    if bytes.starts_with(WASM_MAGIC) {
+        return Ok(bytes);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::Compile(String::from("a .wat file must be the WebAssembly text format, got binary data"))
+    })?;
+    wat::parse_str(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(|e| Error::Compile(format!("{e}")))
+}
+
+/// The first bytes of every module in the binary format.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+/// Refuses bytes that are not the binary format, saying what they are instead.
+fn check_magic(bytes: &[u8]) -> Result<(), Error> {
+    if bytes.starts_with(WASM_MAGIC) {
+        return Ok(());
+    }
+    let got = match std::str::from_utf8(bytes) {
+        _ if bytes.is_empty() => "an empty file",
+        Ok(text) if text.trim_start_matches('\u{feff}').trim_start().starts_with("(module") => {
+            "the WebAssembly text format (a file of it is read when its name ends in .wat)"
+        }
+        Ok(_) => "text",
+        Err(_) => "binary data of another kind",
+    };
+    Err(Error::Compile(format!("not a Wasm module: expected the binary format (starting with \\0asm), got {got}")))
 }
 
 /// Names the import wasmtime could not satisfy, with the type the module expects.

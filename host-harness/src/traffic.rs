@@ -4,7 +4,8 @@
 //! # Format
 //!
 //! One exchange (a request and the upstream's response) per line, as a JSON object. Blank lines
-//! and lines starting with `#` or `//` are ignored. Unknown fields are errors, so typos fail
+//! and lines starting with `#` or `//` are ignored, as is a UTF-8 byte order mark at the start.
+//! Unknown fields are errors, so typos fail
 //! loudly; every error names the line (and the column, for JSON syntax errors).
 //!
 //! ```text
@@ -24,9 +25,9 @@
 //! | `response.status` | `200` | upstream status, 100 to 599 |
 //! | `response.headers` | none | as `headers` |
 //! | `response.body` | none | as `body` |
-//! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving |
+//! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving; at most [`MAX_LATENCY_MS`] (1 hour) |
 //! | `response` | `{}` | all of the above at their defaults |
-//! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`. Exchanges whose times overlap are in flight together |
+//! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`, at most [`MAX_AT_MS`] (7 days: Unix milliseconds are a mistake). Exchanges whose times overlap are in flight together |
 //! | `client` | host default (`127.0.0.1:40000`) | the downstream peer, `ip:port` or `[ipv6]:port` (`source.address`, `source.port`) |
 //! | `note` | none | a comment, ignored |
 //!
@@ -47,7 +48,8 @@ use std::fmt;
 
 use crate::stream::{Headers, Stream, StreamId};
 
-pub use replay::replay;
+pub use parse::{MAX_AT_MS, MAX_LATENCY_MS};
+pub use replay::{Lined, replay, replay_stream};
 
 /// One recorded exchange: a request and the upstream's response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,37 @@ pub struct ReplayError {
     pub error: crate::Error,
 }
 
+/// Why a streamed replay ([`replay_stream`]) over a [`Reader`] stopped: a traffic line it could
+/// not read, or the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    Traffic(TrafficError),
+    Replay(ReplayError),
+}
+
+impl From<TrafficError> for StreamError {
+    fn from(e: TrafficError) -> Self {
+        Self::Traffic(e)
+    }
+}
+
+impl From<ReplayError> for StreamError {
+    fn from(e: ReplayError) -> Self {
+        Self::Replay(e)
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Traffic(e) => e.fmt(f),
+            Self::Replay(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
 /// How a header map changed: what was added (or given a new value) and what was removed (or
 /// replaced), each in map order. A header present in both with the same value is in neither.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,6 +180,67 @@ pub struct HeaderDiff {
 /// ```
 pub fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
     parse::parse(text)
+}
+
+/// Reads a traffic file line by line, an exchange at a time, so a file of any length is read in
+/// bounded memory. Stops after the first error.
+///
+/// ```
+/// let text = "{\"path\": \"/a\"}\n{\"path\": \"/b\", \"at_ms\": 5}\n";
+/// let exchanges: Vec<_> = host_harness::traffic::Reader::new(text.as_bytes()).collect::<Result<_, _>>()?;
+/// assert_eq!(exchanges[1].at_ms, 5);
+/// # Ok::<(), host_harness::traffic::TrafficError>(())
+/// ```
+#[derive(Debug)]
+pub struct Reader<R> {
+    input: R,
+    line: usize,
+    previous: Option<(u64, u64)>,
+    buffer: Vec<u8>,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> Reader<R> {
+    pub fn new(input: R) -> Self {
+        Self { input, line: 0, previous: None, buffer: Vec::new(), done: false }
+    }
+
+    fn fail(&mut self, line: usize, message: String) -> Option<Result<Exchange, TrafficError>> {
+        self.done = true;
+        Some(Err(TrafficError { line, column: None, message }))
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Reader<R> {
+    type Item = Result<Exchange, TrafficError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            self.buffer.clear();
+            match self.input.read_until(b'\n', &mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return self.fail(self.line + 1, format!("cannot read the traffic: {e}")),
+            }
+            self.line += 1;
+            let Ok(text) = std::str::from_utf8(&self.buffer) else {
+                return self.fail(self.line, String::from("expected JSON Lines text, got binary data (not UTF-8)"));
+            };
+            if text.contains('\0') {
+                return self.fail(self.line, String::from("expected JSON Lines text, got binary data (a NUL byte)"));
+            }
+            let text = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
+            match parse::parse_line(self.line, text, &mut self.previous) {
+                Ok(Some(exchange)) => return Some(Ok(exchange)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
 }
 
 impl Exchange {
@@ -227,6 +321,22 @@ mod tests {
 
     fn h(pairs: &[(&str, &str)]) -> Headers {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_reader_reads_an_exchange_at_a_time_and_refuses_binary_data() {
+        let text = "\u{feff}{\"path\": \"/a\"}\r\n\n{\"path\": \"/b\", \"at_ms\": 5}";
+        let exchanges: Vec<Exchange> = Reader::new(text.as_bytes()).collect::<Result<_, _>>().unwrap();
+        assert_eq!(exchanges, parse(text).unwrap());
+        assert_eq!((exchanges[1].line, exchanges[1].at_ms), (3, 5));
+
+        let mut reader = Reader::new(&b"{\"path\": \"/a\"}\n\x7fELF\xff\x00\n{\"path\": \"/b\"}\n"[..]);
+        assert!(reader.next().is_some_and(|r| r.is_ok()));
+        let error = reader.next().and_then(Result::err).unwrap();
+        assert_eq!(error.to_string(), "line 2: expected JSON Lines text, got binary data (not UTF-8)");
+        assert!(reader.next().is_none(), "nothing after an error");
+        let error = Reader::new(&b"{\"path\": \"/\0\"}"[..]).next().and_then(Result::err).unwrap();
+        assert_eq!(error.to_string(), "line 1: expected JSON Lines text, got binary data (a NUL byte)");
     }
 
     #[test]

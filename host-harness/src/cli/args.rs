@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use host_harness::suggest::closest;
 use host_harness::{DEFAULT_START_UNIX_NANOS, LogLevel};
@@ -14,7 +15,7 @@ use super::time;
 pub enum Command {
     Help(Topic),
     Version,
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Which help text.
@@ -41,6 +42,8 @@ pub struct RunArgs {
     pub start_unix_nanos: u64,
     /// The proxy's log level: what `proxy_get_log_level` reports; lines below it are not written.
     pub log_level: LogLevel,
+    /// How long one callback may run (wall-clock) before the run fails; `None`: no limit.
+    pub callback_time_limit: Option<Duration>,
 }
 
 /// The report format.
@@ -50,6 +53,8 @@ pub enum Format {
     Json,
     Summary,
     Cost,
+    /// One JSON record per line, written as the replay produces it.
+    Jsonl,
 }
 
 /// A command line that cannot run: the message, and which usage to show with it.
@@ -93,9 +98,12 @@ Inputs:
       --config FILE             Plugin configuration (JSON) given to the module
                                 [default: an empty configuration]
 Output:
-      --format text|json|summary|cost
+      --format text|json|jsonl|summary|cost
                                 Report format: everything as text, everything as JSON,
-                                a short summary per route, or what the module costs per
+                                the same as JSON Lines written as the replay goes (one
+                                record per exchange, log line, HTTP call and span as each
+                                completes; gRPC calls, metrics and the summary last), a
+                                short summary per route, or what the module costs per
                                 exchange (guest Wasm instructions and hostcalls by name,
                                 counted, not timed) [default: text]
       --out FILE                Write the report to FILE instead of standard output
@@ -111,6 +119,11 @@ Host:
                                 [default: 0x5eed]
       --start-time TIME         Where the virtual clock starts: RFC 3339 or Unix
                                 nanoseconds [default: 2026-01-01T00:00:00Z]
+      --callback-time-limit DURATION
+                                How long one callback of the module may run (wall-clock)
+                                before the run fails naming it, so a guest that loops
+                                forever cannot hang the run: 10s, 250ms, 0 for no limit
+                                [default: 10s]
       --log-level LEVEL         The proxy's log level, as Envoy's -l (or its
                                 --component-log-level wasm:LEVEL) sets it: trace, debug,
                                 info, warning, error or critical. proxy_get_log_level
@@ -126,9 +139,11 @@ Traffic: one exchange per line, a JSON object; blank lines and lines starting wi
   headers   {\"name\": \"value\"} or [[\"name\", \"value\"], ...]
   body      request body: a string, or an object/array sent as compact JSON
   response  {\"status\": 200, \"headers\": {...}, \"body\": ..., \"latency_ms\": 0}
-            (every member optional; the values shown are the defaults)
-  at_ms     arrival, in ms since the replay started [default: when the previous
-            exchange's response came]; lines are in time order, overlaps run together
+            (every member optional; the values shown are the defaults; latency_ms
+            at most 3600000, 1 hour)
+  at_ms     arrival, in ms since the replay started, at most 604800000 (7 days)
+            [default: when the previous exchange's response came]; lines are in time
+            order, overlaps run together
   client    the downstream peer, ip:port [default: 127.0.0.1:40000]
   note      a comment, ignored
 Example:
@@ -139,10 +154,13 @@ Each exchange runs on its own stream: request headers and body at at_ms, respons
 and body latency_ms later, then the end of the stream. A local reply from the module
 replaces the upstream response; a request the module still holds when its response is due
 ends without one. After the last exchange the clock runs 10 s more, so the module can flush
-what it batches (spans).
+what it batches (spans). Idle stretches are skipped: after 100 ticks in a row with nothing
+else due, a root gets one tick at the end of the stretch (Envoy's timer does not queue
+missed ticks either). Reports are gathered as exchanges end, in bounded memory.
 
 Exit status: 0 success; 1 the module failed (it could not be compiled, rejected its
-configuration, or trapped); 2 usage or input error (bad flag, unreadable or malformed file).
+configuration, trapped, or ran past --callback-time-limit); 2 usage or input error (bad
+flag, unreadable or malformed file, or a file that is not what its flag expects).
 ";
 
 /// One flag of `run`: its name, and whether it may be given more than once.
@@ -151,7 +169,7 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 11] = [
+const RUN_FLAGS: [Flag; 12] = [
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
@@ -163,6 +181,7 @@ const RUN_FLAGS: [Flag; 11] = [
     Flag { name: "--envoy-config", repeatable: false },
     Flag { name: "--start-time", repeatable: false },
     Flag { name: "--log-level", repeatable: false },
+    Flag { name: "--callback-time-limit", repeatable: false },
 ];
 
 /// Parses the arguments after the program name.
@@ -252,8 +271,12 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         Some("json") => Format::Json,
         Some("summary") => Format::Summary,
         Some("cost") => Format::Cost,
+        Some("jsonl") => Format::Jsonl,
         Some(other) => {
-            return Err(usage(Topic::Run, format!("--format: expected text, json, summary or cost, got '{other}'")));
+            return Err(usage(
+                Topic::Run,
+                format!("--format: expected text, json, jsonl, summary or cost, got '{other}'"),
+            ));
         }
     };
     let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
@@ -289,7 +312,27 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             ));
         }
     };
-    Ok(Command::Run(RunArgs {
+    let callback_time_limit = match one("--callback-time-limit") {
+        None => Some(DEFAULT_CALLBACK_TIME_LIMIT),
+        Some(text) => duration(&text).ok_or_else(|| {
+            usage(
+                Topic::Run,
+                format!("--callback-time-limit: expected a duration (10s, 250ms; 0 for no limit), got '{text}'"),
+            )
+        })?,
+    };
+    let latest = u64::MAX - REPLAY_NANOS_MAX;
+    if start_unix_nanos > latest {
+        return Err(usage(
+            Topic::Run,
+            format!(
+                "--start-time: {start_unix_nanos} is too late: the virtual clock must be able to run the longest \
+                 replay (7 days and 1 hour, plus the final 10 s) before 2554-07-21T23:34:33Z, so the latest start \
+                 is {latest}"
+            ),
+        ));
+    }
+    Ok(Command::Run(Box::new(RunArgs {
         wasm,
         config,
         traffic,
@@ -301,7 +344,32 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         seed,
         start_unix_nanos,
         log_level,
-    }))
+        callback_time_limit,
+    })))
+}
+
+/// How long one callback may run before the run fails, unless `--callback-time-limit` says
+/// otherwise: far more than any callback needs, far less than a user waits.
+pub const DEFAULT_CALLBACK_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// The most virtual time a replay can take: the latest `at_ms`, the longest latency, the flush.
+const REPLAY_NANOS_MAX: u64 =
+    (host_harness::traffic::MAX_AT_MS + host_harness::traffic::MAX_LATENCY_MS) * 1_000_000 + 10_000_000_000;
+
+/// `10s`, `1.5s`, `250ms`, `10` (seconds); `0` is none.
+fn duration(text: &str) -> Option<Option<Duration>> {
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(n) => (n, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let seconds = number.parse::<f64>().ok()? * scale;
+    if seconds == 0.0 {
+        return Some(None);
+    }
+    Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).map(Some)
 }
 
 fn usage(topic: Topic, message: String) -> UsageError {
@@ -310,12 +378,13 @@ fn usage(topic: Topic, message: String) -> UsageError {
 
 fn metavar(flag: &str) -> &'static str {
     match flag {
-        "--format" => "text|json|summary|cost",
+        "--format" => "text|json|jsonl|summary|cost",
         "--root-id" => "ID",
         "--collector-cluster" => "NAME",
         "--seed" => "N",
         "--start-time" => "TIME",
         "--log-level" => "LEVEL",
+        "--callback-time-limit" => "DURATION",
         _ => "FILE",
     }
 }
@@ -377,7 +446,7 @@ mod tests {
         assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
         assert_eq!(
             error("run --wasm m --traffic t --format yaml"),
-            "--format: expected text, json, summary or cost, got 'yaml'"
+            "--format: expected text, json, jsonl, summary or cost, got 'yaml'"
         );
         assert_eq!(
             error("run --wasm m --traffic t extra"),

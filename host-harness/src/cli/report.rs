@@ -1,30 +1,27 @@
-//! What a replay produced, gathered from the host once the replay is over: the model both report
-//! formats print (the JSON report is this, serialized). Every list is in a fixed order, so the
-//! same inputs give the same report.
+//! What a replay produced, gathered as it runs: each exchange, log line, callout and span is
+//! rendered in the report's format as soon as the host has it and taken out of the host, so
+//! memory stays bounded however long the traffic is. Sections too large to keep in memory wait
+//! in temporary files ([`Spill`]) until the counts that head the report are known; the output is
+//! the same as if everything had been gathered at the end. Every list is in a fixed order, so
+//! the same inputs give the same report.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
 
 use host_harness::metrics::PrometheusConfig;
 use host_harness::traffic::{End, Exchange, HeaderDiff, Outcome};
-use host_harness::{CallState, Host, LogLevel, LogRecord, SpanRecord};
+use host_harness::{CallState, GrpcCall, Host, HttpCall, LogLevel, LogRecord, SpanRecord};
 
+use super::args::Format;
 use super::prometheus::{self, Sample};
-
-/// The whole report.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub summary: Summary,
-    pub exchanges: Vec<ExchangeReport>,
-    pub spans: Vec<SpanReport>,
-    pub metrics: Metrics,
-    pub logs: Vec<LogReport>,
-    pub callouts: Callouts,
-}
+use super::{summary, text};
 
 /// Counts, for the first line of the text report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub exchanges: usize,
     pub completed: usize,
@@ -134,13 +131,6 @@ pub struct LogReport {
     pub message: String,
 }
 
-/// Calls the module made.
-#[derive(Debug, Serialize)]
-pub struct Callouts {
-    pub http: Vec<HttpCallReport>,
-    pub grpc: Vec<GrpcCallReport>,
-}
-
 /// One `proxy_http_call`.
 #[derive(Debug, Serialize)]
 pub struct HttpCallReport {
@@ -175,95 +165,402 @@ pub struct GrpcCallReport {
     pub closed: bool,
 }
 
-impl Report {
-    /// Gathers the report from a host after `replay` and the final flush. `base_unix_nanos` is the
-    /// virtual time the replay started at; lines below `log_level` are left out, as the proxy
-    /// does not write them.
-    pub fn new(
-        host: &Host,
-        exchanges: &[Exchange],
-        outcomes: &[Outcome],
-        base_unix_nanos: u64,
-        prometheus_config: &PrometheusConfig,
-        log_level: LogLevel,
-    ) -> Self {
-        let lines: BTreeMap<u32, usize> = outcomes.iter().zip(exchanges).map(|(o, e)| (o.id.0, e.line)).collect();
-        let line_of = |context: u32| lines.get(&context).copied();
-        let exchanges: Vec<ExchangeReport> = exchanges.iter().zip(outcomes).map(|(e, o)| exchange(e, o)).collect();
-        let spans: Vec<SpanReport> = host.spans().iter().map(|s| span(s, base_unix_nanos)).collect();
-        let prometheus = host.prometheus(prometheus_config);
-        let metrics = Metrics { samples: prometheus::samples(&prometheus), prometheus };
-        let written = |l: &&LogRecord| l.level >= log_level;
-        let logs: Vec<LogReport> = host
-            .logs()
-            .iter()
-            .filter(written)
-            .map(|l| {
-                let source = match l.context_id {
-                    0 => "vm",
-                    id if host.root_contexts().contains(&id) => "root",
-                    _ => "stream",
-                };
-                log(l, source, line_of(l.context_id))
-            })
-            .collect();
-        let http = host
-            .http_calls()
-            .iter()
-            .map(|c| {
-                let header = |name: &str| c.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-                let (state, status) = match c.state {
-                    CallState::Pending => ("pending", None),
-                    CallState::Answered(status) => ("answered", Some(status)),
-                    CallState::Failed => ("failed", None),
-                    CallState::TimedOut => ("timed_out", None),
-                };
-                HttpCallReport {
-                    token: c.token,
-                    cluster: c.upstream.clone(),
-                    method: header(":method").unwrap_or_default(),
-                    path: header(":path").unwrap_or_default(),
-                    authority: header(":authority").unwrap_or_default(),
-                    body_bytes: c.body.len(),
-                    spans: host_harness::decode_call_spans(c).len(),
-                    log_records: host_harness::log_records(c),
-                    timeout_ms: c.timeout_ms,
-                    state,
-                    status,
-                    line: line_of(c.context_id),
+/// Gathers the report of one replay as it runs, in one format.
+pub struct Collector {
+    pub format: Format,
+    pub base_unix_nanos: u64,
+    pub log_level: LogLevel,
+    roots: Vec<u32>,
+    pub summary: Summary,
+    /// Rendered sections, in the format's syntax (text lines, or JSON array items).
+    pub exchanges: Spill,
+    pub spans: Spill,
+    pub logs: Spill,
+    pub http: Spill,
+    /// Lines of HTTP calls seen pending, by token (their stream may be gone when they end).
+    call_lines: BTreeMap<u32, Option<usize>>,
+    /// Text: the span resources, each once, in order of first appearance; the callout groups.
+    pub resources: Vec<Vec<(String, String)>>,
+    pub groups: Vec<text::CallGroup>,
+    /// Summary: span durations and errors per route, the first trace-id rows, log counts.
+    pub routes: summary::Routes,
+    pub trace_rows: BTreeMap<usize, String>,
+    pub log_counts: summary::LogCounts,
+    /// Exchanges rendered, waiting for an earlier one to end, by place in the traffic; the place
+    /// of the next one to list.
+    waiting: BTreeMap<usize, String>,
+    next_listed: usize,
+    /// Cost: hostcalls by name.
+    pub hostcalls: BTreeMap<String, u64>,
+    /// JSON Lines: where records go as they are produced.
+    pub out: Option<Box<dyn Write>>,
+}
+
+impl Collector {
+    /// A collector for a replay on `host` starting now.
+    pub fn new(format: Format, host: &Host, log_level: LogLevel, out: Option<Box<dyn Write>>) -> Self {
+        Self {
+            format,
+            base_unix_nanos: host.now_unix_nanos(),
+            log_level,
+            roots: host.root_contexts().to_vec(),
+            summary: Summary::default(),
+            exchanges: Spill::new("exchanges", format),
+            spans: Spill::new("spans", format),
+            logs: Spill::new("logs", format),
+            http: Spill::new("http", format),
+            call_lines: BTreeMap::new(),
+            resources: Vec::new(),
+            groups: Vec::new(),
+            routes: summary::Routes::default(),
+            trace_rows: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            next_listed: 0,
+            log_counts: summary::LogCounts::default(),
+            hostcalls: BTreeMap::new(),
+            out,
+        }
+    }
+
+    /// Takes what the host gathered since the last step (log lines, finished callouts, the
+    /// hostcall trace) and, when an exchange ended, the exchange. `line_of` gives the traffic
+    /// line of a stream context in flight.
+    pub fn step(
+        &mut self,
+        host: &mut Host,
+        line_of: &dyn Fn(u32) -> Option<usize>,
+        ended: Option<(usize, &Exchange, &Outcome)>,
+        last: bool,
+    ) -> io::Result<()> {
+        for call in host.take_hostcalls() {
+            let name = call.split(['(', ' ']).next().unwrap_or(&call);
+            *self.hostcalls.entry(name.to_owned()).or_default() += 1;
+        }
+        for log in host.take_logs() {
+            self.log(&log, line_of(log.context_id))?;
+        }
+        for call in host.http_calls() {
+            self.call_lines.entry(call.token).or_insert_with(|| line_of(call.context_id));
+        }
+        let calls = if last { host.take_all_http_calls() } else { host.take_finished_http_calls() };
+        for call in calls {
+            let line = self.call_lines.remove(&call.token).unwrap_or_else(|| line_of(call.context_id));
+            self.call(&call, line)?;
+        }
+        if let Some((seq, exchange, outcome)) = ended {
+            self.exchange(seq, exchange, outcome)?;
+        }
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// The `seq`th exchange of the traffic ended. Exchanges are listed in file order: one that
+    /// ends before an earlier one waits for it (memory holds only the exchanges that overlap).
+    fn exchange(&mut self, seq: usize, e: &Exchange, o: &Outcome) -> io::Result<()> {
+        let s = &mut self.summary;
+        s.exchanges += 1;
+        match o.end {
+            End::Completed => s.completed += 1,
+            End::LocalReply => s.local_replies += 1,
+            End::RequestPaused => s.request_paused += 1,
+            End::Reset => s.reset += 1,
+        }
+        let report = exchange(e, o);
+        let item = match self.format {
+            Format::Text => text::exchange(&report),
+            Format::Json => Spill::json_item(&report, 4)?,
+            Format::Jsonl => record("exchange", &report)?,
+            Format::Summary => {
+                if seq < summary::TRACE_IDS_SHOWN {
+                    self.trace_rows.insert(seq, summary::trace_row(&report));
                 }
-            })
-            .collect();
-        let grpc = host
-            .grpc_calls()
-            .iter()
-            .map(|g| GrpcCallReport {
-                token: g.token,
-                cluster: String::from_utf8_lossy(&g.upstream).into_owned(),
-                service: g.service.clone(),
-                method: g.method.clone(),
-                messages: g.messages.len(),
-                streaming: g.streaming,
-                cancelled: g.cancelled,
-                closed: g.closed,
-            })
-            .collect();
-        let callouts = Callouts { http, grpc };
-        let count = |end: End| outcomes.iter().filter(|o| o.end == end).count();
-        let summary = Summary {
-            exchanges: exchanges.len(),
-            completed: count(End::Completed),
-            local_replies: count(End::LocalReply),
-            request_paused: count(End::RequestPaused),
-            reset: count(End::Reset),
-            spans: spans.len(),
-            http_calls: callouts.http.len(),
-            grpc_calls: callouts.grpc.len(),
-            log_lines: logs.len(),
-            log_lines_not_written: host.logs().len() - logs.len(),
-            virtual_ms: host.now_unix_nanos().saturating_sub(base_unix_nanos) / 1_000_000,
+                return Ok(());
+            }
+            Format::Cost => return Ok(()),
         };
-        Self { summary, exchanges, spans, metrics, logs, callouts }
+        self.waiting.insert(seq, item);
+        while let Some(item) = self.waiting.remove(&self.next_listed) {
+            match &mut self.out {
+                Some(out) => out.write_all(item.as_bytes())?,
+                None => self.exchanges.push_item(&item)?,
+            }
+            self.next_listed += 1;
+        }
+        Ok(())
+    }
+
+    fn log(&mut self, l: &LogRecord, line: Option<usize>) -> io::Result<()> {
+        if l.level < self.log_level {
+            self.summary.log_lines_not_written += 1;
+            return Ok(());
+        }
+        self.summary.log_lines += 1;
+        let source = match l.context_id {
+            0 => "vm",
+            id if self.roots.contains(&id) => "root",
+            _ => "stream",
+        };
+        let report = log(l, source, line);
+        match self.format {
+            Format::Text => self.logs.push(&text::log(&report)),
+            Format::Json => self.logs.push_json(&report, 4),
+            Format::Jsonl => self.write_record("log", &report),
+            Format::Summary => match summary::log(&report, &mut self.log_counts) {
+                Some(text) => self.logs.push(&text),
+                None => Ok(()),
+            },
+            Format::Cost => Ok(()),
+        }
+    }
+
+    fn call(&mut self, c: &HttpCall, line: Option<usize>) -> io::Result<()> {
+        self.summary.http_calls += 1;
+        let spans = host_harness::decode_call_spans(c);
+        self.summary.spans += spans.len();
+        let report = http_call(c, spans.len(), line);
+        match self.format {
+            Format::Text => {
+                text::group(&mut self.groups, &report);
+                for s in &spans {
+                    let span = span(s, self.base_unix_nanos);
+                    if !self.resources.contains(&span.resource) {
+                        self.resources.push(span.resource.clone());
+                    }
+                    self.spans.push(&text::span(&span))?;
+                }
+                Ok(())
+            }
+            Format::Json => {
+                for s in &spans {
+                    self.spans.push_json(&span(s, self.base_unix_nanos), 4)?;
+                }
+                self.http.push_json(&report, 6)
+            }
+            Format::Jsonl => {
+                self.write_record("http_call", &report)?;
+                for s in &spans {
+                    self.write_record("span", &span(s, self.base_unix_nanos))?;
+                }
+                Ok(())
+            }
+            Format::Summary => {
+                for s in &spans {
+                    self.routes.add_span(&span(s, self.base_unix_nanos));
+                }
+                Ok(())
+            }
+            Format::Cost => Ok(()),
+        }
+    }
+
+    /// Writes one JSON Lines record straight to the output.
+    pub fn write_record<T: Serialize>(&mut self, kind: &str, item: &T) -> io::Result<()> {
+        let line = record(kind, item)?;
+        match &mut self.out {
+            Some(out) => out.write_all(line.as_bytes()),
+            None => Ok(()),
+        }
+    }
+
+    /// Finishes the summary once the replay and the flush are over.
+    pub fn finish(&mut self, host: &Host) {
+        self.summary.grpc_calls = host.grpc_calls().len();
+        self.summary.virtual_ms = host.now_unix_nanos().saturating_sub(self.base_unix_nanos) / 1_000_000;
+    }
+
+    /// The metrics after the replay.
+    pub fn metrics(host: &Host, config: &PrometheusConfig) -> Metrics {
+        let prometheus = host.prometheus(config);
+        Metrics { samples: prometheus::samples(&prometheus), prometheus }
+    }
+
+    /// The gRPC calls and streams, as the report lists them.
+    pub fn grpc(host: &Host) -> Vec<GrpcCallReport> {
+        host.grpc_calls().iter().map(grpc_call).collect()
+    }
+}
+
+/// One JSON Lines record: `{"type": kind, ...the item's fields}` and a line break.
+fn record<T: Serialize>(kind: &str, item: &T) -> io::Result<String> {
+    #[derive(Serialize)]
+    struct Record<'a, T> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        item: &'a T,
+    }
+    let mut line = serde_json::to_string(&Record { kind, item }).map_err(io::Error::other)?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// An exchange of the traffic and its place in it (the exchanges are listed in that order).
+pub struct Numbered {
+    pub seq: usize,
+    pub exchange: Exchange,
+}
+
+impl AsRef<Exchange> for Numbered {
+    fn as_ref(&self) -> &Exchange {
+        &self.exchange
+    }
+}
+
+impl host_harness::traffic::Lined for Numbered {
+    fn line(&self) -> usize {
+        self.exchange.line
+    }
+}
+
+/// One report section's rendered items: in memory while small, then in a temporary file.
+pub struct Spill {
+    name: &'static str,
+    /// Items are JSON array items.
+    json: bool,
+    memory: Vec<u8>,
+    file: Option<(PathBuf, BufWriter<File>)>,
+    /// Items pushed.
+    pub count: usize,
+    /// Bytes kept in memory before the section moves to a file.
+    limit: usize,
+}
+
+/// A section larger than this moves to a temporary file.
+const SPILL_AFTER: usize = 1 << 20;
+
+impl Spill {
+    /// A section of a report in `format` (JSON sections are array items, separated by commas).
+    fn new(name: &'static str, format: Format) -> Self {
+        // `MESHLENS_SPILL_AFTER=N` moves sections to files after N bytes (tests use a few).
+        let limit = std::env::var("MESHLENS_SPILL_AFTER").ok().and_then(|v| v.parse().ok()).unwrap_or(SPILL_AFTER);
+        Self { name, json: format == Format::Json, memory: Vec::new(), file: None, count: 0, limit }
+    }
+
+    /// Appends one rendered item.
+    pub fn push(&mut self, text: &str) -> io::Result<()> {
+        self.count += 1;
+        self.write(text.as_bytes())
+    }
+
+    /// Appends one item as pretty JSON, indented `indent` spaces, after a `,` and a line break
+    /// unless it is the first: the items of a JSON array as `serde_json` pretty-prints them.
+    pub fn push_json<T: Serialize>(&mut self, item: &T, indent: usize) -> io::Result<()> {
+        let item = Self::json_item(item, indent)?;
+        self.push_item(&item)
+    }
+
+    /// An item as pretty JSON, every line indented `indent` spaces.
+    fn json_item<T: Serialize>(item: &T, indent: usize) -> io::Result<String> {
+        let json = serde_json::to_string_pretty(item).map_err(io::Error::other)?;
+        let pad = " ".repeat(indent);
+        let mut text = String::with_capacity(json.len() + 64);
+        for (i, line) in json.lines().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(&pad);
+            text.push_str(line);
+        }
+        Ok(text)
+    }
+
+    /// Appends a rendered item; JSON items after a `,` and a line break unless first.
+    fn push_item(&mut self, item: &str) -> io::Result<()> {
+        if self.json && self.count > 0 {
+            self.count += 1;
+            self.write(b",\n")?;
+            return self.write(item.as_bytes());
+        }
+        self.push(item)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some((_, file)) = &mut self.file {
+            return file.write_all(bytes);
+        }
+        self.memory.extend_from_slice(bytes);
+        if self.memory.len() > self.limit {
+            let path = std::env::temp_dir().join(format!(
+                "meshlens-{}-{}-{}.part",
+                std::process::id(),
+                self.name,
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+            ));
+            let file = File::options().read(true).write(true).create_new(true).open(&path)?;
+            let mut file = BufWriter::with_capacity(1 << 16, file);
+            file.write_all(&self.memory)?;
+            self.memory = Vec::new();
+            self.file = Some((path, file));
+        }
+        Ok(())
+    }
+
+    /// Writes every item to `out`, in order.
+    pub fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        match &mut self.file {
+            None => out.write_all(&self.memory),
+            Some((_, file)) => {
+                file.flush()?;
+                let inner = file.get_mut();
+                inner.rewind()?;
+                let mut reader = io::BufReader::with_capacity(1 << 16, &*inner);
+                let mut buffer = vec![0; 1 << 16];
+                loop {
+                    let n = reader.read(&mut buffer)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    out.write_all(buffer.get(..n).unwrap_or_default())?;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        if let Some((path, _)) = self.file.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn http_call(c: &HttpCall, spans: usize, line: Option<usize>) -> HttpCallReport {
+    let header = |name: &str| c.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let (state, status) = match c.state {
+        CallState::Pending => ("pending", None),
+        CallState::Answered(status) => ("answered", Some(status)),
+        CallState::Failed => ("failed", None),
+        CallState::TimedOut => ("timed_out", None),
+    };
+    HttpCallReport {
+        token: c.token,
+        cluster: c.upstream.clone(),
+        method: header(":method").unwrap_or_default(),
+        path: header(":path").unwrap_or_default(),
+        authority: header(":authority").unwrap_or_default(),
+        body_bytes: c.body.len(),
+        spans,
+        log_records: host_harness::log_records(c),
+        timeout_ms: c.timeout_ms,
+        state,
+        status,
+        line,
+    }
+}
+
+fn grpc_call(g: &GrpcCall) -> GrpcCallReport {
+    GrpcCallReport {
+        token: g.token,
+        cluster: String::from_utf8_lossy(&g.upstream).into_owned(),
+        service: g.service.clone(),
+        method: g.method.clone(),
+        messages: g.messages.len(),
+        streaming: g.streaming,
+        cancelled: g.cancelled,
+        closed: g.closed,
     }
 }
 
@@ -356,4 +653,50 @@ fn millis(nanos: u64) -> f64 {
 /// Serializes pairs as a JSON object with the members in their order (attributes, labels).
 pub fn ordered_map<S: Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+/// Writes the JSON report: what `serde_json::to_string_pretty` gives for the whole report, put
+/// together from the sections rendered during the replay.
+pub fn write_json(
+    out: &mut dyn io::Write,
+    c: &mut Collector,
+    metrics: &Metrics,
+    grpc: &[GrpcCallReport],
+) -> io::Result<()> {
+    let pretty = |value: &dyn erased::Pretty, indent: usize| -> io::Result<String> {
+        let json = value.pretty()?;
+        Ok(json.replace('\n', &format!("\n{}", " ".repeat(indent))))
+    };
+    let array = |out: &mut dyn io::Write, spill: &mut Spill, indent: usize| -> io::Result<()> {
+        if spill.count == 0 {
+            return out.write_all(b"[]");
+        }
+        out.write_all(b"[\n")?;
+        spill.copy_to(out)?;
+        write!(out, "\n{}]", " ".repeat(indent))
+    };
+    write!(out, "{{\n  \"summary\": {},\n  \"exchanges\": ", pretty(&c.summary, 2)?)?;
+    array(out, &mut c.exchanges, 2)?;
+    out.write_all(b",\n  \"spans\": ")?;
+    array(out, &mut c.spans, 2)?;
+    write!(out, ",\n  \"metrics\": {},\n  \"logs\": ", pretty(metrics, 2)?)?;
+    array(out, &mut c.logs, 2)?;
+    out.write_all(b",\n  \"callouts\": {\n    \"http\": ")?;
+    array(out, &mut c.http, 4)?;
+    write!(out, ",\n    \"grpc\": {}\n  }}\n}}\n", pretty(&grpc, 4)?)
+}
+
+mod erased {
+    use std::io;
+
+    /// A value `serde_json` pretty-prints (object-safe, for [`super::write_json`]).
+    pub trait Pretty {
+        fn pretty(&self) -> io::Result<String>;
+    }
+
+    impl<T: serde::Serialize> Pretty for T {
+        fn pretty(&self) -> io::Result<String> {
+            serde_json::to_string_pretty(self).map_err(io::Error::other)
+        }
+    }
 }

@@ -1,22 +1,23 @@
 //! The `summary` report: what a person wants to see first after a replay. Spans and latency per
 //! route, the trace id each caller got back, the module's log lines and its own counters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write;
+use std::io;
 
-use super::report::Report;
+use super::report::{Collector, ExchangeReport, LogReport, Metrics, SpanReport};
 
 /// Trace ids listed before the rest are elided.
-const TRACE_IDS_SHOWN: usize = 12;
+pub const TRACE_IDS_SHOWN: usize = 12;
 /// Access-log lines shown as samples.
 const ACCESS_LOG_SAMPLES: usize = 3;
 
-/// Renders the summary.
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
-    let s = &report.summary;
+/// Writes the summary.
+pub fn write(out: &mut dyn io::Write, c: &mut Collector, metrics: &Metrics) -> io::Result<()> {
+    let mut text = String::new();
+    let s = &c.summary;
     let _ = writeln!(
-        out,
+        text,
         "Replayed {} exchanges over {:.1} s of virtual time: {} completed, {} local replies; {} spans exported in {} calls.\n",
         s.exchanges,
         s.virtual_ms as f64 / 1000.0,
@@ -25,81 +26,126 @@ pub fn render(report: &Report) -> String {
         s.spans,
         s.http_calls
     );
-    if !metric_routes(&mut out, report) {
-        let _ = writeln!(out, "(no labelled request metrics: pass --envoy-config with stats_tags to see them)\n");
+    if !metric_routes(&mut text, metrics) {
+        let _ = writeln!(text, "(no labelled request metrics: pass --envoy-config with stats_tags to see them)\n");
     }
-    routes(&mut out, report);
-    trace_ids(&mut out, report);
+    routes(&mut text, &c.routes);
+    trace_ids(&mut text, c);
     // Structured lines (access logs) can be many: a few samples, then every event and every
     // plain-text line in full.
-    let structured = report.logs.iter().filter(|l| l.message.starts_with('{')).count();
-    let not_written = match report.summary.log_lines_not_written {
+    let not_written = match c.summary.log_lines_not_written {
         0 => String::new(),
         n => format!("; {n} more below --log-level, not written"),
     };
-    let _ =
-        writeln!(out, "Log lines ({}, of which {structured} JSON access-log lines{not_written})", report.logs.len());
-    let mut samples = 0;
-    for log in &report.logs {
-        let json = log.message.starts_with('{');
-        let event = json && log.message.contains("\"event_type\"");
-        if json && !event {
-            samples += 1;
-            if samples > ACCESS_LOG_SAMPLES {
-                continue;
-            }
-        }
-        let line = log.line.map_or_else(String::new, |l| format!("line {l}: "));
-        let _ = writeln!(out, "  [{}] {line}{}", log.level, log.message);
-    }
-    if samples > ACCESS_LOG_SAMPLES {
+    let _ = writeln!(
+        text,
+        "Log lines ({}, of which {} JSON access-log lines{not_written})",
+        c.summary.log_lines, c.log_counts.structured
+    );
+    out.write_all(text.as_bytes())?;
+    c.logs.copy_to(out)?;
+    let mut text = String::new();
+    if c.log_counts.samples > ACCESS_LOG_SAMPLES {
         let _ = writeln!(
-            out,
+            text,
             "  ... and {} more access-log lines (--format text lists them all)",
-            samples - ACCESS_LOG_SAMPLES
+            c.log_counts.samples - ACCESS_LOG_SAMPLES
         );
     }
-    let _ = writeln!(out, "\nModule self-telemetry (as Envoy's /stats/prometheus prints it)");
+    let _ = writeln!(text, "\nModule self-telemetry (as Envoy's /stats/prometheus prints it)");
     let own = |l: &&str| !l.starts_with('#') && !l.contains("_http_") && !l.contains("chat2sql_");
-    for line in report.metrics.prometheus.lines().filter(own) {
-        let _ = writeln!(out, "  {line}");
+    for line in metrics.prometheus.lines().filter(own) {
+        let _ = writeln!(text, "  {line}");
     }
-    out
+    out.write_all(text.as_bytes())
+}
+
+/// The log lines seen so far: JSON lines (access logs and events), and access-log samples.
+#[derive(Debug, Default)]
+pub struct LogCounts {
+    pub structured: usize,
+    pub samples: usize,
+}
+
+/// The summary's line for one written log line, if it shows: the first few access-log lines,
+/// every event and every plain-text line.
+pub fn log(log: &LogReport, counts: &mut LogCounts) -> Option<String> {
+    let json = log.message.starts_with('{');
+    let event = json && log.message.contains("\"event_type\"");
+    counts.structured += usize::from(json);
+    if json && !event {
+        counts.samples += 1;
+        if counts.samples > ACCESS_LOG_SAMPLES {
+            return None;
+        }
+    }
+    let line = log.line.map_or_else(String::new, |l| format!("line {l}: "));
+    Some(format!("  [{}] {line}{}\n", log.level, log.message))
+}
+
+/// The spans of one route: how many, how many failed, and their durations (in microseconds,
+/// each with how many spans took it), so percentiles are exact without keeping every span.
+#[derive(Debug, Default)]
+pub struct RouteSpans {
+    spans: usize,
+    errors: usize,
+    durations: BTreeMap<u64, usize>,
+}
+
+/// Spans per route as they arrive. A CLIENT span (the upstream hop) counts under its SERVER
+/// parent's route, as `{route} (upstream)`: the module queues the two one after the other, so the
+/// parent's route is looked up among the most recent SERVER spans ([`RECENT_PARENTS`] of them).
+#[derive(Debug, Default)]
+pub struct Routes {
+    rows: BTreeMap<String, RouteSpans>,
+    parents: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+/// SERVER spans remembered for their CLIENT children: bounded, so memory stays flat.
+const RECENT_PARENTS: usize = 4096;
+
+impl Routes {
+    /// Counts one span under its route.
+    pub fn add_span(&mut self, span: &SpanReport) {
+        let own = span.attributes.iter().find(|(k, _)| k == "http.route").map_or("(no route)", |(_, v)| v.as_str());
+        let route = match self.parents.get(span.parent_span_id.as_str()) {
+            Some(parent) if span.kind == "client" => format!("{parent} (upstream)"),
+            _ => own.to_owned(),
+        };
+        if span.kind != "client" {
+            if self.order.len() == RECENT_PARENTS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.parents.remove(&old);
+            }
+            self.order.push_back(span.span_id.clone());
+            self.parents.insert(span.span_id.clone(), own.to_owned());
+        }
+        let row = self.rows.entry(route).or_default();
+        row.spans += 1;
+        row.errors += usize::from(span.status == "error");
+        // `duration_ms` is a whole number of microseconds over 1000.
+        *row.durations.entry((span.duration_ms * 1000.0).round() as u64).or_default() += 1;
+    }
 }
 
 /// Spans per route with error counts and latency percentiles (nearest rank over span durations).
-/// A CLIENT span (the upstream hop) counts under its parent's route, as `{route} (upstream)`.
-fn routes(out: &mut String, report: &Report) {
-    let route_of = |span: &super::report::SpanReport| -> String {
-        span.attributes.iter().find(|(k, _)| k == "http.route").map_or("(no route)", |(_, v)| v).to_owned()
-    };
-    let parents: BTreeMap<&str, String> =
-        report.spans.iter().filter(|s| s.kind != "client").map(|s| (s.span_id.as_str(), route_of(s))).collect();
-    let mut by_route: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
-    for span in &report.spans {
-        let route = match parents.get(span.parent_span_id.as_str()) {
-            Some(parent) if span.kind == "client" => format!("{parent} (upstream)"),
-            _ => route_of(span),
-        };
-        by_route.entry(route).or_default().push((span.duration_ms, span.status == "error"));
-    }
+fn routes(out: &mut String, routes: &Routes) {
     let _ = writeln!(
         out,
         "Spans per route (sampled requests; latency from the span durations; `(upstream)`: the CLIENT spans)"
     );
     let _ = writeln!(out, "  {:<34} {:>6} {:>7} {:>10} {:>10}", "route", "spans", "errors", "p50 ms", "p95 ms");
-    for (route, mut rows) in by_route {
-        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let errors = rows.iter().filter(|(_, e)| *e).count();
-        let durations: Vec<f64> = rows.iter().map(|(d, _)| *d).collect();
+    for (route, row) in &routes.rows {
         let _ = writeln!(
             out,
             "  {:<34} {:>6} {:>7} {:>10.1} {:>10.1}",
             route,
-            rows.len(),
-            errors,
-            percentile(&durations, 0.50),
-            percentile(&durations, 0.95)
+            row.spans,
+            row.errors,
+            percentile(&row.durations, row.spans, 0.50),
+            percentile(&row.durations, row.spans, 0.95)
         );
     }
     out.push('\n');
@@ -108,10 +154,10 @@ fn routes(out: &mut String, report: &Report) {
 /// Requests, errors and latency per route from the module's own metrics: the request counter
 /// and the duration histogram, with quantiles computed as PromQL's `histogram_quantile` does.
 /// False when the metrics carry no `route` label.
-fn metric_routes(out: &mut String, report: &Report) -> bool {
+fn metric_routes(out: &mut String, metrics: &Metrics) -> bool {
     // route -> (requests, 5xx, le -> cumulative count)
     let mut rows: BTreeMap<String, (f64, f64, BTreeMap<String, f64>)> = BTreeMap::new();
-    for sample in &report.metrics.samples {
+    for sample in &metrics.samples {
         let label = |k: &str| sample.labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let (Some(route), Some(value)) = (label("route"), sample.value.as_f64()) else { continue };
         let row = rows.entry(route.to_owned()).or_default();
@@ -166,28 +212,40 @@ fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
     Some(lower.0)
 }
 
-/// Nearest-rank percentile of sorted values (0 for none).
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
+/// Nearest-rank percentile over `total` durations counted by value, in milliseconds (0 for none).
+fn percentile(durations: &BTreeMap<u64, usize>, total: usize, q: f64) -> f64 {
+    if total == 0 {
         return 0.0;
     }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.saturating_sub(1).min(sorted.len() - 1)).copied().unwrap_or(0.0)
+    let rank = ((q * total as f64).ceil() as usize).clamp(1, total);
+    let mut seen = 0;
+    for (micros, n) in durations {
+        seen += n;
+        if seen >= rank {
+            return *micros as f64 / 1000.0;
+        }
+    }
+    0.0
+}
+
+/// One row of the trace ids returned to callers (x-trace-id).
+pub fn trace_row(e: &ExchangeReport) -> String {
+    let id = e.downstream.added.iter().find(|(k, _)| k == "x-trace-id").map_or("-", |(_, v)| v.as_str());
+    let status = e.status.map_or_else(|| String::from("-"), |s| s.to_string());
+    format!("  {:<6} {:<40} {:>4}  {id}\n", e.method, truncate(&e.path, 40), status)
 }
 
 /// The trace id each caller got back in its response.
-fn trace_ids(out: &mut String, report: &Report) {
+fn trace_ids(out: &mut String, c: &Collector) {
     let _ = writeln!(out, "Trace ids returned to callers (x-trace-id)");
-    for e in report.exchanges.iter().take(TRACE_IDS_SHOWN) {
-        let id = e.downstream.added.iter().find(|(k, _)| k == "x-trace-id").map_or("-", |(_, v)| v.as_str());
-        let status = e.status.map_or_else(|| String::from("-"), |s| s.to_string());
-        let _ = writeln!(out, "  {:<6} {:<40} {:>4}  {id}", e.method, truncate(&e.path, 40), status);
+    for row in c.trace_rows.values() {
+        out.push_str(row);
     }
-    if report.exchanges.len() > TRACE_IDS_SHOWN {
+    if c.summary.exchanges > TRACE_IDS_SHOWN {
         let _ = writeln!(
             out,
             "  ... and {} more (--format text lists every exchange)",
-            report.exchanges.len() - TRACE_IDS_SHOWN
+            c.summary.exchanges - TRACE_IDS_SHOWN
         );
     }
     out.push('\n');
@@ -199,6 +257,8 @@ fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::percentile;
 
     #[test]
@@ -218,10 +278,11 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
-        assert_eq!(percentile(&v, 0.5), 5.0);
-        assert_eq!(percentile(&v, 0.95), 10.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-        assert_eq!(percentile(&[3.0], 0.95), 3.0);
+        let durations: BTreeMap<u64, usize> = (1..=10).map(|ms| (ms * 1000, 1)).collect();
+        assert_eq!(percentile(&durations, 10, 0.5), 5.0);
+        assert_eq!(percentile(&durations, 10, 0.95), 10.0);
+        assert_eq!(percentile(&BTreeMap::new(), 0, 0.5), 0.0);
+        assert_eq!(percentile(&BTreeMap::from([(3000, 1)]), 1, 0.95), 3.0);
+        assert_eq!(percentile(&BTreeMap::from([(1000, 9), (9000, 1)]), 10, 0.95), 9.0, "counted values");
     }
 }

@@ -1,6 +1,7 @@
 //! Configuring a host before it starts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{Store, StoreLimitsBuilder};
 
@@ -29,6 +30,7 @@ pub struct HostBuilder {
     shared: Option<Arc<Shared>>,
     foreign: Vec<(String, ForeignFunction)>,
     fuel_per_call: Option<u64>,
+    time_per_call: Option<Duration>,
     memory_limit: Option<usize>,
     log_level: LogLevel,
     trace: bool,
@@ -52,6 +54,7 @@ impl HostBuilder {
             shared: None,
             foreign: Vec::new(),
             fuel_per_call: None,
+            time_per_call: None,
             memory_limit: None,
             log_level: LogLevel::Info,
             trace: false,
@@ -154,6 +157,17 @@ impl HostBuilder {
         self
     }
 
+    /// Bounds each callback's wall-clock time to about `limit` (to the next
+    /// [`EPOCH_TICK`](crate::module::EPOCH_TICK)); the module must be compiled with
+    /// `CompileOptions { deadline: true, .. }`. Running out is a trap, reported as
+    /// [`Error::Trap`] naming the callback. A guest that loops forever then fails instead of
+    /// hanging the run. Unlike [`Self::fuel_per_call`] it costs next to nothing, but it is not
+    /// deterministic: keep it well above what any callback needs.
+    pub fn time_per_call(mut self, limit: Duration) -> Self {
+        self.time_per_call = Some(limit);
+        self
+    }
+
     /// Bounds the module's linear memory; growing past it fails the guest's allocation.
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = Some(bytes);
@@ -185,6 +199,11 @@ impl HostBuilder {
         if self.fuel_per_call.is_some() && !self.module.fuel() {
             return Err(Error::Usage(String::from(
                 "fuel_per_call needs a module compiled with CompileOptions { fuel: true, .. }",
+            )));
+        }
+        if self.time_per_call.is_some() && !self.module.deadline() {
+            return Err(Error::Usage(String::from(
+                "time_per_call needs a module compiled with CompileOptions { deadline: true, .. }",
             )));
         }
         let mut limits = StoreLimitsBuilder::new();
@@ -222,6 +241,11 @@ impl HostBuilder {
         if self.module.fuel() {
             store.set_fuel(self.fuel_per_call.unwrap_or(u64::MAX)).map_err(|e| Error::Usage(e.to_string()))?;
         }
+        if self.module.deadline() {
+            // Epoch interruption is compiled in: without a deadline every call would trap at once.
+            store.set_epoch_deadline(crate::module::NO_EPOCH_DEADLINE);
+            store.epoch_deadline_trap();
+        }
         let instance = self
             .module
             .instance_pre()
@@ -232,6 +256,8 @@ impl HostBuilder {
             instance,
             module: self.module,
             fuel_per_call: self.fuel_per_call,
+            epoch_ticks_per_call: self.time_per_call.map(crate::module::epoch_ticks),
+            ticks_delivered: 0,
             fuel_used: 0,
             fuel_set: self.fuel_per_call.unwrap_or(u64::MAX),
             next_context_id: 1,

@@ -69,6 +69,9 @@ impl Host {
             self.store.set_fuel(fuel).map_err(|e| Error::Usage(e.to_string()))?;
             self.fuel_set = fuel;
         }
+        if self.module.deadline() {
+            self.store.set_epoch_deadline(self.epoch_ticks_per_call.unwrap_or(crate::module::NO_EPOCH_DEADLINE));
+        }
         let logs_before = self.store.data().logs.len();
         {
             let state = self.store.data_mut();
@@ -91,6 +94,14 @@ impl Host {
                 });
                 // A guest trap is a `Trap`; a host function's refusal is the root cause's message.
                 let message = match e.downcast_ref::<wasmtime::Trap>() {
+                    Some(wasmtime::Trap::Interrupt) => format!(
+                        "ran longer than the limit of {} per callback (an endless loop?)",
+                        crate::module::show_epoch_ticks(self.epoch_ticks_per_call.unwrap_or(0))
+                    ),
+                    Some(wasmtime::Trap::OutOfFuel) => format!(
+                        "used up its fuel, {} Wasm instructions per callback (an endless loop?)",
+                        self.fuel_per_call.unwrap_or(0)
+                    ),
                     Some(trap) => trap.to_string(),
                     None => e.root_cause().to_string(),
                 };

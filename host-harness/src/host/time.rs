@@ -1,11 +1,16 @@
 //! The virtual clock and what it drives: ticks, callout timeouts, and callout answers.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Host;
 use super::calls::{i, len};
 use crate::callouts::{CallState, HttpResponse};
 use crate::error::Error;
+
+/// Ticks a root gets on schedule in an idle stretch (nothing else due) before the rest of the
+/// stretch is skipped; see [`Host::advance`].
+pub const TICKS_ON_SCHEDULE: u32 = 100;
 
 /// The next thing due on the clock.
 enum Due {
@@ -16,19 +21,56 @@ enum Due {
 impl Host {
     /// Moves the virtual clock forward by `by`, firing every tick and callout timeout that falls
     /// due on the way, in time order, then delivers shared-queue notifications.
+    ///
+    /// An idle stretch is not simulated tick by tick: once a root has had
+    /// [`TICKS_ON_SCHEDULE`] ticks in a row with nothing else due, the rest of the stretch (up to
+    /// the next callout timeout, or the end of the advance) gives it one more tick, at the last
+    /// time one was due, and its timer re-arms from there. Envoy's tick timer does the same
+    /// after a stall: `Wasm::tickHandler` (`source/extensions/common/wasm/wasm.cc`) calls
+    /// `on_tick`, then `enableTimer(period)` again, so it fires one period after the previous
+    /// tick returned and missed ticks are never queued. A replay whose exchanges are hours apart costs a few hundred ticks, not
+    /// hundreds of thousands.
+    ///
+    /// An advance that would carry the clock past the largest time it holds (u64 nanoseconds
+    /// since the Unix epoch, 2554-07-21T23:34:33Z) is refused, before anything moves.
     pub fn advance(&mut self, by: Duration) -> Result<(), Error> {
-        let target = self.store.data().clock.monotonic.saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        let clock = self.store.data().clock;
+        let by_nanos = u64::try_from(by.as_nanos()).ok();
+        let target = by_nanos
+            .filter(|b| clock.realtime.checked_add(*b).is_some())
+            .and_then(|b| clock.monotonic.checked_add(b))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "the virtual clock cannot advance by {by:?} from {} ns since the Unix epoch: it would pass the \
+                     largest time it holds (2554-07-21T23:34:33Z)",
+                    clock.realtime
+                ))
+            })?;
+        // Ticks in a row per root with nothing else due.
+        let mut streak: BTreeMap<u32, u32> = BTreeMap::new();
         while let Some((at, due)) = self.next_due(target) {
-            let now = self.store.data().clock.monotonic;
-            self.store.data_mut().clock.advance(at.saturating_sub(now));
             match due {
                 Due::Tick(root) => {
+                    let period = self.store.data().plugins.get(&root).map_or(0, |p| u64::from(p.tick_period_ms));
+                    let period = period * 1_000_000;
+                    let count = streak.entry(root).or_default();
+                    *count += 1;
+                    let at = if *count > TICKS_ON_SCHEDULE && period > 0 {
+                        let horizon = self.next_timeout().map_or(target, |t| t.min(target)).max(at);
+                        at + (horizon - at) / period * period
+                    } else {
+                        at
+                    };
+                    self.move_clock_to(at);
                     if let Some(p) = self.store.data_mut().plugins.get_mut(&root) {
-                        p.next_tick_nanos = Some(at + u64::from(p.tick_period_ms) * 1_000_000);
+                        p.next_tick_nanos = Some(at.saturating_add(period));
                     }
+                    self.ticks_delivered += 1;
                     self.callback("proxy_on_tick", root, &[i(root)])?;
                 }
                 Due::Timeout(token) => {
+                    streak.clear();
+                    self.move_clock_to(at);
                     if let Some(call) = self.store.data_mut().callouts.http_mut(token) {
                         call.state = CallState::TimedOut;
                     }
@@ -46,20 +88,40 @@ impl Host {
                 }
             }
         }
-        let now = self.store.data().clock.monotonic;
-        self.store.data_mut().clock.advance(target.saturating_sub(now));
+        self.move_clock_to(target);
         self.deliver_queue_ready()
+    }
+
+    /// How many times `proxy_on_tick` was called, over every root.
+    pub fn ticks_delivered(&self) -> u64 {
+        self.ticks_delivered
+    }
+
+    /// Moves the clock forward to monotonic time `at` (never backwards).
+    fn move_clock_to(&mut self, at: u64) {
+        let now = self.store.data().clock.monotonic;
+        self.store.data_mut().clock.advance(at.saturating_sub(now));
+    }
+
+    /// When the earliest pending callout times out.
+    fn next_timeout(&self) -> Option<u64> {
+        self.store
+            .data()
+            .callouts
+            .http
+            .iter()
+            .filter(|c| c.state == CallState::Pending && c.timeout_ms > 0)
+            .map(|c| c.dispatched_at_nanos.saturating_add(u64::from(c.timeout_ms) * 1_000_000))
+            .min()
     }
 
     fn next_due(&self, target: u64) -> Option<(u64, Due)> {
         let state = self.store.data();
         let ticks = state.plugins.iter().filter_map(|(id, p)| p.next_tick_nanos.map(|t| (t, Due::Tick(*id))));
-        let timeouts = state
-            .callouts
-            .http
-            .iter()
-            .filter(|c| c.state == CallState::Pending && c.timeout_ms > 0)
-            .map(|c| (c.dispatched_at_nanos + u64::from(c.timeout_ms) * 1_000_000, Due::Timeout(c.token)));
+        let timeouts =
+            state.callouts.http.iter().filter(|c| c.state == CallState::Pending && c.timeout_ms > 0).map(|c| {
+                (c.dispatched_at_nanos.saturating_add(u64::from(c.timeout_ms) * 1_000_000), Due::Timeout(c.token))
+            });
         ticks.chain(timeouts).filter(|(t, _)| *t <= target).min_by_key(|(t, _)| *t)
     }
 

@@ -6,6 +6,12 @@ use super::{Exchange, Response, TrafficError};
 use crate::stream::Headers;
 use crate::suggest::closest;
 
+/// The latest `at_ms` of a replay: 7 days. Anything later is a mistake (Unix milliseconds
+/// instead of milliseconds since the start, say).
+pub const MAX_AT_MS: u64 = 7 * 24 * 3_600_000;
+/// The longest `response.latency_ms`: 1 hour.
+pub const MAX_LATENCY_MS: u64 = 3_600_000;
+
 /// The fields of an exchange line, in the order the documentation lists them.
 const EXCHANGE_FIELDS: [&str; 10] =
     ["method", "path", "authority", "scheme", "headers", "body", "response", "at_ms", "client", "note"];
@@ -15,19 +21,31 @@ const RESPONSE_FIELDS: [&str; 4] = ["status", "headers", "body", "latency_ms"];
 /// Parses every line of a traffic file.
 pub(super) fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
     let mut out: Vec<Exchange> = Vec::new();
+    let mut previous = None;
     for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
-            continue;
+        if let Some(exchange) = parse_line(index + 1, raw, &mut previous)? {
+            out.push(exchange);
         }
-        let value: Json = serde_json::from_str(raw).map_err(|e| syntax_error(line, &e))?;
-        let previous = out.last().map(|p| (p.at_ms, p.at_ms.saturating_add(p.response.latency_ms)));
-        let exchange =
-            exchange(line, value, previous).map_err(|message| TrafficError { line, column: None, message })?;
-        out.push(exchange);
     }
     Ok(out)
+}
+
+/// Parses line `line` (1-based; a UTF-8 byte order mark at the start of line 1 is skipped).
+/// `previous` is the previous exchange's (at_ms, end), updated when the line is an exchange.
+pub(super) fn parse_line(
+    line: usize,
+    raw: &str,
+    previous: &mut Option<(u64, u64)>,
+) -> Result<Option<Exchange>, TrafficError> {
+    let raw = if line == 1 { raw.strip_prefix('\u{feff}').unwrap_or(raw) } else { raw };
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
+        return Ok(None);
+    }
+    let value: Json = serde_json::from_str(raw).map_err(|e| syntax_error(line, &e))?;
+    let exchange = exchange(line, value, *previous).map_err(|message| TrafficError { line, column: None, message })?;
+    *previous = Some((exchange.at_ms, exchange.at_ms + exchange.response.latency_ms));
+    Ok(Some(exchange))
 }
 
 /// A JSON syntax error, without `serde_json`'s " at line 1 column N" (every line is parsed
@@ -67,6 +85,12 @@ fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Ex
         None => None,
     };
     fields.string("note")?;
+    if let Some(at) = at_ms.filter(|at| *at > MAX_AT_MS) {
+        return Err(format!(
+            "at_ms: {at} is past the longest replay, {MAX_AT_MS} ms (7 days); at_ms counts milliseconds since \
+             the replay started, not since the Unix epoch"
+        ));
+    }
     let at_ms = match (at_ms, previous) {
         (Some(at), Some((previous_at, _))) if at < previous_at => {
             return Err(format!(
@@ -74,6 +98,12 @@ fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Ex
             ));
         }
         (Some(at), _) => at,
+        (None, Some((_, previous_end))) if previous_end > MAX_AT_MS => {
+            return Err(format!(
+                "at_ms: this exchange would start when the previous one ended, at {previous_end} ms, past the \
+                 longest replay, {MAX_AT_MS} ms (7 days)"
+            ));
+        }
         (None, Some((_, previous_end))) => previous_end,
         (None, None) => 0,
     };
@@ -102,6 +132,11 @@ fn response(value: Json) -> Result<Response, String> {
     let headers = fields.headers("headers")?;
     let body = fields.body("body")?;
     let latency_ms = fields.millis("latency_ms")?.unwrap_or(0);
+    if latency_ms > MAX_LATENCY_MS {
+        return Err(format!(
+            "response.latency_ms: {latency_ms} is more than the longest exchange, {MAX_LATENCY_MS} ms (1 hour)"
+        ));
+    }
     Ok(Response { status, headers, body, latency_ms })
 }
 
@@ -301,6 +336,37 @@ mod tests {
         assert_eq!(
             error("{\"path\": \"/\", \"zzzzzz\": 1}"),
             "line 1: unknown field `zzzzzz`; known fields: method, path, authority, scheme, headers, body, response, at_ms, client, note"
+        );
+    }
+
+    #[test]
+    fn times_are_bounded_and_name_the_line() {
+        assert_eq!(
+            error("{\"path\": \"/\"}\n{\"path\": \"/\", \"at_ms\": 1767225600000}"),
+            "line 2: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms counts \
+             milliseconds since the replay started, not since the Unix epoch"
+        );
+        assert_eq!(
+            error("{\"path\": \"/\", \"response\": {\"latency_ms\": 3600001}}"),
+            "line 1: response.latency_ms: 3600001 is more than the longest exchange, 3600000 ms (1 hour)"
+        );
+        let last = format!("{{\"path\": \"/\", \"at_ms\": {MAX_AT_MS}, \"response\": {{\"latency_ms\": 1}}}}");
+        assert_eq!(parse(&last).unwrap()[0].at_ms, MAX_AT_MS, "the bounds themselves are fine");
+        assert_eq!(
+            error(&format!("{last}\n{{\"path\": \"/\"}}")),
+            "line 2: at_ms: this exchange would start when the previous one ended, at 604800001 ms, past the \
+             longest replay, 604800000 ms (7 days)"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let traffic = parse("\u{feff}{\"path\": \"/a\"}\r\n{\"path\": \"/b\"}\r\n").unwrap();
+        assert_eq!(traffic.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["/a", "/b"]);
+        assert_eq!(parse("\u{feff}# a comment\n{\"path\": \"/a\"}").unwrap()[0].line, 2);
+        assert!(
+            error("{\"path\": \"/a\"}\n\u{feff}{\"path\": \"/b\"}").starts_with("line 2, column 1: "),
+            "only at the start"
         );
     }
 

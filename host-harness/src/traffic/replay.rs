@@ -1,7 +1,7 @@
 //! Replaying exchanges through a host, in time order on the virtual clock.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
 
 use super::{End, Exchange, Outcome, ReplayError};
@@ -10,64 +10,159 @@ use crate::host::Host;
 use crate::properties::Value;
 use crate::stream::StreamId;
 
-/// What happens at a point of the replay. Responses sort before requests at the same instant,
-/// so an exchange that ends when the next begins finishes first, as in a sequential log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Step {
-    Response,
-    Request,
-}
-
 /// Replays `exchanges` (in file order, with `at_ms` non-decreasing, as [`super::parse`] returns
 /// them) through `host`, starting now. `progress` is called with the number of finished
 /// exchanges each time one ends. Returns one outcome per exchange, in the same order, each with
 /// its stream's final state (taken out of the host).
 ///
 /// The clock stops at the last event: advance it afterwards to let the module flush what it
-/// batches (spans, metrics).
+/// batches (spans, metrics). For traffic of any length, [`replay_stream`] keeps only the
+/// exchanges in flight.
 pub fn replay(
     host: &mut Host,
     exchanges: &[Exchange],
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Outcome>, ReplayError> {
-    let base = host.now_unix_nanos();
-    let mut queue: BinaryHeap<Reverse<(u64, Step, usize)>> =
-        exchanges.iter().enumerate().map(|(i, e)| Reverse((e.at_ms, Step::Request, i))).collect();
-    let mut streams: Vec<Option<StreamId>> = vec![None; exchanges.len()];
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; exchanges.len()];
-    let mut finished = 0;
-    while let Some(Reverse((at_ms, step, i))) = queue.pop() {
-        let Some(exchange) = exchanges.get(i) else { continue };
-        let fail = |error: Error| ReplayError { line: exchange.line, error };
-        advance_to(host, base, at_ms).map_err(fail)?;
-        let ended = match (step, streams.get(i).copied().flatten()) {
-            (Step::Request, _) => {
-                let (s, ended) = request(host, exchange).map_err(fail)?;
-                if let Some(slot) = streams.get_mut(i) {
-                    *slot = Some(s);
-                }
-                if ended.is_none() {
-                    queue.push(Reverse((at_ms.saturating_add(exchange.response.latency_ms), Step::Response, i)));
-                }
-                ended.map(|end| (s, end))
-            }
-            (Step::Response, Some(s)) => Some((s, response(host, s, exchange).map_err(fail)?)),
-            (Step::Response, None) => None,
-        };
-        if let Some((s, end)) = ended {
-            host.complete(s).map_err(fail)?;
-            let stream = host
-                .remove_stream(s)
-                .ok_or_else(|| fail(Error::Usage(format!("stream {} is gone after it completed", s.0))))?;
-            let response_paused = stream.response_paused();
-            if let Some(slot) = outcomes.get_mut(i) {
-                *slot = Some(Outcome { id: s, stream, end, response_paused, ended_at_ms: at_ms });
-            }
-            finished += 1;
-            progress(finished);
+    let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(exchanges.len());
+    let numbered = exchanges.iter().enumerate().map(|(index, e)| Ok::<_, ReplayError>(Numbered { index, exchange: e }));
+    replay_stream(host, numbered, |_, _, ended| {
+        if let Some((numbered, outcome)) = ended {
+            outcomes.push((numbered.index, outcome));
+            progress(outcomes.len());
         }
+        Ok(())
+    })?;
+    outcomes.sort_by_key(|(index, _)| *index);
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// An exchange of a slice and its place in it (for [`replay`], which returns outcomes in order).
+struct Numbered<'a> {
+    index: usize,
+    exchange: &'a Exchange,
+}
+
+impl AsRef<Exchange> for Numbered<'_> {
+    fn as_ref(&self) -> &Exchange {
+        self.exchange
     }
-    Ok(outcomes.into_iter().flatten().collect())
+}
+
+impl Lined for Numbered<'_> {
+    fn line(&self) -> usize {
+        self.exchange.line
+    }
+}
+
+impl Lined for Exchange {
+    fn line(&self) -> usize {
+        self.line
+    }
+}
+
+/// What [`replay_stream`] needs of an exchange: the exchange, and the line errors name.
+pub trait Lined: AsRef<Exchange> {
+    fn line(&self) -> usize;
+}
+
+impl AsRef<Exchange> for Exchange {
+    fn as_ref(&self) -> &Exchange {
+        self
+    }
+}
+
+/// Replays exchanges as they come (from [`super::Reader`], say), keeping only those in flight:
+/// memory stays bounded however long the traffic is. Each exchange starts when its `at_ms` is
+/// reached, so `exchanges` must be in time order (the parser checks it).
+///
+/// After every step (a request arriving, a response arriving) `step` is called with the host,
+/// a lookup from a context id to the traffic line of the exchange whose stream it is (for
+/// attributing log lines and callouts made meanwhile), and the exchange that just ended with
+/// its outcome, if one did. Take what the host accumulates (`Host::take_logs`,
+/// `Host::take_finished_http_calls`) there to keep the host's memory bounded too. Returns the
+/// number of exchanges replayed; an error from `exchanges` or `step` ends the replay.
+pub fn replay_stream<X, E>(
+    host: &mut Host,
+    exchanges: impl IntoIterator<Item = Result<X, E>>,
+    mut step: impl FnMut(&mut Host, &dyn Fn(u32) -> Option<usize>, Option<(X, Outcome)>) -> Result<(), E>,
+) -> Result<usize, E>
+where
+    X: Lined,
+    E: From<ReplayError>,
+{
+    let base = host.now_unix_nanos();
+    let mut exchanges = exchanges.into_iter();
+    let mut next = exchanges.next().transpose()?;
+    // Responses due: (at_ms, sequence number), and the exchanges in flight by sequence number.
+    let mut responses: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
+    let mut in_flight: BTreeMap<u64, (X, StreamId)> = BTreeMap::new();
+    let mut sequence = 0u64;
+    let mut finished = 0usize;
+    loop {
+        // Responses sort before requests at the same instant, so an exchange that ends when the
+        // next begins finishes first, as in a sequential log.
+        let response_due = responses.peek().map(|Reverse((at, _))| *at);
+        let take_response = match (&next, response_due) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(x), Some(at)) => at <= x.as_ref().at_ms,
+        };
+        let ended = if take_response {
+            let Some(Reverse((at_ms, seq))) = responses.pop() else { break };
+            let Some((x, s)) = in_flight.remove(&seq) else { continue };
+            let line = x.line();
+            let fail = |error: Error| E::from(ReplayError { line, error });
+            advance_to(host, base, at_ms).map_err(fail)?;
+            let end = response(host, s, x.as_ref()).map_err(fail)?;
+            let outcome = finish(host, s, end, at_ms).map_err(fail)?;
+            Some((x, s, outcome))
+        } else {
+            let Some(x) = next.take() else { break };
+            let line = x.line();
+            let fail = |error: Error| E::from(ReplayError { line, error });
+            let at_ms = x.as_ref().at_ms;
+            advance_to(host, base, at_ms).map_err(fail)?;
+            let (s, ended) = request(host, x.as_ref()).map_err(fail)?;
+            let outcome = match ended {
+                Some(end) => Some(finish(host, s, end, at_ms).map_err(fail)?),
+                None => {
+                    responses.push(Reverse((at_ms.saturating_add(x.as_ref().response.latency_ms), sequence)));
+                    None
+                }
+            };
+            let step_result = match outcome {
+                Some(outcome) => Some((x, s, outcome)),
+                None => {
+                    in_flight.insert(sequence, (x, s));
+                    None
+                }
+            };
+            sequence += 1;
+            next = exchanges.next().transpose()?;
+            step_result
+        };
+        let just_ended = ended.as_ref().map(|(x, s, _)| (s.0, x.line()));
+        let lines = |context: u32| {
+            just_ended
+                .filter(|(id, _)| *id == context)
+                .map(|(_, line)| line)
+                .or_else(|| in_flight.values().find(|(_, s)| s.0 == context).map(|(x, _)| x.line()))
+        };
+        if ended.is_some() {
+            finished += 1;
+        }
+        step(host, &lines, ended.map(|(x, _, outcome)| (x, outcome)))?;
+    }
+    Ok(finished)
+}
+
+/// Ends a stream (`proxy_on_log`, `proxy_on_done`, `proxy_on_delete`) and takes it out of the host.
+fn finish(host: &mut Host, s: StreamId, end: End, at_ms: u64) -> Result<Outcome, Error> {
+    host.complete(s)?;
+    let stream =
+        host.remove_stream(s).ok_or_else(|| Error::Usage(format!("stream {} is gone after it completed", s.0)))?;
+    let response_paused = stream.response_paused();
+    Ok(Outcome { id: s, stream, end, response_paused, ended_at_ms: at_ms })
 }
 
 /// Moves the clock to `at_ms` after `base` (never backwards).

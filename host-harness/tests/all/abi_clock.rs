@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use host_harness::{DEFAULT_START_UNIX_NANOS, Host};
+use host_harness::{DEFAULT_START_UNIX_NANOS, Host, TICKS_ON_SCHEDULE};
 
 use crate::guest::{self, logged, one};
 
@@ -112,4 +112,53 @@ fn each_plugin_has_its_own_timer() {
     let ticks = logged(&host, "tick_root");
     let count = |root: u32| ticks.iter().filter(|t| **t == root.to_string()).count();
     assert_eq!((count(roots[0]), count(roots[1])), (6, 2));
+}
+
+/// Asks for a tick every 100 ms and never stops; each tick logs the time.
+const TICKS_FOREVER: &str = r#"
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (drop (call $proxy_set_tick_period_milliseconds (i32.const 100)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param $root i32)
+    (drop (call $proxy_get_current_time_nanoseconds (i32.const 32)))
+    (call $log_i64 (str "tick_at") (call $ret_u64)))
+"#;
+
+/// An idle hour is 36,000 periods of 100 ms: the first ticks fire on schedule, the rest of the
+/// stretch gives one tick, at the last time one was due, and the timer re-arms from there (as
+/// Envoy's, which is re-armed after each tick and never queues missed ones).
+#[test]
+fn an_idle_stretch_is_skipped_not_ticked_through() {
+    let mut host = guest::host(TICKS_FOREVER);
+    host.advance(Duration::from_secs(3600)).unwrap();
+    let ticks = logged(&host, "tick_at");
+    let on_schedule = TICKS_ON_SCHEDULE as usize;
+    assert_eq!(ticks.len(), on_schedule + 1);
+    assert_eq!(host.ticks_delivered(), on_schedule as u64 + 1);
+    let at = |ms: u64| (DEFAULT_START_UNIX_NANOS + ms * 1_000_000).to_string();
+    assert_eq!(ticks[on_schedule - 1], at(100 * on_schedule as u64), "on schedule");
+    assert_eq!(ticks[on_schedule], at(3_600_000), "the last tick that was due");
+    host.advance(Duration::from_millis(250)).unwrap();
+    assert_eq!(logged(&host, "tick_at")[on_schedule + 1..], [at(3_600_100), at(3_600_200)]);
+    assert_eq!(host.now_unix_nanos(), DEFAULT_START_UNIX_NANOS + 3_600_250_000_000);
+}
+
+/// Epoch milliseconds taken for a delay: 56 years of 100 ms ticks, still a bounded number.
+#[test]
+fn an_advance_of_decades_delivers_a_bounded_number_of_ticks() {
+    let mut host = guest::host(TICKS_FOREVER);
+    host.advance(Duration::from_millis(1_767_225_600_000)).unwrap();
+    assert_eq!(host.ticks_delivered(), u64::from(TICKS_ON_SCHEDULE) + 1);
+}
+
+#[test]
+fn the_clock_refuses_to_pass_its_largest_time() {
+    let module = guest::module(TICKS_FOREVER);
+    let mut host = Host::builder(&module).start_time_unix_nanos(u64::MAX - 1_000).build().unwrap();
+    let error = host.advance(Duration::from_secs(1)).unwrap_err();
+    assert!(error.to_string().contains("largest time it holds"), "{error}");
+    assert_eq!(host.now_unix_nanos(), u64::MAX - 1_000, "nothing moved");
+    assert!(logged(&host, "tick_at").is_empty());
+    host.advance(Duration::from_nanos(1_000)).unwrap();
+    assert_eq!(host.now_unix_nanos(), u64::MAX, "up to the largest time is fine");
 }

@@ -104,3 +104,31 @@ fn a_module_without_an_allocator_is_refused() {
     let error = guest::compile(text, CompileOptions::default()).unwrap_err();
     assert!(matches!(&error, Error::MissingExport(m) if m.contains("malloc")), "{error:?}");
 }
+
+/// Only the binary format is compiled; text is the WebAssembly text format only in a `.wat`
+/// file (by its extension), and anything else is named for what it is.
+#[test]
+fn a_module_is_recognised_by_its_magic_number_and_text_by_its_extension() {
+    let expected =
+        "cannot compile the module: not a Wasm module: expected the binary format (starting with \\0asm), got";
+    for (bytes, got) in [
+        (&b"(module)"[..], "the WebAssembly text format (a file of it is read when its name ends in .wat)"),
+        (b"{\"routes\": []}", "text"),
+        (&[0x7f, b'E', b'L', b'F', 0xff, 0], "binary data of another kind"),
+        (b"", "an empty file"),
+    ] {
+        let error = host_harness::Module::new(bytes).unwrap_err().to_string();
+        assert_eq!(error, format!("{expected} {got}"), "{bytes:?}");
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-by-extension");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = guest::wat("");
+    std::fs::write(dir.join("guest.wat"), format!("\u{feff}{text}")).unwrap();
+    let module = host_harness::Module::from_file(dir.join("guest.wat")).unwrap();
+    assert_eq!(module.abi(), AbiVersion::V0_2_1);
+    std::fs::write(dir.join("guest.wasm"), &text).unwrap();
+    let error = host_harness::Module::from_file(dir.join("guest.wasm")).unwrap_err().to_string();
+    assert!(error.contains("got the WebAssembly text format"), "{error}");
+    std::fs::write(dir.join("binary.wat"), wat::parse_str(&text).unwrap()).unwrap();
+    host_harness::Module::from_file(dir.join("binary.wat")).unwrap();
+}

@@ -1,6 +1,8 @@
 //! Traps and limits: a trapped VM refuses further calls as a failed Envoy VM does; hostcalls from
 //! inside the guest allocator are refused (cpp-host `security_test.cc` MallocWithHostcall); fuel
-//! bounds each callback's CPU; the memory limit bounds growth.
+//! bounds each callback's CPU, a time limit its wall-clock time; the memory limit bounds growth.
+
+use std::time::Duration;
 
 use host_harness::{CompileOptions, Error, Host, LogLevel};
 
@@ -93,6 +95,29 @@ fn fuel_stops_an_infinite_loop_and_refills_for_every_callback() {
     assert_eq!(callback, "proxy_on_request_headers");
     assert!(message.contains("fuel"), "{message}");
     assert!(host.has_failed());
+}
+
+/// A runaway guest fails the call that loops, naming the callback, instead of hanging the run.
+#[test]
+fn a_time_limit_stops_an_endless_loop_and_names_the_callback() {
+    let module = guest::compile(&guest::wat(SPINS), CompileOptions { deadline: true, ..Default::default() }).unwrap();
+    let mut host = Host::builder(&module).time_per_call(Duration::from_millis(50)).build().unwrap();
+    let s = host.new_stream();
+    host.request_headers(s, &[(":path", "/"), (":method", "GET")], true).unwrap();
+    assert_eq!(host.logs().iter().filter(|l| l.message == "done").count(), 1, "work within the limit runs");
+
+    let s = host.new_stream();
+    let error = host.request_headers(s, &[(":path", "/")], true).unwrap_err();
+    let Error::Trap { callback, message, .. } = &error else { panic!("not a trap: {error:?}") };
+    assert_eq!(callback, "proxy_on_request_headers");
+    assert_eq!(message, "ran longer than the limit of 50 ms per callback (an endless loop?)");
+    assert!(host.has_failed());
+}
+
+#[test]
+fn a_time_limit_needs_a_module_compiled_for_it() {
+    let error = Host::builder(&guest::module(SPINS)).time_per_call(Duration::from_secs(1)).build().unwrap_err();
+    assert!(matches!(error, Error::Usage(_)), "{error:?}");
 }
 
 #[test]

@@ -474,7 +474,7 @@ fn bad_flags_exit_2_with_the_usage() {
         (&["run", "--traffic", "t.jsonl"], "missing --wasm FILE"),
         (
             &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--format", "yaml"],
-            "--format: expected text, json, summary or cost, got 'yaml'",
+            "--format: expected text, json, jsonl, summary or cost, got 'yaml'",
         ),
         (&["run", "--wasm", "m.wasm", "--traffic"], "--traffic needs a value (FILE)"),
         (&["replay"], "unknown command 'replay'; the commands are run and help"),
@@ -685,4 +685,259 @@ fn a_trailers_only_grpc_reply_in_a_traffic_file_is_a_failed_call() {
     );
     assert_eq!(failed["attributes"]["rpc.method"], "Echo");
     assert_eq!(by_code("0")["status"], "unset");
+}
+
+/// Epoch milliseconds in `at_ms` by mistake: an error naming the line, not 20 hours of ticks.
+#[test]
+fn epoch_milliseconds_in_at_ms_are_an_error_naming_the_line() {
+    let (code, err, path) = run_traffic("epoch-ms", "{\"path\": \"/\"}\n{\"path\":\"/\",\"at_ms\":1767225600000}\n");
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!(
+            "meshlens: error: {}:2: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms \
+             counts milliseconds since the replay started, not since the Unix epoch\n",
+            path.display()
+        )
+    );
+    let (code, err, path) = run_traffic("latency", "{\"path\": \"/\", \"response\": {\"latency_ms\": 86400000}}\n");
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!(
+            "meshlens: error: {}:1: response.latency_ms: 86400000 is more than the longest exchange, 3600000 ms (1 hour)\n",
+            path.display()
+        )
+    );
+}
+
+/// The longest replay allowed, a week of idle virtual time, runs: idle stretches are skipped.
+#[test]
+fn a_week_of_idle_virtual_time_replays() {
+    let dir = scratch("week");
+    let traffic = dir.join("traffic.jsonl");
+    std::fs::write(&traffic, "{\"path\": \"/a\"}\n{\"path\": \"/b\", \"at_ms\": 604800000}\n").unwrap();
+    let wasm = edge_telemetry_path();
+    let out = meshlens(&[
+        "run",
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["virtual_ms"], 604_800_000 + 10_000);
+    // A SERVER and a CLIENT span per exchange (the upstream hop).
+    assert_eq!(report["summary"]["spans"], 4, "both exchanges' spans are exported");
+}
+
+/// Loops forever when a request arrives.
+const LOOPS: &str = r#"
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (loop $forever (br $forever))
+    (i32.const 0))
+"#;
+
+/// A runaway guest fails the run, naming the callback and the exchange, instead of hanging it.
+/// The guest is a `.wat` file: text is read as WAT by its extension.
+#[test]
+fn a_guest_that_loops_forever_fails_the_run_naming_the_callback() {
+    let dir = scratch("loops");
+    let wasm = dir.join("loops.wat");
+    std::fs::write(&wasm, guest::wat(LOOPS)).unwrap();
+    let traffic = dir.join("traffic.jsonl");
+    std::fs::write(&traffic, "{\"path\": \"/\"}\n").unwrap();
+    let out = meshlens(&[
+        "run",
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "--callback-time-limit",
+        "100ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let expected = format!(
+        "meshlens: error: {}:1: while replaying this exchange: the module trapped in proxy_on_request_headers: ran \
+         longer than the limit of 100 ms per callback (an endless loop?)\n",
+        traffic.display()
+    );
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(err.ends_with("(--callback-time-limit changes the limit; 0 removes it)\n"), "{err}");
+    let out = meshlens(&["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--callback-time-limit", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with(
+        "meshlens: error: --callback-time-limit: expected a duration (10s, 250ms; 0 for no limit), got 'soon'\n"
+    ));
+}
+
+/// Each input is checked for what it should be, and the message says what was expected.
+#[test]
+fn every_input_file_is_checked_for_what_it_should_be() {
+    let dir = scratch("input-types");
+    let binary = dir.join("data.bin");
+    std::fs::write(&binary, b"\x7fELF\xff\x00\x01\x02").unwrap();
+    let text = dir.join("notes.wasm");
+    std::fs::write(&text, "hello\n").unwrap();
+    let traffic = dir.join("traffic.jsonl");
+    std::fs::write(&traffic, "{\"path\": \"/\"}\n").unwrap();
+    let wasm = edge_telemetry_path().display().to_string();
+    let (binary, text, traffic) =
+        (binary.display().to_string(), text.display().to_string(), traffic.display().to_string());
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["--wasm", &text, "--traffic", &traffic],
+            format!("{text}: not a Wasm module: expected the binary format (starting with \\0asm), got text"),
+        ),
+        (
+            &["--wasm", &binary, "--traffic", &traffic],
+            format!(
+                "{binary}: not a Wasm module: expected the binary format (starting with \\0asm), got binary data of \
+                 another kind"
+            ),
+        ),
+        (
+            &["--wasm", &wasm, "--traffic", &binary],
+            format!("{binary}:1: expected JSON Lines text, got binary data (not UTF-8)"),
+        ),
+        (
+            &["--wasm", &wasm, "--traffic", &traffic, "--config", &binary],
+            format!("{binary}: expected JSON text, got binary data"),
+        ),
+        (
+            &["--wasm", &wasm, "--traffic", &traffic, "--envoy-config", &binary],
+            format!("{binary}: expected YAML/JSON text, got binary data"),
+        ),
+    ];
+    for (args, message) in cases {
+        let out = meshlens(&[&["run"][..], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&out), format!("meshlens: error: {message}\n"), "{args:?}");
+    }
+}
+
+/// A UTF-8 byte order mark (as some Windows editors write) starts the traffic and the
+/// configuration without changing them.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = scratch("bom");
+    let traffic = dir.join("traffic.jsonl");
+    let sample = std::fs::read_to_string(testdata("chat2sql.jsonl")).unwrap();
+    std::fs::write(&traffic, format!("\u{feff}{sample}")).unwrap();
+    let config = dir.join("config.json");
+    let sample_config = std::fs::read_to_string(testdata("chat2sql.config.json")).unwrap();
+    std::fs::write(&config, format!("\u{feff}{sample_config}")).unwrap();
+    let out = meshlens(&[
+        "run",
+        "--wasm",
+        edge_telemetry_path().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, run_sample(&["--format", "json"]).stdout);
+}
+
+/// A start time so late the clock would overflow is refused (it used to freeze the clock, every
+/// duration 0).
+#[test]
+fn a_start_time_the_clock_cannot_run_from_is_refused() {
+    let out = meshlens(&["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--start-time", "18446744073709551615"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("meshlens: error: --start-time: 18446744073709551615 is too late: "), "{err}");
+    assert!(err.contains("so the latest start is 18446135663709551615\n"), "{err}");
+}
+
+/// Report sections too large for memory wait in temporary files; the report is the same.
+#[test]
+fn a_report_kept_in_temporary_files_is_the_same() {
+    for format in ["json", "text", "summary"] {
+        let kept = run_sample(&["--format", format]);
+        let spilled = {
+            let mut args: Vec<String> = vec![
+                "run".into(),
+                "--wasm".into(),
+                edge_telemetry_path().display().to_string(),
+                "--config".into(),
+                testdata("chat2sql.config.json").display().to_string(),
+                "--traffic".into(),
+                testdata("chat2sql.jsonl").display().to_string(),
+                "--format".into(),
+                format.into(),
+            ];
+            args.shrink_to_fit();
+            Command::new(env!("CARGO_BIN_EXE_meshlens"))
+                .args(&args)
+                .env("MESHLENS_SPILL_AFTER", "100")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        assert!(spilled.status.success(), "{}", stderr(&spilled));
+        assert_eq!(stdout(&spilled), stdout(&kept), "{format}");
+    }
+}
+
+/// `--format jsonl` writes each record as the replay produces it: the same exchanges (in file
+/// order), spans, log lines and HTTP calls as the JSON report, then gRPC calls, the metrics and
+/// the summary. A closed standard output ends the run quietly.
+#[test]
+fn json_lines_are_the_json_report_record_by_record() {
+    let report = sample_json();
+    let out = run_sample(&["--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |kind: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["type"] == kind)
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("type");
+                r
+            })
+            .collect()
+    };
+    assert_eq!(Value::from(of("exchange")), report["exchanges"]);
+    assert_eq!(Value::from(of("span")), report["spans"]);
+    assert_eq!(Value::from(of("log")), report["logs"]);
+    assert_eq!(Value::from(of("http_call")), report["callouts"]["http"]);
+    assert_eq!(Value::from(of("grpc_call")), report["callouts"]["grpc"]);
+    assert_eq!(of("metrics"), [report["metrics"].clone()]);
+    assert_eq!(of("summary"), [report["summary"].clone()]);
+    let kinds: Vec<&str> = records.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["metrics", "summary"]);
+    let first_exchange = kinds.iter().position(|k| *k == "exchange").unwrap();
+    assert!(first_exchange < kinds.iter().position(|k| *k == "span").unwrap(), "written as they come");
+    // Each exchange's access-log line comes before the exchange itself (proxy_on_log).
+    let line_4 = records.iter().position(|r| r["type"] == "exchange" && r["line"] == 4).unwrap();
+    assert!(records[..line_4].iter().any(|r| r["type"] == "log" && r["line"] == 4));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .args([
+            "run",
+            "--wasm",
+            edge_telemetry_path().to_str().unwrap(),
+            "--traffic",
+            testdata("chat2sql.jsonl").to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "a closed pipe is not an error: {}", stderr(&out));
 }

@@ -452,3 +452,53 @@ fn a_grpc_status_in_the_trailers_or_a_trailers_only_reply_sets_the_span_status()
         (Some("0"), 0, None)
     );
 }
+
+/// `replay_stream` keeps only the exchanges in flight: exchanges come from an iterator one at a
+/// time, each step takes what the host gathered, and the host holds nothing between steps. The
+/// outcomes and what was gathered match `replay` over the same traffic.
+#[test]
+fn a_streamed_replay_keeps_only_what_is_in_flight() {
+    use host_harness::traffic::{self, Exchange};
+
+    let module = edge_telemetry();
+    let build = || {
+        Host::builder(&module)
+            .root_id("meshlens")
+            .plugin_config(r#"{"tracing": {"sampling": {"ratio": 1.0}}}"#)
+            .respond("otel_collector", Responder::Respond(HttpResponse { status: 200, ..Default::default() }))
+            .build()
+            .unwrap()
+    };
+    // Exchanges overlap: each lasts 30 ms and the next starts 10 ms later.
+    let text: String = (0..300)
+        .map(|i| format!("{{\"path\": \"/users/{i}\", \"at_ms\": {}, \"response\": {{\"latency_ms\": 30}}}}\n", i * 10))
+        .collect();
+    let mut host = build();
+    let expected = traffic::replay(&mut host, &traffic::parse(&text).unwrap(), |_| {}).unwrap();
+    let expected_logs = host.logs().len();
+
+    let mut host = build();
+    let (mut ended, mut logs, mut calls, mut most_in_flight) = (Vec::new(), 0, 0, 0usize);
+    let exchanges = traffic::Reader::new(text.as_bytes()).map(|r| r.map_err(traffic::StreamError::from));
+    let replayed = traffic::replay_stream(&mut host, exchanges, |host, line_of, end| {
+        let lines = (0..400).filter(|id| line_of(*id).is_some()).count();
+        most_in_flight = most_in_flight.max(lines);
+        logs += host.take_logs().len();
+        calls += host.take_finished_http_calls().len();
+        if let Some((exchange, outcome)) = end {
+            let exchange: Exchange = exchange;
+            ended.push((exchange.line, outcome));
+        }
+        assert!(host.logs().is_empty());
+        Ok::<(), traffic::StreamError>(())
+    })
+    .unwrap();
+    assert_eq!(replayed, 300);
+    assert!(most_in_flight <= 4, "only overlapping exchanges are kept: {most_in_flight}");
+    assert_eq!(logs, expected_logs, "every log line is taken once");
+    assert!(calls > 0);
+    ended.sort_by_key(|(line, _)| *line);
+    let ends: Vec<_> = ended.iter().map(|(_, o)| (o.end, o.ended_at_ms, o.stream.status())).collect();
+    let expected: Vec<_> = expected.iter().map(|o| (o.end, o.ended_at_ms, o.stream.status())).collect();
+    assert_eq!(ends, expected);
+}

@@ -92,14 +92,16 @@ impl Envoy {
 
     /// meshlens's counters now; `None` when this Envoy runs no meshlens.
     pub fn stats(&self) -> Result<Option<Stats>, String> {
-        let text = get(self.admin, "/stats?filter=meshlens_")?;
+        // Only these series: the request metrics' histograms are most of `meshlens_`.
+        let text = get(self.admin, "/stats?filter=meshlens_%28spans_%7Cexport_failures_%7Cwasm_memory%29")?;
         if !text.contains("meshlens_spans_") {
             return Ok(None);
         }
         let value = |name: &str| -> u64 {
             text.lines()
                 .filter_map(|l| l.split_once(": "))
-                .find(|(k, _)| *k == name || k.ends_with(&format!(".{name}")))
+                // Envoy names a Wasm metric `wasmcustom.<name>` in `/stats`.
+                .find(|(k, _)| k.strip_prefix("wasmcustom.").unwrap_or(k) == name)
                 .and_then(|(_, v)| v.trim().parse().ok())
                 .unwrap_or(0)
         };
@@ -107,8 +109,7 @@ impl Envoy {
             exported: value("meshlens_spans_exported_total"),
             dropped: value("meshlens_spans_dropped_total"),
             failed: value("meshlens_spans_failed_total"),
-            failed_calls: value("meshlens_export_failures_total.signal.traces")
-                .max(value("meshlens_export_failures_total;signal=traces")),
+            failed_calls: value("meshlens_export_failures_total;signal=traces"),
             wasm_memory: value("meshlens_wasm_memory_bytes"),
         }))
     }

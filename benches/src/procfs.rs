@@ -49,6 +49,42 @@ pub fn machine_ticks() -> Result<MachineTicks, String> {
     Ok(MachineTicks { total, not_idle: total.saturating_sub(idle), cpus: cpus as f64 })
 }
 
+/// CPU time at one moment: Envoy's, this process's (with the children it waited for: wrk) and
+/// the machine's. Two of them say how much of a core other processes used in between.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    pub envoy: u64,
+    pub own: u64,
+    pub machine: MachineTicks,
+}
+
+impl Snapshot {
+    /// Now, for the Envoy with process id `envoy`.
+    pub fn take(envoy: u32) -> Result<Self, String> {
+        Ok(Self { envoy: cpu_ticks(envoy)?, own: own_ticks()?, machine: machine_ticks()? })
+    }
+
+    /// Envoy's CPU ticks from `self` to `later`.
+    pub fn envoy_ticks(&self, later: &Self) -> u64 {
+        later.envoy.saturating_sub(self.envoy)
+    }
+
+    /// CPU time the machine spent from `self` to `later` on anything but Envoy, wrk and this
+    /// process (other processes, steal), in percent of one core. High values mean the run was
+    /// disturbed.
+    pub fn other_load_pct(&self, later: &Self) -> f64 {
+        // Per core: the machine's elapsed ticks are summed over its CPUs.
+        let core_elapsed = later.machine.total.saturating_sub(self.machine.total) as f64 / later.machine.cpus;
+        let others = later
+            .machine
+            .not_idle
+            .saturating_sub(self.machine.not_idle)
+            .saturating_sub(self.envoy_ticks(later))
+            .saturating_sub(later.own.saturating_sub(self.own));
+        others as f64 * 100.0 / core_elapsed.max(1.0)
+    }
+}
+
 /// `VmRSS` of a process, in KiB.
 pub fn rss_kb(pid: u32) -> Result<u64, String> {
     let status =

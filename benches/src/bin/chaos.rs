@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshlens_benches::envoy::{Envoy, LOAD_CPU, Start, Stats, command, get};
-use meshlens_benches::procfs::rss_kb;
+use meshlens_benches::procfs::{Snapshot, rss_kb};
 use meshlens_benches::wrk::{Load, WRK_SCRIPT, wrk};
 use meshlens_tests_process::collector::{Collector, Fault};
 
@@ -54,6 +54,8 @@ struct Row {
     recovered_s: Option<f64>,
     /// Requests Envoy answered in all (probe, warm-up, load, the requests after healing).
     requests: u64,
+    /// CPU other processes used during the fault, in percent of a core (p99 is noise above a few).
+    other_load_pct: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,7 +97,7 @@ fn run() -> Result<(), String> {
         };
         let row = mode(&start, &collector, fault, &script, &options)?;
         println!(
-            "{}: {} requests, {} client failures, p99 {:.2} ms, spans exported {} dropped {} failed {}, RSS {:.1} -> {:.1} MB, module {:.2} -> {:.2} MB, recovered {}",
+            "{}: {} requests, {} client failures, p99 {:.2} ms, spans exported {} dropped {} failed {}, RSS {:.1} -> {:.1} MB, module {:.2} -> {:.2} MB, recovered {}, other load {:.0}%",
             fault.name(),
             row.load.requests,
             row.load.errors,
@@ -108,6 +110,7 @@ fn run() -> Result<(), String> {
             mb(row.start.wasm_memory),
             mb(row.end.wasm_memory),
             row.recovered_s.map_or(String::from("no"), |s| format!("in {s:.1} s")),
+            row.other_load_pct,
         );
         rows.push(row);
     }
@@ -141,7 +144,9 @@ fn mode(
     envoy.truncate_log();
     let (start_stats, rss_start_kb) = (stats(&envoy)?, rss_kb(envoy.process.id())?);
     collector.set(fault);
+    let before = Snapshot::take(envoy.process.id())?;
     let load = wrk(script, &url, options.connections, options.duration_s)?;
+    let other_load_pct = before.other_load_pct(&Snapshot::take(envoy.process.id())?);
     requests += load.requests;
     let (end, rss_end_kb) = (stats(&envoy)?, rss_kb(envoy.process.id())?);
     envoy.truncate_log();
@@ -165,7 +170,18 @@ fn mode(
         std::thread::sleep(Duration::from_millis(250));
         drained = stats(&envoy)?;
     }
-    Ok(Row { fault, load, start: start_stats, end, drained, rss_start_kb, rss_end_kb, recovered_s, requests })
+    Ok(Row {
+        fault,
+        load,
+        start: start_stats,
+        end,
+        drained,
+        rss_start_kb,
+        rss_end_kb,
+        recovered_s,
+        requests,
+        other_load_pct,
+    })
 }
 
 /// meshlens's counters (an error when this Envoy has none).
@@ -190,13 +206,13 @@ fn mb(bytes: u64) -> f64 {
 fn print_table(rows: &[Row], connections: u32) {
     let healthy_p99 = rows.iter().find(|r| r.fault == Fault::Healthy).map(|r| r.load.p99_us as f64 / 1000.0);
     println!(
-        "\n| collector | requests | client failures | p99 ms | p99 vs healthy | spans exported / dropped / failed during the fault | failed export calls | Envoy RSS MB start -> end | module memory MB start -> end | exported again after healing | spans unaccounted after drain |"
+        "\n| collector | requests | client failures | p99 ms | p99 vs healthy | spans exported / dropped / failed during the fault | failed export calls | Envoy RSS MB start -> end | module memory MB start -> end | exported again after healing | spans unaccounted after drain | other load |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let p99 = r.load.p99_us as f64 / 1000.0;
         println!(
-            "| {} | {} | {} | {:.2} | {} | {} / {} / {} | {} | {:.1} -> {:.1} | {:.2} -> {:.2} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} / {} / {} | {} | {:.1} -> {:.1} | {:.2} -> {:.2} | {} | {} | {:.0}% |",
             r.fault.name(),
             r.load.requests,
             r.load.errors,
@@ -212,10 +228,11 @@ fn print_table(rows: &[Row], connections: u32) {
             mb(r.end.wasm_memory),
             r.recovered_s.map_or(String::from("not in time"), |s| format!("{s:.1} s")),
             r.requests.saturating_sub(r.drained.ended()),
+            r.other_load_pct,
         );
     }
     println!(
-        "\n(client failures: wrk's non-2xx responses and socket errors; spans unaccounted: requests answered minus spans exported, dropped or failed, once queues drained; up to {} requests in flight when wrk stops are answered but not counted by wrk)",
+        "\n(client failures: wrk's non-2xx responses and socket errors; spans unaccounted: requests answered minus spans exported, dropped or failed, once queues drained; up to {} requests in flight when wrk stops are answered but not counted by wrk; other load: CPU other processes used during the fault, in % of a core: p99 is not comparable above a few %)",
         connections
     );
 }

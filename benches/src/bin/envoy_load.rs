@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use meshlens_benches::envoy::{ENVOY_CPU, Envoy, LOAD_CPU, Start, command, get};
-use meshlens_benches::procfs::{clock_ticks, cpu_ticks, machine_ticks, own_ticks, rss_kb};
+use meshlens_benches::procfs::{Snapshot, clock_ticks, rss_kb};
 use meshlens_benches::wrk::{WRK_SCRIPT, wrk};
 use meshlens_tests_process::collector::Collector;
 
@@ -271,23 +271,15 @@ impl Bench {
         probe(target, envoy.listener)?;
         let url = format!("http://{}{PATH}", envoy.listener);
         wrk(&self.script, &url, options.connections, options.warmup_s)?;
-        let (cpu_before, own_before, machine_before) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
+        let before = Snapshot::take(envoy.process.id())?;
         let (exports_before, bytes_before) = self.receiver.counts();
         let load = wrk(&self.script, &url, options.connections, options.duration_s)?;
-        let (cpu_after, own_after, machine_after) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
+        let after = Snapshot::take(envoy.process.id())?;
         let (exports_after, bytes_after) = self.receiver.counts();
         let rss_kb = rss_kb(envoy.process.id())?;
         let spans = span_counts(&envoy)?;
         drop(envoy);
-        let envoy_ticks = cpu_after.saturating_sub(cpu_before);
-        let cpu_ms = envoy_ticks as f64 * 1000.0 / self.tick;
-        // Per core: the machine's elapsed ticks are summed over its CPUs.
-        let core_elapsed = machine_after.total.saturating_sub(machine_before.total) as f64 / machine_after.cpus;
-        let others = machine_after
-            .not_idle
-            .saturating_sub(machine_before.not_idle)
-            .saturating_sub(envoy_ticks)
-            .saturating_sub(own_after.saturating_sub(own_before));
+        let cpu_ms = before.envoy_ticks(&after) as f64 * 1000.0 / self.tick;
         Ok(Run {
             requests: load.requests,
             rps: load.requests as f64 / (load.duration_us as f64 / 1e6),
@@ -300,7 +292,7 @@ impl Bench {
             exports: exports_after.saturating_sub(exports_before),
             export_kb: bytes_after.saturating_sub(bytes_before) as f64 / 1024.0,
             spans,
-            other_load_pct: others as f64 * 100.0 / core_elapsed.max(1.0),
+            other_load_pct: before.other_load_pct(&after),
         })
     }
 }

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshlens_benches::envoy::{Envoy, LOAD_CPU, Start, Stats, command, get};
-use meshlens_benches::procfs::rss_kb;
+use meshlens_benches::procfs::{Snapshot, rss_kb};
 use meshlens_benches::wrk::{WRK_SCRIPT, wrk};
 use meshlens_tests_process::collector::Collector;
 
@@ -40,6 +40,8 @@ struct Sample {
     errors: u64,
     rss_kb: u64,
     stats: Stats,
+    /// CPU other processes used during the slice, in percent of a core.
+    other_load_pct: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,13 +83,15 @@ fn run() -> Result<(), String> {
         "soak: {CONFIG}, Envoy --concurrency 1, 100% sampling, healthy collector; wrk -t1 -c{connections} for {seconds} s in {SLICE_S} s slices, a sample after each"
     );
     println!(
-        "\n| t s | requests | client failures | Envoy RSS MB | module memory MB | spans exported / dropped / failed |"
+        "\n| t s | requests | client failures | Envoy RSS MB | module memory MB | spans exported / dropped / failed | other load |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let started = Instant::now();
     let (mut requests, mut errors, mut samples) = (0, 0, Vec::new());
     for _ in 0..seconds.div_ceil(SLICE_S) {
+        let before = Snapshot::take(envoy.process.id())?;
         let load = wrk(&script, &url, connections, SLICE_S)?;
+        let other_load_pct = before.other_load_pct(&Snapshot::take(envoy.process.id())?);
         (requests, errors) = (requests + load.requests, errors + load.errors);
         envoy.truncate_log();
         let stats = envoy.stats()?.ok_or("no meshlens_ counters in Envoy's /stats")?;
@@ -97,9 +101,10 @@ fn run() -> Result<(), String> {
             errors,
             rss_kb: rss_kb(envoy.process.id())?,
             stats,
+            other_load_pct,
         };
         println!(
-            "| {:.0} | {} | {} | {:.1} | {:.2} | {} / {} / {} |",
+            "| {:.0} | {} | {} | {:.1} | {:.2} | {} / {} / {} | {:.0}% |",
             sample.at_s,
             sample.requests,
             sample.errors,
@@ -107,7 +112,8 @@ fn run() -> Result<(), String> {
             mb(sample.stats.wasm_memory),
             sample.stats.exported,
             sample.stats.dropped,
-            sample.stats.failed
+            sample.stats.failed,
+            sample.other_load_pct
         );
         samples.push(sample);
     }

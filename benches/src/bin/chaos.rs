@@ -2,14 +2,16 @@
 //! (`envoy-config/bench/3-meshlens-100.yaml`) under wrk load, while the loopback OTLP collector
 //! fails in each way a real one does (`meshlens_tests_process::collector::Fault`): refused, hang,
 //! 503, 413, slow, reset, garbage. Prints one row per mode: what clients saw (non-2xx and socket
-//! errors, p99 against the healthy run), where the spans went, Envoy's RSS and the module's memory
-//! at the start and end of the fault, and how long after healing spans were exported again.
-//! Run by `cargo xtask chaos`.
+//! errors, p99 against a healthy run just before), where the spans went, Envoy's RSS and the
+//! module's memory at the start and end of the fault, and how long after healing spans were
+//! exported again. Run by `cargo xtask chaos`.
 //!
-//! Per mode a fresh Envoy: a probe, a 2 s warm-up against a healthy collector, then the fault for
-//! `--duration` seconds of load; then the collector heals, one request every 100 ms gives meshlens
-//! new spans, and recovery is the time until `meshlens_spans_exported_total` moves (at most
-//! `--recovery` seconds). Everything binds 127.0.0.1; every wait has a deadline; Envoy is killed
+//! Per mode a fresh Envoy: a probe, a 2 s warm-up, then `--duration` seconds of load against the
+//! healthy collector (the p99 the fault's is compared with: paired, so a machine whose load drifts
+//! disturbs both alike), then as long with the fault; then the collector heals, one request every
+//! 100 ms gives meshlens new spans, and recovery is the time until
+//! `meshlens_spans_exported_total` moves (at most `--recovery` seconds). The healthy mode's row
+//! compares two healthy runs: the noise floor of the p99 ratio. Everything binds 127.0.0.1; every wait has a deadline; Envoy is killed
 //! when its mode ends.
 //!
 //! Usage: `chaos [--modes refused,hang,...] [--duration SECONDS] [--connections N] [--recovery SECONDS]
@@ -56,6 +58,9 @@ struct Row {
     requests: u64,
     /// CPU other processes used during the fault, in percent of a core (p99 is noise above a few).
     other_load_pct: f64,
+    /// The healthy run just before the fault, and the CPU other processes used meanwhile.
+    healthy: Load,
+    healthy_other_pct: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,7 +86,7 @@ fn run() -> Result<(), String> {
     let yaml = std::fs::read_to_string(root.join(CONFIG)).map_err(|e| format!("{CONFIG}: {e}"))?;
     let collector = Collector::start(Duration::from_millis(options.slow_ms))?;
     println!(
-        "chaos: {CONFIG}, Envoy --concurrency 1, 100% sampling; per mode {} s of wrk -t1 -c{} after {WARMUP_S} s healthy warm-up; slow = {} ms per answer; recovery deadline {} s",
+        "chaos: {CONFIG}, Envoy --concurrency 1, 100% sampling; per mode {} s of wrk -t1 -c{} against a healthy collector, then as long with the fault, after {WARMUP_S} s of warm-up; slow = {} ms per answer; recovery deadline {} s",
         options.duration_s, options.connections, options.slow_ms, options.recovery_s
     );
     let mut rows = Vec::new();
@@ -97,11 +102,12 @@ fn run() -> Result<(), String> {
         };
         let row = mode(&start, &collector, fault, &script, &options)?;
         println!(
-            "{}: {} requests, {} client failures, p99 {:.2} ms, spans exported {} dropped {} failed {}, RSS {:.1} -> {:.1} MB, module {:.2} -> {:.2} MB, recovered {}, other load {:.0}%",
+            "{}: {} requests, {} client failures, p99 {:.2} ms (healthy just before {:.2} ms), spans exported {} dropped {} failed {}, RSS {:.1} -> {:.1} MB, module {:.2} -> {:.2} MB, recovered {}, other load {:.0}% (healthy run {:.0}%)",
             fault.name(),
             row.load.requests,
             row.load.errors,
             row.load.p99_us as f64 / 1000.0,
+            row.healthy.p99_us as f64 / 1000.0,
             row.end.exported - row.start.exported,
             row.end.dropped - row.start.dropped,
             row.end.failed - row.start.failed,
@@ -111,11 +117,12 @@ fn run() -> Result<(), String> {
             mb(row.end.wasm_memory),
             row.recovered_s.map_or(String::from("no"), |s| format!("in {s:.1} s")),
             row.other_load_pct,
+            row.healthy_other_pct,
         );
         rows.push(row);
     }
     print_table(&rows, options.connections);
-    let failures: u64 = rows.iter().map(|r| r.load.errors).sum();
+    let failures: u64 = rows.iter().map(|r| r.load.errors + r.healthy.errors).sum();
     let unrecovered: Vec<&str> = rows.iter().filter(|r| r.recovered_s.is_none()).map(|r| r.fault.name()).collect();
     if failures > 0 || !unrecovered.is_empty() {
         return Err(format!(
@@ -140,6 +147,11 @@ fn mode(
     let mut requests = probe(&envoy)?;
     requests += wrk(script, &url, options.connections, WARMUP_S)?.requests;
     // The warm-up's last batch leaves within the flush interval (1 s).
+    std::thread::sleep(Duration::from_millis(1_500));
+    let before = Snapshot::take(envoy.process.id())?;
+    let healthy = wrk(script, &url, options.connections, options.duration_s)?;
+    let healthy_other_pct = before.other_load_pct(&Snapshot::take(envoy.process.id())?);
+    requests += healthy.requests;
     std::thread::sleep(Duration::from_millis(1_500));
     envoy.truncate_log();
     let (start_stats, rss_start_kb) = (stats(&envoy)?, rss_kb(envoy.process.id())?);
@@ -181,6 +193,8 @@ fn mode(
         recovered_s,
         requests,
         other_load_pct,
+        healthy,
+        healthy_other_pct,
     })
 }
 
@@ -204,20 +218,20 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn print_table(rows: &[Row], connections: u32) {
-    let healthy_p99 = rows.iter().find(|r| r.fault == Fault::Healthy).map(|r| r.load.p99_us as f64 / 1000.0);
     println!(
-        "\n| collector | requests | client failures | p99 ms | p99 vs healthy | spans exported / dropped / failed during the fault | failed export calls | Envoy RSS MB start -> end | module memory MB start -> end | exported again after healing | spans unaccounted after drain | other load |"
+        "\n| collector | requests | client failures | p99 ms healthy -> fault | p99 vs healthy | spans exported / dropped / failed during the fault | failed export calls | Envoy RSS MB start -> end | module memory MB start -> end | exported again after healing | spans unaccounted after drain | other load healthy / fault |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let p99 = r.load.p99_us as f64 / 1000.0;
+        let (p99, healthy_p99) = (r.load.p99_us as f64 / 1000.0, r.healthy.p99_us as f64 / 1000.0);
         println!(
-            "| {} | {} | {} | {:.2} | {} | {} / {} / {} | {} | {:.1} -> {:.1} | {:.2} -> {:.2} | {} | {} | {:.0}% |",
+            "| {} | {} | {} | {:.2} -> {:.2} | {} | {} / {} / {} | {} | {:.1} -> {:.1} | {:.2} -> {:.2} | {} | {} | {:.0}% / {:.0}% |",
             r.fault.name(),
             r.load.requests,
             r.load.errors,
+            healthy_p99,
             p99,
-            healthy_p99.filter(|h| *h > 0.0).map_or(String::from("-"), |h| format!("{:.2}x", p99 / h)),
+            if healthy_p99 > 0.0 { format!("{:.2}x", p99 / healthy_p99) } else { String::from("-") },
             r.end.exported - r.start.exported,
             r.end.dropped - r.start.dropped,
             r.end.failed - r.start.failed,
@@ -228,11 +242,12 @@ fn print_table(rows: &[Row], connections: u32) {
             mb(r.end.wasm_memory),
             r.recovered_s.map_or(String::from("not in time"), |s| format!("{s:.1} s")),
             r.requests.saturating_sub(r.drained.ended()),
+            r.healthy_other_pct,
             r.other_load_pct,
         );
     }
     println!(
-        "\n(client failures: wrk's non-2xx responses and socket errors; spans unaccounted: requests answered minus spans exported, dropped or failed, once queues drained; up to {} requests in flight when wrk stops are answered but not counted by wrk; other load: CPU other processes used during the fault, in % of a core: p99 is not comparable above a few %)",
+        "\n(client failures: wrk's non-2xx responses and socket errors; spans unaccounted: requests answered minus spans exported, dropped or failed, once queues drained; up to {} requests in flight when wrk stops are answered but not counted by wrk; p99 vs healthy: against a healthy run in the same Envoy just before the fault (the healthy row: two healthy runs, the noise floor); other load: CPU other processes used during each run, in % of a core: p99 is not comparable above a few %)",
         connections
     );
 }

@@ -68,10 +68,11 @@ commands:
               3-meshlens-100.yaml, 100% sampling) under wrk load while the loopback OTLP
               collector fails in each mode: refused (nothing listening), hang (never
               answers), 503, 413, slow (2 s per answer), reset (closes mid-request), garbage
-              (non-HTTP bytes), after a healthy baseline; print per mode client failures,
-              p99 against healthy, spans exported/dropped/failed, Envoy RSS and module
-              memory at start and end, and the time until spans are exported again after
-              healing. Fails on any client failure or a mode that does not recover.
+              (non-HTTP bytes), each in a fresh Envoy after a healthy run; print per mode
+              client failures, p99 against that healthy run, spans exported/dropped/failed,
+              Envoy RSS and module memory at start and end, the time until spans are
+              exported again after healing, and the CPU other processes took meanwhile.
+              Fails on any client failure or a mode that does not recover.
               --modes refused,hang (only these), --duration S (load per mode, default 10),
               --connections N (default 10), --recovery S (deadline, default 20),
               --slow-ms MS (default 2000)

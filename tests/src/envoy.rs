@@ -17,7 +17,7 @@ use crate::{http, paths};
 /// A running Envoy; killed and reaped when dropped.
 pub struct Envoy {
     /// Killed and reaped when dropped.
-    _process: Process,
+    process: Process,
     pub listener: SocketAddr,
     pub admin: SocketAddr,
     /// The listener where meshlens serves `/meshlens/metrics`, when the config has one (the
@@ -153,7 +153,25 @@ impl Envoy {
         let process = Process::start("envoy", cmd, &dir.0.join("envoy.out"), &ready, Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
         let metrics = metrics.map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
-        Self { _process: process, listener, admin, metrics, log, _dir: dir }
+        Self { process, listener, admin, metrics, log, _dir: dir }
+    }
+
+    /// Envoy's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Envoy's resident memory (`VmRSS`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = self.pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kb * 1024
     }
 
     /// Envoy's log so far.

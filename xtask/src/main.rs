@@ -13,6 +13,10 @@
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
 //!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
 //!   hostcalls it cannot avoid; see `benches/RESULTS.md`.
+//! - `cargo xtask chaos`: real Envoy with the module under load while a loopback collector fails
+//!   in each way (refused, hang, 503, 413, slow, reset, garbage); a table row per mode.
+//! - `cargo xtask soak`: real Envoy under steady load for N seconds, memory sampled every 10 s;
+//!   fails past a documented growth bound.
 //! - `cargo xtask fuzz`: hostile HTTP exchanges generated from a seed through the release module
 //!   in the harness, with invariants checked on every exchange (`tests/fuzz`).
 //! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
@@ -60,6 +64,24 @@ commands:
               --floor (instead, bare, minimal, the probe making no calls, only the 7
               hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5:
               how far meshlens is from its hostcall floor; 5 s runs unless --duration)
+  chaos       build the module (release), then run real Envoy (one worker, envoy-config/bench/
+              3-meshlens-100.yaml, 100% sampling) under wrk load while the loopback OTLP
+              collector fails in each mode: refused (nothing listening), hang (never
+              answers), 503, 413, slow (2 s per answer), reset (closes mid-request), garbage
+              (non-HTTP bytes), each in a fresh Envoy after a healthy run; print per mode
+              client failures, p99 against that healthy run, spans exported/dropped/failed,
+              Envoy RSS and module memory at start and end, the time until spans are
+              exported again after healing, and the CPU other processes took meanwhile.
+              Fails on any client failure or a mode that does not recover.
+              --modes refused,hang (only these), --duration S (load per mode, default 10),
+              --connections N (default 10), --recovery S (deadline, default 20),
+              --slow-ms MS (default 2000)
+  soak        build the module (release), then run real Envoy as for chaos under steady
+              wrk load with a healthy collector for --seconds N (default 600), sampling
+              Envoy's RSS and meshlens_wasm_memory_bytes every 10 s; print the series and
+              start/end/max; fails when, after the first 10 s, RSS grows more than 16 MB or
+              the module's memory more than 1 MB, or on any client failure.
+              --connections N (default 10)
   build       build target/wasm32-wasip1/release/edge_telemetry.wasm and print its size
   cost        build the module, then count what it costs per request (guest Wasm
               instructions, hostcalls by name) with `meshlens run --format cost`, in the
@@ -86,6 +108,8 @@ fn main() -> ExitCode {
         Some("demo-envoy") => demo_envoy(),
         Some("test") => test(args.get(1..).unwrap_or_default()),
         Some("bench-envoy") => bench_envoy(args.get(1..).unwrap_or_default()),
+        Some("chaos") => load_binary("chaos", args.get(1..).unwrap_or_default()),
+        Some("soak") => load_binary("soak", args.get(1..).unwrap_or_default()),
         Some("build") => build_wasm().map(|_| ()),
         Some("cost") => cost(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
@@ -254,15 +278,35 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         "-p",
         "hostcall-probe",
     ]))?;
+    load_tools()?;
+    run(Command::new(cargo())
+        .current_dir(&root)
+        .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
+        .args(extra)
+        .env("MESHLENS_ENVOY", &tools.envoy))
+}
+
+/// wrk, taskset and getconf, which the load binaries run.
+fn load_tools() -> Result<(), String> {
     for tool in ["wrk", "taskset", "getconf"] {
         let found = Command::new(tool).arg("--version").output().is_ok();
         if !found {
             return Err(format!("`{tool}` not found; install it (Debian: apt-get install -y wrk util-linux libc-bin)"));
         }
     }
+    Ok(())
+}
+
+/// `cargo xtask chaos` and `cargo xtask soak`: builds the module (release), then runs the
+/// benches' binary of that name (release) with Envoy from `.venv`.
+fn load_binary(bin: &str, extra: &[String]) -> Result<(), String> {
+    let root = root();
+    let tools = setup::envoy(&root)?;
+    build_wasm()?;
+    load_tools()?;
     run(Command::new(cargo())
         .current_dir(&root)
-        .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
+        .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", bin, "--"])
         .args(extra)
         .env("MESHLENS_ENVOY", &tools.envoy))
 }

@@ -19,16 +19,15 @@ mod floor;
 #[path = "envoy_load/hostcalls.rs"]
 mod hostcalls;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use meshlens_tests_process::{Process, Ready};
+use meshlens_benches::envoy::{ENVOY_CPU, Envoy, LOAD_CPU, Start, command, get};
+use meshlens_benches::procfs::{Snapshot, clock_ticks, rss_kb};
+use meshlens_benches::wrk::{WRK_SCRIPT, wrk};
+use meshlens_tests_process::collector::Collector;
 
 /// The five configurations, in the order of the issue.
 const CASES: [Case; 5] = [
@@ -40,8 +39,6 @@ const CASES: [Case; 5] = [
 ];
 
 const PATH: &str = "/api/v1/query";
-const ENVOY_CPU: &str = "0";
-const LOAD_CPU: &str = "1";
 
 /// One Envoy configuration under test.
 #[derive(Debug, Clone, Copy)]
@@ -124,27 +121,9 @@ struct Bench {
     envoy_bin: PathBuf,
     /// wrk's Lua script (`WRK_SCRIPT`, plus request headers in the hostcall mode).
     script: PathBuf,
-    receiver: Receiver,
+    receiver: Collector,
     /// Clock ticks per second.
     tick: f64,
-}
-
-/// A running Envoy (`taskset` execs it, so the process id is Envoy's), killed on drop.
-#[derive(Debug)]
-struct Envoy {
-    process: Process,
-    listener: SocketAddr,
-    admin: SocketAddr,
-}
-
-/// A loopback OTLP/HTTP receiver answering 200 `{}` to every request; counts requests and bytes.
-#[derive(Debug)]
-struct Receiver {
-    port: u16,
-    requests: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -171,7 +150,8 @@ fn run_all() -> Result<(), String> {
         (work.join("percentiles.lua"), WRK_SCRIPT.to_owned())
     };
     std::fs::write(&script, text).map_err(|e| format!("{}: {e}", script.display()))?;
-    let bench = Bench { tick: clock_ticks()?, receiver: Receiver::start()?, options, root, envoy_bin, script };
+    let bench =
+        Bench { tick: clock_ticks()?, receiver: Collector::start(Duration::ZERO)?, options, root, envoy_bin, script };
     if bench.options.hostcalls {
         hostcalls::run(&bench)
     } else if bench.options.floor {
@@ -271,33 +251,35 @@ impl Bench {
         // The ports are found free, then released for Envoy to bind: another process can take
         // one in between (it happened once in about 200 starts). A second start with new ports
         // tells that apart from a broken configuration, which fails again.
-        let envoy = match Envoy::start(target, &self.root, &self.envoy_bin, self.receiver.port) {
+        let work = self.root.join("target/bench");
+        let start = Start {
+            yaml: &target.yaml,
+            label: &target.label,
+            log: &target.log,
+            root: &self.root,
+            work: &work,
+            envoy_bin: &self.envoy_bin,
+            collector: self.receiver.port(),
+        };
+        let envoy = match Envoy::start(&start) {
             Ok(envoy) => envoy,
             Err(first) => {
                 println!("  {first}; starting it once more with new ports");
-                Envoy::start(target, &self.root, &self.envoy_bin, self.receiver.port)?
+                Envoy::start(&start)?
             }
         };
         probe(target, envoy.listener)?;
         let url = format!("http://{}{PATH}", envoy.listener);
         wrk(&self.script, &url, options.connections, options.warmup_s)?;
-        let (cpu_before, own_before, machine_before) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
+        let before = Snapshot::take(envoy.process.id())?;
         let (exports_before, bytes_before) = self.receiver.counts();
         let load = wrk(&self.script, &url, options.connections, options.duration_s)?;
-        let (cpu_after, own_after, machine_after) = (cpu_ticks(envoy.process.id())?, own_ticks()?, machine_ticks()?);
+        let after = Snapshot::take(envoy.process.id())?;
         let (exports_after, bytes_after) = self.receiver.counts();
         let rss_kb = rss_kb(envoy.process.id())?;
-        let spans = span_counts(envoy.admin)?;
+        let spans = span_counts(&envoy)?;
         drop(envoy);
-        let envoy_ticks = cpu_after.saturating_sub(cpu_before);
-        let cpu_ms = envoy_ticks as f64 * 1000.0 / self.tick;
-        // Per core: the machine's elapsed ticks are summed over its CPUs.
-        let core_elapsed = machine_after.total.saturating_sub(machine_before.total) as f64 / machine_after.cpus;
-        let others = machine_after
-            .not_idle
-            .saturating_sub(machine_before.not_idle)
-            .saturating_sub(envoy_ticks)
-            .saturating_sub(own_after.saturating_sub(own_before));
+        let cpu_ms = before.envoy_ticks(&after) as f64 * 1000.0 / self.tick;
         Ok(Run {
             requests: load.requests,
             rps: load.requests as f64 / (load.duration_us as f64 / 1e6),
@@ -310,7 +292,7 @@ impl Bench {
             exports: exports_after.saturating_sub(exports_before),
             export_kb: bytes_after.saturating_sub(bytes_before) as f64 / 1024.0,
             spans,
-            other_load_pct: others as f64 * 100.0 / core_elapsed.max(1.0),
+            other_load_pct: before.other_load_pct(&after),
         })
     }
 }
@@ -399,68 +381,6 @@ fn parse_cases(value: &str) -> Result<Vec<u8>, String> {
     Ok(ids)
 }
 
-impl Envoy {
-    /// Writes the target's bootstrap with free ports and starts Envoy on CPU 0; waits (at most
-    /// 60 s) until the admin endpoint says it is ready and the listener accepts.
-    fn start(target: &Target, root: &Path, envoy_bin: &Path, collector: u16) -> Result<Self, String> {
-        let (listener, admin) = (free_port()?, free_port()?);
-        let text = target
-            .yaml
-            .replace("port_value: 10000", &format!("port_value: {listener}"))
-            .replace("port_value: 9901", &format!("port_value: {admin}"))
-            .replace("port_value: 4318", &format!("port_value: {collector}"));
-        let work = root.join("target/bench");
-        let config = work.join("envoy.yaml");
-        let log = work.join(format!("envoy-{}.log", target.log));
-        std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
-        // Fresh log files per run: their size is part of what the run wrote.
-        let _ = std::fs::remove_file(&log);
-        let _ = std::fs::remove_file(work.join("access.log"));
-        let mut cmd = Command::new("taskset");
-        cmd.args(["-c", ENVOY_CPU])
-            .arg(envoy_bin)
-            .arg("-c")
-            .arg(&config)
-            .args(["--concurrency", "1", "--use-dynamic-base-id", "--disable-hot-restart", "--log-level", "info"])
-            // The shipped bootstraps' flag: meshlens's access lines are written whatever `-l` is.
-            .args(["--component-log-level", "wasm:info"])
-            .arg("--log-path")
-            .arg(&log)
-            .current_dir(root);
-        let listener = SocketAddr::from(([127, 0, 0, 1], listener));
-        let admin = SocketAddr::from(([127, 0, 0, 1], admin));
-        let output = work.join(format!("envoy-{}.out", target.log));
-        let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
-        let process = Process::start("envoy", cmd, &output, &ready, Duration::from_secs(60))
-            .map_err(|e| format!("{}: {e}; see {}", target.label, log.display()))?;
-        Ok(Self { process, listener, admin })
-    }
-}
-
-/// meshlens's span counters once the queue has drained: after the load, partial batches leave
-/// within the flush interval (1 s by default) and calls answer quickly, so the counters are read
-/// 2.5 s after the load ends. `None` when the Envoy has no meshlens counters (cases 1, 2, 5).
-fn span_counts(admin: SocketAddr) -> Result<Option<Spans>, String> {
-    const FILTER: &str = "/stats?filter=meshlens_spans_";
-    if !get(admin, FILTER)?.contains("meshlens_spans_") {
-        return Ok(None);
-    }
-    std::thread::sleep(Duration::from_millis(2_500));
-    let text = get(admin, FILTER)?;
-    let value = |name: &str| -> u64 {
-        text.lines()
-            .filter_map(|l| l.split_once(": "))
-            .find(|(k, _)| k.ends_with(name))
-            .and_then(|(_, v)| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Some(Spans {
-        exported: value("meshlens_spans_exported_total"),
-        dropped: value("meshlens_spans_dropped_total"),
-        failed: value("meshlens_spans_failed_total"),
-    }))
-}
-
 /// One request before the load: the reply is 200 and carries the target's header.
 fn probe(target: &Target, listener: SocketAddr) -> Result<(), String> {
     let reply = get(listener, PATH)?.to_ascii_lowercase();
@@ -473,252 +393,6 @@ fn probe(target: &Target, listener: SocketAddr) -> Result<(), String> {
         return Err(format!("{}: probe reply has no `{header}` header:\n{reply}", target.label));
     }
     Ok(())
-}
-
-/// A bounded `GET` on a fresh connection (`connection: close`); returns the whole reply.
-fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("{addr}: {e}"))?;
-    conn.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    write!(conn, "GET {path} HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut reply = Vec::new();
-    conn.take(1 << 20).read_to_end(&mut reply).map_err(|e| format!("{addr}{path}: {e}"))?;
-    Ok(String::from_utf8_lossy(&reply).into_owned())
-}
-
-/// The percentiles and counts `WRK_SCRIPT` prints.
-#[derive(Debug, Clone, Copy, Default)]
-struct Load {
-    requests: u64,
-    duration_us: u64,
-    errors: u64,
-    p50_us: u64,
-    p99_us: u64,
-    p999_us: u64,
-}
-
-/// wrk's `done` hook: exact percentiles (its `--latency` table stops at 99%) and counts.
-const WRK_SCRIPT: &str = r#"done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("MESHLENS requests=%d duration_us=%d errors=%d p50_us=%d p99_us=%d p999_us=%d\n",
-    summary.requests, summary.duration, e.status + e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
-end
-"#;
-
-/// Runs wrk on CPU 1: one thread, `connections` keep-alive connections, `seconds` long.
-fn wrk(script: &Path, url: &str, connections: u32, seconds: u32) -> Result<Load, String> {
-    let out = Command::new("taskset")
-        .args(["-c", LOAD_CPU, "wrk", "-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
-        .arg(script)
-        .arg(url)
-        .output()
-        .map_err(|e| format!("cannot run wrk: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("MESHLENS ")).ok_or_else(|| {
-        format!("wrk printed no summary ({}):\n{text}{}", out.status, String::from_utf8_lossy(&out.stderr))
-    })?;
-    let field = |name: &str| -> u64 {
-        line.split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Load {
-        requests: field("requests"),
-        duration_us: field("duration_us").max(1),
-        errors: field("errors"),
-        p50_us: field("p50_us"),
-        p99_us: field("p99_us"),
-        p999_us: field("p999_us"),
-    })
-}
-
-/// utime + stime of a process, in clock ticks (`/proc/<pid>/stat` fields 14 and 15).
-fn cpu_ticks(pid: u32) -> Result<u64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
-    // Fields after the command name (which may hold spaces) start at field 3, the state.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).ok_or("no utime in /proc/<pid>/stat")?;
-    let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).ok_or("no stime in /proc/<pid>/stat")?;
-    Ok(utime + stime)
-}
-
-/// utime + stime + cutime + cstime of this process (its threads, and the children it waited
-/// for: wrk), in clock ticks.
-fn own_ticks() -> Result<u64, String> {
-    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| format!("/proc/self/stat: {e}"))?;
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    (11..=14)
-        .map(|i| {
-            fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| String::from("no times in /proc/self/stat"))
-        })
-        .sum()
-}
-
-/// The whole machine's time from `/proc/stat` (all CPUs), in clock ticks: everything, and
-/// everything but idle and iowait (user, nice, system, irq, softirq, steal).
-#[derive(Debug, Clone, Copy)]
-struct MachineTicks {
-    total: u64,
-    not_idle: u64,
-    cpus: f64,
-}
-
-fn machine_ticks() -> Result<MachineTicks, String> {
-    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
-    let line = stat.lines().find(|l| l.starts_with("cpu ")).ok_or("no `cpu` line in /proc/stat")?;
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let fields: Vec<u64> = line.split_whitespace().skip(1).take(8).filter_map(|v| v.parse().ok()).collect();
-    let total: u64 = fields.iter().sum();
-    let idle = fields.get(3).copied().unwrap_or_default() + fields.get(4).copied().unwrap_or_default();
-    let cpus = stat.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count().max(1);
-    Ok(MachineTicks { total, not_idle: total.saturating_sub(idle), cpus: cpus as f64 })
-}
-
-/// `VmRSS` of a process, in KiB.
-fn rss_kb(pid: u32) -> Result<u64, String> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| String::from("no VmRSS in /proc/<pid>/status"))
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`).
-fn clock_ticks() -> Result<f64, String> {
-    let out = command(Command::new("getconf").arg("CLK_TCK"))?;
-    out.trim().parse().map_err(|_| format!("getconf CLK_TCK printed {out:?}"))
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-/// Runs a command to completion; its stdout, or an error naming it.
-fn command(cmd: &mut Command) -> Result<String, String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("{shown} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)))
-    }
-}
-
-impl Receiver {
-    fn start() -> Result<Self, String> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let (requests, bytes, stop) = (Arc::default(), Arc::default(), Arc::<AtomicBool>::default());
-        let accept = {
-            let (requests, bytes, stop): (Arc<AtomicU64>, Arc<AtomicU64>, Arc<AtomicBool>) =
-                (Arc::clone(&requests), Arc::clone(&bytes), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((conn, _)) => {
-                            let (requests, bytes, stop) = (requests.clone(), bytes.clone(), stop.clone());
-                            std::thread::spawn(move || serve(conn, &requests, &bytes, &stop));
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-            })
-        };
-        Ok(Self { port, requests, bytes, stop, accept: Some(accept) })
-    }
-
-    fn counts(&self) -> (u64, u64) {
-        (self.requests.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed))
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-    }
-}
-
-/// Serves one keep-alive connection: reads requests (`content-length` or chunked bodies), answers
-/// each with 200 `{}`; ends on close, error, or `stop` (reads time out every 200 ms).
-fn serve(conn: TcpStream, requests: &AtomicU64, bytes: &AtomicU64, stop: &AtomicBool) {
-    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
-    let Ok(mut writer) = conn.try_clone() else { return };
-    let mut reader = BufReader::new(conn);
-    while !stop.load(Ordering::Relaxed) {
-        let Some(body) = read_request(&mut reader, stop) else { return };
-        requests.fetch_add(1, Ordering::Relaxed);
-        bytes.fetch_add(body, Ordering::Relaxed);
-        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
-        if writer.write_all(reply).is_err() {
-            return;
-        }
-    }
-}
-
-/// Reads one request; returns its body length, `None` on close, error or stop.
-fn read_request(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> Option<u64> {
-    let (mut length, mut chunked, mut started) = (0u64, false, false);
-    loop {
-        let line = read_line(reader, stop)?;
-        if line.trim().is_empty() {
-            if started {
-                break;
-            }
-            continue;
-        }
-        started = true;
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().ok()?;
-        } else if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    if !chunked {
-        return skip(reader, length).then_some(length);
-    }
-    let mut total = 0;
-    loop {
-        let size = u64::from_str_radix(read_line(reader, stop)?.trim().split(';').next()?.trim(), 16).ok()?;
-        if size == 0 {
-            read_line(reader, stop)?;
-            return Some(total);
-        }
-        if !skip(reader, size + 2) {
-            return None;
-        }
-        total += size;
-    }
-}
-
-/// One line, retrying timed-out reads until `stop` (each try at most 200 ms).
-fn read_line(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> Option<String> {
-    let mut line = String::new();
-    while !stop.load(Ordering::Relaxed) {
-        match reader.read_line(&mut line) {
-            Ok(0) => return None,
-            Ok(_) => return Some(line),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => return None,
-        }
-    }
-    None
-}
-
-/// Reads and drops `n` bytes; false on close or error.
-fn skip(reader: &mut BufReader<TcpStream>, n: u64) -> bool {
-    std::io::copy(&mut reader.by_ref().take(n), &mut std::io::sink()).is_ok_and(|copied| copied == n)
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -817,4 +491,15 @@ fn print_disturbance<'a>(runs: impl Iterator<Item = &'a Run>) {
         "runs still disturbed after {ATTEMPTS} attempts (other processes above {DISTURBED_PCT:.0}% of a core): {disturbed} of {total} (worst {worst:.0}%){}",
         if disturbed > 0 { "; those numbers are not clean, rerun on a quiet machine" } else { "" }
     );
+}
+
+/// meshlens's span counters once the queue has drained: after the load, partial batches leave
+/// within the flush interval (1 s by default) and calls answer quickly, so the counters are read
+/// 2.5 s after the load ends. `None` when the Envoy has no meshlens counters (cases 1, 2, 5).
+fn span_counts(envoy: &Envoy) -> Result<Option<Spans>, String> {
+    if envoy.stats()?.is_none() {
+        return Ok(None);
+    }
+    std::thread::sleep(Duration::from_millis(2_500));
+    Ok(envoy.stats()?.map(|s| Spans { exported: s.exported, dropped: s.dropped, failed: s.failed }))
 }

@@ -4,7 +4,8 @@
 //! server that exits or never gets ready says why.
 //!
 //! Every wait is bounded in time and in the number of polls. Used by the Envoy, Prometheus and
-//! registry tests of `meshlens-tests` and by `meshlens-benches`'s `envoy_load`.
+//! registry tests of `meshlens-tests` and by `meshlens-benches`'s `envoy_load` and `chaos`.
+//! [`collector`] is the loopback OTLP collector with switchable faults that they share.
 //!
 //! ```no_run
 //! use std::net::SocketAddr;
@@ -20,6 +21,8 @@
 //! // ... use it; dropping `server` kills it and waits for it.
 //! # Ok::<(), String>(())
 //! ```
+
+pub mod collector;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

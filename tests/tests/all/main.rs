@@ -13,6 +13,8 @@ mod alertmanager_config;
 #[cfg(feature = "e2e")]
 mod conformance;
 #[cfg(feature = "e2e")]
+mod envoy_chaos;
+#[cfg(feature = "e2e")]
 mod envoy_config;
 #[cfg(feature = "e2e")]
 mod envoy_grpc;

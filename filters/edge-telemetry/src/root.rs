@@ -50,6 +50,16 @@ fn wake_queue() -> Option<u32> {
     }
 }
 
+/// Empties the wake queue. One item per wake-up, and the pipeline asks for one at a time: the
+/// loop is bounded to be safe against a host that queued more.
+fn drain(queue_id: u32) {
+    for _ in 0..WAKE_DRAIN_LIMIT {
+        if !matches!(host::dequeue_shared_queue(queue_id), Ok(Some(_))) {
+            break;
+        }
+    }
+}
+
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
         let Some(worker) = &self.worker else { return };
@@ -93,13 +103,7 @@ impl RootContext for Root {
         if worker.wake_queue() != Some(queue_id) {
             return;
         }
-        // One item per wake-up, and the pipeline asks for one at a time: the loop is bounded to
-        // be safe against a host that queued more.
-        for _ in 0..WAKE_DRAIN_LIMIT {
-            if !matches!(host::dequeue_shared_queue(queue_id), Ok(Some(_))) {
-                break;
-            }
-        }
+        drain(queue_id);
         if let Ok(mut pipeline) = worker.pipeline.try_borrow_mut() {
             pipeline.on_wake(&worker.host);
         }
@@ -109,6 +113,11 @@ impl RootContext for Root {
         if let Some(worker) = &self.worker
             && let Ok(mut pipeline) = worker.pipeline.try_borrow_mut()
         {
+            // A host that keeps items but never calls `on_queue_ready` must not collect them:
+            // the tick, which stands in for a lost wake-up, empties the queue too.
+            if let Some(queue) = worker.wake_queue() {
+                drain(queue);
+            }
             pipeline.on_tick(&worker.host);
         }
     }

@@ -62,6 +62,10 @@ fn load(envoy: &Envoy, fault: Fault) -> u64 {
     clients.into_iter().map(|c| c.join().unwrap()).sum()
 }
 
+/// The gateway's default `client_span: child`: a SERVER span and, for the hop to the app, a
+/// CLIENT span.
+const SPANS_PER_REQUEST: u64 = 2;
+
 #[test]
 fn every_collector_fault_leaves_requests_whole_spans_counted_and_memory_bounded() {
     let app = Server::start(|_| Reply::text(200, "ok"));
@@ -84,15 +88,17 @@ fn every_collector_fault_leaves_requests_whole_spans_counted_and_memory_bounded(
         requests += 10;
         let deadline = Instant::now() + DRAIN;
         let mut now = spans(&envoy);
-        while (now.0 + now.1 + now.2 < requests || now.0 <= during.0) && Instant::now() < deadline {
+        // Every request reaches the app: a SERVER and a CLIENT span each (`client_span: child`).
+        let expected = requests * SPANS_PER_REQUEST;
+        while (now.0 + now.1 + now.2 < expected || now.0 <= during.0) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
             now = spans(&envoy);
         }
         let (exported, dropped, failed) = now;
         assert_eq!(
             exported + dropped + failed,
-            requests,
-            "collector {}: every span of {requests} requests ends exported, dropped or failed (exported {exported}, dropped {dropped}, failed {failed})",
+            expected,
+            "collector {}: every one of the {expected} spans of {requests} requests ends exported, dropped or failed (exported {exported}, dropped {dropped}, failed {failed})",
             fault.name()
         );
         assert!(exported > during.0, "collector {}: no span exported after healing", fault.name());

@@ -19,6 +19,8 @@ mod envoy_config;
 #[cfg(feature = "e2e")]
 mod envoy_grpc;
 #[cfg(feature = "e2e")]
+mod envoy_lds;
+#[cfg(feature = "e2e")]
 mod envoy_log_level;
 #[cfg(feature = "e2e")]
 mod envoy_logs;

@@ -193,4 +193,10 @@ fn lds_applies_a_valid_plugin_change_and_rejects_a_bad_config_or_module_keeping_
         log.contains("invalid plugin configuration: tracing.trace_id_header"),
         "the bad field is not named:\n{log}"
     );
+    // The listeners say FAIL_OPEN, yet Envoy 1.40 logs a plugin that fails to load as "configured
+    // to fail closed" (critical): the README says so, so that nobody reads it as the policy.
+    assert!(
+        log.contains("[critical][wasm]") && log.contains("Plugin configured to fail closed failed to load"),
+        "{log}"
+    );
 }

@@ -9,15 +9,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The constants written, with the package and target each names.
-const CONSTANTS: [(&str, &str, &str); 4] = [
+const CONSTANTS: [(&str, &str, &str); 5] = [
     ("EDGE_TELEMETRY", "edge-telemetry", cargo_build::WASIP1),
     ("MINIMAL_HEADER", "minimal-header", cargo_build::WASIP1),
     ("SDK_PROBE_WASIP1", "sdk-probe", cargo_build::WASIP1),
     ("SDK_PROBE_UNKNOWN", "sdk-probe", cargo_build::UNKNOWN),
+    ("TRAP_PROBE", "trap-probe", cargo_build::WASIP1),
 ];
 
 /// What the guests are built from, relative to the workspace root.
-const SOURCES: [&str; 8] = [
+const SOURCES: [&str; 9] = [
     "Cargo.toml",
     "Cargo.lock",
     "filters/telemetry-core",
@@ -25,6 +26,7 @@ const SOURCES: [&str; 8] = [
     "filters/minimal-header",
     "filters/proxy-wasm-abi",
     "tests/guests/sdk-probe",
+    "tests/guests/trap-probe",
     "tests/guests/cargo_build.rs",
 ];
 

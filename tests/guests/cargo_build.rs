@@ -27,8 +27,11 @@ pub const SHIPPED: Build = Build { packages: &["edge-telemetry", "minimal-header
 /// The SDK-built test guest, for both wasm targets.
 pub const SDK_PROBE: Build = Build { packages: &["sdk-probe"], targets: &[WASIP1, UNKNOWN] };
 
+/// The guest that traps on demand (the `failure_policy` test).
+pub const TRAP_PROBE: Build = Build { packages: &["trap-probe"], targets: &[WASIP1] };
+
 /// Every guest the tests use.
-pub const ALL: [Build; 2] = [SHIPPED, SDK_PROBE];
+pub const ALL: [Build; 3] = [SHIPPED, SDK_PROBE, TRAP_PROBE];
 
 /// Where the guests are built: `guests/` in the workspace's target directory
 /// (`$CARGO_TARGET_DIR`, else `target/`). A directory of its own, because the build script runs

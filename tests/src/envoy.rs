@@ -256,3 +256,26 @@ pub fn render_ports(text: &str, ports: &[(u16, u16)]) -> String {
             .replace(&format!("127.0.0.1:{from}/"), &format!("127.0.0.1:{to}/"))
     })
 }
+
+/// Writes `text` to `path` as Envoy's file watchers expect a change: into a sibling file, then
+/// renamed over `path` (an atomic move, which a `path_config_source` watch reacts to).
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("rename to {}: {e}", path.display()));
+}
+
+impl Envoy {
+    /// Waits (at most `within`) until the unlabelled `/stats/prometheus` series `name` is at least
+    /// `value`; returns its last value, which the caller asserts on.
+    pub fn wait_metric(&self, name: &str, value: u64, within: Duration) -> u64 {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let now = self.metric(name);
+            if now >= value || std::time::Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -216,6 +216,8 @@ fn checks(root: &Path) -> Result<(), String> {
         "-p",
         "sdk-probe",
         "-p",
+        "trap-probe",
+        "-p",
         "proxy-wasm-abi",
         "--",
         "-D",

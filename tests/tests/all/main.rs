@@ -17,7 +17,11 @@ mod envoy_chaos;
 #[cfg(feature = "e2e")]
 mod envoy_config;
 #[cfg(feature = "e2e")]
+mod envoy_failure_policy;
+#[cfg(feature = "e2e")]
 mod envoy_grpc;
+#[cfg(feature = "e2e")]
+mod envoy_lds;
 #[cfg(feature = "e2e")]
 mod envoy_log_level;
 #[cfg(feature = "e2e")]

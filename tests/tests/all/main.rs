@@ -37,6 +37,8 @@ mod envoy_remote_module;
 #[cfg(feature = "e2e")]
 mod envoy_sidecar;
 #[cfg(feature = "e2e")]
+mod envoy_soak;
+#[cfg(feature = "e2e")]
 mod envoy_span_attributes;
 #[cfg(feature = "e2e")]
 mod envoy_tracing;

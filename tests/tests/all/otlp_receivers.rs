@@ -79,7 +79,11 @@ impl Phoenix {
             .env("PHOENIX_HOST", "127.0.0.1")
             .env("PHOENIX_PORT", port.to_string())
             .env("PHOENIX_GRPC_PORT", grpc.to_string())
-            .env("PHOENIX_TELEMETRY_ENABLED", "false");
+            .env("PHOENIX_TELEMETRY_ENABLED", "false")
+            // Phoenix 20 connects to a hosted docs server for its assistant at start-up; with no
+            // network that sometimes ends the server (exit 3) instead of being skipped.
+            .env("PHOENIX_ALLOW_EXTERNAL_RESOURCES", "false")
+            .env("PHOENIX_DISABLE_AGENT_ASSISTANT", "true");
         let process = Process::start("phoenix", cmd, &dir.0.join("phoenix.out"), &[Ready::Http(addr, "/healthz")], {
             Duration::from_secs(120)
         })

@@ -218,6 +218,15 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_baggage_and_url_headers_are_safe(
+        input in "([a-z0-9]{1,8}|=|;|,|%[0-9A-Fa-f]{0,2}| |\\t|https?://|@|:|/|\\?|&|token|user|\\PC){0,80}",
+        name in proptest::sample::select(&["baggage", "referer", "location", "origin"][..]),
+    ) {
+        // The structured scanners (W3C Baggage members, URLs inside values) on hostile shapes.
+        check_arbitrary(&input, name);
+    }
+
+    #[test]
     fn text_without_a_pattern_is_borrowed_and_unchanged(
         words in proptest::collection::vec(("[ac-zAC-IK-Z]{1,10}|[0-9]{1,12}|[é日ü]{1,3}", "[/._:?&=,]"), 0..12)
     ) {

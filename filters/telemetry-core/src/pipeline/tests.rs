@@ -188,6 +188,16 @@ fn payload(call: &HttpCall) -> Value {
     otlp_decode::payload(signal, header(&call.headers, "content-type").unwrap(), &call.body).unwrap()
 }
 
+/// Every span of every export call the host recorded, in call order (calls that carry no spans,
+/// such as OTLP logs, add none).
+fn exported_spans(host: &FakeHost) -> Vec<Value> {
+    host.calls
+        .borrow()
+        .iter()
+        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::super::Pipeline;
 use super::super::fake::{FakeHost, Reply, Sent};
-use super::{START, attribute, header, payload, upstream_attributes};
+use super::{START, attribute, exported_spans, header, upstream_attributes};
 
 /// One request with `config`, relayed by the app (or answered as `upstream` says: `app`,
 /// `no_route`, `down`), then exported: what was sent and the spans, as the collector decodes them
@@ -18,12 +18,7 @@ fn one(config: &str, path: &str, upstream: &str, reply: &Reply<'_>) -> (Sent, Ve
     let request = [(":method", "GET"), (":path", path), (":scheme", "https"), (":authority", "shop.example:8443")];
     let sent = host.exchange(&mut pipeline, &request, b"", reply);
     host.tick(&mut pipeline, 5_000_000_000);
-    let spans = host
-        .calls
-        .borrow()
-        .iter()
-        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let spans = exported_spans(&host);
     (sent, spans)
 }
 
@@ -184,11 +179,6 @@ fn one_with(reply: &Reply<'_>, set: impl FnOnce(&FakeHost)) -> (Sent, Vec<Value>
     let request = [(":method", "GET"), (":path", "/cart"), (":scheme", "http"), (":authority", "shop.example")];
     let sent = host.exchange(&mut pipeline, &request, b"", reply);
     host.tick(&mut pipeline, 5_000_000_000);
-    let spans = host
-        .calls
-        .borrow()
-        .iter()
-        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let spans = exported_spans(&host);
     (sent, spans)
 }

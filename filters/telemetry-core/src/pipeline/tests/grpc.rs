@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::super::Pipeline;
 use super::super::fake::{FakeHost, Reply};
-use super::{START, attribute, payload, plugin_config, sample, scrape};
+use super::{START, attribute, exported_spans, plugin_config, sample, scrape};
 
 /// One call: what goes in and what must come out.
 struct Case {
@@ -158,12 +158,7 @@ fn run() -> (Vec<Value>, Vec<Value>, String) {
         host.exchange(&mut pipeline, &request, b"\0\0\0\0\x02hi", &reply);
     }
     host.tick(&mut pipeline, 5_000_000_000);
-    let spans = host
-        .calls
-        .borrow()
-        .iter()
-        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let spans = exported_spans(&host);
     let lines = host
         .logs
         .borrow()
@@ -299,12 +294,7 @@ fn a_grpc_call_answered_by_a_non_grpc_upstream_fails_with_the_http_status_as_err
     host.exchange(&mut pipeline, &request, b"", &reply);
     host.exchange(&mut pipeline, &[(":method", "POST"), (":path", "/p.S/M")], b"", &reply);
     host.tick(&mut pipeline, 2_000_000_000);
-    let spans: Vec<Value> = host
-        .calls
-        .borrow()
-        .iter()
-        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let spans: Vec<Value> = exported_spans(&host);
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[0]["status"]["code"], 2, "the caller's gRPC library fails the call: {}", spans[0]);
     assert_eq!(attribute(&spans[0], "error.type").unwrap()["stringValue"], "404");

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::super::Pipeline;
 use super::super::fake::{FakeHost, Reply};
-use super::{START, attribute, payload};
+use super::{START, attribute, exported_spans, payload};
 use crate::names;
 
 const CONFIG: &str = r#"{"tracing": {"exporter": {"encoding": "ENCODING"},
@@ -47,12 +47,7 @@ fn spans(encoding: &str, ratio: f64, headers: &[(&str, &str)]) -> (FakeHost, Vec
     request.extend_from_slice(headers);
     host.exchange(&mut pipeline, &request, b"", &OK);
     host.tick(&mut pipeline, 2_000_000_000);
-    let spans = host
-        .calls
-        .borrow()
-        .iter()
-        .flat_map(|c| payload(c)["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let spans = exported_spans(&host);
     (host, spans)
 }
 

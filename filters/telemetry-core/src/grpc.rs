@@ -226,6 +226,13 @@ impl Call {
         }
     }
 
+    /// Whether the gRPC rules decide the span's status: the response had a status, or the call
+    /// is plain gRPC (a gRPC-Web call without a status kept its trailers in the body, and the
+    /// HTTP rules apply to it).
+    pub fn decides_status(self) -> bool {
+        self.status.is_some() || self.protocol == Protocol::Grpc
+    }
+
     /// Whether the call failed on the server's side: a SERVER span's error codes, or no status
     /// from a gRPC upstream.
     pub fn server_failed(self) -> bool {

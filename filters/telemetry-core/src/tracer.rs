@@ -385,7 +385,7 @@ pub fn finish_clean(
     if req.grpc.is_some() {
         push_rpc_attributes(&clean.path, done.grpc, &mut attributes);
     }
-    let status = match done.grpc.filter(|c| c.status.is_some() || c.protocol == grpc::Protocol::Grpc) {
+    let status = match done.grpc.filter(|c| c.decides_status()) {
         Some(call) => grpc_span_status(call, done, policy, counts, &mut attributes),
         None => span_status(cfg, done.status, &mut attributes),
     };

@@ -85,7 +85,7 @@ impl Pipeline {
         let Some(exporter) = &mut self.spans else { return };
         // A gRPC-Web call without a status (its trailers were in the body) follows the HTTP
         // rules, as on the SERVER span.
-        let grpc = done.grpc.filter(|c| c.status.is_some() || c.protocol == grpc::Protocol::Grpc);
+        let grpc = done.grpc.filter(|c| c.decides_status());
         // The CLIENT span is derived from the finished SERVER span and the upstream's attributes:
         // the request is neither read nor redacted again.
         match (cfg.client_span, &self.plan.client_span) {

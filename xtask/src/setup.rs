@@ -1,6 +1,6 @@
 //! Installing what the demo and the tests need: into the project (`.venv/`), through rustup, and
-//! Debian packages through apt when running as root (Prometheus, Alertmanager, skopeo and the
-//! Distribution registry).
+//! Debian packages through apt when running as root (Prometheus, Alertmanager, skopeo, the
+//! Distribution registry, and Chromium with ChromeDriver for the browser tests).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +35,11 @@ const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 const OCI_PACKAGES: &[&str] = &["skopeo", "docker-registry"];
 /// The binaries those packages install; any one missing installs both.
 const OCI_BINARIES: &[&str] = &["skopeo", "docker-registry"];
+/// Debian's Chromium and its WebDriver, for the browser tests, and the fonts Chromium only
+/// recommends (installs here skip recommends): without them the screenshots have no Latin text.
+const BROWSER_PACKAGES: &[&str] = &["chromium", "chromium-driver", "fonts-liberation"];
+/// The binaries those packages install; any one missing installs both.
+const BROWSER_BINARIES: &[&str] = &["chromium", "chromedriver"];
 
 /// Paths of the installed tools.
 #[derive(Debug)]
@@ -46,6 +51,8 @@ pub struct Tools {
     pub promtool: PathBuf,
     pub skopeo: PathBuf,
     pub registry: PathBuf,
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
     pub receivers: Receivers,
 }
 
@@ -70,8 +77,9 @@ pub fn all(root: &Path) -> Result<Tools, String> {
     let EnvoyTools { python, envoy, shared } = envoy(root)?;
     let (prometheus, promtool) = prometheus()?;
     let (skopeo, registry) = oci_tools()?;
+    let (chromium, chromedriver) = browser()?;
     let receivers = receivers(root)?;
-    Ok(Tools { python, envoy, shared, prometheus, promtool, skopeo, registry, receivers })
+    Ok(Tools { python, envoy, shared, prometheus, promtool, skopeo, registry, chromium, chromedriver, receivers })
 }
 
 /// Installs the wasm targets, and Envoy and the validators' packages into `.venv`.
@@ -152,24 +160,8 @@ pub fn receivers(root: &Path) -> Result<Receivers, String> {
 /// :9093); the tests run their own servers on free loopback ports, so the install runs under a
 /// `policy-rc.d` that forbids starting services.
 pub fn prometheus() -> Result<(PathBuf, PathBuf), String> {
-    let missing: Vec<&str> = DEBIAN_BINARIES.iter().copied().filter(|b| which(b).is_none()).collect();
-    if !missing.is_empty() {
-        if !is_root() {
-            return Err(format!(
-                "missing {}: install the Debian packages as root: apt-get install -y {}",
-                missing.join(", "),
-                DEBIAN_PACKAGES.join(" ")
-            ));
-        }
-        apt_install(DEBIAN_PACKAGES)?;
-    }
-    match (which("prometheus"), which("promtool")) {
-        (Some(prometheus), Some(promtool)) => Ok((prometheus, promtool)),
-        _ => Err(format!(
-            "prometheus and promtool still missing after installing {} (are they in /usr/bin?)",
-            DEBIAN_PACKAGES.join(" ")
-        )),
-    }
+    let found = debian(DEBIAN_PACKAGES, DEBIAN_BINARIES)?;
+    Ok((found.binary("prometheus")?, found.binary("promtool")?))
 }
 
 /// Finds `skopeo` and `docker-registry`, installing the Debian packages when a binary is missing.
@@ -178,24 +170,43 @@ pub fn prometheus() -> Result<(PathBuf, PathBuf), String> {
 /// test runs its own on a free loopback port, so the install runs under the same `policy-rc.d`
 /// that forbids starting services.
 pub fn oci_tools() -> Result<(PathBuf, PathBuf), String> {
-    let missing: Vec<&str> = OCI_BINARIES.iter().copied().filter(|b| which(b).is_none()).collect();
+    let found = debian(OCI_PACKAGES, OCI_BINARIES)?;
+    Ok((found.binary("skopeo")?, found.binary("docker-registry")?))
+}
+
+/// Finds Chromium and ChromeDriver for the browser tests (the playground and the HTML report),
+/// installing Debian's `chromium` and `chromium-driver` when either is missing. Never a browser a
+/// test tool downloads: those downloads do not work on these machines.
+pub fn browser() -> Result<(PathBuf, PathBuf), String> {
+    let found = debian(BROWSER_PACKAGES, BROWSER_BINARIES)?;
+    Ok((found.binary("chromium")?, found.binary("chromedriver")?))
+}
+
+/// Debian packages found or just installed, for reading their binaries' paths.
+struct Installed(&'static [&'static str]);
+
+impl Installed {
+    fn binary(&self, name: &str) -> Result<PathBuf, String> {
+        which(name)
+            .ok_or_else(|| format!("`{name}` still missing after installing {} (is it in /usr/bin?)", self.0.join(" ")))
+    }
+}
+
+/// Installs `packages` through apt (as root) when any of `binaries` is missing; says which
+/// command to run when not root.
+fn debian(packages: &'static [&'static str], binaries: &[&str]) -> Result<Installed, String> {
+    let missing: Vec<&str> = binaries.iter().copied().filter(|b| which(b).is_none()).collect();
     if !missing.is_empty() {
         if !is_root() {
             return Err(format!(
                 "missing {}: install the Debian packages as root: apt-get install -y {}",
                 missing.join(", "),
-                OCI_PACKAGES.join(" ")
+                packages.join(" ")
             ));
         }
-        apt_install(OCI_PACKAGES)?;
+        apt_install(packages)?;
     }
-    match (which("skopeo"), which("docker-registry")) {
-        (Some(skopeo), Some(registry)) => Ok((skopeo, registry)),
-        _ => Err(format!(
-            "skopeo and docker-registry still missing after installing {} (are they in /usr/bin?)",
-            OCI_PACKAGES.join(" ")
-        )),
-    }
+    Ok(Installed(packages))
 }
 
 /// The module's target, and the one the harness tests also build an SDK guest for.

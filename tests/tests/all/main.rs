@@ -11,6 +11,8 @@
 #[cfg(feature = "e2e")]
 mod alertmanager_config;
 #[cfg(feature = "e2e")]
+mod browser;
+#[cfg(feature = "e2e")]
 mod conformance;
 #[cfg(feature = "e2e")]
 mod envoy_chaos;

@@ -41,6 +41,47 @@ fn tool(var: &str, name: &str, what: &str) -> PathBuf {
     path
 }
 
+/// The built playground (`$MESHLENS_PLAYGROUND`, else `target/playground/`, which
+/// `cargo xtask playground --build-only` writes and `cargo xtask test` builds before the tests).
+pub fn playground_dir() -> PathBuf {
+    let dir = std::env::var_os("MESHLENS_PLAYGROUND")
+        .map_or_else(|| crate::paths::repo_root().join("target/playground"), PathBuf::from);
+    assert!(
+        dir.join("index.html").is_file() && dir.join("pkg").is_dir(),
+        "missing the built playground in {} (run `cargo xtask playground --build-only`)",
+        dir.display()
+    );
+    dir
+}
+
+/// Serves the files under `dir` on 127.0.0.1 (GET only, no listing, nothing outside `dir`), with
+/// the content types a browser needs for ES modules and `WebAssembly.instantiateStreaming`.
+pub fn serve_dir(dir: &Path) -> crate::http::Server {
+    let dir = dir.to_path_buf();
+    crate::http::Server::start(move |m| {
+        let path = m.start.strip_prefix("GET ").unwrap_or_default();
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let path = if path.ends_with('/') { format!("{path}index.html") } else { path.to_owned() };
+        if path.split('/').any(|part| part == "..") {
+            return crate::http::Reply::text(400, "bad path");
+        }
+        let file = dir.join(path.trim_start_matches('/'));
+        let kind = match file.extension().and_then(|e| e.to_str()) {
+            Some("html") => "text/html; charset=utf-8",
+            Some("js") => "text/javascript",
+            Some("css") => "text/css",
+            Some("wasm") => "application/wasm",
+            Some("json") => "application/json",
+            Some("png") => "image/png",
+            _ => "application/octet-stream",
+        };
+        match std::fs::read(&file) {
+            Ok(body) => crate::http::Reply { status: 200, headers: vec![("content-type".into(), kind.into())], body },
+            Err(_) => crate::http::Reply::text(404, "not found"),
+        }
+    })
+}
+
 /// Where the browser tests save their screenshots (`target/browser/`), created on first use.
 pub fn artifacts_dir() -> PathBuf {
     let dir = crate::paths::repo_root().join("target/browser");
@@ -130,6 +171,12 @@ impl Browser {
     /// Runs `script` as a function body with `args` (`arguments[i]`) and returns its value.
     pub fn script(&self, script: &str, args: &[Value]) -> Value {
         self.command("POST", "/execute/sync", Some(&json!({"script": script, "args": args})))
+    }
+
+    /// Runs `script` as an asynchronous function body: it calls its last argument with the
+    /// result (WebDriver's "Execute Async Script").
+    pub fn script_async(&self, script: &str, args: &[Value]) -> Value {
+        self.command("POST", "/execute/async", Some(&json!({"script": script, "args": args})))
     }
 
     /// Every element matching the CSS `selector`, in document order.

@@ -1,0 +1,126 @@
+//! The module's JSON access-log lines as a table: the first [`MAX_LINES`] kept (each field
+//! clipped), the other log lines (plain text and events) counted and the first few kept for the
+//! self-telemetry section. A search box filters the rows in the page.
+
+use std::fmt::Write;
+
+use super::escape::{Esc, clip};
+use super::waterfall::Traces;
+use crate::cli::report::LogReport;
+
+/// Access lines kept for the table.
+pub const MAX_LINES: usize = 2_000;
+/// Other log lines kept.
+pub const MAX_OTHER: usize = 50;
+/// Characters kept of one field.
+const MAX_FIELD: usize = 160;
+
+/// Columns shown first when a line has them, in this order; every other field goes to the last
+/// column as `name=value`.
+const COLUMNS: [&str; 9] =
+    ["timestamp", "level", "method", "route", "path", "status", "duration_ms", "trace_id", "span_id"];
+
+/// The log lines, gathered as the module writes them.
+#[derive(Debug, Default)]
+pub struct Lines {
+    /// Access lines kept: their fields as text, in the line's order.
+    lines: Vec<Vec<(String, String)>>,
+    /// Access lines seen.
+    pub access: usize,
+    /// Other lines kept: level, source, message.
+    pub other: Vec<(String, String)>,
+    /// Other lines seen.
+    pub others: usize,
+}
+
+impl Lines {
+    /// Takes one written log line.
+    pub fn add(&mut self, log: &LogReport) {
+        let object = match serde_json::from_str::<serde_json::Value>(&log.message) {
+            Ok(serde_json::Value::Object(object)) if !object.contains_key("event_type") => object,
+            _ => {
+                self.others += 1;
+                if self.other.len() < MAX_OTHER {
+                    self.other.push((log.level.clone(), clip(&log.message, 400)));
+                }
+                return;
+            }
+        };
+        self.access += 1;
+        if self.lines.len() < MAX_LINES {
+            let fields = object
+                .into_iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (clip(&k, 40), clip(&text, MAX_FIELD))
+                })
+                .collect();
+            self.lines.push(fields);
+        }
+    }
+
+    /// The section's body: the search box, the count, the table.
+    pub fn render(&self, out: &mut String, traces: &Traces) {
+        if self.access == 0 {
+            out.push_str(
+                "<p class=\"note\">The module wrote no JSON access lines (access_log off, or below --log-level).</p>\n",
+            );
+            return;
+        }
+        let shown = self.lines.len();
+        let _ = write!(
+            out,
+            "<div class=\"search\"><input id=\"log-search\" type=\"search\" placeholder=\"Filter lines (any text, case-insensitive)\" \
+             aria-label=\"filter access lines\" autocomplete=\"off\"> <span id=\"log-count\" data-total=\"{shown}\">{shown} of {shown} lines</span>"
+        );
+        if self.access > shown {
+            let _ = write!(
+                out,
+                " <span class=\"muted\">(the first {shown} of {} access lines are kept)</span>",
+                self.access
+            );
+        }
+        out.push_str("</div>\n");
+        let columns: Vec<&str> =
+            COLUMNS.iter().copied().filter(|c| self.lines.iter().any(|l| l.iter().any(|(k, _)| k == c))).collect();
+        out.push_str("<div class=\"scroll\"><table class=\"log\"><thead><tr>");
+        for c in &columns {
+            let _ = write!(out, "<th>{}</th>", Esc(c));
+        }
+        out.push_str("<th>other fields</th></tr></thead><tbody>\n");
+        for line in &self.lines {
+            let field = |name: &str| line.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+            let level = field("level").unwrap_or_default();
+            let status = field("status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+            let row = if level == "error" || status >= 500 { " class=\"error\"" } else { "" };
+            let _ = write!(out, "<tr{row}>");
+            for c in &columns {
+                let value = field(c).unwrap_or_default();
+                match *c {
+                    "trace_id" if traces.drawn(value) => {
+                        let _ =
+                            write!(out, "<td><a href=\"#trace-{}\"><code>{}</code></a></td>", Esc(value), Esc(value));
+                    }
+                    "trace_id" | "span_id" => {
+                        let _ = write!(out, "<td><code>{}</code></td>", Esc(value));
+                    }
+                    "status" | "duration_ms" => {
+                        let _ = write!(out, "<td class=\"num\">{}</td>", Esc(value));
+                    }
+                    _ => {
+                        let _ = write!(out, "<td>{}</td>", Esc(value));
+                    }
+                }
+            }
+            out.push_str("<td class=\"rest\">");
+            for (k, v) in line.iter().filter(|(k, _)| !columns.contains(&k.as_str()) && k != "message") {
+                let _ = write!(out, "<span><b>{}</b>={}</span> ", Esc(k), Esc(v));
+            }
+            out.push_str("</td></tr>\n");
+        }
+        out.push_str("</tbody></table></div>\n");
+    }
+}

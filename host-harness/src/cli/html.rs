@@ -117,7 +117,8 @@ pub fn write(out: &mut dyn io::Write, c: &Collector, metrics: &Metrics, inputs: 
         &mut page,
         "metrics",
         "Metric series",
-        "Every series the module defined, as Envoy's /stats/prometheus would print it after the replay.",
+        "Every series the module defined, as Envoy's /stats/prometheus would print it after the replay. As \
+         Envoy counters (without metrics.endpoint) a histogram's sum is in whole seconds.",
     );
     series::render(&mut page, &metrics.samples);
     page.push_str("</section>\n");

@@ -90,13 +90,14 @@ impl Lines {
         for c in &columns {
             let _ = write!(out, "<th>{}</th>", Esc(c));
         }
-        out.push_str("<th>other fields</th></tr></thead><tbody>\n");
+        out.push_str("</tr></thead>\n");
         for line in &self.lines {
             let field = |name: &str| line.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
             let level = field("level").unwrap_or_default();
             let status = field("status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
-            let row = if level == "error" || status >= 500 { " class=\"error\"" } else { "" };
-            let _ = write!(out, "<tr{row}>");
+            let row = if level == "error" || status >= 500 { " error" } else { "" };
+            // One body per line: its main row, and its other fields on a row below.
+            let _ = write!(out, "<tbody class=\"line{row}\"><tr>");
             for c in &columns {
                 let value = field(c).unwrap_or_default();
                 match *c {
@@ -107,6 +108,11 @@ impl Lines {
                     "trace_id" | "span_id" => {
                         let _ = write!(out, "<td><code>{}</code></td>", Esc(value));
                     }
+                    // The time of day; the whole timestamp on hover.
+                    "timestamp" => {
+                        let time = value.split_once('T').map_or(value, |(_, time)| time);
+                        let _ = write!(out, "<td title=\"{}\">{}</td>", Esc(value), Esc(time));
+                    }
                     "status" | "duration_ms" => {
                         let _ = write!(out, "<td class=\"num\">{}</td>", Esc(value));
                     }
@@ -115,12 +121,12 @@ impl Lines {
                     }
                 }
             }
-            out.push_str("<td class=\"rest\">");
+            let _ = write!(out, "</tr><tr class=\"more\"><td colspan=\"{}\">", columns.len());
             for (k, v) in line.iter().filter(|(k, _)| !columns.contains(&k.as_str()) && k != "message") {
                 let _ = write!(out, "<span><b>{}</b>={}</span> ", Esc(k), Esc(v));
             }
-            out.push_str("</td></tr>\n");
+            out.push_str("</td></tr></tbody>\n");
         }
-        out.push_str("</tbody></table></div>\n");
+        out.push_str("</table></div>\n");
     }
 }

@@ -175,7 +175,8 @@ impl Histogram {
         // No sum or mean: as Envoy counters (without metrics.endpoint) the module's `_sum` is in
         // whole seconds; the series table shows it as reported.
         let quantiles = if values.is_empty() { String::from("no observations") } else { values.join(" · ") };
-        let _ = writeln!(out, "<p class=\"stats\">{} requests · {quantiles}</p></figure>", number(self.count));
+        let requests = if self.count == 1.0 { "request" } else { "requests" };
+        let _ = writeln!(out, "<p class=\"stats\">{} {requests} · {quantiles}</p></figure>", number(self.count));
     }
 
     /// Where `seconds` falls along the bars: in the bucket `(lower, le]` holding it, at the same

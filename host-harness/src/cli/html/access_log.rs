@@ -130,3 +130,43 @@ impl Lines {
         out.push_str("</table></div>\n");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(message: &str) -> LogReport {
+        LogReport {
+            level: String::from("info"),
+            context: 2,
+            source: "stream",
+            line: Some(1),
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn access_lines_are_kept_up_to_the_cap_and_other_lines_apart() {
+        let mut lines = Lines::default();
+        lines.add(&line("meshlens: configured"));
+        lines.add(&line(r#"{"event_type":"access_failure_burst","count":5}"#));
+        for i in 0..MAX_LINES + 3 {
+            lines.add(&line(&format!(
+                r#"{{"status":200,"path":"/p{i}","trace_id":"{i:032x}","user_agent":"{}"}}"#,
+                "u".repeat(500)
+            )));
+        }
+        assert_eq!(
+            (lines.access, lines.lines.len(), lines.others, lines.other.len()),
+            (MAX_LINES + 3, MAX_LINES, 2, 2)
+        );
+        let agent = &lines.lines[0].iter().find(|(k, _)| k == "user_agent").unwrap().1;
+        assert_eq!(agent.chars().count(), MAX_FIELD + 1, "clipped, with an ellipsis");
+        let mut out = String::new();
+        lines.render(&mut out, &Traces::default());
+        assert!(out.contains("2000 of 2000 lines"));
+        assert!(out.contains("(the first 2000 of 2003 access lines are kept)"));
+        assert!(!out.contains("href="), "no trace is drawn, so no link");
+        assert_eq!(out.matches("<tbody class=\"line\">").count(), MAX_LINES);
+    }
+}

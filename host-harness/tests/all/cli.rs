@@ -10,7 +10,7 @@ use crate::guest;
 use crate::support::{edge_telemetry_path, repo_root};
 
 /// Runs `meshlens` with `args`, standard input closed.
-fn meshlens<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+pub(crate) fn meshlens<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_meshlens")).args(args).stdin(Stdio::null()).output().unwrap()
 }
 
@@ -18,16 +18,16 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
-fn testdata(name: &str) -> PathBuf {
+pub(crate) fn testdata(name: &str) -> PathBuf {
     repo_root().join("host-harness/testdata").join(name)
 }
 
 /// A fresh directory for one test's files.
-fn scratch(test: &str) -> PathBuf {
+pub(crate) fn scratch(test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -35,7 +35,7 @@ fn scratch(test: &str) -> PathBuf {
 }
 
 /// `meshlens run` on the sample traffic with the sample configuration, plus `extra` flags.
-fn run_sample(extra: &[&str]) -> Output {
+pub(crate) fn run_sample(extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec![
         "run".into(),
         "--wasm".into(),
@@ -474,7 +474,7 @@ fn bad_flags_exit_2_with_the_usage() {
         (&["run", "--traffic", "t.jsonl"], "missing --wasm FILE"),
         (
             &["run", "--wasm", "m.wasm", "--traffic", "t.jsonl", "--format", "yaml"],
-            "--format: expected text, json, jsonl, summary or cost, got 'yaml'",
+            "--format: expected text, json, jsonl, summary, cost or html, got 'yaml'",
         ),
         (&["run", "--wasm", "m.wasm", "--traffic"], "--traffic needs a value (FILE)"),
         (&["replay"], "unknown command 'replay'; the commands are run and help"),

@@ -19,6 +19,7 @@ mod abi_streams;
 mod abi_traps;
 mod abi_wasi;
 mod cli;
+mod cli_html;
 mod edge_telemetry;
 mod guest;
 mod memory;

@@ -236,13 +236,19 @@ impl Browser {
     /// Saves a screenshot of the whole page (beyond the window, through the DevTools protocol's
     /// `Page.captureScreenshot`) as PNG to `path`.
     pub fn screenshot(&self, path: &Path) {
+        self.screenshot_top(path, 12_000.0);
+    }
+
+    /// [`Browser::screenshot`] of the page's first `max_height` CSS pixels.
+    pub fn screenshot_top(&self, path: &Path, max_height: f64) {
         let metrics = self.cdp("Page.getLayoutMetrics", json!({}));
         let size = &metrics["cssContentSize"];
-        let (width, height) = (size["width"].as_f64().unwrap_or(1280.0), size["height"].as_f64().unwrap_or(800.0));
+        let width = size["width"].as_f64().unwrap_or(1280.0);
+        let height = size["height"].as_f64().unwrap_or(800.0).min(max_height);
         let shot = self.cdp(
             "Page.captureScreenshot",
             json!({"format": "png", "captureBeyondViewport": true,
-                   "clip": {"x": 0, "y": 0, "width": width, "height": height.min(12000.0), "scale": 1}}),
+                   "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}),
         );
         let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");

@@ -105,6 +105,10 @@ pub struct Sent {
     pub upstream: Option<Vec<(String, String)>>,
     /// The response headers sent downstream.
     pub downstream: Vec<(String, String)>,
+    /// The request's span context (`None` without tracing), read before stream end.
+    pub context: Option<crate::propagation::SpanContext>,
+    /// The record of its trace-context decision ([`crate::tracer::Decision`]).
+    pub decision: Option<crate::tracer::Decision>,
 }
 
 impl FakeHost {
@@ -381,11 +385,14 @@ impl FakeHost {
             pipeline.on_response_trailers(&mut exchange, self);
             self.response_trailers.borrow_mut().clear();
         }
+        // Stream end takes the span: what the request decided is read before.
+        let context = exchange.context().cloned();
+        let decision = exchange.decision().copied();
         self.request_visible.set(true);
         pipeline.on_log(&mut exchange, self);
         self.request_visible.set(false);
         self.deliver_wakes(pipeline);
-        Sent { upstream, downstream }
+        Sent { upstream, downstream, context, decision }
     }
 
     /// Runs [`super::Pipeline::on_wake`] once per pending wake-up.

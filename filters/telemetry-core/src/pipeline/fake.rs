@@ -216,9 +216,23 @@ impl Headers for FakeHost {
     }
 }
 
+/// Envoy's `setCopy` (`proxy_replace_header_map_value`): the first entry of `name` takes the value
+/// where it stands, later duplicates go; absent, the header is appended. The order is what the
+/// upstream and the client receive, and the harness's.
 fn set(map: &mut Vec<(String, String)>, name: &str, value: &str) {
-    map.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-    map.push((name.to_owned(), value.to_owned()));
+    let Some(first) = map.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)) else {
+        map.push((name.to_owned(), value.to_owned()));
+        return;
+    };
+    let mut i = 0;
+    map.retain(|(k, _)| {
+        let keep = i <= first || !k.eq_ignore_ascii_case(name);
+        i += 1;
+        keep
+    });
+    if let Some(entry) = map.get_mut(first) {
+        entry.1 = value.to_owned();
+    }
 }
 
 impl Properties for FakeHost {

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** A header list: `[name, value]` pairs, in order. */
-export type Headers = [string, string][];
+export type HeaderList = [string, string][];
 
 /** The input of `simulate` (every field optional; defaults in brackets). */
 export interface SimulateInput {
@@ -14,19 +14,19 @@ export interface SimulateInput {
   config?: string;
   request?: {
     method?: string;        // ["GET"]
-    path?: string;          // [":path", query included; "/"]
+    path?: string;          // :path, query included ["/"]
     scheme?: string;        // ["http"]
     authority?: string;     // ["localhost"]
-    headers?: Headers;      // after :method, :path, :scheme, :authority [[]]
+    headers?: HeaderList;   // after :method, :path, :scheme, :authority [[]]
     body_bytes?: number;    // [0; at most 16 MiB]
   };
   response?: {
     status?: number;        // [200]
-    headers?: Headers;      // after :status [[]]
+    headers?: HeaderList;   // after :status [[]]
     body_bytes?: number;    // [0]
     latency_ms?: number;    // request headers to response headers [0]
     from_upstream?: boolean; // false: a reply the proxy generated, nothing sent upstream [true]
-    trailers?: Headers | null; // [null: none]
+    trailers?: HeaderList | null; // [null: none]
   };
   /** Envoy attributes by path ("source.address", "upstream.address", "response.flags",
    *  "response.backend_latency" in ns, ...): a string or an integer. Absent when not listed. */
@@ -90,8 +90,8 @@ export interface SimulateOutput {
   /** null without tracing. */
   decision: Decision | null;
   /** null for a reply the proxy generated. */
-  upstream_request_headers: Headers | null;
-  downstream_response_headers: Headers;
+  upstream_request_headers: HeaderList | null;
+  downstream_response_headers: HeaderList;
   /** Exported spans as OTLP JSON span objects (traceId, spanId, parentSpanId, name, kind, times
    *  as strings of ns, attributes, status, links, ...), as the harness decodes them. */
   spans: object[];

@@ -207,7 +207,8 @@ fn test(extra: &[String]) -> Result<(), String> {
 }
 
 /// `cargo fmt --check` and `cargo clippy -D warnings` (all targets and features, native; the
-/// crates that ship as or into wasm guests also for `wasm32-wasip1`).
+/// crates that ship as or into wasm guests also for `wasm32-wasip1`, the playground for
+/// `wasm32-unknown-unknown`).
 fn checks(root: &Path) -> Result<(), String> {
     let fmt = Command::new(cargo()).current_dir(root).args(["fmt", "--all", "--check"]).status();
     if !fmt.is_ok_and(|s| s.success()) {
@@ -236,7 +237,9 @@ fn checks(root: &Path) -> Result<(), String> {
         "-D",
         "warnings",
     ];
-    for args in [&native[..], guests] {
+    // The browser playground, for the target it ships for.
+    let browser = ["clippy", "--target", "wasm32-unknown-unknown", "-p", "meshlens-playground", "--", "-D", "warnings"];
+    for args in [&native[..], guests, &browser[..]] {
         let ok = Command::new(cargo()).current_dir(root).args(args).status().is_ok_and(|s| s.success());
         if !ok {
             return Err(format!("`cargo {}` found problems (above); fix them before the tests run", args.join(" ")));

@@ -83,7 +83,11 @@ pub struct Exchange {
     /// Set once the request was seen (its headers read), in whichever callback came first.
     request: Option<Request>,
     span: Option<ActiveSpan>,
-    /// The record of the trace-context decision made for `span` (see [`tracer::Decision`]).
+    /// The record of the trace-context decision made for `span` (see [`tracer::Decision`]), kept
+    /// only where a host reads it (the recording host: the tests and the playground). In the
+    /// module, keeping it would cost every request 63 guest instructions for no reader
+    /// (`cargo xtask cost`).
+    #[cfg(any(test, feature = "fake-host"))]
     decision: Option<tracer::Decision>,
     /// `:status` of the response headers, read while they pass.
     status: Option<u16>,
@@ -507,7 +511,10 @@ impl Pipeline {
                     span = SpanCapture::of(&self.plan, headers);
                 }
                 exchange.span = Some(started.span);
-                exchange.decision = Some(started.decision);
+                #[cfg(any(test, feature = "fake-host"))]
+                {
+                    exchange.decision = Some(started.decision);
+                }
             }
             let log_extra = keep(&self.plan.log_extra);
             exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra, span });
@@ -572,7 +579,9 @@ impl Exchange {
         self.span.as_ref().map(|s| &s.context)
     }
 
-    /// The record of the trace-context decision made for this request: what was decided and why.
+    /// The record of the trace-context decision made for this request: what was decided and why
+    /// (with the recording host only: see the field).
+    #[cfg(any(test, feature = "fake-host"))]
     pub fn decision(&self) -> Option<&tracer::Decision> {
         self.decision.as_ref()
     }

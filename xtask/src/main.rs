@@ -22,6 +22,9 @@
 //!   in the harness, with invariants checked on every exchange (`tests/fuzz`).
 //! - `cargo xtask package`: build the module and write it as an OCI image layout that Istio's
 //!   Wasm image fetcher accepts (`target/oci/meshlens-edge-telemetry/`), printing the digests.
+//! - `cargo xtask playground`: build the browser playground (`meshlens-playground` for
+//!   `wasm32-unknown-unknown`, wasm-bindgen, the page) into `target/playground/` and serve it on
+//!   127.0.0.1 (`playground.rs`).
 //!
 //! Installs only into the project (`.venv/`), through rustup, or Debian packages through apt
 //! when running as root; says exactly what is missing when it cannot install it.
@@ -34,6 +37,7 @@
 mod cargo_build;
 mod cost;
 mod package;
+mod playground;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -101,6 +105,12 @@ commands:
   package     build the module and write it as an OCI image (Istio's Wasm image, compat
               variant) to target/oci/meshlens-edge-telemetry/, without a Docker engine;
               print the digest and the lines for WasmPlugin.spec
+  playground  build the browser playground: meshlens-playground (telemetry-core on its
+              recording host) for wasm32-unknown-unknown (profile `browser`), wasm-bindgen
+              0.2.130 --target web (installed into target/tools unless $MESHLENS_WASM_BINDGEN
+              names one) into target/playground/pkg/, the page from filters/playground/www/;
+              then serve target/playground/ on 127.0.0.1 and print its URL.
+              --port N (default 8088; 0: any free port), --build-only (build, do not serve)
   setup       only install what is missing
   help        print this text
 ";
@@ -118,6 +128,9 @@ fn main() -> ExitCode {
         Some("cost") => cost(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("package") => build_wasm().and_then(|wasm| package::package(&root(), &wasm)).map(|_| ()),
+        Some("playground") => {
+            setup::wasm_target().and_then(|()| playground::main(&root(), args.get(1..).unwrap_or_default()))
+        }
         Some("setup") => setup::all(&root()).map(|_| ()),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
@@ -200,7 +213,8 @@ fn test(extra: &[String]) -> Result<(), String> {
 }
 
 /// `cargo fmt --check` and `cargo clippy -D warnings` (all targets and features, native; the
-/// crates that ship as or into wasm guests also for `wasm32-wasip1`).
+/// crates that ship as or into wasm guests also for `wasm32-wasip1`, the playground for
+/// `wasm32-unknown-unknown`).
 fn checks(root: &Path) -> Result<(), String> {
     let fmt = Command::new(cargo()).current_dir(root).args(["fmt", "--all", "--check"]).status();
     if !fmt.is_ok_and(|s| s.success()) {
@@ -229,7 +243,9 @@ fn checks(root: &Path) -> Result<(), String> {
         "-D",
         "warnings",
     ];
-    for args in [&native[..], guests] {
+    // The browser playground, for the target it ships for.
+    let browser = ["clippy", "--target", "wasm32-unknown-unknown", "-p", "meshlens-playground", "--", "-D", "warnings"];
+    for args in [&native[..], guests, &browser[..]] {
         let ok = Command::new(cargo()).current_dir(root).args(args).status().is_ok_and(|s| s.success());
         if !ok {
             return Err(format!("`cargo {}` found problems (above); fix them before the tests run", args.join(" ")));

@@ -90,7 +90,7 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                host::log(LogLevel::Error, &e.0);
+                host::log(LogLevel::Error, &e.line);
                 false
             }
         }

@@ -33,7 +33,7 @@ use host::Host;
 pub use plan::Plan;
 
 use crate::access_log::LogRecord;
-use crate::config::{Config, Encoding, ExporterConfig};
+use crate::config::{Config, ConfigError, Encoding, ExporterConfig};
 use crate::grpc;
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
@@ -83,6 +83,12 @@ pub struct Exchange {
     /// Set once the request was seen (its headers read), in whichever callback came first.
     request: Option<Request>,
     span: Option<ActiveSpan>,
+    /// The record of the trace-context decision made for `span` (see [`tracer::Decision`]), kept
+    /// only where a host reads it (the recording host: the tests and the playground). In the
+    /// module, keeping it would cost every request 63 guest instructions for no reader
+    /// (`cargo xtask cost`).
+    #[cfg(any(test, feature = "fake-host"))]
+    decision: Option<tracer::Decision>,
     /// `:status` of the response headers, read while they pass.
     status: Option<u16>,
     /// A gRPC call's `grpc-status`, from the trailers or a trailers-only response's headers.
@@ -129,9 +135,15 @@ enum Seen {
     End,
 }
 
-/// Why a configuration was refused: the line to log.
+/// Why a configuration was refused: the line to log, and for an invalid configuration the field
+/// and the message that line names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigureError(pub String);
+pub struct ConfigureError {
+    /// The line the module logs (at error level) when it refuses the configuration.
+    pub line: String,
+    /// The configuration's own error; `None` when the host failed instead (random source, tick).
+    pub invalid: Option<ConfigError>,
+}
 
 /// What an exchange keeps from its request headers (and, for configured fields, its response
 /// headers).
@@ -161,11 +173,13 @@ impl Pipeline {
     /// the self-telemetry counters, asks for the tick, and counts the accepted configuration.
     pub fn configure(bytes: &[u8], host: &impl Host) -> Result<Self, ConfigureError> {
         // The VM environment is read here, once, and only for the variables the configuration names.
-        let config = Config::from_json_with_env(bytes, &|name| host.env_var(name))
-            .map_err(|e| ConfigureError(format!("meshlens: invalid plugin configuration: {e}")))?;
+        let config = Config::from_json_with_env(bytes, &|name| host.env_var(name)).map_err(|e| ConfigureError {
+            line: format!("meshlens: invalid plugin configuration: {e}"),
+            invalid: Some(e),
+        })?;
         let seed = host
             .random_seed()
-            .map_err(|e| ConfigureError(format!("meshlens: the host's random source failed: {e}")))?;
+            .map_err(|e| ConfigureError::host(format!("meshlens: the host's random source failed: {e}")))?;
         let otlp_logs = config.access_log.as_ref().filter(|a| a.otlp).map(|a| a.otlp_path.clone());
         let otlp_metrics = config.metrics.as_ref().and_then(|m| m.otlp.clone());
         let mut counters = Counters::define(host, otlp_logs.is_some(), otlp_metrics.is_some());
@@ -194,7 +208,8 @@ impl Pipeline {
             (None, None) => None,
         };
         if let Some(ms) = tick_ms {
-            host.set_tick_period_ms(ms).map_err(|e| ConfigureError(format!("meshlens: cannot set the tick: {e}")))?;
+            host.set_tick_period_ms(ms)
+                .map_err(|e| ConfigureError::host(format!("meshlens: cannot set the tick: {e}")))?;
         }
         counters.config_reloaded(host);
         log_level::check_access_lines(config.access_log.as_ref(), host);
@@ -445,6 +460,11 @@ impl Pipeline {
         }
     }
 
+    /// Redactions made on this worker so far, by kind (the host's counters get them on the tick).
+    pub fn redactions(&self) -> &Counts {
+        &self.redactions
+    }
+
     /// Spans waiting for export on this worker.
     pub fn queued_spans(&self) -> usize {
         self.spans.as_ref().map_or(0, Exporter::queued)
@@ -491,6 +511,10 @@ impl Pipeline {
                     span = SpanCapture::of(&self.plan, headers);
                 }
                 exchange.span = Some(started.span);
+                #[cfg(any(test, feature = "fake-host"))]
+                {
+                    exchange.decision = Some(started.decision);
+                }
             }
             let log_extra = keep(&self.plan.log_extra);
             exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra, span });
@@ -523,6 +547,13 @@ impl Pipeline {
     }
 }
 
+impl ConfigureError {
+    /// A refusal caused by the host, not by the configuration.
+    fn host(line: String) -> Self {
+        Self { line, invalid: None }
+    }
+}
+
 impl SpanCapture {
     /// Reads a sampled span's request-header values; the other attributes start absent.
     fn of(plan: &Plan, headers: &(impl HeaderLookup + ?Sized)) -> Self {
@@ -542,6 +573,19 @@ impl SpanCapture {
 }
 
 impl Exchange {
+    /// This request's span context (this proxy's span), once its request headers were read with
+    /// tracing on.
+    pub fn context(&self) -> Option<&crate::propagation::SpanContext> {
+        self.span.as_ref().map(|s| &s.context)
+    }
+
+    /// The record of the trace-context decision made for this request: what was decided and why
+    /// (with the recording host only: see the field).
+    #[cfg(any(test, feature = "fake-host"))]
+    pub fn decision(&self) -> Option<&tracer::Decision> {
+        self.decision.as_ref()
+    }
+
     /// A request body chunk of `size` bytes passed (the filter never buffers).
     pub fn on_request_body(&mut self, size: usize) {
         self.request_body_bytes = self.request_body_bytes.saturating_add(size as u64);

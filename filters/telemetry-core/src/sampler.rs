@@ -27,6 +27,22 @@ pub enum RouteRule {
     Ratio(Ratio),
 }
 
+/// Which rule of the sampler decided a request, in the order of precedence (see the module
+/// documentation): what the decision record (`tracer::Decision`) shows, and nothing else reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleReason {
+    /// The route's rule is `always`.
+    RouteAlways,
+    /// The route's rule is `never`.
+    RouteNever,
+    /// The trusted parent's sampled flag (or a B3 sampling state sent without ids).
+    Parent,
+    /// A new trace on a route with a ratio rule: the trace id against that ratio.
+    RouteRatio(Ratio),
+    /// A new trace without a route rule: the trace id against the default ratio.
+    DefaultRatio(Ratio),
+}
+
 /// The sampler: a default ratio and rules indexed by [`RouteId`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sampler {
@@ -58,6 +74,14 @@ impl Ratio {
     pub fn samples_value(self, value: u64) -> bool {
         self.threshold.is_none_or(|t| value < t)
     }
+
+    /// The ratio, from its threshold: exactly the configured number for every ratio from 2^-12
+    /// up (the threshold is then that number times 2^64, an integer), within 2^-64 below.
+    pub fn value(self) -> f64 {
+        // Integer to float: at most 2^-53 relative rounding; 2^64 as f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        self.threshold.map_or(1.0, |t| t as f64 / 18_446_744_073_709_551_616.0)
+    }
 }
 
 impl Sampler {
@@ -68,13 +92,24 @@ impl Sampler {
 
     /// Decides for one request. `parent_sampled` is `None` when the trace starts here.
     pub fn should_sample(&self, trace_id: TraceId, parent_sampled: Option<bool>, route: Option<RouteId>) -> bool {
+        self.decide(trace_id, parent_sampled, route).0
+    }
+
+    /// [`Sampler::should_sample`], with the rule that decided.
+    #[inline]
+    pub fn decide(
+        &self,
+        trace_id: TraceId,
+        parent_sampled: Option<bool>,
+        route: Option<RouteId>,
+    ) -> (bool, SampleReason) {
         let rule = route.and_then(|r| self.rules.get(r.0).copied().flatten());
         match (rule, parent_sampled) {
-            (Some(RouteRule::Always), _) => true,
-            (Some(RouteRule::Never), _) => false,
-            (_, Some(parent)) => parent,
-            (Some(RouteRule::Ratio(ratio)), None) => ratio.samples(trace_id),
-            (None, None) => self.default.samples(trace_id),
+            (Some(RouteRule::Always), _) => (true, SampleReason::RouteAlways),
+            (Some(RouteRule::Never), _) => (false, SampleReason::RouteNever),
+            (_, Some(parent)) => (parent, SampleReason::Parent),
+            (Some(RouteRule::Ratio(ratio)), None) => (ratio.samples(trace_id), SampleReason::RouteRatio(ratio)),
+            (None, None) => (self.default.samples(trace_id), SampleReason::DefaultRatio(self.default)),
         }
     }
 }
@@ -118,6 +153,34 @@ mod tests {
         let id = IdGenerator::from_seed([3; 32]).trace_id();
         assert!(!s.should_sample(id, None, Some(RouteId(0))));
         assert!(s.should_sample(id, Some(true), Some(RouteId(0))));
+    }
+
+    #[test]
+    fn decide_names_each_rule() {
+        let s = Sampler::new(
+            ratio(1.0),
+            vec![Some(RouteRule::Always), Some(RouteRule::Never), Some(RouteRule::Ratio(ratio(0.0))), None],
+        );
+        let id = IdGenerator::from_seed([5; 32]).trace_id();
+        let route = |i| Some(RouteId(i));
+        assert_eq!(s.decide(id, Some(false), route(0)), (true, SampleReason::RouteAlways));
+        assert_eq!(s.decide(id, Some(true), route(1)), (false, SampleReason::RouteNever));
+        assert_eq!(s.decide(id, Some(false), route(2)), (false, SampleReason::Parent));
+        assert_eq!(s.decide(id, Some(true), route(3)), (true, SampleReason::Parent));
+        assert_eq!(s.decide(id, None, route(2)), (false, SampleReason::RouteRatio(ratio(0.0))));
+        assert_eq!(s.decide(id, None, route(3)), (true, SampleReason::DefaultRatio(ratio(1.0))));
+        assert_eq!(s.decide(id, None, None), (true, SampleReason::DefaultRatio(ratio(1.0))));
+        // `should_sample` is `decide`'s answer.
+        for (parent, r) in [(None, None), (Some(true), route(1)), (None, route(2)), (Some(false), route(3))] {
+            assert_eq!(s.should_sample(id, parent, r), s.decide(id, parent, r).0);
+        }
+    }
+
+    #[test]
+    fn a_ratio_gives_back_its_value() {
+        for r in [0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.999, 1.0] {
+            assert_eq!(ratio(r).value(), r, "{r}");
+        }
     }
 
     #[test]

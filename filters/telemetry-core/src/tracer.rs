@@ -6,6 +6,7 @@
 
 pub mod attributes;
 pub mod client;
+pub mod decision;
 
 use std::borrow::Cow;
 
@@ -16,6 +17,7 @@ use crate::propagation::{self, Format, HeaderLookup, SpanContext, TraceFlags, b3
 use crate::redact::{Counts, Policy};
 use crate::route::{self, RouteId, RouteTable};
 use crate::span::{KeyValue, Link, Span, SpanKind, Status, StatusCode};
+pub use decision::{Decision, TraceOrigin, TraceStateFate};
 
 /// The state of one request's span between `on_request_headers` and `on_log`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,8 @@ pub struct Started {
     pub remove: Vec<&'static str>,
     /// Some configured format's headers were present but invalid.
     pub invalid_context: bool,
+    /// What was decided and why: the record of this decision (see [`Decision`]).
+    pub decision: Decision,
 }
 
 /// What is known when the stream ends.
@@ -210,7 +214,9 @@ pub fn start_request(
     };
     // The ratio samplers compare the id's low 64 bits (`sampler.rs`); the flag changes nothing
     // there.
-    let sampled = cfg.sampler.should_sample(trace_id, parent_sampled, request.route);
+    let decided = cfg.sampler.decide(trace_id, parent_sampled, request.route);
+    let decision = Decision::new(&extracted, cfg.edge_policy, decided);
+    let sampled = decided.0;
     let context = SpanContext {
         trace_id,
         span_id: ids.span_id(),
@@ -251,7 +257,7 @@ pub fn start_request(
         start_unix_nanos: now_unix_nanos,
         client,
     };
-    Started { span, inject, remove, invalid_context: extracted.invalid }
+    Started { span, inject, remove, invalid_context: extracted.invalid, decision }
 }
 
 /// The headers to add to the response: the trace-ID header and W3C `traceresponse`

@@ -4,8 +4,8 @@
 //! and `promtool`, `amtool`, `skopeo` and a registry, the Python validators), so they belong to
 //! the full tier: they are compiled only with the `e2e` feature, which `cargo xtask test` turns
 //! on. Plain `cargo test` builds this binary without them instead of letting them skip.
-//! `glue_parity`, `label_sets` and `planted_secrets` need only the harness and the built module:
-//! they are in the fast tier (`label_sets` has one `e2e` test inside).
+//! `glue_parity`, `playground_parity`, `label_sets` and `planted_secrets` need only the harness and
+//! the built module: they are in the fast tier (`label_sets` has one `e2e` test inside).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[cfg(feature = "e2e")]
@@ -63,6 +63,7 @@ mod otlp_receivers;
 #[cfg(feature = "e2e")]
 mod otlp_validator;
 mod planted_secrets;
+mod playground_parity;
 #[cfg(feature = "e2e")]
 mod prometheus_e2e;
 #[cfg(feature = "e2e")]

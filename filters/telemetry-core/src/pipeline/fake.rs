@@ -105,6 +105,10 @@ pub struct Sent {
     pub upstream: Option<Vec<(String, String)>>,
     /// The response headers sent downstream.
     pub downstream: Vec<(String, String)>,
+    /// The request's span context (`None` without tracing), read before stream end.
+    pub context: Option<crate::propagation::SpanContext>,
+    /// The record of its trace-context decision ([`crate::tracer::Decision`]).
+    pub decision: Option<crate::tracer::Decision>,
 }
 
 impl FakeHost {
@@ -212,9 +216,23 @@ impl Headers for FakeHost {
     }
 }
 
+/// Envoy's `setCopy` (`proxy_replace_header_map_value`): the first entry of `name` takes the value
+/// where it stands, later duplicates go; absent, the header is appended. The order is what the
+/// upstream and the client receive, and the harness's.
 fn set(map: &mut Vec<(String, String)>, name: &str, value: &str) {
-    map.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-    map.push((name.to_owned(), value.to_owned()));
+    let Some(first) = map.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)) else {
+        map.push((name.to_owned(), value.to_owned()));
+        return;
+    };
+    let mut i = 0;
+    map.retain(|(k, _)| {
+        let keep = i <= first || !k.eq_ignore_ascii_case(name);
+        i += 1;
+        keep
+    });
+    if let Some(entry) = map.get_mut(first) {
+        entry.1 = value.to_owned();
+    }
 }
 
 impl Properties for FakeHost {
@@ -381,11 +399,14 @@ impl FakeHost {
             pipeline.on_response_trailers(&mut exchange, self);
             self.response_trailers.borrow_mut().clear();
         }
+        // Stream end takes the span: what the request decided is read before.
+        let context = exchange.context().cloned();
+        let decision = exchange.decision().copied();
         self.request_visible.set(true);
         pipeline.on_log(&mut exchange, self);
         self.request_visible.set(false);
         self.deliver_wakes(pipeline);
-        Sent { upstream, downstream }
+        Sent { upstream, downstream, context, decision }
     }
 
     /// Runs [`super::Pipeline::on_wake`] once per pending wake-up.

@@ -348,6 +348,26 @@ fn trace_headers_sent_upstream_follow_the_configured_formats() {
 }
 
 #[test]
+fn each_exchange_keeps_the_record_of_its_trace_decision() {
+    use crate::propagation::Format;
+    use crate::tracer::{TraceOrigin, TraceStateFate};
+    let run = run();
+    let decision = |i: usize| run.sent[i].decision.unwrap();
+    assert_eq!((decision(0).extracted, decision(0).trace), (Some(Format::TraceContext), TraceOrigin::Continued));
+    assert_eq!(decision(0).tracestate, TraceStateFate::Kept);
+    assert_eq!((decision(1).extracted, decision(1).trace), (None, TraceOrigin::Started));
+    assert!(decision(2).invalid_context && decision(2).trace == TraceOrigin::Started);
+    assert_eq!(decision(3).extracted, Some(Format::B3Single));
+    assert!(!decision(4).sampled, "the unsampled caller");
+    // The record names the span the exchange exported and the ids sent downstream.
+    for (i, sent) in run.sent.iter().enumerate() {
+        let context = sent.context.as_ref().unwrap();
+        assert_eq!(sent.decision.unwrap().sampled, context.flags.sampled(), "scenario {i}");
+        assert_eq!(header(&sent.downstream, "x-trace-id"), Some(context.trace_id.to_hex().as_str()), "scenario {i}");
+    }
+}
+
+#[test]
 fn metric_series_are_served_and_self_telemetry_reaches_the_host_on_the_tick() {
     let mut run = run();
     let text = scrape(&run.host, &mut run.pipeline);

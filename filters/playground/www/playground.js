@@ -376,7 +376,7 @@ function renderLogs(logs) {
 }
 
 function renderResults(input, out) {
-  const error = out.input_error || (out.config_error && `The configuration is refused (${out.config_error.path || 'config'}): nothing ran.`);
+  const error = out.input_error || (out.config_error && `The module refuses this configuration (${out.config_error.path || 'config'}), so Envoy would not load it: nothing ran. Greyed below: the results of the last accepted one.`);
   $('result-error').hidden = !error;
   $('result-error').textContent = error || '';
   $('results').classList.toggle('stale', Boolean(error));

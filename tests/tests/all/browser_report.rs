@@ -30,16 +30,22 @@ fn meshlens_cli() -> PathBuf {
 
 /// Replays the Chat2SQL sample traffic through the module and writes the HTML report.
 fn report() -> PathBuf {
+    let traffic = paths::repo_root().join("host-harness/testdata/chat2sql.jsonl");
+    report_of(&traffic, "chat2sql-report.html")
+}
+
+/// Replays `traffic` under the Chat2SQL configuration and writes the HTML report as `name`.
+fn report_of(traffic: &std::path::Path, name: &str) -> PathBuf {
     let root = paths::repo_root();
     let data = root.join("host-harness/testdata");
-    let out = browser::artifacts_dir().join("chat2sql-report.html");
+    let out = browser::artifacts_dir().join(name);
     let run = Command::new(meshlens_cli())
         .args(["run", "--format", "html", "--wasm"])
         .arg(paths::edge_telemetry_wasm())
         .arg("--config")
         .arg(data.join("chat2sql.config.json"))
         .arg("--traffic")
-        .arg(data.join("chat2sql.jsonl"))
+        .arg(traffic)
         .arg("--envoy-config")
         .arg(root.join("envoy-config/edge-gateway.yaml"))
         .output()
@@ -141,4 +147,49 @@ fn the_report_draws_the_replay_in_a_browser() {
     browser.screenshot_top(&browser::artifacts_dir().join("report.png"), 1900.0);
     let errors = browser.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// Three requests of one caller's trace, of 1,000, 250 and 100 ms: three SERVER spans (and their
+/// CLIENT spans) in one waterfall, drawn 1 : 1/4 : 1/10 as wide, at their offsets.
+#[test]
+fn spans_of_different_durations_are_drawn_to_scale() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let exchange = |at_ms: u64, latency_ms: u64, status: u16| {
+        serde_json::json!({"method": "POST", "path": "/api/v1/query", "at_ms": at_ms,
+            "headers": {"traceparent": traceparent}, "response": {"status": status, "latency_ms": latency_ms}})
+        .to_string()
+    };
+    let traffic = browser::artifacts_dir().join("shared-trace.jsonl");
+    let lines = [exchange(0, 1000, 200), exchange(250, 250, 200), exchange(400, 100, 503)];
+    std::fs::write(&traffic, lines.join("\n") + "\n").expect("write the traffic");
+    let file = report_of(&traffic, "shared-trace-report.html");
+    let browser = Browser::start(1280, 900);
+    browser.goto(&format!("file://{}", file.display()));
+    browser.wait_for(".span-bar", WAIT);
+    let bars: Vec<(f64, f64, f64, Option<String>)> = browser
+        .find_all(".span-bar")
+        .iter()
+        .map(|b| {
+            let (x, _, width, _) = b.rect();
+            (number(b.attr("data-duration-ns")), x, width, b.attr("data-status"))
+        })
+        .collect();
+    assert_eq!(bars.len(), 6, "three SERVER and three CLIENT spans");
+    let longest = bars.iter().map(|b| b.0).fold(0.0, f64::max);
+    assert_eq!(longest, 1e9);
+    let (full, x0) = bars.iter().find(|b| b.0 == longest).map(|b| (b.2, b.1)).unwrap();
+    for (duration, x, width, _) in &bars {
+        assert!((width - full * duration / longest).abs() <= 1.5, "{duration} ns drawn {width}px of {full}px");
+    }
+    // The 250 ms request started 250 ms in, the 100 ms one 400 ms in.
+    for (duration, start) in [(250e6, 250e6), (100e6, 400e6)] {
+        let bar = bars.iter().find(|b| b.0 == duration).unwrap();
+        assert!((bar.1 - x0 - full * start / longest).abs() <= 1.5, "{duration} ns at {}px", bar.1 - x0);
+    }
+    for (duration, _, _, status) in &bars {
+        let want = if *duration == 100e6 { "error" } else { "unset" };
+        assert_eq!(status.as_deref(), Some(want), "the 503 is the error: {bars:?}");
+    }
+    browser.screenshot(&browser::artifacts_dir().join("report-shared-trace.png"));
+    assert!(browser.console_errors().is_empty());
 }

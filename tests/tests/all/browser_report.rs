@@ -178,7 +178,7 @@ fn spans_of_different_durations_are_drawn_to_scale() {
     let longest = bars.iter().map(|b| b.0).fold(0.0, f64::max);
     assert_eq!(longest, 1e9);
     let (full, x0) = bars.iter().find(|b| b.0 == longest).map(|b| (b.2, b.1)).unwrap();
-    for (duration, x, width, _) in &bars {
+    for (duration, _, width, _) in &bars {
         assert!((width - full * duration / longest).abs() <= 1.5, "{duration} ns drawn {width}px of {full}px");
     }
     // The 250 ms request started 250 ms in, the 100 ms one 400 ms in.

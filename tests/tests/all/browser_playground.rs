@@ -54,7 +54,7 @@ fn every_preset_shows_what_the_core_does_and_the_page_has_no_console_error() {
         &[],
     );
     println!(
-        "playground load: navigation loadEventEnd {} ms, ready (wasm instantiated, first render) {} ms",
+        "playground load: navigation loadEventEnd {} ms, usable (wasm instantiated, first simulation shown) {} ms after navigation start",
         load_ms[0], load_ms[1]
     );
     let presets = meshlens_playground::presets();

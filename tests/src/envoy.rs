@@ -145,6 +145,9 @@ impl Envoy {
         cmd.args(["-c", &config.display().to_string(), "--concurrency", &concurrency.to_string()])
             .args(log_flags)
             .args(["--use-dynamic-base-id", "--log-path", &log.display().to_string()])
+            // Envoy flushes `--log-path` every 10 s by default: a test that waits for a line
+            // would wait that long, and one waiting less fails under load.
+            .args(["--file-flush-interval-msec", "100"])
             .args(["--disable-hot-restart"])
             .current_dir(paths::repo_root());
         let (listener, admin) =

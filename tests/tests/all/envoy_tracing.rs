@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use meshlens_tests::envoy::{Envoy, Render, free_port, metric_value};
 use meshlens_tests::http::{self, Client, Reply, Server};
-use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
+use meshlens_tests::otlp::{self, ReceivedSpan, Receiver, spans_of};
 
 const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
@@ -399,7 +399,18 @@ fn full_batches_leave_as_they_fill_so_a_small_queue_drops_nothing() {
     );
     assert_eq!(metric_value(&text, "meshlens_spans_failed_total"), 0);
     assert!(exported >= requests, "exported {exported}");
-    assert_eq!(r.collector.wait_spans(exported as usize).len(), exported as usize, "the collector got them all");
+    let got = r.collector.wait_spans(exported as usize).len();
+    if got != exported as usize {
+        // Seen once under a loaded CI run (1,990 of 2,000): say which exports arrived, and what
+        // Envoy counted for the collector cluster, to tell a lost batch from a short one.
+        let exports = r.collector.exports();
+        let sizes: Vec<usize> = exports.iter().map(|e| spans_of(e.json().to_string().as_bytes()).len()).collect();
+        let upstream: Vec<&str> = text.lines().filter(|l| l.contains("otel_collector") && l.contains("rq_")).collect();
+        panic!(
+            "the collector got {got} of {exported} spans in {} exports {sizes:?}; Envoy: {upstream:#?}",
+            exports.len()
+        );
+    }
     assert_valid_otlp(&r.collector);
 }
 

@@ -24,6 +24,7 @@
 
 mod builder;
 mod calls;
+pub mod envoy;
 mod http;
 mod time;
 
@@ -186,6 +187,11 @@ impl Host {
     /// The tick period the plugin with root context `root` asked for, in milliseconds.
     pub fn tick_period_ms(&self, root: u32) -> Option<u32> {
         self.store.data().plugins.get(&root).map(|p| p.tick_period_ms).filter(|p| *p > 0)
+    }
+
+    /// Whether the host adds what Envoy adds to each exchange ([`HostBuilder::envoy_defaults`]).
+    pub fn envoy_defaults(&self) -> bool {
+        self.store.data().envoy_defaults.is_some()
     }
 
     /// The virtual wall clock, in nanoseconds since the Unix epoch.

@@ -33,6 +33,7 @@ pub use abi::{AbiVersion, Action, LogLevel, Status};
 pub use callouts::{CallState, GrpcCall, HttpCall, HttpResponse, Responder};
 pub use clock::DEFAULT_START_UNIX_NANOS;
 pub use error::Error;
+pub use host::envoy;
 pub use host::{Host, HostBuilder, KEPT_BEHIND_PENDING, TICKS_ON_SCHEDULE};
 pub use module::{CompileOptions, EPOCH_TICK, Module, binary as wasm_binary};
 pub use shared::Shared;

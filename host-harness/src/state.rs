@@ -17,6 +17,9 @@ pub(crate) struct HostState {
     pub allocator: &'static str,
     pub clock: Clock,
     pub rng: Rng,
+    /// Envoy's own additions (`HostBuilder::envoy_defaults`), and the random source of the
+    /// request ids it makes (its own, so the module's random values stay what they were).
+    pub envoy_defaults: Option<Rng>,
     pub log_level: LogLevel,
     pub logs: Vec<LogRecord>,
     pub vm_config: Vec<u8>,

@@ -45,6 +45,8 @@ pub struct Stream {
     pub(crate) request_paused: bool,
     pub(crate) response_paused: bool,
     pub(crate) end_of_stream: bool,
+    /// The request ended (headers or body with `end_of_stream`, or trailers): Envoy read it all.
+    pub(crate) request_ended: bool,
     pub(crate) start_nanos: u64,
     pub(crate) pending_local_reply: Option<LocalReply>,
     /// `proxy_continue_stream` calls to apply after the callback: (request, response).
@@ -93,6 +95,7 @@ impl Stream {
             request_paused: false,
             response_paused: false,
             end_of_stream: false,
+            request_ended: false,
             start_nanos,
             pending_local_reply: None,
             pending_continue: (false, false),

@@ -35,7 +35,11 @@ pub struct HostBuilder {
     log_level: LogLevel,
     trace: bool,
     environment: Vec<(String, String)>,
+    envoy_defaults: bool,
 }
+
+/// Mixed into the seed for the request ids of [`HostBuilder::envoy_defaults`].
+const REQUEST_ID_SEED: u64 = 0x7265_7175_6573_7469;
 
 static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -59,6 +63,7 @@ impl HostBuilder {
             log_level: LogLevel::Info,
             trace: false,
             environment: Vec::new(),
+            envoy_defaults: false,
         }
     }
 
@@ -111,6 +116,18 @@ impl HostBuilder {
     /// Seed of the random source behind `random_get`.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Envoy's own additions to each exchange, as measured on Envoy 1.40 (see
+    /// [`crate::host::envoy`]): request headers in Envoy's HTTP/1 order with `x-forwarded-proto`
+    /// and `x-request-id` (a UUID v4 from a random source seeded by [`Self::seed`], not the one
+    /// the module reads) before the module sees them, and `x-envoy-upstream-service-time` on
+    /// upstream responses. The traffic replay then also delivers a body as Envoy's HTTP/1 codec
+    /// does: the data, then an empty call with `end_of_stream`. Off by default: the headers are
+    /// exactly what the caller passes.
+    pub fn envoy_defaults(mut self, on: bool) -> Self {
+        self.envoy_defaults = on;
         self
     }
 
@@ -215,6 +232,7 @@ impl HostBuilder {
             allocator: self.module.allocator(),
             clock: Clock::starting_at(self.start_unix_nanos),
             rng: Rng::new(self.seed),
+            envoy_defaults: self.envoy_defaults.then(|| Rng::new(self.seed ^ REQUEST_ID_SEED)),
             log_level: self.log_level,
             logs: Vec::new(),
             vm_config: self.vm_config,

@@ -24,10 +24,14 @@ impl Host {
         end_of_stream: bool,
     ) -> Result<Action, Error> {
         self.ensure_created(s)?;
-        let headers = normalize(headers);
+        let mut headers = normalize(headers);
+        if let Some(request_ids) = &mut self.store.data_mut().envoy_defaults {
+            headers = super::envoy::request_headers(headers, request_ids);
+        }
         let n = headers.len();
         let stream = self.stream_mut(s)?;
         stream.request_headers = headers;
+        stream.request_ended = end_of_stream;
         stream.visible.request_headers = true;
         stream.end_of_stream = end_of_stream;
         stream.continued = (false, false);
@@ -60,7 +64,13 @@ impl Host {
         end_of_stream: bool,
     ) -> Result<Action, Error> {
         self.check_open(s, Direction::Response)?;
-        self.send_response_headers(s, normalize(headers), end_of_stream)
+        let mut headers = normalize(headers);
+        if self.store.data().envoy_defaults.is_some() {
+            let now = self.now_unix_nanos();
+            let start = self.stream_mut(s)?.start_nanos;
+            super::envoy::upstream_response_headers(&mut headers, now.saturating_sub(start) / 1_000_000);
+        }
+        self.send_response_headers(s, headers, end_of_stream)
     }
 
     /// A response body chunk arrives: `proxy_on_response_body`.
@@ -193,6 +203,7 @@ impl Host {
         // Envoy counts request bytes as they arrive, response bytes as they leave.
         if direction == Direction::Request {
             *total += chunk.len() as u64;
+            stream.request_ended |= eos;
         }
         if !buffering {
             buffer.clear();
@@ -259,6 +270,7 @@ impl Host {
         let created = stream.created;
         match direction {
             Direction::Request => {
+                stream.request_ended = true;
                 stream.request_trailers = Some(trailers);
                 stream.visible.request_trailers = true;
             }
@@ -308,15 +320,24 @@ impl Host {
         stream.request_paused = false;
         stream.visible.request_headers = false;
         stream.visible.request_body = false;
+        // Measured on Envoy 1.40: the module's headers, then Envoy's `content-length` and
+        // `content-type`; a reply to HEAD keeps `content-length` and drops the body.
         let mut headers: Headers = vec![(":status".into(), reply.status.to_string())];
+        headers.extend(reply.headers.iter().cloned());
         if !reply.body.is_empty() {
             headers.push(("content-length".into(), reply.body.len().to_string()));
             headers.push(("content-type".into(), "text/plain".into()));
         }
-        headers.extend(reply.headers.iter().cloned());
-        let body = reply.body.clone();
+        let head = first(&stream.request_headers, ":method") == Some("HEAD");
+        let body = if head { Vec::new() } else { reply.body.clone() };
+        let close = super::envoy::close_connection(stream.request_ended);
         stream.local_reply = Some(reply);
         self.send_response_headers(s, headers, body.is_empty())?;
+        if close {
+            // Downstream only: the filter's callbacks never see it.
+            let stream = self.stream_mut(s)?;
+            stream.response_headers.get_or_insert_with(Vec::new).push(("connection".into(), "close".into()));
+        }
         if !body.is_empty() {
             let stream = self.stream_mut(s)?;
             stream.response_body = body.clone();

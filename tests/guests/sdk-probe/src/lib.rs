@@ -14,7 +14,12 @@
 //!   answer's status and body go upstream as `x-probe-callout` and `x-probe-callout-body`, then
 //!   the request resumes;
 //! - on the response: `x-probe-root-id` (property `plugin_root_id`) and `x-probe-requests`
-//!   (the counter's value).
+//!   (the counter's value);
+//! - every header, body and trailer callback is logged with what it was handed, so a test can
+//!   compare the callback sequence Envoy makes with the harness's: `probe: <n> request headers
+//!   <count> eos=<bool>`, `probe: <n> response body <size> eos=<bool>`, `probe: <n> request
+//!   trailers <count>`, and each header as `probe: <n> > name: value` (request) or
+//!   `probe: <n> < name: value` (response), in map order (`<n>` is the context id).
 //!
 //! The root context logs `probe: tick <n>` every second and `probe: dequeued <item>` for every
 //! queue item.
@@ -105,6 +110,17 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Logs a callback and every pair of its map, in map order.
+    fn log_map(&self, map: MapType, what: &str, count: usize, end_of_stream: bool, arrow: char) {
+        let id = self.context_id;
+        log(&format!("probe: {id} {what} {count} eos={end_of_stream}"));
+        for (name, value) in hostcalls::get_map(map).unwrap_or_default() {
+            log(&format!("probe: {id} {arrow} {name}: {value}"));
+        }
+    }
+}
+
 impl Context for Stream {
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status").ok().flatten();
@@ -118,7 +134,8 @@ impl Context for Stream {
 }
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        self.log_map(MapType::HttpRequestHeaders, "request headers", num_headers, end_of_stream, '>');
         if let Some(counter) = self.counter {
             let _ = hostcalls::increment_metric(counter, 1);
         }
@@ -151,7 +168,28 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        log(&format!("probe: {} request body {body_size} eos={end_of_stream}", self.context_id));
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, num_trailers: usize) -> Action {
+        self.log_map(MapType::HttpRequestTrailers, "request trailers", num_trailers, true, '>');
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        log(&format!("probe: {} response body {body_size} eos={end_of_stream}", self.context_id));
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, num_trailers: usize) -> Action {
+        self.log_map(MapType::HttpResponseTrailers, "response trailers", num_trailers, true, '<');
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        self.log_map(MapType::HttpResponseHeaders, "response headers", num_headers, end_of_stream, '<');
         let root_id = text(hostcalls::get_property(vec!["plugin_root_id"]).ok().flatten());
         let requests = self.counter.and_then(|c| hostcalls::get_metric(c).ok()).unwrap_or_default();
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-probe-root-id", Some(&root_id));

@@ -41,6 +41,7 @@
 //! without one, as when the client gives up.
 
 mod json;
+mod locate;
 mod parse;
 mod replay;
 
@@ -48,11 +49,11 @@ use std::fmt;
 
 use crate::stream::{Headers, Stream, StreamId};
 
-pub use parse::{MAX_AT_MS, MAX_LATENCY_MS};
+pub use parse::{FORMAT_VERSION, MAX_AT_MS, MAX_LATENCY_MS};
 pub use replay::{Lined, replay, replay_stream};
 
 /// One recorded exchange: a request and the upstream's response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
     /// The line of the traffic file it came from (1-based).
     pub line: usize,
@@ -62,8 +63,17 @@ pub struct Exchange {
     pub scheme: String,
     /// Regular request headers, names lowercased, in file order.
     pub headers: Headers,
-    /// The request body (empty: none).
+    /// The request body (empty: none); with `chunks`, their concatenation.
     pub body: Vec<u8>,
+    /// The request body as the body callbacks receive it, one chunk a call (format version 2);
+    /// `None`: `body` in one piece (see [`replay`] for how it is delivered).
+    pub chunks: Option<Vec<Vec<u8>>>,
+    /// Request trailers (empty: none; format version 2).
+    pub trailers: Headers,
+    /// Envoy properties of this exchange's stream, as (path, value): dynamic metadata
+    /// (`metadata.filter_metadata.<namespace>.<key>`), filter state (`filter_state.<key>`) and
+    /// attributes (format version 2).
+    pub properties: Vec<(Vec<String>, crate::properties::Value)>,
     pub response: Response,
     /// When the request arrives, in milliseconds since the replay started.
     pub at_ms: u64,
@@ -77,8 +87,13 @@ pub struct Response {
     pub status: u16,
     /// Regular response headers, names lowercased, in file order.
     pub headers: Headers,
-    /// The response body (empty: none).
+    /// The response body (empty: none); with `chunks`, their concatenation.
     pub body: Vec<u8>,
+    /// The response body one chunk per body callback (format version 2); `None`: `body` in one
+    /// piece.
+    pub chunks: Option<Vec<Vec<u8>>>,
+    /// Response trailers (empty: none; format version 2).
+    pub trailers: Headers,
     /// From the request leaving the proxy to the response arriving.
     pub latency_ms: u64,
 }
@@ -195,14 +210,14 @@ pub fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
 pub struct Reader<R> {
     input: R,
     line: usize,
-    previous: Option<(u64, u64)>,
+    state: parse::State,
     buffer: Vec<u8>,
     done: bool,
 }
 
 impl<R: std::io::BufRead> Reader<R> {
     pub fn new(input: R) -> Self {
-        Self { input, line: 0, previous: None, buffer: Vec::new(), done: false }
+        Self { input, line: 0, state: parse::State::default(), buffer: Vec::new(), done: false }
     }
 
     fn fail(&mut self, line: usize, message: String) -> Option<Result<Exchange, TrafficError>> {
@@ -230,7 +245,7 @@ impl<R: std::io::BufRead> Iterator for Reader<R> {
                 return self.fail(self.line, String::from("expected JSON Lines text, got binary data (a NUL byte)"));
             }
             let text = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
-            match parse::parse_line(self.line, text, &mut self.previous) {
+            match parse::parse_line(self.line, text, &mut self.state) {
                 Ok(Some(exchange)) => return Some(Ok(exchange)),
                 Ok(None) => {}
                 Err(e) => {

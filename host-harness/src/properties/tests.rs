@@ -727,3 +727,21 @@ fn phases_show_envoys_header_maps() {
         ]
     );
 }
+
+/// What a traffic file's `properties` set (format version 2) reads back per path: dynamic
+/// metadata leaves by their type (a Struct number is a double), filter state as bytes.
+#[test]
+fn exchange_metadata_and_filter_state_read_back() {
+    let m = Moment::new(Phase::RequestHeaders, get_request());
+    let facts = m.facts();
+    let mut props = Properties::envoy_defaults();
+    props.set(&["metadata", "filter_metadata", "envoy.lb", "canary"], Value::Bool(true));
+    props.set(&["metadata", "filter_metadata", "envoy.lb", "weight"], Value::Double(3.0));
+    props.set(&["metadata", "filter_metadata", "envoy.lb", "zone"], Value::String("a".into()));
+    props.set(&["filter_state", "my.key"], Value::Bytes(b"raw".to_vec()));
+    check(&props, &facts, "metadata/filter_metadata/envoy.lb/zone", "str:a");
+    check(&props, &facts, "metadata/filter_metadata/envoy.lb/weight", "hex:0000000000000840");
+    check(&props, &facts, "metadata/filter_metadata/envoy.lb/canary", "hex:01");
+    check(&props, &facts, "metadata/filter_metadata/envoy.lb/missing", "NF");
+    check(&props, &facts, "filter_state/my.key", "str:raw");
+}

@@ -81,6 +81,17 @@ fn write_str(s: &str, out: &mut String) {
     out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
+impl Number {
+    /// The number as a double (as a protobuf `Struct` keeps numbers).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Self::Unsigned(n) => n as f64,
+            Self::Signed(n) => n as f64,
+            Self::Float(x) => x,
+        }
+    }
+}
+
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

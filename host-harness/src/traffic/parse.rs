@@ -3,6 +3,7 @@
 
 use super::json::{Json, Number};
 use super::{Exchange, Response, TrafficError};
+use crate::properties::Value;
 use crate::stream::Headers;
 use crate::suggest::closest;
 
@@ -12,18 +13,61 @@ pub const MAX_AT_MS: u64 = 7 * 24 * 3_600_000;
 /// The longest `response.latency_ms`: 1 hour.
 pub const MAX_LATENCY_MS: u64 = 3_600_000;
 
-/// The fields of an exchange line, in the order the documentation lists them.
+/// The newest traffic format version, named by the header line `{"meshlens_traffic": 2}`.
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The fields of an exchange line, in the order the documentation lists them (version 1).
 const EXCHANGE_FIELDS: [&str; 10] =
     ["method", "path", "authority", "scheme", "headers", "body", "response", "at_ms", "client", "note"];
-/// The fields of `response`.
+/// The fields of `response` (version 1).
 const RESPONSE_FIELDS: [&str; 4] = ["status", "headers", "body", "latency_ms"];
+/// The fields of an exchange line in version 2.
+const EXCHANGE_FIELDS_V2: [&str; 13] = [
+    "method",
+    "path",
+    "authority",
+    "scheme",
+    "headers",
+    "body",
+    "chunks",
+    "trailers",
+    "properties",
+    "response",
+    "at_ms",
+    "client",
+    "note",
+];
+/// The fields of `response` in version 2.
+const RESPONSE_FIELDS_V2: [&str; 6] = ["status", "headers", "body", "chunks", "trailers", "latency_ms"];
+/// The fields of `properties` (version 2).
+const PROPERTY_FIELDS: [&str; 3] = ["metadata", "filter_state", "attributes"];
+
+/// A body as its callbacks receive it, one chunk a call.
+type Chunks = Vec<Vec<u8>>;
+
+/// What a reader carries from line to line.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct State {
+    /// The previous exchange's (at_ms, end).
+    previous: Option<(u64, u64)>,
+    /// The format version: 1 until a header line names another.
+    version: Option<u64>,
+    /// Whether an exchange (or the header) was read: the header must come first.
+    started: bool,
+}
+
+impl State {
+    fn version(&self) -> u64 {
+        self.version.unwrap_or(1)
+    }
+}
 
 /// Parses every line of a traffic file.
 pub(super) fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
     let mut out: Vec<Exchange> = Vec::new();
-    let mut previous = None;
+    let mut state = State::default();
     for (index, raw) in text.lines().enumerate() {
-        if let Some(exchange) = parse_line(index + 1, raw, &mut previous)? {
+        if let Some(exchange) = parse_line(index + 1, raw, &mut state)? {
             out.push(exchange);
         }
     }
@@ -31,21 +75,55 @@ pub(super) fn parse(text: &str) -> Result<Vec<Exchange>, TrafficError> {
 }
 
 /// Parses line `line` (1-based; a UTF-8 byte order mark at the start of line 1 is skipped).
-/// `previous` is the previous exchange's (at_ms, end), updated when the line is an exchange.
-pub(super) fn parse_line(
-    line: usize,
-    raw: &str,
-    previous: &mut Option<(u64, u64)>,
-) -> Result<Option<Exchange>, TrafficError> {
+/// `state` carries the format version and the previous exchange's times from line to line.
+pub(super) fn parse_line(line: usize, raw: &str, state: &mut State) -> Result<Option<Exchange>, TrafficError> {
     let raw = if line == 1 { raw.strip_prefix('\u{feff}').unwrap_or(raw) } else { raw };
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
         return Ok(None);
     }
     let value: Json = serde_json::from_str(raw).map_err(|e| syntax_error(line, &e))?;
-    let exchange = exchange(line, value, *previous).map_err(|message| TrafficError { line, column: None, message })?;
-    *previous = Some((exchange.at_ms, exchange.at_ms + exchange.response.latency_ms));
+    let schema_error = |message: String| TrafficError { line, column: schema_column(raw, &message), message };
+    if let Json::Object(members) = &value
+        && let Some((_, version)) = members.iter().find(|(k, _)| k == "meshlens_traffic")
+    {
+        state.version = Some(header(members, version, state.started).map_err(schema_error)?);
+        state.started = true;
+        return Ok(None);
+    }
+    state.started = true;
+    let exchange = exchange(line, value, state.previous, state.version()).map_err(schema_error)?;
+    state.previous = Some((exchange.at_ms, exchange.at_ms + exchange.response.latency_ms));
     Ok(Some(exchange))
+}
+
+/// The header line `{"meshlens_traffic": 2}`: the version, checked.
+fn header(members: &[(String, Json)], version: &Json, started: bool) -> Result<u64, String> {
+    if started {
+        return Err(String::from("meshlens_traffic: the format header must be the first line (before any exchange)"));
+    }
+    if let Some((key, _)) = members.iter().find(|(k, _)| k != "meshlens_traffic") {
+        return Err(format!("unknown field `{key}`: the header line holds only `meshlens_traffic`"));
+    }
+    match version {
+        Json::Number(Number::Unsigned(v @ 1..=FORMAT_VERSION)) => Ok(*v),
+        Json::Number(n) => {
+            Err(format!("meshlens_traffic: version {n} is not supported (this harness reads 1 to {FORMAT_VERSION})"))
+        }
+        other => Err(format!("meshlens_traffic: expected a version number, got {}", other.kind())),
+    }
+}
+
+/// The column of the field a schema error names (`response.status: ...`, ``unknown field `x` ``).
+fn schema_column(raw: &str, message: &str) -> Option<usize> {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return rest.split_once('`').and_then(|(path, _)| super::locate::column(raw, path, true));
+    }
+    let (path, _) = message.split_once(": ")?;
+    if path.contains(' ') {
+        return None;
+    }
+    super::locate::column(raw, path, false)
 }
 
 /// A JSON syntax error, without `serde_json`'s " at line 1 column N" (every line is parsed
@@ -61,8 +139,9 @@ fn syntax_error(line: usize, e: &serde_json::Error) -> TrafficError {
 }
 
 /// One exchange from its line's value. `previous` is the previous exchange's (at_ms, end).
-fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Exchange, String> {
-    let mut fields = Fields::new(value, "", "an exchange", &EXCHANGE_FIELDS)?;
+fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>, version: u64) -> Result<Exchange, String> {
+    let known: &[&str] = if version >= 2 { &EXCHANGE_FIELDS_V2 } else { &EXCHANGE_FIELDS };
+    let mut fields = Fields::new(value, "", "an exchange", known)?;
     let method = fields.string("method")?.unwrap_or_else(|| String::from("GET"));
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
         return Err(format!("method: not an HTTP method: {method:?}"));
@@ -74,10 +153,22 @@ fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Ex
     let authority = fields.string("authority")?.unwrap_or_else(|| String::from("localhost"));
     let scheme = fields.string("scheme")?.unwrap_or_else(|| String::from("http"));
     let headers = fields.headers("headers")?;
-    let body = fields.body("body")?;
+    let (body, chunks) = fields.body_or_chunks()?;
+    let trailers = fields.headers("trailers")?;
+    let properties = match fields.take("properties") {
+        None => Vec::new(),
+        Some(value) => properties(value)?,
+    };
     let response = match fields.take("response") {
-        None => Response { status: 200, headers: Vec::new(), body: Vec::new(), latency_ms: 0 },
-        Some(value) => response(value)?,
+        None => Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+            chunks: None,
+            trailers: Vec::new(),
+            latency_ms: 0,
+        },
+        Some(value) => response(value, version)?,
     };
     let at_ms = fields.millis("at_ms")?;
     let client = match fields.string("client")? {
@@ -107,7 +198,21 @@ fn exchange(line: usize, value: Json, previous: Option<(u64, u64)>) -> Result<Ex
         (None, Some((_, previous_end))) => previous_end,
         (None, None) => 0,
     };
-    Ok(Exchange { line, method, path, authority, scheme, headers, body, response, at_ms, client })
+    Ok(Exchange {
+        line,
+        method,
+        path,
+        authority,
+        scheme,
+        headers,
+        body,
+        chunks,
+        trailers,
+        properties,
+        response,
+        at_ms,
+        client,
+    })
 }
 
 /// `ip:port` or `[ipv6]:port`, as Envoy's `source.address` reads.
@@ -122,22 +227,76 @@ fn client_address(text: &str) -> Result<(String, u16), String> {
     }
 }
 
-fn response(value: Json) -> Result<Response, String> {
-    let mut fields = Fields::new(value, "response.", "an object", &RESPONSE_FIELDS)?;
+fn response(value: Json, version: u64) -> Result<Response, String> {
+    let known: &[&str] = if version >= 2 { &RESPONSE_FIELDS_V2 } else { &RESPONSE_FIELDS };
+    let mut fields = Fields::new(value, "response.", "an object", known)?;
     let status = match fields.number("status")? {
         None => 200,
         Some(Number::Unsigned(n)) if (100..=599).contains(&n) => n as u16,
         Some(n) => return Err(format!("response.status: must be an integer from 100 to 599, got {n}")),
     };
     let headers = fields.headers("headers")?;
-    let body = fields.body("body")?;
+    let (body, chunks) = fields.body_or_chunks()?;
+    let trailers = fields.headers("trailers")?;
     let latency_ms = fields.millis("latency_ms")?.unwrap_or(0);
     if latency_ms > MAX_LATENCY_MS {
         return Err(format!(
             "response.latency_ms: {latency_ms} is more than the longest exchange, {MAX_LATENCY_MS} ms (1 hour)"
         ));
     }
-    Ok(Response { status, headers, body, latency_ms })
+    Ok(Response { status, headers, body, chunks, trailers, latency_ms })
+}
+
+/// `properties`: `metadata` (`{"<namespace>": {"<key>": value}}`, Envoy's dynamic metadata),
+/// `filter_state` (`{"<key>": "<bytes>"}`) and `attributes` (`{"<dotted.path>": value}`), as
+/// (property path, value) pairs for the stream.
+fn properties(value: Json) -> Result<Vec<(Vec<String>, Value)>, String> {
+    let mut fields = Fields::new(value, "properties.", "an object", &PROPERTY_FIELDS)?;
+    let mut out = Vec::new();
+    for (namespace, object) in fields.object("metadata")? {
+        let at = format!("properties.metadata.{namespace}");
+        let Json::Object(members) = object else {
+            return Err(format!("{at}: expected an object of metadata keys, got {}", object.kind()));
+        };
+        for (key, value) in members {
+            // Dynamic metadata is a protobuf Struct: its numbers are doubles.
+            let value = match value {
+                Json::String(s) => Value::String(s),
+                Json::Bool(b) => Value::Bool(b),
+                Json::Number(n) => Value::Double(n.as_f64()),
+                other => {
+                    return Err(format!(
+                        "{at}.{key}: expected a string, number or boolean, got {} (nested values are not supported)",
+                        other.kind()
+                    ));
+                }
+            };
+            out.push((vec!["metadata".into(), "filter_metadata".into(), namespace.clone(), key], value));
+        }
+    }
+    for (key, value) in fields.object("filter_state")? {
+        let Json::String(bytes) = value else {
+            return Err(format!("properties.filter_state.{key}: expected a string (the bytes), got {}", value.kind()));
+        };
+        out.push((vec!["filter_state".into(), key], Value::Bytes(bytes.into_bytes())));
+    }
+    for (path, value) in fields.object("attributes")? {
+        let at = format!("properties.attributes.{path}");
+        let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(format!("{at}: a dotted path with no empty segment, e.g. \"source.address\""));
+        }
+        let value = match value {
+            Json::String(s) => Value::String(s),
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(Number::Unsigned(n)) => Value::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+            Json::Number(Number::Signed(n)) => Value::Int(n),
+            Json::Number(Number::Float(x)) => Value::Double(x),
+            other => return Err(format!("{at}: expected a string, number or boolean, got {}", other.kind())),
+        };
+        out.push((segments, value));
+    }
+    Ok(out)
 }
 
 /// The members of one object, taken field by field; what is left at the end is unknown.
@@ -156,6 +315,13 @@ impl Fields {
             return Err(format!("{at}expected {what} (a JSON object), got {}", value.kind()));
         };
         if let Some((key, _)) = members.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            let v2 = if prefix.is_empty() { &EXCHANGE_FIELDS_V2[..] } else { &RESPONSE_FIELDS_V2[..] };
+            if v2.contains(&key.as_str()) {
+                return Err(format!(
+                    "unknown field `{prefix}{key}`: it is a version 2 field; start the file with the line \
+                     {{\"meshlens_traffic\": 2}}"
+                ));
+            }
             let hint = match closest(key, known) {
                 Some(near) => format!(" (did you mean `{near}`?)"),
                 None => format!("; known fields: {}", known.join(", ")),
@@ -193,6 +359,40 @@ impl Fields {
             Some(Number::Unsigned(n)) => Ok(Some(n)),
             Some(n) => Err(format!("{}{name}: expected a whole number of milliseconds >= 0, got {n}", self.prefix)),
         }
+    }
+
+    /// An object's members (none when absent).
+    fn object(&mut self, name: &str) -> Result<Vec<(String, Json)>, String> {
+        match self.take(name) {
+            None => Ok(Vec::new()),
+            Some(Json::Object(members)) => Ok(members),
+            Some(other) => Err(format!("{}{name}: expected an object, got {}", self.prefix, other.kind())),
+        }
+    }
+
+    /// `body` (one piece), or `chunks` (each one body callback): the whole body, and the chunks
+    /// when given.
+    fn body_or_chunks(&mut self) -> Result<(Vec<u8>, Option<Chunks>), String> {
+        let body = self.body("body")?;
+        let Some(value) = self.take("chunks") else { return Ok((body, None)) };
+        let at = format!("{}chunks", self.prefix);
+        if !body.is_empty() {
+            return Err(format!("{at}: give `body` or `chunks`, not both"));
+        }
+        let Json::Array(items) = value else {
+            return Err(format!(
+                "{at}: expected an array of chunks (strings, or objects and arrays sent as JSON), got {}",
+                value.kind()
+            ));
+        };
+        let mut chunks = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let mut one = Self { members: vec![(String::from("chunk"), item)], prefix: self.prefix };
+            let chunk = one.body("chunk").map_err(|e| e.replacen("chunk:", &format!("chunks[{i}]:"), 1))?;
+            chunks.push(chunk);
+        }
+        let whole = chunks.concat();
+        Ok((whole, Some(chunks)))
     }
 
     /// A body: a string as is, an object or array as compact JSON.
@@ -301,11 +501,11 @@ mod tests {
         assert_eq!(error("{\"path\": \"/\"}\n{\"path\": \"/\",}"), "line 2, column 14: not valid JSON: trailing comma");
         assert_eq!(
             error("{\"path\": \"/\", \"methd\": \"GET\"}"),
-            "line 1: unknown field `methd` (did you mean `method`?)"
+            "line 1, column 15: unknown field `methd` (did you mean `method`?)"
         );
         assert_eq!(
             error("{\"path\": \"/\", \"response\": {\"status\": 200, \"latency\": 5}}"),
-            "line 1: unknown field `response.latency` (did you mean `latency_ms`?)"
+            "line 1, column 43: unknown field `response.latency` (did you mean `latency_ms`?)"
         );
         assert_eq!(
             error("{\"method\": \"GET\"}"),
@@ -313,29 +513,29 @@ mod tests {
         );
         assert_eq!(
             error("{\"path\": \"/\", \"response\": {\"status\": \"200\"}}"),
-            "line 1: response.status: expected a number, got a string"
+            "line 1, column 38: response.status: expected a number, got a string"
         );
         assert_eq!(
             error("{\"path\": \"/\", \"response\": {\"status\": 2000}}"),
-            "line 1: response.status: must be an integer from 100 to 599, got 2000"
+            "line 1, column 38: response.status: must be an integer from 100 to 599, got 2000"
         );
         assert_eq!(
             error("{\"path\": \"/\", \"headers\": {\":path\": \"/x\"}}"),
-            "line 1: headers: pseudo-header `:path` not allowed here; use the method, path, authority and scheme fields"
+            "line 1, column 26: headers: pseudo-header `:path` not allowed here; use the method, path, authority and scheme fields"
         );
         assert_eq!(
             error("{\"path\": \"/\", \"headers\": {\"a\": 1}}"),
-            "line 1: headers.a: expected a string value, got a number"
+            "line 1, column 32: headers.a: expected a string value, got a number"
         );
         assert_eq!(
             error("{\"path\": \"/\", \"at_ms\": 5}\n{\"path\": \"/\", \"at_ms\": 4}"),
-            "line 2: at_ms: 4 is earlier than the previous exchange's at_ms 5 (lines must be in time order)"
+            "line 2, column 24: at_ms: 4 is earlier than the previous exchange's at_ms 5 (lines must be in time order)"
         );
         assert_eq!(error("[1]"), "line 1: expected an exchange (a JSON object), got an array");
         assert!(error("{\"path\": \"/\", \"path\": \"/\"}").starts_with("line 1, column "), "duplicate keys");
         assert_eq!(
             error("{\"path\": \"/\", \"zzzzzz\": 1}"),
-            "line 1: unknown field `zzzzzz`; known fields: method, path, authority, scheme, headers, body, response, at_ms, client, note"
+            "line 1, column 15: unknown field `zzzzzz`; known fields: method, path, authority, scheme, headers, body, response, at_ms, client, note"
         );
     }
 
@@ -343,12 +543,12 @@ mod tests {
     fn times_are_bounded_and_name_the_line() {
         assert_eq!(
             error("{\"path\": \"/\"}\n{\"path\": \"/\", \"at_ms\": 1767225600000}"),
-            "line 2: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms counts \
+            "line 2, column 24: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms counts \
              milliseconds since the replay started, not since the Unix epoch"
         );
         assert_eq!(
             error("{\"path\": \"/\", \"response\": {\"latency_ms\": 3600001}}"),
-            "line 1: response.latency_ms: 3600001 is more than the longest exchange, 3600000 ms (1 hour)"
+            "line 1, column 42: response.latency_ms: 3600001 is more than the longest exchange, 3600000 ms (1 hour)"
         );
         let last = format!("{{\"path\": \"/\", \"at_ms\": {MAX_AT_MS}, \"response\": {{\"latency_ms\": 1}}}}");
         assert_eq!(parse(&last).unwrap()[0].at_ms, MAX_AT_MS, "the bounds themselves are fine");
@@ -374,11 +574,82 @@ mod tests {
     fn typos_are_recognised() {
         assert_eq!(
             error("{\"path\": \"/\", \"client\": \"10.0.0.7\"}"),
-            "line 1: client: expected ip:port or [ipv6]:port, got \"10.0.0.7\""
+            "line 1, column 25: client: expected ip:port or [ipv6]:port, got \"10.0.0.7\""
         );
         assert_eq!(parse("{\"path\": \"/\", \"client\": \"[::1]:7\"}").unwrap()[0].client, Some(("[::1]:7".into(), 7)));
         assert_eq!(closest("methd", &EXCHANGE_FIELDS), Some("method"));
         assert_eq!(closest("header", &EXCHANGE_FIELDS), Some("headers"));
         assert_eq!(closest("x", &EXCHANGE_FIELDS), None);
+    }
+
+    #[test]
+    fn version_2_reads_chunks_trailers_and_properties() {
+        let text = "{\"meshlens_traffic\": 2}\n\
+            {\"method\": \"POST\", \"path\": \"/up\", \"chunks\": [\"ab\", {\"k\": 1}], \"trailers\": {\"x-t\": \"1\"}, \
+            \"properties\": {\"metadata\": {\"envoy.lb\": {\"canary\": true, \"weight\": 3}}, \
+            \"filter_state\": {\"my.key\": \"bytes\"}, \"attributes\": {\"source.address\": \"10.0.0.1:5\", \"upstream.port\": 80}}, \
+            \"response\": {\"chunks\": [\"a\", \"\", \"b\"], \"trailers\": [[\"grpc-status\", \"0\"]]}}\n";
+        let traffic = parse(text).unwrap();
+        let [e] = &traffic[..] else { panic!("one exchange") };
+        assert_eq!(e.line, 2);
+        assert_eq!(e.chunks, Some(vec![b"ab".to_vec(), br#"{"k":1}"#.to_vec()]));
+        assert_eq!(e.body, br#"ab{"k":1}"#, "the body is the chunks' concatenation");
+        assert_eq!(e.trailers, vec![("x-t".to_owned(), "1".to_owned())]);
+        let path = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            e.properties,
+            vec![
+                (path("metadata/filter_metadata/envoy.lb/canary"), Value::Bool(true)),
+                (path("metadata/filter_metadata/envoy.lb/weight"), Value::Double(3.0)),
+                (path("filter_state/my.key"), Value::Bytes(b"bytes".to_vec())),
+                (path("source/address"), Value::String("10.0.0.1:5".into())),
+                (path("upstream/port"), Value::Int(80)),
+            ]
+        );
+        assert_eq!(e.response.chunks.as_ref().map(Vec::len), Some(3), "an empty chunk is a call too");
+        assert_eq!(e.response.trailers, vec![("grpc-status".to_owned(), "0".to_owned())]);
+        let v1 = parse("{\"path\": \"/\", \"body\": \"x\"}").unwrap();
+        assert_eq!((v1[0].chunks.as_ref(), v1[0].trailers.len()), (None, 0), "version 1 files read as before");
+    }
+
+    #[test]
+    fn version_2_errors_point_at_the_field() {
+        assert_eq!(
+            error("{\"path\": \"/\", \"chunks\": [\"a\"]}"),
+            "line 1, column 15: unknown field `chunks`: it is a version 2 field; start the file with the line \
+             {\"meshlens_traffic\": 2}"
+        );
+        let v2 = |line: &str| error(&format!("{{\"meshlens_traffic\": 2}}\n{line}"));
+        assert_eq!(
+            v2("{\"path\": \"/\", \"chunks\": [\"a\", 5]}"),
+            "line 2, column 31: chunks[1]: expected a string, or an object or array sent as JSON, got a number"
+        );
+        assert_eq!(
+            v2("{\"path\": \"/\", \"body\": \"a\", \"chunks\": [\"a\"]}"),
+            "line 2, column 38: chunks: give `body` or `chunks`, not both"
+        );
+        assert_eq!(
+            v2("{\"path\": \"/\", \"response\": {\"trailers\": 1}}"),
+            "line 2, column 40: response.trailers: expected an object {\"name\": \"value\"} or an array of \
+             [\"name\", \"value\"] pairs, got a number"
+        );
+        assert_eq!(
+            v2("{\"path\": \"/\", \"properties\": {\"metadata\": {\"ns\": {\"k\": [1]}}}}"),
+            "line 2, column 55: properties.metadata.ns.k: expected a string, number or boolean, got an array \
+             (nested values are not supported)"
+        );
+        assert_eq!(
+            v2("{\"path\": \"/\", \"properties\": {\"filter_stat\": {}}}"),
+            "line 2, column 30: unknown field `properties.filter_stat` (did you mean `filter_state`?)"
+        );
+        assert_eq!(
+            error("{\"meshlens_traffic\": 3}"),
+            "line 1, column 22: meshlens_traffic: version 3 is not supported (this harness reads 1 to 2)"
+        );
+        assert_eq!(
+            error("{\"path\": \"/\"}\n{\"meshlens_traffic\": 2}"),
+            "line 2, column 22: meshlens_traffic: the format header must be the first line (before any exchange)"
+        );
+        assert!(parse("# comments first\n\n{\"meshlens_traffic\": 1}\n{\"path\": \"/\"}").is_ok());
     }
 }

@@ -180,18 +180,53 @@ fn request(host: &mut Host, exchange: &Exchange) -> Result<(StreamId, Option<End
         host.set_stream_property(s, &["source", "address"], Value::String(address.clone()))?;
         host.set_stream_property(s, &["source", "port"], Value::Int(i64::from(*port)))?;
     }
+    for (path, value) in &exchange.properties {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        host.set_stream_property(s, &path, value.clone())?;
+    }
     let headers = exchange.request_headers();
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    host.request_headers(s, &headers, exchange.body.is_empty())?;
-    if let Some(end) = ended_early(host, s) {
-        return Ok((s, Some(end)));
+    let calls =
+        body_calls(&exchange.body, exchange.chunks.as_deref(), !exchange.trailers.is_empty(), host.envoy_defaults());
+    host.request_headers(s, &headers, calls.is_empty() && exchange.trailers.is_empty())?;
+    for (chunk, end_of_stream) in calls {
+        if let Some(end) = ended_early(host, s) {
+            return Ok((s, Some(end)));
+        }
+        // While the module holds the headers, Envoy would buffer the body; the harness refuses it.
+        if host.stream(s).is_some_and(|st| st.request_paused()) {
+            return Ok((s, None));
+        }
+        host.request_body(s, chunk, end_of_stream)?;
     }
-    // While the module holds the headers, Envoy would buffer the body; the harness refuses it.
-    let held = host.stream(s).is_some_and(|st| st.request_paused());
-    if !exchange.body.is_empty() && !held {
-        host.request_body(s, &exchange.body, true)?;
+    if !exchange.trailers.is_empty()
+        && ended_early(host, s).is_none()
+        && !host.stream(s).is_some_and(|st| st.request_paused())
+    {
+        let trailers: Vec<(&str, &str)> = exchange.trailers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        host.request_trailers(s, &trailers)?;
     }
     Ok((s, ended_early(host, s)))
+}
+
+/// The body callbacks one body makes, as (chunk, end_of_stream): each given chunk, the last
+/// ending the stream (unless trailers follow); without chunks, the body in one call, or, with
+/// Envoy's defaults, the body and then an empty call ending the stream, as Envoy's HTTP/1 codec
+/// delivers it (measured on Envoy 1.40, see [`crate::envoy`]). No body, no call.
+fn body_calls<'a>(
+    body: &'a [u8],
+    chunks: Option<&'a [Vec<u8>]>,
+    trailers: bool,
+    envoy_defaults: bool,
+) -> Vec<(&'a [u8], bool)> {
+    let mut pieces: Vec<&[u8]> = match chunks {
+        Some(chunks) => chunks.iter().map(Vec::as_slice).collect(),
+        None if body.is_empty() => Vec::new(),
+        None if envoy_defaults && !trailers => vec![body, &[]],
+        None => vec![body],
+    };
+    let last = pieces.len().saturating_sub(1);
+    pieces.drain(..).enumerate().map(|(i, chunk)| (chunk, i == last && !trailers)).collect()
 }
 
 /// The upstream response arrives (unless the module answered or still holds the request).
@@ -202,15 +237,27 @@ fn response(host: &mut Host, s: StreamId, exchange: &Exchange) -> Result<End, Er
     if host.stream(s).is_some_and(|st| st.request_paused()) {
         return Ok(End::RequestPaused);
     }
-    let headers = exchange.response.headers_with_status();
+    let response = &exchange.response;
+    let headers = response.headers_with_status();
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let body = &exchange.response.body;
-    host.response_headers(s, &headers, body.is_empty())?;
-    if let Some(end) = ended_early(host, s) {
-        return Ok(end);
+    // A reply to HEAD has no body, whatever its content-length says (measured on Envoy 1.40).
+    let head = exchange.method == "HEAD";
+    let trailers = !head && !response.trailers.is_empty();
+    let calls = if head {
+        Vec::new()
+    } else {
+        body_calls(&response.body, response.chunks.as_deref(), trailers, host.envoy_defaults())
+    };
+    host.response_headers(s, &headers, calls.is_empty() && !trailers)?;
+    for (chunk, end_of_stream) in calls {
+        if let Some(end) = ended_early(host, s) {
+            return Ok(end);
+        }
+        host.response_body(s, chunk, end_of_stream)?;
     }
-    if !body.is_empty() {
-        host.response_body(s, body, true)?;
+    if trailers && ended_early(host, s).is_none() {
+        let trailers: Vec<(&str, &str)> = response.trailers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        host.response_trailers(s, &trailers)?;
     }
     Ok(ended_early(host, s).unwrap_or(End::Completed))
 }

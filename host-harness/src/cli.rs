@@ -134,7 +134,8 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         .plugin_config(config)
         .seed(args.seed)
         .start_time_unix_nanos(args.start_unix_nanos)
-        .log_level(args.log_level);
+        .log_level(args.log_level)
+        .envoy_defaults(args.envoy_defaults);
     if let Some(limit) = args.callback_time_limit {
         builder = builder.time_per_call(limit);
     }
@@ -158,6 +159,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         _ => None,
     };
     let mut collector = Collector::new(args.format, &host, args.log_level, live);
+    collector.body_limit = args.body_limit;
     let mut progress = progress::Progress::new(total.unwrap_or(0));
     let exchanges: Box<dyn Iterator<Item = Result<traffic::Exchange, traffic::TrafficError>>> = if stdin {
         Box::new(traffic::Reader::new(std::io::stdin().lock()))

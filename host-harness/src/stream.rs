@@ -29,6 +29,9 @@ pub struct Stream {
     pub(crate) root_id: u32,
     pub(crate) created: bool,
     pub(crate) request_headers: Headers,
+    /// The maps as the module's header callbacks received them (Envoy's additions included).
+    pub(crate) received_request_headers: Headers,
+    pub(crate) received_response_headers: Headers,
     pub(crate) request_trailers: Option<Headers>,
     pub(crate) response_headers: Option<Headers>,
     pub(crate) response_trailers: Option<Headers>,
@@ -80,6 +83,8 @@ impl Stream {
             root_id,
             created: false,
             request_headers: Vec::new(),
+            received_request_headers: Vec::new(),
+            received_response_headers: Vec::new(),
             request_trailers: None,
             response_headers: None,
             response_trailers: None,
@@ -112,6 +117,18 @@ impl Stream {
     /// The request headers as they went (or will go) upstream, after the module's changes.
     pub fn upstream_request_headers(&self) -> &[(String, String)] {
         &self.request_headers
+    }
+
+    /// The request headers as the module received them: the client's, with what the host adds
+    /// as Envoy ([`HostBuilder::envoy_defaults`](crate::HostBuilder::envoy_defaults)).
+    pub fn received_request_headers(&self) -> &[(String, String)] {
+        &self.received_request_headers
+    }
+
+    /// The response headers as the module received them: the upstream's (with Envoy's additions),
+    /// or the local reply Envoy built from the module's `proxy_send_local_response`.
+    pub fn received_response_headers(&self) -> &[(String, String)] {
+        &self.received_response_headers
     }
 
     /// The response headers as they went downstream, after the module's changes.

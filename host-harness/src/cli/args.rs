@@ -44,6 +44,10 @@ pub struct RunArgs {
     pub log_level: LogLevel,
     /// How long one callback may run (wall-clock) before the run fails; `None`: no limit.
     pub callback_time_limit: Option<Duration>,
+    /// Add what Envoy adds to each exchange (`HostBuilder::envoy_defaults`).
+    pub envoy_defaults: bool,
+    /// How many bytes of each body the JSON reports show.
+    pub body_limit: usize,
 }
 
 /// The report format.
@@ -135,6 +139,14 @@ Host:
                                 info, warning, error or critical. proxy_get_log_level
                                 reports it, and lines below it are not written, so not
                                 reported (Istio's proxies run at warning) [default: info]
+      --envoy-defaults          Add what Envoy 1.40 adds (measured): x-forwarded-proto and a
+                                seeded x-request-id before the module sees the request, its
+                                HTTP/1 pseudo-header order, x-envoy-upstream-service-time on
+                                upstream responses; bodies arrive as data then an empty
+                                end-of-stream call
+      --body-limit BYTES        How much of each body the json and jsonl reports show (as
+                                text, or base64 when not UTF-8; longer bodies are cut and
+                                marked \"truncated\": <length>) [default: 4096]
   -h, --help                    Print this help
 
 Traffic: one exchange per line, a JSON object; blank lines and lines starting with
@@ -152,6 +164,12 @@ Traffic: one exchange per line, a JSON object; blank lines and lines starting wi
             order, overlaps run together
   client    the downstream peer, ip:port [default: 127.0.0.1:40000]
   note      a comment, ignored
+Version 2 (first line {\"meshlens_traffic\": 2}) adds, per exchange and in response:
+  chunks    the body as a list of pieces (strings or JSON), one body callback each,
+            end of stream on the last; instead of body
+  trailers  as headers
+  properties (request side only) {\"metadata\": {\"<namespace>\": {\"key\": value}},
+            \"filter_state\": {\"key\": \"bytes\"}, \"attributes\": {\"dotted.path\": value}}
 Example:
   {\"method\": \"POST\", \"path\": \"/api/v1/query\", \"headers\": {\"traceparent\": \"00-4bf9...-01\"},
    \"body\": {\"question\": \"top customers\"}, \"response\": {\"status\": 200, \"latency_ms\": 120}}
@@ -175,7 +193,10 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 12] = [
+/// Flags of `run` that take no value.
+const RUN_SWITCHES: [&str; 1] = ["--envoy-defaults"];
+
+const RUN_FLAGS: [Flag; 13] = [
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
@@ -188,6 +209,7 @@ const RUN_FLAGS: [Flag; 12] = [
     Flag { name: "--start-time", repeatable: false },
     Flag { name: "--log-level", repeatable: false },
     Flag { name: "--callback-time-limit", repeatable: false },
+    Flag { name: "--body-limit", repeatable: false },
 ];
 
 /// Parses the arguments after the program name.
@@ -231,6 +253,7 @@ fn unknown_command(name: &str) -> String {
 /// `run`'s flags.
 fn run(args: Vec<String>) -> Result<Command, UsageError> {
     let mut values: Vec<(&'static str, String)> = Vec::new();
+    let mut switches: Vec<String> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
@@ -239,12 +262,19 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         if !arg.starts_with('-') || arg == "-" {
             return Err(usage(Topic::Run, format!("unexpected argument '{arg}' (every input is given with a flag)")));
         }
+        if RUN_SWITCHES.contains(&arg.as_str()) {
+            if switches.contains(&arg) {
+                return Err(usage(Topic::Run, format!("{arg} is given twice")));
+            }
+            switches.push(arg);
+            continue;
+        }
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
             None => (arg.clone(), None),
         };
         let Some(flag) = RUN_FLAGS.iter().find(|f| f.name == name) else {
-            let names: Vec<&str> = RUN_FLAGS.iter().map(|f| f.name).chain(["--help"]).collect();
+            let names: Vec<&str> = RUN_FLAGS.iter().map(|f| f.name).chain(RUN_SWITCHES).chain(["--help"]).collect();
             let message = match closest(&name, &names) {
                 Some(near) => format!("unknown flag {name}; did you mean {near}?"),
                 None => format!("unknown flag {name}"),
@@ -328,6 +358,13 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             )
         })?,
     };
+    let body_limit = match one("--body-limit") {
+        None => crate::cli::report::DEFAULT_BODY_LIMIT,
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            usage(Topic::Run, format!("--body-limit: expected a number of bytes (0 or more), got '{text}'"))
+        })?,
+    };
+    let envoy_defaults = switches.iter().any(|s| s == "--envoy-defaults");
     let latest = u64::MAX - REPLAY_NANOS_MAX;
     if start_unix_nanos > latest {
         return Err(usage(
@@ -352,6 +389,8 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         start_unix_nanos,
         log_level,
         callback_time_limit,
+        envoy_defaults,
+        body_limit,
     })))
 }
 

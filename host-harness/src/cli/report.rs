@@ -59,6 +59,66 @@ pub struct ExchangeReport {
     /// How the response headers changed on their way downstream.
     pub downstream: Changes,
     pub local_reply: Option<LocalReplyReport>,
+    /// The request body as it left toward the upstream (after the module's changes); absent when
+    /// empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<BodyReport>,
+    /// The response body as it left toward the client; absent when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<BodyReport>,
+}
+
+/// A body in the report: UTF-8 text as `text`, anything else as `base64`; cut to the body limit
+/// (`--body-limit`), with `truncated` then holding the whole body's length in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BodyReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<usize>,
+}
+
+/// How many bytes of each body the report shows by default (`--body-limit`).
+pub const DEFAULT_BODY_LIMIT: usize = 4096;
+
+impl BodyReport {
+    /// `body` for the report, at most `limit` bytes of it; `None` when empty.
+    pub fn new(body: &[u8], limit: usize) -> Option<Self> {
+        if body.is_empty() {
+            return None;
+        }
+        let cut = body.get(..limit).unwrap_or(body);
+        let truncated = (cut.len() < body.len()).then_some(body.len());
+        // A valid UTF-8 body cut inside a character stays text: cut at the character's start.
+        let text = match std::str::from_utf8(cut) {
+            Ok(text) => Some(text),
+            Err(e) if e.error_len().is_none() && std::str::from_utf8(body).is_ok() => {
+                cut.get(..e.valid_up_to()).and_then(|c| std::str::from_utf8(c).ok())
+            }
+            Err(_) => None,
+        };
+        Some(match text {
+            Some(text) => Self { text: Some(text.to_owned()), base64: None, truncated },
+            None => Self { text: None, base64: Some(base64(cut)), truncated },
+        })
+    }
+}
+
+/// Standard base64 with padding (RFC 4648).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let [a, b, c] = [0, 1, 2].map(|i| chunk.get(i).copied().unwrap_or(0));
+        let n = (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            let symbol = ALPHABET.get(((n >> shift) & 63) as usize).copied().unwrap_or(b'=');
+            out.push(if i <= chunk.len() { char::from(symbol) } else { '=' });
+        }
+    }
+    out
 }
 
 /// Headers added (or given a new value) and removed (or replaced), as `[name, value]` pairs.
@@ -196,6 +256,8 @@ pub struct Collector {
     pub html: html::Gather,
     /// JSON Lines: where records go as they are produced.
     pub out: Option<Box<dyn Write>>,
+    /// How many bytes of each body an exchange's report shows.
+    pub body_limit: usize,
 }
 
 impl Collector {
@@ -222,6 +284,7 @@ impl Collector {
             hostcalls: BTreeMap::new(),
             html: html::Gather::default(),
             out,
+            body_limit: DEFAULT_BODY_LIMIT,
         }
     }
 
@@ -270,7 +333,7 @@ impl Collector {
             End::RequestPaused => s.request_paused += 1,
             End::Reset => s.reset += 1,
         }
-        let report = exchange(e, o);
+        let report = exchange(e, o, self.body_limit);
         let item = match self.format {
             Format::Text => text::exchange(&report),
             Format::Json => Spill::json_item(&report, 4)?,
@@ -577,27 +640,19 @@ fn grpc_call(g: &GrpcCall) -> GrpcCallReport {
     }
 }
 
-fn exchange(exchange: &Exchange, outcome: &Outcome) -> ExchangeReport {
+fn exchange(exchange: &Exchange, outcome: &Outcome, body_limit: usize) -> ExchangeReport {
     let stream = &outcome.stream;
-    let upstream = HeaderDiff::between(&exchange.request_headers(), stream.upstream_request_headers());
+    // Changes are the module's: against the maps its callbacks received (the traffic's, with
+    // Envoy's own additions under `--envoy-defaults`; for a local reply, the reply Envoy built).
+    let received_request = match stream.received_request_headers() {
+        [] => exchange.request_headers(),
+        received => received.to_vec(),
+    };
+    let upstream = HeaderDiff::between(&received_request, stream.upstream_request_headers());
     let local_reply = stream.local_reply();
     let sent_downstream = stream.downstream_response_headers();
-    // What the module's response callbacks received: the upstream response, or the reply the
-    // host built from the module's local reply (as Envoy does).
-    let received = match local_reply {
-        Some(reply) => {
-            let mut headers = vec![(String::from(":status"), reply.status.to_string())];
-            if !reply.body.is_empty() {
-                headers.push((String::from("content-length"), reply.body.len().to_string()));
-                headers.push((String::from("content-type"), String::from("text/plain")));
-            }
-            headers.extend(reply.headers.iter().cloned());
-            headers
-        }
-        None if sent_downstream.is_empty() => Vec::new(),
-        None => exchange.response.headers_with_status(),
-    };
-    let downstream = HeaderDiff::between(&received, sent_downstream);
+    let received = if sent_downstream.is_empty() { &[][..] } else { stream.received_response_headers() };
+    let downstream = HeaderDiff::between(received, sent_downstream);
     ExchangeReport {
         line: exchange.line,
         method: exchange.method.clone(),
@@ -620,6 +675,8 @@ fn exchange(exchange: &Exchange, outcome: &Outcome) -> ExchangeReport {
             body: String::from_utf8_lossy(&r.body).into_owned(),
             headers: r.headers.clone(),
         }),
+        request_body: BodyReport::new(stream.upstream_request_body(), body_limit),
+        response_body: BodyReport::new(stream.downstream_response_body(), body_limit),
     }
 }
 
@@ -711,5 +768,25 @@ mod erased {
         fn pretty(&self) -> io::Result<String> {
             serde_json::to_string_pretty(self).map_err(io::Error::other)
         }
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_text_or_base64_and_cut_with_a_marker() {
+        assert_eq!(BodyReport::new(b"", 10), None);
+        let text = |t: &str, truncated| Some(BodyReport { text: Some(t.into()), base64: None, truncated });
+        assert_eq!(BodyReport::new(b"hello", 10), text("hello", None));
+        assert_eq!(BodyReport::new(b"hello", 3), text("hel", Some(5)));
+        // A cut inside a character keeps the text up to it.
+        assert_eq!(BodyReport::new("aé".as_bytes(), 2), text("a", Some(3)));
+        let binary = BodyReport::new(b"\xff\x00ab", 10).unwrap();
+        assert_eq!((binary.text, binary.base64.as_deref(), binary.truncated), (None, Some("/wBhYg=="), None));
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 }

@@ -30,6 +30,7 @@ impl Host {
         }
         let n = headers.len();
         let stream = self.stream_mut(s)?;
+        stream.received_request_headers.clone_from(&headers);
         stream.request_headers = headers;
         stream.request_ended = end_of_stream;
         stream.visible.request_headers = true;
@@ -173,6 +174,7 @@ impl Host {
         let n = headers.len();
         let stream = self.stream_mut(s)?;
         stream.response_code = first(&headers, ":status").and_then(|v| v.parse().ok());
+        stream.received_response_headers.clone_from(&headers);
         stream.response_headers = Some(headers);
         stream.visible.response_headers = true;
         stream.end_of_stream = eos;

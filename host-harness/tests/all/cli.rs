@@ -404,11 +404,11 @@ fn an_unknown_field_is_named_with_its_line() {
     assert_eq!(code, Some(2));
     assert_eq!(
         err,
-        format!("meshlens: error: {}:2: unknown field `response.stauts` (did you mean `status`?)\n", path.display())
+        format!("meshlens: error: {}:2:29: unknown field `response.stauts` (did you mean `status`?)\n", path.display())
     );
     let (code, err, _) = run_traffic("invalid", "{\"path\": \"api\"}\n");
     assert_eq!(code, Some(2));
-    assert!(err.ends_with(":1: path: must start with `/`, got \"api\"\n"), "{err}");
+    assert!(err.ends_with(":1:10: path: must start with `/`, got \"api\"\n"), "{err}");
 }
 
 #[test]
@@ -696,7 +696,7 @@ fn epoch_milliseconds_in_at_ms_are_an_error_naming_the_line() {
     assert_eq!(
         err,
         format!(
-            "meshlens: error: {}:2: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms \
+            "meshlens: error: {}:2:21: at_ms: 1767225600000 is past the longest replay, 604800000 ms (7 days); at_ms \
              counts milliseconds since the replay started, not since the Unix epoch\n",
             path.display()
         )
@@ -706,7 +706,7 @@ fn epoch_milliseconds_in_at_ms_are_an_error_naming_the_line() {
     assert_eq!(
         err,
         format!(
-            "meshlens: error: {}:1: response.latency_ms: 86400000 is more than the longest exchange, 3600000 ms (1 hour)\n",
+            "meshlens: error: {}:1:42: response.latency_ms: 86400000 is more than the longest exchange, 3600000 ms (1 hour)\n",
             path.display()
         )
     );

@@ -1,12 +1,17 @@
 //! Recorded HTTP traffic: the JSON Lines format `meshlens run` replays, its parser, and the replay
-//! of exchanges through a [`Host`] on the virtual clock.
+//! of exchanges through a [`Host`](crate::Host) on the virtual clock.
 //!
 //! # Format
 //!
 //! One exchange (a request and the upstream's response) per line, as a JSON object. Blank lines
 //! and lines starting with `#` or `//` are ignored, as is a UTF-8 byte order mark at the start.
-//! Unknown fields are errors, so typos fail
-//! loudly; every error names the line (and the column, for JSON syntax errors).
+//! Unknown fields and wrong types are errors, so typos fail loudly; every error names the line,
+//! and the column of the field's value (of its key, for an unknown field) or of the JSON syntax
+//! error.
+//!
+//! The format is versioned. A file whose first line (comments aside) is the header
+//! `{"meshlens_traffic": 2}` is version 2 ([`FORMAT_VERSION`]); without it, version 1, which
+//! reads exactly as it always did (a version 2 field there is an error asking for the header).
 //!
 //! ```text
 //! # a caller with a W3C trace asks a question; the upstream answers after 120 ms
@@ -14,28 +19,44 @@
 //! {"path": "/health", "at_ms": 500}
 //! ```
 //!
-//! | field | default | meaning |
-//! |---|---|---|
-//! | `method` | `"GET"` | `:method` |
-//! | `path` | required | `:path`, with the query; starts with `/` (or is `*`) |
-//! | `authority` | `"localhost"` | `:authority` |
-//! | `scheme` | `"http"` | `:scheme` |
-//! | `headers` | none | `{"name": "value", ...}`, or `[["name", "value"], ...]` to repeat a name; names are lowercased; pseudo-headers (`:path`...) come from the fields above |
-//! | `body` | none | request body: a string is sent as is, an object or array as compact JSON; empty means none |
-//! | `response.status` | `200` | upstream status, 100 to 599 |
-//! | `response.headers` | none | as `headers` |
-//! | `response.body` | none | as `body` |
-//! | `response.latency_ms` | `0` | upstream time: from the request leaving the proxy to the response arriving; at most [`MAX_LATENCY_MS`] (1 hour) |
-//! | `response` | `{}` | all of the above at their defaults |
-//! | `at_ms` | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`, at most [`MAX_AT_MS`] (7 days: Unix milliseconds are a mistake). Exchanges whose times overlap are in flight together |
-//! | `client` | host default (`127.0.0.1:40000`) | the downstream peer, `ip:port` or `[ipv6]:port` (`source.address`, `source.port`) |
-//! | `note` | none | a comment, ignored |
+//! Version 2:
+//!
+//! ```text
+//! {"meshlens_traffic": 2}
+//! {"method": "POST", "path": "/upload", "chunks": ["part 1,", "part 2"], "trailers": {"x-checksum": "9f2c"}, "response": {"chunks": ["hello ", "secret world"]}}
+//! {"path": "/q", "properties": {"metadata": {"envoy.lb": {"canary": true}}, "filter_state": {"tenant": "acme"}, "attributes": {"source.address": "10.0.0.7:51000"}}}
+//! ```
+//!
+//! | field | version | default | meaning |
+//! |---|---|---|---|
+//! | `method` | 1 | `"GET"` | `:method` |
+//! | `path` | 1 | required | `:path`, with the query; starts with `/` (or is `*`) |
+//! | `authority` | 1 | `"localhost"` | `:authority` |
+//! | `scheme` | 1 | `"http"` | `:scheme` |
+//! | `headers` | 1 | none | `{"name": "value", ...}`, or `[["name", "value"], ...]` to repeat a name; names are lowercased; pseudo-headers (`:path`...) come from the fields above |
+//! | `body` | 1 | none | request body: a string is sent as is, an object or array as compact JSON; empty means none |
+//! | `chunks` | 2 | none | instead of `body`: a list of pieces (each as `body`), one `on_request_body` call each, `end_of_stream` on the last |
+//! | `trailers` | 2 | none | request trailers, as `headers`; they end the stream |
+//! | `properties` | 2 | none | `{"metadata": {"<namespace>": {"<key>": value}}, "filter_state": {"<key>": "<bytes>"}, "attributes": {"<dotted.path>": value}}`: this stream's Envoy properties (`metadata.filter_metadata.<namespace>.<key>`, Struct values: a string, boolean, or number as a double; `filter_state.<key>` as bytes; attributes as a string, int, double or bool) |
+//! | `response.status` | 1 | `200` | upstream status, 100 to 599 |
+//! | `response.headers` | 1 | none | as `headers` |
+//! | `response.body` | 1 | none | as `body` |
+//! | `response.chunks`, `response.trailers` | 2 | none | as `chunks`, `trailers` |
+//! | `response.latency_ms` | 1 | `0` | upstream time: from the request leaving the proxy to the response arriving; at most [`MAX_LATENCY_MS`] (1 hour) |
+//! | `response` | 1 | `{}` | all of the above at their defaults |
+//! | `at_ms` | 1 | previous `at_ms` + its `latency_ms` | when the request arrives, in milliseconds since the replay started; never earlier than the previous line's `at_ms`, at most [`MAX_AT_MS`] (7 days: Unix milliseconds are a mistake). Exchanges whose times overlap are in flight together |
+//! | `client` | 1 | host default (`127.0.0.1:40000`) | the downstream peer, `ip:port` or `[ipv6]:port` (`source.address`, `source.port`) |
+//! | `note` | 1 | none | a comment, ignored |
 //!
 //! # Replay
 //!
 //! [`replay`] runs every exchange on its own stream, in time order on the virtual clock: at
-//! `at_ms` the request headers (end of stream when there is no body) and the body; `latency_ms`
-//! later the response headers and body, then the end of the stream (`proxy_on_log`). Ticks and
+//! `at_ms` the request headers (end of stream when there is no body and no trailers), the body and
+//! the trailers; `latency_ms` later the response headers, body and trailers, then the end of the
+//! stream (`proxy_on_log`). A body without `chunks` is one call with `end_of_stream`, or, with
+//! [`HostBuilder::envoy_defaults`](crate::HostBuilder::envoy_defaults), the data and then an
+//! empty call with `end_of_stream`, as Envoy's HTTP/1 codec delivers it (measured on Envoy 1.40,
+//! [`crate::envoy`]). A reply to `HEAD` has no body. Ticks and
 //! callout timeouts fire as the clock passes them. A local reply from the module replaces the
 //! upstream response; a request the module still holds when the response is due is ended
 //! without one, as when the client gives up.

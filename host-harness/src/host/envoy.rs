@@ -29,7 +29,7 @@
 //!   `:status`, the module's headers, then `content-length` and `content-type: text/plain` (when
 //!   it has a body), then the body in one call with `end_of_stream` true. Downstream, a local
 //!   reply to a request whose body was not read (headers without `end_of_stream`) carries
-//!   `connection: close` ([`close_connection`]); the filter never sees that header.
+//!   `connection: close`; the filter never sees that header.
 
 use crate::state::Rng;
 use crate::stream::Headers;

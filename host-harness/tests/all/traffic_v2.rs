@@ -9,15 +9,14 @@ use host_harness::{Host, Module};
 use serde_json::Value;
 
 use crate::cli::{meshlens, scratch, stderr};
-use crate::support::sdk_probe;
+use crate::support::{repo_root, sdk_probe};
 
-/// A third-party module of `/work/shared/third-party` (the proxy-wasm Rust SDK's examples);
-/// `MESHLENS_THIRD_PARTY_DIR` points elsewhere.
+/// A third-party module of `../shared/third-party` (the proxy-wasm Rust SDK's examples; the
+/// shared directory is `$MESHLENS_SHARED` when set, as for the e2e tests).
 fn third_party(name: &str) -> PathBuf {
-    let dir = std::env::var_os("MESHLENS_THIRD_PARTY_DIR")
-        .map_or_else(|| PathBuf::from("/work/shared/third-party"), PathBuf::from);
-    let path = dir.join("rust-sdk-examples").join(name);
-    assert!(path.is_file(), "{} is missing (set MESHLENS_THIRD_PARTY_DIR)", path.display());
+    let shared = std::env::var_os("MESHLENS_SHARED").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
+    let path = shared.join("third-party/rust-sdk-examples").join(name);
+    assert!(path.is_file(), "{} is missing (set MESHLENS_SHARED)", path.display());
     path
 }
 
@@ -176,4 +175,40 @@ fn the_report_shows_bodies_as_they_left() {
         assert_eq!(b["response_body"], serde_json::json!({"text": "x".repeat(16), "truncated": 40}));
         assert_eq!(a["downstream"]["removed"], serde_json::json!([]), "no content-length was sent");
     }
+}
+
+/// The SDK's `envoy_filter_metadata` example reads dynamic metadata
+/// (`metadata.filter_metadata.envoy.filters.http.lua.uppercased-custom-metadata`) and answers with
+/// it: a traffic file's `properties.metadata` is what it reads, as Envoy encodes a Struct string.
+#[test]
+fn dynamic_metadata_from_the_traffic_reaches_a_third_party_filter() {
+    let dir = scratch("metadata");
+    let traffic = dir.join("traffic.jsonl");
+    std::fs::write(
+        &traffic,
+        "{\"meshlens_traffic\": 2}\n\
+         {\"path\": \"/a\", \"properties\": {\"metadata\": {\"envoy.filters.http.lua\": {\"uppercased-custom-metadata\": \"HELLO\"}}}}\n\
+         {\"path\": \"/b\"}\n",
+    )
+    .unwrap();
+    let wasm = third_party("envoy_filter_metadata.wasm");
+    let out = meshlens(&[
+        "run",
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let [a, b] = report["exchanges"].as_array().unwrap().as_slice() else { panic!("two exchanges") };
+    assert_eq!(a["outcome"], "local_reply");
+    assert_eq!(
+        a["local_reply"]["headers"],
+        serde_json::json!([["powered-by", "proxy-wasm"], ["uppercased-metadata", "HELLO"]])
+    );
+    assert_eq!(a["response_body"]["text"], "Custom response with Envoy metadata: \"HELLO\"\n");
+    assert_eq!(b["outcome"], "completed", "metadata is per exchange");
 }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use host_harness::{Host, Module, traffic};
 use meshlens_tests::envoy::{Envoy, free_port};
+use meshlens_tests::paths;
 
 /// One exchange: the raw request the client sends, and the same exchange as a traffic line.
 struct Case {
@@ -314,4 +315,38 @@ fn envoy_and_the_harness_with_envoy_defaults_make_the_same_callbacks() {
     let deny_stream = &outcomes[5].stream;
     assert_eq!(deny_stream.downstream_response_header("connection"), Some("close"));
     assert_eq!(outcomes[3].stream.downstream_response_body(), b"", "HEAD");
+}
+
+/// Dynamic metadata an earlier filter set (`set_metadata`, as the SDK example's Lua filter would)
+/// read by the SDK's `envoy_filter_metadata` example, which answers with it: in Envoy, and in the
+/// harness from a traffic file's `properties.metadata`, the same reply.
+#[test]
+fn dynamic_metadata_reads_the_same_in_envoy_and_from_a_traffic_file() {
+    let module = paths::shared_dir().join("third-party/rust-sdk-examples/envoy_filter_metadata.wasm");
+    assert!(module.is_file(), "{} is missing (set MESHLENS_SHARED)", module.display());
+    let app = upstream();
+    let (listener, admin) = (free_port(), free_port());
+    let config = bootstrap(listener, admin, app)
+        .replace(meshlens_tests_guests::SDK_PROBE_WASIP1, &module.display().to_string())
+        .replace(
+            "                http_filters:\n",
+            "                http_filters:\n                  - name: envoy.filters.http.set_metadata\n                    typed_config:\n                      \"@type\": type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config\n                      metadata:\n                        - metadata_namespace: envoy.filters.http.lua\n                          value: {{ uppercased-custom-metadata: HELLO }}\n"
+                .replace("{{", "{")
+                .replace("}}", "}")
+                .as_str(),
+        );
+    let envoy = Envoy::start_text(&config, listener, admin, 1);
+    let response = send(envoy.listener, b"GET /a HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200") && lower.contains("\r\nuppercased-metadata: hello\r\n"), "{response}");
+    let envoy_body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+
+    let text = "{\"meshlens_traffic\": 2}\n{\"path\": \"/a\", \"properties\": {\"metadata\": {\"envoy.filters.http.lua\": \
+                {\"uppercased-custom-metadata\": \"HELLO\"}}}}\n";
+    let module = Module::from_file(&module).unwrap();
+    let mut host = Host::builder(&module).envoy_defaults(true).build().unwrap();
+    let outcomes = traffic::replay(&mut host, &traffic::parse(text).unwrap(), |_| {}).unwrap();
+    let stream = &outcomes[0].stream;
+    assert_eq!(stream.downstream_response_header("uppercased-metadata"), Some("HELLO"));
+    assert_eq!(String::from_utf8_lossy(stream.downstream_response_body()), envoy_body);
 }

@@ -35,7 +35,7 @@
 //! | `scheme` | 1 | `"http"` | `:scheme` |
 //! | `headers` | 1 | none | `{"name": "value", ...}`, or `[["name", "value"], ...]` to repeat a name; names are lowercased; pseudo-headers (`:path`...) come from the fields above |
 //! | `body` | 1 | none | request body: a string is sent as is, an object or array as compact JSON; empty means none |
-//! | `chunks` | 2 | none | instead of `body`: a list of pieces (each as `body`), one `on_request_body` call each, `end_of_stream` on the last |
+//! | `chunks` | 2 | none | instead of `body`: a list of pieces (each as `body`), one `on_request_body` call each, `end_of_stream` on the last (with Envoy's defaults, an empty call after them) |
 //! | `trailers` | 2 | none | request trailers, as `headers`; they end the stream |
 //! | `properties` | 2 | none | `{"metadata": {"<namespace>": {"<key>": value}}, "filter_state": {"<key>": "<bytes>"}, "attributes": {"<dotted.path>": value}}`: this stream's Envoy properties (`metadata.filter_metadata.<namespace>.<key>`, Struct values: a string, boolean, or number as a double; `filter_state.<key>` as bytes; attributes as a string, int, double or bool) |
 //! | `response.status` | 1 | `200` | upstream status, 100 to 599 |
@@ -53,10 +53,10 @@
 //! [`replay`] runs every exchange on its own stream, in time order on the virtual clock: at
 //! `at_ms` the request headers (end of stream when there is no body and no trailers), the body and
 //! the trailers; `latency_ms` later the response headers, body and trailers, then the end of the
-//! stream (`proxy_on_log`). A body without `chunks` is one call with `end_of_stream`, or, with
-//! [`HostBuilder::envoy_defaults`](crate::HostBuilder::envoy_defaults), the data and then an
-//! empty call with `end_of_stream`, as Envoy's HTTP/1 codec delivers it (measured on Envoy 1.40,
-//! [`crate::envoy`]). A reply to `HEAD` has no body. Ticks and
+//! stream (`proxy_on_log`). A body is one call per chunk (without `chunks`, one), the last with
+//! `end_of_stream`; with [`HostBuilder::envoy_defaults`](crate::HostBuilder::envoy_defaults) the
+//! data calls are followed by an empty call with `end_of_stream`, as Envoy's HTTP/1 codec
+//! delivers a body (measured on Envoy 1.40, [`crate::envoy`]). A reply to `HEAD` has no body. Ticks and
 //! callout timeouts fire as the clock passes them. A local reply from the module replaces the
 //! upstream response; a request the module still holds when the response is due is ended
 //! without one, as when the client gives up.

@@ -17,10 +17,12 @@
 //!   depend on the listener's trust settings and the client's network, so it leaves them out.
 //! - Upstream response headers end with `x-envoy-upstream-service-time: <ms>` (the router adds
 //!   it before the filter sees them). Local replies do not get it.
-//! - Bodies, request and response, content-length or chunked: one `on_*_body` call with the
-//!   data (`end_of_stream` false), then one with 0 bytes and `end_of_stream` true. A request
-//!   without a body has `end_of_stream` true on its headers; a POST with `content-length: 0`
-//!   too. Chunks the client or upstream write back to back may reach the filter as one call.
+//! - Bodies, request and response, content-length or chunked: one `on_*_body` call per piece
+//!   that arrives (`end_of_stream` false), then one with 0 bytes and `end_of_stream` true. Pieces
+//!   written back to back reach the filter as one call; written 300 ms apart (a chunked response
+//!   `hello ` then `secret world`, or a request body `hello` then `world`), one call each: 6, 12,
+//!   then 0 with `end_of_stream`. A request without a body has `end_of_stream` true on its
+//!   headers; a POST with `content-length: 0` too.
 //! - HTTP/1 trailers are dropped by the codec (no `enable_trailers`): a chunked request with a
 //!   trailer gives no `on_request_trailers` call.
 //! - A reply to `HEAD`: response headers with `end_of_stream` true, `content-length` kept, no

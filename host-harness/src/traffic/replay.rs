@@ -209,10 +209,11 @@ fn request(host: &mut Host, exchange: &Exchange) -> Result<(StreamId, Option<End
     Ok((s, ended_early(host, s)))
 }
 
-/// The body callbacks one body makes, as (chunk, end_of_stream): each given chunk, the last
-/// ending the stream (unless trailers follow); without chunks, the body in one call, or, with
-/// Envoy's defaults, the body and then an empty call ending the stream, as Envoy's HTTP/1 codec
-/// delivers it (measured on Envoy 1.40, see [`crate::envoy`]). No body, no call.
+/// The body callbacks one body makes, as (chunk, end_of_stream): each given chunk (or the body in
+/// one), the last ending the stream unless trailers follow. With Envoy's defaults the end of the
+/// stream is a call of its own, empty, after the data (unless the last chunk is empty already),
+/// as Envoy's HTTP/1 codec delivers a body, however it arrived (measured on Envoy 1.40, see
+/// [`crate::envoy`]). No body, no call.
 fn body_calls<'a>(
     body: &'a [u8],
     chunks: Option<&'a [Vec<u8>]>,
@@ -222,9 +223,11 @@ fn body_calls<'a>(
     let mut pieces: Vec<&[u8]> = match chunks {
         Some(chunks) => chunks.iter().map(Vec::as_slice).collect(),
         None if body.is_empty() => Vec::new(),
-        None if envoy_defaults && !trailers => vec![body, &[]],
         None => vec![body],
     };
+    if envoy_defaults && !trailers && pieces.last().is_some_and(|last| !last.is_empty()) {
+        pieces.push(&[]);
+    }
     let last = pieces.len().saturating_sub(1);
     pieces.drain(..).enumerate().map(|(i, chunk)| (chunk, i == last && !trailers)).collect()
 }

@@ -72,7 +72,11 @@ fn with_envoy_defaults_the_callbacks_are_envoys() {
         ]
     );
     let bodies = |lines: &[String]| lines.iter().filter(|l| l.contains(" body ")).cloned().collect::<Vec<_>>();
-    assert_eq!(bodies(chunked), ["response body 6 eos=false", "response body 12 eos=true"], "one call per chunk");
+    assert_eq!(
+        bodies(chunked),
+        ["response body 6 eos=false", "response body 12 eos=false", "response body 0 eos=true"],
+        "one call per chunk, then the end of the stream"
+    );
     assert!(head.contains(&"response headers 3 eos=true".to_owned()), "{head:?}");
     assert_eq!(bodies(head), Vec::<String>::new(), "a reply to HEAD has no body");
     assert_eq!(

@@ -29,34 +29,54 @@ use meshlens_tests::paths;
 /// One exchange: the raw request the client sends, and the same exchange as a traffic line.
 struct Case {
     raw: &'static [u8],
+    /// Send the first this many bytes, wait 300 ms, then the rest (a body in two pieces).
+    split: Option<usize>,
     traffic: &'static str,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 8] = [
     Case {
         raw: b"GET /cl HTTP/1.1\r\nHost: a.example\r\nX-B: 1\r\nConnection: close\r\n\r\n",
+        split: None,
         traffic: r#"{"path": "/cl", "authority": "a.example", "headers": {"x-b": "1", "connection": "close"}, "response": {"headers": {"content-type": "text/plain", "content-length": "18"}, "body": "hello secret world"}}"#,
     },
     Case {
         raw: b"GET /chunked HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+        split: None,
         traffic: r#"{"path": "/chunked", "authority": "a.example", "headers": {"connection": "close"}, "response": {"headers": {"content-type": "text/plain", "transfer-encoding": "chunked"}, "body": "hello secret world"}}"#,
     },
     Case {
         raw: b"POST /post HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        split: None,
         traffic: r#"{"method": "POST", "path": "/post", "authority": "a.example", "headers": {"content-length": "5", "connection": "close"}, "body": "hello", "response": {"headers": {"content-type": "text/plain", "content-length": "18"}, "body": "hello secret world"}}"#,
     },
     Case {
         raw: b"HEAD /head HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+        split: None,
         traffic: r#"{"method": "HEAD", "path": "/head", "authority": "a.example", "headers": {"connection": "close"}, "response": {"headers": {"content-type": "text/plain", "content-length": "11"}, "body": "not sent..."}}"#,
     },
     Case {
         raw: b"GET /cl HTTP/1.1\r\nHost: a.example\r\nX-Request-Id: client-1\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n",
+        split: None,
         traffic: r#"{"path": "/cl", "authority": "a.example", "headers": {"x-request-id": "client-1", "x-forwarded-proto": "https", "connection": "close"}, "response": {"headers": {"content-type": "text/plain", "content-length": "18"}, "body": "hello secret world"}}"#,
     },
     // No `connection: close` from the client: the one downstream comes from Envoy.
     Case {
         raw: b"POST /deny HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\n\r\nhello",
+        split: None,
         traffic: r#"{"method": "POST", "path": "/deny", "authority": "a.example", "headers": {"content-length": "5"}, "body": "hello"}"#,
+    },
+    // The upstream writes its chunks 300 ms apart: one body call each.
+    Case {
+        raw: b"GET /slow HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+        split: None,
+        traffic: r#"{"path": "/slow", "authority": "a.example", "headers": {"connection": "close"}, "response": {"headers": {"content-type": "text/plain", "transfer-encoding": "chunked"}, "chunks": ["hello ", "secret world"]}}"#,
+    },
+    // The client sends its body in two pieces 300 ms apart.
+    Case {
+        raw: b"POST /post HTTP/1.1\r\nHost: a.example\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhelloworld",
+        split: Some(84),
+        traffic: r#"{"method": "POST", "path": "/post", "authority": "a.example", "headers": {"content-length": "10", "connection": "close"}, "chunks": ["hello", "world"], "response": {"headers": {"content-type": "text/plain", "content-length": "18"}, "body": "hello secret world"}}"#,
     },
 ];
 
@@ -145,6 +165,20 @@ fn serve(mut conn: TcpStream) {
             }
         }
         pending.drain(..end + 4 + length);
+        if head.starts_with("get /slow") {
+            let pieces: [&[u8]; 3] = [
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n6\r\nhello \r\n",
+                b"c\r\nsecret world\r\n",
+                b"0\r\n\r\n",
+            ];
+            for piece in pieces {
+                if conn.write_all(piece).and_then(|()| conn.flush()).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            continue;
+        }
         let reply: &[u8] = if head.starts_with("head ") {
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 11\r\n\r\n"
         } else if head.starts_with("get /chunked") {
@@ -158,11 +192,17 @@ fn serve(mut conn: TcpStream) {
     }
 }
 
-/// Sends one raw request and reads the response until Envoy closes the connection.
-fn send(listener: SocketAddr, raw: &[u8]) -> String {
+/// Sends one raw request (the first `split` bytes, then after 300 ms the rest) and reads the
+/// response until Envoy closes the connection.
+fn send(listener: SocketAddr, raw: &[u8], split: Option<usize>) -> String {
     let mut conn = TcpStream::connect(listener).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    conn.write_all(raw).unwrap();
+    let (first, rest) = raw.split_at(split.unwrap_or(raw.len()));
+    conn.write_all(first).unwrap();
+    if !rest.is_empty() {
+        std::thread::sleep(Duration::from_millis(300));
+        conn.write_all(rest).unwrap();
+    }
     let mut out = Vec::new();
     let _ = conn.read_to_end(&mut out);
     let _ = conn.shutdown(Shutdown::Both);
@@ -222,7 +262,7 @@ fn envoy_and_the_harness_with_envoy_defaults_make_the_same_callbacks() {
     let app = upstream();
     let (listener, admin) = (free_port(), free_port());
     let envoy = Envoy::start_text(&bootstrap(listener, admin, app), listener, admin, 1);
-    let responses: Vec<String> = CASES.iter().map(|c| send(envoy.listener, c.raw)).collect();
+    let responses: Vec<String> = CASES.iter().map(|c| send(envoy.listener, c.raw, c.split)).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     let envoy_streams = loop {
         let streams = by_stream(probe_lines(&envoy.log()).into_iter());
@@ -237,7 +277,7 @@ fn envoy_and_the_harness_with_envoy_defaults_make_the_same_callbacks() {
     let has = |stream: &[String], line: &str| stream.iter().any(|l| l == line);
 
     // The facts, from Envoy itself.
-    let [cl, chunked, post, head, client_id, deny] = &envoy_streams[..] else { unreachable!() };
+    let [cl, chunked, post, head, client_id, deny, slow, split] = &envoy_streams[..] else { unreachable!() };
     let request_names: Vec<&str> =
         cl.iter().filter_map(|l| l.strip_prefix("> ")).filter_map(|l| l.split(": ").next()).collect();
     assert_eq!(
@@ -291,6 +331,13 @@ fn envoy_and_the_harness_with_envoy_defaults_make_the_same_callbacks() {
             "response body 6 eos=true"
         ],
     );
+    let bodies = |stream: &[String]| stream.iter().filter(|l| l.contains(" body ")).cloned().collect::<Vec<_>>();
+    assert_eq!(
+        bodies(slow),
+        ["response body 6 eos=false", "response body 12 eos=false", "response body 0 eos=true"],
+        "a piece at a time, then the end of the stream"
+    );
+    assert_eq!(bodies(split)[..3], ["request body 5 eos=false", "request body 5 eos=false", "request body 0 eos=true"]);
     let deny_response = responses[5].to_ascii_lowercase();
     assert!(deny_response.contains("\r\nconnection: close\r\n"), "{deny_response}");
     assert!(!deny.iter().any(|l| l.contains("connection")), "the filter never sees it");
@@ -336,7 +383,7 @@ fn dynamic_metadata_reads_the_same_in_envoy_and_from_a_traffic_file() {
                 .as_str(),
         );
     let envoy = Envoy::start_text(&config, listener, admin, 1);
-    let response = send(envoy.listener, b"GET /a HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n");
+    let response = send(envoy.listener, b"GET /a HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n", None);
     let lower = response.to_ascii_lowercase();
     assert!(lower.starts_with("http/1.1 200") && lower.contains("\r\nuppercased-metadata: hello\r\n"), "{response}");
     let envoy_body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();

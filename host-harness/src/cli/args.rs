@@ -284,7 +284,12 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         let value = match inline {
             Some(value) => value,
             None => match args.next() {
-                Some(value) if !RUN_FLAGS.iter().any(|f| f.name == value.split('=').next().unwrap_or(&value)) => value,
+                Some(value)
+                    if !RUN_FLAGS.iter().any(|f| f.name == value.split('=').next().unwrap_or(&value))
+                        && !RUN_SWITCHES.contains(&value.as_str()) =>
+                {
+                    value
+                }
                 _ => return Err(usage(Topic::Run, format!("{name} needs a value ({})", metavar(flag.name)))),
             },
         };
@@ -431,6 +436,7 @@ fn metavar(flag: &str) -> &'static str {
         "--start-time" => "TIME",
         "--log-level" => "LEVEL",
         "--callback-time-limit" => "DURATION",
+        "--body-limit" => "BYTES",
         _ => "FILE",
     }
 }
@@ -515,5 +521,28 @@ mod tests {
             "unknown flag --log-levl; did you mean --log-level?"
         );
         assert!(error("run --wasm m --traffic t --start-time yesterday").starts_with("--start-time: "));
+    }
+
+    #[test]
+    fn envoy_defaults_is_a_switch_and_the_body_limit_a_size() {
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic t") else { panic!("not a run") };
+        assert_eq!((run.envoy_defaults, run.body_limit), (false, 4096));
+        let Ok(Command::Run(run)) = parse_str("run --envoy-defaults --wasm m --traffic t --body-limit 0") else {
+            panic!("not a run")
+        };
+        assert_eq!((run.envoy_defaults, run.body_limit), (true, 0));
+        assert_eq!(error("run --wasm m --traffic --envoy-defaults"), "--traffic needs a value (FILE)");
+        assert_eq!(
+            error("run --wasm m --traffic t --envoy-defaults --envoy-defaults"),
+            "--envoy-defaults is given twice"
+        );
+        assert_eq!(
+            error("run --wasm m --traffic t --envoy-default"),
+            "unknown flag --envoy-default; did you mean --envoy-defaults?"
+        );
+        assert_eq!(
+            error("run --wasm m --traffic t --body-limit 4k"),
+            "--body-limit: expected a number of bytes (0 or more), got '4k'"
+        );
     }
 }

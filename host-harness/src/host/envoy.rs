@@ -32,6 +32,11 @@
 //!   it has a body), then the body in one call with `end_of_stream` true. Downstream, a local
 //!   reply to a request whose body was not read (headers without `end_of_stream`) carries
 //!   `connection: close`; the filter never sees that header.
+//! - Dynamic metadata another filter set (`set_metadata`) reads as `metadata.filter_metadata.
+//!   <namespace>.<key>`: a string as its bytes, a number as a little-endian double, a boolean as
+//!   one byte; the namespace itself as a proxy-wasm map of its keys, each value so encoded; a
+//!   missing key `NotFound`. Filter state (`set_filter_state`, `envoy.string`) reads as
+//!   `filter_state.<key>`: the string's bytes. A traffic file's `properties` give the same.
 
 use crate::state::Rng;
 use crate::stream::Headers;

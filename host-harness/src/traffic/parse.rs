@@ -258,6 +258,10 @@ fn properties(value: Json) -> Result<Vec<(Vec<String>, Value)>, String> {
         let Json::Object(members) = object else {
             return Err(format!("{at}: expected an object of metadata keys, got {}", object.kind()));
         };
+        // The namespace itself reads as Envoy serializes a Struct: a map of its keys, each value
+        // encoded by its type (measured on Envoy 1.40); the table builds it from the keys below.
+        let namespace_path = vec!["metadata".into(), "filter_metadata".into(), namespace.clone()];
+        out.push((namespace_path, Value::Map(Vec::new())));
         for (key, value) in members {
             // Dynamic metadata is a protobuf Struct: its numbers are doubles.
             let value = match value {
@@ -599,6 +603,7 @@ mod tests {
         assert_eq!(
             e.properties,
             vec![
+                (path("metadata/filter_metadata/envoy.lb"), Value::Map(Vec::new())),
                 (path("metadata/filter_metadata/envoy.lb/canary"), Value::Bool(true)),
                 (path("metadata/filter_metadata/envoy.lb/weight"), Value::Double(3.0)),
                 (path("filter_state/my.key"), Value::Bytes(b"bytes".to_vec())),

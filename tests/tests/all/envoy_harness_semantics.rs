@@ -397,3 +397,65 @@ fn dynamic_metadata_reads_the_same_in_envoy_and_from_a_traffic_file() {
     assert_eq!(stream.downstream_response_header("uppercased-metadata"), Some("HELLO"));
     assert_eq!(String::from_utf8_lossy(stream.downstream_response_body()), envoy_body);
 }
+
+/// Dynamic metadata and filter state set by filters before the Wasm filter (`set_metadata`,
+/// `set_filter_state`), read by the SDK probe in Envoy, and from a traffic file's `properties` in
+/// the harness: the same bytes or status per path.
+#[test]
+fn properties_from_a_traffic_file_encode_as_envoys() {
+    const PATHS: &str = "metadata.filter_metadata.[probe.ns].s, metadata.filter_metadata.[probe.ns].n, \
+                         metadata.filter_metadata.[probe.ns].b, metadata.filter_metadata.[probe.ns].missing, \
+                         metadata.filter_metadata.[probe.one], filter_state.[my.key]";
+    let app = upstream();
+    let (listener, admin) = (free_port(), free_port());
+    let filters = r#"                http_filters:
+                  - name: envoy.filters.http.set_metadata
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config
+                      metadata:
+                        - metadata_namespace: probe.ns
+                          value: { s: x, n: 3, b: true }
+                        - metadata_namespace: probe.one
+                          value: { k: v }
+                  - name: envoy.filters.http.set_filter_state
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config
+                      on_request_headers:
+                        - object_key: my.key
+                          factory_key: envoy.string
+                          format_string: { text_format_source: { inline_string: "raw" } }
+"#;
+    let config = bootstrap(listener, admin, app).replace("                http_filters:\n", filters).replace(
+        "                        name: probe\n",
+        &format!(
+            "                        name: probe\n                        configuration:\n                          \"@type\": type.googleapis.com/google.protobuf.StringValue\n                          value: \"properties: {PATHS}\"\n"
+        ),
+    );
+    let envoy = Envoy::start_text(&config, listener, admin, 1);
+    send(envoy.listener, b"GET /cl HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n", None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let property_lines = |lines: Vec<(u32, String)>| -> Vec<String> {
+        lines.into_iter().map(|(_, l)| l).filter(|l| l.starts_with("property ")).collect()
+    };
+    let in_envoy = loop {
+        let lines = property_lines(probe_lines(&envoy.log()));
+        if lines.len() == 6 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let text = "{\"meshlens_traffic\": 2}\n{\"path\": \"/cl\", \"properties\": {\"metadata\": {\"probe.ns\": {\"s\": \"x\", \
+                \"n\": 3, \"b\": true}, \"probe.one\": {\"k\": \"v\"}}, \"filter_state\": {\"my.key\": \"raw\"}}}\n";
+    let module = Module::from_file(meshlens_tests_guests::SDK_PROBE_WASIP1).unwrap();
+    let mut host = Host::builder(&module)
+        .plugin_config(format!("properties: {PATHS}"))
+        .clusters(Vec::<String>::new())
+        .envoy_defaults(true)
+        .build()
+        .unwrap();
+    traffic::replay(&mut host, &traffic::parse(text).unwrap(), |_| {}).unwrap();
+    let in_harness =
+        property_lines(probe_lines(&host.logs().iter().map(|l| l.message.clone()).collect::<Vec<_>>().join("\n")));
+    assert_eq!(in_harness, in_envoy);
+}

@@ -19,7 +19,11 @@
 //!   compare the callback sequence Envoy makes with the harness's: `probe: <n> request headers
 //!   <count> eos=<bool>`, `probe: <n> response body <size> eos=<bool>`, `probe: <n> request
 //!   trailers <count>`, and each header as `probe: <n> > name: value` (request) or
-//!   `probe: <n> < name: value` (response), in map order (`<n>` is the context id).
+//!   `probe: <n> < name: value` (response), in map order (`<n>` is the context id);
+//! - with a plugin configuration `properties: a.b.c, d.e`, each named property is read in the
+//!   request headers callback and logged as `probe: <n> property a.b.c = <hex bytes>` or
+//!   `= <status>` (`NotFound`, ...), segments split at `.` except inside `[...]`
+//!   (`metadata.filter_metadata.[envoy.lb].zone`).
 //!
 //! The root context logs `probe: tick <n>` every second and `probe: dequeued <item>` for every
 //! queue item.
@@ -51,6 +55,8 @@ fn text(bytes: Option<Vec<u8>>) -> String {
 /// The plugin: configuration, the counter, the queue and the timer.
 #[derive(Default)]
 struct Root {
+    /// Property paths to log per request (`properties: ...` configuration).
+    properties: Vec<Vec<String>>,
     counter: Option<u32>,
     queue: Option<u32>,
     ticks: u64,
@@ -67,6 +73,9 @@ impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let config = text(hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten());
         log(&format!("probe: configured with {config:?}"));
+        if let Some(list) = config.strip_prefix("properties:") {
+            self.properties = list.split(',').map(|p| segments(p.trim())).filter(|p| !p.is_empty()).collect();
+        }
         if let Err(status) = hostcalls::set_shared_data(SHARED_KEY, Some(config.as_bytes()), None) {
             log(&format!("probe: set_shared_data failed: {status:?}"));
         }
@@ -87,7 +96,12 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream { context_id, counter: self.counter, queue: self.queue }))
+        Some(Box::new(Stream {
+            context_id,
+            counter: self.counter,
+            queue: self.queue,
+            properties: self.properties.clone(),
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -100,6 +114,26 @@ struct Stream {
     context_id: u32,
     counter: Option<u32>,
     queue: Option<u32>,
+    properties: Vec<Vec<String>>,
+}
+
+/// `a.[b.c].d` as `["a", "b.c", "d"]`.
+fn segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut bracket = false;
+    for c in path.chars() {
+        match c {
+            '[' if current.is_empty() => bracket = true,
+            ']' if bracket => bracket = false,
+            '.' if !bracket => out.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 impl Stream {
@@ -136,6 +170,14 @@ impl Context for Stream {
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
         self.log_map(MapType::HttpRequestHeaders, "request headers", num_headers, end_of_stream, '>');
+        for path in &self.properties {
+            let value = match hostcalls::get_property(path.iter().map(String::as_str).collect()) {
+                Ok(Some(bytes)) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                Ok(None) => String::from("<empty>"),
+                Err(status) => format!("{status:?}"),
+            };
+            log(&format!("probe: {} property {} = {value}", self.context_id, path.join(".")));
+        }
         if let Some(counter) = self.counter {
             let _ = hostcalls::increment_metric(counter, 1);
         }

@@ -9,7 +9,8 @@
 //!
 //! - Request headers reach the filter as `:authority` (from `Host`), `:path`, `:method`,
 //!   `:scheme` ([`HTTP1_PSEUDO_ORDER`]), then the client's headers in wire order without
-//!   `connection` and `transfer-encoding` ([`HOP_BY_HOP`]), then Envoy's own:
+//!   `connection`, `transfer-encoding`, `keep-alive` and `proxy-connection` ([`HOP_BY_HOP`];
+//!   `te: trailers` stays), then Envoy's own:
 //!   `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address`, `x-request-id`. A
 //!   client's `x-forwarded-proto` and `x-request-id` are replaced in place (an edge listener
 //!   does not trust an external client's request id), otherwise appended. The harness adds
@@ -46,7 +47,7 @@ pub const HTTP1_PSEUDO_ORDER: [&str; 4] = [":authority", ":path", ":method", ":s
 
 /// Client request headers Envoy's HTTP/1 codec does not pass to the filter (measured on Envoy
 /// 1.40).
-pub const HOP_BY_HOP: [&str; 2] = ["connection", "transfer-encoding"];
+pub const HOP_BY_HOP: [&str; 4] = ["connection", "transfer-encoding", "keep-alive", "proxy-connection"];
 
 /// The request headers as the filter sees them behind Envoy's HTTP/1 codec and connection
 /// manager: pseudo-headers in [`HTTP1_PSEUDO_ORDER`], hop-by-hop headers gone,

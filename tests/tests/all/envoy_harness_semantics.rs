@@ -4,12 +4,12 @@
 //! probe must see the same callbacks, maps and sizes in both. The facts pinned here are the ones
 //! `host_harness::envoy` documents:
 //!
-//! - request pseudo-headers in the order `:authority`, `:path`, `:method`, `:scheme`; `connection`
-//!   gone; `x-forwarded-proto` and `x-request-id` (a UUID v4, replacing a client's) present before
+//! - request pseudo-headers in the order `:authority`, `:path`, `:method`, `:scheme`; `connection`,
+//!   `keep-alive` and `proxy-connection` gone (`te: trailers` kept); `x-forwarded-proto` and `x-request-id` (a UUID v4, replacing a client's) present before
 //!   the filter runs (with `edge-gateway.yaml`'s `use_remote_address: true`);
 //! - `x-envoy-upstream-service-time` last in upstream response headers;
-//! - a body (content-length or chunked, request or response) as one data call, then an empty call
-//!   with `end_of_stream`;
+//! - a body (content-length or chunked, request or response) as one data call per piece that
+//!   arrives on its own, then an empty call with `end_of_stream`;
 //! - a reply to HEAD: headers with `end_of_stream`, `content-length` kept, no body callback;
 //! - a local reply to a POST whose body was not read: the module's headers, then `content-length`
 //!   and `content-type`, the body in one call; downstream it carries `connection: close`.
@@ -36,9 +36,9 @@ struct Case {
 
 const CASES: [Case; 8] = [
     Case {
-        raw: b"GET /cl HTTP/1.1\r\nHost: a.example\r\nX-B: 1\r\nConnection: close\r\n\r\n",
+        raw: b"GET /cl HTTP/1.1\r\nHost: a.example\r\nX-B: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nConnection: close\r\n\r\n",
         split: None,
-        traffic: r#"{"path": "/cl", "authority": "a.example", "headers": {"x-b": "1", "connection": "close"}, "response": {"headers": {"content-type": "text/plain", "content-length": "18"}, "body": "hello secret world"}}"#,
+        traffic: r#"{"path": "/cl", "authority": "a.example", "headers": {"x-b": "1", "keep-alive": "timeout=5", "proxy-connection": "keep-alive", "te": "trailers", "connection": "close"}, "response": {"headers": {"content-type": "text/plain", "content-length": "18"}, "body": "hello secret world"}}"#,
     },
     Case {
         raw: b"GET /chunked HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
@@ -288,12 +288,13 @@ fn envoy_and_the_harness_with_envoy_defaults_make_the_same_callbacks() {
             ":method",
             ":scheme",
             "x-b",
+            "te",
             "x-forwarded-for",
             "x-forwarded-proto",
             "x-envoy-external-address",
             "x-request-id"
         ],
-        "Envoy's HTTP/1 order, its additions after the client's headers, `connection` gone"
+        "Envoy's HTTP/1 order, its additions after the client's headers, hop-by-hop headers gone but `te`"
     );
     assert!(has(cl, "> x-forwarded-proto: http"));
     assert!(

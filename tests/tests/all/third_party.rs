@@ -16,8 +16,9 @@
 //! (`--envoy-defaults`): the response headers in [`ENVOY_ADDED`], and log lines naming them.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use host_harness::properties::Value;
@@ -25,7 +26,7 @@ use host_harness::{Host, HttpResponse, LogLevel, Module, Responder};
 use meshlens_tests::envoy::{Envoy, TempDir, free_port};
 use meshlens_tests::http::{self, Message, Reply, Server};
 use meshlens_tests::paths;
-use meshlens_tests_process::{Process, Ready};
+use meshlens_tests_process::{Process, Ready, output_within};
 
 /// Headers Envoy adds on its own (HTTP connection manager, router, codec), ignored in responses
 /// and in log lines that print them, until the harness can add them (`--envoy-defaults`).
@@ -37,8 +38,9 @@ const LUA_METADATA: [&str; 4] = ["metadata", "filter_metadata", "envoy.filters.h
 
 /// One module of the table.
 struct Case {
-    /// The file stem in `../shared/third-party/rust-sdk-examples/`.
+    /// The module's file stem (and the plugin's name in Envoy).
     name: &'static str,
+    sdk: Sdk,
     root_id: &'static str,
     /// The plugin configuration: plain text, which Envoy passes as its bytes.
     config: &'static str,
@@ -46,6 +48,16 @@ struct Case {
     /// metadata [`LUA_METADATA`] names (the SDK example's setup).
     lua: bool,
     exchanges: Vec<Exchange>,
+}
+
+/// Where a module comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sdk {
+    /// The proxy-wasm Rust SDK's examples, built, in `../shared/third-party/rust-sdk-examples/`.
+    Rust,
+    /// The AssemblyScript SDK's example, built from the npm registry by
+    /// `tests/tools/build_assemblyscript_example.sh` into `target/third-party/`.
+    AssemblyScript,
 }
 
 /// One scripted request and what answers it.
@@ -128,6 +140,7 @@ const LOCAL_REPLY_ORDER: &str = "Envoy's local reply has the module's headers fi
 fn cases() -> Vec<Case> {
     vec![
         Case {
+            sdk: Sdk::Rust,
             name: "http_headers",
             root_id: "http_headers_root",
             config: "",
@@ -144,6 +157,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            sdk: Sdk::Rust,
             name: "http_body",
             root_id: "http_body_root",
             config: "",
@@ -155,6 +169,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            sdk: Sdk::Rust,
             name: "http_config",
             root_id: "http_config_root",
             config: "conformance-value",
@@ -165,6 +180,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            sdk: Sdk::Rust,
             name: "http_auth_random",
             root_id: "http_auth_random_root",
             config: "",
@@ -177,6 +193,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            sdk: Sdk::Rust,
             name: "grpc_auth_random",
             root_id: "grpc_auth_random_root",
             config: "",
@@ -204,6 +221,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            sdk: Sdk::Rust,
             name: "envoy_filter_metadata",
             root_id: "envoy_filter_metadata_root",
             config: "",
@@ -217,11 +235,70 @@ fn cases() -> Vec<Case> {
                 get("no metadata: proxied", "/m", &[]),
             ],
         },
+        // A network (TCP) filter: Envoy loads it as an HTTP filter too (its root context only
+        // logs the configuration), then every request panics in the SDK ("invalid context_id":
+        // it has no HTTP context) and the VM fails.
+        Case {
+            sdk: Sdk::Rust,
+            name: "envoy_tcp_routing",
+            root_id: "envoy_tcp_routing_root",
+            config: "tcp",
+            lua: false,
+            exchanges: vec![
+                get("first request: the module panics", "/a", &[]).known(
+                    "trap policy",
+                    TRAP_POLICY,
+                    &["status", "headers"],
+                ),
+                get("second request: the VM has failed", "/b", &[]).known(
+                    "trap policy",
+                    TRAP_POLICY,
+                    &["status", "headers"],
+                ),
+            ],
+        },
+        Case {
+            sdk: Sdk::AssemblyScript,
+            name: "add_header",
+            root_id: "add_header",
+            config: "conformance-value",
+            lua: false,
+            exchanges: vec![
+                get("header from config", "/one", &[]),
+                get("404 upstream", "/two", &[("hello", "client")]).upstream(404, "none"),
+            ],
+        },
     ]
 }
 
-fn third_party_module(name: &str) -> Module {
-    Module::from_file(paths::third_party(name)).unwrap_or_else(|e| panic!("compile {name}: {e}"))
+/// A trap in a stream callback.
+const TRAP_POLICY: &str = "Envoy fails the VM and answers every request 503 with an empty body \
+     (fail closed); the harness returns Error::Trap, then Error::VmFailed, and sends no response";
+
+/// The built module of `case`.
+fn wasm_path(case: &Case) -> PathBuf {
+    match case.sdk {
+        Sdk::Rust => paths::third_party(case.name),
+        Sdk::AssemblyScript => assemblyscript_example(),
+    }
+}
+
+/// Builds the AssemblyScript SDK's example once per test run (npm, about 5 s).
+fn assemblyscript_example() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let script = paths::repo_root().join("tests/tools/build_assemblyscript_example.sh");
+            let out = output_within(Command::new(&script), Duration::from_secs(120)).unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{}: {stdout}{}", script.display(), String::from_utf8_lossy(&out.stderr));
+            PathBuf::from(stdout.trim())
+        })
+        .clone()
+}
+
+fn third_party_module(case: &Case) -> Module {
+    Module::from_file(wasm_path(case)).unwrap_or_else(|e| panic!("compile {}: {e}", case.name))
 }
 
 /// Envoy's bootstrap for one case: the module as an HTTP filter (after the Lua filter when
@@ -427,20 +504,31 @@ fn start_envoy(case: &Case, service: bool) -> (Envoy, Upstreams) {
         httpbin: upstreams.httpbin.port(),
         grpcbin: upstreams.grpcbin_port,
     };
-    let wasm = paths::third_party(case.name).display().to_string();
+    let wasm = wasm_path(case).display().to_string();
     let text = envoy_config(case, &wasm, &ports, service);
     let envoy = Envoy::start_text(&text, ports.listener, ports.admin, 1);
     (envoy, upstreams)
 }
 
 /// The message of every `wasm log` line in Envoy's log text: Envoy's prefix and the
-/// `wasm log <plugin> <root_id>: ` framing stripped.
+/// `wasm log [<plugin>] <root_id>: ` framing stripped; a message of several lines continues on
+/// the lines without a prefix after it.
 fn wasm_log_messages(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            l.split_once("] wasm log ").and_then(|(_, rest)| rest.split_once(": ")).map(|(_, m)| m.to_owned())
-        })
-        .collect()
+    let mut messages: Vec<String> = Vec::new();
+    let mut continuing = false;
+    for line in text.lines() {
+        if !line.starts_with('[') {
+            if continuing && let Some(last) = messages.last_mut() {
+                last.push('\n');
+                last.push_str(line);
+            }
+            continue;
+        }
+        let message = line.split_once("] wasm log ").and_then(|(_, rest)| rest.split_once(": ")).map(|(_, m)| m);
+        continuing = message.is_some();
+        messages.extend(message.map(str::to_owned));
+    }
+    messages
 }
 
 /// Log lines to compare: without those that print a header in [`ENVOY_ADDED`].
@@ -470,7 +558,9 @@ fn wire_request(e: &Exchange) -> (String, Vec<(String, String)>) {
 /// Runs every exchange of `case` through Envoy.
 fn envoy_side(case: &Case) -> Vec<Observed> {
     let (envoy, _upstreams) = start_envoy(case, false);
+    // What the module logged while Envoy started (in each of its VMs) is not an exchange's.
     let mut seen = 0;
+    wait_for_new_lines(&envoy, &mut seen);
     let mut observed = Vec::new();
     for e in &case.exchanges {
         let response = if e.body.is_empty() {
@@ -509,7 +599,7 @@ fn wait_for_new_lines(envoy: &Envoy, seen: &mut usize) -> Vec<String> {
 
 /// Runs every exchange of `case` through the harness, on one VM (one Envoy worker).
 fn harness_side(case: &Case) -> Vec<Observed> {
-    let module = third_party_module(case.name);
+    let module = third_party_module(case);
     let mut host = Host::builder(&module)
         .root_id(case.root_id)
         .vm_id("")
@@ -654,4 +744,57 @@ fn third_party_grpc_auth_random_matches_envoy() {
 #[test]
 fn third_party_envoy_filter_metadata_matches_envoy() {
     check("envoy_filter_metadata");
+}
+
+#[test]
+fn third_party_envoy_tcp_routing_fails_as_an_http_filter_in_both() {
+    check("envoy_tcp_routing");
+}
+
+#[test]
+fn third_party_assemblyscript_add_header_matches_envoy() {
+    check("add_header");
+}
+
+/// `hello_world` is a root context only: Envoy runs it as a `bootstrap_extensions` WasmService
+/// (a singleton on the main thread); the harness runs it as a plugin with no streams. Its log
+/// lines over two 5 s ticks are compared, the time and the lucky number masked (WASI clock and
+/// random: wall time and the OS in Envoy, the virtual clock and the seeded source in the harness).
+///
+/// Known difference (services/root ids): Envoy starts the service in two VMs on the main thread,
+/// the base VM and the singleton's, so `on_vm_start` logs "Hello, World!" twice, while the ticks
+/// run in one of them; the harness's one host starts it once.
+#[test]
+fn third_party_hello_world_service_logs_match_envoy_over_ticks() {
+    let case = Case {
+        sdk: Sdk::Rust,
+        name: "hello_world",
+        root_id: "hello_world_root",
+        config: "",
+        lua: false,
+        exchanges: Vec::new(),
+    };
+    let mask = |line: &str| match line.strip_prefix("It's ").and_then(|l| l.split_once(", your lucky number is ")) {
+        Some(_) => String::from("It's <now>, your lucky number is <n>."),
+        None => line.to_owned(),
+    };
+    let (hello, tick) = ("Hello, World!", "It's <now>, your lucky number is <n>.");
+    let (envoy, _upstreams) = start_envoy(&case, true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let envoy_logs = loop {
+        let logs: Vec<String> = wasm_log_messages(&envoy.log()).iter().map(|l| mask(l)).collect();
+        if logs.iter().filter(|l| *l == tick).count() >= 2 || Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut host = Host::builder(&third_party_module(&case)).root_id(case.root_id).build().unwrap();
+    host.advance(Duration::from_secs(10)).unwrap();
+    let harness_logs: Vec<String> = host.take_logs().iter().map(|l| mask(&l.message)).collect();
+    assert_eq!(envoy_logs.get(..4).unwrap_or_default(), [hello, hello, tick, tick], "Envoy's lines");
+    assert_eq!(
+        harness_logs,
+        [hello, tick, tick],
+        "the harness's lines; when it starts a service in two VMs as Envoy does, compare them whole and drop the known difference"
+    );
 }

@@ -11,6 +11,8 @@
 # Prints the path of the built module. Needs node and npm; about 5 s with a warm npm cache.
 set -eu
 
+command -v npm >/dev/null || { echo "needs node and npm (Debian: apt-get install -y nodejs npm)" >&2; exit 1; }
+
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-"$root/target/third-party"}
 work="$out/assemblyscript"

@@ -47,6 +47,9 @@ struct Case {
     /// A Lua filter before the module copies `x-custom-metadata`, upper-cased, into the dynamic
     /// metadata [`LUA_METADATA`] names (the SDK example's setup).
     lua: bool,
+    /// The `wasm` logger's level in Envoy (`--component-log-level wasm:<level>`), which is also
+    /// the level `proxy_get_log_level` reports and the lowest the comparison keeps.
+    log_level: LogLevel,
     exchanges: Vec<Exchange>,
 }
 
@@ -145,6 +148,7 @@ fn cases() -> Vec<Case> {
             root_id: "http_headers_root",
             config: "",
             lua: false,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("proxied", "/anything?x=1", &[("x-custom", "one")]),
                 get("proxied 404", "/missing", &[]).upstream(404, "not here"),
@@ -162,6 +166,7 @@ fn cases() -> Vec<Case> {
             root_id: "http_body_root",
             config: "",
             lua: false,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("no secret", "/plain", &[]).upstream(200, "nothing to hide"),
                 get("secret masked", "/secret", &[]).upstream(200, "this is a secret word"),
@@ -174,6 +179,7 @@ fn cases() -> Vec<Case> {
             root_id: "http_config_root",
             config: "conformance-value",
             lua: false,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("header from config", "/one", &[]),
                 get("again, 503 upstream", "/two", &[("custom-header", "from-client")]).upstream(503, "down"),
@@ -185,6 +191,7 @@ fn cases() -> Vec<Case> {
             root_id: "http_auth_random_root",
             config: "",
             lua: false,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("even byte: granted", "/a", &[]).callout(Callout::HttpBin(0x42)),
                 get("odd byte: forbidden", "/b", &[]).callout(Callout::HttpBin(0x43)),
@@ -198,10 +205,19 @@ fn cases() -> Vec<Case> {
             root_id: "grpc_auth_random_root",
             config: "",
             lua: false,
+            log_level: LogLevel::Trace,
             exchanges: vec![
                 get("not gRPC: 503", "/plain", &[]),
                 get("OK: granted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
-                    .callout(Callout::GrpcBin(0)),
+                    .callout(Callout::GrpcBin(0))
+                    .known(
+                        "scripted callouts",
+                        "Envoy ends a unary gRPC call that succeeded with proxy_on_grpc_receive alone; \
+                         Host::grpc_respond(token, Some(message), 0) follows the message with \
+                         proxy_on_grpc_close, which the SDK (0.2.5) logs at trace as \"on_grpc_close: \
+                         invalid token_id\" (older SDKs panicked there)",
+                        &["logs"],
+                    ),
                 get("NOT_FOUND (odd): aborted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
                     .callout(Callout::GrpcBin(5))
                     .known(
@@ -226,6 +242,7 @@ fn cases() -> Vec<Case> {
             root_id: "envoy_filter_metadata_root",
             config: "",
             lua: true,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("metadata set: local reply", "/m", &[("x-custom-metadata", "hello meta")]).known(
                     "gRPC local reply shape (local replies)",
@@ -244,6 +261,7 @@ fn cases() -> Vec<Case> {
             root_id: "envoy_tcp_routing_root",
             config: "tcp",
             lua: false,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("first request: the module panics", "/a", &[]).known(
                     "trap policy",
@@ -263,6 +281,7 @@ fn cases() -> Vec<Case> {
             root_id: "add_header",
             config: "conformance-value",
             lua: false,
+            log_level: LogLevel::Info,
             exchanges: vec![
                 get("header from config", "/one", &[]),
                 get("404 upstream", "/two", &[("hello", "client")]).upstream(404, "none"),
@@ -506,8 +525,22 @@ fn start_envoy(case: &Case, service: bool) -> (Envoy, Upstreams) {
     };
     let wasm = wasm_path(case).display().to_string();
     let text = envoy_config(case, &wasm, &ports, service);
-    let envoy = Envoy::start_text(&text, ports.listener, ports.admin, 1);
+    let wasm_level = format!("wasm:{}", level_name(case.log_level));
+    let flags = ["--log-level", "info", "--component-log-level", &wasm_level];
+    let envoy = Envoy::start_logging(&text, ports.listener, ports.admin, 1, &flags);
     (envoy, upstreams)
+}
+
+/// Envoy's name for a log level.
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warning",
+        LogLevel::Error => "error",
+        LogLevel::Critical => "critical",
+    }
 }
 
 /// The message of every `wasm log` line in Envoy's log text: Envoy's prefix and the
@@ -606,6 +639,7 @@ fn harness_side(case: &Case) -> Vec<Observed> {
         .plugin_config(case.config.as_bytes().to_vec())
         .clusters(["app", "httpbin", "grpcbin"])
         .respond("httpbin", Responder::Manual)
+        .log_level(case.log_level)
         .build()
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     host.take_logs();
@@ -664,7 +698,7 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
         host.complete(s)
     };
     let outcome = run(host);
-    let logs = host.take_logs().into_iter().filter(|l| l.level >= LogLevel::Info).map(|l| l.message).collect();
+    let logs = host.take_logs().into_iter().filter(|l| l.level >= case.log_level).map(|l| l.message).collect();
     let logs = comparable_logs(logs);
     if let Err(err) = outcome {
         return Observed { status: format!("harness error: {err}"), headers: Vec::new(), body: String::new(), logs };
@@ -772,6 +806,7 @@ fn third_party_hello_world_service_logs_match_envoy_over_ticks() {
         root_id: "hello_world_root",
         config: "",
         lua: false,
+        log_level: LogLevel::Info,
         exchanges: Vec::new(),
     };
     let mask = |line: &str| match line.strip_prefix("It's ").and_then(|l| l.split_once(", your lucky number is ")) {

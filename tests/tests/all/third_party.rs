@@ -73,7 +73,7 @@ struct Exchange {
     /// The answer to the module's callout, if it makes one.
     callout: Callout,
     /// The app upstream's answer: status and text body.
-    upstream: (u16, &'static str),
+    upstream: (u16, String),
     known: Option<Known>,
 }
 
@@ -83,6 +83,8 @@ enum Callout {
     None,
     /// `httpbin` answers `/bytes/1` with this byte.
     HttpBin(u8),
+    /// `httpbin` answers an even byte after 1.5 s: past the module's 1 s timeout.
+    HttpBinLate,
     /// `grpcbin` ends `RandomError` with this status (0: an empty message).
     GrpcBin(u32),
 }
@@ -110,7 +112,7 @@ struct Observed {
 const GET: &[u8] = b"";
 
 fn get(name: &'static str, path: &'static str, headers: &'static [(&'static str, &'static str)]) -> Exchange {
-    Exchange { name, path, headers, body: GET, callout: Callout::None, upstream: (200, "ok"), known: None }
+    Exchange { name, path, headers, body: GET, callout: Callout::None, upstream: (200, "ok".into()), known: None }
 }
 
 impl Exchange {
@@ -119,8 +121,8 @@ impl Exchange {
         self
     }
 
-    fn upstream(mut self, status: u16, body: &'static str) -> Self {
-        self.upstream = (status, body);
+    fn upstream(mut self, status: u16, body: impl Into<String>) -> Self {
+        self.upstream = (status, body.into());
         self
     }
 
@@ -171,6 +173,17 @@ fn cases() -> Vec<Case> {
                 get("no secret", "/plain", &[]).upstream(200, "nothing to hide"),
                 get("secret masked", "/secret", &[]).upstream(200, "this is a secret word"),
                 get("secret in a 500", "/error", &[]).upstream(500, "secret error"),
+                get("64 KiB, secret at the end", "/large", &[]).upstream(200, format!("{}secret", "x".repeat(65536))),
+                get("2 MiB, over Envoy's buffer limit", "/huge", &[])
+                    .upstream(200, format!("{}secret", "x".repeat(2 << 20)))
+                    .known(
+                        "bodies/chunks",
+                        "Envoy buffers a response body the module pauses on up to the buffer limit \
+                         (1 MiB by default); past it, the headers already sent (200, chunked), it \
+                         resets the stream and the client gets no complete response; the harness \
+                         buffers without a limit and sends the redacted body",
+                        &["status", "headers", "body"],
+                    ),
             ],
         },
         Case {
@@ -197,6 +210,7 @@ fn cases() -> Vec<Case> {
                 get("odd byte: forbidden", "/b", &[]).callout(Callout::HttpBin(0x43)),
                 get("even byte again", "/c", &[]).callout(Callout::HttpBin(0x00)),
                 get("odd byte again", "/d", &[]).callout(Callout::HttpBin(0xff)),
+                get("httpbin too late: forbidden", "/e", &[]).callout(Callout::HttpBinLate),
             ],
         },
         Case {
@@ -456,24 +470,30 @@ struct Upstreams {
 impl Upstreams {
     fn start(case: &Case) -> Self {
         let answers: Vec<(String, u16, String)> =
-            case.exchanges.iter().map(|e| (e.path.to_owned(), e.upstream.0, e.upstream.1.to_owned())).collect();
+            case.exchanges.iter().map(|e| (e.path.to_owned(), e.upstream.0, e.upstream.1.clone())).collect();
         let app = Server::start(move |m: &Message| {
             let path = m.start.split_once(' ').map_or("", |(_, p)| p);
             let (_, status, body) = answers.iter().find(|(p, _, _)| p == path).cloned().unwrap_or_default();
             Reply::text(status, &body)
         });
-        let bytes: VecDeque<u8> = case
+        // `None`: the late answer.
+        let bytes: VecDeque<Option<u8>> = case
             .exchanges
             .iter()
             .filter_map(|e| match e.callout {
-                Callout::HttpBin(b) => Some(b),
+                Callout::HttpBin(b) => Some(Some(b)),
+                Callout::HttpBinLate => Some(None),
                 _ => None,
             })
             .collect();
         let bytes = Arc::new(Mutex::new(bytes));
         let httpbin = Server::start(move |m: &Message| {
             assert_eq!(m.start, "GET /bytes/1", "httpbin got an unexpected call");
-            let byte = bytes.lock().unwrap().pop_front().expect("a scripted httpbin byte for every call");
+            let byte = bytes.lock().unwrap().pop_front().expect("a scripted httpbin answer for every call");
+            let byte = byte.unwrap_or_else(|| {
+                std::thread::sleep(Duration::from_millis(1500));
+                0x42
+            });
             Reply {
                 status: 200,
                 headers: vec![("content-type".into(), "application/octet-stream".into())],
@@ -601,7 +621,7 @@ fn envoy_side(case: &Case) -> Vec<Observed> {
         } else {
             http::post(envoy.listener, e.path, e.headers, e.body)
         }
-        .unwrap_or_else(|err| panic!("{} `{}`: {err}", case.name, e.name));
+        .unwrap_or_else(|err| Message { start: format!("no response: {err}"), ..Message::default() });
         let logs = wait_for_new_lines(&envoy, &mut seen);
         observed.push(Observed {
             status: response.start.clone(),
@@ -666,7 +686,15 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
         let http_calls: Vec<u32> = host.http_calls()[http_before..].iter().map(|c| c.token).collect();
         let grpc_calls: Vec<u32> = host.grpc_calls()[grpc_before..].iter().map(|c| c.token).collect();
         for token in http_calls {
-            let Callout::HttpBin(byte) = e.callout else { panic!("{}: an unscripted HTTP call", e.name) };
+            let byte = match e.callout {
+                Callout::HttpBin(byte) => byte,
+                // No answer within the call's timeout: the virtual clock runs past it.
+                Callout::HttpBinLate => {
+                    host.advance(Duration::from_millis(1500))?;
+                    continue;
+                }
+                _ => panic!("{}: an unscripted HTTP call", e.name),
+            };
             let headers = vec![
                 ("content-length".to_owned(), "1".to_owned()),
                 ("content-type".to_owned(), "application/octet-stream".to_owned()),
@@ -686,7 +714,7 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
             host.request_body(s, e.body, true)?;
         }
         if !answered(host) {
-            let (status, body) = (e.upstream.0.to_string(), e.upstream.1);
+            let (status, body) = (e.upstream.0.to_string(), e.upstream.1.as_str());
             let length = body.len().to_string();
             let response =
                 [(":status", status.as_str()), ("content-length", length.as_str()), ("content-type", "text/plain")];

@@ -33,6 +33,11 @@ use meshlens_tests_process::{Process, Ready, output_within};
 const ENVOY_ADDED: [&str; 6] =
     ["date", "server", "x-envoy-upstream-service-time", "x-request-id", "x-forwarded-proto", "transfer-encoding"];
 
+/// The `wasm` logger's level in Envoy (`--component-log-level wasm:trace`), the level
+/// `proxy_get_log_level` reports in both hosts, and the lowest the comparison keeps: the SDK's
+/// own trace lines show callbacks a host delivers that the other does not.
+const LOG_LEVEL: LogLevel = LogLevel::Trace;
+
 /// The dynamic metadata `envoy_filter_metadata` reads, as the Lua filter before it sets it.
 const LUA_METADATA: [&str; 4] = ["metadata", "filter_metadata", "envoy.filters.http.lua", "uppercased-custom-metadata"];
 
@@ -47,9 +52,6 @@ struct Case {
     /// A Lua filter before the module copies `x-custom-metadata`, upper-cased, into the dynamic
     /// metadata [`LUA_METADATA`] names (the SDK example's setup).
     lua: bool,
-    /// The `wasm` logger's level in Envoy (`--component-log-level wasm:<level>`), which is also
-    /// the level `proxy_get_log_level` reports and the lowest the comparison keeps.
-    log_level: LogLevel,
     exchanges: Vec<Exchange>,
 }
 
@@ -150,7 +152,6 @@ fn cases() -> Vec<Case> {
             root_id: "http_headers_root",
             config: "",
             lua: false,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("proxied", "/anything?x=1", &[("x-custom", "one")]),
                 get("proxied 404", "/missing", &[]).upstream(404, "not here"),
@@ -168,7 +169,6 @@ fn cases() -> Vec<Case> {
             root_id: "http_body_root",
             config: "",
             lua: false,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("no secret", "/plain", &[]).upstream(200, "nothing to hide"),
                 get("secret masked", "/secret", &[]).upstream(200, "this is a secret word"),
@@ -192,7 +192,6 @@ fn cases() -> Vec<Case> {
             root_id: "http_config_root",
             config: "conformance-value",
             lua: false,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("header from config", "/one", &[]),
                 get("again, 503 upstream", "/two", &[("custom-header", "from-client")]).upstream(503, "down"),
@@ -204,7 +203,6 @@ fn cases() -> Vec<Case> {
             root_id: "http_auth_random_root",
             config: "",
             lua: false,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("even byte: granted", "/a", &[]).callout(Callout::HttpBin(0x42)),
                 get("odd byte: forbidden", "/b", &[]).callout(Callout::HttpBin(0x43)),
@@ -219,7 +217,6 @@ fn cases() -> Vec<Case> {
             root_id: "grpc_auth_random_root",
             config: "",
             lua: false,
-            log_level: LogLevel::Trace,
             exchanges: vec![
                 get("not gRPC: 503", "/plain", &[]),
                 get("OK: granted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
@@ -256,7 +253,6 @@ fn cases() -> Vec<Case> {
             root_id: "envoy_filter_metadata_root",
             config: "",
             lua: true,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("metadata set: local reply", "/m", &[("x-custom-metadata", "hello meta")]).known(
                     "gRPC local reply shape (local replies)",
@@ -275,7 +271,6 @@ fn cases() -> Vec<Case> {
             root_id: "envoy_tcp_routing_root",
             config: "tcp",
             lua: false,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("first request: the module panics", "/a", &[]).known(
                     "trap policy",
@@ -295,7 +290,6 @@ fn cases() -> Vec<Case> {
             root_id: "add_header",
             config: "conformance-value",
             lua: false,
-            log_level: LogLevel::Info,
             exchanges: vec![
                 get("header from config", "/one", &[]),
                 get("404 upstream", "/two", &[("hello", "client")]).upstream(404, "none"),
@@ -545,22 +539,9 @@ fn start_envoy(case: &Case, service: bool) -> (Envoy, Upstreams) {
     };
     let wasm = wasm_path(case).display().to_string();
     let text = envoy_config(case, &wasm, &ports, service);
-    let wasm_level = format!("wasm:{}", level_name(case.log_level));
-    let flags = ["--log-level", "info", "--component-log-level", &wasm_level];
+    let flags = ["--log-level", "info", "--component-log-level", "wasm:trace"];
     let envoy = Envoy::start_logging(&text, ports.listener, ports.admin, 1, &flags);
     (envoy, upstreams)
-}
-
-/// Envoy's name for a log level.
-fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Trace => "trace",
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warning",
-        LogLevel::Error => "error",
-        LogLevel::Critical => "critical",
-    }
 }
 
 /// The message of every `wasm log` line in Envoy's log text: Envoy's prefix and the
@@ -659,7 +640,7 @@ fn harness_side(case: &Case) -> Vec<Observed> {
         .plugin_config(case.config.as_bytes().to_vec())
         .clusters(["app", "httpbin", "grpcbin"])
         .respond("httpbin", Responder::Manual)
-        .log_level(case.log_level)
+        .log_level(LOG_LEVEL)
         .build()
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     host.take_logs();
@@ -726,7 +707,7 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
         host.complete(s)
     };
     let outcome = run(host);
-    let logs = host.take_logs().into_iter().filter(|l| l.level >= case.log_level).map(|l| l.message).collect();
+    let logs = host.take_logs().into_iter().filter(|l| l.level >= LOG_LEVEL).map(|l| l.message).collect();
     let logs = comparable_logs(logs);
     if let Err(err) = outcome {
         return Observed { status: format!("harness error: {err}"), headers: Vec::new(), body: String::new(), logs };
@@ -834,7 +815,6 @@ fn third_party_hello_world_service_logs_match_envoy_over_ticks() {
         root_id: "hello_world_root",
         config: "",
         lua: false,
-        log_level: LogLevel::Info,
         exchanges: Vec::new(),
     };
     let mask = |line: &str| match line.strip_prefix("It's ").and_then(|l| l.split_once(", your lucky number is ")) {

@@ -161,6 +161,11 @@ fn cases() -> Vec<Case> {
                     &["headers", "logs"],
                 ),
                 get("post", "/upload", &[("content-type", "text/plain")]).post(b"some bytes"),
+                get(
+                    "repeated, upper-case and empty headers",
+                    "/dup",
+                    &[("X-Dup", "a"), ("x-dup", "b"), ("x-empty", "")],
+                ),
             ],
         },
         Case {
@@ -283,6 +288,20 @@ fn cases() -> Vec<Case> {
                     &["status", "headers"],
                 ),
             ],
+        },
+        // A root context only (a service): creating a request's context panics in the SDK
+        // ("missing ContextType on root_context"), in Envoy as in the harness.
+        Case {
+            sdk: Sdk::Rust,
+            name: "hello_world",
+            root_id: "hello_world_root",
+            config: "",
+            lua: false,
+            exchanges: vec![get("as an HTTP filter: the module panics", "/a", &[]).known(
+                "trap policy",
+                TRAP_POLICY,
+                &["status", "headers"],
+            )],
         },
         Case {
             sdk: Sdk::AssemblyScript,
@@ -840,4 +859,9 @@ fn third_party_hello_world_service_logs_match_envoy_over_ticks() {
         [hello, tick, tick],
         "the harness's lines; when it starts a service in two VMs as Envoy does, compare them whole and drop the known difference"
     );
+}
+
+#[test]
+fn third_party_hello_world_as_an_http_filter_fails_in_both() {
+    check("hello_world");
 }

@@ -3,8 +3,8 @@
 Serves `grpcbin.GRPCBin/RandomError`, the call the proxy-wasm Rust SDK's `grpc_auth_random`
 example makes, with a generic handler and identity (de)serializers (messages are raw bytes).
 Instead of a random status it answers the statuses given on the command line, in order, one per
-call, then again from the first: 0 (OK) answers an empty message, any other code fails the call
-with that status. The test scripts the same statuses into the harness, so both hosts see the
+call, then again from the first: 0 (OK) answers an empty message, -1 answers one 1.5 s late
+(past the caller's deadline), any other code fails the call with that status. The test scripts the same statuses into the harness, so both hosts see the
 same answers in the same order.
 
 Usage: grpcbin_upstream.py PORT STATUS[,STATUS...]. Prints `listening on PORT` once it serves.
@@ -13,6 +13,7 @@ Usage: grpcbin_upstream.py PORT STATUS[,STATUS...]. Prints `listening on PORT` o
 import itertools
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -27,6 +28,9 @@ def main():
     def random_error(request, context):
         with lock:
             status = next(statuses)
+        if status == -1:
+            time.sleep(1.5)
+            return b""
         if status == 0:
             return b""
         context.abort(codes[status], f"scripted status {status}")

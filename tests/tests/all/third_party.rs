@@ -89,6 +89,8 @@ enum Callout {
     HttpBinLate,
     /// `grpcbin` ends `RandomError` with this status (0: an empty message).
     GrpcBin(u32),
+    /// `grpcbin` answers OK after 1.5 s: past the module's 1 s timeout.
+    GrpcBinLate,
 }
 
 /// A documented difference between the harness and Envoy on one exchange.
@@ -245,6 +247,20 @@ fn cases() -> Vec<Case> {
                     ),
                 get("UNAVAILABLE (even): granted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
                     .callout(Callout::GrpcBin(14)),
+                get(
+                    "grpcbin too late: DEADLINE_EXCEEDED (even), granted",
+                    "/pkg.Svc/Call",
+                    &[("content-type", "application/grpc")],
+                )
+                .callout(Callout::GrpcBinLate)
+                .known(
+                    "upstream timing",
+                    "Envoy ends a gRPC call at its timeout (1 s here) with DEADLINE_EXCEEDED, which \
+                     the module reads as even and lets the request through; the harness times out \
+                     only HTTP calls on its virtual clock, so the call stays pending and the request \
+                     held: no response",
+                    &["status", "headers", "body", "logs"],
+                ),
                 get(
                     "reflection: no callout",
                     "/grpc.reflection.v1.ServerReflection/Info",
@@ -518,6 +534,7 @@ impl Upstreams {
             .iter()
             .filter_map(|e| match e.callout {
                 Callout::GrpcBin(s) => Some(s.to_string()),
+                Callout::GrpcBinLate => Some(String::from("-1")),
                 _ => None,
             })
             .collect();
@@ -702,7 +719,14 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
             host.respond(token, HttpResponse { status: 200, headers, body: vec![byte], ..Default::default() })?;
         }
         for token in grpc_calls {
-            let Callout::GrpcBin(status) = e.callout else { panic!("{}: an unscripted gRPC call", e.name) };
+            let status = match e.callout {
+                Callout::GrpcBin(status) => status,
+                Callout::GrpcBinLate => {
+                    host.advance(Duration::from_millis(1500))?;
+                    continue;
+                }
+                _ => panic!("{}: an unscripted gRPC call", e.name),
+            };
             // Envoy delivers a unary call's success as the message alone, a failure as the close.
             match status {
                 0 => host.grpc_respond(token, Some(b""), 0)?,
@@ -710,10 +734,12 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
             }
         }
         let answered = |host: &Host| host.stream(s).is_some_and(|st| st.local_reply().is_some());
-        if !e.body.is_empty() && !answered(host) {
+        // A request the module still holds (a callout never answered) goes no further.
+        let paused = |host: &Host| host.stream(s).is_some_and(|st| st.request_paused());
+        if !e.body.is_empty() && !answered(host) && !paused(host) {
             host.request_body(s, e.body, true)?;
         }
-        if !answered(host) {
+        if !answered(host) && !paused(host) {
             let (status, body) = (e.upstream.0.to_string(), e.upstream.1.as_str());
             let length = body.len().to_string();
             let response =
@@ -733,7 +759,7 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
     }
     let stream = host.stream(s).unwrap();
     Observed {
-        status: stream.status().map(|c| c.to_string()).unwrap_or_default(),
+        status: stream.status().map_or_else(|| String::from("no response"), |c| c.to_string()),
         headers: comparable_headers(stream.downstream_response_headers()),
         body: String::from_utf8_lossy(stream.downstream_response_body()).into_owned(),
         logs,

@@ -1,16 +1,20 @@
-//! Third-party conformance: proxy-wasm modules this project did not write (the Rust SDK's
-//! examples in `../shared/third-party/`) run in real Envoy 1.40 and in the harness on the same
-//! scripted exchanges, compared field by field: the response status, the response headers, the
-//! body, and the module's log lines. Envoy gets a listener with the module as an HTTP Wasm filter
-//! (its root id and plain-text configuration), an app upstream, `httpbin` (answers `/bytes/1`
-//! with scripted first bytes), `grpcbin` (answers `grpcbin.GRPCBin/RandomError` with scripted
-//! statuses, `tests/tools/grpcbin_upstream.py`) and, where a module reads dynamic metadata, a Lua
-//! filter before it. The harness gets the same configuration bytes and root id through the
-//! library, and the same answers through `Responder::Manual`.
+//! Third-party conformance: proxy-wasm modules this project did not write run in real Envoy
+//! 1.40 and in the harness on the same scripted exchanges, compared field by field: the response
+//! status, the response headers (in order), the body, and the module's log lines (at trace level,
+//! Envoy's prefix and `wasm log <plugin> <root_id>: ` framing stripped). The modules: the proxy-wasm
+//! Rust SDK's examples in `../shared/third-party/` and the AssemblyScript SDK's example, built from
+//! npm by `tests/tools/build_assemblyscript_example.sh`. One Envoy (one worker) per module gets a
+//! listener with the module as an HTTP Wasm filter (its root id and plain-text configuration), an
+//! app upstream, `httpbin` (answers `/bytes/1` with scripted first bytes), `grpcbin` (answers
+//! `grpcbin.GRPCBin/RandomError` with scripted statuses, `tests/tools/grpcbin_upstream.py`) and,
+//! where a module reads dynamic metadata, a Lua filter before it; `hello_world` runs as a
+//! `bootstrap_extensions` WasmService instead. The harness gets the same configuration bytes and
+//! root id through the library, the same callout answers (`Responder::Manual`, then
+//! `Host::respond` and `Host::grpc_respond`), and the metadata the Lua filter would set.
 //!
 //! Where the harness differs, the exchange names the wall of issue #18 it falls under and the
 //! fields that differ; the test asserts exactly that difference, so it fails once the harness is
-//! fixed, and the entry must then go (README, "Known differences").
+//! fixed, and the entry must then go (here and in the README's "Known differences").
 //!
 //! Not compared, because Envoy adds them itself and the harness does not yet
 //! (`--envoy-defaults`): the response headers in [`ENVOY_ADDED`], and log lines naming them.
@@ -141,9 +145,12 @@ impl Exchange {
     }
 }
 
-/// Local replies: Envoy puts the module's headers before `content-length` and `content-type`.
-const LOCAL_REPLY_ORDER: &str = "Envoy's local reply has the module's headers first, then content-length and \
-     content-type; the harness puts its content-length and content-type first";
+/// Local replies: Envoy puts the module's headers first, then the `content-length` and
+/// `content-type` it adds for the body; the harness adds those two first. (A header the module
+/// sets again in `on_response_headers` moves to the end in both, which is why the local replies of
+/// `http_auth_random` and `grpc_auth_random`'s 503 match.)
+const LOCAL_REPLY_ORDER: &str = "Envoy's local reply has the module's headers first, then the content-length and \
+     content-type it adds for the body; the harness puts its content-length and content-type first";
 
 /// The table: every module, its setup and its exchanges.
 fn cases() -> Vec<Case> {

@@ -657,15 +657,17 @@ fn envoy_side(case: &Case) -> Vec<Observed> {
     observed
 }
 
-/// The module's log lines after the first `seen`, once Envoy's log has stopped growing
-/// (it flushes every 100 ms; `on_log` runs after the response).
+/// The module's log lines after the first `seen`, once Envoy's log has not grown for three
+/// reads 150 ms apart (it flushes every 100 ms; `on_log` runs after the response; a loaded
+/// machine delays both).
 fn wait_for_new_lines(envoy: &Envoy, seen: &mut usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = usize::MAX;
+    let (mut last, mut unchanged) = (usize::MAX, 0);
     loop {
         std::thread::sleep(Duration::from_millis(150));
         let all = wasm_log_messages(&envoy.log());
-        if all.len() == last || Instant::now() > deadline {
+        unchanged = if all.len() == last { unchanged + 1 } else { 0 };
+        if unchanged == 2 || Instant::now() > deadline {
             let new = all[*seen..].to_vec();
             *seen = all.len();
             return new;

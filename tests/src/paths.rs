@@ -112,6 +112,19 @@ pub fn minimal_header_wasm() -> PathBuf {
     PathBuf::from(meshlens_tests_guests::MINIMAL_HEADER)
 }
 
+/// A proxy-wasm Rust SDK example module, built, from `../shared/third-party/rust-sdk-examples/`
+/// (test data for the third-party conformance suite; never copied into the repository).
+pub fn third_party(name: &str) -> PathBuf {
+    let path = shared_dir().join("third-party/rust-sdk-examples").join(format!("{name}.wasm"));
+    require(
+        &path,
+        &format!(
+            "the Rust SDK example `{name}` (../shared/third-party/rust-sdk-examples/{name}.wasm; its README says how \
+             the examples were built)"
+        ),
+    )
+}
+
 /// `name` on `$PATH`, else where Debian installs it (`/usr/bin/name`).
 fn debian_bin(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();

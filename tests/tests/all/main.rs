@@ -76,3 +76,5 @@ mod prometheus_rules;
 mod prometheus_security;
 #[cfg(feature = "e2e")]
 mod promtail_config;
+#[cfg(feature = "e2e")]
+mod third_party;

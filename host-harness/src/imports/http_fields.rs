@@ -176,23 +176,19 @@ fn modify(
     match edit {
         Edit::Add => headers.push((key, value)),
         Edit::Remove => headers.retain(|(k, _)| *k != key),
-        // Envoy `setCopy`: the first entry takes the value, later duplicates go; absent: append.
-        Edit::Replace => match headers.iter().position(|(k, _)| *k == key) {
-            Some(i) => {
-                let mut seen = 0usize;
-                headers.retain(|(k, _)| {
-                    let duplicate = *k == key && seen > 0;
-                    if *k == key {
-                        seen += 1;
-                    }
-                    !duplicate
-                });
-                if let Some(entry) = headers.get_mut(i) {
-                    entry.1 = value;
-                }
-            }
-            None => headers.push((key, value)),
-        },
+        // Envoy's `HeaderMapImpl::setCopy` since 1.16 (`http_set_copy_replace_all_headers`, whose
+        // legacy in-place path is gone): every entry of the name goes, then the new one is added
+        // where `HeaderList` adds: a pseudo-header after the other pseudo-headers, any other
+        // header at the end. Seen in Envoy 1.40: a header a filter sets again moves to the end.
+        Edit::Replace => {
+            headers.retain(|(k, _)| *k != key);
+            let at = if key.starts_with(':') {
+                headers.iter().take_while(|(k, _)| k.starts_with(':')).count()
+            } else {
+                headers.len()
+            };
+            headers.insert(at, (key, value));
+        }
     }
     Ok(())
 }

@@ -75,11 +75,11 @@ fn header_maps_read_and_change_with_envoys_rules() {
             (":method", "GET"),
             (":path", "/a"),
             ("x-custom", "c"),
-            ("accept", "only"),
             ("x-added", "one"),
+            ("accept", "only"),
             ("x-new", "new"),
         ],
-        "added names are lowercased; replace keeps the first entry and drops the others"
+        "added names are lowercased; replace removes every entry and adds one at the end (Envoy's setCopy)"
     );
     let bytes: usize = sent.iter().map(|(k, v)| k.len() + v.len()).sum();
     assert_eq!(one(&host, "size_status"), "0");

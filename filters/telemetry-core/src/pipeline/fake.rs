@@ -219,20 +219,14 @@ impl Headers for FakeHost {
 /// Envoy's `setCopy` (`proxy_replace_header_map_value`): the first entry of `name` takes the value
 /// where it stands, later duplicates go; absent, the header is appended. The order is what the
 /// upstream and the client receive, and the harness's.
+/// Envoy's `HeaderMapImpl::setCopy` since 1.16 (`http_set_copy_replace_all_headers`, the legacy
+/// in-place path removed later): every entry of `name` goes, then the new one is added, where
+/// Envoy's `HeaderList` adds: a pseudo-header at the end of the pseudo-headers, any other header
+/// at the end.
 fn set(map: &mut Vec<(String, String)>, name: &str, value: &str) {
-    let Some(first) = map.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)) else {
-        map.push((name.to_owned(), value.to_owned()));
-        return;
-    };
-    let mut i = 0;
-    map.retain(|(k, _)| {
-        let keep = i <= first || !k.eq_ignore_ascii_case(name);
-        i += 1;
-        keep
-    });
-    if let Some(entry) = map.get_mut(first) {
-        entry.1 = value.to_owned();
-    }
+    map.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    let at = if name.starts_with(':') { map.iter().take_while(|(k, _)| k.starts_with(':')).count() } else { map.len() };
+    map.insert(at, (name.to_owned(), value.to_owned()));
 }
 
 impl Properties for FakeHost {

@@ -97,13 +97,14 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         }
         Some(n)
     };
-    let config = match &args.config {
-        Some(path) => {
-            let bytes = read(path, "configuration file")?;
-            let bytes = text_input(path, bytes, "JSON")?;
-            check_json(path, &bytes)?;
-            bytes
-        }
+    // Envoy hands the configuration to the module as it is: no check, no parsing.
+    let config = match (&args.config, &args.config_raw) {
+        (Some(path), _) => read(path, "configuration file")?,
+        (None, Some(text)) => text.clone().into_bytes(),
+        (None, None) => Vec::new(),
+    };
+    let vm_config = match &args.vm_config {
+        Some(path) => read(path, "VM configuration file")?,
         None => Vec::new(),
     };
     let prometheus_config = match &args.envoy_config {
@@ -132,6 +133,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         .trace_hostcalls(costed)
         .root_id(&args.root_id)
         .plugin_config(config)
+        .vm_config(vm_config)
         .seed(args.seed)
         .start_time_unix_nanos(args.start_unix_nanos)
         .log_level(args.log_level);
@@ -310,7 +312,11 @@ fn text_input(path: &Path, bytes: Vec<u8>, expected: &str) -> Result<Vec<u8>, Fa
 fn start_failure(error: Error, args: &RunArgs) -> Failure {
     match error {
         Error::Rejected { callback, logs } => {
-            let config = args.config.as_deref().map_or_else(|| String::from("an empty configuration"), show);
+            let config = match (&args.config, &args.config_raw) {
+                (Some(path), _) => show(path),
+                (None, Some(_)) => String::from("the --config-raw configuration"),
+                (None, None) => String::from("an empty configuration"),
+            };
             let mut message = if callback == "proxy_on_configure" {
                 format!("the module rejected {config} ({callback} returned false)")
             } else {
@@ -329,19 +335,6 @@ fn start_failure(error: Error, args: &RunArgs) -> Failure {
         }
         other => Failure::Module(format!("{}: {other}", show(&args.wasm))),
     }
-}
-
-/// A configuration that is not JSON is the user's mistake, reported with its position; one the
-/// module refuses is reported by the module.
-fn check_json(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    if bytes.trim_ascii().is_empty() {
-        return Ok(());
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(|_| ()).map_err(|e| {
-        let text = e.to_string();
-        let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
-        Failure::Input(format!("{}:{}:{}: not valid JSON: {message}", show(path), e.line(), e.column()))
-    })
 }
 
 fn open(path: &Path, what: &str) -> Result<std::io::BufReader<std::fs::File>, Failure> {

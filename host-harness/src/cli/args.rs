@@ -29,7 +29,13 @@ pub enum Topic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunArgs {
     pub wasm: PathBuf,
+    /// The plugin configuration file, passed to the module byte for byte (Envoy's
+    /// `configuration`: never parsed by the host).
     pub config: Option<PathBuf>,
+    /// The plugin configuration given on the command line (`--config-raw`).
+    pub config_raw: Option<String>,
+    /// The VM configuration file (`vm_config.configuration`, `proxy_on_vm_start`), byte for byte.
+    pub vm_config: Option<PathBuf>,
     /// `-` is standard input.
     pub traffic: PathBuf,
     pub format: Format,
@@ -97,8 +103,13 @@ Usage: meshlens run --wasm FILE --traffic FILE [OPTIONS]
 Inputs:
       --wasm FILE               The proxy-wasm module (.wasm, ABI 0.2.0 or 0.2.1)
       --traffic FILE            Recorded exchanges, JSON Lines ('-' reads standard input)
-      --config FILE             Plugin configuration (JSON) given to the module
+      --config FILE             Plugin configuration given to the module byte for byte,
+                                as Envoy passes its `configuration` (JSON, plain text or
+                                anything else: the host never parses it)
                                 [default: an empty configuration]
+      --config-raw STRING       The plugin configuration as an argument instead of a file
+      --vm-config FILE          VM configuration (`vm_config.configuration`), byte for
+                                byte, given to proxy_on_vm_start [default: empty]
 Output:
       --format text|json|jsonl|summary|cost|html
                                 Report format: everything as text, everything as JSON,
@@ -114,7 +125,7 @@ Output:
                                 lines; no external assets) [default: text]
       --out FILE                Write the report to FILE instead of standard output
 Host:
-      --root-id ID              The plugin's root id [default: meshlens]
+      --root-id ID              The plugin's root id [default: empty, as Envoy's]
       --collector-cluster NAME  A cluster whose calls are answered 200 at once; repeat it
                                 for several [default: otel_collector]. Calls to any other
                                 cluster stay pending until they time out
@@ -175,10 +186,12 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 12] = [
+const RUN_FLAGS: [Flag; 14] = [
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
+    Flag { name: "--config-raw", repeatable: false },
+    Flag { name: "--vm-config", repeatable: false },
     Flag { name: "--format", repeatable: false },
     Flag { name: "--out", repeatable: false },
     Flag { name: "--root-id", repeatable: false },
@@ -271,6 +284,11 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     let wasm = PathBuf::from(nonempty("--wasm", required("--wasm")?)?);
     let traffic = PathBuf::from(nonempty("--traffic", required("--traffic")?)?);
     let config = one("--config").map(|v| nonempty("--config", v)).transpose()?.map(PathBuf::from);
+    let config_raw = one("--config-raw");
+    if config.is_some() && config_raw.is_some() {
+        return Err(usage(Topic::Run, String::from("--config and --config-raw are given together; give one")));
+    }
+    let vm_config = one("--vm-config").map(|v| nonempty("--vm-config", v)).transpose()?.map(PathBuf::from);
     let out = one("--out").map(|v| nonempty("--out", v)).transpose()?.map(PathBuf::from);
     let format = match one("--format").as_deref() {
         None | Some("text") => Format::Text,
@@ -286,7 +304,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             ));
         }
     };
-    let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
+    let root_id = one("--root-id").unwrap_or_default();
     let mut collector_clusters: Vec<String> =
         values.iter().filter(|(n, _)| *n == "--collector-cluster").map(|(_, v)| v.clone()).collect();
     for cluster in &collector_clusters {
@@ -342,6 +360,8 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     Ok(Command::Run(Box::new(RunArgs {
         wasm,
         config,
+        config_raw,
+        vm_config,
         traffic,
         format,
         out,
@@ -392,6 +412,7 @@ fn metavar(flag: &str) -> &'static str {
         "--start-time" => "TIME",
         "--log-level" => "LEVEL",
         "--callback-time-limit" => "DURATION",
+        "--config-raw" => "STRING",
         _ => "FILE",
     }
 }
@@ -424,7 +445,7 @@ mod tests {
         };
         assert_eq!(run.wasm, PathBuf::from("m.wasm"));
         assert_eq!(run.traffic, PathBuf::from("t.jsonl"));
-        assert_eq!((run.format, run.root_id.as_str(), run.seed), (Format::Text, "meshlens", 16));
+        assert_eq!((run.format, run.root_id.as_str(), run.seed), (Format::Text, "", 16));
         assert_eq!(run.collector_clusters, ["a", "b"]);
         assert_eq!(run.start_unix_nanos, DEFAULT_START_UNIX_NANOS);
         assert_eq!(run.log_level, LogLevel::Info);

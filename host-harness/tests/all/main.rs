@@ -24,3 +24,4 @@ mod edge_telemetry;
 mod guest;
 mod memory;
 mod support;
+mod third_party;

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use host_harness::metrics::{self, PrometheusConfig};
-use host_harness::{CompileOptions, Error, Host, HttpResponse, Module, Responder, traffic};
+use host_harness::{CompileOptions, Error, Host, HttpResponse, Module, Script, traffic};
 
 use args::{Command, Format, RunArgs, Topic};
 use report::Collector;
@@ -103,6 +103,19 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         (None, Some(text)) => text.clone().into_bytes(),
         (None, None) => Vec::new(),
     };
+    let mut script = match &args.callouts {
+        Some(path) => {
+            let bytes = text_input(path, read(path, "callout script")?, "JSON")?;
+            Script::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                let place = if e.line > 0 { format!(":{}:{}", e.line, e.column) } else { String::new() };
+                Failure::Input(format!("{}{place}: {}", show(path), e.message))
+            })?
+        }
+        None => Script::default(),
+    };
+    for cluster in &args.collector_clusters {
+        script.push(Script::always(cluster, HttpResponse { status: 200, ..Default::default() }));
+    }
     let vm_config = match &args.vm_config {
         Some(path) => read(path, "VM configuration file")?,
         None => Vec::new(),
@@ -140,9 +153,7 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     if let Some(limit) = args.callback_time_limit {
         builder = builder.time_per_call(limit);
     }
-    for cluster in &args.collector_clusters {
-        builder = builder.respond(cluster, Responder::Respond(HttpResponse { status: 200, ..Default::default() }));
-    }
+    builder = builder.callouts(script);
     let mut host = builder.build().map_err(|e| start_failure(e, args))?;
 
     let snapshot = |host: &Host| cost::Snapshot { fuel: host.guest_fuel().unwrap_or(0) };
@@ -188,6 +199,13 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {}", explain(&e))))?;
     collector.step(&mut host, &|_| None, None, true).map_err(|e| output_failure(e, args))?;
     collector.finish(&host);
+    if collector.summary.unmatched_callouts > 0 {
+        eprintln!(
+            "meshlens: warning: {} callout(s) matched no --callouts rule and got the default answer (HTTP 503 'no \
+             healthy upstream', gRPC UNAVAILABLE 14)",
+            collector.summary.unmatched_callouts
+        );
+    }
 
     let metrics = Collector::metrics(&host, &prometheus_config);
     let grpc = Collector::grpc(&host);

@@ -42,6 +42,8 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     pub root_id: String,
     pub collector_clusters: Vec<String>,
+    /// The callout script (`--callouts`).
+    pub callouts: Option<PathBuf>,
     /// An Envoy bootstrap whose `stats_config.stats_tags` label the metrics.
     pub envoy_config: Option<PathBuf>,
     pub seed: u64,
@@ -126,9 +128,15 @@ Output:
       --out FILE                Write the report to FILE instead of standard output
 Host:
       --root-id ID              The plugin's root id [default: empty, as Envoy's]
-      --collector-cluster NAME  A cluster whose calls are answered 200 at once; repeat it
-                                for several [default: otel_collector]. Calls to any other
-                                cluster stay pending until they time out
+      --collector-cluster NAME  A cluster whose HTTP calls are answered 200 at once, after
+                                the --callouts rules; repeat it for several
+                                [default: otel_collector]
+      --callouts FILE           Scripted callout answers (JSON): rules by cluster, :path
+                                prefix or gRPC service/method, each with answers used in
+                                order (HTTP status, headers, body, delay_ms; reset; timeout;
+                                gRPC grpc_status, grpc_message, message, metadata), see
+                                below. A call no rule answers gets 503 'no healthy
+                                upstream' (gRPC: UNAVAILABLE, 14), and a warning
       --envoy-config FILE       An Envoy bootstrap whose stats_config.stats_tags turn stat
                                 names into Prometheus labels, as in that Envoy (e.g.
                                 envoy-config/edge-gateway.yaml) [default: no tags]
@@ -167,6 +175,16 @@ Example:
   {\"method\": \"POST\", \"path\": \"/api/v1/query\", \"headers\": {\"traceparent\": \"00-4bf9...-01\"},
    \"body\": {\"question\": \"top customers\"}, \"response\": {\"status\": 200, \"latency_ms\": 120}}
 
+Callouts: {\"rules\": [RULE, ...]}; unknown fields are errors.
+  RULE      {\"cluster\": NAME, \"path_prefix\": \"/bytes\" | \"grpc_service\": S, \"grpc_method\": M,
+             \"answers\": [ANSWER, ...], \"then\": \"repeat_last\" (default) | \"cycle\"}
+  ANSWER    HTTP {\"status\": 200, \"headers\": {...}, \"body\": TEXT | \"body_base64\": B64, \"delay_ms\": 0}
+            {\"reset\": true, \"delay_ms\": 0}   the module sees a failed call (no headers)
+            {\"timeout\": true}               never answered: the call's own timeout fires
+            gRPC {\"grpc_status\": 0, \"grpc_message\": TEXT, \"message\": TEXT | \"message_base64\": B64,
+                  \"initial_metadata\": {...}, \"trailing_metadata\": {...}, \"delay_ms\": 0}
+  A gRPC call that reaches its timeout closes with DEADLINE_EXCEEDED (4).
+
 Each exchange runs on its own stream: request headers and body at at_ms, response headers
 and body latency_ms later, then the end of the stream. A local reply from the module
 replaces the upstream response; a request the module still holds when its response is due
@@ -186,7 +204,8 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 14] = [
+const RUN_FLAGS: [Flag; 15] = [
+    Flag { name: "--callouts", repeatable: false },
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
@@ -313,6 +332,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     if collector_clusters.is_empty() {
         collector_clusters.push(String::from("otel_collector"));
     }
+    let callouts = one("--callouts").map(|v| nonempty("--callouts", v)).transpose()?.map(PathBuf::from);
     let envoy_config = one("--envoy-config").map(|v| nonempty("--envoy-config", v)).transpose()?.map(PathBuf::from);
     let seed = match one("--seed") {
         None => 0x5eed,
@@ -367,6 +387,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         out,
         root_id,
         collector_clusters,
+        callouts,
         envoy_config,
         seed,
         start_unix_nanos,
@@ -413,6 +434,7 @@ fn metavar(flag: &str) -> &'static str {
         "--log-level" => "LEVEL",
         "--callback-time-limit" => "DURATION",
         "--config-raw" => "STRING",
+        "--callouts" => "FILE",
         _ => "FILE",
     }
 }

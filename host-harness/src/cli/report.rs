@@ -31,6 +31,9 @@ pub struct Summary {
     pub spans: usize,
     pub http_calls: usize,
     pub grpc_calls: usize,
+    /// Callouts no rule of the callout script answered: the host's default answered them
+    /// (HTTP 503 `no healthy upstream`, gRPC UNAVAILABLE).
+    pub unmatched_callouts: usize,
     /// Lines the proxy writes: those at or above its log level (`--log-level`).
     pub log_lines: usize,
     /// Lines the module logged below the proxy's log level, which the proxy does not write.
@@ -148,6 +151,12 @@ pub struct HttpCallReport {
     /// `pending`, `answered`, `failed`, `timed_out` or `cancelled`.
     pub state: &'static str,
     pub status: Option<u16>,
+    /// How long after the call its answer (or failure, or timeout) came.
+    pub answered_after_ms: Option<f64>,
+    /// The callout script's rule (0-based) that answered it.
+    pub rule: Option<usize>,
+    /// No rule matched: the default answered (503 `no healthy upstream`).
+    pub unmatched: bool,
     /// The traffic line of the exchange whose stream made it (none: the root context).
     pub line: Option<usize>,
 }
@@ -163,6 +172,16 @@ pub struct GrpcCallReport {
     pub streaming: bool,
     pub cancelled: bool,
     pub closed: bool,
+    pub timeout_ms: Option<u32>,
+    /// The status it closed with (`proxy_on_grpc_close`), and its message.
+    pub grpc_status: Option<u32>,
+    pub grpc_message: Option<String>,
+    /// How long after the call it closed.
+    pub answered_after_ms: Option<f64>,
+    /// The callout script's rule (0-based) that answered it.
+    pub rule: Option<usize>,
+    /// No rule matched: the default answered (UNAVAILABLE, 14).
+    pub unmatched: bool,
 }
 
 /// Gathers the report of one replay as it runs, in one format.
@@ -324,6 +343,7 @@ impl Collector {
 
     fn call(&mut self, c: &HttpCall, line: Option<usize>) -> io::Result<()> {
         self.summary.http_calls += 1;
+        self.summary.unmatched_callouts += usize::from(c.unmatched);
         let spans = host_harness::decode_call_spans(c);
         self.summary.spans += spans.len();
         let report = http_call(c, spans.len(), line);
@@ -380,6 +400,7 @@ impl Collector {
     /// Finishes the summary once the replay and the flush are over.
     pub fn finish(&mut self, host: &Host) {
         self.summary.grpc_calls = host.grpc_calls().len();
+        self.summary.unmatched_callouts += host.grpc_calls().iter().filter(|g| g.unmatched).count();
         self.summary.virtual_ms = host.now_unix_nanos().saturating_sub(self.base_unix_nanos) / 1_000_000;
     }
 
@@ -560,6 +581,9 @@ fn http_call(c: &HttpCall, spans: usize, line: Option<usize>) -> HttpCallReport 
         timeout_ms: c.timeout_ms,
         state,
         status,
+        answered_after_ms: c.answered_at_nanos.map(|t| millis(t.saturating_sub(c.dispatched_at_nanos))),
+        rule: c.rule,
+        unmatched: c.unmatched,
         line,
     }
 }
@@ -574,6 +598,12 @@ fn grpc_call(g: &GrpcCall) -> GrpcCallReport {
         streaming: g.streaming,
         cancelled: g.cancelled,
         closed: g.closed,
+        timeout_ms: g.timeout_ms,
+        grpc_status: g.status.as_ref().map(|(s, _)| *s),
+        grpc_message: g.status.as_ref().map(|(_, m)| m.clone()),
+        answered_after_ms: g.answered_at_nanos.map(|t| millis(t.saturating_sub(g.dispatched_at_nanos))),
+        rule: g.rule,
+        unmatched: g.unmatched,
     }
 }
 
@@ -585,15 +615,7 @@ fn exchange(exchange: &Exchange, outcome: &Outcome) -> ExchangeReport {
     // What the module's response callbacks received: the upstream response, or the reply the
     // host built from the module's local reply (as Envoy does).
     let received = match local_reply {
-        Some(reply) => {
-            let mut headers = vec![(String::from(":status"), reply.status.to_string())];
-            if !reply.body.is_empty() {
-                headers.push((String::from("content-length"), reply.body.len().to_string()));
-                headers.push((String::from("content-type"), String::from("text/plain")));
-            }
-            headers.extend(reply.headers.iter().cloned());
-            headers
-        }
+        Some(reply) => reply.response(host_harness::is_grpc_request(&exchange.request_headers())).0,
         None if sent_downstream.is_empty() => Vec::new(),
         None => exchange.response.headers_with_status(),
     };

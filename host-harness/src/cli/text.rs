@@ -195,6 +195,14 @@ pub fn group(groups: &mut Vec<CallGroup>, call: &HttpCallReport) {
 
 fn callouts(out: &mut String, c: &Collector, grpc: &[GrpcCallReport]) {
     let _ = writeln!(out, "\nCallouts ({} HTTP, {} gRPC)", c.summary.http_calls, grpc.len());
+    if c.summary.unmatched_callouts > 0 {
+        let _ = writeln!(
+            out,
+            "  warning: {} matched no --callouts rule and got the default answer (HTTP 503 'no healthy upstream', \
+             gRPC UNAVAILABLE)",
+            count(c.summary.unmatched_callouts, "callout")
+        );
+    }
     for g in &c.groups {
         let states: Vec<String> = g.states.iter().map(|(s, n)| format!("{s} x{n}")).collect();
         let mut spans = if g.spans > 0 { format!(", {}", count(g.spans, "span")) } else { String::new() };
@@ -221,7 +229,11 @@ fn callouts(out: &mut String, c: &Collector, grpc: &[GrpcCallReport]) {
             g.service,
             g.method,
             count(g.messages, "message"),
-            if g.closed { ", closed" } else { "" },
+            match g.grpc_status {
+                Some(status) => format!(", closed with status {status}"),
+                None if g.closed => String::from(", closed"),
+                None => String::new(),
+            },
             if g.cancelled { ", cancelled" } else { "" }
         );
     }

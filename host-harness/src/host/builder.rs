@@ -7,7 +7,7 @@ use wasmtime::{Store, StoreLimitsBuilder};
 
 use super::Host;
 use crate::abi::{LogLevel, Status};
-use crate::callouts::{Callouts, Responder};
+use crate::callouts::{Callouts, Responder, Script};
 use crate::clock::{Clock, DEFAULT_START_UNIX_NANOS};
 use crate::error::Error;
 use crate::module::Module;
@@ -26,6 +26,7 @@ pub struct HostBuilder {
     seed: u64,
     clusters: Option<Vec<String>>,
     responders: Vec<(String, Responder)>,
+    script: Option<Script>,
     properties: Properties,
     shared: Option<Arc<Shared>>,
     foreign: Vec<(String, ForeignFunction)>,
@@ -50,6 +51,7 @@ impl HostBuilder {
             seed: 0x5eed,
             clusters: None,
             responders: Vec::new(),
+            script: None,
             properties: Properties::envoy_defaults(),
             shared: None,
             foreign: Vec::new(),
@@ -125,6 +127,15 @@ impl HostBuilder {
     pub fn respond(mut self, upstream: &str, responder: Responder) -> Self {
         self.responders.retain(|(u, _)| u != upstream);
         self.responders.push((upstream.to_owned(), responder));
+        self
+    }
+
+    /// Answers callouts from a script ([`Script`]): the first rule matching a call gives its
+    /// next answer. With a script, a call no rule (and no [`Self::respond`]) answers gets the
+    /// default: HTTP 503 `no healthy upstream`, gRPC UNAVAILABLE (14); without one it stays
+    /// pending for the scenario. Rules come before [`Self::respond`]ers.
+    pub fn callouts(mut self, script: Script) -> Self {
+        self.script = Some(script);
         self
     }
 
@@ -224,7 +235,7 @@ impl HostBuilder {
             current: 0,
             phase: Phase::Idle,
             configuring: None,
-            callouts: Callouts::new(self.responders),
+            callouts: Callouts { script: self.script, ..Callouts::new(self.responders) },
             shared: self.shared.unwrap_or_default(),
             properties: self.properties,
             clusters: self.clusters,

@@ -123,7 +123,8 @@ impl Host {
             for (token, answer) in &deferred {
                 self.deliver_http(*token, answer.clone(), false)?;
             }
-            if replies.is_empty() && deferred.is_empty() {
+            let answered = self.deliver_due_answers()?;
+            if replies.is_empty() && deferred.is_empty() && !answered {
                 return Ok(());
             }
         }

@@ -32,9 +32,11 @@ impl Host {
         stream.end_of_stream = end_of_stream;
         stream.continued = (false, false);
         let action = self.on_headers(s, "proxy_on_request_headers", n, end_of_stream)?;
+        let now = self.store.data().clock.realtime;
         let stream = self.stream_mut(s)?;
         if action == Action::Continue {
             stream.visible.request_headers = false;
+            stream.released_at_nanos = Some(now);
         } else if stream.local_reply.is_none() && !stream.continued.0 {
             stream.request_paused = true;
         }
@@ -293,7 +295,10 @@ impl Host {
         let s = StreamId(id);
         let stream = self.stream_mut(s)?;
         let (continue_request, continue_response) = std::mem::take(&mut stream.pending_continue);
+        let now = self.store.data().clock.realtime;
+        let stream = self.stream_mut(s)?;
         if continue_request {
+            stream.released_at_nanos = Some(now);
             stream.request_paused = false;
             stream.continued.0 = true;
         }
@@ -308,13 +313,7 @@ impl Host {
         stream.request_paused = false;
         stream.visible.request_headers = false;
         stream.visible.request_body = false;
-        let mut headers: Headers = vec![(":status".into(), reply.status.to_string())];
-        if !reply.body.is_empty() {
-            headers.push(("content-length".into(), reply.body.len().to_string()));
-            headers.push(("content-type".into(), "text/plain".into()));
-        }
-        headers.extend(reply.headers.iter().cloned());
-        let body = reply.body.clone();
+        let (headers, body) = reply.response(crate::stream::is_grpc_request(&stream.request_headers));
         stream.local_reply = Some(reply);
         self.send_response_headers(s, headers, body.is_empty())?;
         if !body.is_empty() {

@@ -62,3 +62,160 @@ fn a_plain_text_configuration_reaches_the_module_as_it_is() {
     let added = &report["exchanges"][0]["downstream"]["added"];
     assert_eq!(header(added, "custom-header"), Some("\"quoted\""), "{added}");
 }
+
+/// The statuses sent downstream, in traffic order.
+fn statuses(report: &Value) -> Vec<u64> {
+    report["exchanges"].as_array().unwrap().iter().map(|e| e["status"].as_u64().unwrap_or(0)).collect()
+}
+
+/// `n` requests 10 ms apart, each answered by the upstream after `latency_ms`.
+fn requests(n: usize, latency_ms: u64, headers: &str) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"path\": \"/r{i}\", \"at_ms\": {}, \"headers\": {{{headers}}}, \"response\": {{\"latency_ms\": {latency_ms}}}}}\n",
+                i * 10
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_scripted_http_callout_alternates_granted_and_forbidden() {
+    // http_auth_random continues on an even first byte and answers 403 on an odd one.
+    let script = r#"{"rules": [{"cluster": "httpbin", "path_prefix": "/bytes/",
+        "answers": [{"body_base64": "AA=="}, {"body": "\u0001"}], "then": "cycle"}]}"#;
+    let report = run(
+        "alternate",
+        "http_auth_random.wasm",
+        &requests(4, 5, ""),
+        &[("callouts.json", script)],
+        &["--callouts", "$DIR/callouts.json"],
+    );
+    assert_eq!(statuses(&report), [200, 403, 200, 403]);
+    let calls = report["callouts"]["http"].as_array().unwrap();
+    assert_eq!(calls.len(), 4);
+    for call in calls {
+        assert_eq!((call["cluster"].as_str(), call["path"].as_str()), (Some("httpbin"), Some("/bytes/1")));
+        assert_eq!(
+            (call["state"].as_str(), call["status"].as_u64(), call["rule"].as_u64()),
+            (Some("answered"), Some(200), Some(0))
+        );
+        assert_eq!(call["unmatched"], false);
+    }
+    assert_eq!(report["summary"]["unmatched_callouts"], 0);
+}
+
+#[test]
+fn scripted_resets_timeouts_and_the_unmatched_default() {
+    let script = r#"{"rules": [{"cluster": "httpbin", "answers": [{"reset": true}, {"timeout": true}, {"status": 200, "body_base64": "Ag==", "delay_ms": 300}]}]}"#;
+    let report = run(
+        "reset_timeout",
+        "http_auth_random.wasm",
+        "{\"path\": \"/a\"}\n{\"path\": \"/b\", \"at_ms\": 10}\n{\"path\": \"/c\", \"at_ms\": 2000}\n",
+        &[("callouts.json", script)],
+        &["--callouts", "$DIR/callouts.json"],
+    );
+    // A reset is a failed call (no body): forbidden at once. A timeout is the router's 504
+    // ("upstream request timeout", an odd first byte) at the call's 1 s timeout: forbidden then.
+    // The delayed even byte grants after 300 ms.
+    assert_eq!(statuses(&report), [403, 403, 200]);
+    let ended: Vec<u64> =
+        report["exchanges"].as_array().unwrap().iter().map(|e| e["ended_at_ms"].as_u64().unwrap()).collect();
+    assert_eq!(ended, [0, 1010, 2300]);
+    let calls = report["callouts"]["http"].as_array().unwrap();
+    let states: Vec<&str> = calls.iter().map(|c| c["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["failed", "timed_out", "answered"]);
+    let after: Vec<f64> = calls.iter().map(|c| c["answered_after_ms"].as_f64().unwrap()).collect();
+    assert_eq!(after, [0.0, 1000.0, 300.0]);
+
+    // No rule for the cluster: the router's 503 "no healthy upstream" ('n', even: granted), and a warning.
+    let dir = scratch("unmatched");
+    std::fs::write(dir.join("t.jsonl"), "{\"path\": \"/a\"}\n").unwrap();
+    let out = meshlens(&[
+        "run",
+        "--wasm",
+        &example("http_auth_random.wasm"),
+        "--traffic",
+        dir.join("t.jsonl").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: 1 callout(s) matched no --callouts rule"), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["unmatched_callouts"], 1);
+    let call = &report["callouts"]["http"][0];
+    assert_eq!((call["status"].as_u64(), call["unmatched"].as_bool()), (Some(503), Some(true)));
+    assert_eq!(statuses(&report), [200]);
+}
+
+#[test]
+fn a_callout_script_with_a_mistake_names_its_line_and_column() {
+    let dir = scratch("script_mistake");
+    std::fs::write(dir.join("t.jsonl"), "{\"path\": \"/a\"}\n").unwrap();
+    std::fs::write(dir.join("c.json"), "{\"rules\": [\n  {\"cluster\": \"a\", \"answers\": [{\"stauts\": 1}]}]}")
+        .unwrap();
+    let out = meshlens(&[
+        "run",
+        "--wasm",
+        &example("http_auth_random.wasm"),
+        "--traffic",
+        dir.join("t.jsonl").to_str().unwrap(),
+        "--callouts",
+        dir.join("c.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!("meshlens: error: {}:2:40: unknown field `stauts`", dir.join("c.json").display())),
+        "{err}"
+    );
+}
+
+const GRPC: &str = r#""content-type": "application/grpc""#;
+
+#[test]
+fn a_scripted_grpc_callout_is_answered_and_times_out() {
+    let script = r#"{"rules": [{"cluster": "grpcbin", "grpc_service": "grpcbin.GRPCBin", "grpc_method": "RandomError",
+        "answers": [{"grpc_status": 0}, {"grpc_status": 3, "grpc_message": "odd"}, {"timeout": true}]}]}"#;
+    let report = run(
+        "grpc",
+        "grpc_auth_random.wasm",
+        &requests(3, 5, GRPC),
+        &[("callouts.json", script)],
+        &["--callouts", "$DIR/callouts.json"],
+    );
+    // 0: granted; 3: forbidden, a gRPC local reply (Aborted); the timeout closes with
+    // DEADLINE_EXCEEDED (4, even: granted) at the call's 1 s timeout.
+    assert_eq!(statuses(&report), [200, 200, 200]);
+    let outcomes: Vec<&str> =
+        report["exchanges"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["completed", "local_reply", "completed"]);
+    let calls = report["callouts"]["grpc"].as_array().unwrap();
+    let closed: Vec<(u64, f64)> =
+        calls.iter().map(|c| (c["grpc_status"].as_u64().unwrap(), c["answered_after_ms"].as_f64().unwrap())).collect();
+    assert_eq!(closed, [(0, 0.0), (3, 0.0), (4, 1000.0)]);
+    assert_eq!(report["exchanges"][2]["ended_at_ms"], 1025);
+}
+
+#[test]
+fn upstream_latency_counts_from_the_release_of_the_request() {
+    // The callout answers after 300 ms; the upstream takes 100 ms from then: the exchange ends
+    // at 400 ms, as in Envoy (whose upstream request starts when the filter continues).
+    let script = r#"{"rules": [{"cluster": "httpbin", "answers": [{"body_base64": "AA==", "delay_ms": 300}]}]}"#;
+    let report = run(
+        "release",
+        "http_auth_random.wasm",
+        "{\"path\": \"/a\", \"response\": {\"latency_ms\": 100}}\n{\"path\": \"/b\", \"at_ms\": 1000, \"response\": {\"latency_ms\": 5000}}\n",
+        &[("callouts.json", script)],
+        &["--callouts", "$DIR/callouts.json"],
+    );
+    let ended: Vec<(u64, &str)> = report["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["ended_at_ms"].as_u64().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ended, [(400, "completed"), (6300, "completed")]);
+}

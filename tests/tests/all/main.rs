@@ -27,6 +27,8 @@ mod envoy_failure_policy;
 #[cfg(feature = "e2e")]
 mod envoy_grpc;
 #[cfg(feature = "e2e")]
+mod envoy_grpc_local_reply;
+#[cfg(feature = "e2e")]
 mod envoy_lds;
 #[cfg(feature = "e2e")]
 mod envoy_log_level;

@@ -76,8 +76,18 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
     }
 }
 
-/// `meshlens run`.
+/// `meshlens run`: the report is written even when the module trapped (the run goes on under the
+/// failure policy, as Envoy's does); the run then fails naming the first trap.
 fn replay(args: &RunArgs) -> Result<(), Failure> {
+    let mut trap = None;
+    replay_report(args, &mut trap)?;
+    match trap {
+        Some(message) => Err(Failure::Module(message)),
+        None => Ok(()),
+    }
+}
+
+fn replay_report(args: &RunArgs, trap: &mut Option<String>) -> Result<(), Failure> {
     // Every input is checked before the module is compiled, so mistakes show at once. The
     // traffic is read twice when it is a file: once to check it (and count it), once to replay
     // it, an exchange at a time; standard input is checked as it is replayed.
@@ -144,9 +154,8 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
 
     let mut builder = Host::builder(&module)
         .trace_hostcalls(costed)
-        .root_id(&args.root_id)
-        .plugin_config(config)
         .vm_config(vm_config)
+        .failure_policy(args.failure_policy)
         .seed(args.seed)
         .start_time_unix_nanos(args.start_unix_nanos)
         .log_level(args.log_level);
@@ -154,6 +163,16 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         builder = builder.time_per_call(limit);
     }
     builder = builder.callouts(script);
+    if args.http_plugin {
+        builder = builder.root_id(&args.root_id).plugin_config(config);
+    }
+    for (root_id, file) in &args.services {
+        let configuration = match file {
+            Some(path) => read(path, "service configuration file")?,
+            None => Vec::new(),
+        };
+        builder = builder.add_service(root_id, configuration);
+    }
     let mut host = builder.build().map_err(|e| start_failure(e, args))?;
 
     let snapshot = |host: &Host| cost::Snapshot { fuel: host.guest_fuel().unwrap_or(0) };
@@ -197,8 +216,26 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         }
     })?;
     host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {}", explain(&e))))?;
+    // Envoy tears the plugin down: `proxy_on_done` on every root context.
+    host.shutdown().map_err(|e| Failure::Module(format!("at shutdown: {}", explain(&e))))?;
     collector.step(&mut host, &|_| None, None, true).map_err(|e| output_failure(e, args))?;
     collector.finish(&host);
+    *trap = collector.summary.traps.first().map(|t| {
+        let place = t.line.map(|l| format!("{traffic_name}:{l}: while replaying this exchange: ")).unwrap_or_default();
+        let policy = match args.failure_policy {
+            host_harness::FailurePolicy::FailClosed => "fail-closed: later requests were answered 503",
+            host_harness::FailurePolicy::FailOpen => "fail-open: later requests passed without the filter",
+        };
+        let hint = if t.error.contains("per callback") {
+            "\n(--callback-time-limit changes the limit; 0 removes it)"
+        } else {
+            ""
+        };
+        format!(
+            "{place}{}\n(the run went on under --failure-policy {policy}; the report names the trap){hint}",
+            t.error
+        )
+    });
     if collector.summary.unmatched_callouts > 0 {
         eprintln!(
             "meshlens: warning: {} callout(s) matched no --callouts rule and got the default answer (HTTP 503 'no \

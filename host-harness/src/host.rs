@@ -32,9 +32,11 @@ use std::sync::{Arc, MutexGuard};
 use wasmtime::{Instance, Store};
 
 pub use builder::HostBuilder;
+
 pub use time::TICKS_ON_SCHEDULE;
 
 use crate::callouts::{GrpcCall, HttpCall};
+use crate::error::Error;
 use crate::metrics::{PrometheusConfig, Registry};
 use crate::module::Module;
 use crate::shared::Shared;
@@ -61,7 +63,37 @@ pub struct Host {
     next_context_id: u32,
     /// Root context ids, in plugin order.
     roots: Vec<u32>,
+    /// Root contexts of services (root only: no stream is created on them).
+    services: Vec<u32>,
     failed: bool,
+    /// What happens to requests once the VM failed; `None`: every later call is an error.
+    failure_policy: Option<FailurePolicy>,
+    /// Traps met under a failure policy, in order.
+    traps: Vec<TrapRecord>,
+    /// Whether [`Host::shutdown`] ran.
+    shut_down: bool,
+}
+
+/// Envoy's `failure_policy` for a plugin whose VM failed (trapped): the request that trapped
+/// is answered 503 under both; later requests are answered 503 (`FailClosed`, Envoy's default)
+/// or pass without the filter (`FailOpen`). Measured in Envoy 1.40
+/// (`tests/tests/all/envoy_failure_policy.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    FailClosed,
+    FailOpen,
+}
+
+/// A trap the host met under a [`FailurePolicy`]: the error, and the context it happened in.
+#[derive(Debug, Clone)]
+pub struct TrapRecord {
+    pub error: String,
+    /// The callback that trapped.
+    pub callback: String,
+    /// The context (a stream id, or a root context) it ran for.
+    pub context_id: u32,
+    /// When, on the virtual wall clock (Unix nanoseconds).
+    pub at_unix_nanos: u64,
 }
 
 impl Host {
@@ -75,9 +107,10 @@ impl Host {
         &self.module
     }
 
-    /// A stream on the first plugin.
+    /// A stream on the first plugin (services excepted). With services only, the stream has
+    /// no filter: it passes as if the module were not there.
     pub fn new_stream(&mut self) -> StreamId {
-        let root = self.roots.first().copied().unwrap_or(1);
+        let root = self.roots.iter().find(|r| !self.services.contains(r)).copied().unwrap_or(0);
         self.new_stream_for(root)
     }
 
@@ -201,6 +234,28 @@ impl Host {
     /// Whether the VM trapped (it then refuses further calls, as a failed Envoy VM does).
     pub fn has_failed(&self) -> bool {
         self.failed
+    }
+
+    /// Takes the traps met so far under a failure policy ([`HostBuilder::failure_policy`]).
+    pub fn take_traps(&mut self) -> Vec<TrapRecord> {
+        std::mem::take(&mut self.traps)
+    }
+
+    /// The root contexts of services ([`HostBuilder::add_service`]).
+    pub fn service_contexts(&self) -> &[u32] {
+        &self.services
+    }
+
+    /// Shuts the VM down as Envoy does when a plugin goes away: `proxy_on_done` on every root
+    /// context, then `proxy_on_delete`. Once only; a failed VM gets no call.
+    pub fn shutdown(&mut self) -> Result<(), Error> {
+        if std::mem::replace(&mut self.shut_down, true) || self.failed {
+            return Ok(());
+        }
+        for root in self.roots.clone() {
+            self.callback_root_done(root)?;
+        }
+        Ok(())
     }
 
     /// Bytes of linear memory the module uses now.

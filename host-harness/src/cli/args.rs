@@ -44,6 +44,12 @@ pub struct RunArgs {
     pub collector_clusters: Vec<String>,
     /// The callout script (`--callouts`).
     pub callouts: Option<PathBuf>,
+    /// Envoy's `failure_policy` once the module traps.
+    pub failure_policy: host_harness::FailurePolicy,
+    /// Root-only services (`--service ROOT_ID[=CONFIG_FILE]`), in order.
+    pub services: Vec<(String, Option<PathBuf>)>,
+    /// Whether the HTTP plugin runs: not with services only (no --root-id, --config, --config-raw).
+    pub http_plugin: bool,
     /// An Envoy bootstrap whose `stats_config.stats_tags` label the metrics.
     pub envoy_config: Option<PathBuf>,
     pub seed: u64,
@@ -137,6 +143,17 @@ Host:
                                 gRPC grpc_status, grpc_message, message, metadata), see
                                 below. A call no rule answers gets 503 'no healthy
                                 upstream' (gRPC: UNAVAILABLE, 14), and a warning
+      --failure-policy fail-closed|fail-open
+                                Once the module traps its VM is dead, as in Envoy: the
+                                request that trapped is answered 503, later requests 503
+                                (fail-closed) or passed without the filter (fail-open);
+                                the run goes on, the report names the trap, and the exit
+                                status is 1 [default: fail-closed, Envoy's]
+      --service ROOT_ID[=FILE]  A root-only service in the same VM (Envoy's WasmService),
+                                configured with FILE: its ticks and callouts run, no
+                                stream reaches it; repeat it for several. With services
+                                and no --root-id, --config or --config-raw, the module runs
+                                as services only and exchanges pass without a filter
       --envoy-config FILE       An Envoy bootstrap whose stats_config.stats_tags turn stat
                                 names into Prometheus labels, as in that Envoy (e.g.
                                 envoy-config/edge-gateway.yaml) [default: no tags]
@@ -204,7 +221,9 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 15] = [
+const RUN_FLAGS: [Flag; 17] = [
+    Flag { name: "--failure-policy", repeatable: false },
+    Flag { name: "--service", repeatable: true },
     Flag { name: "--callouts", repeatable: false },
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
@@ -323,7 +342,31 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             ));
         }
     };
+    let http_plugin = values.iter().all(|(n, _)| *n != "--service")
+        || one("--root-id").is_some()
+        || config.is_some()
+        || config_raw.is_some();
     let root_id = one("--root-id").unwrap_or_default();
+    let services = values
+        .iter()
+        .filter(|(n, _)| *n == "--service")
+        .map(|(_, v)| match v.split_once('=') {
+            Some((root, file)) => {
+                nonempty("--service", file.to_owned()).map(|f| (root.to_owned(), Some(PathBuf::from(f))))
+            }
+            None => Ok((v.clone(), None)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let failure_policy = match one("--failure-policy").as_deref() {
+        None | Some("fail-closed") => host_harness::FailurePolicy::FailClosed,
+        Some("fail-open") => host_harness::FailurePolicy::FailOpen,
+        Some(other) => {
+            return Err(usage(
+                Topic::Run,
+                format!("--failure-policy: expected fail-closed or fail-open, got '{other}'"),
+            ));
+        }
+    };
     let mut collector_clusters: Vec<String> =
         values.iter().filter(|(n, _)| *n == "--collector-cluster").map(|(_, v)| v.clone()).collect();
     for cluster in &collector_clusters {
@@ -388,6 +431,9 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         root_id,
         collector_clusters,
         callouts,
+        failure_policy,
+        services,
+        http_plugin,
         envoy_config,
         seed,
         start_unix_nanos,
@@ -435,6 +481,8 @@ fn metavar(flag: &str) -> &'static str {
         "--callback-time-limit" => "DURATION",
         "--config-raw" => "STRING",
         "--callouts" => "FILE",
+        "--failure-policy" => "fail-closed|fail-open",
+        "--service" => "ROOT_ID[=FILE]",
         _ => "FILE",
     }
 }

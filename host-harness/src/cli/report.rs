@@ -40,6 +40,19 @@ pub struct Summary {
     pub log_lines_not_written: usize,
     /// Virtual time from the first exchange to the end of the replay (flush included).
     pub virtual_ms: u64,
+    /// Traps of the module (the run goes on under `--failure-policy`: the VM is dead after the
+    /// first).
+    pub traps: Vec<TrapReport>,
+}
+
+/// A trap of the module.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrapReport {
+    /// The traffic line of the exchange whose stream trapped (none: a root context).
+    pub line: Option<usize>,
+    pub callback: String,
+    pub at_ms: u64,
+    pub error: String,
 }
 
 /// One exchange and what the module did to it.
@@ -254,6 +267,14 @@ impl Collector {
         ended: Option<(usize, &Exchange, &Outcome)>,
         last: bool,
     ) -> io::Result<()> {
+        for trap in host.take_traps() {
+            self.summary.traps.push(TrapReport {
+                line: line_of(trap.context_id),
+                callback: trap.callback,
+                at_ms: trap.at_unix_nanos.saturating_sub(self.base_unix_nanos) / 1_000_000,
+                error: trap.error,
+            });
+        }
         for call in host.take_hostcalls() {
             let name = call.split(['(', ' ']).next().unwrap_or(&call);
             *self.hostcalls.entry(name.to_owned()).or_default() += 1;

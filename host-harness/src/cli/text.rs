@@ -17,6 +17,10 @@ const KEY_ATTRIBUTES: [&str; 5] =
 pub fn write(out: &mut dyn io::Write, c: &mut Collector, metrics: &Metrics, grpc: &[GrpcCallReport]) -> io::Result<()> {
     let mut head = String::new();
     summary(&mut head, c);
+    for trap in &c.summary.traps {
+        let line = trap.line.map(|l| format!(" (traffic line {l})")).unwrap_or_default();
+        let _ = writeln!(head, "\nTrap at {} ms{line}: {}", trap.at_ms, trap.error);
+    }
     let _ = writeln!(head, "\nExchanges ({})", c.summary.exchanges);
     out.write_all(head.as_bytes())?;
     c.exchanges.copy_to(out)?;

@@ -36,6 +36,8 @@ pub struct HostBuilder {
     log_level: LogLevel,
     trace: bool,
     environment: Vec<(String, String)>,
+    failure_policy: Option<super::FailurePolicy>,
+    services: Vec<(String, Vec<u8>)>,
 }
 
 static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -61,6 +63,8 @@ impl HostBuilder {
             log_level: LogLevel::Info,
             trace: false,
             environment: Vec::new(),
+            failure_policy: None,
+            services: Vec::new(),
         }
     }
 
@@ -89,6 +93,20 @@ impl HostBuilder {
             self.plugins.push((String::new(), Vec::new()));
         }
         self.plugins.push((root_id.to_owned(), configuration.into()));
+        self
+    }
+
+    /// A singleton service in the same VM (Envoy's `WasmService`): a root context configured
+    /// like a plugin, with ticks and callouts, on which no stream is ever created.
+    pub fn add_service(mut self, root_id: &str, configuration: impl Into<Vec<u8>>) -> Self {
+        self.services.push((root_id.to_owned(), configuration.into()));
+        self
+    }
+
+    /// What happens once the VM traps ([`super::FailurePolicy`]); without one (the default)
+    /// a trap is an error and the VM refuses every later call.
+    pub fn failure_policy(mut self, policy: super::FailurePolicy) -> Self {
+        self.failure_policy = Some(policy);
         self
     }
 
@@ -221,7 +239,17 @@ impl HostBuilder {
         if let Some(bytes) = self.memory_limit {
             limits = limits.memory_size(bytes);
         }
-        let plugins = if self.plugins.is_empty() { vec![(String::new(), Vec::new())] } else { self.plugins };
+        let plugins = if self.plugins.is_empty() && self.services.is_empty() {
+            vec![(String::new(), Vec::new())]
+        } else {
+            self.plugins
+        };
+        let plugins: Vec<(String, Vec<u8>, bool)> = self
+            .services
+            .into_iter()
+            .map(|(r, c)| (r, c, true))
+            .chain(plugins.into_iter().map(|(r, c)| (r, c, false)))
+            .collect();
         let state = HostState {
             allocator: self.module.allocator(),
             clock: Clock::starting_at(self.start_unix_nanos),
@@ -273,10 +301,14 @@ impl HostBuilder {
             fuel_set: self.fuel_per_call.unwrap_or(u64::MAX),
             next_context_id: 1,
             roots: Vec::new(),
+            services: Vec::new(),
             failed: false,
+            failure_policy: self.failure_policy,
+            traps: Vec::new(),
+            shut_down: false,
         };
         host.start()?;
-        for (root_id, configuration) in plugins {
+        for (root_id, configuration, service) in plugins {
             let id = host.next_context_id;
             host.next_context_id += 1;
             let plugin = Plugin {
@@ -290,6 +322,9 @@ impl HostBuilder {
             };
             host.store.data_mut().plugins.insert(id, plugin);
             host.roots.push(id);
+            if service {
+                host.services.push(id);
+            }
             host.start_plugin(id)?;
         }
         Ok(host)

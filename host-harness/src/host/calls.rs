@@ -50,10 +50,63 @@ impl Host {
     /// Calls a guest export for context `context`, then applies deferred actions. Returns the
     /// export's i32 result, or `None` when it returns nothing or the module does not export it
     /// (a missing callback behaves like the SDK default: nothing happens).
+    ///
+    /// Under a failure policy a trap does not end the scenario: it is recorded, the stream it
+    /// happened on is answered 503 (Envoy's answer to the request that trapped), and every later
+    /// callback is skipped (the VM is dead), as if it returned nothing.
     pub(super) fn callback(&mut self, name: &str, context: u32, args: &[Val]) -> Result<Option<i32>, Error> {
-        let result = self.invoke(name, context, args, Phase::Callback)?;
+        let filterless = self.store.data().streams.get(&context).is_some_and(|s| s.root_id == 0);
+        if filterless || (self.failed && self.failure_policy.is_some()) {
+            self.after_callback()?;
+            return Ok(None);
+        }
+        let result = match self.invoke(name, context, args, Phase::Callback) {
+            Err(e @ Error::Trap { .. }) if self.failure_policy.is_some() => {
+                self.trapped(e, name, context);
+                None
+            }
+            other => other?,
+        };
         self.after_callback()?;
         Ok(result)
+    }
+
+    /// Records a trap under a failure policy and answers its stream 503.
+    fn trapped(&mut self, error: Error, callback: &str, context: u32) {
+        let at_unix_nanos = self.store.data().clock.realtime;
+        self.traps.push(super::TrapRecord {
+            error: error.to_string(),
+            callback: callback.to_owned(),
+            context_id: context,
+            at_unix_nanos,
+        });
+        self.fail_stream(context);
+    }
+
+    /// Answers a stream 503 without the filter (Envoy, for a request its failed VM cannot serve).
+    pub(super) fn fail_stream(&mut self, context: u32) {
+        let state = self.store.data_mut();
+        let Some(stream) = state.streams.get_mut(&context) else { return };
+        if stream.local_reply.is_none() && !stream.complete && stream.response_headers.is_none() {
+            stream.pending_local_reply = Some(crate::stream::LocalReply {
+                status: 503,
+                details: String::new(),
+                body: Vec::new(),
+                headers: Vec::new(),
+                grpc_status: None,
+            });
+            state.pending_actions.push(context);
+        }
+    }
+
+    /// `proxy_on_done` then `proxy_on_delete` on a root context.
+    pub(super) fn callback_root_done(&mut self, root: u32) -> Result<(), Error> {
+        let done = self.callback("proxy_on_done", root, &[i(root)])?;
+        if let Some(p) = self.store.data_mut().plugins.get_mut(&root).filter(|_| done == Some(0)) {
+            p.done_pending = true;
+        }
+        self.callback("proxy_on_delete", root, &[i(root)])?;
+        Ok(())
     }
 
     fn invoke(&mut self, name: &str, context: u32, args: &[Val], phase: Phase) -> Result<Option<i32>, Error> {

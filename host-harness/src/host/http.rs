@@ -23,6 +23,15 @@ impl Host {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Result<Action, Error> {
+        if self.failed && self.failure_policy == Some(super::FailurePolicy::FailClosed) {
+            // Envoy's FAIL_CLOSED: a failed VM's filter answers every request 503.
+            let stream = self.stream_mut(s)?;
+            stream.request_headers = normalize(headers);
+            stream.end_of_stream = end_of_stream;
+            self.fail_stream(s.0);
+            self.apply_stream_actions(s.0)?;
+            return Ok(Action::Pause);
+        }
         self.ensure_created(s)?;
         let headers = normalize(headers);
         let n = headers.len();

@@ -360,22 +360,45 @@ fn local_replies_and_held_requests_are_reported() {
 fn a_trap_fails_the_run_with_the_exchange_line() {
     let dir = scratch("trap");
     let traffic = dir.join("traffic.jsonl");
-    std::fs::write(&traffic, "{\"path\": \"/ok\"}\n# the next one makes the guest trap\n{\"path\": \"/\", \"headers\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"}}\n").unwrap();
-    let out = meshlens(&[
-        "run".as_ref(),
-        "--wasm".as_ref(),
-        guest_wasm(&dir).as_os_str(),
-        "--traffic".as_ref(),
-        traffic.as_os_str(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    let expected = format!(
-        "meshlens: error: {}:3: while replaying this exchange: the module trapped in proxy_on_request_headers",
-        traffic.display()
-    );
-    assert!(err.starts_with(&expected), "{err}");
-    assert!(out.stdout.is_empty());
+    std::fs::write(&traffic, "{\"path\": \"/ok\"}\n# the next one makes the guest trap\n{\"path\": \"/\", \"headers\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"}, \"at_ms\": 10}\n{\"path\": \"/after\", \"at_ms\": 20}\n").unwrap();
+    // Envoy's failure policies (tests/tests/all/envoy_failure_policy.rs): the request that
+    // trapped gets 503; later ones 503 (fail-closed, the default) or pass without the filter.
+    let wasm = guest_wasm(&dir);
+    for (policy, after) in [(None, 503), (Some("fail-closed"), 503), (Some("fail-open"), 200)] {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "run".as_ref(),
+            "--wasm".as_ref(),
+            wasm.as_os_str(),
+            "--traffic".as_ref(),
+            traffic.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ];
+        if let Some(policy) = policy {
+            args.push(std::ffi::OsStr::new("--failure-policy"));
+            args.push(std::ffi::OsStr::new(policy));
+        }
+        let out = meshlens(&args);
+        assert_eq!(out.status.code(), Some(1), "{policy:?}");
+        let err = stderr(&out);
+        let expected = format!(
+            "meshlens: error: {}:3: while replaying this exchange: the module trapped in proxy_on_request_headers",
+            traffic.display()
+        );
+        assert!(err.starts_with(&expected), "{err}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let statuses: Vec<u64> =
+            report["exchanges"].as_array().unwrap().iter().map(|e| e["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, [200, 503, after], "{policy:?}");
+        let traps = report["summary"]["traps"].as_array().unwrap();
+        assert_eq!(traps.len(), 1);
+        assert_eq!(
+            (traps[0]["line"].as_u64(), traps[0]["callback"].as_str()),
+            (Some(3), Some("proxy_on_request_headers"))
+        );
+        // The filter no longer runs after the trap: no mark on the last response.
+        assert_eq!(report["exchanges"][2]["downstream"]["added"].as_array().unwrap().len(), 0, "{policy:?}");
+    }
 }
 
 /// Runs the sample module with `traffic` as the traffic file; returns the exit status and stderr.

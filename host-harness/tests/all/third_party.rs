@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use host_harness::Host;
 use serde_json::Value;
 
 use crate::cli::{meshlens, scratch, stderr};
@@ -218,4 +219,43 @@ fn upstream_latency_counts_from_the_release_of_the_request() {
         .map(|e| (e["ended_at_ms"].as_u64().unwrap(), e["outcome"].as_str().unwrap()))
         .collect();
     assert_eq!(ended, [(400, "completed"), (6300, "completed")]);
+}
+
+#[test]
+fn hello_world_runs_as_a_service_and_logs_its_ticks() {
+    // A root-only WasmService: no HTTP context; its 5 s ticks run over the final 10 s.
+    let report = run("service", "hello_world.wasm", "", &[], &["--service", ""]);
+    let logs = report["logs"].as_array().unwrap();
+    assert!(logs.iter().all(|l| l["source"] == "root"), "{logs:?}");
+    assert_eq!(logs.len(), 3, "on start, then a tick at 5 s and 10 s: {logs:?}");
+    assert!(logs[0]["message"].as_str().unwrap().contains("Hello, World!"), "{logs:?}");
+    // With services only, exchanges pass without a filter.
+    let report = run("service_traffic", "hello_world.wasm", "{\"path\": \"/\"}\n", &[], &["--service", ""]);
+    assert_eq!(statuses(&report), [200]);
+}
+
+#[test]
+fn the_root_gets_on_done_at_shutdown_and_services_get_no_stream() {
+    let mut host = Host::builder(&crate::guest::module(
+        r#"(func (export "proxy_on_context_create") (param $id i32) (param $root i32)
+             (call $log_i32 (str "created") (local.get $id)))
+           (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+           (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+           (func (export "proxy_on_done") (param $id i32) (result i32)
+             (call $log_i32 (str "done") (local.get $id)) (i32.const 1))"#,
+    ))
+    .add_service("svc", Vec::new())
+    .root_id("http")
+    .build()
+    .unwrap();
+    assert_eq!(host.root_contexts(), [1, 2]);
+    assert_eq!(host.service_contexts(), [1]);
+    let s = host.new_stream();
+    host.request_headers(s, &[(":path", "/"), (":method", "GET"), (":authority", "a")], true).unwrap();
+    host.complete(s).unwrap();
+    host.shutdown().unwrap();
+    host.shutdown().unwrap();
+    assert_eq!(crate::guest::logged(&host, "created"), ["1", "2", "3"]);
+    // The stream (3) was on the HTTP plugin (2); on_done ran on it, then on each root, once.
+    assert_eq!(crate::guest::logged(&host, "done"), ["3", "1", "2"]);
 }

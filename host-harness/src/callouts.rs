@@ -141,9 +141,9 @@ impl Callouts {
         self.http.iter_mut().find(|c| c.token == token)
     }
 
-    /// Decides how a new HTTP call is answered: by the script, a responder, the script's default
-    /// for unmatched calls, or not at all (the scenario answers it). Returns the rule and whether
-    /// the default answered.
+    /// Decides how a new HTTP call is answered: by the script, a responder, or not at all (the
+    /// scenario answers it). Returns the rule, and whether a script is installed and nothing
+    /// matched: the call then fails at once, as one to a cluster with no healthy endpoint.
     pub fn dispatch_http(&mut self, token: u32, upstream: &str, path: &str, now: u64) -> (Option<usize>, bool) {
         let scripted = self.script.as_mut().map(|s| s.answer(Call::Http { cluster: upstream, path }));
         match scripted {
@@ -165,16 +165,9 @@ impl Callouts {
                     self.deferred.push((token, None));
                     (None, false)
                 }
-                Responder::Manual if scripted.is_some() => {
-                    let body = UNMATCHED_MESSAGE.as_bytes().to_vec();
-                    let headers = vec![
-                        (String::from("content-length"), body.len().to_string()),
-                        (String::from("content-type"), String::from("text/plain")),
-                    ];
-                    let response = HttpResponse { status: 503, headers, body, trailers: Vec::new() };
-                    self.schedule(token, now, 0, ScheduledAnswer::Http(Some(response)));
-                    (None, true)
-                }
+                // Envoy 1.40, a cluster with no healthy endpoint: `proxy_http_call` itself fails
+                // (tests/tests/all/envoy_callouts.rs); the caller turns this into that status.
+                Responder::Manual if scripted.is_some() => (None, true),
                 Responder::Manual => (None, false),
             },
         }

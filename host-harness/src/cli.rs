@@ -238,8 +238,8 @@ fn replay_report(args: &RunArgs, trap: &mut Option<String>) -> Result<(), Failur
     });
     if collector.summary.unmatched_callouts > 0 {
         eprintln!(
-            "meshlens: warning: {} callout(s) matched no --callouts rule and got the default answer (HTTP 503 'no \
-             healthy upstream', gRPC UNAVAILABLE 14)",
+            "meshlens: warning: {} callout(s) matched no --callouts rule and failed as calls to a cluster with no \
+             healthy endpoint do (HTTP: proxy_http_call fails with INTERNAL_FAILURE; gRPC: UNAVAILABLE, 14)",
             collector.summary.unmatched_callouts
         );
     }

@@ -28,9 +28,10 @@ use serde::Deserialize;
 use super::HttpResponse;
 use crate::stream::Headers;
 
-/// What the host does with a call no rule matches (when a script is installed): HTTP calls
-/// get the router's 503 for a cluster with no healthy upstream, gRPC calls close with
-/// UNAVAILABLE (14) and the same message.
+/// What the host does with a call no rule matches (when a script is installed), as with a
+/// cluster with no healthy endpoint: `proxy_http_call` fails at once with INTERNAL_FAILURE
+/// (Envoy 1.40, `tests/tests/all/envoy_callouts.rs`); gRPC calls close with UNAVAILABLE (14)
+/// and this message (not measured).
 pub const UNMATCHED_MESSAGE: &str = "no healthy upstream";
 
 /// A parsed, validated callout script.

@@ -141,8 +141,10 @@ Host:
                                 prefix or gRPC service/method, each with answers used in
                                 order (HTTP status, headers, body, delay_ms; reset; timeout;
                                 gRPC grpc_status, grpc_message, message, metadata), see
-                                below. A call no rule answers gets 503 'no healthy
-                                upstream' (gRPC: UNAVAILABLE, 14), and a warning
+                                below. A call no rule answers fails as one to a cluster
+                                with no healthy endpoint does in Envoy (proxy_http_call
+                                returns INTERNAL_FAILURE; gRPC: UNAVAILABLE, 14), with a
+                                warning
       --failure-policy fail-closed|fail-open
                                 Once the module traps its VM is dead, as in Envoy: the
                                 request that trapped is answered 503, later requests 503

@@ -31,8 +31,8 @@ pub struct Summary {
     pub spans: usize,
     pub http_calls: usize,
     pub grpc_calls: usize,
-    /// Callouts no rule of the callout script answered: the host's default answered them
-    /// (HTTP 503 `no healthy upstream`, gRPC UNAVAILABLE).
+    /// Callouts no rule of the callout script answered: they failed as calls to a cluster with
+    /// no healthy endpoint do (HTTP: `proxy_http_call` fails; gRPC: UNAVAILABLE).
     pub unmatched_callouts: usize,
     /// Lines the proxy writes: those at or above its log level (`--log-level`).
     pub log_lines: usize,
@@ -168,7 +168,8 @@ pub struct HttpCallReport {
     pub answered_after_ms: Option<f64>,
     /// The callout script's rule (0-based) that answered it.
     pub rule: Option<usize>,
-    /// No rule matched: the default answered (503 `no healthy upstream`).
+    /// No rule matched: `proxy_http_call` failed (INTERNAL_FAILURE), as in Envoy for a cluster
+    /// with no healthy endpoint.
     pub unmatched: bool,
     /// The traffic line of the exchange whose stream made it (none: the root context).
     pub line: Option<usize>,

@@ -202,8 +202,8 @@ fn callouts(out: &mut String, c: &Collector, grpc: &[GrpcCallReport]) {
     if c.summary.unmatched_callouts > 0 {
         let _ = writeln!(
             out,
-            "  warning: {} matched no --callouts rule and got the default answer (HTTP 503 'no healthy upstream', \
-             gRPC UNAVAILABLE)",
+            "  warning: {} matched no --callouts rule and failed as calls to a cluster with no healthy endpoint do \
+             (HTTP: proxy_http_call fails; gRPC: UNAVAILABLE)",
             count(c.summary.unmatched_callouts, "callout")
         );
     }

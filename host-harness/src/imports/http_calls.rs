@@ -83,6 +83,14 @@ fn http_call(
     if let Some(call) = state.callouts.http_mut(token) {
         call.rule = rule;
         call.unmatched = unmatched;
+        if unmatched {
+            call.state = CallState::Failed;
+            call.answered_at_nanos = Some(now);
+        }
+    }
+    if unmatched {
+        state.log(crate::abi::LogLevel::Debug, format!("host: no callout rule answers `{upstream}` {path}"));
+        return Err(Status::InternalFailure.into());
     }
     memory::write_u32(c, token_ptr, token)
 }

@@ -246,7 +246,7 @@ fn flags_choose_the_start_time_the_output_file_and_standard_input() {
 }
 
 #[test]
-fn calls_to_clusters_no_rule_answers_get_the_default_503_and_a_warning() {
+fn calls_to_clusters_no_rule_answers_fail_with_a_warning() {
     let path = scratch("collectors").join("traffic.jsonl");
     std::fs::write(&path, "{\"path\": \"/api/v1/query\"}\n").unwrap();
     let out = meshlens(&[
@@ -263,8 +263,8 @@ fn calls_to_clusters_no_rule_answers_get_the_default_503_and_a_warning() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let calls = report["callouts"]["http"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
-    assert_eq!((&calls[0]["cluster"], &calls[0]["state"]), (&Value::from("otel_collector"), &Value::from("answered")));
-    assert_eq!((&calls[0]["status"], &calls[0]["unmatched"]), (&Value::from(503), &Value::from(true)));
+    assert_eq!((&calls[0]["cluster"], &calls[0]["state"]), (&Value::from("otel_collector"), &Value::from("failed")));
+    assert_eq!((&calls[0]["status"], &calls[0]["unmatched"]), (&Value::Null, &Value::from(true)));
     assert_eq!(report["summary"]["unmatched_callouts"], 1);
     assert!(stderr(&out).contains("meshlens: warning: 1 callout(s) matched no --callouts rule"), "{}", stderr(&out));
     assert!(report["metrics"]["prometheus"].as_str().unwrap().contains("meshlens_spans_failed_total"));

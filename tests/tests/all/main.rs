@@ -19,6 +19,8 @@ mod browser_report;
 #[cfg(feature = "e2e")]
 mod conformance;
 #[cfg(feature = "e2e")]
+mod envoy_callouts;
+#[cfg(feature = "e2e")]
 mod envoy_chaos;
 #[cfg(feature = "e2e")]
 mod envoy_config;

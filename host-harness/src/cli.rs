@@ -156,6 +156,7 @@ fn replay_report(args: &RunArgs, trap: &mut Option<String>) -> Result<(), Failur
         .trace_hostcalls(costed)
         .vm_config(vm_config)
         .failure_policy(args.failure_policy)
+        .workers(args.workers)
         .seed(args.seed)
         .start_time_unix_nanos(args.start_unix_nanos)
         .log_level(args.log_level);

@@ -50,7 +50,16 @@ pub const KEPT_BEHIND_PENDING: usize = 1024;
 /// One VM running a module: its plugins (root contexts), streams, clock and observations.
 pub struct Host {
     store: Store<HostState>,
-    instance: Instance,
+    /// One instance per worker (Envoy runs a VM per worker thread), sharing this store's
+    /// shared data and queues.
+    instances: Vec<Instance>,
+    /// The worker of each root context.
+    root_worker: std::collections::BTreeMap<u32, usize>,
+    /// The worker being started (context 0 calls: `_initialize`, `_start`).
+    starting: usize,
+    /// Each worker's first HTTP plugin root, and the next to get a stream (round-robin).
+    http_roots: Vec<u32>,
+    next_worker: usize,
     module: Module,
     fuel_per_call: Option<u64>,
     /// Wall-clock limit per callback, in epoch ticks of [`crate::module::EPOCH_TICK`].
@@ -65,7 +74,8 @@ pub struct Host {
     roots: Vec<u32>,
     /// Root contexts of services (root only: no stream is created on them).
     services: Vec<u32>,
-    failed: bool,
+    /// Which workers' VMs trapped.
+    failed: Vec<bool>,
     /// What happens to requests once the VM failed; `None`: every later call is an error.
     failure_policy: Option<FailurePolicy>,
     /// Traps met under a failure policy, in order.
@@ -107,10 +117,14 @@ impl Host {
         &self.module
     }
 
-    /// A stream on the first plugin (services excepted). With services only, the stream has
-    /// no filter: it passes as if the module were not there.
+    /// A stream on the first plugin (services excepted), on the workers in turn. With services
+    /// only, the stream has no filter: it passes as if the module were not there.
     pub fn new_stream(&mut self) -> StreamId {
-        let root = self.roots.iter().find(|r| !self.services.contains(r)).copied().unwrap_or(0);
+        let root = match self.http_roots.len() {
+            0 => 0,
+            n => self.http_roots.get(self.next_worker % n).copied().unwrap_or(0),
+        };
+        self.next_worker = self.next_worker.wrapping_add(1);
         self.new_stream_for(root)
     }
 
@@ -231,9 +245,25 @@ impl Host {
         self.store.data().clock.monotonic
     }
 
-    /// Whether the VM trapped (it then refuses further calls, as a failed Envoy VM does).
+    /// Whether a VM trapped (it then refuses further calls, as a failed Envoy VM does).
     pub fn has_failed(&self) -> bool {
-        self.failed
+        self.failed.iter().any(|f| *f)
+    }
+
+    /// How many workers (VMs) run ([`HostBuilder::workers`]).
+    pub fn workers(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// The worker (0-based) a context runs on.
+    pub fn worker_of(&self, context: u32) -> usize {
+        let root = self.store.data().streams.get(&context).map_or(context, |s| s.root_id);
+        self.root_worker.get(&root).copied().unwrap_or(self.starting)
+    }
+
+    /// Whether the VM of the worker `context` runs on trapped.
+    fn failed_at(&self, context: u32) -> bool {
+        self.failed.get(self.worker_of(context)).copied().unwrap_or(false)
     }
 
     /// Takes the traps met so far under a failure policy ([`HostBuilder::failure_policy`]).
@@ -246,21 +276,24 @@ impl Host {
         &self.services
     }
 
-    /// Shuts the VM down as Envoy does when a plugin goes away: `proxy_on_done` on every root
+    /// Shuts the VMs down as Envoy does when a plugin goes away: `proxy_on_done` on every root
     /// context, then `proxy_on_delete`. Once only; a failed VM gets no call.
     pub fn shutdown(&mut self) -> Result<(), Error> {
-        if std::mem::replace(&mut self.shut_down, true) || self.failed {
+        if std::mem::replace(&mut self.shut_down, true) {
             return Ok(());
         }
         for root in self.roots.clone() {
-            self.callback_root_done(root)?;
+            if !self.failed_at(root) {
+                self.callback_root_done(root)?;
+            }
         }
         Ok(())
     }
 
     /// Bytes of linear memory the module uses now.
     pub fn memory_bytes(&mut self) -> usize {
-        match self.instance.get_memory(&mut self.store, "memory") {
+        let Some(instance) = self.instances.first().copied() else { return 0 };
+        match instance.get_memory(&mut self.store, "memory") {
             Some(m) => m.data_size(&self.store),
             None => 0,
         }
@@ -273,6 +306,7 @@ impl std::fmt::Debug for Host {
             .field("module", &self.module)
             .field("roots", &self.roots)
             .field("failed", &self.failed)
+            .field("workers", &self.instances.len())
             .finish()
     }
 }

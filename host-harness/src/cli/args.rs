@@ -50,6 +50,8 @@ pub struct RunArgs {
     pub services: Vec<(String, Option<PathBuf>)>,
     /// Whether the HTTP plugin runs: not with services only (no --root-id, --config, --config-raw).
     pub http_plugin: bool,
+    /// Workers (VMs), Envoy's `--concurrency`.
+    pub workers: usize,
     /// An Envoy bootstrap whose `stats_config.stats_tags` label the metrics.
     pub envoy_config: Option<PathBuf>,
     pub seed: u64,
@@ -151,6 +153,10 @@ Host:
                                 (fail-closed) or passed without the filter (fail-open);
                                 the run goes on, the report names the trap, and the exit
                                 status is 1 [default: fail-closed, Envoy's]
+      --workers N               Workers, as Envoy's --concurrency: N VMs of the module,
+                                each with its own root contexts (on_configure per worker),
+                                sharing the VM id's shared data and queues; exchanges go
+                                to the workers in turn [default: 1]
       --service ROOT_ID[=FILE]  A root-only service in the same VM (Envoy's WasmService),
                                 configured with FILE: its ticks and callouts run, no
                                 stream reaches it; repeat it for several. With services
@@ -223,7 +229,8 @@ struct Flag {
     repeatable: bool,
 }
 
-const RUN_FLAGS: [Flag; 17] = [
+const RUN_FLAGS: [Flag; 18] = [
+    Flag { name: "--workers", repeatable: false },
     Flag { name: "--failure-policy", repeatable: false },
     Flag { name: "--service", repeatable: true },
     Flag { name: "--callouts", repeatable: false },
@@ -359,6 +366,14 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             None => Ok((v.clone(), None)),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let workers = match one("--workers") {
+        None => 1,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| usage(Topic::Run, format!("--workers: expected a number from 1 to 64, got '{text}'")))?,
+    };
     let failure_policy = match one("--failure-policy").as_deref() {
         None | Some("fail-closed") => host_harness::FailurePolicy::FailClosed,
         Some("fail-open") => host_harness::FailurePolicy::FailOpen,
@@ -436,6 +451,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         failure_policy,
         services,
         http_plugin,
+        workers,
         envoy_config,
         seed,
         start_unix_nanos,
@@ -484,6 +500,7 @@ fn metavar(flag: &str) -> &'static str {
         "--config-raw" => "STRING",
         "--callouts" => "FILE",
         "--failure-policy" => "fail-closed|fail-open",
+        "--workers" => "N",
         "--service" => "ROOT_ID[=FILE]",
         _ => "FILE",
     }

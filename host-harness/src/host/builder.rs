@@ -38,6 +38,7 @@ pub struct HostBuilder {
     environment: Vec<(String, String)>,
     failure_policy: Option<super::FailurePolicy>,
     services: Vec<(String, Vec<u8>)>,
+    workers: usize,
 }
 
 static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -65,6 +66,7 @@ impl HostBuilder {
             environment: Vec::new(),
             failure_policy: None,
             services: Vec::new(),
+            workers: 1,
         }
     }
 
@@ -100,6 +102,15 @@ impl HostBuilder {
     /// like a plugin, with ticks and callouts, on which no stream is ever created.
     pub fn add_service(mut self, root_id: &str, configuration: impl Into<Vec<u8>>) -> Self {
         self.services.push((root_id.to_owned(), configuration.into()));
+        self
+    }
+
+    /// How many workers run the module (default 1): like Envoy's `--concurrency`, each is its
+    /// own VM (instance) with its own root contexts, configured on its own (`on_configure` per
+    /// worker), sharing the VM id's shared data and queues. [`Host::new_stream`] spreads streams
+    /// over the workers in turn.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
         self
     }
 
@@ -285,14 +296,23 @@ impl HostBuilder {
             store.set_epoch_deadline(crate::module::NO_EPOCH_DEADLINE);
             store.epoch_deadline_trap();
         }
-        let instance = self
-            .module
-            .instance_pre()
-            .instantiate(&mut store)
-            .map_err(|e| Error::Compile(format!("cannot instantiate the module: {e:#}")))?;
+        let mut instances = Vec::with_capacity(self.workers);
+        for _ in 0..self.workers {
+            instances.push(
+                self.module
+                    .instance_pre()
+                    .instantiate(&mut store)
+                    .map_err(|e| Error::Compile(format!("cannot instantiate the module: {e:#}")))?,
+            );
+        }
+        let workers = instances.len();
         let mut host = Host {
             store,
-            instance,
+            instances,
+            root_worker: Default::default(),
+            starting: 0,
+            http_roots: Vec::new(),
+            next_worker: 0,
             module: self.module,
             fuel_per_call: self.fuel_per_call,
             epoch_ticks_per_call: self.time_per_call.map(crate::module::epoch_ticks),
@@ -302,30 +322,38 @@ impl HostBuilder {
             next_context_id: 1,
             roots: Vec::new(),
             services: Vec::new(),
-            failed: false,
+            failed: vec![false; workers],
             failure_policy: self.failure_policy,
             traps: Vec::new(),
             shut_down: false,
         };
-        host.start()?;
-        for (root_id, configuration, service) in plugins {
-            let id = host.next_context_id;
-            host.next_context_id += 1;
-            let plugin = Plugin {
-                name: root_id.clone(),
-                root_id,
-                vm_id: self.vm_id.clone(),
-                configuration,
-                tick_period_ms: 0,
-                next_tick_nanos: None,
-                done_pending: false,
-            };
-            host.store.data_mut().plugins.insert(id, plugin);
-            host.roots.push(id);
-            if service {
-                host.services.push(id);
+        for worker in 0..workers {
+            host.starting = worker;
+            host.start()?;
+            let mut http_root = None;
+            for (root_id, configuration, service) in plugins.iter().cloned() {
+                let id = host.next_context_id;
+                host.next_context_id += 1;
+                let plugin = Plugin {
+                    name: root_id.clone(),
+                    root_id,
+                    vm_id: self.vm_id.clone(),
+                    configuration,
+                    tick_period_ms: 0,
+                    next_tick_nanos: None,
+                    done_pending: false,
+                };
+                host.store.data_mut().plugins.insert(id, plugin);
+                host.roots.push(id);
+                host.root_worker.insert(id, worker);
+                if service {
+                    host.services.push(id);
+                } else if http_root.is_none() {
+                    http_root = Some(id);
+                }
+                host.start_plugin(id)?;
             }
-            host.start_plugin(id)?;
+            host.http_roots.extend(http_root);
         }
         Ok(host)
     }

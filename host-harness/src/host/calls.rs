@@ -12,7 +12,8 @@ impl Host {
     /// Runs the module's start function: `_initialize` (WASI reactor, then `main` if exported)
     /// or `_start`, with Envoy's start-up restrictions on hostcalls.
     pub(super) fn start(&mut self) -> Result<(), Error> {
-        let has = |host: &mut Host, name: &str| host.instance.get_func(&mut host.store, name).is_some();
+        let Some(instance) = self.instances.get(self.starting).copied() else { return Ok(()) };
+        let has = |host: &mut Host, name: &str| instance.get_func(&mut host.store, name).is_some();
         if has(self, "_initialize") {
             self.invoke("_initialize", 0, &[], Phase::Start)?;
             if has(self, "main") {
@@ -56,7 +57,7 @@ impl Host {
     /// callback is skipped (the VM is dead), as if it returned nothing.
     pub(super) fn callback(&mut self, name: &str, context: u32, args: &[Val]) -> Result<Option<i32>, Error> {
         let filterless = self.store.data().streams.get(&context).is_some_and(|s| s.root_id == 0);
-        if filterless || (self.failed && self.failure_policy.is_some()) {
+        if filterless || (self.failed_at(context) && self.failure_policy.is_some()) {
             self.after_callback()?;
             return Ok(None);
         }
@@ -110,10 +111,12 @@ impl Host {
     }
 
     fn invoke(&mut self, name: &str, context: u32, args: &[Val], phase: Phase) -> Result<Option<i32>, Error> {
-        if self.failed {
+        let worker = self.worker_of(context);
+        if self.failed.get(worker).copied().unwrap_or(true) {
             return Err(Error::VmFailed);
         }
-        let Some(func) = self.instance.get_func(&mut self.store, name) else { return Ok(None) };
+        let Some(instance) = self.instances.get(worker).copied() else { return Err(Error::VmFailed) };
+        let Some(func) = instance.get_func(&mut self.store, name) else { return Ok(None) };
         let results_len = func.ty(&self.store).results().len();
         let mut results = vec![Val::I32(0); results_len];
         if let Some(fuel) = self.fuel_per_call {
@@ -140,7 +143,9 @@ impl Host {
         match outcome {
             Ok(()) => Ok(results.first().and_then(Val::i32)),
             Err(e) => {
-                self.failed = true;
+                if let Some(failed) = self.failed.get_mut(worker) {
+                    *failed = true;
+                }
                 let backtrace = e.downcast_ref::<WasmBacktrace>().map(|b| format!("{b}")).unwrap_or_default();
                 let panic = self.store.data().logs.get(logs_before..).unwrap_or_default().iter().rev().find_map(|l| {
                     (l.level == LogLevel::Critical || l.message.contains("panicked at")).then(|| l.message.clone())

@@ -23,7 +23,7 @@ impl Host {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Result<Action, Error> {
-        if self.failed && self.failure_policy == Some(super::FailurePolicy::FailClosed) {
+        if self.failed_at(s.0) && self.failure_policy == Some(super::FailurePolicy::FailClosed) {
             // Envoy's FAIL_CLOSED: a failed VM's filter answers every request 503.
             let stream = self.stream_mut(s)?;
             stream.request_headers = normalize(headers);

@@ -973,3 +973,21 @@ fn json_lines_are_the_json_report_record_by_record() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "a closed pipe is not an error: {}", stderr(&out));
 }
+
+/// `--workers 2`: two VMs of the module, each configured, the exchanges shared between them.
+#[test]
+fn two_workers_each_configure_and_share_the_exchanges() {
+    let one = run_sample(&["--format", "json"]);
+    let two = run_sample(&["--format", "json", "--workers", "2"]);
+    assert!(two.status.success(), "{}", stderr(&two));
+    let (one, two): (Value, Value) =
+        (serde_json::from_slice(&one.stdout).unwrap(), serde_json::from_slice(&two.stdout).unwrap());
+    assert_eq!(one["summary"]["exchanges"], two["summary"]["exchanges"]);
+    let configured = |r: &Value| {
+        r["logs"].as_array().unwrap().iter().filter(|l| l["message"].as_str().unwrap().contains("configured")).count()
+    };
+    assert_eq!((configured(&one), configured(&two)), (1, 2));
+    let statuses =
+        |r: &Value| r["exchanges"].as_array().unwrap().iter().map(|e| e["status"].clone()).collect::<Vec<_>>();
+    assert_eq!(statuses(&one), statuses(&two));
+}

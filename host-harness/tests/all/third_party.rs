@@ -261,3 +261,36 @@ fn the_root_gets_on_done_at_shutdown_and_services_get_no_stream() {
     // The stream (3) was on the HTTP plugin (2); on_done ran on it, then on each root, once.
     assert_eq!(crate::guest::logged(&host, "done"), ["3", "1", "2"]);
 }
+
+#[test]
+fn workers_are_vms_of_their_own_sharing_shared_data_and_streams_go_round_robin() {
+    let mut host = Host::builder(&crate::guest::module(
+        r#"(func (export "proxy_on_context_create") (param $id i32) (param $root i32)
+             (call $log_i32 (str "created") (local.get $id))
+             (call $log_i32 (str "on_root") (local.get $root)))
+           (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+           (func (export "proxy_on_configure") (param $root i32) (param i32) (result i32)
+             ;; each VM counts its own configures in its own memory (offset 64)
+             (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
+             (call $log_i32 (str "configures_in_this_vm") (i32.load (i32.const 64)))
+             (drop (call $proxy_set_shared_data (str "k") (str "v") (i32.const 0)))
+             (call $log_i32 (str "get") (call $proxy_get_shared_data (str "k") (i32.const 16) (i32.const 20) (i32.const 24)))
+             (i32.const 1))"#,
+    ))
+    .workers(2)
+    .build()
+    .unwrap();
+    assert_eq!((host.workers(), host.root_contexts()), (2, &[1, 2][..]));
+    // Each worker's VM configured its root once: its own memory says 1 both times.
+    assert_eq!(crate::guest::logged(&host, "configures_in_this_vm"), ["1", "1"]);
+    let streams: Vec<_> = (0..3).map(|_| host.new_stream()).collect();
+    for s in &streams {
+        host.request_headers(*s, &[(":path", "/"), (":method", "GET"), (":authority", "a")], true).unwrap();
+    }
+    assert_eq!(streams.iter().map(|s| host.worker_of(s.0)).collect::<Vec<_>>(), [0, 1, 0]);
+    assert_eq!(crate::guest::logged(&host, "on_root"), ["0", "0", "1", "2", "1"]);
+    // Shared data is the VM id's, across workers: both wrote the one entry (its CAS counts 2).
+    assert_eq!(crate::guest::logged(&host, "get"), ["0", "0"]);
+    let (value, cas) = host.shared().get("", b"k").unwrap();
+    assert_eq!((value.as_slice(), cas), (&b"v"[..], 2));
+}

@@ -4,6 +4,7 @@
 - `grpcbin.GRPCBin/RandomError` (unary): fails (or succeeds) with the statuses given on the
   command line, in order, then the last one again: 0 answers an empty message with OK; any other
   code aborts with it and the message `scripted`.
+- `grpcbin.GRPCBin/Slow` (unary): answers after 3 s (for a caller's timeout).
 - `meshlens.test.App/Call` (unary): answers an empty message, OK (the upstream of the route).
 
 Messages are raw bytes (generic handlers, no generated code).
@@ -13,6 +14,7 @@ Usage: grpcbin_upstream.py PORT STATUS[,STATUS...]. Prints `listening on PORT` o
 
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -38,11 +40,18 @@ def main():
     def call(request, context):
         return b""
 
+    def slow(request, context):
+        time.sleep(3)
+        return b""
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
-                "grpcbin.GRPCBin", {"RandomError": grpc.unary_unary_rpc_method_handler(random_error)}
+                "grpcbin.GRPCBin", {
+                    "RandomError": grpc.unary_unary_rpc_method_handler(random_error),
+                    "Slow": grpc.unary_unary_rpc_method_handler(slow),
+                }
             ),
             grpc.method_handlers_generic_handler(
                 "meshlens.test.App", {"Call": grpc.unary_unary_rpc_method_handler(call)}

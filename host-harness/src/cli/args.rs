@@ -208,7 +208,8 @@ Callouts: {\"rules\": [RULE, ...]}; unknown fields are errors.
             {\"timeout\": true}               never answered: the call's own timeout fires
             gRPC {\"grpc_status\": 0, \"grpc_message\": TEXT, \"message\": TEXT | \"message_base64\": B64,
                   \"initial_metadata\": {...}, \"trailing_metadata\": {...}, \"delay_ms\": 0}
-  A gRPC call that reaches its timeout closes with DEADLINE_EXCEEDED (4).
+  A gRPC call that reaches its timeout closes with UNAVAILABLE (14), message 'upstream
+  request timeout{response_timeout}', as in Envoy 1.40.
 
 Each exchange runs on its own stream: request headers and body at at_ms, response headers
 and body latency_ms later, then the end of the stream. A local reply from the module

@@ -22,8 +22,13 @@ enum Due {
     GrpcTimeout(u32),
 }
 
-/// What a gRPC call that reaches its timeout closes with: DEADLINE_EXCEEDED.
-pub const GRPC_TIMEOUT_STATUS: u32 = 4;
+/// What a gRPC call that reaches its timeout closes with in Envoy 1.40: UNAVAILABLE (14), not
+/// DEADLINE_EXCEEDED (the router's 504 local reply, mapped to a gRPC status), with
+/// [`GRPC_TIMEOUT_MESSAGE`] (`tests/tests/all/envoy_grpc_local_reply.rs`).
+pub const GRPC_TIMEOUT_STATUS: u32 = 14;
+
+/// The status message (`proxy_get_status`) of a gRPC call closed by its timeout, in Envoy 1.40.
+pub const GRPC_TIMEOUT_MESSAGE: &str = "upstream request timeout{response_timeout}";
 
 impl Host {
     /// Moves the virtual clock forward by `by`, firing every tick and callout timeout that falls
@@ -103,7 +108,7 @@ impl Host {
                     self.move_clock_to(at);
                     let reply = GrpcReply {
                         status: GRPC_TIMEOUT_STATUS,
-                        status_message: String::from("upstream request timeout"),
+                        status_message: String::from(GRPC_TIMEOUT_MESSAGE),
                         ..GrpcReply::default()
                     };
                     self.deliver_grpc(token, reply)?;

@@ -164,3 +164,90 @@ fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     assert!(stream.downstream_response_body().is_empty());
     assert_eq!(comparable(stream.downstream_response_headers()), expected);
 }
+
+/// A guest (WAT) that calls `grpcbin.GRPCBin/Slow` with a 1 s timeout from the request headers and
+/// answers the request from `proxy_on_grpc_close`: 200, header `x-grpc-close-status` (two
+/// digits), body the status message (`proxy_get_status`).
+const TIMEOUT_GUEST: &str = r#"(module
+  (import "env" "proxy_grpc_call" (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $effective (param i32) (result i32)))
+  (import "env" "proxy_get_status" (func $get_status (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (i32.and (i32.add (local.get $n) (i32.const 15)) (i32.const -16))))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (i32.store (i32.const 100) (local.get $ctx))
+    (drop (call $grpc_call (i32.const 1024) (i32.const 7) (i32.const 1040) (i32.const 15) (i32.const 1060)
+      (i32.const 4) (i32.const 1070) (i32.const 4) (i32.const 1080) (i32.const 0) (i32.const 1000) (i32.const 104)))
+    (i32.const 1))
+  (func (export "proxy_on_grpc_close") (param $root i32) (param $token i32) (param $status i32)
+    (drop (call $effective (i32.load (i32.const 100))))
+    (i32.store8 (i32.const 1182) (i32.add (i32.const 48) (i32.div_u (local.get $status) (i32.const 10))))
+    (i32.store8 (i32.const 1183) (i32.add (i32.const 48) (i32.rem_u (local.get $status) (i32.const 10))))
+    (drop (call $get_status (i32.const 108) (i32.const 112) (i32.const 116)))
+    (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.load (i32.const 112))
+      (i32.load (i32.const 116)) (i32.const 1150) (i32.const 35) (i32.const -1))))
+  (data (i32.const 1024) "grpcbin")
+  (data (i32.const 1040) "grpcbin.GRPCBin")
+  (data (i32.const 1060) "Slow")
+  (data (i32.const 1150) "\01\00\00\00\13\00\00\00\02\00\00\00x-grpc-close-status\00??\00"))"#;
+
+fn timeout_bootstrap(listener: u16, admin: u16, grpc: u16, module: &std::path::Path) -> String {
+    bootstrap(listener, admin, grpc).replace(&module_path(), &module.display().to_string())
+}
+
+#[test]
+fn a_grpc_call_that_reaches_its_timeout_closes_the_same_in_envoy_and_in_the_harness() {
+    let dir = TempDir::new("grpc-timeout");
+    let wasm = host_harness::wasm_binary(std::path::Path::new("guest.wat"), TIMEOUT_GUEST.as_bytes().to_vec()).unwrap();
+    let module_file = dir.0.join("timeout_guest.wasm");
+    std::fs::write(&module_file, &wasm).unwrap();
+    let grpc_port = free_port();
+    let mut cmd = Command::new(paths::receivers_python());
+    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_upstream.py")).arg(grpc_port.to_string()).arg("0");
+    let _upstream = Process::start(
+        "grpcbin_upstream.py",
+        cmd,
+        &dir.0.join("grpcbin_upstream.out"),
+        &[Ready::Line("listening on")],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let (listener, admin) = (free_port(), free_port());
+    let _envoy = Envoy::start_text(&timeout_bootstrap(listener, admin, grpc_port, &module_file), listener, admin, 1);
+    let started = std::time::Instant::now();
+    let out = output_within(
+        {
+            let mut curl = Command::new("curl");
+            curl.args(["-sS", "-D", "-", &format!("http://127.0.0.1:{listener}/")]);
+            curl
+        },
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("Envoy after {elapsed:?}:\n{text}");
+    let status = text.lines().find_map(|l| l.strip_prefix("x-grpc-close-status: ")).map(str::trim).map(str::to_owned);
+    let message = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+
+    let module = Module::new(&wasm).unwrap();
+    let mut host = Host::builder(&module).build().unwrap();
+    let s = host.new_stream();
+    host.request_headers(s, &[(":method", "GET"), (":path", "/"), (":authority", "x")], true).unwrap();
+    host.advance(Duration::from_secs(1)).unwrap();
+    let stream = host.stream(s).unwrap();
+    let harness_status = stream.downstream_response_header("x-grpc-close-status").map(str::to_owned);
+    let harness_message = String::from_utf8_lossy(stream.downstream_response_body()).into_owned();
+    assert_eq!((harness_status, harness_message), (status, message), "harness vs Envoy 1.40");
+    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2900), "{elapsed:?}");
+}

@@ -587,5 +587,39 @@ mod tests {
             "unknown flag --log-levl; did you mean --log-level?"
         );
         assert!(error("run --wasm m --traffic t --start-time yesterday").starts_with("--start-time: "));
+        assert_eq!(
+            error("run --wasm m --traffic t --config c --config-raw x"),
+            "--config and --config-raw are given together; give one"
+        );
+        assert_eq!(
+            error("run --wasm m --traffic t --failure-policy reload"),
+            "--failure-policy: expected fail-closed or fail-open, got 'reload'"
+        );
+        assert_eq!(error("run --wasm m --traffic t --workers 0"), "--workers: expected a number from 1 to 64, got '0'");
+    }
+
+    #[test]
+    fn lifecycle_flags() {
+        let Ok(Command::Run(run)) = parse_str(
+            "run --wasm m --traffic t --workers 3 --failure-policy fail-open --service a --service b=b.txt \
+             --vm-config v --callouts c.json",
+        ) else {
+            panic!("not a run")
+        };
+        assert_eq!((run.workers, run.failure_policy), (3, host_harness::FailurePolicy::FailOpen));
+        assert_eq!(run.services, [(String::from("a"), None), (String::from("b"), Some(PathBuf::from("b.txt")))]);
+        assert_eq!(
+            (run.http_plugin, run.vm_config, run.callouts),
+            (false, Some(PathBuf::from("v")), Some(PathBuf::from("c.json")))
+        );
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic t --service a --root-id x") else {
+            panic!("not a run")
+        };
+        assert!(run.http_plugin);
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic t") else { panic!("not a run") };
+        assert_eq!(
+            (run.workers, run.failure_policy, run.http_plugin),
+            (1, host_harness::FailurePolicy::FailClosed, true)
+        );
     }
 }

@@ -76,6 +76,8 @@ pub enum Answer {
 }
 
 /// A gRPC call's answer: initial metadata, a message (when any), trailing metadata, the status.
+/// A unary call gets the message (status 0) or the status (any other), as in Envoy 1.40; the
+/// metadata is kept for the report, Envoy gives a unary call no metadata callback.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrpcReply {
     pub initial_metadata: Headers,

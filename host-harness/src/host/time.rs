@@ -7,7 +7,6 @@ use super::Host;
 use super::calls::{i, len};
 use crate::callouts::{CallState, GrpcReply, HttpResponse, ScheduledAnswer};
 use crate::error::Error;
-use crate::stream::Headers;
 
 /// Ticks a root gets on schedule in an idle stretch (nothing else due) before the rest of the
 /// stretch is skipped; see [`Host::advance`].
@@ -192,9 +191,11 @@ impl Host {
         Ok(any)
     }
 
-    /// Answers a gRPC call: initial metadata (when any), the message (when any), trailing
-    /// metadata (when any), then `proxy_on_grpc_close` with the status, which
-    /// `proxy_get_status` reports with its message. A call already closed or cancelled is left.
+    /// Answers a gRPC call as Envoy 1.40 answers a unary call (`proxy_grpc_call`): status 0 is
+    /// `proxy_on_grpc_receive` with the message (empty when none) and nothing else; any other
+    /// status is `proxy_on_grpc_close` with it, `proxy_get_status` giving its message; no
+    /// metadata callback either way (measured: `tests/tests/all/envoy_grpc_local_reply.rs`).
+    /// A call already closed or cancelled is left.
     pub fn grpc_answer(&mut self, token: u32, reply: GrpcReply) -> Result<(), Error> {
         if !self.store.data().callouts.grpc.iter().any(|g| g.token == token) {
             return Err(Error::Usage(format!("no gRPC call with token {token}")));
@@ -207,31 +208,18 @@ impl Host {
             return Ok(());
         };
         let context = call.context_id;
-        self.grpc_metadata(context, token, &reply.initial_metadata, "proxy_on_grpc_receive_initial_metadata")?;
-        if let Some(message) = &reply.message {
-            self.grpc_message(context, token, message)?;
-        }
-        self.grpc_metadata(context, token, &reply.trailing_metadata, "proxy_on_grpc_receive_trailing_metadata")?;
         let now = self.store.data().clock.monotonic;
         if let Some(g) = self.store.data_mut().callouts.grpc.iter_mut().find(|g| g.token == token) {
             g.closed = true;
             g.status = Some((reply.status, reply.status_message.clone()));
             g.answered_at_nanos = Some(now);
         }
+        if reply.status == 0 {
+            return self.grpc_message(context, token, reply.message.as_deref().unwrap_or_default());
+        }
         self.store.data_mut().status = (reply.status, reply.status_message.into_bytes());
         self.callback("proxy_on_grpc_close", context, &[i(context), i(token), i(reply.status)])?;
         Ok(())
-    }
-
-    /// Delivers metadata (when there is any) through `callback`.
-    fn grpc_metadata(&mut self, context: u32, token: u32, metadata: &Headers, callback: &str) -> Result<(), Error> {
-        if metadata.is_empty() {
-            return Ok(());
-        }
-        self.store.data_mut().callouts.current_grpc_metadata = Some(metadata.clone());
-        let r = self.callback(callback, context, &[i(context), i(token), len(metadata.len())]);
-        self.store.data_mut().callouts.current_grpc_metadata = None;
-        r.map(|_| ())
     }
 
     fn grpc_message(&mut self, context: u32, token: u32, message: &[u8]) -> Result<(), Error> {

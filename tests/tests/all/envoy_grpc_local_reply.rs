@@ -251,3 +251,102 @@ fn a_grpc_call_that_reaches_its_timeout_closes_the_same_in_envoy_and_in_the_harn
     assert_eq!((harness_status, harness_message), (status, message), "harness vs Envoy 1.40");
     assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2900), "{elapsed:?}");
 }
+
+/// A guest (WAT) that calls `grpcbin.GRPCBin/RandomError` from the request headers, counts the
+/// gRPC callbacks it gets (over the VM's life), and answers from `proxy_on_grpc_receive` or
+/// `proxy_on_grpc_close` with header `x-grpc-callbacks: i<count><last size>m<count><size>
+/// t<count><size>c<status>` (single digits, 9 at most).
+const CALLBACKS_GUEST: &str = r#"(module
+  (import "env" "proxy_grpc_call" (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $effective (param i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (i32.and (i32.add (local.get $n) (i32.const 15)) (i32.const -16))))
+    (local.get $p))
+  (func $digit (param $at i32) (param $v i32)
+    (i32.store8 (local.get $at) (i32.add (i32.const 48) (select (i32.const 9) (local.get $v) (i32.gt_u (local.get $v) (i32.const 9))))))
+  (func $count (param $at i32) (param $size i32)
+    (call $digit (local.get $at) (i32.add (i32.load8_u (local.get $at)) (i32.const -47)))
+    (call $digit (i32.add (local.get $at) (i32.const 1)) (local.get $size)))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (i32.store (i32.const 100) (local.get $ctx))
+    (drop (call $grpc_call (i32.const 1024) (i32.const 7) (i32.const 1040) (i32.const 15) (i32.const 1060)
+      (i32.const 11) (i32.const 1080) (i32.const 4) (i32.const 1090) (i32.const 0) (i32.const 1000) (i32.const 104)))
+    (i32.const 1))
+  (func (export "proxy_on_grpc_receive_initial_metadata") (param i32 i32) (param $n i32) (call $count (i32.const 1180) (local.get $n)))
+  (func (export "proxy_on_grpc_receive") (param i32 i32) (param $n i32)
+    (call $count (i32.const 1183) (local.get $n))
+    (call $respond))
+  (func $respond
+    (drop (call $effective (i32.load (i32.const 100))))
+    (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+      (i32.const 1150) (i32.const 41) (i32.const -1))))
+  (func (export "proxy_on_grpc_receive_trailing_metadata") (param i32 i32) (param $n i32) (call $count (i32.const 1186) (local.get $n)))
+  (func (export "proxy_on_grpc_close") (param $root i32) (param $token i32) (param $status i32)
+    (call $digit (i32.const 1189) (local.get $status))
+    (call $respond))
+  (data (i32.const 1024) "grpcbin")
+  (data (i32.const 1040) "grpcbin.GRPCBin")
+  (data (i32.const 1060) "RandomError")
+  (data (i32.const 1150) "\01\00\00\00\10\00\00\00\0b\00\00\00x-grpc-callbacks\00i00m00t00c0\00"))"#;
+
+#[test]
+fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness() {
+    let dir = TempDir::new("grpc-callbacks");
+    let wasm =
+        host_harness::wasm_binary(std::path::Path::new("guest.wat"), CALLBACKS_GUEST.as_bytes().to_vec()).unwrap();
+    let module_file = dir.0.join("callbacks_guest.wasm");
+    std::fs::write(&module_file, &wasm).unwrap();
+    let grpc_port = free_port();
+    let mut cmd = Command::new(paths::receivers_python());
+    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_upstream.py")).arg(grpc_port.to_string()).arg("0,3");
+    let _upstream = Process::start(
+        "grpcbin_upstream.py",
+        cmd,
+        &dir.0.join("grpcbin_upstream.out"),
+        &[Ready::Line("listening on")],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let (listener, admin) = (free_port(), free_port());
+    let envoy = Envoy::start_text(&timeout_bootstrap(listener, admin, grpc_port, &module_file), listener, admin, 1);
+    let get = || {
+        let mut curl = Command::new("curl");
+        curl.args(["-sS", "--max-time", "5", "-D", "-", "-o", "/dev/null", &format!("http://127.0.0.1:{listener}/")]);
+        let out = output_within(curl, Duration::from_secs(20)).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().find_map(|l| l.strip_prefix("x-grpc-callbacks: ")).map(|v| v.trim().to_owned())
+    };
+    let (ok, failed) = (get(), get());
+    eprintln!("Envoy: OK with an empty message: {ok:?}; INVALID_ARGUMENT: {failed:?}");
+    if ok.is_none() {
+        std::thread::sleep(Duration::from_millis(300));
+        eprintln!("{}", envoy.log().lines().filter(|l| l.contains("wasm")).collect::<Vec<_>>().join("\n"));
+    }
+    // Envoy 1.40: a unary call that succeeds gets `proxy_on_grpc_receive` alone (no metadata
+    // callbacks, no close); one that fails gets `proxy_on_grpc_close` alone, with its status.
+    assert_eq!((ok.as_deref(), failed.as_deref()), (Some("i00m10t00c0"), Some("i00m10t00c3")));
+
+    let module = Module::new(&wasm).unwrap();
+    let script = Script::parse(
+        r#"{"rules": [{"cluster": "grpcbin", "answers": [{"grpc_status": 0, "initial_metadata": {"a": "b"}},
+            {"grpc_status": 3, "grpc_message": "scripted", "message": "ignored"}]}]}"#,
+    )
+    .unwrap();
+    let mut host = Host::builder(&module).callouts(script).build().unwrap();
+    let mut harness = Vec::new();
+    for _ in 0..2 {
+        let s = host.new_stream();
+        host.request_headers(s, &[(":method", "GET"), (":path", "/"), (":authority", "x")], true).unwrap();
+        harness.push(host.stream(s).unwrap().downstream_response_header("x-grpc-callbacks").map(str::to_owned));
+    }
+    assert_eq!(harness, [ok, failed]);
+}

@@ -30,8 +30,8 @@ use crate::stream::Headers;
 
 /// What the host does with a call no rule matches (when a script is installed), as with a
 /// cluster with no healthy endpoint: `proxy_http_call` fails at once with INTERNAL_FAILURE
-/// (Envoy 1.40, `tests/tests/all/envoy_callouts.rs`); gRPC calls close with UNAVAILABLE (14)
-/// and this message (not measured).
+/// (Envoy 1.40, `tests/tests/all/envoy_callouts.rs`); gRPC calls close at once with UNAVAILABLE
+/// (14, measured: `tests/tests/all/envoy_grpc_local_reply.rs`) and this message (not measured).
 pub const UNMATCHED_MESSAGE: &str = "no healthy upstream";
 
 /// A parsed, validated callout script.

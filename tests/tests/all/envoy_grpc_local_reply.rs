@@ -255,7 +255,7 @@ fn a_grpc_call_that_reaches_its_timeout_closes_the_same_in_envoy_and_in_the_harn
 /// A guest (WAT) that calls `grpcbin.GRPCBin/RandomError` from the request headers, counts the
 /// gRPC callbacks it gets (over the VM's life), and answers from `proxy_on_grpc_receive` or
 /// `proxy_on_grpc_close` with header `x-grpc-callbacks: i<count><last size>m<count><size>
-/// t<count><size>c<status>` (single digits, 9 at most).
+/// t<count><size>c<status, two digits>` (counts and sizes single digits, 9 at most).
 const CALLBACKS_GUEST: &str = r#"(module
   (import "env" "proxy_grpc_call" (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
@@ -288,15 +288,16 @@ const CALLBACKS_GUEST: &str = r#"(module
   (func $respond
     (drop (call $effective (i32.load (i32.const 100))))
     (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
-      (i32.const 1150) (i32.const 41) (i32.const -1))))
+      (i32.const 1150) (i32.const 42) (i32.const -1))))
   (func (export "proxy_on_grpc_receive_trailing_metadata") (param i32 i32) (param $n i32) (call $count (i32.const 1186) (local.get $n)))
   (func (export "proxy_on_grpc_close") (param $root i32) (param $token i32) (param $status i32)
-    (call $digit (i32.const 1189) (local.get $status))
+    (call $digit (i32.const 1189) (i32.div_u (local.get $status) (i32.const 10)))
+    (call $digit (i32.const 1190) (i32.rem_u (local.get $status) (i32.const 10)))
     (call $respond))
   (data (i32.const 1024) "grpcbin")
   (data (i32.const 1040) "grpcbin.GRPCBin")
   (data (i32.const 1060) "RandomError")
-  (data (i32.const 1150) "\01\00\00\00\10\00\00\00\0b\00\00\00x-grpc-callbacks\00i00m00t00c0\00"))"#;
+  (data (i32.const 1150) "\01\00\00\00\10\00\00\00\0c\00\00\00x-grpc-callbacks\00i00m00t00c00\00"))"#;
 
 #[test]
 fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness() {
@@ -333,7 +334,7 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
     }
     // Envoy 1.40: a unary call that succeeds gets `proxy_on_grpc_receive` alone (no metadata
     // callbacks, no close); one that fails gets `proxy_on_grpc_close` alone, with its status.
-    assert_eq!((ok.as_deref(), failed.as_deref()), (Some("i00m10t00c0"), Some("i00m10t00c3")));
+    assert_eq!((ok.as_deref(), failed.as_deref()), (Some("i00m10t00c00"), Some("i00m10t00c03")));
 
     let module = Module::new(&wasm).unwrap();
     let script = Script::parse(
@@ -349,4 +350,40 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
         harness.push(host.stream(s).unwrap().downstream_response_header("x-grpc-callbacks").map(str::to_owned));
     }
     assert_eq!(harness, [ok, failed]);
+}
+
+#[test]
+fn a_grpc_call_to_a_cluster_with_no_endpoint_fails_the_same_in_envoy_and_in_the_harness() {
+    let dir = TempDir::new("grpc-no-endpoint");
+    let wasm =
+        host_harness::wasm_binary(std::path::Path::new("guest.wat"), CALLBACKS_GUEST.as_bytes().to_vec()).unwrap();
+    let module_file = dir.0.join("callbacks_guest.wasm");
+    std::fs::write(&module_file, &wasm).unwrap();
+    let app = meshlens_tests::http::Server::start(|_| meshlens_tests::http::Reply::text(200, "ok"));
+    let (listener, admin) = (free_port(), free_port());
+    // `grpcbin` keeps its name and loses its endpoints; `app` is a plain HTTP upstream.
+    let text = timeout_bootstrap(listener, admin, app.port(), &module_file);
+    let grpcbin = text.find("    - name: grpcbin").unwrap();
+    let text = format!(
+        "{}    - name: grpcbin\n      type: STATIC\n      connect_timeout: 1s\n      load_assignment: {{ cluster_name: grpcbin, endpoints: [] }}\n",
+        &text[..grpcbin]
+    );
+    let _envoy = Envoy::start_text(&text, listener, admin, 1);
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--max-time", "5", "-D", "-", "-o", "/dev/null", &format!("http://127.0.0.1:{listener}/")]);
+    let out = output_within(curl, Duration::from_secs(20)).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let envoy = text.lines().find_map(|l| l.strip_prefix("x-grpc-callbacks: ")).map(|v| v.trim().to_owned());
+    let status_line = text.lines().next().unwrap_or_default().trim().to_owned();
+    eprintln!("Envoy: {status_line}: {envoy:?}");
+
+    let module = Module::new(&wasm).unwrap();
+    let mut host = Host::builder(&module).callouts(Script::default()).build().unwrap();
+    let s = host.new_stream();
+    host.request_headers(s, &[(":method", "GET"), (":path", "/"), (":authority", "x")], true).unwrap();
+    let harness = host.stream(s).unwrap().downstream_response_header("x-grpc-callbacks").map(str::to_owned);
+    // Measured: the call is made and closes at once with UNAVAILABLE (14), the request then
+    // answered by the guest (200).
+    assert_eq!(envoy.as_deref(), Some("i00m00t00c14"), "{status_line}");
+    assert_eq!(harness, envoy, "harness vs Envoy 1.40 ({status_line})");
 }

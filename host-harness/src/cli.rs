@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use host_harness::metrics::{self, PrometheusConfig};
-use host_harness::{CompileOptions, Error, Host, HttpResponse, Module, Responder, traffic};
+use host_harness::{CompileOptions, Error, Host, HttpResponse, Module, Script, traffic};
 
 use args::{Command, Format, RunArgs, Topic};
 use report::Collector;
@@ -76,8 +76,18 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
     }
 }
 
-/// `meshlens run`.
+/// `meshlens run`: the report is written even when the module trapped (the run goes on under the
+/// failure policy, as Envoy's does); the run then fails naming the first trap.
 fn replay(args: &RunArgs) -> Result<(), Failure> {
+    let mut trap = None;
+    replay_report(args, &mut trap)?;
+    match trap {
+        Some(message) => Err(Failure::Module(message)),
+        None => Ok(()),
+    }
+}
+
+fn replay_report(args: &RunArgs, trap: &mut Option<String>) -> Result<(), Failure> {
     // Every input is checked before the module is compiled, so mistakes show at once. The
     // traffic is read twice when it is a file: once to check it (and count it), once to replay
     // it, an exchange at a time; standard input is checked as it is replayed.
@@ -97,13 +107,27 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         }
         Some(n)
     };
-    let config = match &args.config {
+    // Envoy hands the configuration to the module as it is: no check, no parsing.
+    let config = match (&args.config, &args.config_raw) {
+        (Some(path), _) => read(path, "configuration file")?,
+        (None, Some(text)) => text.clone().into_bytes(),
+        (None, None) => Vec::new(),
+    };
+    let mut script = match &args.callouts {
         Some(path) => {
-            let bytes = read(path, "configuration file")?;
-            let bytes = text_input(path, bytes, "JSON")?;
-            check_json(path, &bytes)?;
-            bytes
+            let bytes = text_input(path, read(path, "callout script")?, "JSON")?;
+            Script::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                let place = if e.line > 0 { format!(":{}:{}", e.line, e.column) } else { String::new() };
+                Failure::Input(format!("{}{place}: {}", show(path), e.message))
+            })?
         }
+        None => Script::default(),
+    };
+    for cluster in &args.collector_clusters {
+        script.push(Script::always(cluster, HttpResponse { status: 200, ..Default::default() }));
+    }
+    let vm_config = match &args.vm_config {
+        Some(path) => read(path, "VM configuration file")?,
         None => Vec::new(),
     };
     let prometheus_config = match &args.envoy_config {
@@ -130,8 +154,9 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
 
     let mut builder = Host::builder(&module)
         .trace_hostcalls(costed)
-        .root_id(&args.root_id)
-        .plugin_config(config)
+        .vm_config(vm_config)
+        .failure_policy(args.failure_policy)
+        .workers(args.workers)
         .seed(args.seed)
         .start_time_unix_nanos(args.start_unix_nanos)
         .log_level(args.log_level)
@@ -139,8 +164,16 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
     if let Some(limit) = args.callback_time_limit {
         builder = builder.time_per_call(limit);
     }
-    for cluster in &args.collector_clusters {
-        builder = builder.respond(cluster, Responder::Respond(HttpResponse { status: 200, ..Default::default() }));
+    builder = builder.callouts(script);
+    if args.http_plugin {
+        builder = builder.root_id(&args.root_id).plugin_config(config);
+    }
+    for (root_id, file) in &args.services {
+        let configuration = match file {
+            Some(path) => read(path, "service configuration file")?,
+            None => Vec::new(),
+        };
+        builder = builder.add_service(root_id, configuration);
     }
     let mut host = builder.build().map_err(|e| start_failure(e, args))?;
 
@@ -186,8 +219,33 @@ fn replay(args: &RunArgs) -> Result<(), Failure> {
         }
     })?;
     host.advance(FLUSH).map_err(|e| Failure::Module(format!("after the last exchange: {}", explain(&e))))?;
+    // Envoy tears the plugin down: `proxy_on_done` on every root context.
+    host.shutdown().map_err(|e| Failure::Module(format!("at shutdown: {}", explain(&e))))?;
     collector.step(&mut host, &|_| None, None, true).map_err(|e| output_failure(e, args))?;
     collector.finish(&host);
+    *trap = collector.summary.traps.first().map(|t| {
+        let place = t.line.map(|l| format!("{traffic_name}:{l}: while replaying this exchange: ")).unwrap_or_default();
+        let policy = match args.failure_policy {
+            host_harness::FailurePolicy::FailClosed => "fail-closed: later requests were answered 503",
+            host_harness::FailurePolicy::FailOpen => "fail-open: later requests passed without the filter",
+        };
+        let hint = if t.error.contains("per callback") {
+            "\n(--callback-time-limit changes the limit; 0 removes it)"
+        } else {
+            ""
+        };
+        format!(
+            "{place}{}\n(the run went on under --failure-policy {policy}; the report names the trap){hint}",
+            t.error
+        )
+    });
+    if collector.summary.unmatched_callouts > 0 {
+        eprintln!(
+            "meshlens: warning: {} callout(s) matched no --callouts rule and failed as calls to a cluster with no \
+             healthy endpoint do (HTTP: proxy_http_call fails with INTERNAL_FAILURE; gRPC: UNAVAILABLE, 14)",
+            collector.summary.unmatched_callouts
+        );
+    }
 
     let metrics = Collector::metrics(&host, &prometheus_config);
     let grpc = Collector::grpc(&host);
@@ -312,7 +370,11 @@ fn text_input(path: &Path, bytes: Vec<u8>, expected: &str) -> Result<Vec<u8>, Fa
 fn start_failure(error: Error, args: &RunArgs) -> Failure {
     match error {
         Error::Rejected { callback, logs } => {
-            let config = args.config.as_deref().map_or_else(|| String::from("an empty configuration"), show);
+            let config = match (&args.config, &args.config_raw) {
+                (Some(path), _) => show(path),
+                (None, Some(_)) => String::from("the --config-raw configuration"),
+                (None, None) => String::from("an empty configuration"),
+            };
             let mut message = if callback == "proxy_on_configure" {
                 format!("the module rejected {config} ({callback} returned false)")
             } else {
@@ -331,19 +393,6 @@ fn start_failure(error: Error, args: &RunArgs) -> Failure {
         }
         other => Failure::Module(format!("{}: {other}", show(&args.wasm))),
     }
-}
-
-/// A configuration that is not JSON is the user's mistake, reported with its position; one the
-/// module refuses is reported by the module.
-fn check_json(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    if bytes.trim_ascii().is_empty() {
-        return Ok(());
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(|_| ()).map_err(|e| {
-        let text = e.to_string();
-        let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
-        Failure::Input(format!("{}:{}:{}: not valid JSON: {message}", show(path), e.line(), e.column()))
-    })
 }
 
 fn open(path: &Path, what: &str) -> Result<std::io::BufReader<std::fs::File>, Failure> {

@@ -33,9 +33,11 @@ use std::sync::{Arc, MutexGuard};
 use wasmtime::{Instance, Store};
 
 pub use builder::HostBuilder;
+
 pub use time::TICKS_ON_SCHEDULE;
 
 use crate::callouts::{GrpcCall, HttpCall};
+use crate::error::Error;
 use crate::metrics::{PrometheusConfig, Registry};
 use crate::module::Module;
 use crate::shared::Shared;
@@ -49,7 +51,16 @@ pub const KEPT_BEHIND_PENDING: usize = 1024;
 /// One VM running a module: its plugins (root contexts), streams, clock and observations.
 pub struct Host {
     store: Store<HostState>,
-    instance: Instance,
+    /// One instance per worker (Envoy runs a VM per worker thread), sharing this store's
+    /// shared data and queues.
+    instances: Vec<Instance>,
+    /// The worker of each root context.
+    root_worker: std::collections::BTreeMap<u32, usize>,
+    /// The worker being started (context 0 calls: `_initialize`, `_start`).
+    starting: usize,
+    /// Each worker's first HTTP plugin root, and the next to get a stream (round-robin).
+    http_roots: Vec<u32>,
+    next_worker: usize,
     module: Module,
     fuel_per_call: Option<u64>,
     /// Wall-clock limit per callback, in epoch ticks of [`crate::module::EPOCH_TICK`].
@@ -62,7 +73,38 @@ pub struct Host {
     next_context_id: u32,
     /// Root context ids, in plugin order.
     roots: Vec<u32>,
-    failed: bool,
+    /// Root contexts of services (root only: no stream is created on them).
+    services: Vec<u32>,
+    /// Which workers' VMs trapped.
+    failed: Vec<bool>,
+    /// What happens to requests once the VM failed; `None`: every later call is an error.
+    failure_policy: Option<FailurePolicy>,
+    /// Traps met under a failure policy, in order.
+    traps: Vec<TrapRecord>,
+    /// Whether [`Host::shutdown`] ran.
+    shut_down: bool,
+}
+
+/// Envoy's `failure_policy` for a plugin whose VM failed (trapped): the request that trapped
+/// is answered 503 under both; later requests are answered 503 (`FailClosed`, Envoy's default)
+/// or pass without the filter (`FailOpen`). Measured in Envoy 1.40
+/// (`tests/tests/all/envoy_failure_policy.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    FailClosed,
+    FailOpen,
+}
+
+/// A trap the host met under a [`FailurePolicy`]: the error, and the context it happened in.
+#[derive(Debug, Clone)]
+pub struct TrapRecord {
+    pub error: String,
+    /// The callback that trapped.
+    pub callback: String,
+    /// The context (a stream id, or a root context) it ran for.
+    pub context_id: u32,
+    /// When, on the virtual wall clock (Unix nanoseconds).
+    pub at_unix_nanos: u64,
 }
 
 impl Host {
@@ -76,9 +118,14 @@ impl Host {
         &self.module
     }
 
-    /// A stream on the first plugin.
+    /// A stream on the first plugin (services excepted), on the workers in turn. With services
+    /// only, the stream has no filter: it passes as if the module were not there.
     pub fn new_stream(&mut self) -> StreamId {
-        let root = self.roots.first().copied().unwrap_or(1);
+        let root = match self.http_roots.len() {
+            0 => 0,
+            n => self.http_roots.get(self.next_worker % n).copied().unwrap_or(0),
+        };
+        self.next_worker = self.next_worker.wrapping_add(1);
         self.new_stream_for(root)
     }
 
@@ -204,14 +251,55 @@ impl Host {
         self.store.data().clock.monotonic
     }
 
-    /// Whether the VM trapped (it then refuses further calls, as a failed Envoy VM does).
+    /// Whether a VM trapped (it then refuses further calls, as a failed Envoy VM does).
     pub fn has_failed(&self) -> bool {
-        self.failed
+        self.failed.iter().any(|f| *f)
+    }
+
+    /// How many workers (VMs) run ([`HostBuilder::workers`]).
+    pub fn workers(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// The worker (0-based) a context runs on.
+    pub fn worker_of(&self, context: u32) -> usize {
+        let root = self.store.data().streams.get(&context).map_or(context, |s| s.root_id);
+        self.root_worker.get(&root).copied().unwrap_or(self.starting)
+    }
+
+    /// Whether the VM of the worker `context` runs on trapped.
+    fn failed_at(&self, context: u32) -> bool {
+        self.failed.get(self.worker_of(context)).copied().unwrap_or(false)
+    }
+
+    /// Takes the traps met so far under a failure policy ([`HostBuilder::failure_policy`]).
+    pub fn take_traps(&mut self) -> Vec<TrapRecord> {
+        std::mem::take(&mut self.traps)
+    }
+
+    /// The root contexts of services ([`HostBuilder::add_service`]).
+    pub fn service_contexts(&self) -> &[u32] {
+        &self.services
+    }
+
+    /// Shuts the VMs down as Envoy does when a plugin goes away: `proxy_on_done` on every root
+    /// context, then `proxy_on_delete`. Once only; a failed VM gets no call.
+    pub fn shutdown(&mut self) -> Result<(), Error> {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return Ok(());
+        }
+        for root in self.roots.clone() {
+            if !self.failed_at(root) {
+                self.callback_root_done(root)?;
+            }
+        }
+        Ok(())
     }
 
     /// Bytes of linear memory the module uses now.
     pub fn memory_bytes(&mut self) -> usize {
-        match self.instance.get_memory(&mut self.store, "memory") {
+        let Some(instance) = self.instances.first().copied() else { return 0 };
+        match instance.get_memory(&mut self.store, "memory") {
             Some(m) => m.data_size(&self.store),
             None => 0,
         }
@@ -224,6 +312,7 @@ impl std::fmt::Debug for Host {
             .field("module", &self.module)
             .field("roots", &self.roots)
             .field("failed", &self.failed)
+            .field("workers", &self.instances.len())
             .finish()
     }
 }

@@ -30,13 +30,15 @@ pub mod suggest;
 pub mod traffic;
 
 pub use abi::{AbiVersion, Action, LogLevel, Status};
-pub use callouts::{CallState, GrpcCall, HttpCall, HttpResponse, Responder};
+pub use callouts::{
+    Answer, CallState, GrpcCall, GrpcReply, HttpCall, HttpResponse, Responder, Rule, Script, ScriptError,
+};
 pub use clock::DEFAULT_START_UNIX_NANOS;
 pub use error::Error;
 pub use host::envoy;
-pub use host::{Host, HostBuilder, KEPT_BEHIND_PENDING, TICKS_ON_SCHEDULE};
+pub use host::{FailurePolicy, Host, HostBuilder, KEPT_BEHIND_PENDING, TICKS_ON_SCHEDULE, TrapRecord};
 pub use module::{CompileOptions, EPOCH_TICK, Module, binary as wasm_binary};
 pub use shared::Shared;
 pub use spans::{SpanRecord, decode as decode_spans, decode_call as decode_call_spans, export_payload, log_records};
 pub use state::{ForeignFunction, LogRecord};
-pub use stream::{Headers, LocalReply, Stream, StreamId};
+pub use stream::{Headers, LocalReply, Stream, StreamId, is_grpc_request};

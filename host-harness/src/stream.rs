@@ -23,6 +23,71 @@ pub struct LocalReply {
     pub grpc_status: Option<u32>,
 }
 
+impl LocalReply {
+    /// The response Envoy sends for this reply (`Http::Utility::sendLocalReply`): headers and
+    /// body. To a gRPC request (`content-type: application/grpc...`) it is headers only:
+    /// `:status 200`, `content-type: application/grpc`, `grpc-status` (the module's, else the
+    /// HTTP status mapped to a gRPC code) and `grpc-message` (the body, percent-encoded), then
+    /// the module's headers; no body. Otherwise the status, and with a body `content-length` and
+    /// `content-type: text/plain`, then the module's headers.
+    pub fn response(&self, grpc_request: bool) -> (Headers, Vec<u8>) {
+        if grpc_request {
+            let status = self.grpc_status.unwrap_or_else(|| http_to_grpc_status(self.status));
+            let mut headers: Headers = vec![
+                (":status".into(), "200".into()),
+                ("content-type".into(), "application/grpc".into()),
+                ("grpc-status".into(), status.to_string()),
+            ];
+            if !self.body.is_empty() {
+                headers.push(("grpc-message".into(), percent_encode(&self.body)));
+            }
+            headers.extend(self.headers.iter().cloned());
+            return (headers, Vec::new());
+        }
+        // Measured on Envoy 1.40: the module's headers come first, then the `content-length` and
+        // `content-type` Envoy adds for the body.
+        let mut headers: Headers = vec![(":status".into(), self.status.to_string())];
+        headers.extend(self.headers.iter().cloned());
+        if !self.body.is_empty() {
+            headers.push(("content-length".into(), self.body.len().to_string()));
+            headers.push(("content-type".into(), "text/plain".into()));
+        }
+        (headers, self.body.clone())
+    }
+}
+
+/// Whether request headers make a gRPC request for Envoy (`Grpc::Common::isGrpcRequestHeaders`).
+pub fn is_grpc_request(headers: &[(String, String)]) -> bool {
+    first(headers, "content-type").is_some_and(|v| {
+        v == "application/grpc" || v.starts_with("application/grpc+") || v.starts_with("application/grpc;")
+    })
+}
+
+/// Envoy's `Grpc::Utility::httpToGrpcStatus`.
+fn http_to_grpc_status(status: u16) -> u32 {
+    match status {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502 | 503 | 504 => 14,
+        _ => 2,
+    }
+}
+
+/// Envoy's `Grpc::Utility::PercentEncoding::encode`: bytes outside `' '..='~'`, and `%`.
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (b' '..=b'~').contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The state of one stream.
 #[derive(Debug, Clone)]
 pub struct Stream {
@@ -51,6 +116,9 @@ pub struct Stream {
     /// The request ended (headers or body with `end_of_stream`, or trailers): Envoy read it all.
     pub(crate) request_ended: bool,
     pub(crate) start_nanos: u64,
+    /// When the module last let the request go upstream (wall clock, Unix nanoseconds): its
+    /// headers callback returned Continue, or it continued a paused request.
+    pub(crate) released_at_nanos: Option<u64>,
     pub(crate) pending_local_reply: Option<LocalReply>,
     /// `proxy_continue_stream` calls to apply after the callback: (request, response).
     pub(crate) pending_continue: (bool, bool),
@@ -102,6 +170,7 @@ impl Stream {
             end_of_stream: false,
             request_ended: false,
             start_nanos,
+            released_at_nanos: None,
             pending_local_reply: None,
             pending_continue: (false, false),
             continued: (false, false),
@@ -174,6 +243,13 @@ impl Stream {
     /// Whether the request is held (headers or body callback returned Pause) and not continued.
     pub fn request_paused(&self) -> bool {
         self.request_paused
+    }
+
+    /// When the module let the request go upstream (Unix nanoseconds on the virtual clock): its
+    /// headers callback returned Continue, or it continued the paused request. Envoy's upstream
+    /// timing starts there, not at arrival.
+    pub fn request_released_at_unix_nanos(&self) -> Option<u64> {
+        self.released_at_nanos
     }
 
     /// Whether the response is held.

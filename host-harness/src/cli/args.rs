@@ -29,13 +29,29 @@ pub enum Topic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunArgs {
     pub wasm: PathBuf,
+    /// The plugin configuration file, passed to the module byte for byte (Envoy's
+    /// `configuration`: never parsed by the host).
     pub config: Option<PathBuf>,
+    /// The plugin configuration given on the command line (`--config-raw`).
+    pub config_raw: Option<String>,
+    /// The VM configuration file (`vm_config.configuration`, `proxy_on_vm_start`), byte for byte.
+    pub vm_config: Option<PathBuf>,
     /// `-` is standard input.
     pub traffic: PathBuf,
     pub format: Format,
     pub out: Option<PathBuf>,
     pub root_id: String,
     pub collector_clusters: Vec<String>,
+    /// The callout script (`--callouts`).
+    pub callouts: Option<PathBuf>,
+    /// Envoy's `failure_policy` once the module traps.
+    pub failure_policy: host_harness::FailurePolicy,
+    /// Root-only services (`--service ROOT_ID[=CONFIG_FILE]`), in order.
+    pub services: Vec<(String, Option<PathBuf>)>,
+    /// Whether the HTTP plugin runs: not with services only (no --root-id, --config, --config-raw).
+    pub http_plugin: bool,
+    /// Workers (VMs), Envoy's `--concurrency`.
+    pub workers: usize,
     /// An Envoy bootstrap whose `stats_config.stats_tags` label the metrics.
     pub envoy_config: Option<PathBuf>,
     pub seed: u64,
@@ -101,8 +117,13 @@ Usage: meshlens run --wasm FILE --traffic FILE [OPTIONS]
 Inputs:
       --wasm FILE               The proxy-wasm module (.wasm, ABI 0.2.0 or 0.2.1)
       --traffic FILE            Recorded exchanges, JSON Lines ('-' reads standard input)
-      --config FILE             Plugin configuration (JSON) given to the module
+      --config FILE             Plugin configuration given to the module byte for byte,
+                                as Envoy passes its `configuration` (JSON, plain text or
+                                anything else: the host never parses it)
                                 [default: an empty configuration]
+      --config-raw STRING       The plugin configuration as an argument instead of a file
+      --vm-config FILE          VM configuration (`vm_config.configuration`), byte for
+                                byte, given to proxy_on_vm_start [default: empty]
 Output:
       --format text|json|jsonl|summary|cost|html
                                 Report format: everything as text, everything as JSON,
@@ -118,10 +139,33 @@ Output:
                                 lines; no external assets) [default: text]
       --out FILE                Write the report to FILE instead of standard output
 Host:
-      --root-id ID              The plugin's root id [default: meshlens]
-      --collector-cluster NAME  A cluster whose calls are answered 200 at once; repeat it
-                                for several [default: otel_collector]. Calls to any other
-                                cluster stay pending until they time out
+      --root-id ID              The plugin's root id [default: empty, as Envoy's]
+      --collector-cluster NAME  A cluster whose HTTP calls are answered 200 at once, after
+                                the --callouts rules; repeat it for several
+                                [default: otel_collector]
+      --callouts FILE           Scripted callout answers (JSON): rules by cluster, :path
+                                prefix or gRPC service/method, each with answers used in
+                                order (HTTP status, headers, body, delay_ms; reset; timeout;
+                                gRPC grpc_status, grpc_message, message, metadata), see
+                                below. A call no rule answers fails as one to a cluster
+                                with no healthy endpoint does in Envoy (proxy_http_call
+                                returns INTERNAL_FAILURE; gRPC: UNAVAILABLE, 14), with a
+                                warning
+      --failure-policy fail-closed|fail-open
+                                Once the module traps its VM is dead, as in Envoy: the
+                                request that trapped is answered 503, later requests 503
+                                (fail-closed) or passed without the filter (fail-open);
+                                the run goes on, the report names the trap, and the exit
+                                status is 1 [default: fail-closed, Envoy's]
+      --workers N               Workers, as Envoy's --concurrency: N VMs of the module,
+                                each with its own root contexts (on_configure per worker),
+                                sharing the VM id's shared data and queues; exchanges go
+                                to the workers in turn [default: 1]
+      --service ROOT_ID[=FILE]  A root-only service in the same VM (Envoy's WasmService),
+                                configured with FILE: its ticks and callouts run, no
+                                stream reaches it; repeat it for several. With services
+                                and no --root-id, --config or --config-raw, the module runs
+                                as services only and exchanges pass without a filter
       --envoy-config FILE       An Envoy bootstrap whose stats_config.stats_tags turn stat
                                 names into Prometheus labels, as in that Envoy (e.g.
                                 envoy-config/edge-gateway.yaml) [default: no tags]
@@ -174,6 +218,17 @@ Example:
   {\"method\": \"POST\", \"path\": \"/api/v1/query\", \"headers\": {\"traceparent\": \"00-4bf9...-01\"},
    \"body\": {\"question\": \"top customers\"}, \"response\": {\"status\": 200, \"latency_ms\": 120}}
 
+Callouts: {\"rules\": [RULE, ...]}; unknown fields are errors.
+  RULE      {\"cluster\": NAME, \"path_prefix\": \"/bytes\" | \"grpc_service\": S, \"grpc_method\": M,
+             \"answers\": [ANSWER, ...], \"then\": \"repeat_last\" (default) | \"cycle\"}
+  ANSWER    HTTP {\"status\": 200, \"headers\": {...}, \"body\": TEXT | \"body_base64\": B64, \"delay_ms\": 0}
+            {\"reset\": true, \"delay_ms\": 0}   the module sees a failed call (no headers)
+            {\"timeout\": true}               never answered: the call's own timeout fires
+            gRPC {\"grpc_status\": 0, \"grpc_message\": TEXT, \"message\": TEXT | \"message_base64\": B64,
+                  \"initial_metadata\": {...}, \"trailing_metadata\": {...}, \"delay_ms\": 0}
+  A gRPC call that reaches its timeout closes with UNAVAILABLE (14), message 'upstream
+  request timeout{response_timeout}', as in Envoy 1.40.
+
 Each exchange runs on its own stream: request headers and body at at_ms, response headers
 and body latency_ms later, then the end of the stream. A local reply from the module
 replaces the upstream response; a request the module still holds when its response is due
@@ -196,10 +251,16 @@ struct Flag {
 /// Flags of `run` that take no value.
 const RUN_SWITCHES: [&str; 1] = ["--envoy-defaults"];
 
-const RUN_FLAGS: [Flag; 13] = [
+const RUN_FLAGS: [Flag; 19] = [
+    Flag { name: "--workers", repeatable: false },
+    Flag { name: "--failure-policy", repeatable: false },
+    Flag { name: "--service", repeatable: true },
+    Flag { name: "--callouts", repeatable: false },
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
     Flag { name: "--config", repeatable: false },
+    Flag { name: "--config-raw", repeatable: false },
+    Flag { name: "--vm-config", repeatable: false },
     Flag { name: "--format", repeatable: false },
     Flag { name: "--out", repeatable: false },
     Flag { name: "--root-id", repeatable: false },
@@ -306,6 +367,11 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     let wasm = PathBuf::from(nonempty("--wasm", required("--wasm")?)?);
     let traffic = PathBuf::from(nonempty("--traffic", required("--traffic")?)?);
     let config = one("--config").map(|v| nonempty("--config", v)).transpose()?.map(PathBuf::from);
+    let config_raw = one("--config-raw");
+    if config.is_some() && config_raw.is_some() {
+        return Err(usage(Topic::Run, String::from("--config and --config-raw are given together; give one")));
+    }
+    let vm_config = one("--vm-config").map(|v| nonempty("--vm-config", v)).transpose()?.map(PathBuf::from);
     let out = one("--out").map(|v| nonempty("--out", v)).transpose()?.map(PathBuf::from);
     let format = match one("--format").as_deref() {
         None | Some("text") => Format::Text,
@@ -321,7 +387,39 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
             ));
         }
     };
-    let root_id = one("--root-id").unwrap_or_else(|| String::from("meshlens"));
+    let http_plugin = values.iter().all(|(n, _)| *n != "--service")
+        || one("--root-id").is_some()
+        || config.is_some()
+        || config_raw.is_some();
+    let root_id = one("--root-id").unwrap_or_default();
+    let services = values
+        .iter()
+        .filter(|(n, _)| *n == "--service")
+        .map(|(_, v)| match v.split_once('=') {
+            Some((root, file)) => {
+                nonempty("--service", file.to_owned()).map(|f| (root.to_owned(), Some(PathBuf::from(f))))
+            }
+            None => Ok((v.clone(), None)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let workers = match one("--workers") {
+        None => 1,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| usage(Topic::Run, format!("--workers: expected a number from 1 to 64, got '{text}'")))?,
+    };
+    let failure_policy = match one("--failure-policy").as_deref() {
+        None | Some("fail-closed") => host_harness::FailurePolicy::FailClosed,
+        Some("fail-open") => host_harness::FailurePolicy::FailOpen,
+        Some(other) => {
+            return Err(usage(
+                Topic::Run,
+                format!("--failure-policy: expected fail-closed or fail-open, got '{other}'"),
+            ));
+        }
+    };
     let mut collector_clusters: Vec<String> =
         values.iter().filter(|(n, _)| *n == "--collector-cluster").map(|(_, v)| v.clone()).collect();
     for cluster in &collector_clusters {
@@ -330,6 +428,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     if collector_clusters.is_empty() {
         collector_clusters.push(String::from("otel_collector"));
     }
+    let callouts = one("--callouts").map(|v| nonempty("--callouts", v)).transpose()?.map(PathBuf::from);
     let envoy_config = one("--envoy-config").map(|v| nonempty("--envoy-config", v)).transpose()?.map(PathBuf::from);
     let seed = match one("--seed") {
         None => 0x5eed,
@@ -384,11 +483,18 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
     Ok(Command::Run(Box::new(RunArgs {
         wasm,
         config,
+        config_raw,
+        vm_config,
         traffic,
         format,
         out,
         root_id,
         collector_clusters,
+        callouts,
+        failure_policy,
+        services,
+        http_plugin,
+        workers,
         envoy_config,
         seed,
         start_unix_nanos,
@@ -437,6 +543,11 @@ fn metavar(flag: &str) -> &'static str {
         "--log-level" => "LEVEL",
         "--callback-time-limit" => "DURATION",
         "--body-limit" => "BYTES",
+        "--config-raw" => "STRING",
+        "--callouts" => "FILE",
+        "--failure-policy" => "fail-closed|fail-open",
+        "--workers" => "N",
+        "--service" => "ROOT_ID[=FILE]",
         _ => "FILE",
     }
 }
@@ -469,7 +580,7 @@ mod tests {
         };
         assert_eq!(run.wasm, PathBuf::from("m.wasm"));
         assert_eq!(run.traffic, PathBuf::from("t.jsonl"));
-        assert_eq!((run.format, run.root_id.as_str(), run.seed), (Format::Text, "meshlens", 16));
+        assert_eq!((run.format, run.root_id.as_str(), run.seed), (Format::Text, "", 16));
         assert_eq!(run.collector_clusters, ["a", "b"]);
         assert_eq!(run.start_unix_nanos, DEFAULT_START_UNIX_NANOS);
         assert_eq!(run.log_level, LogLevel::Info);
@@ -521,6 +632,40 @@ mod tests {
             "unknown flag --log-levl; did you mean --log-level?"
         );
         assert!(error("run --wasm m --traffic t --start-time yesterday").starts_with("--start-time: "));
+        assert_eq!(
+            error("run --wasm m --traffic t --config c --config-raw x"),
+            "--config and --config-raw are given together; give one"
+        );
+        assert_eq!(
+            error("run --wasm m --traffic t --failure-policy reload"),
+            "--failure-policy: expected fail-closed or fail-open, got 'reload'"
+        );
+        assert_eq!(error("run --wasm m --traffic t --workers 0"), "--workers: expected a number from 1 to 64, got '0'");
+    }
+
+    #[test]
+    fn lifecycle_flags() {
+        let Ok(Command::Run(run)) = parse_str(
+            "run --wasm m --traffic t --workers 3 --failure-policy fail-open --service a --service b=b.txt \
+             --vm-config v --callouts c.json",
+        ) else {
+            panic!("not a run")
+        };
+        assert_eq!((run.workers, run.failure_policy), (3, host_harness::FailurePolicy::FailOpen));
+        assert_eq!(run.services, [(String::from("a"), None), (String::from("b"), Some(PathBuf::from("b.txt")))]);
+        assert_eq!(
+            (run.http_plugin, run.vm_config, run.callouts),
+            (false, Some(PathBuf::from("v")), Some(PathBuf::from("c.json")))
+        );
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic t --service a --root-id x") else {
+            panic!("not a run")
+        };
+        assert!(run.http_plugin);
+        let Ok(Command::Run(run)) = parse_str("run --wasm m --traffic t") else { panic!("not a run") };
+        assert_eq!(
+            (run.workers, run.failure_policy, run.http_plugin),
+            (1, host_harness::FailurePolicy::FailClosed, true)
+        );
     }
 
     #[test]

@@ -31,12 +31,28 @@ pub struct Summary {
     pub spans: usize,
     pub http_calls: usize,
     pub grpc_calls: usize,
+    /// Callouts no rule of the callout script answered: they failed as calls to a cluster with
+    /// no healthy endpoint do (HTTP: `proxy_http_call` fails; gRPC: UNAVAILABLE).
+    pub unmatched_callouts: usize,
     /// Lines the proxy writes: those at or above its log level (`--log-level`).
     pub log_lines: usize,
     /// Lines the module logged below the proxy's log level, which the proxy does not write.
     pub log_lines_not_written: usize,
     /// Virtual time from the first exchange to the end of the replay (flush included).
     pub virtual_ms: u64,
+    /// Traps of the module (the run goes on under `--failure-policy`: the VM is dead after the
+    /// first).
+    pub traps: Vec<TrapReport>,
+}
+
+/// A trap of the module.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrapReport {
+    /// The traffic line of the exchange whose stream trapped (none: a root context).
+    pub line: Option<usize>,
+    pub callback: String,
+    pub at_ms: u64,
+    pub error: String,
 }
 
 /// One exchange and what the module did to it.
@@ -208,6 +224,13 @@ pub struct HttpCallReport {
     /// `pending`, `answered`, `failed`, `timed_out` or `cancelled`.
     pub state: &'static str,
     pub status: Option<u16>,
+    /// How long after the call its answer (or failure, or timeout) came.
+    pub answered_after_ms: Option<f64>,
+    /// The callout script's rule (0-based) that answered it.
+    pub rule: Option<usize>,
+    /// No rule matched: `proxy_http_call` failed (INTERNAL_FAILURE), as in Envoy for a cluster
+    /// with no healthy endpoint.
+    pub unmatched: bool,
     /// The traffic line of the exchange whose stream made it (none: the root context).
     pub line: Option<usize>,
 }
@@ -223,6 +246,16 @@ pub struct GrpcCallReport {
     pub streaming: bool,
     pub cancelled: bool,
     pub closed: bool,
+    pub timeout_ms: Option<u32>,
+    /// The status it closed with (`proxy_on_grpc_close`), and its message.
+    pub grpc_status: Option<u32>,
+    pub grpc_message: Option<String>,
+    /// How long after the call it closed.
+    pub answered_after_ms: Option<f64>,
+    /// The callout script's rule (0-based) that answered it.
+    pub rule: Option<usize>,
+    /// No rule matched: the default answered (UNAVAILABLE, 14).
+    pub unmatched: bool,
 }
 
 /// Gathers the report of one replay as it runs, in one format.
@@ -298,6 +331,14 @@ impl Collector {
         ended: Option<(usize, &Exchange, &Outcome)>,
         last: bool,
     ) -> io::Result<()> {
+        for trap in host.take_traps() {
+            self.summary.traps.push(TrapReport {
+                line: line_of(trap.context_id),
+                callback: trap.callback,
+                at_ms: trap.at_unix_nanos.saturating_sub(self.base_unix_nanos) / 1_000_000,
+                error: trap.error,
+            });
+        }
         for call in host.take_hostcalls() {
             let name = call.split(['(', ' ']).next().unwrap_or(&call);
             *self.hostcalls.entry(name.to_owned()).or_default() += 1;
@@ -387,6 +428,7 @@ impl Collector {
 
     fn call(&mut self, c: &HttpCall, line: Option<usize>) -> io::Result<()> {
         self.summary.http_calls += 1;
+        self.summary.unmatched_callouts += usize::from(c.unmatched);
         let spans = host_harness::decode_call_spans(c);
         self.summary.spans += spans.len();
         let report = http_call(c, spans.len(), line);
@@ -443,6 +485,7 @@ impl Collector {
     /// Finishes the summary once the replay and the flush are over.
     pub fn finish(&mut self, host: &Host) {
         self.summary.grpc_calls = host.grpc_calls().len();
+        self.summary.unmatched_callouts += host.grpc_calls().iter().filter(|g| g.unmatched).count();
         self.summary.virtual_ms = host.now_unix_nanos().saturating_sub(self.base_unix_nanos) / 1_000_000;
     }
 
@@ -623,6 +666,9 @@ fn http_call(c: &HttpCall, spans: usize, line: Option<usize>) -> HttpCallReport 
         timeout_ms: c.timeout_ms,
         state,
         status,
+        answered_after_ms: c.answered_at_nanos.map(|t| millis(t.saturating_sub(c.dispatched_at_nanos))),
+        rule: c.rule,
+        unmatched: c.unmatched,
         line,
     }
 }
@@ -637,6 +683,12 @@ fn grpc_call(g: &GrpcCall) -> GrpcCallReport {
         streaming: g.streaming,
         cancelled: g.cancelled,
         closed: g.closed,
+        timeout_ms: g.timeout_ms,
+        grpc_status: g.status.as_ref().map(|(s, _)| *s),
+        grpc_message: g.status.as_ref().map(|(_, m)| m.clone()),
+        answered_after_ms: g.answered_at_nanos.map(|t| millis(t.saturating_sub(g.dispatched_at_nanos))),
+        rule: g.rule,
+        unmatched: g.unmatched,
     }
 }
 

@@ -17,6 +17,10 @@ const KEY_ATTRIBUTES: [&str; 5] =
 pub fn write(out: &mut dyn io::Write, c: &mut Collector, metrics: &Metrics, grpc: &[GrpcCallReport]) -> io::Result<()> {
     let mut head = String::new();
     summary(&mut head, c);
+    for trap in &c.summary.traps {
+        let line = trap.line.map(|l| format!(" (traffic line {l})")).unwrap_or_default();
+        let _ = writeln!(head, "\nTrap at {} ms{line}: {}", trap.at_ms, trap.error);
+    }
     let _ = writeln!(head, "\nExchanges ({})", c.summary.exchanges);
     out.write_all(head.as_bytes())?;
     c.exchanges.copy_to(out)?;
@@ -195,6 +199,14 @@ pub fn group(groups: &mut Vec<CallGroup>, call: &HttpCallReport) {
 
 fn callouts(out: &mut String, c: &Collector, grpc: &[GrpcCallReport]) {
     let _ = writeln!(out, "\nCallouts ({} HTTP, {} gRPC)", c.summary.http_calls, grpc.len());
+    if c.summary.unmatched_callouts > 0 {
+        let _ = writeln!(
+            out,
+            "  warning: {} matched no --callouts rule and failed as calls to a cluster with no healthy endpoint do \
+             (HTTP: proxy_http_call fails; gRPC: UNAVAILABLE)",
+            count(c.summary.unmatched_callouts, "callout")
+        );
+    }
     for g in &c.groups {
         let states: Vec<String> = g.states.iter().map(|(s, n)| format!("{s} x{n}")).collect();
         let mut spans = if g.spans > 0 { format!(", {}", count(g.spans, "span")) } else { String::new() };
@@ -221,7 +233,11 @@ fn callouts(out: &mut String, c: &Collector, grpc: &[GrpcCallReport]) {
             g.service,
             g.method,
             count(g.messages, "message"),
-            if g.closed { ", closed" } else { "" },
+            match g.grpc_status {
+                Some(status) => format!(", closed with status {status}"),
+                None if g.closed => String::from(", closed"),
+                None => String::new(),
+            },
             if g.cancelled { ", cancelled" } else { "" }
         );
     }

@@ -7,7 +7,7 @@ use wasmtime::{Store, StoreLimitsBuilder};
 
 use super::Host;
 use crate::abi::{LogLevel, Status};
-use crate::callouts::{Callouts, Responder};
+use crate::callouts::{Callouts, Responder, Script};
 use crate::clock::{Clock, DEFAULT_START_UNIX_NANOS};
 use crate::error::Error;
 use crate::module::Module;
@@ -26,6 +26,7 @@ pub struct HostBuilder {
     seed: u64,
     clusters: Option<Vec<String>>,
     responders: Vec<(String, Responder)>,
+    script: Option<Script>,
     properties: Properties,
     shared: Option<Arc<Shared>>,
     foreign: Vec<(String, ForeignFunction)>,
@@ -36,6 +37,9 @@ pub struct HostBuilder {
     trace: bool,
     environment: Vec<(String, String)>,
     envoy_defaults: bool,
+    failure_policy: Option<super::FailurePolicy>,
+    services: Vec<(String, Vec<u8>)>,
+    workers: usize,
 }
 
 /// Mixed into the seed for the request ids of [`HostBuilder::envoy_defaults`].
@@ -54,6 +58,7 @@ impl HostBuilder {
             seed: 0x5eed,
             clusters: None,
             responders: Vec::new(),
+            script: None,
             properties: Properties::envoy_defaults(),
             shared: None,
             foreign: Vec::new(),
@@ -64,6 +69,9 @@ impl HostBuilder {
             trace: false,
             environment: Vec::new(),
             envoy_defaults: false,
+            failure_policy: None,
+            services: Vec::new(),
+            workers: 1,
         }
     }
 
@@ -92,6 +100,29 @@ impl HostBuilder {
             self.plugins.push((String::new(), Vec::new()));
         }
         self.plugins.push((root_id.to_owned(), configuration.into()));
+        self
+    }
+
+    /// A singleton service in the same VM (Envoy's `WasmService`): a root context configured
+    /// like a plugin, with ticks and callouts, on which no stream is ever created.
+    pub fn add_service(mut self, root_id: &str, configuration: impl Into<Vec<u8>>) -> Self {
+        self.services.push((root_id.to_owned(), configuration.into()));
+        self
+    }
+
+    /// How many workers run the module (default 1): like Envoy's `--concurrency`, each is its
+    /// own VM (instance) with its own root contexts, configured on its own (`on_configure` per
+    /// worker), sharing the VM id's shared data and queues. [`Host::new_stream`] spreads streams
+    /// over the workers in turn.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// What happens once the VM traps ([`super::FailurePolicy`]); without one (the default)
+    /// a trap is an error and the VM refuses every later call.
+    pub fn failure_policy(mut self, policy: super::FailurePolicy) -> Self {
+        self.failure_policy = Some(policy);
         self
     }
 
@@ -142,6 +173,15 @@ impl HostBuilder {
     pub fn respond(mut self, upstream: &str, responder: Responder) -> Self {
         self.responders.retain(|(u, _)| u != upstream);
         self.responders.push((upstream.to_owned(), responder));
+        self
+    }
+
+    /// Answers callouts from a script ([`Script`]): the first rule matching a call gives its
+    /// next answer. With a script, a call no rule (and no [`Self::respond`]) answers gets the
+    /// default: HTTP 503 `no healthy upstream`, gRPC UNAVAILABLE (14); without one it stays
+    /// pending for the scenario. Rules come before [`Self::respond`]ers.
+    pub fn callouts(mut self, script: Script) -> Self {
+        self.script = Some(script);
         self
     }
 
@@ -227,7 +267,17 @@ impl HostBuilder {
         if let Some(bytes) = self.memory_limit {
             limits = limits.memory_size(bytes);
         }
-        let plugins = if self.plugins.is_empty() { vec![(String::new(), Vec::new())] } else { self.plugins };
+        let plugins = if self.plugins.is_empty() && self.services.is_empty() {
+            vec![(String::new(), Vec::new())]
+        } else {
+            self.plugins
+        };
+        let plugins: Vec<(String, Vec<u8>, bool)> = self
+            .services
+            .into_iter()
+            .map(|(r, c)| (r, c, true))
+            .chain(plugins.into_iter().map(|(r, c)| (r, c, false)))
+            .collect();
         let state = HostState {
             allocator: self.module.allocator(),
             clock: Clock::starting_at(self.start_unix_nanos),
@@ -242,7 +292,7 @@ impl HostBuilder {
             current: 0,
             phase: Phase::Idle,
             configuring: None,
-            callouts: Callouts::new(self.responders),
+            callouts: Callouts { script: self.script, ..Callouts::new(self.responders) },
             shared: self.shared.unwrap_or_default(),
             properties: self.properties,
             clusters: self.clusters,
@@ -264,14 +314,23 @@ impl HostBuilder {
             store.set_epoch_deadline(crate::module::NO_EPOCH_DEADLINE);
             store.epoch_deadline_trap();
         }
-        let instance = self
-            .module
-            .instance_pre()
-            .instantiate(&mut store)
-            .map_err(|e| Error::Compile(format!("cannot instantiate the module: {e:#}")))?;
+        let mut instances = Vec::with_capacity(self.workers);
+        for _ in 0..self.workers {
+            instances.push(
+                self.module
+                    .instance_pre()
+                    .instantiate(&mut store)
+                    .map_err(|e| Error::Compile(format!("cannot instantiate the module: {e:#}")))?,
+            );
+        }
+        let workers = instances.len();
         let mut host = Host {
             store,
-            instance,
+            instances,
+            root_worker: Default::default(),
+            starting: 0,
+            http_roots: Vec::new(),
+            next_worker: 0,
             module: self.module,
             fuel_per_call: self.fuel_per_call,
             epoch_ticks_per_call: self.time_per_call.map(crate::module::epoch_ticks),
@@ -280,24 +339,39 @@ impl HostBuilder {
             fuel_set: self.fuel_per_call.unwrap_or(u64::MAX),
             next_context_id: 1,
             roots: Vec::new(),
-            failed: false,
+            services: Vec::new(),
+            failed: vec![false; workers],
+            failure_policy: self.failure_policy,
+            traps: Vec::new(),
+            shut_down: false,
         };
-        host.start()?;
-        for (root_id, configuration) in plugins {
-            let id = host.next_context_id;
-            host.next_context_id += 1;
-            let plugin = Plugin {
-                name: root_id.clone(),
-                root_id,
-                vm_id: self.vm_id.clone(),
-                configuration,
-                tick_period_ms: 0,
-                next_tick_nanos: None,
-                done_pending: false,
-            };
-            host.store.data_mut().plugins.insert(id, plugin);
-            host.roots.push(id);
-            host.start_plugin(id)?;
+        for worker in 0..workers {
+            host.starting = worker;
+            host.start()?;
+            let mut http_root = None;
+            for (root_id, configuration, service) in plugins.iter().cloned() {
+                let id = host.next_context_id;
+                host.next_context_id += 1;
+                let plugin = Plugin {
+                    name: root_id.clone(),
+                    root_id,
+                    vm_id: self.vm_id.clone(),
+                    configuration,
+                    tick_period_ms: 0,
+                    next_tick_nanos: None,
+                    done_pending: false,
+                };
+                host.store.data_mut().plugins.insert(id, plugin);
+                host.roots.push(id);
+                host.root_worker.insert(id, worker);
+                if service {
+                    host.services.push(id);
+                } else if http_root.is_none() {
+                    http_root = Some(id);
+                }
+                host.start_plugin(id)?;
+            }
+            host.http_roots.extend(http_root);
         }
         Ok(host)
     }

@@ -12,7 +12,8 @@ impl Host {
     /// Runs the module's start function: `_initialize` (WASI reactor, then `main` if exported)
     /// or `_start`, with Envoy's start-up restrictions on hostcalls.
     pub(super) fn start(&mut self) -> Result<(), Error> {
-        let has = |host: &mut Host, name: &str| host.instance.get_func(&mut host.store, name).is_some();
+        let Some(instance) = self.instances.get(self.starting).copied() else { return Ok(()) };
+        let has = |host: &mut Host, name: &str| instance.get_func(&mut host.store, name).is_some();
         if has(self, "_initialize") {
             self.invoke("_initialize", 0, &[], Phase::Start)?;
             if has(self, "main") {
@@ -50,17 +51,72 @@ impl Host {
     /// Calls a guest export for context `context`, then applies deferred actions. Returns the
     /// export's i32 result, or `None` when it returns nothing or the module does not export it
     /// (a missing callback behaves like the SDK default: nothing happens).
+    ///
+    /// Under a failure policy a trap does not end the scenario: it is recorded, the stream it
+    /// happened on is answered 503 (Envoy's answer to the request that trapped), and every later
+    /// callback is skipped (the VM is dead), as if it returned nothing.
     pub(super) fn callback(&mut self, name: &str, context: u32, args: &[Val]) -> Result<Option<i32>, Error> {
-        let result = self.invoke(name, context, args, Phase::Callback)?;
+        let filterless = self.store.data().streams.get(&context).is_some_and(|s| s.root_id == 0);
+        if filterless || (self.failed_at(context) && self.failure_policy.is_some()) {
+            self.after_callback()?;
+            return Ok(None);
+        }
+        let result = match self.invoke(name, context, args, Phase::Callback) {
+            Err(e @ Error::Trap { .. }) if self.failure_policy.is_some() => {
+                self.trapped(e, name, context);
+                None
+            }
+            other => other?,
+        };
         self.after_callback()?;
         Ok(result)
     }
 
+    /// Records a trap under a failure policy and answers its stream 503.
+    fn trapped(&mut self, error: Error, callback: &str, context: u32) {
+        let at_unix_nanos = self.store.data().clock.realtime;
+        self.traps.push(super::TrapRecord {
+            error: error.to_string(),
+            callback: callback.to_owned(),
+            context_id: context,
+            at_unix_nanos,
+        });
+        self.fail_stream(context);
+    }
+
+    /// Answers a stream 503 without the filter (Envoy, for a request its failed VM cannot serve).
+    pub(super) fn fail_stream(&mut self, context: u32) {
+        let state = self.store.data_mut();
+        let Some(stream) = state.streams.get_mut(&context) else { return };
+        if stream.local_reply.is_none() && !stream.complete && stream.response_headers.is_none() {
+            stream.pending_local_reply = Some(crate::stream::LocalReply {
+                status: 503,
+                details: String::new(),
+                body: Vec::new(),
+                headers: Vec::new(),
+                grpc_status: None,
+            });
+            state.pending_actions.push(context);
+        }
+    }
+
+    /// `proxy_on_done` then `proxy_on_delete` on a root context.
+    pub(super) fn callback_root_done(&mut self, root: u32) -> Result<(), Error> {
+        let done = self.callback("proxy_on_done", root, &[i(root)])?;
+        if let Some(p) = self.store.data_mut().plugins.get_mut(&root).filter(|_| done == Some(0)) {
+            p.done_pending = true;
+        }
+        self.callback("proxy_on_delete", root, &[i(root)])?;
+        Ok(())
+    }
+
     fn invoke(&mut self, name: &str, context: u32, args: &[Val], phase: Phase) -> Result<Option<i32>, Error> {
-        if self.failed {
+        let worker = self.worker_of(context);
+        if self.failed.get(worker).copied().unwrap_or(true) {
             return Err(Error::VmFailed);
         }
-        let Some(func) = self.instance.get_func(&mut self.store, name) else { return Ok(None) };
+        let Some(instance) = self.instances.get(worker).copied() else { return Err(Error::VmFailed) };
+        let Some(func) = instance.get_func(&mut self.store, name) else { return Ok(None) };
         let results_len = func.ty(&self.store).results().len();
         let mut results = vec![Val::I32(0); results_len];
         if let Some(fuel) = self.fuel_per_call {
@@ -87,7 +143,9 @@ impl Host {
         match outcome {
             Ok(()) => Ok(results.first().and_then(Val::i32)),
             Err(e) => {
-                self.failed = true;
+                if let Some(failed) = self.failed.get_mut(worker) {
+                    *failed = true;
+                }
                 let backtrace = e.downcast_ref::<WasmBacktrace>().map(|b| format!("{b}")).unwrap_or_default();
                 let panic = self.store.data().logs.get(logs_before..).unwrap_or_default().iter().rev().find_map(|l| {
                     (l.level == LogLevel::Critical || l.message.contains("panicked at")).then(|| l.message.clone())
@@ -123,7 +181,8 @@ impl Host {
             for (token, answer) in &deferred {
                 self.deliver_http(*token, answer.clone(), false)?;
             }
-            if replies.is_empty() && deferred.is_empty() {
+            let answered = self.deliver_due_answers()?;
+            if replies.is_empty() && deferred.is_empty() && !answered {
                 return Ok(());
             }
         }

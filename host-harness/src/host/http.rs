@@ -23,6 +23,15 @@ impl Host {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Result<Action, Error> {
+        if self.failed_at(s.0) && self.failure_policy == Some(super::FailurePolicy::FailClosed) {
+            // Envoy's FAIL_CLOSED: a failed VM's filter answers every request 503.
+            let stream = self.stream_mut(s)?;
+            stream.request_headers = normalize(headers);
+            stream.end_of_stream = end_of_stream;
+            self.fail_stream(s.0);
+            self.apply_stream_actions(s.0)?;
+            return Ok(Action::Pause);
+        }
         self.ensure_created(s)?;
         let mut headers = normalize(headers);
         if let Some(request_ids) = &mut self.store.data_mut().envoy_defaults {
@@ -37,9 +46,11 @@ impl Host {
         stream.end_of_stream = end_of_stream;
         stream.continued = (false, false);
         let action = self.on_headers(s, "proxy_on_request_headers", n, end_of_stream)?;
+        let now = self.store.data().clock.realtime;
         let stream = self.stream_mut(s)?;
         if action == Action::Continue {
             stream.visible.request_headers = false;
+            stream.released_at_nanos = Some(now);
         } else if stream.local_reply.is_none() && !stream.continued.0 {
             stream.request_paused = true;
         }
@@ -307,7 +318,10 @@ impl Host {
         let s = StreamId(id);
         let stream = self.stream_mut(s)?;
         let (continue_request, continue_response) = std::mem::take(&mut stream.pending_continue);
+        let now = self.store.data().clock.realtime;
+        let stream = self.stream_mut(s)?;
         if continue_request {
+            stream.released_at_nanos = Some(now);
             stream.request_paused = false;
             stream.continued.0 = true;
         }
@@ -322,16 +336,12 @@ impl Host {
         stream.request_paused = false;
         stream.visible.request_headers = false;
         stream.visible.request_body = false;
-        // Measured on Envoy 1.40: the module's headers, then Envoy's `content-length` and
-        // `content-type`; a reply to HEAD keeps `content-length` and drops the body.
-        let mut headers: Headers = vec![(":status".into(), reply.status.to_string())];
-        headers.extend(reply.headers.iter().cloned());
-        if !reply.body.is_empty() {
-            headers.push(("content-length".into(), reply.body.len().to_string()));
-            headers.push(("content-type".into(), "text/plain".into()));
-        }
+        // Measured on Envoy 1.40 (`LocalReply::response`): the module's headers, then Envoy's
+        // `content-length` and `content-type`, or a gRPC request's trailers-only reply; a reply to
+        // HEAD keeps `content-length` and drops the body.
+        let (headers, body) = reply.response(crate::stream::is_grpc_request(&stream.request_headers));
         let head = first(&stream.request_headers, ":method") == Some("HEAD");
-        let body = if head { Vec::new() } else { reply.body.clone() };
+        let body = if head { Vec::new() } else { body };
         let close = super::envoy::close_connection(stream.request_ended);
         stream.local_reply = Some(reply);
         self.send_response_headers(s, headers, body.is_empty())?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Host;
 use super::calls::{i, len};
-use crate::callouts::{CallState, HttpResponse};
+use crate::callouts::{CallState, GrpcReply, HttpResponse, ScheduledAnswer};
 use crate::error::Error;
 
 /// Ticks a root gets on schedule in an idle stretch (nothing else due) before the rest of the
@@ -16,7 +16,18 @@ pub const TICKS_ON_SCHEDULE: u32 = 100;
 enum Due {
     Tick(u32),
     Timeout(u32),
+    /// A scripted answer (its index in `Callouts::scheduled`).
+    Answer(usize),
+    GrpcTimeout(u32),
 }
+
+/// What a gRPC call that reaches its timeout closes with in Envoy 1.40: UNAVAILABLE (14), not
+/// DEADLINE_EXCEEDED (the router's 504 local reply, mapped to a gRPC status), with
+/// [`GRPC_TIMEOUT_MESSAGE`] (`tests/tests/all/envoy_grpc_local_reply.rs`).
+pub const GRPC_TIMEOUT_STATUS: u32 = 14;
+
+/// The status message (`proxy_get_status`) of a gRPC call closed by its timeout, in Envoy 1.40.
+pub const GRPC_TIMEOUT_MESSAGE: &str = "upstream request timeout{response_timeout}";
 
 impl Host {
     /// Moves the virtual clock forward by `by`, firing every tick and callout timeout that falls
@@ -86,6 +97,21 @@ impl Host {
                     };
                     self.deliver_http(token, Some(reply), false)?;
                 }
+                Due::Answer(index) => {
+                    streak.clear();
+                    self.move_clock_to(at);
+                    self.deliver_scheduled(index)?;
+                }
+                Due::GrpcTimeout(token) => {
+                    streak.clear();
+                    self.move_clock_to(at);
+                    let reply = GrpcReply {
+                        status: GRPC_TIMEOUT_STATUS,
+                        status_message: String::from(GRPC_TIMEOUT_MESSAGE),
+                        ..GrpcReply::default()
+                    };
+                    self.deliver_grpc(token, reply)?;
+                }
             }
         }
         self.move_clock_to(target);
@@ -103,26 +129,104 @@ impl Host {
         self.store.data_mut().clock.advance(at.saturating_sub(now));
     }
 
-    /// When the earliest pending callout times out.
+    /// When the earliest callout event (a timeout, a scripted answer) is due.
     fn next_timeout(&self) -> Option<u64> {
-        self.store
-            .data()
+        self.callout_events().map(|(t, _)| t).min()
+    }
+
+    /// When the next callout event is due (a callout timing out, a scripted answer), in
+    /// monotonic nanoseconds: a replay that waits for a paused request advances no further.
+    pub fn next_callout_event_nanos(&self) -> Option<u64> {
+        self.next_timeout()
+    }
+
+    fn callout_events(&self) -> impl Iterator<Item = (u64, Due)> + '_ {
+        let state = self.store.data();
+        let timeouts =
+            state.callouts.http.iter().filter(|c| c.state == CallState::Pending && c.timeout_ms > 0).map(|c| {
+                (c.dispatched_at_nanos.saturating_add(u64::from(c.timeout_ms) * 1_000_000), Due::Timeout(c.token))
+            });
+        let grpc = state
             .callouts
-            .http
+            .grpc
             .iter()
-            .filter(|c| c.state == CallState::Pending && c.timeout_ms > 0)
-            .map(|c| c.dispatched_at_nanos.saturating_add(u64::from(c.timeout_ms) * 1_000_000))
-            .min()
+            .filter(|g| !g.closed && !g.streaming)
+            .filter_map(|g| g.timeout_ms.filter(|t| *t > 0).map(|t| (g, t)))
+            .map(|(g, t)| (g.dispatched_at_nanos.saturating_add(u64::from(t) * 1_000_000), Due::GrpcTimeout(g.token)));
+        let answers = state.callouts.scheduled.iter().enumerate().map(|(i, a)| (a.due_nanos, Due::Answer(i)));
+        // At the same instant, an answer comes before the timeout it beats.
+        answers.chain(timeouts).chain(grpc)
     }
 
     fn next_due(&self, target: u64) -> Option<(u64, Due)> {
         let state = self.store.data();
         let ticks = state.plugins.iter().filter_map(|(id, p)| p.next_tick_nanos.map(|t| (t, Due::Tick(*id))));
-        let timeouts =
-            state.callouts.http.iter().filter(|c| c.state == CallState::Pending && c.timeout_ms > 0).map(|c| {
-                (c.dispatched_at_nanos.saturating_add(u64::from(c.timeout_ms) * 1_000_000), Due::Timeout(c.token))
-            });
-        ticks.chain(timeouts).filter(|(t, _)| *t <= target).min_by_key(|(t, _)| *t)
+        self.callout_events().chain(ticks).filter(|(t, _)| *t <= target).min_by_key(|(t, _)| *t)
+    }
+
+    /// Delivers the scripted answer at `index` of the schedule (and takes it off).
+    pub(super) fn deliver_scheduled(&mut self, index: usize) -> Result<(), Error> {
+        let scheduled = &mut self.store.data_mut().callouts.scheduled;
+        if index >= scheduled.len() {
+            return Ok(());
+        }
+        let item = scheduled.remove(index);
+        match item.answer {
+            ScheduledAnswer::Http(answer) => {
+                let pending = self.http_calls().iter().any(|c| c.token == item.token && c.state == CallState::Pending);
+                if pending { self.deliver_http(item.token, answer, false) } else { Ok(()) }
+            }
+            ScheduledAnswer::Grpc(reply) => self.deliver_grpc(item.token, reply),
+        }
+    }
+
+    /// Delivers scripted answers due now (those of delay 0 wait for the callback to return).
+    pub(super) fn deliver_due_answers(&mut self) -> Result<bool, Error> {
+        let now = self.store.data().clock.monotonic;
+        let mut any = false;
+        while let Some(index) = self.store.data().callouts.scheduled.iter().position(|a| a.due_nanos <= now) {
+            any = true;
+            self.deliver_scheduled(index)?;
+        }
+        Ok(any)
+    }
+
+    /// Answers a gRPC call as Envoy 1.40 answers a unary call (`proxy_grpc_call`): status 0 is
+    /// `proxy_on_grpc_receive` with the message (empty when none) and nothing else; any other
+    /// status is `proxy_on_grpc_close` with it, `proxy_get_status` giving its message; no
+    /// metadata callback either way (measured: `tests/tests/all/envoy_grpc_local_reply.rs`).
+    /// A call already closed or cancelled is left.
+    pub fn grpc_answer(&mut self, token: u32, reply: GrpcReply) -> Result<(), Error> {
+        if !self.store.data().callouts.grpc.iter().any(|g| g.token == token) {
+            return Err(Error::Usage(format!("no gRPC call with token {token}")));
+        }
+        self.deliver_grpc(token, reply)
+    }
+
+    fn deliver_grpc(&mut self, token: u32, reply: GrpcReply) -> Result<(), Error> {
+        let Some(call) = self.store.data().callouts.grpc.iter().find(|g| g.token == token && !g.closed).cloned() else {
+            return Ok(());
+        };
+        let context = call.context_id;
+        let now = self.store.data().clock.monotonic;
+        if let Some(g) = self.store.data_mut().callouts.grpc.iter_mut().find(|g| g.token == token) {
+            g.closed = true;
+            g.status = Some((reply.status, reply.status_message.clone()));
+            g.answered_at_nanos = Some(now);
+        }
+        if reply.status == 0 {
+            return self.grpc_message(context, token, reply.message.as_deref().unwrap_or_default());
+        }
+        self.store.data_mut().status = (reply.status, reply.status_message.into_bytes());
+        self.callback("proxy_on_grpc_close", context, &[i(context), i(token), i(reply.status)])?;
+        Ok(())
+    }
+
+    fn grpc_message(&mut self, context: u32, token: u32, message: &[u8]) -> Result<(), Error> {
+        self.store.data_mut().callouts.current_grpc_message = Some(message.to_vec());
+        let r = self.callback("proxy_on_grpc_receive", context, &[i(context), i(token), len(message.len())]);
+        self.store.data_mut().callouts.current_grpc_message = None;
+        r.map(|_| ())
     }
 
     /// Answers a pending HTTP call now: `proxy_on_http_call_response` with the response.
@@ -154,6 +258,7 @@ impl Host {
         if call.state == CallState::Pending {
             call.state = answer.as_ref().map_or(CallState::Failed, |r| CallState::Answered(r.status));
         }
+        call.answered_at_nanos = Some(state.clock.monotonic);
         let context = call.context_id;
         let (headers, body, trailers) = match &answer {
             Some(r) => (r.headers.len() + 1, r.body.len(), r.trailers.len()),
@@ -193,8 +298,11 @@ impl Host {
         }
         self.store.data_mut().status = (status, Vec::new());
         self.callback("proxy_on_grpc_close", call.context_id, &[i(call.context_id), i(token), i(status)])?;
+        let now = self.store.data().clock.monotonic;
         if let Some(g) = self.store.data_mut().callouts.grpc.iter_mut().find(|g| g.token == token) {
             g.closed = true;
+            g.status = Some((status, String::new()));
+            g.answered_at_nanos = Some(now);
         }
         Ok(())
     }

@@ -98,6 +98,13 @@ fn open(
         state.callouts.next_grpc_stream = t.wrapping_add(2);
         t
     };
+    let now = state.clock.monotonic;
+    // Streams are left to the scenario; calls are answered by the script when there is one.
+    let (rule, unmatched) = if call.is_some() {
+        state.callouts.dispatch_grpc(token, &cluster, &service, &method, now)
+    } else {
+        (None, false)
+    };
     state.callouts.grpc.push(GrpcCall {
         token,
         context_id: root,
@@ -110,6 +117,11 @@ fn open(
         streaming: call.is_none(),
         cancelled: false,
         closed: false,
+        dispatched_at_nanos: now,
+        status: None,
+        answered_at_nanos: None,
+        rule,
+        unmatched,
     });
     memory::write_u32(c, token_ptr, token)
 }

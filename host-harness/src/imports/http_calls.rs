@@ -6,7 +6,7 @@ use wasmtime::{Caller, Linker};
 
 use super::{Allowed, guard};
 use crate::abi::Status;
-use crate::callouts::{CallState, HttpCall, Responder};
+use crate::callouts::{CallState, HttpCall};
 use crate::error::{HostResult, into_wasm};
 use crate::state::HostState;
 use crate::{memory, pairs};
@@ -72,12 +72,25 @@ fn http_call(
         timeout_ms,
         dispatched_at_nanos: state.clock.monotonic,
         state: CallState::Pending,
+        answered_at_nanos: None,
+        rule: None,
+        unmatched: false,
     };
+    let path = call.headers.iter().find(|(k, _)| k == ":path").map(|(_, v)| v.clone()).unwrap_or_default();
     state.callouts.http.push(call);
-    match state.callouts.responder(&upstream).clone() {
-        Responder::Manual => {}
-        Responder::Respond(response) => state.callouts.deferred.push((token, Some(response))),
-        Responder::Fail => state.callouts.deferred.push((token, None)),
+    let now = state.clock.monotonic;
+    let (rule, unmatched) = state.callouts.dispatch_http(token, &upstream, &path, now);
+    if let Some(call) = state.callouts.http_mut(token) {
+        call.rule = rule;
+        call.unmatched = unmatched;
+        if unmatched {
+            call.state = CallState::Failed;
+            call.answered_at_nanos = Some(now);
+        }
+    }
+    if unmatched {
+        state.log(crate::abi::LogLevel::Debug, format!("host: no callout rule answers `{upstream}` {path}"));
+        return Err(Status::InternalFailure.into());
     }
     memory::write_u32(c, token_ptr, token)
 }

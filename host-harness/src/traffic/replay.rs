@@ -113,6 +113,11 @@ where
             let line = x.line();
             let fail = |error: Error| E::from(ReplayError { line, error });
             advance_to(host, base, at_ms).map_err(fail)?;
+            if let Some(due) = upstream_due(host, base, s, x.as_ref().response.latency_ms, at_ms) {
+                responses.push(Reverse((due, seq)));
+                in_flight.insert(seq, (x, s));
+                continue;
+            }
             let end = response(host, s, x.as_ref()).map_err(fail)?;
             let outcome = finish(host, s, end, at_ms).map_err(fail)?;
             Some((x, s, outcome))
@@ -154,6 +159,25 @@ where
         step(host, &lines, ended.map(|(x, _, outcome)| (x, outcome)))?;
     }
     Ok(finished)
+}
+
+/// Envoy's upstream timing starts when the module releases the request, not when it arrives:
+/// a response due at `now_ms` (arrival + latency) waits. Returns when to look again: the
+/// release + latency, or, while the request is still held, the host's next callout event
+/// (what can release it). `None`: the response is due now, or the request is held with nothing
+/// left that could release it (it then ends without a response, as before).
+fn upstream_due(host: &Host, base: u64, s: StreamId, latency_ms: u64, now_ms: u64) -> Option<u64> {
+    let stream = host.stream(s)?;
+    if stream.local_reply().is_some() || stream.was_reset() {
+        return None;
+    }
+    if stream.request_paused() {
+        let now_nanos = host.now_monotonic_nanos();
+        let next = host.next_callout_event_nanos().filter(|t| *t > now_nanos)?;
+        return Some(now_ms.saturating_add((next - now_nanos).div_ceil(1_000_000)));
+    }
+    let released_ms = stream.request_released_at_unix_nanos()?.saturating_sub(base).div_ceil(1_000_000);
+    Some(released_ms.saturating_add(latency_ms)).filter(|due| *due > now_ms)
 }
 
 /// Ends a stream (`proxy_on_log`, `proxy_on_done`, `proxy_on_delete`) and takes it out of the host.

@@ -246,7 +246,7 @@ fn flags_choose_the_start_time_the_output_file_and_standard_input() {
 }
 
 #[test]
-fn calls_to_clusters_not_named_as_collectors_time_out() {
+fn calls_to_clusters_no_rule_answers_fail_with_a_warning() {
     let path = scratch("collectors").join("traffic.jsonl");
     std::fs::write(&path, "{\"path\": \"/api/v1/query\"}\n").unwrap();
     let out = meshlens(&[
@@ -263,7 +263,10 @@ fn calls_to_clusters_not_named_as_collectors_time_out() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let calls = report["callouts"]["http"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
-    assert_eq!((&calls[0]["cluster"], &calls[0]["state"]), (&Value::from("otel_collector"), &Value::from("timed_out")));
+    assert_eq!((&calls[0]["cluster"], &calls[0]["state"]), (&Value::from("otel_collector"), &Value::from("failed")));
+    assert_eq!((&calls[0]["status"], &calls[0]["unmatched"]), (&Value::Null, &Value::from(true)));
+    assert_eq!(report["summary"]["unmatched_callouts"], 1);
+    assert!(stderr(&out).contains("meshlens: warning: 1 callout(s) matched no --callouts rule"), "{}", stderr(&out));
     assert!(report["metrics"]["prometheus"].as_str().unwrap().contains("meshlens_spans_failed_total"));
     let failed =
         report["metrics"]["samples"].as_array().unwrap().iter().find(|m| m["name"] == "meshlens_spans_failed_total");
@@ -358,22 +361,45 @@ fn local_replies_and_held_requests_are_reported() {
 fn a_trap_fails_the_run_with_the_exchange_line() {
     let dir = scratch("trap");
     let traffic = dir.join("traffic.jsonl");
-    std::fs::write(&traffic, "{\"path\": \"/ok\"}\n# the next one makes the guest trap\n{\"path\": \"/\", \"headers\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"}}\n").unwrap();
-    let out = meshlens(&[
-        "run".as_ref(),
-        "--wasm".as_ref(),
-        guest_wasm(&dir).as_os_str(),
-        "--traffic".as_ref(),
-        traffic.as_os_str(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    let expected = format!(
-        "meshlens: error: {}:3: while replaying this exchange: the module trapped in proxy_on_request_headers",
-        traffic.display()
-    );
-    assert!(err.starts_with(&expected), "{err}");
-    assert!(out.stdout.is_empty());
+    std::fs::write(&traffic, "{\"path\": \"/ok\"}\n# the next one makes the guest trap\n{\"path\": \"/\", \"headers\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"}, \"at_ms\": 10}\n{\"path\": \"/after\", \"at_ms\": 20}\n").unwrap();
+    // Envoy's failure policies (tests/tests/all/envoy_failure_policy.rs): the request that
+    // trapped gets 503; later ones 503 (fail-closed, the default) or pass without the filter.
+    let wasm = guest_wasm(&dir);
+    for (policy, after) in [(None, 503), (Some("fail-closed"), 503), (Some("fail-open"), 200)] {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "run".as_ref(),
+            "--wasm".as_ref(),
+            wasm.as_os_str(),
+            "--traffic".as_ref(),
+            traffic.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ];
+        if let Some(policy) = policy {
+            args.push(std::ffi::OsStr::new("--failure-policy"));
+            args.push(std::ffi::OsStr::new(policy));
+        }
+        let out = meshlens(&args);
+        assert_eq!(out.status.code(), Some(1), "{policy:?}");
+        let err = stderr(&out);
+        let expected = format!(
+            "meshlens: error: {}:3: while replaying this exchange: the module trapped in proxy_on_request_headers",
+            traffic.display()
+        );
+        assert!(err.starts_with(&expected), "{err}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let statuses: Vec<u64> =
+            report["exchanges"].as_array().unwrap().iter().map(|e| e["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, [200, 503, after], "{policy:?}");
+        let traps = report["summary"]["traps"].as_array().unwrap();
+        assert_eq!(traps.len(), 1);
+        assert_eq!(
+            (traps[0]["line"].as_u64(), traps[0]["callback"].as_str()),
+            (Some(3), Some("proxy_on_request_headers"))
+        );
+        // The filter no longer runs after the trap: no mark on the last response.
+        assert_eq!(report["exchanges"][2]["downstream"]["added"].as_array().unwrap().len(), 0, "{policy:?}");
+    }
 }
 
 /// Runs the sample module with `traffic` as the traffic file; returns the exit status and stderr.
@@ -444,13 +470,11 @@ fn an_invalid_module_config_fails_with_the_modules_log_line() {
             config.display()
         )
     );
+    // The host passes the bytes as Envoy does; the module itself refuses what is not JSON.
     std::fs::write(&config, "{\n  \"service\": {\"name\": \"chat2sql\"},,\n}").unwrap();
     let out = run_with_config(&config);
-    assert_eq!(out.status.code(), Some(2), "not JSON at all: the user's mistake");
-    assert_eq!(
-        stderr(&out),
-        format!("meshlens: error: {}:2:35: not valid JSON: key must be a string\n", config.display())
-    );
+    assert_eq!(out.status.code(), Some(1), "the module refused it, not the host");
+    assert!(stderr(&out).contains("proxy_on_configure returned false"), "{}", stderr(&out));
 }
 
 fn run_with_config(config: &Path) -> Output {
@@ -789,7 +813,7 @@ fn every_input_file_is_checked_for_what_it_should_be() {
     let wasm = edge_telemetry_path().display().to_string();
     let (binary, text, traffic) =
         (binary.display().to_string(), text.display().to_string(), traffic.display().to_string());
-    let cases: [(&[&str], String); 5] = [
+    let cases: [(&[&str], String); 4] = [
         (
             &["--wasm", &text, "--traffic", &traffic],
             format!("{text}: not a Wasm module: expected the binary format (starting with \\0asm), got text"),
@@ -806,10 +830,6 @@ fn every_input_file_is_checked_for_what_it_should_be() {
             format!("{binary}:1: expected JSON Lines text, got binary data (not UTF-8)"),
         ),
         (
-            &["--wasm", &wasm, "--traffic", &traffic, "--config", &binary],
-            format!("{binary}: expected JSON text, got binary data"),
-        ),
-        (
             &["--wasm", &wasm, "--traffic", &traffic, "--envoy-config", &binary],
             format!("{binary}: expected YAML/JSON text, got binary data"),
         ),
@@ -821,8 +841,9 @@ fn every_input_file_is_checked_for_what_it_should_be() {
     }
 }
 
-/// A UTF-8 byte order mark (as some Windows editors write) starts the traffic and the
-/// configuration without changing them.
+/// A UTF-8 byte order mark (as some Windows editors write) starts the traffic without changing
+/// it. The configuration is the module's, byte for byte, as Envoy passes it: a mark there
+/// reaches the module.
 #[test]
 fn a_byte_order_mark_is_skipped() {
     let dir = scratch("bom");
@@ -832,6 +853,17 @@ fn a_byte_order_mark_is_skipped() {
     let config = dir.join("config.json");
     let sample_config = std::fs::read_to_string(testdata("chat2sql.config.json")).unwrap();
     std::fs::write(&config, format!("\u{feff}{sample_config}")).unwrap();
+    let marked = meshlens(&[
+        "run",
+        "--wasm",
+        edge_telemetry_path().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--traffic",
+        traffic.to_str().unwrap(),
+    ]);
+    assert_eq!(marked.status.code(), Some(1), "the module sees the mark: {}", stderr(&marked));
+    std::fs::write(&config, sample_config).unwrap();
     let out = meshlens(&[
         "run",
         "--wasm",
@@ -941,4 +973,22 @@ fn json_lines_are_the_json_report_record_by_record() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "a closed pipe is not an error: {}", stderr(&out));
+}
+
+/// `--workers 2`: two VMs of the module, each configured, the exchanges shared between them.
+#[test]
+fn two_workers_each_configure_and_share_the_exchanges() {
+    let one = run_sample(&["--format", "json"]);
+    let two = run_sample(&["--format", "json", "--workers", "2"]);
+    assert!(two.status.success(), "{}", stderr(&two));
+    let (one, two): (Value, Value) =
+        (serde_json::from_slice(&one.stdout).unwrap(), serde_json::from_slice(&two.stdout).unwrap());
+    assert_eq!(one["summary"]["exchanges"], two["summary"]["exchanges"]);
+    let configured = |r: &Value| {
+        r["logs"].as_array().unwrap().iter().filter(|l| l["message"].as_str().unwrap().contains("configured")).count()
+    };
+    assert_eq!((configured(&one), configured(&two)), (1, 2));
+    let statuses =
+        |r: &Value| r["exchanges"].as_array().unwrap().iter().map(|e| e["status"].clone()).collect::<Vec<_>>();
+    assert_eq!(statuses(&one), statuses(&two));
 }

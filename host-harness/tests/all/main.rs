@@ -24,4 +24,5 @@ mod edge_telemetry;
 mod guest;
 mod memory;
 mod support;
+mod third_party;
 mod traffic_v2;

@@ -19,6 +19,8 @@ mod browser_report;
 #[cfg(feature = "e2e")]
 mod conformance;
 #[cfg(feature = "e2e")]
+mod envoy_callouts;
+#[cfg(feature = "e2e")]
 mod envoy_chaos;
 #[cfg(feature = "e2e")]
 mod envoy_config;
@@ -26,6 +28,8 @@ mod envoy_config;
 mod envoy_failure_policy;
 #[cfg(feature = "e2e")]
 mod envoy_grpc;
+#[cfg(feature = "e2e")]
+mod envoy_grpc_local_reply;
 #[cfg(feature = "e2e")]
 mod envoy_harness_semantics;
 #[cfg(feature = "e2e")]

@@ -703,7 +703,12 @@ fn exchange(exchange: &Exchange, outcome: &Outcome, body_limit: usize) -> Exchan
     let upstream = HeaderDiff::between(&received_request, stream.upstream_request_headers());
     let local_reply = stream.local_reply();
     let sent_downstream = stream.downstream_response_headers();
-    let received = if sent_downstream.is_empty() { &[][..] } else { stream.received_response_headers() };
+    // What the module's response callback received; when none ran (nothing sent, or a reply the
+    // failure policy made after a trap), the module changed nothing.
+    let received = match stream.received_response_headers() {
+        [] => sent_downstream,
+        received => received,
+    };
     let downstream = HeaderDiff::between(received, sent_downstream);
     ExchangeReport {
         line: exchange.line,

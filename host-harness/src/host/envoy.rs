@@ -73,9 +73,11 @@ pub(crate) fn upstream_response_headers(headers: &mut Headers, service_ms: u64) 
 
 /// Whether Envoy closes the connection after a local reply: when the request's body was still
 /// unread (measured on Envoy 1.40: a 403 to `POST` with `content-length: 5` sent from the request
-/// headers callback carries `connection: close`; the same reply to a `GET` does not).
-pub(crate) fn close_connection(request_ended: bool) -> bool {
-    !request_ended
+/// headers callback carries `connection: close`; the same reply to a `GET` does not). HTTP/1
+/// only: a gRPC call is HTTP/2, whose streams end without closing the connection (measured: the
+/// trailers-only reply to a gRPC call whose message was unread has no `connection: close`).
+pub(crate) fn close_connection(request_ended: bool, grpc_request: bool) -> bool {
+    !request_ended && !grpc_request
 }
 
 /// A random (version 4, variant 1) UUID in lowercase hex, as Envoy's request ids.

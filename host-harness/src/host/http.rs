@@ -28,6 +28,7 @@ impl Host {
             let stream = self.stream_mut(s)?;
             stream.request_headers = normalize(headers);
             stream.end_of_stream = end_of_stream;
+            stream.request_ended = end_of_stream;
             self.fail_stream(s.0);
             self.apply_stream_actions(s.0)?;
             return Ok(Action::Pause);
@@ -339,10 +340,11 @@ impl Host {
         // Measured on Envoy 1.40 (`LocalReply::response`): the module's headers, then Envoy's
         // `content-length` and `content-type`, or a gRPC request's trailers-only reply; a reply to
         // HEAD keeps `content-length` and drops the body.
-        let (headers, body) = reply.response(crate::stream::is_grpc_request(&stream.request_headers));
+        let grpc = crate::stream::is_grpc_request(&stream.request_headers);
+        let (headers, body) = reply.response(grpc);
         let head = first(&stream.request_headers, ":method") == Some("HEAD");
         let body = if head { Vec::new() } else { body };
-        let close = super::envoy::close_connection(stream.request_ended);
+        let close = super::envoy::close_connection(stream.request_ended, grpc);
         stream.local_reply = Some(reply);
         self.send_response_headers(s, headers, body.is_empty())?;
         if close {

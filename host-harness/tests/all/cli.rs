@@ -398,7 +398,12 @@ fn a_trap_fails_the_run_with_the_exchange_line() {
             (Some(3), Some("proxy_on_request_headers"))
         );
         // The filter no longer runs after the trap: no mark on the last response.
-        assert_eq!(report["exchanges"][2]["downstream"]["added"].as_array().unwrap().len(), 0, "{policy:?}");
+        assert_eq!(
+            report["exchanges"][2]["downstream"]["added"].as_array().unwrap().len(),
+            0,
+            "{policy:?} {}",
+            report["exchanges"][2]
+        );
     }
 }
 

@@ -111,7 +111,9 @@ fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     let dir = TempDir::new("grpc-local-reply");
     let grpc_port = free_port();
     let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py")).arg(grpc_port.to_string()).arg("3,0");
+    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py"))
+        .arg(grpc_port.to_string())
+        .arg("3,0");
     let _upstream = Process::start(
         "grpcbin_local_reply_upstream.py",
         cmd,
@@ -308,7 +310,9 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
     std::fs::write(&module_file, &wasm).unwrap();
     let grpc_port = free_port();
     let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py")).arg(grpc_port.to_string()).arg("0,3");
+    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py"))
+        .arg(grpc_port.to_string())
+        .arg("0,3");
     let _upstream = Process::start(
         "grpcbin_local_reply_upstream.py",
         cmd,

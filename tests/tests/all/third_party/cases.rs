@@ -91,40 +91,27 @@ pub(super) fn cases() -> Vec<Case> {
             exchanges: vec![
                 get("not gRPC: 503", "/plain", &[]),
                 get("OK: granted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
-                    .callout(Callout::GrpcBin(0))
-                    .known(
-                        "scripted callouts",
-                        "Envoy ends a unary gRPC call that succeeded with proxy_on_grpc_receive alone; \
-                         Host::grpc_respond(token, Some(message), 0) follows the message with \
-                         proxy_on_grpc_close, which the SDK (0.2.5) logs at trace as \"on_grpc_close: \
-                         invalid token_id\" (older SDKs panicked there)",
-                        &["logs"],
-                    ),
+                    .callout(Callout::GrpcBin(0)),
                 get("NOT_FOUND (odd): aborted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
                     .callout(Callout::GrpcBin(5))
                     .known(
-                        "gRPC local reply shape",
-                        "Envoy answers a gRPC request's local reply trailers-only: content-type \
-                         application/grpc, grpc-status 10, grpc-message with the module's text, \
-                         no body; the harness sends the text as a text/plain body without grpc-status",
-                        &["headers", "body"],
+                        "Envoy's header additions",
+                        "this suite's client speaks HTTP/1.1, whose codec in Envoy ends a headers-only \
+                         response with content-length: 0 on the wire; the harness reports the headers \
+                         as the filter chain leaves them (a gRPC client on HTTP/2 gets none: \
+                         envoy_grpc_local_reply.rs)",
+                        &["headers"],
                     ),
                 get("UNAVAILABLE (even): granted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
                     .callout(Callout::GrpcBin(14)),
+                // Envoy closes the call at its 1 s timeout with UNAVAILABLE (14, "upstream request
+                // timeout"), which the module reads as even: the request goes through.
                 get(
-                    "grpcbin too late: DEADLINE_EXCEEDED (even), granted",
+                    "grpcbin too late: closed at the timeout (14, even), granted",
                     "/pkg.Svc/Call",
                     &[("content-type", "application/grpc")],
                 )
-                .callout(Callout::GrpcBinLate)
-                .known(
-                    "upstream timing",
-                    "Envoy ends a gRPC call at its timeout (1 s here) with DEADLINE_EXCEEDED, which \
-                     the module reads as even and lets the request through; the harness times out \
-                     only HTTP calls on its virtual clock, so the call stays pending and the request \
-                     held: no response",
-                    &["status", "headers", "body", "logs"],
-                ),
+                .callout(Callout::GrpcBinLate),
                 get(
                     "reflection: no callout",
                     "/grpc.reflection.v1.ServerReflection/Info",

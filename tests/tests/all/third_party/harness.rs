@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use host_harness::properties::Value;
-use host_harness::{Host, HttpResponse, Responder};
+use host_harness::{GrpcReply, Host, HttpResponse, Responder};
 
 use super::{
     Callout, Case, Exchange, LOG_LEVEL, LUA_METADATA, Observed, comparable_headers, comparable_logs,
@@ -70,11 +70,11 @@ fn harness_exchange(host: &mut Host, case: &Case, e: &Exchange) -> Observed {
                 }
                 _ => panic!("{}: an unscripted gRPC call", e.name),
             };
-            // Envoy delivers a unary call's success as the message alone, a failure as the close.
-            match status {
-                0 => host.grpc_respond(token, Some(b""), 0)?,
-                _ => host.grpc_respond(token, None, status)?,
-            }
+            // As grpcbin_upstream.py answers: an empty message for OK, else the status with its text;
+            // the harness delivers them as Envoy does a unary call's (the message alone, or the close).
+            let message = (status == 0).then(Vec::new);
+            let status_message = if status == 0 { String::new() } else { format!("scripted status {status}") };
+            host.grpc_answer(token, GrpcReply { message, status, status_message, ..GrpcReply::default() })?;
         }
         let answered = |host: &Host| host.stream(s).is_some_and(|st| st.local_reply().is_some());
         // A request the module still holds (a callout never answered) goes no further.

@@ -33,6 +33,8 @@ impl Host {
             self.apply_stream_actions(s.0)?;
             return Ok(Action::Pause);
         }
+        // Known before the module runs: a trap creating the context still answers as Envoy does.
+        self.stream_mut(s)?.request_ended = end_of_stream;
         self.ensure_created(s)?;
         let mut headers = normalize(headers);
         if let Some(request_ids) = &mut self.store.data_mut().envoy_defaults {

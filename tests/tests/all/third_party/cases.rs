@@ -94,14 +94,7 @@ pub(super) fn cases() -> Vec<Case> {
                     .callout(Callout::GrpcBin(0)),
                 get("NOT_FOUND (odd): aborted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
                     .callout(Callout::GrpcBin(5))
-                    .known(
-                        "Envoy's header additions",
-                        "this suite's client speaks HTTP/1.1, whose codec in Envoy ends a headers-only \
-                         response with content-length: 0 on the wire; the harness reports the headers \
-                         as the filter chain leaves them (a gRPC client on HTTP/2 gets none: \
-                         envoy_grpc_local_reply.rs)",
-                        &["headers"],
-                    ),
+                    .known("Envoy's header additions", HTTP1_EMPTY_BODY, &["headers"]),
                 get("UNAVAILABLE (even): granted", "/pkg.Svc/Call", &[("content-type", "application/grpc")])
                     .callout(Callout::GrpcBin(14)),
                 // Envoy closes the call at its 1 s timeout with UNAVAILABLE (14, "upstream request
@@ -143,14 +136,14 @@ pub(super) fn cases() -> Vec<Case> {
             startup: Some(Known { wall: "services/root ids", reason: ONE_VM, fields: &["logs"] }),
             exchanges: vec![
                 get("first request: the module panics", "/a", &[]).known(
-                    "trap policy",
-                    TRAP_POLICY,
-                    &["status", "headers"],
+                    "Envoy's header additions",
+                    HTTP1_EMPTY_BODY,
+                    &["headers"],
                 ),
                 get("second request: the VM has failed", "/b", &[]).known(
-                    "trap policy",
-                    TRAP_POLICY,
-                    &["status", "headers"],
+                    "Envoy's header additions",
+                    HTTP1_EMPTY_BODY,
+                    &["headers"],
                 ),
             ],
         },
@@ -164,9 +157,9 @@ pub(super) fn cases() -> Vec<Case> {
             lua: false,
             startup: Some(Known { wall: "services/root ids", reason: ONE_VM, fields: &["logs"] }),
             exchanges: vec![get("as an HTTP filter: the module panics", "/a", &[]).known(
-                "trap policy",
-                TRAP_POLICY,
-                &["status", "headers"],
+                "Envoy's header additions",
+                HTTP1_EMPTY_BODY,
+                &["headers"],
             )],
         },
         Case {
@@ -184,6 +177,8 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-/// A trap in a stream callback.
-const TRAP_POLICY: &str = "Envoy fails the VM and answers every request 503 with an empty body \
-     (fail closed); the harness returns Error::Trap, then Error::VmFailed, and sends no response";
+/// A headers-only response on this suite's HTTP/1.1 connections: the 503 both hosts answer, fail
+/// closed, once the VM has failed, and `grpc_auth_random`'s trailers-only reply (a gRPC client on
+/// HTTP/2 gets no `content-length`: `envoy_grpc_local_reply.rs`).
+const HTTP1_EMPTY_BODY: &str = "Envoy's HTTP/1 codec ends a headers-only response with content-length: 0 \
+     on the wire; the harness reports the headers the filter chain sent";

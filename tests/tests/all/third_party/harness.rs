@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use host_harness::properties::Value;
-use host_harness::{GrpcReply, Host, HttpResponse, Responder};
+use host_harness::{FailurePolicy, GrpcReply, Host, HttpResponse, Responder};
 
 use super::{
     Callout, Case, Exchange, LOG_LEVEL, LUA_METADATA, Observed, comparable_headers, comparable_logs,
@@ -17,6 +17,8 @@ pub(super) fn harness_side(case: &Case) -> (Vec<String>, Vec<Observed>) {
         .root_id(case.root_id)
         .vm_id("")
         .plugin_config(case.config.as_bytes().to_vec())
+        // Envoy's default `failure_policy`, which the Envoy side runs with.
+        .failure_policy(FailurePolicy::FailClosed)
         .clusters(["app", "httpbin", "grpcbin"])
         .respond("httpbin", Responder::Manual)
         .log_level(LOG_LEVEL)

@@ -221,7 +221,7 @@ fn test(extra: &[String]) -> Result<(), String> {
 
 /// `cargo fmt --check` and `cargo clippy -D warnings` (all targets and features, native; the
 /// crates that ship as or into wasm guests also for `wasm32-wasip1`, the playground for
-/// `wasm32-unknown-unknown`).
+/// `wasm32-unknown-unknown`), and the harness's documentation with `-D warnings`.
 fn checks(root: &Path) -> Result<(), String> {
     let fmt = Command::new(cargo()).current_dir(root).args(["fmt", "--all", "--check"]).status();
     if !fmt.is_ok_and(|s| s.success()) {
@@ -257,6 +257,15 @@ fn checks(root: &Path) -> Result<(), String> {
         if !ok {
             return Err(format!("`cargo {}` found problems (above); fix them before the tests run", args.join(" ")));
         }
+    }
+    // The harness is a library filter authors depend on: its documentation builds without a
+    // warning (broken links included).
+    let doc = ["doc", "-p", "host-harness", "--no-deps"];
+    let ok = Command::new(cargo()).current_dir(root).args(doc).env("RUSTDOCFLAGS", "-D warnings").status();
+    if !ok.is_ok_and(|s| s.success()) {
+        return Err(String::from(
+            "`RUSTDOCFLAGS=\"-D warnings\" cargo doc -p host-harness --no-deps` found problems (above)",
+        ));
     }
     Ok(())
 }

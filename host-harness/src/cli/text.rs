@@ -1,6 +1,6 @@
 //! The human-readable report: a summary, then per exchange what the module changed, then spans,
 //! metrics, log lines and callouts. Items are rendered as the replay produces them
-//! ([`super::report::Collector`]); [`write`] puts the sections together.
+//! ([`super::report::Collector`]); [`write()`] puts the sections together.
 
 use std::fmt::Write as _;
 use std::io;

@@ -295,3 +295,26 @@ fn workers_are_vms_of_their_own_sharing_shared_data_and_streams_go_round_robin()
     let (value, cas) = host.shared().get("", b"k").unwrap();
     assert_eq!((value.as_slice(), cas), (&b"v"[..], 2));
 }
+
+/// The README's "Test your filter in five minutes" test, as written there, on the SDK's
+/// `http_headers` example (which answers `/hello` itself).
+#[test]
+fn the_guides_first_test_passes_on_http_headers() {
+    let module = host_harness::Module::from_file(example("http_headers.wasm")).unwrap();
+    let mut host = Host::builder(&module)
+        .root_id("http_headers_root")
+        .plugin_config("plain text or JSON, passed as bytes")
+        .envoy_defaults(true)
+        .build()
+        .unwrap();
+    let s = host.new_stream();
+    host.request_headers(
+        s,
+        &[(":method", "GET"), (":path", "/hello"), (":scheme", "http"), (":authority", "example.com")],
+        true,
+    )
+    .unwrap();
+    let reply = host.stream(s).unwrap().local_reply().expect("the filter answers /hello");
+    assert_eq!(reply.status, 200);
+    assert!(reply.headers.contains(&("hello".into(), "World".into())));
+}

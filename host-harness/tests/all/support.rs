@@ -11,6 +11,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// A third-party module of `../shared/third-party/rust-sdk-examples/` (the proxy-wasm Rust SDK's
+/// examples; the shared directory is `$MESHLENS_SHARED` when set, as for the e2e tests).
+pub fn third_party(name: &str) -> PathBuf {
+    let shared = std::env::var_os("MESHLENS_SHARED").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
+    let path = shared.join("third-party/rust-sdk-examples").join(name);
+    assert!(path.is_file(), "{} is missing (set MESHLENS_SHARED)", path.display());
+    path
+}
+
 /// `edge_telemetry.wasm` (release build), compiled once for the whole test binary.
 pub fn edge_telemetry() -> Module {
     static MODULE: OnceLock<Module> = OnceLock::new();

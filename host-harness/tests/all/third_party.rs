@@ -3,20 +3,11 @@
 //! callouts, gRPC local replies, upstream timing after a pause, failure policy, services.
 //! The product never needs these files; only these tests read them.
 
-use std::path::PathBuf;
-
 use host_harness::Host;
 use serde_json::Value;
 
 use crate::cli::{meshlens, scratch, stderr};
-use crate::support::repo_root;
-
-/// A module of `../shared/third-party/rust-sdk-examples/`.
-fn example(name: &str) -> String {
-    let path: PathBuf = repo_root().parent().unwrap().join("shared/third-party/rust-sdk-examples").join(name);
-    assert!(path.exists(), "missing {}", path.display());
-    path.display().to_string()
-}
+use crate::support::third_party;
 
 /// Runs `meshlens run --wasm <example> --traffic <traffic> --format json` plus `extra`, with the
 /// test's files written to a scratch directory (`files`: name, content); returns the report.
@@ -29,7 +20,7 @@ fn run(test: &str, module: &str, traffic: &str, files: &[(&str, &str)], extra: &
     let mut args: Vec<String> = vec![
         "run".into(),
         "--wasm".into(),
-        example(module),
+        third_party(module).display().to_string(),
         "--traffic".into(),
         dir.join("traffic.jsonl").display().to_string(),
         "--format".into(),
@@ -137,7 +128,7 @@ fn scripted_resets_timeouts_and_the_unmatched_default() {
     let out = meshlens(&[
         "run",
         "--wasm",
-        &example("http_auth_random.wasm"),
+        third_party("http_auth_random.wasm").to_str().unwrap(),
         "--traffic",
         dir.join("t.jsonl").to_str().unwrap(),
         "--format",
@@ -162,7 +153,7 @@ fn a_callout_script_with_a_mistake_names_its_line_and_column() {
     let out = meshlens(&[
         "run",
         "--wasm",
-        &example("http_auth_random.wasm"),
+        third_party("http_auth_random.wasm").to_str().unwrap(),
         "--traffic",
         dir.join("t.jsonl").to_str().unwrap(),
         "--callouts",
@@ -300,7 +291,7 @@ fn workers_are_vms_of_their_own_sharing_shared_data_and_streams_go_round_robin()
 /// `http_headers` example (which answers `/hello` itself).
 #[test]
 fn the_guides_first_test_passes_on_http_headers() {
-    let module = host_harness::Module::from_file(example("http_headers.wasm")).unwrap();
+    let module = host_harness::Module::from_file(third_party("http_headers.wasm")).unwrap();
     let mut host = Host::builder(&module)
         .root_id("http_headers_root")
         .plugin_config("plain text or JSON, passed as bytes")

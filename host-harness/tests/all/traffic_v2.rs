@@ -2,23 +2,12 @@
 //! trailers and properties reach the module as the callbacks Envoy 1.40 makes (the SDK probe
 //! logs each), and the JSON report shows the bodies as they left.
 
-use std::path::PathBuf;
-
 use host_harness::traffic;
 use host_harness::{Host, Module};
 use serde_json::Value;
 
 use crate::cli::{meshlens, scratch, stderr};
-use crate::support::{repo_root, sdk_probe};
-
-/// A third-party module of `../shared/third-party` (the proxy-wasm Rust SDK's examples; the
-/// shared directory is `$MESHLENS_SHARED` when set, as for the e2e tests).
-fn third_party(name: &str) -> PathBuf {
-    let shared = std::env::var_os("MESHLENS_SHARED").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
-    let path = shared.join("third-party/rust-sdk-examples").join(name);
-    assert!(path.is_file(), "{} is missing (set MESHLENS_SHARED)", path.display());
-    path
-}
+use crate::support::{sdk_probe, third_party};
 
 /// The probe's lines for the exchange on `line`, its context id replaced by `#`.
 fn probe_lines(host_logs: &[(u32, String)], context: u32) -> Vec<String> {

@@ -165,8 +165,15 @@ fn replay_report(args: &RunArgs, trap: &mut Option<String>) -> Result<(), Failur
         builder = builder.time_per_call(limit);
     }
     builder = builder.callouts(script);
-    if args.http_plugin {
+    if args.http_plugin || !args.plugins.is_empty() {
         builder = builder.root_id(&args.root_id).plugin_config(config);
+    }
+    for (root_id, file) in &args.plugins {
+        let configuration = match file {
+            Some(path) => read(path, "plugin configuration file")?,
+            None => Vec::new(),
+        };
+        builder = builder.add_plugin(root_id, configuration);
     }
     for (root_id, file) in &args.services {
         let configuration = match file {

@@ -24,6 +24,7 @@
 
 mod builder;
 mod calls;
+mod chain;
 pub mod envoy;
 mod http;
 mod time;
@@ -58,8 +59,9 @@ pub struct Host {
     root_worker: std::collections::BTreeMap<u32, usize>,
     /// The worker being started (context 0 calls: `_initialize`, `_start`).
     starting: usize,
-    /// Each worker's first HTTP plugin root, and the next to get a stream (round-robin).
-    http_roots: Vec<u32>,
+    /// Each worker's HTTP plugin roots, in filter order, and the next worker to get a stream
+    /// (round-robin).
+    http_roots: Vec<Vec<u32>>,
     next_worker: usize,
     module: Module,
     fuel_per_call: Option<u64>,
@@ -83,6 +85,10 @@ pub struct Host {
     traps: Vec<TrapRecord>,
     /// Whether [`Host::shutdown`] ran.
     shut_down: bool,
+    /// A driving step is running: chains are forwarded when it ends.
+    driving: bool,
+    /// Chained filter contexts that may have something to hand on.
+    chain_dirty: Vec<u32>,
 }
 
 /// Envoy's `failure_policy` for a plugin whose VM failed (trapped): the request that trapped
@@ -118,15 +124,32 @@ impl Host {
         &self.module
     }
 
-    /// A stream on the first plugin (services excepted), on the workers in turn. With services
-    /// only, the stream has no filter: it passes as if the module were not there.
+    /// A stream through every HTTP plugin (services excepted) in the order they were added, as
+    /// Envoy's filter chain runs several Wasm filters sharing one VM, on the workers in turn.
+    /// Each plugin's filter gets its own context, in filter order; the id returned is the
+    /// first's, and every driving call takes it (see [`Host::exchange`] for the stream as seen
+    /// from outside). With services only, the stream has no filter: it passes as if the module
+    /// were not there.
     pub fn new_stream(&mut self) -> StreamId {
-        let root = match self.http_roots.len() {
-            0 => 0,
-            n => self.http_roots.get(self.next_worker % n).copied().unwrap_or(0),
+        let roots = match self.http_roots.len() {
+            0 => Vec::new(),
+            n => self.http_roots.get(self.next_worker % n).cloned().unwrap_or_default(),
         };
         self.next_worker = self.next_worker.wrapping_add(1);
-        self.new_stream_for(root)
+        let [first, rest @ ..] = roots.as_slice() else { return self.new_stream_for(0) };
+        let head = self.new_stream_for(*first);
+        if rest.is_empty() {
+            return head;
+        }
+        let mut members = vec![head.0];
+        members.extend(rest.iter().map(|root| self.new_stream_for(*root).0));
+        let chain: std::sync::Arc<[u32]> = members.into();
+        for member in chain.iter() {
+            if let Some(stream) = self.store.data_mut().streams.get_mut(member) {
+                stream.chain = Some(chain.clone());
+            }
+        }
+        head
     }
 
     /// A stream on the plugin with root context `root` (see [`Host::root_contexts`]).

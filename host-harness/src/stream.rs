@@ -131,6 +131,34 @@ pub struct Stream {
     pub(crate) access_log_phase: bool,
     pub(crate) complete: bool,
     pub(crate) properties: Properties,
+    /// The headers arrived with `end_of_stream` (no body, no trailers): (request, response).
+    pub(crate) headers_end_stream: (bool, bool),
+    /// The body's end arrived (a headers or body call with `end_of_stream`): (request, response).
+    pub(crate) body_ended: (bool, bool),
+    /// What the filter let go on, for the next filter of a chain to receive.
+    pub(crate) released: Released,
+    /// What the next filter (request) or the previous one (response) received of it.
+    pub(crate) forwarded: Released,
+    /// Envoy closes the downstream connection after this response (a local reply to a request
+    /// whose body was unread, over HTTP/1).
+    pub(crate) close_connection: bool,
+    /// The context ids of every filter of this stream's chain, in filter order, when several
+    /// HTTP plugins filter it (see [`crate::Host::new_stream`]).
+    pub(crate) chain: Option<std::sync::Arc<[u32]>>,
+}
+
+/// What one filter let go on in each direction: headers, body bytes (how many; the end) and
+/// trailers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub request_headers: bool,
+    pub request_body: usize,
+    pub request_body_end: bool,
+    pub request_trailers: bool,
+    pub response_headers: bool,
+    pub response_body: usize,
+    pub response_body_end: bool,
+    pub response_trailers: bool,
 }
 
 /// Envoy's map and buffer pointers: set for the callback that handles them, cleared when it
@@ -180,6 +208,12 @@ impl Stream {
             access_log_phase: false,
             complete: false,
             properties,
+            headers_end_stream: (false, false),
+            body_ended: (false, false),
+            released: Released::default(),
+            forwarded: Released::default(),
+            close_connection: false,
+            chain: None,
         }
     }
 

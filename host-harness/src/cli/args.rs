@@ -48,6 +48,8 @@ pub struct RunArgs {
     pub failure_policy: host_harness::FailurePolicy,
     /// Root-only services (`--service ROOT_ID[=CONFIG_FILE]`), in order.
     pub services: Vec<(String, Option<PathBuf>)>,
+    /// HTTP plugins after the first (`--plugin ROOT_ID[=CONFIG_FILE]`), in filter order.
+    pub plugins: Vec<(String, Option<PathBuf>)>,
     /// Whether the HTTP plugin runs: not with services only (no --root-id, --config, --config-raw).
     pub http_plugin: bool,
     /// Workers (VMs), Envoy's `--concurrency`.
@@ -161,6 +163,10 @@ Host:
                                 each with its own root contexts (on_configure per worker),
                                 sharing the VM id's shared data and queues; exchanges go
                                 to the workers in turn [default: 1]
+      --plugin ROOT_ID[=FILE]   Another HTTP plugin of the module in the same VM, configured
+                                with FILE (bytes as they are): its filter follows the
+                                first plugin's (--root-id, --config) on every exchange, as
+                                in an Envoy filter chain; repeat it for several, in order
       --service ROOT_ID[=FILE]  A root-only service in the same VM (Envoy's WasmService),
                                 configured with FILE: its ticks and callouts run, no
                                 stream reaches it; repeat it for several. With services
@@ -251,10 +257,11 @@ struct Flag {
 /// Flags of `run` that take no value.
 const RUN_SWITCHES: [&str; 1] = ["--envoy-defaults"];
 
-const RUN_FLAGS: [Flag; 19] = [
+const RUN_FLAGS: [Flag; 20] = [
     Flag { name: "--workers", repeatable: false },
     Flag { name: "--failure-policy", repeatable: false },
     Flag { name: "--service", repeatable: true },
+    Flag { name: "--plugin", repeatable: true },
     Flag { name: "--callouts", repeatable: false },
     Flag { name: "--wasm", repeatable: false },
     Flag { name: "--traffic", repeatable: false },
@@ -392,16 +399,20 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         || config.is_some()
         || config_raw.is_some();
     let root_id = one("--root-id").unwrap_or_default();
-    let services = values
-        .iter()
-        .filter(|(n, _)| *n == "--service")
-        .map(|(_, v)| match v.split_once('=') {
-            Some((root, file)) => {
-                nonempty("--service", file.to_owned()).map(|f| (root.to_owned(), Some(PathBuf::from(f))))
-            }
-            None => Ok((v.clone(), None)),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let roots = |flag: &str| {
+        values
+            .iter()
+            .filter(|(n, _)| *n == flag)
+            .map(|(_, v)| match v.split_once('=') {
+                Some((root, file)) => {
+                    nonempty(flag, file.to_owned()).map(|f| (root.to_owned(), Some(PathBuf::from(f))))
+                }
+                None => Ok((v.clone(), None)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let services = roots("--service")?;
+    let plugins = roots("--plugin")?;
     let workers = match one("--workers") {
         None => 1,
         Some(text) => text
@@ -493,6 +504,7 @@ fn run(args: Vec<String>) -> Result<Command, UsageError> {
         callouts,
         failure_policy,
         services,
+        plugins,
         http_plugin,
         workers,
         envoy_config,
@@ -547,7 +559,7 @@ fn metavar(flag: &str) -> &'static str {
         "--callouts" => "FILE",
         "--failure-policy" => "fail-closed|fail-open",
         "--workers" => "N",
-        "--service" => "ROOT_ID[=FILE]",
+        "--service" | "--plugin" => "ROOT_ID[=FILE]",
         _ => "FILE",
     }
 }

@@ -94,7 +94,9 @@ impl HostBuilder {
         self
     }
 
-    /// Another plugin in the same VM (Envoy: several filter configs sharing one `vm_id`).
+    /// Another plugin in the same VM (Envoy: several filter configs sharing one `vm_id`). Its
+    /// filter follows the earlier plugins' on every stream, as in an Envoy filter chain
+    /// ([`Host::new_stream`](super::Host::new_stream)).
     pub fn add_plugin(mut self, root_id: &str, configuration: impl Into<Vec<u8>>) -> Self {
         if self.plugins.is_empty() {
             self.plugins.push((String::new(), Vec::new()));
@@ -344,11 +346,13 @@ impl HostBuilder {
             failure_policy: self.failure_policy,
             traps: Vec::new(),
             shut_down: false,
+            driving: false,
+            chain_dirty: Vec::new(),
         };
         for worker in 0..workers {
             host.starting = worker;
             host.start()?;
-            let mut http_root = None;
+            let mut http_roots = Vec::new();
             for (root_id, configuration, service) in plugins.iter().cloned() {
                 let id = host.next_context_id;
                 host.next_context_id += 1;
@@ -366,12 +370,12 @@ impl HostBuilder {
                 host.root_worker.insert(id, worker);
                 if service {
                     host.services.push(id);
-                } else if http_root.is_none() {
-                    http_root = Some(id);
+                } else {
+                    http_roots.push(id);
                 }
                 host.start_plugin(id)?;
             }
-            host.http_roots.extend(http_root);
+            host.http_roots.push(http_roots);
         }
         Ok(host)
     }

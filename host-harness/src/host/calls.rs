@@ -68,7 +68,10 @@ impl Host {
             }
             other => other?,
         };
+        self.share_maps(context);
+        self.mark_chained(context);
         self.after_callback()?;
+        self.forward_chains()?;
         Ok(result)
     }
 

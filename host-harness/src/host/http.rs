@@ -9,7 +9,7 @@ use crate::stream::{Headers, StreamId, first, normalize};
 
 /// Which direction a call drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub(super) enum Direction {
     Request,
     Response,
 }
@@ -17,16 +17,33 @@ enum Direction {
 impl Host {
     /// Request headers arrive: `proxy_on_request_headers`. The context is created first, as
     /// Envoy does lazily on the first request callback. Names are lowercased like Envoy's codec.
+    /// On a chain ([`Host::new_stream`]) they reach the first filter, and each filter that lets
+    /// them go hands them to the next.
     pub fn request_headers(
         &mut self,
         s: StreamId,
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Result<Action, Error> {
-        if self.failed_at(s.0) && self.failure_policy == Some(super::FailurePolicy::FailClosed) {
+        let head = self.head(s);
+        let action = self.driving(|host| host.filter_request_headers(head, normalize(headers), end_of_stream, true))?;
+        self.forward_chains()?;
+        Ok(action)
+    }
+
+    /// Request headers reach one filter: from downstream (Envoy's additions are made, a failed
+    /// VM answers), or from the filter before it on a chain.
+    pub(super) fn filter_request_headers(
+        &mut self,
+        s: StreamId,
+        mut headers: crate::stream::Headers,
+        end_of_stream: bool,
+        from_downstream: bool,
+    ) -> Result<Action, Error> {
+        if from_downstream && self.failed_at(s.0) && self.failure_policy == Some(super::FailurePolicy::FailClosed) {
             // Envoy's FAIL_CLOSED: a failed VM's filter answers every request 503.
             let stream = self.stream_mut(s)?;
-            stream.request_headers = normalize(headers);
+            stream.request_headers = headers;
             stream.end_of_stream = end_of_stream;
             stream.request_ended = end_of_stream;
             self.fail_stream(s.0);
@@ -34,10 +51,12 @@ impl Host {
             return Ok(Action::Pause);
         }
         // Known before the module runs: a trap creating the context still answers as Envoy does.
-        self.stream_mut(s)?.request_ended = end_of_stream;
+        let stream = self.stream_mut(s)?;
+        stream.request_ended = end_of_stream;
+        stream.headers_end_stream.0 = end_of_stream;
+        stream.body_ended.0 = end_of_stream;
         self.ensure_created(s)?;
-        let mut headers = normalize(headers);
-        if let Some(request_ids) = &mut self.store.data_mut().envoy_defaults {
+        if from_downstream && let Some(request_ids) = &mut self.store.data_mut().envoy_defaults {
             headers = super::envoy::request_headers(headers, request_ids);
         }
         let n = headers.len();
@@ -54,6 +73,7 @@ impl Host {
         if action == Action::Continue {
             stream.visible.request_headers = false;
             stream.released_at_nanos = Some(now);
+            stream.released.request_headers = true;
         } else if stream.local_reply.is_none() && !stream.continued.0 {
             stream.request_paused = true;
         }
@@ -63,58 +83,83 @@ impl Host {
     /// A request body chunk arrives: `proxy_on_request_body` with the buffered size (Envoy keeps
     /// accumulating while the module returns Pause).
     pub fn request_body(&mut self, s: StreamId, chunk: &[u8], end_of_stream: bool) -> Result<Action, Error> {
-        self.body(s, Direction::Request, chunk, end_of_stream)
+        let head = self.head(s);
+        let action = self.driving(|host| host.body(head, Direction::Request, chunk, end_of_stream))?;
+        self.forward_chains()?;
+        Ok(action)
     }
 
     /// Request trailers arrive: `proxy_on_request_trailers`.
     pub fn request_trailers(&mut self, s: StreamId, trailers: &[(&str, &str)]) -> Result<Action, Error> {
-        self.trailers(s, Direction::Request, normalize(trailers))
+        let head = self.head(s);
+        let action = self.driving(|host| host.trailers(head, Direction::Request, normalize(trailers)))?;
+        self.forward_chains()?;
+        Ok(action)
     }
 
-    /// Response headers arrive from upstream: `proxy_on_response_headers`.
+    /// Response headers arrive from upstream: `proxy_on_response_headers`. On a chain they
+    /// reach the last filter first, and each filter that lets them go hands them to the one
+    /// before it.
     pub fn response_headers(
         &mut self,
         s: StreamId,
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Result<Action, Error> {
-        self.check_open(s, Direction::Response)?;
+        let tail = self.tail(s);
+        self.check_open(tail, Direction::Response)?;
         let mut headers = normalize(headers);
         if self.store.data().envoy_defaults.is_some() {
             let now = self.now_unix_nanos();
-            let start = self.stream_mut(s)?.start_nanos;
+            let start = self.stream_mut(tail)?.start_nanos;
             super::envoy::upstream_response_headers(&mut headers, now.saturating_sub(start) / 1_000_000);
         }
-        self.send_response_headers(s, headers, end_of_stream)
+        let action = self.driving(|host| host.send_response_headers(tail, headers, end_of_stream))?;
+        self.forward_chains()?;
+        Ok(action)
     }
 
     /// A response body chunk arrives: `proxy_on_response_body`.
     pub fn response_body(&mut self, s: StreamId, chunk: &[u8], end_of_stream: bool) -> Result<Action, Error> {
-        self.body(s, Direction::Response, chunk, end_of_stream)
+        let tail = self.tail(s);
+        let action = self.driving(|host| host.body(tail, Direction::Response, chunk, end_of_stream))?;
+        self.forward_chains()?;
+        Ok(action)
     }
 
     /// Response trailers arrive: `proxy_on_response_trailers`.
     pub fn response_trailers(&mut self, s: StreamId, trailers: &[(&str, &str)]) -> Result<Action, Error> {
-        self.trailers(s, Direction::Response, normalize(trailers))
+        let tail = self.tail(s);
+        let action = self.driving(|host| host.trailers(tail, Direction::Response, normalize(trailers)))?;
+        self.forward_chains()?;
+        Ok(action)
     }
 
     /// The stream ends: `proxy_on_log` in the access-log phase (creating the context first if no
     /// callback ran, as Envoy does for requests rejected before the filter), then `proxy_on_done`
     /// and `proxy_on_delete`, then `proxy_on_queue_ready` for items the stream enqueued. HTTP calls
-    /// it made stay pending: they belong to the plugin.
+    /// it made stay pending: they belong to the plugin. On a chain every filter logs, in filter
+    /// order, then each is done and deleted (measured on Envoy 1.40: `envoy_plugin_chain.rs`).
     pub fn complete(&mut self, s: StreamId) -> Result<(), Error> {
+        let members = self.members(s);
         if self.stream_mut(s)?.complete {
             return Err(Error::Usage(format!("stream {} is already complete", s.0)));
         }
-        self.ensure_created(s)?;
-        self.stream_mut(s)?.access_log_phase = true;
-        let logged = self.callback("proxy_on_log", s.0, &[i(s.0)]);
-        let stream = self.stream_mut(s)?;
-        stream.access_log_phase = false;
-        stream.complete = true;
-        logged?;
-        self.callback("proxy_on_done", s.0, &[i(s.0)])?;
-        self.callback("proxy_on_delete", s.0, &[i(s.0)])?;
+        self.share_final_maps(s);
+        for member in &members {
+            let m = StreamId(*member);
+            self.ensure_created(m)?;
+            self.stream_mut(m)?.access_log_phase = true;
+            let logged = self.callback("proxy_on_log", m.0, &[i(m.0)]);
+            let stream = self.stream_mut(m)?;
+            stream.access_log_phase = false;
+            stream.complete = true;
+            logged?;
+        }
+        for member in members {
+            self.callback("proxy_on_done", member, &[i(member)])?;
+            self.callback("proxy_on_delete", member, &[i(member)])?;
+        }
         // Envoy posts `on_queue_ready` to the worker's event loop: it runs once this event is done.
         self.deliver_queue_ready()
     }
@@ -127,7 +172,9 @@ impl Host {
         path: &[&str],
         value: crate::properties::Value,
     ) -> Result<(), Error> {
-        self.stream_mut(s)?.properties.set(path, value);
+        for member in self.members(s) {
+            self.stream_mut(StreamId(member))?.properties.set(path, value.clone());
+        }
         Ok(())
     }
 
@@ -135,15 +182,21 @@ impl Host {
     /// `NotFound` there, e.g. `["xds", "cluster_name"]` for a request no route matched, or
     /// `["response", "backend_latency"]` for an upstream that never answered.
     pub fn unset_stream_property(&mut self, s: StreamId, path: &[&str]) -> Result<(), Error> {
-        self.stream_mut(s)?.properties.unset(path);
+        for member in self.members(s) {
+            self.stream_mut(StreamId(member))?.properties.unset(path);
+        }
         Ok(())
     }
 
-    /// Forgets a finished stream and returns its final state (long replays call this to keep
-    /// memory flat; observations of the stream end with it).
+    /// Forgets a finished stream and returns its final state as [`Host::exchange`] gives it
+    /// (long replays call this to keep memory flat; observations of the stream end with it).
     pub fn remove_stream(&mut self, s: StreamId) -> Option<crate::stream::Stream> {
+        let merged = self.exchange(s).filter(|st| st.complete).map(std::borrow::Cow::into_owned)?;
         let state = self.store.data_mut();
-        if state.streams.get(&s.0).is_some_and(|st| st.complete) { state.streams.remove(&s.0) } else { None }
+        for member in merged.chain.as_deref().unwrap_or(&[s.0]) {
+            state.streams.remove(member);
+        }
+        Some(merged)
     }
 
     pub(super) fn stream_mut(&mut self, s: StreamId) -> Result<&mut crate::stream::Stream, Error> {
@@ -192,7 +245,11 @@ impl Host {
         stream.response_headers = Some(headers);
         stream.visible.response_headers = true;
         stream.end_of_stream = eos;
+        stream.body_ended.1 |= eos;
+        stream.headers_end_stream.1 = eos;
         if !stream.created {
+            stream.released.response_headers = true;
+            stream.released.response_body_end |= eos;
             return Ok(Action::Continue);
         }
         stream.continued = (false, false);
@@ -200,13 +257,15 @@ impl Host {
         let stream = self.stream_mut(s)?;
         if action == Action::Continue {
             stream.visible.response_headers = false;
+            stream.released.response_headers = true;
+            stream.released.response_body_end |= eos;
         } else if !stream.continued.1 {
             stream.response_paused = true;
         }
         Ok(action)
     }
 
-    fn body(&mut self, s: StreamId, direction: Direction, chunk: &[u8], eos: bool) -> Result<Action, Error> {
+    pub(super) fn body(&mut self, s: StreamId, direction: Direction, chunk: &[u8], eos: bool) -> Result<Action, Error> {
         self.check_open(s, direction)?;
         let stream = self.stream_mut(s)?;
         let created = stream.created;
@@ -220,6 +279,10 @@ impl Host {
         if direction == Direction::Request {
             *total += chunk.len() as u64;
             stream.request_ended |= eos;
+        }
+        match direction {
+            Direction::Request => stream.body_ended.0 |= eos,
+            Direction::Response => stream.body_ended.1 |= eos,
         }
         if !buffering {
             buffer.clear();
@@ -260,7 +323,8 @@ impl Host {
         Ok(action)
     }
 
-    /// The buffered body goes on (upstream or downstream) and leaves the module's view.
+    /// The buffered body goes on (upstream or downstream) and leaves the module's view; with
+    /// it the body's end, once it arrived.
     fn pass_body(&mut self, s: StreamId, direction: Direction) -> Result<(), Error> {
         let stream = self.stream_mut(s)?;
         match direction {
@@ -268,18 +332,22 @@ impl Host {
                 let data = std::mem::take(&mut stream.request_body);
                 stream.request_body_sent.extend(data);
                 stream.visible.request_body = false;
+                stream.released.request_body = stream.request_body_sent.len();
+                stream.released.request_body_end |= stream.body_ended.0;
             }
             Direction::Response => {
                 let data = std::mem::take(&mut stream.response_body);
                 stream.response_body_bytes += data.len() as u64;
                 stream.response_body_sent.extend(data);
                 stream.visible.response_body = false;
+                stream.released.response_body = stream.response_body_sent.len();
+                stream.released.response_body_end |= stream.body_ended.1;
             }
         }
         Ok(())
     }
 
-    fn trailers(&mut self, s: StreamId, direction: Direction, trailers: Headers) -> Result<Action, Error> {
+    pub(super) fn trailers(&mut self, s: StreamId, direction: Direction, trailers: Headers) -> Result<Action, Error> {
         self.check_open(s, direction)?;
         let n = trailers.len();
         let stream = self.stream_mut(s)?;
@@ -296,6 +364,10 @@ impl Host {
             }
         }
         if !created {
+            match direction {
+                Direction::Request => stream.released.request_trailers = true,
+                Direction::Response => stream.released.response_trailers = true,
+            }
             return Ok(Action::Continue);
         }
         let callback = match direction {
@@ -307,8 +379,14 @@ impl Host {
         let action = Action::from_raw(raw.unwrap_or(0) as u32);
         let stream = self.stream_mut(s)?;
         match (direction, action == Action::Continue) {
-            (Direction::Request, true) => stream.visible.request_trailers = false,
-            (Direction::Response, true) => stream.visible.response_trailers = false,
+            (Direction::Request, true) => {
+                stream.visible.request_trailers = false;
+                stream.released.request_trailers = true;
+            }
+            (Direction::Response, true) => {
+                stream.visible.response_trailers = false;
+                stream.released.response_trailers = true;
+            }
             (Direction::Request, false) => stream.request_paused = !stream.continued.0,
             (Direction::Response, false) => stream.response_paused = !stream.continued.1,
         }
@@ -319,6 +397,7 @@ impl Host {
     /// sends back through the filter chain, so the module's own response callbacks see it.
     pub(super) fn apply_stream_actions(&mut self, id: u32) -> Result<(), Error> {
         let s = StreamId(id);
+        self.mark_chained(id);
         let stream = self.stream_mut(s)?;
         let (continue_request, continue_response) = std::mem::take(&mut stream.pending_continue);
         let now = self.store.data().clock.realtime;
@@ -327,11 +406,24 @@ impl Host {
             stream.released_at_nanos = Some(now);
             stream.request_paused = false;
             stream.continued.0 = true;
+            stream.released.request_headers = true;
+            stream.released.request_trailers |= stream.request_trailers.is_some();
         }
         if continue_response {
             stream.response_paused = false;
             stream.continued.1 = true;
+            stream.released.response_headers |= stream.response_headers.is_some();
+            stream.released.response_trailers |= stream.response_trailers.is_some();
         }
+        // What the filter buffered goes on with the stream.
+        if continue_request && std::mem::take(&mut stream.buffering_request) {
+            self.pass_body(s, Direction::Request)?;
+        }
+        let stream = self.stream_mut(s)?;
+        if continue_response && std::mem::take(&mut stream.buffering_response) {
+            self.pass_body(s, Direction::Response)?;
+        }
+        let stream = self.stream_mut(s)?;
         let Some(reply) = stream.pending_local_reply.take() else { return Ok(()) };
         if stream.local_reply.is_some() || stream.complete {
             return Ok(());
@@ -346,21 +438,30 @@ impl Host {
         let (headers, body) = reply.response(grpc);
         let head = first(&stream.request_headers, ":method") == Some("HEAD");
         let body = if head { Vec::new() } else { body };
-        let close = super::envoy::close_connection(stream.request_ended, grpc);
+        stream.close_connection = super::envoy::close_connection(stream.request_ended, grpc);
         stream.local_reply = Some(reply);
         self.send_response_headers(s, headers, body.is_empty())?;
-        if close {
-            // Downstream only: the filter's callbacks never see it.
-            let stream = self.stream_mut(s)?;
-            stream.response_headers.get_or_insert_with(Vec::new).push(("connection".into(), "close".into()));
-        }
+        self.close_downstream(s)?;
         if !body.is_empty() {
             let stream = self.stream_mut(s)?;
             stream.response_body = body.clone();
             stream.visible.response_body = true;
             stream.end_of_stream = true;
+            stream.body_ended.1 = true;
             self.callback("proxy_on_response_body", id, &[i(id), len(body.len()), i(1)])?;
             self.pass_body(s, Direction::Response)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `connection: close` to the headers that went downstream, when Envoy closes the
+    /// connection after this response and `s` is the filter nearest downstream (downstream
+    /// only: no filter's callbacks see it).
+    pub(super) fn close_downstream(&mut self, s: StreamId) -> Result<(), Error> {
+        let nearest = self.head(s) == s;
+        let stream = self.stream_mut(s)?;
+        if nearest && stream.close_connection && stream.response_headers.is_some() {
+            stream.response_headers.get_or_insert_with(Vec::new).push(("connection".into(), "close".into()));
         }
         Ok(())
     }

@@ -95,7 +95,7 @@ where
     let mut next = exchanges.next().transpose()?;
     // Responses due: (at_ms, sequence number), and the exchanges in flight by sequence number.
     let mut responses: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
-    let mut in_flight: BTreeMap<u64, (X, StreamId)> = BTreeMap::new();
+    let mut in_flight: BTreeMap<u64, (X, StreamId, Vec<u32>)> = BTreeMap::new();
     let mut sequence = 0u64;
     let mut finished = 0usize;
     loop {
@@ -109,18 +109,18 @@ where
         };
         let ended = if take_response {
             let Some(Reverse((at_ms, seq))) = responses.pop() else { break };
-            let Some((x, s)) = in_flight.remove(&seq) else { continue };
+            let Some((x, s, members)) = in_flight.remove(&seq) else { continue };
             let line = x.line();
             let fail = |error: Error| E::from(ReplayError { line, error });
             advance_to(host, base, at_ms).map_err(fail)?;
             if let Some(due) = upstream_due(host, base, s, x.as_ref().response.latency_ms, at_ms) {
                 responses.push(Reverse((due, seq)));
-                in_flight.insert(seq, (x, s));
+                in_flight.insert(seq, (x, s, members));
                 continue;
             }
             let end = response(host, s, x.as_ref()).map_err(fail)?;
             let outcome = finish(host, s, end, at_ms).map_err(fail)?;
-            Some((x, s, outcome))
+            Some((x, members, outcome))
         } else {
             let Some(x) = next.take() else { break };
             let line = x.line();
@@ -128,6 +128,7 @@ where
             let at_ms = x.as_ref().at_ms;
             advance_to(host, base, at_ms).map_err(fail)?;
             let (s, ended) = request(host, x.as_ref()).map_err(fail)?;
+            let members = host.filter_contexts(s);
             let outcome = match ended {
                 Some(end) => Some(finish(host, s, end, at_ms).map_err(fail)?),
                 None => {
@@ -136,9 +137,9 @@ where
                 }
             };
             let step_result = match outcome {
-                Some(outcome) => Some((x, s, outcome)),
+                Some(outcome) => Some((x, members, outcome)),
                 None => {
-                    in_flight.insert(sequence, (x, s));
+                    in_flight.insert(sequence, (x, s, members));
                     None
                 }
             };
@@ -146,12 +147,11 @@ where
             next = exchanges.next().transpose()?;
             step_result
         };
-        let just_ended = ended.as_ref().map(|(x, s, _)| (s.0, x.line()));
+        let just_ended = ended.as_ref().map(|(x, members, _)| (members.clone(), x.line()));
         let lines = |context: u32| {
-            just_ended
-                .filter(|(id, _)| *id == context)
-                .map(|(_, line)| line)
-                .or_else(|| in_flight.values().find(|(_, s)| s.0 == context).map(|(x, _)| x.line()))
+            just_ended.as_ref().filter(|(members, _)| members.contains(&context)).map(|(_, line)| *line).or_else(|| {
+                in_flight.values().find(|(_, _, members)| members.contains(&context)).map(|(x, _, _)| x.line())
+            })
         };
         if ended.is_some() {
             finished += 1;
@@ -167,7 +167,7 @@ where
 /// (what can release it). `None`: the response is due now, or the request is held with nothing
 /// left that could release it (it then ends without a response, as before).
 fn upstream_due(host: &Host, base: u64, s: StreamId, latency_ms: u64, now_ms: u64) -> Option<u64> {
-    let stream = host.stream(s)?;
+    let stream = host.exchange(s)?;
     if stream.local_reply().is_some() || stream.was_reset() {
         return None;
     }
@@ -218,14 +218,14 @@ fn request(host: &mut Host, exchange: &Exchange) -> Result<(StreamId, Option<End
             return Ok((s, Some(end)));
         }
         // While the module holds the headers, Envoy would buffer the body; the harness refuses it.
-        if host.stream(s).is_some_and(|st| st.request_paused()) {
+        if host.exchange(s).is_some_and(|st| st.request_paused()) {
             return Ok((s, None));
         }
         host.request_body(s, chunk, end_of_stream)?;
     }
     if !exchange.trailers.is_empty()
         && ended_early(host, s).is_none()
-        && !host.stream(s).is_some_and(|st| st.request_paused())
+        && !host.exchange(s).is_some_and(|st| st.request_paused())
     {
         let trailers: Vec<(&str, &str)> = exchange.trailers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         host.request_trailers(s, &trailers)?;
@@ -261,7 +261,7 @@ fn response(host: &mut Host, s: StreamId, exchange: &Exchange) -> Result<End, Er
     if let Some(end) = ended_early(host, s) {
         return Ok(end);
     }
-    if host.stream(s).is_some_and(|st| st.request_paused()) {
+    if host.exchange(s).is_some_and(|st| st.request_paused()) {
         return Ok(End::RequestPaused);
     }
     let response = &exchange.response;
@@ -290,7 +290,7 @@ fn response(host: &mut Host, s: StreamId, exchange: &Exchange) -> Result<End, Er
 }
 
 fn ended_early(host: &Host, s: StreamId) -> Option<End> {
-    let stream = host.stream(s)?;
+    let stream = host.exchange(s)?;
     if stream.local_reply().is_some() {
         Some(End::LocalReply)
     } else if stream.was_reset() {

@@ -23,6 +23,7 @@ mod cli_html;
 mod edge_telemetry;
 mod guest;
 mod memory;
+mod plugin_chain;
 mod support;
 mod third_party;
 mod traffic_v2;

@@ -45,6 +45,8 @@ mod envoy_otlp_metrics;
 #[cfg(feature = "e2e")]
 mod envoy_planted_secrets;
 #[cfg(feature = "e2e")]
+mod envoy_plugin_chain;
+#[cfg(feature = "e2e")]
 mod envoy_remote_module;
 #[cfg(feature = "e2e")]
 mod envoy_sidecar;

@@ -1,6 +1,6 @@
 //! `send_grpc_response` in Envoy 1.40 and in the harness (issue #18): the proxy-wasm Rust SDK's
 //! `grpc_auth_random.wasm` (`../shared/third-party/`) asks cluster `grpcbin`
-//! (`grpcbin.GRPCBin/RandomError`, here `tests/tools/grpcbin_local_reply_upstream.py` answering statuses we
+//! (`grpcbin.GRPCBin/RandomError`, here `tests/tools/grpcbin_upstream.py` answering statuses we
 //! choose) and, on an odd status, answers the gRPC request with `send_grpc_response(Aborted,
 //! "Aborted by Proxy-Wasm!")`. The response's headers and body, read with curl over h2c, are
 //! compared with what the harness sends for the same exchange.
@@ -30,6 +30,19 @@ fn bootstrap(listener: u16, admin: u16, module: impl AsRef<Path>, clusters: Vec<
 /// The app and `grpcbin`, both the gRPC upstream on `port`.
 fn grpc_clusters(port: u16) -> Vec<Cluster> {
     vec![Cluster::http2("app", port), Cluster::http2("grpcbin", port)]
+}
+
+/// `tests/tools/grpcbin_upstream.py` answering `RandomError` with `statuses` (comma-separated),
+/// and its port.
+fn grpcbin(dir: &TempDir, statuses: &str) -> (Process, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(paths::receivers_python());
+    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_upstream.py")).arg(port.to_string()).arg(statuses);
+    let out = dir.0.join("grpcbin_upstream.out");
+    let process =
+        Process::start("grpcbin_upstream.py", cmd, &out, &[Ready::Line("listening on")], Duration::from_secs(30))
+            .unwrap();
+    (process, port)
 }
 
 /// A unary gRPC request (one empty message) over h2c with curl: the response's header lines
@@ -67,19 +80,7 @@ fn comparable(headers: &[(String, String)]) -> Vec<(String, String)> {
 #[test]
 fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     let dir = TempDir::new("grpc-local-reply");
-    let grpc_port = free_port();
-    let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py"))
-        .arg(grpc_port.to_string())
-        .arg("3,0");
-    let _upstream = Process::start(
-        "grpcbin_local_reply_upstream.py",
-        cmd,
-        &dir.0.join("grpcbin_upstream.out"),
-        &[Ready::Line("listening on")],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (_upstream, grpc_port) = grpcbin(&dir, "3,0");
     let (listener, admin) = (free_port(), free_port());
     let _envoy =
         Envoy::start_text(&bootstrap(listener, admin, module_path(), grpc_clusters(grpc_port)), listener, admin, 1);
@@ -107,7 +108,7 @@ fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     let module = Module::from_file(module_path()).unwrap();
     let script = Script::parse(
         r#"{"rules": [{"cluster": "grpcbin", "grpc_service": "grpcbin.GRPCBin", "grpc_method": "RandomError",
-            "answers": [{"grpc_status": 3, "grpc_message": "scripted"}, {"grpc_status": 0}]}]}"#,
+            "answers": [{"grpc_status": 3, "grpc_message": "scripted status 3"}, {"grpc_status": 0}]}]}"#,
     )
     .unwrap();
     let mut host = Host::builder(&module).callouts(script).build().unwrap();
@@ -168,17 +169,7 @@ fn a_grpc_call_that_reaches_its_timeout_closes_the_same_in_envoy_and_in_the_harn
     let wasm = host_harness::wasm_binary(std::path::Path::new("guest.wat"), TIMEOUT_GUEST.as_bytes().to_vec()).unwrap();
     let module_file = dir.0.join("timeout_guest.wasm");
     std::fs::write(&module_file, &wasm).unwrap();
-    let grpc_port = free_port();
-    let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py")).arg(grpc_port.to_string()).arg("0");
-    let _upstream = Process::start(
-        "grpcbin_local_reply_upstream.py",
-        cmd,
-        &dir.0.join("grpcbin_upstream.out"),
-        &[Ready::Line("listening on")],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (_upstream, grpc_port) = grpcbin(&dir, "0");
     let (listener, admin) = (free_port(), free_port());
     let _envoy =
         Envoy::start_text(&bootstrap(listener, admin, &module_file, grpc_clusters(grpc_port)), listener, admin, 1);
@@ -264,19 +255,7 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
         host_harness::wasm_binary(std::path::Path::new("guest.wat"), CALLBACKS_GUEST.as_bytes().to_vec()).unwrap();
     let module_file = dir.0.join("callbacks_guest.wasm");
     std::fs::write(&module_file, &wasm).unwrap();
-    let grpc_port = free_port();
-    let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py"))
-        .arg(grpc_port.to_string())
-        .arg("0,3");
-    let _upstream = Process::start(
-        "grpcbin_local_reply_upstream.py",
-        cmd,
-        &dir.0.join("grpcbin_upstream.out"),
-        &[Ready::Line("listening on")],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (_upstream, grpc_port) = grpcbin(&dir, "0,3");
     let (listener, admin) = (free_port(), free_port());
     let envoy =
         Envoy::start_text(&bootstrap(listener, admin, &module_file, grpc_clusters(grpc_port)), listener, admin, 1);
@@ -300,7 +279,7 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
     let module = Module::new(&wasm).unwrap();
     let script = Script::parse(
         r#"{"rules": [{"cluster": "grpcbin", "answers": [{"grpc_status": 0, "initial_metadata": {"a": "b"}},
-            {"grpc_status": 3, "grpc_message": "scripted", "message": "ignored"}]}]}"#,
+            {"grpc_status": 3, "grpc_message": "scripted status 3", "message": "ignored"}]}]}"#,
     )
     .unwrap();
     let mut host = Host::builder(&module).callouts(script).build().unwrap();

@@ -3,7 +3,8 @@
 //! The shipped configs listen on fixed, documented ports (listener 10000, admin 9901, app
 //! upstream 8080, collector 4318) and load the module from its release build path. A test
 //! renders a config with free loopback ports and the module path, starts Envoy, waits until the
-//! admin endpoint reports LIVE, and kills it when the handle is dropped.
+//! admin endpoint reports LIVE, and kills it when the handle is dropped. A test that runs a
+//! module outside the shipped configs builds its bootstrap with [`bootstrap`].
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use std::time::Duration;
 use meshlens_tests_process::{Process, Ready};
 
 use crate::{http, paths};
+
+pub mod bootstrap;
 
 /// A running Envoy; killed and reaped when dropped.
 pub struct Envoy {

@@ -1,13 +1,20 @@
-"""A stand-in for grpcbin in the third-party conformance suite (tests/tests/all/third_party.rs).
+"""A stand-in for grpcbin on 127.0.0.1, the gRPC upstream of the third-party conformance suite
+(tests/tests/all/third_party.rs) and of the gRPC local-reply tests
+(tests/tests/all/envoy_grpc_local_reply.rs).
 
-Serves `grpcbin.GRPCBin/RandomError`, the call the proxy-wasm Rust SDK's `grpc_auth_random`
-example makes, with a generic handler and identity (de)serializers (messages are raw bytes).
-Instead of a random status it answers the statuses given on the command line, in order, one per
-call, then again from the first: 0 (OK) answers an empty message, -1 answers one 1.5 s late
-(past the caller's deadline), any other code fails the call with that status. The test scripts the same statuses into the harness, so both hosts see the
-same answers in the same order.
+- `grpcbin.GRPCBin/RandomError` (unary), the call the proxy-wasm Rust SDK's `grpc_auth_random`
+  example makes: instead of a random status it answers the statuses given on the command line,
+  in order, one per call, then again from the first. 0 (OK) answers an empty message, -1 answers
+  one 1.5 s late (past the caller's deadline), any other code fails the call with that status and
+  the message `scripted status <code>`. The tests script the same answers into the harness, so
+  both hosts see the same answers in the same order.
+- `grpcbin.GRPCBin/Slow` (unary): an empty message after 3 s (for a caller's timeout).
+- `meshlens.test.App/Call` (unary): an empty message, OK (the upstream of a route).
 
-Usage: grpcbin_upstream.py PORT STATUS[,STATUS...]. Prints `listening on PORT` once it serves.
+Messages are raw bytes (generic handlers, identity (de)serializers, no generated code).
+
+Usage: grpcbin_upstream.py PORT STATUS[,STATUS...]. Prints `listening on PORT` once it serves,
+then one line per `RandomError` call.
 """
 
 import itertools
@@ -21,13 +28,15 @@ import grpc
 
 def main():
     port = int(sys.argv[1])
-    statuses = itertools.cycle(int(s) for s in sys.argv[2].split(","))
+    statuses = itertools.cycle([int(s) for s in sys.argv[2].split(",")])
+    calls = itertools.count()
     lock = threading.Lock()
     codes = {code.value[0]: code for code in grpc.StatusCode}
 
     def random_error(request, context):
         with lock:
-            status = next(statuses)
+            n, status = next(calls), next(statuses)
+        print(f"RandomError {n}: {status}", flush=True)
         if status == -1:
             time.sleep(1.5)
             return b""
@@ -35,9 +44,25 @@ def main():
             return b""
         context.abort(codes[status], f"scripted status {status}")
 
-    handlers = {"RandomError": grpc.unary_unary_rpc_method_handler(random_error)}
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("grpcbin.GRPCBin", handlers),))
+    def slow(request, context):
+        time.sleep(3)
+        return b""
+
+    def call(request, context):
+        return b""
+
+    grpcbin = {
+        "RandomError": grpc.unary_unary_rpc_method_handler(random_error),
+        "Slow": grpc.unary_unary_rpc_method_handler(slow),
+    }
+    app = {"Call": grpc.unary_unary_rpc_method_handler(call)}
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler("grpcbin.GRPCBin", grpcbin),
+            grpc.method_handlers_generic_handler("meshlens.test.App", app),
+        )
+    )
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     print(f"listening on {port}", flush=True)

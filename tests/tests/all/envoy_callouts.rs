@@ -6,6 +6,7 @@
 //! The harness does the same.
 
 use host_harness::{FailurePolicy, Host, Module, Script};
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, free_port};
 use meshlens_tests::http::{self, Reply, Server};
 use meshlens_tests::paths;
@@ -16,51 +17,15 @@ fn module_path() -> String {
     path.display().to_string()
 }
 
+/// The module as the one HTTP filter, the app, and `httpbin` with no endpoint.
 fn bootstrap(listener: u16, admin: u16, app: u16) -> String {
-    let module = module_path();
-    format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
-static_resources:
-  listeners:
-    - name: edge
-      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: edge
-                route_config:
-                  name: edge
-                  virtual_hosts:
-                    - name: app
-                      domains: ["*"]
-                      routes: [{{ match: {{ prefix: "/" }}, route: {{ cluster: app }} }}]
-                http_filters:
-                  - name: envoy.filters.http.wasm
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                      config:
-                        vm_config:
-                          runtime: envoy.wasm.runtime.v8
-                          code: {{ local: {{ filename: {module} }} }}
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-    - name: app
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: app
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {app} }} }} }} }}] }}]
-    - name: httpbin
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment: {{ cluster_name: httpbin, endpoints: [] }}
-"#
-    )
+    Bootstrap {
+        admin,
+        listener: Some(Listener::to_app(listener, vec![HttpFilter::Wasm(Wasm::new(module_path()))])),
+        clusters: vec![Cluster::http1("app", app), Cluster::no_endpoint("httpbin")],
+        ..Bootstrap::default()
+    }
+    .yaml()
 }
 
 #[test]

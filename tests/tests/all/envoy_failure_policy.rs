@@ -6,56 +6,22 @@
 
 use std::time::{Duration, Instant};
 
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, FailurePolicy, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, free_port};
 use meshlens_tests::http::{self, Reply, Server};
 
 const HEADER: &str = "x-trap-probe";
 
-fn bootstrap(policy: &str, listener: u16, admin: u16, app: u16) -> String {
-    let module = meshlens_tests_guests::TRAP_PROBE;
-    format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
-static_resources:
-  listeners:
-    - name: edge
-      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: edge
-                route_config:
-                  name: edge
-                  virtual_hosts:
-                    - name: app
-                      domains: ["*"]
-                      routes: [{{ match: {{ prefix: "/" }}, route: {{ cluster: app }} }}]
-                http_filters:
-                  - name: envoy.filters.http.wasm
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                      config:
-                        name: trap_probe
-                        root_id: trap_probe
-                        failure_policy: {policy}
-                        vm_config:
-                          vm_id: trap_probe
-                          runtime: envoy.wasm.runtime.v8
-                          code: {{ local: {{ filename: {module} }} }}
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-    - name: app
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: app
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {app} }} }} }} }}] }}]
-"#
-    )
+/// `trap-probe` as the one HTTP filter (plugin, root and VM `trap_probe`) under `policy`, and the app.
+fn bootstrap(policy: FailurePolicy, listener: u16, admin: u16, app: u16) -> String {
+    let wasm = Wasm { failure_policy: Some(policy), ..Wasm::named(meshlens_tests_guests::TRAP_PROBE, "trap_probe") };
+    Bootstrap {
+        admin,
+        listener: Some(Listener::to_app(listener, vec![HttpFilter::Wasm(wasm)])),
+        clusters: vec![Cluster::http1("app", app)],
+        ..Bootstrap::default()
+    }
+    .yaml()
 }
 
 /// What one policy did: the trapping request's status, then (status, header present) of each
@@ -77,7 +43,7 @@ fn get(envoy: &Envoy, headers: &[(&str, &str)]) -> (u16, bool) {
 
 /// One trapping request, then up to `after` plain requests 100 ms apart (FAIL_RELOAD reloads the
 /// VM after a backoff, 1 s by default: the later requests see whether the filter comes back).
-fn measure(policy: &str, after: usize) -> Outcome {
+fn measure(policy: FailurePolicy, after: usize) -> Outcome {
     let app = Server::start(|_| Reply::text(200, "ok"));
     let (listener, admin) = (free_port(), free_port());
     let envoy = Envoy::start_text(&bootstrap(policy, listener, admin, app.port()), listener, admin, 1);
@@ -108,14 +74,14 @@ fn measure(policy: &str, after: usize) -> Outcome {
         reload_success: envoy.metric("envoy_wasm_trap_probe_vm_reload_success"),
         reload_backoff: envoy.metric("envoy_wasm_trap_probe_vm_reload_backoff"),
     };
-    eprintln!("{}: {outcome:?}", policy.lines().next().unwrap_or(policy));
-    assert_eq!(outcome.before, (200, true), "{policy}: the filter did not run before the trap");
+    eprintln!("{policy:?}: {outcome:?}");
+    assert_eq!(outcome.before, (200, true), "{policy:?}: the filter did not run before the trap");
     // Under every policy the request that trapped is answered 503 by Envoy (empty body).
-    assert_eq!(outcome.trapping, 503, "{policy}: {outcome:?}");
-    assert!(outcome.log.iter().any(|l| l.contains(TRAPPED)), "{policy}: the trap is not in Envoy's log: {outcome:?}");
+    assert_eq!(outcome.trapping, 503, "{policy:?}: {outcome:?}");
+    assert!(outcome.log.iter().any(|l| l.contains(TRAPPED)), "{policy:?}: the trap is not in Envoy's log: {outcome:?}");
     // A trap at run time logs no "configured to fail closed" line (a plugin that fails to load
     // does, whatever the policy: envoy_lds).
-    assert!(!outcome.log.iter().any(|l| l.contains("fail closed")), "{policy}: {outcome:?}");
+    assert!(!outcome.log.iter().any(|l| l.contains("fail closed")), "{policy:?}: {outcome:?}");
     outcome
 }
 
@@ -123,17 +89,17 @@ fn measure(policy: &str, after: usize) -> Outcome {
 const TRAPPED: &str = "Function: proxy_on_request_headers failed: Uncaught RuntimeError: unreachable";
 
 /// FAIL_RELOAD's later requests: 503 while the reload backs off, then the filter back for good.
-fn assert_reloads(policy: &str, o: &Outcome) {
+fn assert_reloads(policy: FailurePolicy, o: &Outcome) {
     let refused = o.after.iter().take_while(|r| **r == (503, false)).count();
-    assert!(refused < o.after.len(), "{policy}: the filter never came back: {o:?}");
-    assert!(o.after[refused..].iter().all(|r| *r == (200, true)), "{policy}: {o:?}");
-    assert_eq!(o.reload_success, 1, "{policy}: {o:?}");
-    assert_eq!(o.reload_backoff, refused as u64, "{policy}: each refused request counts a backoff: {o:?}");
+    assert!(refused < o.after.len(), "{policy:?}: the filter never came back: {o:?}");
+    assert!(o.after[refused..].iter().all(|r| *r == (200, true)), "{policy:?}: {o:?}");
+    assert_eq!(o.reload_success, 1, "{policy:?}: {o:?}");
+    assert_eq!(o.reload_backoff, refused as u64, "{policy:?}: each refused request counts a backoff: {o:?}");
 }
 
 #[test]
 fn fail_open_passes_later_requests_without_the_filter() {
-    let o = measure("FAIL_OPEN", 10);
+    let o = measure(FailurePolicy::FailOpen, 10);
     // The filter is gone on that worker until its VM is created again (a config change, a
     // restart): requests pass, untouched, and nothing counts the loss.
     assert!(o.after.iter().all(|r| *r == (200, false)), "{o:?}");
@@ -142,15 +108,16 @@ fn fail_open_passes_later_requests_without_the_filter() {
 
 #[test]
 fn fail_closed_answers_every_later_request_503() {
-    let o = measure("FAIL_CLOSED", 10);
+    let o = measure(FailurePolicy::FailClosed, 10);
     assert!(o.after.iter().all(|r| *r == (503, false)), "{o:?}");
 }
 
 #[test]
 fn fail_reload_refuses_requests_during_the_backoff_then_restores_the_filter() {
     // Default backoff (1 s): at 100 ms apart, about ten requests are refused first.
-    assert_reloads("FAIL_RELOAD", &measure("FAIL_RELOAD", 30));
+    let default = FailurePolicy::FailReload { backoff: None };
+    assert_reloads(default, &measure(default, 30));
     // A 10 ms backoff: the next request finds the filter reloaded.
-    let short = "FAIL_RELOAD\n                        reload_config: { backoff: { base_interval: 0.01s, max_interval: 0.01s } }";
-    assert_reloads("FAIL_RELOAD (10 ms backoff)", &measure(short, 5));
+    let short = FailurePolicy::FailReload { backoff: Some(Duration::from_millis(10)) };
+    assert_reloads(short, &measure(short, 5));
 }

@@ -1,14 +1,16 @@
 //! `send_grpc_response` in Envoy 1.40 and in the harness (issue #18): the proxy-wasm Rust SDK's
 //! `grpc_auth_random.wasm` (`../shared/third-party/`) asks cluster `grpcbin`
-//! (`grpcbin.GRPCBin/RandomError`, here `tests/tools/grpcbin_local_reply_upstream.py` answering statuses we
+//! (`grpcbin.GRPCBin/RandomError`, here `tests/tools/grpcbin_upstream.py` answering statuses we
 //! choose) and, on an odd status, answers the gRPC request with `send_grpc_response(Aborted,
 //! "Aborted by Proxy-Wasm!")`. The response's headers and body, read with curl over h2c, are
 //! compared with what the harness sends for the same exchange.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use host_harness::{Host, Module, Script};
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, TempDir, free_port};
 use meshlens_tests::paths;
 use meshlens_tests_process::{Process, Ready, output_within};
@@ -19,59 +21,28 @@ fn module_path() -> String {
     path.display().to_string()
 }
 
-fn bootstrap(listener: u16, admin: u16, grpc: u16) -> String {
-    let module = module_path();
-    let cluster = |name: &str| {
-        format!(
-            r#"    - name: {name}
-      type: STATIC
-      connect_timeout: 1s
-      typed_extension_protocol_options:
-        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-          explicit_http_config: {{ http2_protocol_options: {{}} }}
-      load_assignment:
-        cluster_name: {name}
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {grpc} }} }} }} }}] }}]
-"#
-        )
-    };
-    format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
-static_resources:
-  listeners:
-    - name: edge
-      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: edge
-                codec_type: AUTO
-                route_config:
-                  name: edge
-                  virtual_hosts:
-                    - name: app
-                      domains: ["*"]
-                      routes: [{{ match: {{ prefix: "/" }}, route: {{ cluster: app }} }}]
-                http_filters:
-                  - name: envoy.filters.http.wasm
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                      config:
-                        vm_config:
-                          runtime: envoy.wasm.runtime.v8
-                          code: {{ local: {{ filename: {module} }} }}
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{}{}"#,
-        cluster("app"),
-        cluster("grpcbin")
-    )
+/// `module` as the one HTTP filter, and `clusters`.
+fn bootstrap(listener: u16, admin: u16, module: impl AsRef<Path>, clusters: Vec<Cluster>) -> String {
+    let listener = Listener::to_app(listener, vec![HttpFilter::Wasm(Wasm::new(module))]);
+    Bootstrap { admin, listener: Some(listener), clusters, ..Bootstrap::default() }.yaml()
+}
+
+/// The app and `grpcbin`, both the gRPC upstream on `port`.
+fn grpc_clusters(port: u16) -> Vec<Cluster> {
+    vec![Cluster::http2("app", port), Cluster::http2("grpcbin", port)]
+}
+
+/// `tests/tools/grpcbin_upstream.py` answering `RandomError` with `statuses` (comma-separated),
+/// and its port.
+fn grpcbin(dir: &TempDir, statuses: &str) -> (Process, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(paths::receivers_python());
+    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_upstream.py")).arg(port.to_string()).arg(statuses);
+    let out = dir.0.join("grpcbin_upstream.out");
+    let process =
+        Process::start("grpcbin_upstream.py", cmd, &out, &[Ready::Line("listening on")], Duration::from_secs(30))
+            .unwrap();
+    (process, port)
 }
 
 /// A unary gRPC request (one empty message) over h2c with curl: the response's header lines
@@ -109,21 +80,10 @@ fn comparable(headers: &[(String, String)]) -> Vec<(String, String)> {
 #[test]
 fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     let dir = TempDir::new("grpc-local-reply");
-    let grpc_port = free_port();
-    let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py"))
-        .arg(grpc_port.to_string())
-        .arg("3,0");
-    let _upstream = Process::start(
-        "grpcbin_local_reply_upstream.py",
-        cmd,
-        &dir.0.join("grpcbin_upstream.out"),
-        &[Ready::Line("listening on")],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (_upstream, grpc_port) = grpcbin(&dir, "3,0");
     let (listener, admin) = (free_port(), free_port());
-    let _envoy = Envoy::start_text(&bootstrap(listener, admin, grpc_port), listener, admin, 1);
+    let _envoy =
+        Envoy::start_text(&bootstrap(listener, admin, module_path(), grpc_clusters(grpc_port)), listener, admin, 1);
     let (aborted, aborted_body) = curl_grpc(listener, &dir.0);
     let (granted, _) = curl_grpc(listener, &dir.0);
     eprintln!("Envoy, status 3: {aborted:?}, {aborted_body} body bytes\nEnvoy, status 0: {granted:?}");
@@ -148,7 +108,7 @@ fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     let module = Module::from_file(module_path()).unwrap();
     let script = Script::parse(
         r#"{"rules": [{"cluster": "grpcbin", "grpc_service": "grpcbin.GRPCBin", "grpc_method": "RandomError",
-            "answers": [{"grpc_status": 3, "grpc_message": "scripted"}, {"grpc_status": 0}]}]}"#,
+            "answers": [{"grpc_status": 3, "grpc_message": "scripted status 3"}, {"grpc_status": 0}]}]}"#,
     )
     .unwrap();
     let mut host = Host::builder(&module).callouts(script).build().unwrap();
@@ -203,29 +163,16 @@ const TIMEOUT_GUEST: &str = r#"(module
   (data (i32.const 1060) "Slow")
   (data (i32.const 1150) "\01\00\00\00\13\00\00\00\02\00\00\00x-grpc-close-status\00??\00"))"#;
 
-fn timeout_bootstrap(listener: u16, admin: u16, grpc: u16, module: &std::path::Path) -> String {
-    bootstrap(listener, admin, grpc).replace(&module_path(), &module.display().to_string())
-}
-
 #[test]
 fn a_grpc_call_that_reaches_its_timeout_closes_the_same_in_envoy_and_in_the_harness() {
     let dir = TempDir::new("grpc-timeout");
     let wasm = host_harness::wasm_binary(std::path::Path::new("guest.wat"), TIMEOUT_GUEST.as_bytes().to_vec()).unwrap();
     let module_file = dir.0.join("timeout_guest.wasm");
     std::fs::write(&module_file, &wasm).unwrap();
-    let grpc_port = free_port();
-    let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py")).arg(grpc_port.to_string()).arg("0");
-    let _upstream = Process::start(
-        "grpcbin_local_reply_upstream.py",
-        cmd,
-        &dir.0.join("grpcbin_upstream.out"),
-        &[Ready::Line("listening on")],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (_upstream, grpc_port) = grpcbin(&dir, "0");
     let (listener, admin) = (free_port(), free_port());
-    let _envoy = Envoy::start_text(&timeout_bootstrap(listener, admin, grpc_port, &module_file), listener, admin, 1);
+    let _envoy =
+        Envoy::start_text(&bootstrap(listener, admin, &module_file, grpc_clusters(grpc_port)), listener, admin, 1);
     let started = std::time::Instant::now();
     let out = output_within(
         {
@@ -308,21 +255,10 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
         host_harness::wasm_binary(std::path::Path::new("guest.wat"), CALLBACKS_GUEST.as_bytes().to_vec()).unwrap();
     let module_file = dir.0.join("callbacks_guest.wasm");
     std::fs::write(&module_file, &wasm).unwrap();
-    let grpc_port = free_port();
-    let mut cmd = Command::new(paths::receivers_python());
-    cmd.arg(paths::repo_root().join("tests/tools/grpcbin_local_reply_upstream.py"))
-        .arg(grpc_port.to_string())
-        .arg("0,3");
-    let _upstream = Process::start(
-        "grpcbin_local_reply_upstream.py",
-        cmd,
-        &dir.0.join("grpcbin_upstream.out"),
-        &[Ready::Line("listening on")],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (_upstream, grpc_port) = grpcbin(&dir, "0,3");
     let (listener, admin) = (free_port(), free_port());
-    let envoy = Envoy::start_text(&timeout_bootstrap(listener, admin, grpc_port, &module_file), listener, admin, 1);
+    let envoy =
+        Envoy::start_text(&bootstrap(listener, admin, &module_file, grpc_clusters(grpc_port)), listener, admin, 1);
     let get = || {
         let mut curl = Command::new("curl");
         curl.args(["-sS", "--max-time", "5", "-D", "-", "-o", "/dev/null", &format!("http://127.0.0.1:{listener}/")]);
@@ -343,7 +279,7 @@ fn the_grpc_callbacks_of_a_unary_answer_are_the_same_in_envoy_and_in_the_harness
     let module = Module::new(&wasm).unwrap();
     let script = Script::parse(
         r#"{"rules": [{"cluster": "grpcbin", "answers": [{"grpc_status": 0, "initial_metadata": {"a": "b"}},
-            {"grpc_status": 3, "grpc_message": "scripted", "message": "ignored"}]}]}"#,
+            {"grpc_status": 3, "grpc_message": "scripted status 3", "message": "ignored"}]}]}"#,
     )
     .unwrap();
     let mut host = Host::builder(&module).callouts(script).build().unwrap();
@@ -365,13 +301,10 @@ fn a_grpc_call_to_a_cluster_with_no_endpoint_fails_the_same_in_envoy_and_in_the_
     std::fs::write(&module_file, &wasm).unwrap();
     let app = meshlens_tests::http::Server::start(|_| meshlens_tests::http::Reply::text(200, "ok"));
     let (listener, admin) = (free_port(), free_port());
-    // `grpcbin` keeps its name and loses its endpoints; `app` is a plain HTTP upstream.
-    let text = timeout_bootstrap(listener, admin, app.port(), &module_file);
-    let grpcbin = text.find("    - name: grpcbin").unwrap();
-    let text = format!(
-        "{}    - name: grpcbin\n      type: STATIC\n      connect_timeout: 1s\n      load_assignment: {{ cluster_name: grpcbin, endpoints: [] }}\n",
-        &text[..grpcbin]
-    );
+    // `grpcbin` keeps its name and loses its endpoints; `app` points at a plain HTTP server the
+    // request never reaches (the guest answers it).
+    let clusters = vec![Cluster::http2("app", app.port()), Cluster::no_endpoint("grpcbin")];
+    let text = bootstrap(listener, admin, &module_file, clusters);
     let _envoy = Envoy::start_text(&text, listener, admin, 1);
     let mut curl = Command::new("curl");
     curl.args(["-sS", "--max-time", "5", "-D", "-", "-o", "/dev/null", &format!("http://127.0.0.1:{listener}/")]);

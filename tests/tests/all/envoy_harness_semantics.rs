@@ -23,8 +23,10 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use host_harness::{Host, Module, traffic};
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, free_port};
 use meshlens_tests::paths;
+use serde_json::json;
 
 /// One exchange: the raw request the client sends, and the same exchange as a traffic line.
 struct Case {
@@ -80,50 +82,29 @@ const CASES: [Case; 8] = [
     },
 ];
 
-fn bootstrap(listener: u16, admin: u16, app: u16) -> String {
-    let module = meshlens_tests_guests::SDK_PROBE_WASIP1;
-    format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
-static_resources:
-  listeners:
-    - name: edge
-      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: edge
-                use_remote_address: true
-                xff_num_trusted_hops: 0
-                route_config:
-                  name: edge
-                  virtual_hosts:
-                    - name: app
-                      domains: ["*"]
-                      routes: [{{ match: {{ prefix: "/" }}, route: {{ cluster: app }} }}]
-                http_filters:
-                  - name: envoy.filters.http.wasm
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                      config:
-                        name: probe
-                        vm_config:
-                          runtime: envoy.wasm.runtime.v8
-                          code: {{ local: {{ filename: {module} }} }}
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-    - name: app
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: app
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {app} }} }} }} }}] }}]
-"#
-    )
+/// `filters` then `wasm` as the HTTP filters, on a listener that uses the remote address (as
+/// `edge-gateway.yaml` does), and the app.
+fn bootstrap(listener: u16, admin: u16, app: u16, filters: Vec<HttpFilter>, wasm: Wasm) -> String {
+    let filters = filters.into_iter().chain([HttpFilter::Wasm(wasm)]).collect();
+    let listener = Listener { use_remote_address: true, ..Listener::to_app(listener, filters) };
+    Bootstrap { admin, listener: Some(listener), clusters: vec![Cluster::http1("app", app)], ..Bootstrap::default() }
+        .yaml()
+}
+
+/// The SDK probe, plugin name `probe`.
+fn probe() -> Wasm {
+    Wasm { name: Some(String::from("probe")), ..Wasm::new(meshlens_tests_guests::SDK_PROBE_WASIP1) }
+}
+
+/// A `set_metadata` filter setting these namespaces' dynamic metadata.
+fn set_metadata(namespaces: serde_json::Value) -> HttpFilter {
+    HttpFilter::Other {
+        name: String::from("envoy.filters.http.set_metadata"),
+        typed_config: json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config",
+            "metadata": namespaces,
+        }),
+    }
 }
 
 /// The upstream: answers by path, bodies with `content-length` or chunked, HEAD without a body;
@@ -261,7 +242,7 @@ fn normalize(lines: &[String]) -> Vec<String> {
 fn envoy_and_the_harness_with_envoy_defaults_make_the_same_callbacks() {
     let app = upstream();
     let (listener, admin) = (free_port(), free_port());
-    let envoy = Envoy::start_text(&bootstrap(listener, admin, app), listener, admin, 1);
+    let envoy = Envoy::start_text(&bootstrap(listener, admin, app, Vec::new(), probe()), listener, admin, 1);
     let responses: Vec<String> = CASES.iter().map(|c| send(envoy.listener, c.raw, c.split)).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     let envoy_streams = loop {
@@ -374,15 +355,11 @@ fn dynamic_metadata_reads_the_same_in_envoy_and_from_a_traffic_file() {
     assert!(module.is_file(), "{} is missing (set MESHLENS_SHARED)", module.display());
     let app = upstream();
     let (listener, admin) = (free_port(), free_port());
-    let config = bootstrap(listener, admin, app)
-        .replace(meshlens_tests_guests::SDK_PROBE_WASIP1, &module.display().to_string())
-        .replace(
-            "                http_filters:\n",
-            "                http_filters:\n                  - name: envoy.filters.http.set_metadata\n                    typed_config:\n                      \"@type\": type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config\n                      metadata:\n                        - metadata_namespace: envoy.filters.http.lua\n                          value: {{ uppercased-custom-metadata: HELLO }}\n"
-                .replace("{{", "{")
-                .replace("}}", "}")
-                .as_str(),
-        );
+    let metadata = set_metadata(json!([{
+        "metadata_namespace": "envoy.filters.http.lua",
+        "value": { "uppercased-custom-metadata": "HELLO" },
+    }]));
+    let config = bootstrap(listener, admin, app, vec![metadata], Wasm { module: module.clone(), ..probe() });
     let envoy = Envoy::start_text(&config, listener, admin, 1);
     let response = send(envoy.listener, b"GET /a HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n", None);
     let lower = response.to_ascii_lowercase();
@@ -409,29 +386,23 @@ fn properties_from_a_traffic_file_encode_as_envoys() {
                          metadata.filter_metadata.[probe.one], filter_state.[my.key]";
     let app = upstream();
     let (listener, admin) = (free_port(), free_port());
-    let filters = r#"                http_filters:
-                  - name: envoy.filters.http.set_metadata
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config
-                      metadata:
-                        - metadata_namespace: probe.ns
-                          value: { s: x, n: 3, b: true }
-                        - metadata_namespace: probe.one
-                          value: { k: v }
-                  - name: envoy.filters.http.set_filter_state
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config
-                      on_request_headers:
-                        - object_key: my.key
-                          factory_key: envoy.string
-                          format_string: { text_format_source: { inline_string: "raw" } }
-"#;
-    let config = bootstrap(listener, admin, app).replace("                http_filters:\n", filters).replace(
-        "                        name: probe\n",
-        &format!(
-            "                        name: probe\n                        configuration:\n                          \"@type\": type.googleapis.com/google.protobuf.StringValue\n                          value: \"properties: {PATHS}\"\n"
-        ),
-    );
+    let metadata = set_metadata(json!([
+        { "metadata_namespace": "probe.ns", "value": { "s": "x", "n": 3, "b": true } },
+        { "metadata_namespace": "probe.one", "value": { "k": "v" } },
+    ]));
+    let filter_state = HttpFilter::Other {
+        name: String::from("envoy.filters.http.set_filter_state"),
+        typed_config: json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+            "on_request_headers": [{
+                "object_key": "my.key",
+                "factory_key": "envoy.string",
+                "format_string": { "text_format_source": { "inline_string": "raw" } },
+            }],
+        }),
+    };
+    let wasm = Wasm { configuration: Some(format!("properties: {PATHS}")), ..probe() };
+    let config = bootstrap(listener, admin, app, vec![metadata, filter_state], wasm);
     let envoy = Envoy::start_text(&config, listener, admin, 1);
     send(envoy.listener, b"GET /cl HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n", None);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, FailurePolicy, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, TempDir, free_port, write_atomically};
 use meshlens_tests::http::{self, Reply, Server};
 use meshlens_tests::otlp::Receiver;
@@ -19,77 +20,24 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// The bootstrap: admin, the app and collector clusters, listeners from `lds`.
 fn bootstrap(admin: u16, app: u16, collector: u16, lds: &Path) -> String {
-    let dir = lds.parent().unwrap().display();
-    let lds = lds.display();
-    format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
-node: {{ id: meshlens-lds, cluster: meshlens-lds }}
-dynamic_resources:
-  lds_config:
-    resource_api_version: V3
-    path_config_source:
-      path: {lds}
-      watched_directory: {{ path: {dir} }}
-static_resources:
-  clusters:
-    - name: app
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: app
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {app} }} }} }} }}] }}]
-    - name: otel_collector
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: otel_collector
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {collector} }} }} }} }}] }}]
-"#
-    )
+    Bootstrap {
+        admin,
+        lds: Some(lds.to_path_buf()),
+        clusters: vec![Cluster::http1("app", app), Cluster::http1("otel_collector", collector)],
+        ..Bootstrap::default()
+    }
+    .yaml()
 }
 
-/// The LDS file: one listener on `port` running `module` with plugin configuration `plugin`.
+/// The LDS file: one listener on `port` running `module` (FAIL_OPEN) with plugin configuration
+/// `plugin`.
 fn listeners(port: u16, module: &Path, plugin: &str) -> String {
-    let plugin = serde_json::to_string(plugin).unwrap();
-    let module = module.display();
-    format!(
-        r#"resources:
-  - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-    name: edge
-    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}
-    filter_chains:
-      - filters:
-          - name: envoy.filters.network.http_connection_manager
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-              stat_prefix: edge
-              route_config:
-                name: edge
-                virtual_hosts:
-                  - name: app
-                    domains: ["*"]
-                    routes: [{{ match: {{ prefix: "/" }}, route: {{ cluster: app }} }}]
-              http_filters:
-                - name: envoy.filters.http.wasm
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                    config:
-                      name: meshlens
-                      root_id: meshlens
-                      failure_policy: FAIL_OPEN
-                      vm_config:
-                        vm_id: meshlens
-                        runtime: envoy.wasm.runtime.v8
-                        code: {{ local: {{ filename: {module} }} }}
-                      configuration:
-                        "@type": type.googleapis.com/google.protobuf.StringValue
-                        value: {plugin}
-                - name: envoy.filters.http.router
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-"#
-    )
+    let wasm = Wasm {
+        configuration: Some(plugin.to_owned()),
+        failure_policy: Some(FailurePolicy::FailOpen),
+        ..Wasm::named(module, "meshlens")
+    };
+    Listener::to_app(port, vec![HttpFilter::Wasm(wasm)]).lds()
 }
 
 fn plugin(trace_id_header: &str) -> String {

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, TempDir, free_port};
 use meshlens_tests::http::{self, Message, Reply, Server};
 use meshlens_tests::paths;
@@ -14,118 +15,45 @@ use meshlens_tests_process::{Process, Ready};
 use super::{Callout, Case, Observed, comparable_headers, comparable_logs, wasm_path};
 
 /// Envoy's bootstrap for one case: the module as an HTTP filter (after the Lua filter when
-/// `lua`), the app, `httpbin` and `grpcbin` clusters; or, for a service, no HTTP filter and the
-/// module in `bootstrap_extensions`.
+/// `lua`), the app, `httpbin` and `grpcbin` clusters; or, for a service, no Wasm HTTP filter and
+/// the module as a Wasm service.
 fn envoy_config(case: &Case, wasm: &str, ports: &Ports, service: bool) -> String {
-    let lua = if case.lua {
-        r#"                  - name: envoy.filters.http.lua
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
-                      default_source_code:
-                        inline_string: |
-                          function envoy_on_request(request_handle)
-                            local value = request_handle:headers():get("x-custom-metadata")
-                            if value then
-                              request_handle:streamInfo():dynamicMetadata():set("envoy.filters.http.lua", "uppercased-custom-metadata", string.upper(value))
-                            end
-                          end
-"#
+    let plugin = Wasm {
+        name: Some(case.name.to_owned()),
+        root_id: Some(case.root_id.to_owned()),
+        configuration: Some(case.config.to_owned()),
+        ..Wasm::new(wasm)
+    };
+    let mut filters: Vec<HttpFilter> = case.lua.then(|| HttpFilter::lua(LUA)).into_iter().collect();
+    let mut services = Vec::new();
+    if service {
+        services.push(plugin);
     } else {
-        ""
-    };
-    let plugin = format!(
-        r#"name: {name}
-                        root_id: {root_id}
-                        configuration:
-                          "@type": type.googleapis.com/google.protobuf.StringValue
-                          value: "{config}"
-                        vm_config:
-                          runtime: envoy.wasm.runtime.v8
-                          code: {{ local: {{ filename: "{wasm}" }} }}"#,
-        name = case.name,
-        root_id = case.root_id,
-        config = case.config,
-    );
-    let (wasm_filter, bootstrap) = if service {
-        let service = plugin.replace("\n                        ", "\n        ");
-        (
-            String::new(),
-            format!(
-                r#"bootstrap_extensions:
-  - name: envoy.bootstrap.wasm
-    typed_config:
-      "@type": type.googleapis.com/envoy.extensions.wasm.v3.WasmService
-      singleton: true
-      config:
-        {service}
-"#
-            ),
-        )
-    } else {
-        (
-            format!(
-                r#"                  - name: envoy.filters.http.wasm
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                      config:
-                        {plugin}
-"#
-            ),
-            String::new(),
-        )
-    };
-    let cluster = |name: &str, port: u16, h2: bool| {
-        let h2 = if h2 {
-            r#"
-      typed_extension_protocol_options:
-        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-          explicit_http_config: { http2_protocol_options: {} }"#
-        } else {
-            ""
-        };
-        format!(
-            r#"    - name: {name}
-      type: STATIC
-      connect_timeout: 1s{h2}
-      load_assignment:
-        cluster_name: {name}
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }} }}] }}]
-"#
-        )
-    };
-    format!(
-        r#"{bootstrap}admin: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }} }}
-static_resources:
-  listeners:
-    - name: main
-      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: ingress
-                route_config:
-                  virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                        - match: {{ prefix: "/" }}
-                          route: {{ cluster: app }}
-                http_filters:
-{lua}{wasm_filter}                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{app}{httpbin}{grpcbin}"#,
-        admin = ports.admin,
-        listener = ports.listener,
-        app = cluster("app", ports.app, false),
-        httpbin = cluster("httpbin", ports.httpbin, false),
-        grpcbin = cluster("grpcbin", ports.grpcbin, true),
-    )
+        filters.push(HttpFilter::Wasm(plugin));
+    }
+    Bootstrap {
+        admin: ports.admin,
+        listener: Some(Listener::to_app(ports.listener, filters)),
+        clusters: vec![
+            Cluster::http1("app", ports.app),
+            Cluster::http1("httpbin", ports.httpbin),
+            Cluster::http2("grpcbin", ports.grpcbin),
+        ],
+        services,
+        ..Bootstrap::default()
+    }
+    .yaml()
 }
+
+/// The Lua filter of the cases that read dynamic metadata: `x-custom-metadata`, upper-cased, as
+/// `envoy.filters.http.lua`'s `uppercased-custom-metadata`.
+const LUA: &str = r#"function envoy_on_request(request_handle)
+  local value = request_handle:headers():get("x-custom-metadata")
+  if value then
+    request_handle:streamInfo():dynamicMetadata():set("envoy.filters.http.lua", "uppercased-custom-metadata", string.upper(value))
+  end
+end
+"#;
 
 struct Ports {
     listener: u16,

@@ -8,7 +8,6 @@
   one 1.5 s late (past the caller's deadline), any other code fails the call with that status and
   the message `scripted status <code>`. The tests script the same answers into the harness, so
   both hosts see the same answers in the same order.
-- `grpcbin.GRPCBin/Slow` (unary): an empty message after 3 s (for a caller's timeout).
 - `meshlens.test.App/Call` (unary): an empty message, OK (the upstream of a route).
 
 Messages are raw bytes (generic handlers, identity (de)serializers, no generated code).
@@ -44,16 +43,11 @@ def main():
             return b""
         context.abort(codes[status], f"scripted status {status}")
 
-    def slow(request, context):
-        time.sleep(3)
-        return b""
-
     def call(request, context):
         return b""
 
     grpcbin = {
         "RandomError": grpc.unary_unary_rpc_method_handler(random_error),
-        "Slow": grpc.unary_unary_rpc_method_handler(slow),
     }
     app = {"Call": grpc.unary_unary_rpc_method_handler(call)}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

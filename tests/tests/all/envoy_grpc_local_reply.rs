@@ -127,6 +127,24 @@ fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
     assert_eq!(comparable(stream.downstream_response_headers()), expected);
 }
 
+/// An upstream that accepts connections and never answers, so a call to it ends at the caller's
+/// timeout. (A gRPC server would not do: it enforces the `grpc-timeout` Envoy sends and may close
+/// the call with DEADLINE_EXCEEDED before Envoy's own timer fires.) The listener and the accepted
+/// connections live as long as the returned guard.
+fn silent_upstream() -> (std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::downgrade(&held);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let Some(keep) = keep.upgrade() else { return };
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    (held, port)
+}
+
 /// A guest (WAT) that calls `grpcbin.GRPCBin/Slow` with a 1 s timeout from the request headers and
 /// answers the request from `proxy_on_grpc_close`: 200, header `x-grpc-close-status` (two
 /// digits), body the status message (`proxy_get_status`).
@@ -169,7 +187,7 @@ fn a_grpc_call_that_reaches_its_timeout_closes_the_same_in_envoy_and_in_the_harn
     let wasm = host_harness::wasm_binary(std::path::Path::new("guest.wat"), TIMEOUT_GUEST.as_bytes().to_vec()).unwrap();
     let module_file = dir.0.join("timeout_guest.wasm");
     std::fs::write(&module_file, &wasm).unwrap();
-    let (_upstream, grpc_port) = grpcbin(&dir, "0");
+    let (_silent, grpc_port) = silent_upstream();
     let (listener, admin) = (free_port(), free_port());
     let _envoy =
         Envoy::start_text(&bootstrap(listener, admin, &module_file, grpc_clusters(grpc_port)), listener, admin, 1);

@@ -13,6 +13,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use host_harness::{Host, HttpResponse, Module, Responder, traffic};
+use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, free_port};
 
 /// The exchanges, as raw requests and as the traffic file the harness replays.
@@ -26,67 +27,23 @@ const TRAFFIC: &str = r#"{"meshlens_traffic": 2}
 {"path": "/deny", "authority": "a.example"}
 "#;
 
-fn filter(name: &str, module: &str) -> String {
-    format!(
-        r#"                  - name: envoy.filters.http.wasm
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-                      config:
-                        name: {name}
-                        root_id: {name}
-                        configuration: {{ "@type": type.googleapis.com/google.protobuf.StringValue, value: "cfg-{name}" }}
-                        vm_config:
-                          vm_id: shared
-                          runtime: envoy.wasm.runtime.v8
-                          code: {{ local: {{ filename: {module} }} }}
-"#
-    )
-}
-
-fn cluster(name: &str, port: u16) -> String {
-    format!(
-        r#"    - name: {name}
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: {name}
-        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }} }}] }}]
-"#
-    )
-}
-
+/// Envoy with the probe as two filters, `first` then `second`, sharing VM `shared`; the app and
+/// the probe's callout cluster both on `app`.
 fn bootstrap(listener: u16, admin: u16, app: u16) -> String {
-    let module = meshlens_tests_guests::SDK_PROBE_WASIP1;
-    format!(
-        r#"admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
-static_resources:
-  listeners:
-    - name: edge
-      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listener} }} }}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: edge
-                route_config:
-                  name: edge
-                  virtual_hosts:
-                    - name: app
-                      domains: ["*"]
-                      routes: [{{ match: {{ prefix: "/" }}, route: {{ cluster: app }} }}]
-                http_filters:
-{first}{second}                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{app_cluster}{probe_cluster}"#,
-        first = filter("first", module),
-        second = filter("second", module),
-        app_cluster = cluster("app", app),
-        probe_cluster = cluster("probe_upstream", app),
-    )
+    let probe = |name: &str| {
+        HttpFilter::Wasm(Wasm {
+            vm_id: Some(String::from("shared")),
+            configuration: Some(format!("cfg-{name}")),
+            ..Wasm::named(meshlens_tests_guests::SDK_PROBE_WASIP1, name)
+        })
+    };
+    Bootstrap {
+        admin,
+        listener: Some(Listener::to_app(listener, vec![probe("first"), probe("second")])),
+        clusters: vec![Cluster::http1("app", app), Cluster::http1("probe_upstream", app)],
+        ..Bootstrap::default()
+    }
+    .yaml()
 }
 
 /// The app and the probe's callout target: `upstream <path>` with `x-up: 1`, nothing else.

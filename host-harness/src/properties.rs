@@ -248,6 +248,11 @@ impl Properties {
         self.table.insert(owned(path), value);
     }
 
+    /// The value a scenario set for `path` ([`Properties::set`]), if any.
+    pub fn configured(&self, path: &[&str]) -> Option<&Value> {
+        self.table.get(&owned(path))
+    }
+
     /// Removes a path and everything under it, so it answers `NotFound` (until set again), e.g.
     /// `["upstream"]` for a local reply that never picked an upstream.
     pub fn unset(&mut self, path: &[&str]) {

@@ -142,6 +142,9 @@ pub struct Stream {
     /// Envoy closes the downstream connection after this response (a local reply to a request
     /// whose body was unread, over HTTP/1).
     pub(crate) close_connection: bool,
+    /// What Envoy's HTTP/1 codec added to the response headers on the wire (the last entries of
+    /// [`Stream::downstream_response_headers`]); no filter saw them.
+    pub(crate) codec_headers: Headers,
     /// The context ids of every filter of this stream's chain, in filter order, when several
     /// HTTP plugins filter it (see [`crate::Host::new_stream`]).
     pub(crate) chain: Option<std::sync::Arc<[u32]>>,
@@ -213,6 +216,7 @@ impl Stream {
             released: Released::default(),
             forwarded: Released::default(),
             close_connection: false,
+            codec_headers: Vec::new(),
             chain: None,
         }
     }
@@ -234,9 +238,17 @@ impl Stream {
         &self.received_response_headers
     }
 
-    /// The response headers as they went downstream, after the module's changes.
+    /// The response headers as they went downstream, after the module's changes, with what
+    /// Envoy's HTTP/1 codec adds on the wire last ([`Stream::codec_response_headers`]).
     pub fn downstream_response_headers(&self) -> &[(String, String)] {
         self.response_headers.as_deref().unwrap_or_default()
+    }
+
+    /// What Envoy's HTTP/1 codec added on the wire to a local reply's headers, which no filter
+    /// saw: `content-length: 0` when the reply has no body, `connection: close` when Envoy
+    /// closes the connection after it.
+    pub fn codec_response_headers(&self) -> &[(String, String)] {
+        &self.codec_headers
     }
 
     /// One request header sent upstream, by lowercase name (first value).
@@ -304,6 +316,15 @@ impl Stream {
     /// The response status sent downstream, if a response started.
     pub fn status(&self) -> Option<u16> {
         self.response_code
+    }
+
+    /// Whether the client speaks HTTP/1 (`request.protocol`, `HTTP/1.1` unless the scenario set
+    /// another): Envoy's HTTP/1 codec then frames what goes downstream itself.
+    pub(crate) fn downstream_http1(&self) -> bool {
+        match self.properties.configured(&["request", "protocol"]) {
+            Some(crate::properties::Value::String(protocol)) => protocol.starts_with("HTTP/1"),
+            _ => true,
+        }
     }
 
     /// Envoy's response code details: the module's own for its local reply, `via_upstream`

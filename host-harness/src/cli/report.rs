@@ -74,6 +74,10 @@ pub struct ExchangeReport {
     pub upstream: Changes,
     /// How the response headers changed on their way downstream.
     pub downstream: Changes,
+    /// What Envoy's HTTP/1 codec added on the wire to a local reply (`content-length: 0`,
+    /// `connection: close`); absent when nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codec_added: Vec<(String, String)>,
     pub local_reply: Option<LocalReplyReport>,
     /// The request body as it left toward the upstream (after the module's changes); absent when
     /// empty.
@@ -709,7 +713,9 @@ fn exchange(exchange: &Exchange, outcome: &Outcome, body_limit: usize) -> Exchan
         [] => sent_downstream,
         received => received,
     };
-    let downstream = HeaderDiff::between(received, sent_downstream);
+    let codec = stream.codec_response_headers();
+    let by_filters = sent_downstream.get(..sent_downstream.len().saturating_sub(codec.len())).unwrap_or_default();
+    let downstream = HeaderDiff::between(received, by_filters);
     ExchangeReport {
         line: exchange.line,
         method: exchange.method.clone(),
@@ -726,6 +732,7 @@ fn exchange(exchange: &Exchange, outcome: &Outcome, body_limit: usize) -> Exchan
         response_paused: outcome.response_paused,
         upstream: Changes { added: upstream.added, removed: upstream.removed },
         downstream: Changes { added: downstream.added, removed: downstream.removed },
+        codec_added: codec.to_vec(),
         local_reply: local_reply.map(|r| LocalReplyReport {
             status: r.status,
             details: r.details.clone(),

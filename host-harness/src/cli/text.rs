@@ -112,6 +112,10 @@ pub fn exchange(e: &ExchangeReport) -> String {
     );
     changes(&mut out, "upstream", &e.upstream);
     changes(&mut out, "downstream", &e.downstream);
+    if !e.codec_added.is_empty() {
+        let added: Vec<String> = e.codec_added.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(out, "      {:<10}   Envoy's HTTP/1 codec adds {}", "", added.join(", "));
+    }
     out
 }
 

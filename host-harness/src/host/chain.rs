@@ -178,7 +178,7 @@ impl Host {
             self.stream_mut(StreamId(context))?.forwarded.response_headers = true;
             self.stream_mut(prev_id)?.close_connection |= close;
             self.send_response_headers(prev_id, headers, eos)?;
-            self.close_downstream(prev_id)?;
+            self.frame_downstream(prev_id)?;
             self.mark_chained(prev);
         }
         let Some((_, stream)) = self.neighbour(context, -1) else { return Ok(()) };

@@ -74,10 +74,23 @@ pub(crate) fn upstream_response_headers(headers: &mut Headers, service_ms: u64) 
 /// Whether Envoy closes the connection after a local reply: when the request's body was still
 /// unread (measured on Envoy 1.40: a 403 to `POST` with `content-length: 5` sent from the request
 /// headers callback carries `connection: close`; the same reply to a `GET` does not). HTTP/1
-/// only: a gRPC call is HTTP/2, whose streams end without closing the connection (measured: the
-/// trailers-only reply to a gRPC call whose message was unread has no `connection: close`).
-pub(crate) fn close_connection(request_ended: bool, grpc_request: bool) -> bool {
-    !request_ended && !grpc_request
+/// only: HTTP/2 streams end without closing the connection (measured: the trailers-only reply to
+/// a gRPC call whose message was unread has no `connection: close`).
+pub(crate) fn close_connection(request_ended: bool, http1: bool) -> bool {
+    !request_ended && http1
+}
+
+/// What Envoy's HTTP/1 codec adds to response headers on the wire (`Http1::StreamEncoderImpl::
+/// encodeHeadersBase`): a headers-only response (`end_of_stream` on its headers) with no
+/// `content-length` ends with `content-length: 0`, unless it answers `HEAD` or its status allows
+/// no body (1xx, 204, 304). Measured on Envoy 1.40: the trailers-only gRPC reply over HTTP/1.1
+/// and the 503 of a failed VM carry it; over HTTP/2 neither does.
+pub(crate) fn http1_framing(headers: &mut Headers, end_of_stream: bool, head_request: bool) {
+    let status = crate::stream::first(headers, ":status").and_then(|s| s.parse::<u16>().ok());
+    let bodyless_status = status.is_some_and(|s| s < 200 || s == 204 || s == 304);
+    if end_of_stream && !head_request && !bodyless_status && crate::stream::first(headers, "content-length").is_none() {
+        headers.push(("content-length".into(), "0".into()));
+    }
 }
 
 /// A random (version 4, variant 1) UUID in lowercase hex, as Envoy's request ids.

@@ -438,10 +438,10 @@ impl Host {
         let (headers, body) = reply.response(grpc);
         let head = first(&stream.request_headers, ":method") == Some("HEAD");
         let body = if head { Vec::new() } else { body };
-        stream.close_connection = super::envoy::close_connection(stream.request_ended, grpc);
+        stream.close_connection = super::envoy::close_connection(stream.request_ended, stream.downstream_http1());
         stream.local_reply = Some(reply);
         self.send_response_headers(s, headers, body.is_empty())?;
-        self.close_downstream(s)?;
+        self.frame_downstream(s)?;
         if !body.is_empty() {
             let stream = self.stream_mut(s)?;
             stream.response_body = body.clone();
@@ -454,15 +454,29 @@ impl Host {
         Ok(())
     }
 
-    /// Adds `connection: close` to the headers that went downstream, when Envoy closes the
-    /// connection after this response and `s` is the filter nearest downstream (downstream
-    /// only: no filter's callbacks see it).
-    pub(super) fn close_downstream(&mut self, s: StreamId) -> Result<(), Error> {
+    /// What Envoy's HTTP/1 codec adds on the wire to a local reply's headers, once they left the
+    /// filter nearest downstream (`s`): `content-length: 0` when the reply is headers only, and
+    /// `connection: close` when Envoy closes the connection after it. No filter's callbacks see
+    /// either. (An upstream response is reported as the traffic gives it: one that ends at its
+    /// headers came with its own framing.)
+    pub(super) fn frame_downstream(&mut self, s: StreamId) -> Result<(), Error> {
+        let streams = &self.store.data().streams;
+        let local_reply = self.members(s).iter().any(|m| streams.get(m).is_some_and(|st| st.local_reply.is_some()));
         let nearest = self.head(s) == s;
         let stream = self.stream_mut(s)?;
-        if nearest && stream.close_connection && stream.response_headers.is_some() {
-            stream.response_headers.get_or_insert_with(Vec::new).push(("connection".into(), "close".into()));
+        if !nearest || !local_reply || !stream.downstream_http1() {
+            return Ok(());
         }
+        let head_request = first(&stream.request_headers, ":method") == Some("HEAD");
+        let end_of_stream = stream.headers_end_stream.1;
+        let close = stream.close_connection;
+        let Some(headers) = stream.response_headers.as_mut() else { return Ok(()) };
+        let filters_sent = headers.len();
+        super::envoy::http1_framing(headers, end_of_stream, head_request);
+        if close {
+            headers.push(("connection".into(), "close".into()));
+        }
+        stream.codec_headers = headers.get(filters_sent..).unwrap_or_default().to_vec();
         Ok(())
     }
 }

@@ -141,3 +141,31 @@ fn a_local_response_keeps_a_real_grpc_status() {
     let reply = host.stream(s).unwrap().local_reply().unwrap().clone();
     assert_eq!((reply.status, reply.grpc_status), (200, Some(14)));
 }
+
+#[test]
+fn a_body_the_module_buffered_goes_upstream_when_it_continues() {
+    let body = r#"
+  (global $stream (mut i32) (i32.const 0))
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (drop (call $proxy_set_tick_period_milliseconds (i32.const 100)))
+    (i32.const 1))
+  (func (export "proxy_on_request_body") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (global.set $stream (local.get $ctx))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param $root i32)
+    (if (i32.eqz (global.get $stream)) (then (return)))
+    (drop (call $proxy_set_effective_context (global.get $stream)))
+    (drop (call $proxy_continue_stream (i32.const 0)))
+    (global.set $stream (i32.const 0)))
+"#;
+    let mut host = guest::host(body);
+    let s = host.new_stream();
+    host.request_headers(s, &[(":method", "POST"), (":path", "/")], false).unwrap();
+    assert_eq!(host.request_body(s, b"hello ", false).unwrap(), Action::Pause);
+    assert_eq!(host.request_body(s, b"world", true).unwrap(), Action::Pause);
+    assert_eq!(host.stream(s).unwrap().upstream_request_body(), b"", "held while the module buffers");
+    host.advance(Duration::from_millis(100)).unwrap();
+    let stream = host.stream(s).unwrap();
+    assert!(!stream.request_paused());
+    assert_eq!(stream.upstream_request_body(), b"hello world", "the whole buffer goes on with the stream");
+}

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use host_harness::properties::Value;
 use host_harness::{Host, Module, Script};
 use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, TempDir, free_port};
@@ -120,6 +121,8 @@ fn send_grpc_response_is_headers_only_in_envoy_and_in_the_harness() {
         ("te", "trailers"),
     ];
     let s = host.new_stream();
+    // The client speaks HTTP/2, as gRPC clients do: no HTTP/1 framing, no `connection: close`.
+    host.set_stream_property(s, &["request", "protocol"], Value::String("HTTP/2".into())).unwrap();
     host.request_headers(s, &request, false).unwrap();
     let stream = host.stream(s).unwrap();
     assert!(stream.local_reply().is_some());

@@ -111,8 +111,10 @@ impl Host {
         let mut headers = normalize(headers);
         if self.store.data().envoy_defaults.is_some() {
             let now = self.now_unix_nanos();
-            let start = self.stream_mut(tail)?.start_nanos;
-            super::envoy::upstream_response_headers(&mut headers, now.saturating_sub(start) / 1_000_000);
+            // The router times the upstream request: from when the request went upstream.
+            let stream = self.stream_mut(tail)?;
+            let sent = stream.released_at_nanos.unwrap_or(stream.start_nanos);
+            super::envoy::upstream_response_headers(&mut headers, now.saturating_sub(sent) / 1_000_000);
         }
         let action = self.driving(|host| host.send_response_headers(tail, headers, end_of_stream))?;
         self.forward_chains()?;

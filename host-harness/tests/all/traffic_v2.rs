@@ -205,3 +205,20 @@ fn dynamic_metadata_from_the_traffic_reaches_a_third_party_filter() {
     assert_eq!(a["response_body"]["text"], "Custom response with Envoy metadata: \"HELLO\"\n");
     assert_eq!(b["outcome"], "completed", "metadata is per exchange");
 }
+
+#[test]
+fn the_upstream_service_time_counts_from_when_the_request_went_upstream() {
+    // The probe holds each request for its callout, answered after 300 ms; the upstream takes
+    // 100 ms from there: the exchange ends at 400 ms, the router's service time is 100 ms.
+    let script = r#"{"rules": [{"cluster": "probe_upstream", "answers": [{"status": 200, "delay_ms": 300}]}]}"#;
+    let module: Module = sdk_probe("wasm32-wasip1");
+    let mut host = Host::builder(&module)
+        .callouts(host_harness::Script::parse(script).unwrap())
+        .envoy_defaults(true)
+        .build()
+        .unwrap();
+    let traffic = "{\"meshlens_traffic\": 2}\n{\"path\": \"/x\", \"response\": {\"headers\": {\"content-length\": \"0\"}, \"latency_ms\": 100}}\n";
+    let outcomes = traffic::replay(&mut host, &traffic::parse(traffic).unwrap(), |_| {}).unwrap();
+    assert_eq!(outcomes[0].ended_at_ms, 400);
+    assert_eq!(outcomes[0].stream.downstream_response_header("x-envoy-upstream-service-time"), Some("100"));
+}

@@ -1,0 +1,199 @@
+//! The native build (`filters/edge-telemetry-native`, an Envoy dynamic module) in a real Envoy
+//! 1.40 with `envoy-config/edge-gateway-native.yaml`: the same trace propagation, span, access
+//! line and metrics as the Wasm module, and the same series (names and labels) as the Wasm
+//! module's when both serve the same requests. Upstream and collector are loopback servers in
+//! this process.
+
+use std::time::{Duration, Instant};
+
+use meshlens_tests::envoy::{Envoy, Render, free_port, render};
+use meshlens_tests::http::{self, Reply, Server};
+use meshlens_tests::native::{self, NativeEnvoy, access_lines, meshlens_series};
+use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
+
+/// Prometheus series: `name{labels}` and value.
+type Series = Vec<(String, u64)>;
+
+const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN: &str = "00f067aa0ba902b7";
+
+fn render_for(app: &Server, collector: &Receiver, plugin_config: Option<&str>) -> Render {
+    Render {
+        app_port: app.port(),
+        collector_port: collector.server.port(),
+        plugin_config: plugin_config.map(str::to_owned),
+    }
+}
+
+/// Polls `read` until `done` holds or 20 s pass; the last value read.
+fn wait_for<T>(mut read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let value = read();
+        if done(&value) || Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn servers(spans: &[ReceivedSpan]) -> Vec<&ReceivedSpan> {
+    spans.iter().filter(|s| s.raw["kind"] == 2).collect()
+}
+
+fn value_of(series: &[(String, u64)], name: &str) -> Option<u64> {
+    series.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+}
+
+/// The gateway test of `envoy_tracing.rs`, on the native build: the caller's trace continues
+/// upstream through the module's CLIENT span, `x-trace-id` names it, the SERVER and CLIENT spans
+/// reach the collector as valid OTLP, the access line carries the same ids, and the module's
+/// counters are on `/stats/prometheus`.
+#[test]
+fn native_module_continues_the_trace_exports_the_spans_and_logs_the_request() {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let envoy = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    let abi = "Dynamic module ABI version v0.2.0 matched.";
+    assert!(wait_for(|| envoy.log(), |log| log.contains(abi)).contains(abi), "{}", envoy.log());
+
+    let incoming = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let resp = http::get(envoy.listener, "/api/v1/query?q=select+1", &[("traceparent", &incoming)]).unwrap();
+    assert_eq!(resp.status(), 200);
+    let upstream = app.requests()[0].header("traceparent").expect("traceparent sent upstream").to_owned();
+    let parts: Vec<&str> = upstream.split('-').collect();
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", PARENT_TRACE, "01"), "{upstream}");
+    assert_ne!(parts[2], PARENT_SPAN, "the upstream's parent is the proxy's span");
+    assert_eq!(resp.header("x-trace-id"), Some(PARENT_TRACE));
+
+    let spans = collector.wait_spans(2);
+    assert_eq!(spans.len(), 2, "a SERVER and a CLIENT span: {spans:?}");
+    let server = servers(&spans)[0];
+    let client = spans.iter().find(|s| s.raw["kind"] == 3).expect("a CLIENT span");
+    assert_eq!(server.trace_id, PARENT_TRACE);
+    assert_eq!(server.parent_span_id, PARENT_SPAN, "the SERVER span's parent is the caller's span");
+    assert_eq!(client.parent_span_id, server.span_id, "the CLIENT span is the SERVER span's child");
+    assert_eq!(client.span_id, parts[2], "the app's parent is the CLIENT span");
+    assert_eq!(server.name, "GET /api/v1/query");
+    assert_eq!(server.attribute("http.route").as_deref(), Some("/api/v1/query"));
+    assert_eq!(server.attribute("http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(server.attribute("client.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(client.attribute("upstream_cluster.name").as_deref(), Some("app"), "xds.cluster_name");
+    let app_port = app.port().to_string();
+    assert_eq!(client.attribute("server.port").as_deref(), Some(app_port.as_str()), "upstream.address");
+    let responded = format!("00-{PARENT_TRACE}-{}-01", server.span_id);
+    assert_eq!(resp.header("traceresponse"), Some(responded.as_str()));
+    let exports = collector.exports();
+    assert!(exports.iter().all(|e| e.content_type == "application/x-protobuf"), "{exports:?}");
+    let (ok, out) = otlp::validate_exports("traces", &exports);
+    assert!(ok, "OTLP validator rejected a payload:\n{out}");
+
+    let lines = wait_for(|| access_lines(&envoy.log()), |l| !l.is_empty());
+    let line = lines.iter().find(|l| l["trace_id"] == PARENT_TRACE).expect("an access line with the trace id");
+    assert_eq!(line["span_id"], server.span_id.as_str());
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["route"], "/api/v1/query");
+    assert_eq!(line["upstream_cluster"], "app");
+
+    let series =
+        wait_for(|| meshlens_series(&envoy.prometheus()), |s| value_of(s, "meshlens_spans_exported_total") == Some(2));
+    assert_eq!(value_of(&series, "meshlens_spans_exported_total"), Some(2), "{series:?}");
+    assert_eq!(value_of(&series, "meshlens_spans_dropped_total"), Some(0));
+    assert_eq!(value_of(&series, "meshlens_native_panics_total"), Some(0));
+    assert_eq!(value_of(&series, "meshlens_export_failures_total{signal=\"traces\"}"), Some(0));
+    let metrics = envoy.module_metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("meshlens_http_requests_total{") && l.contains("route=\"/api/v1/query\"")),
+        "{metrics}"
+    );
+}
+
+/// Replies Envoy makes itself (no route: 404; no healthy upstream: 503) carry the trace id too,
+/// and are logged.
+#[test]
+fn native_module_tags_local_replies() {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let envoy = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    for (path, status) in [("/nope", 404), ("/down/x", 503)] {
+        let resp = http::get(envoy.listener, path, &[]).unwrap();
+        assert_eq!(resp.status(), status);
+        let trace = resp.header("x-trace-id").expect("x-trace-id on a local reply").to_owned();
+        assert_eq!(trace.len(), 32, "{trace}");
+        let lines = wait_for(|| access_lines(&envoy.log()), |l| l.iter().any(|l| l["trace_id"] == trace.as_str()));
+        let line = lines.iter().find(|l| l["trace_id"] == trace.as_str()).expect("an access line");
+        assert_eq!(line["status"], status);
+    }
+}
+
+/// The Wasm module and the native build, each in its own Envoy, serve the same requests; their
+/// `/stats/prometheus` series are the same names (once Envoy's `envoy_dynamicmodulescustom_`
+/// prefix of the native stats is removed), labels and values, but for the memory gauge (the
+/// Wasm VM's memory; 0 natively) and the native build's own panic counter. Their
+/// `/meshlens/metrics` answers have the same series and request counts.
+#[test]
+fn native_and_wasm_modules_report_the_same_series() {
+    let (wasm_app, wasm_collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
+    let wasm = Envoy::start("edge-gateway.yaml", &render_for(&wasm_app, &wasm_collector, None), 2);
+    let (wasm_stats, wasm_module) = serve(wasm.listener, || wasm.prometheus(), || wasm.module_metrics());
+    drop(wasm);
+    let (app, collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
+    let native = NativeEnvoy::start(&render_for(&app, &collector, None), 2);
+    let (stats, module) = serve(native.listener, || native.prometheus(), || native.module_metrics());
+
+    assert_eq!(value_of(&wasm_stats, "meshlens_spans_exported_total"), Some(9), "{wasm_stats:?}");
+    assert_eq!(stats, wasm_stats, "native (left) and Wasm (right) /stats/prometheus");
+    let names = |s: &[(String, u64)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&module), names(&wasm_module), "the same /meshlens/metrics series");
+    let requests_total = |s: &[(String, u64)]| {
+        s.iter().filter(|(n, _)| n.starts_with("meshlens_http_requests_total")).cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(requests_total(&module), requests_total(&wasm_module));
+    assert_eq!(requests_total(&wasm_module).iter().map(|(_, v)| v).sum::<u64>(), 5);
+}
+
+/// Sends the comparison's requests to `listener`, waits for their spans' export, and reads the
+/// meshlens series of `/stats/prometheus` (less the memory gauge and the panic counter) and of
+/// `/meshlens/metrics`.
+fn serve(
+    listener: std::net::SocketAddr,
+    prometheus: impl Fn() -> String,
+    metrics: impl Fn() -> String,
+) -> (Series, Series) {
+    for path in ["/api/v1/query", "/api/v1/query", "/users/7", "/nope", "/down/x"] {
+        http::get(listener, path, &[]).unwrap();
+    }
+    // A SERVER and a CLIENT span for each request routed to a cluster (`/down/x` too: its
+    // CLIENT span records the failed connection), a SERVER span for the 404.
+    let series =
+        wait_for(|| meshlens_series(&prometheus()), |s| value_of(s, "meshlens_spans_exported_total") == Some(9));
+    let stats = series
+        .into_iter()
+        .filter(|(n, _)| n != "meshlens_wasm_memory_bytes" && n != "meshlens_native_panics_total")
+        .collect();
+    (stats, meshlens_series(&metrics()))
+}
+
+/// A configuration the pipeline refuses fails the filter config: Envoy does not start, and its
+/// output has the module's one-line error naming the field.
+#[test]
+fn an_invalid_configuration_is_refused_with_the_modules_error() {
+    let dir = meshlens_tests::envoy::TempDir::new("native-invalid");
+    let ports = Render {
+        app_port: free_port(),
+        collector_port: free_port(),
+        plugin_config: Some(String::from(r#"{"tracing": {"sampling": {"ratio": 2}}}"#)),
+    };
+    let path = dir.0.join("envoy.yaml");
+    std::fs::write(&path, render(native::CONFIG, &ports, free_port(), free_port())).unwrap();
+    let (ok, out) = native::validate(&path);
+    assert!(!ok, "{out}");
+    assert!(out.contains("ratio"), "the module's error names the field: {out}");
+    // Envoy 1.40: "error initializing configuration '...': Failed to create filter config: Failed
+    // to initialize dynamic module", after the module's line "meshlens: invalid plugin
+    // configuration: tracing.sampling.ratio: must be a number from 0 to 1, got 2".
+    assert!(out.contains("meshlens: invalid plugin configuration: tracing.sampling.ratio"), "{out}");
+    assert!(out.contains("Failed to initialize dynamic module"), "{out}");
+}

@@ -36,16 +36,24 @@ struct Stream {
 
 /// Runs `body`; a panic is counted against `plugin`, logged, and turned into `fallback`.
 fn guard<R: Copy>(plugin: Option<&Plugin>, fallback: R, body: impl FnOnce() -> R) -> R {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(r) => r,
-        Err(_) => {
+    contain(
+        || {
             if let Some(plugin) = plugin {
                 plugin.count_panic();
             }
             abi::log(abi::LogLevel::Error, "meshlens: a panic was caught at the Envoy boundary; the request continues");
-            fallback
-        }
-    }
+        },
+        fallback,
+        body,
+    )
+}
+
+/// Runs `body`; on a panic, runs `caught` and returns `fallback`.
+fn contain<R>(caught: impl FnOnce(), fallback: R, body: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        caught();
+        fallback
+    })
 }
 
 /// The module's config behind Envoy's pointer to it.
@@ -409,4 +417,20 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buf
     _filter: *mut c_void,
     _module: *const c_void,
 ) {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_contained_and_reported() {
+        let mut caught = false;
+        let status = contain(|| caught = true, CONTINUE, || -> u32 { panic!("planted") });
+        assert_eq!(status, CONTINUE);
+        assert!(caught);
+        let mut caught = false;
+        assert_eq!(contain(|| caught = true, CONTINUE, || STOP_ITERATION), STOP_ITERATION);
+        assert!(!caught);
+    }
 }

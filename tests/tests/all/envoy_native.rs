@@ -81,6 +81,17 @@ fn native_module_continues_the_trace_exports_the_spans_and_logs_the_request() {
     assert_eq!(client.attribute("upstream_cluster.name").as_deref(), Some("app"), "xds.cluster_name");
     let app_port = app.port().to_string();
     assert_eq!(client.attribute("server.port").as_deref(), Some(app_port.as_str()), "upstream.address");
+    // The CLIENT span lasts `upstream.cx_pool_ready_duration` + `response.backend_latency`
+    // (nanoseconds through the ABI's integer attributes, as through proxy-wasm), inside the
+    // SERVER span.
+    let times = |s: &ReceivedSpan| {
+        let at =
+            |k: &str| s.raw[k].as_str().and_then(|t| t.parse::<u64>().ok()).unwrap_or_else(|| panic!("{k}: {s:?}"));
+        (at("startTimeUnixNano"), at("endTimeUnixNano"))
+    };
+    let ((start, end), (client_start, client_end)) = (times(server), times(client));
+    assert!(start <= client_start && client_start < client_end && client_end <= end, "{server:?} {client:?}");
+    assert!(client_end - client_start > 1_000, "a loopback hop takes more than a microsecond: {client:?}");
     let responded = format!("00-{PARENT_TRACE}-{}-01", server.span_id);
     assert_eq!(resp.header("traceresponse"), Some(responded.as_str()));
     let exports = collector.exports();

@@ -6,8 +6,11 @@
 //! freezes stat creation afterwards). So a series name is split into a family (`<metric>` and
 //! its label names), defined once as an Envoy metric with those labels, and label values given
 //! on each update. A family first seen after configuration cannot be defined: the families the
-//! pipeline only names later (redactions, series overflow, security kinds) are defined up front
-//! by [`Registry::define_known_families`].
+//! pipeline only names later are defined up front, the self-telemetry ones by
+//! [`Registry::define_known_families`] and, when the request metrics go to Envoy's stats (no
+//! `metrics.endpoint`), the request families by [`Registry::define_request_families`], with the
+//! series names `telemetry_core::metrics` gives them (`<family>` for a counter; `_bucket` with
+//! `le` last, `_count` and `_sum` for a histogram).
 //!
 //! Envoy prefixes these stats with `dynamicmodulescustom.` and drops the prefix from
 //! `/stats/prometheus`, as it drops `wasmcustom.` for the Wasm module's.
@@ -16,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use telemetry_core::metrics::{Kind, MetricsConfig};
 use telemetry_core::names;
 use telemetry_core::pipeline::host::{HostError, MetricKind};
 
@@ -79,6 +83,26 @@ impl Registry {
     pub fn define_known_families(&self, config: abi::Config) {
         for (name, labels) in KNOWN_FAMILIES {
             let _ = self.family(config, false, name, labels);
+        }
+    }
+
+    /// Defines the request-metric families of `metrics`, when the pipeline hands them to Envoy's
+    /// stats (not when it serves them itself at `metrics.endpoint`).
+    pub fn define_request_families(&self, config: abi::Config, metrics: &MetricsConfig) {
+        if metrics.endpoint.is_some() {
+            return;
+        }
+        for family in &metrics.families {
+            let labels: Vec<&str> = family.labels.iter().map(|(name, _)| name.as_str()).collect();
+            if family.kind == Kind::Requests {
+                let _ = self.family(config, false, &family.name, &labels);
+                continue;
+            }
+            let mut with_le = labels.clone();
+            with_le.push("le");
+            let _ = self.family(config, false, &format!("{}_bucket", family.name), &with_le);
+            let _ = self.family(config, false, &format!("{}_count", family.name), &labels);
+            let _ = self.family(config, false, &format!("{}_sum", family.name), &labels);
         }
     }
 

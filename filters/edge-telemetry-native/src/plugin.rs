@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use telemetry_core::config::Config;
 use telemetry_core::pipeline::Pipeline;
 
 use crate::abi;
@@ -77,6 +78,12 @@ impl Plugin {
             ticker: Mutex::new(None),
         };
         plugin.metrics.define_known_families(envoy);
+        // The request families, from the configuration the pipelines parse next (a configuration
+        // that does not parse is refused by them below, with the error line).
+        let env = |name: &str| std::env::var(name).ok();
+        if let Ok(Some(metrics)) = Config::from_json_with_env(bytes, &env).map(|c| c.metrics) {
+            plugin.metrics.define_request_families(envoy, &metrics);
+        }
         plugin.panics = plugin.metrics.define(envoy, telemetry_core::pipeline::host::MetricKind::Counter, PANICS).ok();
         for worker in 0..workers {
             let host = NativeHost::main(&plugin, worker);

@@ -146,23 +146,56 @@ fn native_module_tags_local_replies() {
 /// `/meshlens/metrics` answers have the same series and request counts.
 #[test]
 fn native_and_wasm_modules_report_the_same_series() {
-    let (wasm_app, wasm_collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
-    let wasm = Envoy::start("edge-gateway.yaml", &render_for(&wasm_app, &wasm_collector, None), 2);
-    let (wasm_stats, wasm_module) = serve(wasm.listener, || wasm.prometheus(), || wasm.module_metrics());
-    drop(wasm);
-    let (app, collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
-    let native = NativeEnvoy::start(&render_for(&app, &collector, None), 2);
-    let (stats, module) = serve(native.listener, || native.prometheus(), || native.module_metrics());
-
-    assert_eq!(value_of(&wasm_stats, "meshlens_spans_exported_total"), Some(9), "{wasm_stats:?}");
-    assert_eq!(stats, wasm_stats, "native (left) and Wasm (right) /stats/prometheus");
+    let (wasm, native) = compare(None);
+    assert_eq!(value_of(&wasm.0, "meshlens_spans_exported_total"), Some(9), "{:?}", wasm.0);
+    assert_eq!(native.0, wasm.0, "native (left) and Wasm (right) /stats/prometheus");
     let names = |s: &[(String, u64)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&module), names(&wasm_module), "the same /meshlens/metrics series");
+    assert_eq!(names(&native.1), names(&wasm.1), "the same /meshlens/metrics series");
     let requests_total = |s: &[(String, u64)]| {
         s.iter().filter(|(n, _)| n.starts_with("meshlens_http_requests_total")).cloned().collect::<Vec<_>>()
     };
-    assert_eq!(requests_total(&module), requests_total(&wasm_module));
-    assert_eq!(requests_total(&wasm_module).iter().map(|(_, v)| v).sum::<u64>(), 5);
+    assert_eq!(requests_total(&native.1), requests_total(&wasm.1));
+    assert_eq!(requests_total(&wasm.1).iter().map(|(_, v)| v).sum::<u64>(), 5);
+}
+
+/// Without `metrics.endpoint` the request metrics are Envoy stats (labels through the shipped
+/// `stats_tags` for the Wasm module, through the ABI's labelled metrics natively): the same
+/// series on both, the same request counts, and, for the size histograms, the same buckets.
+#[test]
+fn request_metrics_as_envoy_stats_match_the_wasm_modules() {
+    let config = r#"{
+      "service": {"name": "edge-gateway", "version": "0.1.0"},
+      "routes": ["/api/v1/query", "/users/{id}", "/health"],
+      "tracing": {"sampling": {"ratio": 1.0}, "exporter": {"cluster": "otel_collector"}},
+      "metrics": {"reporter": "gateway"}
+    }"#;
+    let (wasm, native) = compare(Some(config));
+    let names = |s: &[(String, u64)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&native.0), names(&wasm.0), "native (left) and Wasm (right) series");
+    let timeless = |s: &[(String, u64)]| {
+        s.iter().filter(|(n, _)| !n.starts_with("meshlens_http_request_duration")).cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(timeless(&native.0), timeless(&wasm.0), "values of every series but the durations");
+    let requests: u64 =
+        wasm.0.iter().filter(|(n, _)| n.starts_with("meshlens_http_requests_total{")).map(|(_, v)| v).sum();
+    assert_eq!(requests, 5, "{:?}", wasm.0);
+}
+
+/// Runs the comparison's requests through the Wasm module, then the native build, with the
+/// shipped plugin configuration or `plugin_config`; for each, the meshlens series of
+/// `/stats/prometheus` (less the memory gauge and the panic counter) and of `/meshlens/metrics`
+/// (empty without `metrics.endpoint`).
+fn compare(plugin_config: Option<&str>) -> ((Series, Series), (Series, Series)) {
+    let endpoint = plugin_config.is_none_or(|c| c.contains("endpoint"));
+    let (wasm_app, wasm_collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
+    let wasm = Envoy::start("edge-gateway.yaml", &render_for(&wasm_app, &wasm_collector, plugin_config), 2);
+    let wasm_series = serve(wasm.listener, || wasm.prometheus(), || endpoint.then(|| wasm.module_metrics()));
+    drop(wasm);
+    let (app, collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
+    let native = NativeEnvoy::start(&render_for(&app, &collector, plugin_config), 2);
+    let native_series = serve(native.listener, || native.prometheus(), || endpoint.then(|| native.module_metrics()));
+    assert_eq!(value_of(&native_series.0, "meshlens_native_panics_total"), None, "filtered out by serve");
+    (wasm_series, native_series)
 }
 
 /// Sends the comparison's requests to `listener`, waits for their spans' export, and reads the
@@ -171,7 +204,7 @@ fn native_and_wasm_modules_report_the_same_series() {
 fn serve(
     listener: std::net::SocketAddr,
     prometheus: impl Fn() -> String,
-    metrics: impl Fn() -> String,
+    metrics: impl Fn() -> Option<String>,
 ) -> (Series, Series) {
     for path in ["/api/v1/query", "/api/v1/query", "/users/7", "/nope", "/down/x"] {
         http::get(listener, path, &[]).unwrap();
@@ -184,7 +217,7 @@ fn serve(
         .into_iter()
         .filter(|(n, _)| n != "meshlens_wasm_memory_bytes" && n != "meshlens_native_panics_total")
         .collect();
-    (stats, meshlens_series(&metrics()))
+    (stats, meshlens_series(&metrics().unwrap_or_default()))
 }
 
 /// A configuration the pipeline refuses fails the filter config: Envoy does not start, and its

@@ -4,12 +4,15 @@
 //! module's when both serve the same requests. Upstream and collector are loopback servers in
 //! this process.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use meshlens_tests::envoy::{Envoy, Render, free_port, render};
+use meshlens_tests::envoy::{Envoy, Render, free_port, metric_value, render};
 use meshlens_tests::http::{self, Reply, Server};
 use meshlens_tests::native::{self, NativeEnvoy, access_lines, meshlens_series};
 use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
+use meshlens_tests::plugin::{self, Upstream};
+use serde_json::Value;
 
 /// Prometheus series: `name{labels}` and value.
 type Series = Vec<(String, u64)>;
@@ -240,4 +243,104 @@ fn an_invalid_configuration_is_refused_with_the_modules_error() {
     // configuration: tracing.sampling.ratio: must be a number from 0 to 1, got 2".
     assert!(out.contains("meshlens: invalid plugin configuration: tracing.sampling.ratio"), "{out}");
     assert!(out.contains("Failed to initialize dynamic module"), "{out}");
+}
+
+/// What one conformance scenario (`tests/data/conformance-scenarios.json`, the harness-vs-Envoy
+/// suite's) showed: headers sent upstream and downstream, and the fields of its SERVER and
+/// CLIENT spans, with ids named by their role (`incoming:<id>`, `new`) and the loopback ports
+/// left out.
+type Observation = BTreeMap<String, String>;
+
+/// Runs every conformance scenario through an Envoy at `listener`; one observation each.
+fn observe_scenarios(
+    listener: std::net::SocketAddr,
+    app: &Server,
+    collector: &Receiver,
+    exported: impl Fn() -> u64,
+) -> Vec<Observation> {
+    let scenarios = plugin::scenarios();
+    let mut results = Vec::new();
+    for s in &scenarios {
+        let before = app.requests().len();
+        let resp = http::get(listener, &s.path, &s.headers()).unwrap();
+        results.push((resp, app.requests().get(before).cloned()));
+    }
+    // As in conformance.rs: a SERVER span per sampled scenario (all but one), a CLIENT span for
+    // those that went upstream.
+    let sampled = scenarios.len() - 1 + scenarios.iter().filter(|s| s.upstream != Upstream::NoRoute).count() - 1;
+    wait_for(exported, |n| *n >= sampled as u64);
+    let spans: Vec<Value> = collector.spans().into_iter().map(|s| s.raw).collect();
+    scenarios
+        .iter()
+        .zip(&results)
+        .map(|(s, (resp, up))| {
+            let incoming = s.headers();
+            let role = |id: &str| match id {
+                "" => String::from("-"),
+                id if incoming.iter().any(|(_, v)| v.contains(id)) => format!("incoming:{id}"),
+                _ => String::from("new"),
+            };
+            let mut o = Observation::new();
+            let trace = resp.header("x-trace-id").unwrap_or("").to_owned();
+            o.insert(":status".into(), resp.start.clone());
+            o.insert("x-trace-id".into(), role(&trace));
+            o.insert(
+                "traceresponse".into(),
+                resp.header("traceresponse").is_some_and(|t| t.contains(&trace)).to_string(),
+            );
+            for k in ["traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-sampled"] {
+                let value = up.as_ref().and_then(|m| m.header(k)).map_or_else(
+                    || "-".to_owned(),
+                    |v| {
+                        v.split('-')
+                            .map(|part| if part.len() >= 16 { role(part) } else { part.to_owned() })
+                            .collect::<Vec<_>>()
+                            .join("-")
+                    },
+                );
+                o.insert(format!("upstream.{k}"), value);
+            }
+            for (kind, which) in [(2, "server"), (3, "client")] {
+                let Some(span) = spans.iter().find(|v| v["traceId"] == trace.as_str() && v["kind"] == kind) else {
+                    continue;
+                };
+                o.insert(format!("{which}.parent"), role(span["parentSpanId"].as_str().unwrap_or("")));
+                for k in ["name", "status", "traceState", "links", "flags"] {
+                    o.insert(format!("{which}.{k}"), span[k].to_string());
+                }
+                for a in span["attributes"].as_array().into_iter().flatten() {
+                    let key = a["key"].as_str().unwrap_or("");
+                    if !["client.port", "server.port", "network.peer.port"].contains(&key) {
+                        o.insert(format!("{which}.attr.{key}"), a["value"].to_string());
+                    }
+                }
+            }
+            o
+        })
+        .collect()
+}
+
+/// The harness-vs-Envoy conformance scenarios, through the Wasm module and through the native
+/// build: the same headers upstream and downstream and the same span fields, scenario by
+/// scenario.
+#[test]
+fn native_and_wasm_agree_on_the_conformance_scenarios() {
+    let (wasm_app, wasm_collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
+    let wasm = Envoy::start("edge-gateway.yaml", &render_for(&wasm_app, &wasm_collector, None), 1);
+    let expected = observe_scenarios(wasm.listener, &wasm_app, &wasm_collector, || {
+        metric_value(&wasm.prometheus(), "meshlens_spans_exported_total")
+    });
+    drop(wasm);
+    let (app, collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
+    let native = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    let observed = observe_scenarios(native.listener, &app, &collector, || {
+        value_of(&meshlens_series(&native.prometheus()), "meshlens_spans_exported_total").unwrap_or(0)
+    });
+    let attributes =
+        |which: &str| expected.iter().map(|o| o.keys().filter(|k| k.starts_with(which)).count()).sum::<usize>();
+    assert!(attributes("server.attr.") > 50 && attributes("client.attr.") > 20, "spans observed: {expected:#?}");
+    assert_eq!(observed.len(), expected.len());
+    for ((s, n), w) in plugin::scenarios().iter().zip(&observed).zip(&expected) {
+        assert_eq!(n, w, "scenario `{}`: native (left) differs from Wasm (right)", s.name);
+    }
 }

@@ -245,6 +245,31 @@ fn an_invalid_configuration_is_refused_with_the_modules_error() {
     assert!(out.contains("Failed to initialize dynamic module"), "{out}");
 }
 
+/// A module that returns another ABI version from `envoy_dynamic_module_on_program_init` (the
+/// built one with its `v0.2.0` patched to `v0.1.0`) is loaded by Envoy 1.40 with a warning that
+/// names the version; it is not refused.
+#[test]
+fn another_abi_version_loads_with_envoys_warning() {
+    let dir = meshlens_tests::envoy::TempDir::new("native-abi");
+    let built = std::fs::read(native::module()).unwrap();
+    let at = built.windows(7).position(|w| w == b"v0.2.0\0").expect("the ABI version string in the module");
+    assert_eq!(built.windows(7).filter(|w| *w == b"v0.2.0\0").count(), 1);
+    let mut patched = built.clone();
+    patched[at..at + 7].copy_from_slice(b"v0.1.0\0");
+    std::fs::write(dir.0.join("libedge_telemetry_native.so"), patched).unwrap();
+    let ports = Render { app_port: free_port(), collector_port: free_port(), plugin_config: None };
+    let config = dir.0.join("envoy.yaml");
+    std::fs::write(&config, render(native::CONFIG, &ports, free_port(), free_port())).unwrap();
+    let out = std::process::Command::new(meshlens_tests::paths::envoy())
+        .args(["--mode", "validate", "-c", &config.display().to_string(), "--use-dynamic-base-id"])
+        .env("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", &dir.0)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Dynamic module ABI version v0.1.0 is deprecated. Please recompile the module"), "{text}");
+    assert!(out.status.success(), "Envoy 1.40 loads it anyway: {text}");
+}
+
 /// What one conformance scenario (`tests/data/conformance-scenarios.json`, the harness-vs-Envoy
 /// suite's) showed: headers sent upstream and downstream, and the fields of its SERVER and
 /// CLIENT spans, with ids named by their role (`incoming:<id>`, `new`) and the loopback ports

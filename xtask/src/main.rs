@@ -62,10 +62,10 @@ commands:
               build the native Envoy module (target/native/libedge_telemetry_native.so)
               and the playground, run all tests: the fast tier (plain `cargo test`)
               and the end-to-end and browser tests (feature e2e)
-  bench-envoy build the modules (release), then load each of the five Envoy configs in
-              envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
+  bench-envoy build the modules (release, and the native one with --profile native), then
+              load each of the six Envoy configs in envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
               Arguments go to the load binary: --rounds N, --duration S, --warmup S,
-              --connections N, --cases 1,3 (run only these cases; default all five),
+              --connections N, --cases 1,3 (run only these cases; default all six),
               --hostcalls (instead, the hostcall cost table: the hostcall-probe module
               repeating each proxy-wasm hostcall N times per request, against the same
               module making none; 5 s runs after 1 s warm-up unless --duration/--warmup),
@@ -350,12 +350,15 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         "-p",
         "hostcall-probe",
     ]))?;
+    // Case 6's module; Envoy finds it by name in ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+    let native = build_native()?;
     load_tools()?;
     run(Command::new(cargo())
         .current_dir(&root)
         .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
         .args(extra)
-        .env("MESHLENS_ENVOY", &tools.envoy))
+        .env("MESHLENS_ENVOY", &tools.envoy)
+        .env("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", native.parent().unwrap_or(&root)))
 }
 
 /// wrk, taskset and getconf, which the load binaries run.

@@ -223,6 +223,24 @@ fn serve(
     (stats, meshlens_series(&metrics().unwrap_or_default()))
 }
 
+/// The shipped native bootstraps validate with the built module, which configures. (The
+/// directory walk of `envoy_config.rs` validates them too, without a search path: Envoy then
+/// finds the module only on the dynamic linker's path, which `cargo test` sets to `target/debug`.)
+#[test]
+fn the_shipped_native_bootstraps_validate_with_the_built_module() {
+    let dir = meshlens_tests::envoy::TempDir::new("native-validate");
+    for config in ["edge-gateway-native.yaml", "bench/6-meshlens-native-100.yaml"] {
+        let text =
+            std::fs::read_to_string(meshlens_tests::paths::repo_root().join("envoy-config").join(config)).unwrap();
+        let path = dir.0.join("envoy.yaml");
+        let scratch = format!("{}/", dir.0.display());
+        std::fs::write(&path, text.replace("target/bench/", &scratch)).unwrap();
+        let (ok, out) = native::validate(&path);
+        assert!(ok, "{config}: {out}");
+        assert!(out.contains("meshlens: configured (native dynamic module)"), "{config}: {out}");
+    }
+}
+
 /// A configuration the pipeline refuses fails the filter config: Envoy does not start, and its
 /// output has the module's one-line error naming the field.
 #[test]

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use telemetry_core::metrics::{Kind, MetricsConfig};
 use telemetry_core::names;
@@ -34,10 +34,11 @@ const KNOWN_FAMILIES: [(&str, &[&str]); 4] = [
     (names::SECURITY_EVENTS, &["event_type"]),
 ];
 
-/// The families and series of one filter config, shared by its workers.
+/// The families and series of one filter config, shared by its workers: updates (every request)
+/// take the lock shared, definitions (a new label value) exclusive.
 #[derive(Debug, Default)]
 pub struct Registry {
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
     frozen: AtomicBool,
 }
 
@@ -114,7 +115,7 @@ impl Registry {
     /// Defines (or finds) the series `stat`; its module id.
     pub fn define(&self, config: abi::Config, kind: MetricKind, stat: &str) -> Result<u32, HostError> {
         let gauge = kind == MetricKind::Gauge;
-        if let Some(id) = self.lock().by_name.get(&(gauge, stat.to_owned())) {
+        if let Some(id) = self.read().by_name.get(&(gauge, stat.to_owned())) {
             return Ok(*id);
         }
         let (name, labels, values) = split(stat);
@@ -125,7 +126,10 @@ impl Registry {
             // `increase()` in Prometheus).
             config.increment_counter(envoy_id, &values, 0);
         }
-        let mut inner = self.lock();
+        let mut inner = self.write();
+        if let Some(id) = inner.by_name.get(&(gauge, stat.to_owned())) {
+            return Ok(*id);
+        }
         let id = u32::try_from(inner.series.len()).map_err(|_| HostError(String::from("too many series")))?;
         inner.series.push(Series { gauge, envoy_id, values: values.into_iter().map(String::from).collect() });
         inner.by_name.insert((gauge, stat.to_owned()), id);
@@ -134,7 +138,7 @@ impl Registry {
 
     /// Adds `delta` to counter `id`.
     pub fn increment(&self, config: abi::Config, id: u32, delta: u64) {
-        let inner = self.lock();
+        let inner = self.read();
         if let Some(series) = inner.series.get(id as usize).filter(|s| !s.gauge) {
             let values: Vec<&str> = series.values.iter().map(String::as_str).collect();
             config.increment_counter(series.envoy_id, &values, delta);
@@ -143,7 +147,7 @@ impl Registry {
 
     /// Sets gauge `id`.
     pub fn set(&self, config: abi::Config, id: u32, value: u64) {
-        let inner = self.lock();
+        let inner = self.read();
         if let Some(series) = inner.series.get(id as usize).filter(|s| s.gauge) {
             let values: Vec<&str> = series.values.iter().map(String::as_str).collect();
             config.set_gauge(series.envoy_id, &values, value);
@@ -152,7 +156,7 @@ impl Registry {
 
     fn family(&self, config: abi::Config, gauge: bool, name: &str, labels: &[&str]) -> Result<usize, HostError> {
         let family = Family { gauge, name: name.to_owned(), labels: labels.iter().map(|l| (*l).to_owned()).collect() };
-        if let Some(id) = self.lock().families.get(&family) {
+        if let Some(id) = self.read().families.get(&family) {
             return Ok(*id);
         }
         if self.frozen.load(Ordering::Acquire) {
@@ -162,12 +166,16 @@ impl Registry {
         }
         let id =
             config.define_metric(gauge, name, labels).map_err(|code| HostError(format!("metrics_result {code}")))?;
-        self.lock().families.insert(family, id);
+        self.write().families.insert(family, id);
         Ok(id)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -1,12 +1,14 @@
 //! The Envoy dynamic-module ABI this module uses: the C types and the callbacks Envoy exports,
 //! declared by hand, and safe wrappers around each callback.
 //!
-//! Source: `source/extensions/dynamic_modules/abi/abi.h` of envoyproxy/envoy (ABI `v0.1.0`
-//! header, commit 0199da4a13cb999df12ad32db7d03942cfbf9abb, the newest stored copy), checked
-//! against Envoy 1.40.0 (build 9e5580933739775e8bce696a57a2e1bc99368f23): every callback below
-//! is a dynamic symbol of that binary (`nm -D envoy | grep envoy_dynamic_module_callback_`), and
-//! the header guarantees a `v0.1` module works with the next minor ABI, `v0.2` (Envoy 1.40's).
-//! No bindgen and no C toolchain: the declarations are the header's, one for one.
+//! Source: `source/extensions/dynamic_modules/abi/abi.h` of envoyproxy/envoy, the `v0.1.0`
+//! header at commit 0199da4a13cb999df12ad32db7d03942cfbf9abb (the 1.40 tag's copy was not at
+//! hand). Checked against Envoy 1.40.0 (build 9e5580933739775e8bce696a57a2e1bc99368f23): every
+//! callback below is a dynamic symbol of that binary (`nm -D envoy`), every hook `ffi.rs`
+//! exports is one Envoy's own built-in module (`hickory_dns_static_*`) exports, and the header
+//! guarantees a `v0.1` module works with the next minor ABI, `v0.2` (Envoy 1.40's). The
+//! signatures are exercised against that Envoy by `tests/tests/all/envoy_native.rs`. No bindgen
+//! and no C toolchain: the declarations are the header's, one for one.
 //!
 //! Every callback here takes a pointer Envoy gave the module. [`Filter`] and [`Config`] wrap
 //! those pointers; they are made only in `ffi.rs`, from the arguments of an event hook, which is

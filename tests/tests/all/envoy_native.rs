@@ -124,6 +124,36 @@ fn native_module_continues_the_trace_exports_the_spans_and_logs_the_request() {
     );
 }
 
+/// With OTLP logs and metrics on, the native build's exports (made from Envoy's main thread)
+/// reach the collector at `/v1/logs` and `/v1/metrics` too, and the official decoder and the
+/// strict validator accept them.
+#[test]
+fn native_module_exports_otlp_logs_and_metrics() {
+    let config = r#"{
+      "service": {"name": "edge-gateway", "version": "0.1.0"},
+      "routes": ["/api/v1/query"],
+      "tracing": {"sampling": {"ratio": 1.0}, "exporter": {"cluster": "otel_collector"}},
+      "access_log": {"enabled": true, "sinks": ["proxy_log", "otlp"]},
+      "metrics": {"reporter": "gateway", "otlp": {"interval_ms": 1000}}
+    }"#;
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let envoy = NativeEnvoy::start(&render_for(&app, &collector, Some(config)), 2);
+    for _ in 0..3 {
+        assert_eq!(http::get(envoy.listener, "/api/v1/query", &[]).unwrap().status(), 200);
+    }
+    let exports = wait_for(
+        || collector.exports(),
+        |e| ["/v1/traces", "/v1/logs", "/v1/metrics"].iter().all(|p| e.iter().any(|x| x.path == *p)),
+    );
+    for (signal, path) in [("traces", "/v1/traces"), ("logs", "/v1/logs"), ("metrics", "/v1/metrics")] {
+        let of: Vec<_> = exports.iter().filter(|e| e.path == path).cloned().collect();
+        assert!(!of.is_empty(), "no {path} export: {exports:?}");
+        let (ok, out) = otlp::validate_exports(signal, &of);
+        assert!(ok, "{signal}: {out}");
+    }
+}
+
 /// Replies Envoy makes itself (no route: 404; no healthy upstream: 503) carry the trace id too,
 /// and are logged.
 #[test]

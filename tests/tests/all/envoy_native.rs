@@ -154,6 +154,30 @@ fn native_module_exports_otlp_logs_and_metrics() {
     }
 }
 
+/// Export failures are counted as the Wasm module counts them: a collector answering 503 fails
+/// the spans of each call (`meshlens_spans_failed_total`) and the call
+/// (`meshlens_export_failures_total{signal="traces"}`); a collector that is down fails them too
+/// (the callout's reset is an answer without a status).
+#[test]
+fn native_module_counts_failed_exports() {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    collector.answer_with(503);
+    let envoy = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    http::get(envoy.listener, "/nope", &[]).unwrap();
+    let series =
+        wait_for(|| meshlens_series(&envoy.prometheus()), |s| value_of(s, "meshlens_spans_failed_total") == Some(1));
+    assert_eq!(value_of(&series, "meshlens_spans_failed_total"), Some(1), "{series:?}");
+    assert_eq!(value_of(&series, "meshlens_export_failures_total{signal=\"traces\"}"), Some(1));
+    assert_eq!(value_of(&series, "meshlens_spans_exported_total"), Some(0));
+    drop(collector);
+    http::get(envoy.listener, "/nope", &[]).unwrap();
+    let series =
+        wait_for(|| meshlens_series(&envoy.prometheus()), |s| value_of(s, "meshlens_spans_failed_total") == Some(2));
+    assert_eq!(value_of(&series, "meshlens_spans_failed_total"), Some(2), "{series:?}");
+    assert_eq!(value_of(&series, "meshlens_export_failures_total{signal=\"traces\"}"), Some(2));
+}
+
 /// Replies Envoy makes itself (no route: 404; no healthy upstream: 503) carry the trace id too,
 /// and are logged.
 #[test]

@@ -55,6 +55,8 @@ pub struct Plugin {
 #[derive(Debug)]
 pub struct Refused(pub String);
 
+/// Locks `m`. A panic caught while it was held (see `ffi.rs`) leaves it usable: the pipeline goes
+/// on with the state it had, as the Wasm module's does after a callback that failed.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

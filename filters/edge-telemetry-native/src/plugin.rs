@@ -56,7 +56,7 @@ pub struct Plugin {
 pub struct Refused(pub String);
 
 /// Locks `m`. A panic caught while it was held (see `ffi.rs`) leaves it usable: the pipeline goes
-/// on with the state it had, as the Wasm module's does after a callback that failed.
+/// on with the state it had when the panic was caught (a Wasm VM that traps is lost instead).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,7 +3,8 @@
 //! `envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter`, with no VM.
 //!
 //! The same configuration as the Wasm module (`filter_config`, a `google.protobuf.StringValue`
-//! holding the JSON), the same headers, spans, access line and metric names. The glue is thin,
+//! holding the JSON), the same headers, spans, access line and metric series (on
+//! `/stats/prometheus` under Envoy's `envoy_dynamicmodulescustom_` prefix). The glue is thin,
 //! as in `edge-telemetry`: `ffi.rs` is the hooks Envoy calls, `abi.rs` the callbacks the module
 //! calls (all the unsafe code is in these two files), `host.rs` the pipeline's host traits over
 //! them, `plugin.rs` one filter config with a pipeline per worker thread.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use meshlens_tests_process::{Process, Ready};
 
-use crate::envoy::{LOG_INFO, Render, TempDir, free_port, render};
+use crate::envoy::{Render, TempDir, free_port, render};
 use crate::{http, paths};
 
 /// The shipped native bootstrap, relative to `envoy-config/`.
@@ -115,7 +115,7 @@ pub fn envoy_command(config: &Path) -> Command {
 
 /// Runs `envoy --mode validate` on a native config; (success, combined output).
 pub fn validate(config: &Path) -> (bool, String) {
-    let out = envoy_command(config).args(["--mode", "validate"]).args(LOG_INFO).output().expect("run envoy");
+    let out = envoy_command(config).args(["--mode", "validate"]).args(LOG_INFO_NATIVE).output().expect("run envoy");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }

@@ -76,8 +76,9 @@ impl Envoy {
             .arg("-c")
             .arg(&config)
             .args(["--concurrency", "1", "--use-dynamic-base-id", "--disable-hot-restart", "--log-level", "info"])
-            // The shipped bootstraps' flag: meshlens's access lines are written whatever `-l` is.
-            .args(["--component-log-level", "wasm:info"])
+            // The shipped bootstraps' flag: meshlens's access lines are written whatever `-l` is
+            // (through the `wasm` logger, or `dynamic_modules` for the native build of case 6).
+            .args(["--component-log-level", "wasm:info,dynamic_modules:info"])
             .arg("--log-path")
             .arg(&log)
             .current_dir(s.root);
@@ -100,8 +101,14 @@ impl Envoy {
         let value = |name: &str| -> u64 {
             text.lines()
                 .filter_map(|l| l.split_once(": "))
-                // Envoy names a Wasm metric `wasmcustom.<name>` in `/stats`.
-                .find(|(k, _)| k.strip_prefix("wasmcustom.").unwrap_or(k) == name)
+                // Envoy names a Wasm metric `wasmcustom.<name>` in `/stats`, a dynamic module's
+                // `dynamicmodulescustom.<name>`, its labels `.<label>.<value>` (native) where
+                // the Wasm module writes `;<label>=<value>`.
+                .find(|(k, _)| {
+                    let k =
+                        k.strip_prefix("wasmcustom.").or_else(|| k.strip_prefix("dynamicmodulescustom.")).unwrap_or(k);
+                    k == name || k == name.replace(";signal=", ".signal.")
+                })
                 .and_then(|(_, v)| v.trim().parse().ok())
                 .unwrap_or(0)
         };

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod envoy;
 pub mod exposition;
 pub mod http;
+pub mod native;
 pub mod otlp;
 pub mod paths;
 pub mod planted;

@@ -5,7 +5,8 @@
 //!   as an HTML report to `target/meshlens-report.html`.
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
-//!   module and the playground, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
+//!   module, the native Envoy module (`--profile native`, passed to the tests as
+//!   `MESHLENS_NATIVE`) and the playground, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
 //!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables; with
@@ -58,12 +59,13 @@ commands:
               Python packages into .venv, Prometheus, Alertmanager, skopeo,
               docker-registry, chromium and chromium-driver from Debian when root),
               check formatting and clippy (-D warnings), build and package the module,
-              build the playground, run all tests: the fast tier (plain `cargo test`)
+              build the native Envoy module (target/native/libedge_telemetry_native.so)
+              and the playground, run all tests: the fast tier (plain `cargo test`)
               and the end-to-end and browser tests (feature e2e)
-  bench-envoy build the modules (release), then load each of the five Envoy configs in
-              envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
+  bench-envoy build the modules (release, and the native one with --profile native), then
+              load each of the six Envoy configs in envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
               Arguments go to the load binary: --rounds N, --duration S, --warmup S,
-              --connections N, --cases 1,3 (run only these cases; default all five),
+              --connections N, --cases 1,3 (run only these cases; default all six),
               --hostcalls (instead, the hostcall cost table: the hostcall-probe module
               repeating each proxy-wasm hostcall N times per request, against the same
               module making none; 5 s runs after 1 s warm-up unless --duration/--warmup),
@@ -178,6 +180,24 @@ fn build_wasm() -> Result<PathBuf, String> {
     Ok(wasm)
 }
 
+/// Builds the native Envoy module (`filters/edge-telemetry-native`, Linux) with the `native`
+/// profile (release, panics unwind to the hooks' `catch_unwind`); returns the path of
+/// `libedge_telemetry_native.so`, the name Envoy loads it by.
+fn build_native() -> Result<PathBuf, String> {
+    let root = root();
+    run(Command::new(cargo()).current_dir(&root).args([
+        "build",
+        "-p",
+        "edge-telemetry-native",
+        "--profile",
+        "native",
+    ]))?;
+    let so = root.join("target").join("native").join("libedge_telemetry_native.so");
+    let size = std::fs::metadata(&so).map_err(|e| format!("{}: {e}", so.display()))?.len();
+    println!("built {} ({:.1} KB)", so.display(), size as f64 / 1024.0);
+    Ok(so)
+}
+
 /// Copies `from` to `to` unless `to` already has the same bytes (so its time stays).
 fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
     let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
@@ -197,12 +217,14 @@ fn test(extra: &[String]) -> Result<(), String> {
     let tools = setup::all(&root)?;
     let wasm = build_wasm()?;
     package::package(&root, &wasm)?;
+    let native = build_native()?;
     let playground = playground::build(&root)?;
     run(Command::new(cargo())
         .current_dir(&root)
         .args(["test", "--workspace", "--features", "meshlens-tests/e2e"])
         .args(extra)
         .env("MESHLENS_PLAYGROUND", &playground)
+        .env("MESHLENS_NATIVE", &native)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)
@@ -328,12 +350,15 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         "-p",
         "hostcall-probe",
     ]))?;
+    // Case 6's module; Envoy finds it by name in ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+    let native = build_native()?;
     load_tools()?;
     run(Command::new(cargo())
         .current_dir(&root)
         .args(["run", "--release", "--quiet", "-p", "meshlens-benches", "--bin", "envoy_load", "--"])
         .args(extra)
-        .env("MESHLENS_ENVOY", &tools.envoy))
+        .env("MESHLENS_ENVOY", &tools.envoy)
+        .env("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", native.parent().unwrap_or(&root)))
 }
 
 /// wrk, taskset and getconf, which the load binaries run.

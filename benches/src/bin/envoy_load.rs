@@ -1,5 +1,5 @@
-//! Issue #7's Envoy load comparison: the same keep-alive load through five Envoy configurations
-//! (`envoy-config/bench/`), in alternating rounds, on this machine; prints one line per run and a
+//! Issue #7's Envoy load comparison: the same keep-alive load through five Envoy configurations,
+//! and a sixth, case 3 with meshlens's native build (`envoy-config/bench/`), in alternating rounds, on this machine; prints one line per run and a
 //! Markdown table of medians. Run by `cargo xtask bench-envoy` (which builds the modules first).
 //! With `--hostcalls` it measures the hostcall cost table instead (`hostcalls.rs`: the
 //! `benches/hostcall-probe` module repeating one proxy-wasm hostcall N times per request); with
@@ -29,13 +29,19 @@ use meshlens_benches::procfs::{Snapshot, clock_ticks, rss_kb};
 use meshlens_benches::wrk::{WRK_SCRIPT, wrk};
 use meshlens_tests_process::collector::Collector;
 
-/// The five configurations, in the order of the issue.
-const CASES: [Case; 5] = [
+/// The five configurations, in the order of the issue, and the native build (issue 19).
+const CASES: [Case; 6] = [
     Case { id: 1, name: "bare Envoy", config: "1-bare.yaml", probe_header: None },
     Case { id: 2, name: "minimal Wasm (1 header)", config: "2-minimal-header.yaml", probe_header: Some("x-minimal") },
     Case { id: 3, name: "meshlens, 100% sampling", config: "3-meshlens-100.yaml", probe_header: Some("x-trace-id") },
     Case { id: 4, name: "meshlens, 1% sampling", config: "4-meshlens-1.yaml", probe_header: Some("x-trace-id") },
     Case { id: 5, name: "native OTel + JSON log", config: "5-native-otel.yaml", probe_header: None },
+    Case {
+        id: 6,
+        name: "meshlens native, 100%",
+        config: "6-meshlens-native-100.yaml",
+        probe_header: Some("x-trace-id"),
+    },
 ];
 
 const PATH: &str = "/api/v1/query";
@@ -67,7 +73,7 @@ struct Options {
     duration_s: u32,
     warmup_s: u32,
     connections: u32,
-    /// The case ids to run, in the issue's order (`--cases`; default all five).
+    /// The case ids to run, in the issue's order (`--cases`; default all six).
     cases: Vec<u8>,
     /// Run the hostcall cost table instead of the cases (`--hostcalls`).
     hostcalls: bool,
@@ -363,7 +369,7 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// `--cases 1,3`: case ids from 1 to 5, comma-separated; returned in the issue's order.
+/// `--cases 1,3`: case ids from 1 to 6, comma-separated; returned in the issue's order.
 fn parse_cases(value: &str) -> Result<Vec<u8>, String> {
     let mut ids = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {

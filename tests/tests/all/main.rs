@@ -41,6 +41,8 @@ mod envoy_logs;
 #[cfg(feature = "e2e")]
 mod envoy_metrics;
 #[cfg(feature = "e2e")]
+mod envoy_native;
+#[cfg(feature = "e2e")]
 mod envoy_otlp_metrics;
 #[cfg(feature = "e2e")]
 mod envoy_planted_secrets;

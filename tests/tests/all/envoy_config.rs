@@ -45,7 +45,10 @@ fn every_shipped_envoy_config_validates() {
         // runner creates; validation writes it into the scratch directory instead.
         let scratch = format!("{}/", dir.0.display());
         std::fs::write(&rendered, with_module(&text).replace("target/bench/", &scratch)).unwrap();
-        let (ok, out) = envoy::validate(&rendered);
+        // A native build is found through Envoy's module search path, which the native helper sets
+        // to the built module's directory.
+        let native = text.contains("dynamic_modules");
+        let (ok, out) = if native { meshlens_tests::native::validate(&rendered) } else { envoy::validate(&rendered) };
         assert!(ok, "{} failed envoy --mode validate:\n{out}", config.display());
         // Configs that load meshlens must have run its on_configure (the benchmark's baselines
         // load no module, or the minimal one).

@@ -141,7 +141,7 @@ impl Host {
     /// callback ran, as Envoy does for requests rejected before the filter), then `proxy_on_done`
     /// and `proxy_on_delete`, then `proxy_on_queue_ready` for items the stream enqueued. HTTP calls
     /// it made stay pending: they belong to the plugin. On a chain every filter logs, in filter
-    /// order, then each is done and deleted (measured on Envoy 1.40: `envoy_plugin_chain.rs`).
+    /// order (measured on Envoy 1.40: `envoy_plugin_chain.rs`), then each is done and deleted.
     pub fn complete(&mut self, s: StreamId) -> Result<(), Error> {
         let members = self.members(s);
         if self.stream_mut(s)?.complete {

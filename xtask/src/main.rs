@@ -73,8 +73,11 @@ commands:
               --probes histogram,time (with --hostcalls: only these probes, by the first
               word of their configuration, and the `none` baseline; default all),
               --floor (instead, bare, minimal, the probe making no calls, only the 7
-              hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5:
-              how far meshlens is from its hostcall floor; 5 s runs unless --duration)
+              hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5,
+              then the native probe (target/native/libmeshlens_native_probe.so) with
+              no callback and with only the essential ones, then case 6: how far
+              meshlens and its native build are from their floors; 5 s runs unless
+              --duration)
   chaos       build the module (release), then run real Envoy (one worker, envoy-config/bench/
               3-meshlens-100.yaml, 100% sampling) under wrk load while the loopback OTLP
               collector fails in each mode: refused (nothing listening), hang (never
@@ -195,6 +198,18 @@ fn build_native() -> Result<PathBuf, String> {
     let so = root.join("target").join("native").join("libedge_telemetry_native.so");
     let size = std::fs::metadata(&so).map_err(|e| format!("{}: {e}", so.display()))?.len();
     println!("built {} ({:.1} KB)", so.display(), size as f64 / 1024.0);
+    Ok(so)
+}
+
+/// Builds the native floor probe (`benches/native-probe`) with the `native` profile, next to
+/// the native module; returns the path of `libmeshlens_native_probe.so`.
+fn build_native_probe() -> Result<PathBuf, String> {
+    let root = root();
+    run(Command::new(cargo()).current_dir(&root).args(["build", "-p", "native-probe", "--profile", "native"]))?;
+    let so = root.join("target").join("native").join("libmeshlens_native_probe.so");
+    if !so.is_file() {
+        return Err(format!("{} was not built", so.display()));
+    }
     Ok(so)
 }
 
@@ -335,7 +350,8 @@ fn demo_envoy() -> Result<(), String> {
 }
 
 /// Issue #7's load comparison: builds `edge_telemetry.wasm`, `minimal_header.wasm` and
-/// `hostcall_probe.wasm` (for `--hostcalls` and `--floor`) in release, then runs
+/// `hostcall_probe.wasm` (for `--hostcalls` and `--floor`) in release, and the native module
+/// and native probe (`--floor`) into `target/native/`, then runs
 /// `benches/src/bin/envoy_load.rs` (release) with Envoy from `.venv`.
 fn bench_envoy(extra: &[String]) -> Result<(), String> {
     let root = root();
@@ -350,8 +366,10 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         "-p",
         "hostcall-probe",
     ]))?;
-    // Case 6's module; Envoy finds it by name in ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+    // Case 6's module and the native probe (`--floor`); Envoy finds both by name in
+    // ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
     let native = build_native()?;
+    build_native_probe()?;
     load_tools()?;
     run(Command::new(cargo())
         .current_dir(&root)

@@ -6,7 +6,8 @@
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
 //!   module, the native Envoy module (`--profile native`, passed to the tests as
-//!   `MESHLENS_NATIVE`) and the playground, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
+//!   `MESHLENS_NATIVE`), the native floor probe (`MESHLENS_NATIVE_PROBE`) and the playground, run
+//!   every test (plain `cargo test` is the fast tier; this adds the `e2e` features).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
 //!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables; with
@@ -59,9 +60,11 @@ commands:
               Python packages into .venv, Prometheus, Alertmanager, skopeo,
               docker-registry, chromium and chromium-driver from Debian when root),
               check formatting and clippy (-D warnings), build and package the module,
-              build the native Envoy module (target/native/libedge_telemetry_native.so)
-              and the playground, run all tests: the fast tier (plain `cargo test`)
-              and the end-to-end and browser tests (feature e2e)
+              build the native Envoy module (target/native/libedge_telemetry_native.so),
+              the native floor probe (target/native/libmeshlens_native_probe.so) and the
+              playground, run all tests: the fast tier (plain `cargo test`) and the
+              end-to-end and browser tests (features meshlens-tests/e2e and
+              meshlens-benches/e2e)
   bench-envoy build the modules (release, and the native one with --profile native), then
               load each of the six Envoy configs in envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
               Arguments go to the load binary: --rounds N, --duration S, --warmup S,
@@ -233,13 +236,15 @@ fn test(extra: &[String]) -> Result<(), String> {
     let wasm = build_wasm()?;
     package::package(&root, &wasm)?;
     let native = build_native()?;
+    let native_probe = build_native_probe()?;
     let playground = playground::build(&root)?;
     run(Command::new(cargo())
         .current_dir(&root)
-        .args(["test", "--workspace", "--features", "meshlens-tests/e2e"])
+        .args(["test", "--workspace", "--features", "meshlens-tests/e2e,meshlens-benches/e2e"])
         .args(extra)
         .env("MESHLENS_PLAYGROUND", &playground)
         .env("MESHLENS_NATIVE", &native)
+        .env("MESHLENS_NATIVE_PROBE", &native_probe)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)

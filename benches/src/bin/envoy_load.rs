@@ -267,6 +267,7 @@ impl Bench {
             work: &work,
             envoy_bin: &self.envoy_bin,
             collector: self.receiver.port(),
+            modules: None,
         };
         let envoy = match Envoy::start(&start) {
             Ok(envoy) => envoy,

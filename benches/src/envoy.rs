@@ -39,6 +39,9 @@ pub struct Start<'a> {
     pub envoy_bin: &'a Path,
     /// The port of the OTLP collector (replaces 4318).
     pub collector: u16,
+    /// Where Envoy finds dynamic modules by name (`ENVOY_DYNAMIC_MODULES_SEARCH_PATH`); `None`
+    /// leaves this process's own setting to Envoy.
+    pub modules: Option<&'a Path>,
 }
 
 /// meshlens's counters and memory gauge from Envoy's admin `/stats`: every span ends in exported,
@@ -82,6 +85,9 @@ impl Envoy {
             .arg("--log-path")
             .arg(&log)
             .current_dir(s.root);
+        if let Some(modules) = s.modules {
+            cmd.env("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", modules);
+        }
         let listener = SocketAddr::from(([127, 0, 0, 1], listener));
         let admin = SocketAddr::from(([127, 0, 0, 1], admin));
         let output = s.work.join(format!("envoy-{}.out", s.log));

@@ -6,7 +6,8 @@
 //! - `cargo xtask demo-envoy`: the same module in a real Envoy on 127.0.0.1, with sample requests.
 //! - `cargo xtask test`: install what the tests need, check formatting and clippy, build the
 //!   module, the native Envoy module (`--profile native`, passed to the tests as
-//!   `MESHLENS_NATIVE`) and the playground, run every test (plain `cargo test` is the fast tier; this adds the `e2e` feature).
+//!   `MESHLENS_NATIVE`), the native floor probe (`MESHLENS_NATIVE_PROBE`) and the playground, run
+//!   every test (plain `cargo test` is the fast tier; this adds the `e2e` features).
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
 //!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables; with
@@ -59,9 +60,11 @@ commands:
               Python packages into .venv, Prometheus, Alertmanager, skopeo,
               docker-registry, chromium and chromium-driver from Debian when root),
               check formatting and clippy (-D warnings), build and package the module,
-              build the native Envoy module (target/native/libedge_telemetry_native.so)
-              and the playground, run all tests: the fast tier (plain `cargo test`)
-              and the end-to-end and browser tests (feature e2e)
+              build the native Envoy module (target/native/libedge_telemetry_native.so),
+              the native floor probe (target/native/libmeshlens_native_probe.so) and the
+              playground, run all tests: the fast tier (plain `cargo test`) and the
+              end-to-end and browser tests (features meshlens-tests/e2e and
+              meshlens-benches/e2e)
   bench-envoy build the modules (release, and the native one with --profile native), then
               load each of the six Envoy configs in envoy-config/bench/ with wrk, 3 alternating rounds of 10 s; print medians.
               Arguments go to the load binary: --rounds N, --duration S, --warmup S,
@@ -73,8 +76,11 @@ commands:
               --probes histogram,time (with --hostcalls: only these probes, by the first
               word of their configuration, and the `none` baseline; default all),
               --floor (instead, bare, minimal, the probe making no calls, only the 7
-              hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5:
-              how far meshlens is from its hostcall floor; 5 s runs unless --duration)
+              hostcalls any such filter needs, or meshlens's 10, then cases 3, 4, 5,
+              then the native probe (target/native/libmeshlens_native_probe.so) with
+              no callback and with only the essential ones, then case 6: how far
+              meshlens and its native build are from their floors; 5 s runs unless
+              --duration)
   chaos       build the module (release), then run real Envoy (one worker, envoy-config/bench/
               3-meshlens-100.yaml, 100% sampling) under wrk load while the loopback OTLP
               collector fails in each mode: refused (nothing listening), hang (never
@@ -198,6 +204,18 @@ fn build_native() -> Result<PathBuf, String> {
     Ok(so)
 }
 
+/// Builds the native floor probe (`benches/native-probe`) with the `native` profile, next to
+/// the native module; returns the path of `libmeshlens_native_probe.so`.
+fn build_native_probe() -> Result<PathBuf, String> {
+    let root = root();
+    run(Command::new(cargo()).current_dir(&root).args(["build", "-p", "native-probe", "--profile", "native"]))?;
+    let so = root.join("target").join("native").join("libmeshlens_native_probe.so");
+    if !so.is_file() {
+        return Err(format!("{} was not built", so.display()));
+    }
+    Ok(so)
+}
+
 /// Copies `from` to `to` unless `to` already has the same bytes (so its time stays).
 fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
     let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
@@ -218,13 +236,15 @@ fn test(extra: &[String]) -> Result<(), String> {
     let wasm = build_wasm()?;
     package::package(&root, &wasm)?;
     let native = build_native()?;
+    let native_probe = build_native_probe()?;
     let playground = playground::build(&root)?;
     run(Command::new(cargo())
         .current_dir(&root)
-        .args(["test", "--workspace", "--features", "meshlens-tests/e2e"])
+        .args(["test", "--workspace", "--features", "meshlens-tests/e2e,meshlens-benches/e2e"])
         .args(extra)
         .env("MESHLENS_PLAYGROUND", &playground)
         .env("MESHLENS_NATIVE", &native)
+        .env("MESHLENS_NATIVE_PROBE", &native_probe)
         .env("MESHLENS_ENVOY", &tools.envoy)
         .env("MESHLENS_PYTHON", &tools.python)
         .env("MESHLENS_SHARED", &tools.shared)
@@ -335,7 +355,8 @@ fn demo_envoy() -> Result<(), String> {
 }
 
 /// Issue #7's load comparison: builds `edge_telemetry.wasm`, `minimal_header.wasm` and
-/// `hostcall_probe.wasm` (for `--hostcalls` and `--floor`) in release, then runs
+/// `hostcall_probe.wasm` (for `--hostcalls` and `--floor`) in release, and the native module
+/// and native probe (`--floor`) into `target/native/`, then runs
 /// `benches/src/bin/envoy_load.rs` (release) with Envoy from `.venv`.
 fn bench_envoy(extra: &[String]) -> Result<(), String> {
     let root = root();
@@ -350,8 +371,10 @@ fn bench_envoy(extra: &[String]) -> Result<(), String> {
         "-p",
         "hostcall-probe",
     ]))?;
-    // Case 6's module; Envoy finds it by name in ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+    // Case 6's module and the native probe (`--floor`); Envoy finds both by name in
+    // ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
     let native = build_native()?;
+    build_native_probe()?;
     load_tools()?;
     run(Command::new(cargo())
         .current_dir(&root)

@@ -99,6 +99,7 @@ fn run() -> Result<(), String> {
             work: &work,
             envoy_bin: &envoy_bin,
             collector: collector.port(),
+            modules: None,
         };
         let row = mode(&start, &collector, fault, &script, &options)?;
         println!(

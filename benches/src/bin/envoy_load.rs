@@ -3,7 +3,8 @@
 //! Markdown table of medians. Run by `cargo xtask bench-envoy` (which builds the modules first).
 //! With `--hostcalls` it measures the hostcall cost table instead (`hostcalls.rs`: the
 //! `benches/hostcall-probe` module repeating one proxy-wasm hostcall N times per request); with
-//! `--floor`, meshlens against the hostcalls any filter delivering its telemetry must make
+//! `--floor`, meshlens and its native build against the hostcalls (and the dynamic-module
+//! callbacks, `benches/native-probe`) any filter delivering its telemetry must make
 //! (`floor.rs`).
 //!
 //! Envoy runs with one worker (`--concurrency 1`) pinned to CPU 0; this process, its OTLP
@@ -266,6 +267,7 @@ impl Bench {
             work: &work,
             envoy_bin: &self.envoy_bin,
             collector: self.receiver.port(),
+            modules: None,
         };
         let envoy = match Envoy::start(&start) {
             Ok(envoy) => envoy,
@@ -361,7 +363,7 @@ fn options() -> Result<Options, String> {
     if !o.hostcalls && !o.probes.is_empty() {
         return Err(String::from("--probes only goes with --hostcalls"));
     }
-    // The hostcall table has 16 targets per round and the floor 8: shorter runs by default.
+    // The hostcall table has 16 targets per round and the floor 11: shorter runs by default.
     if o.hostcalls || o.floor {
         o.duration_s = if duration_given { o.duration_s } else { 5 };
         o.warmup_s = if warmup_given { o.warmup_s } else { 1 };

@@ -73,6 +73,7 @@ fn run() -> Result<(), String> {
         work: &work,
         envoy_bin: &envoy_bin,
         collector: collector.port(),
+        modules: None,
     })?;
     let reply = get(envoy.listener, PATH)?;
     if !reply.starts_with("HTTP/1.1 200") {

@@ -1,0 +1,433 @@
+//! The dynamic-module ABI the probe uses: the C types and the callbacks it calls, declared by
+//! hand as `filters/edge-telemetry-native/src/abi.rs` declares them (Envoy 1.40, ABI `v0.2.0`),
+//! and every event hook Envoy 1.40 requires of an HTTP filter module (it refuses a filter config
+//! when one is missing), exported with C linkage. Only three hooks do anything: request headers,
+//! response headers and stream complete, in `essential` mode.
+//!
+//! The filter config is a boxed [`Mode`]; a stream's module pointer is that same config
+//! pointer (Envoy needs a non-null one, and the probe keeps no state per stream), so a stream
+//! costs the module no allocation.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+use std::time::SystemTime;
+
+use crate::{LINE_BYTES, Mode, TRACE_ID, TRACEPARENT};
+
+/// The ABI version Envoy 1.40 expects (the native module's; see its `abi.rs`).
+const ABI_VERSION: &[u8] = b"v0.2.0\0";
+/// `Continue` of every `envoy_dynamic_module_type_on_http_filter_*_status` enum.
+const CONTINUE: u32 = 0;
+/// `envoy_dynamic_module_type_http_header_type`: request headers.
+const REQUEST_HEADER: u32 = 0;
+/// `envoy_dynamic_module_type_http_header_type`: response headers.
+const RESPONSE_HEADER: u32 = 2;
+/// `envoy_dynamic_module_type_log_level`: info, the native module's access-line level.
+const LOG_INFO: u32 = 2;
+/// `envoy_dynamic_module_type_log_level`: error.
+const LOG_ERROR: u32 = 4;
+/// The line written at stream complete.
+static LINE: [u8; LINE_BYTES] = [b'x'; LINE_BYTES];
+
+/// `envoy_dynamic_module_type_envoy_buffer`: bytes Envoy owns.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct EnvoyBuffer {
+    ptr: *const c_char,
+    length: usize,
+}
+
+/// `envoy_dynamic_module_type_module_buffer`: bytes the module owns.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct ModuleBuffer {
+    ptr: *const c_char,
+    length: usize,
+}
+
+/// `envoy_dynamic_module_type_envoy_http_header` (and the module's, same layout).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HttpHeader {
+    key_ptr: *const c_char,
+    key_length: usize,
+    value_ptr: *const c_char,
+    value_length: usize,
+}
+
+unsafe extern "C" {
+    fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
+    fn envoy_dynamic_module_callback_http_get_headers_size(filter: *mut c_void, header_type: u32) -> usize;
+    fn envoy_dynamic_module_callback_http_get_headers(
+        filter: *mut c_void,
+        header_type: u32,
+        result_headers: *mut HttpHeader,
+    ) -> bool;
+    fn envoy_dynamic_module_callback_http_get_header(
+        filter: *mut c_void,
+        header_type: u32,
+        key: ModuleBuffer,
+        result: *mut EnvoyBuffer,
+        index: usize,
+        optional_size: *mut usize,
+    ) -> bool;
+    fn envoy_dynamic_module_callback_http_set_header(
+        filter: *mut c_void,
+        header_type: u32,
+        key: ModuleBuffer,
+        value: ModuleBuffer,
+    ) -> bool;
+}
+
+/// A module buffer over `bytes` (valid while `bytes` is).
+fn buffer(bytes: &[u8]) -> ModuleBuffer {
+    ModuleBuffer { ptr: bytes.as_ptr().cast(), length: bytes.len() }
+}
+
+/// The mode behind a config (or stream) pointer; `None` for a null one.
+fn mode(module: *const c_void) -> Option<Mode> {
+    // SAFETY: a non-null `module` is the `Box<Mode>` config_new leaked, which Envoy destroys
+    // (config_destroy) only after every stream of that config is gone.
+    unsafe { module.cast::<Mode>().as_ref() }.copied()
+}
+
+/// The wall clock, read as the native module reads it (no callback gives a stream's time).
+#[allow(clippy::disallowed_methods)]
+fn clock() {
+    std::hint::black_box(SystemTime::now());
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
+    ABI_VERSION.as_ptr().cast()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
+    _config_envoy: *mut c_void,
+    _name: EnvoyBuffer,
+    config: EnvoyBuffer,
+) -> *const c_void {
+    let bytes: &[u8] = if config.ptr.is_null() {
+        &[]
+    } else {
+        // SAFETY: Envoy hands out `length` readable bytes at `ptr`, valid during this hook; they
+        // are parsed before it returns.
+        unsafe { std::slice::from_raw_parts(config.ptr.cast::<u8>(), config.length) }
+    };
+    match Mode::parse(bytes) {
+        Some(mode) => Box::into_raw(Box::new(mode)).cast_const().cast(),
+        None => {
+            let message = b"native-probe: the filter config must be `none` or `essential`";
+            // SAFETY: the buffer points into a static; Envoy copies it.
+            unsafe { envoy_dynamic_module_callback_log(LOG_ERROR, buffer(message)) };
+            ptr::null()
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config_module: *const c_void) {
+    if !config_module.is_null() {
+        // SAFETY: `config_module` came from `Box::into_raw` in config_new; Envoy destroys it once.
+        drop(unsafe { Box::from_raw(config_module.cast::<Mode>().cast_mut()) });
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
+    config_module: *const c_void,
+    _filter_envoy: *mut c_void,
+) -> *const c_void {
+    config_module
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
+    filter: *mut c_void,
+    module: *const c_void,
+    _end_of_stream: bool,
+) -> u32 {
+    if mode(module) != Some(Mode::Essential) {
+        return CONTINUE;
+    }
+    // SAFETY: `filter` is the live filter of this hook.
+    let n = unsafe { envoy_dynamic_module_callback_http_get_headers_size(filter, REQUEST_HEADER) };
+    let empty = HttpHeader { key_ptr: ptr::null(), key_length: 0, value_ptr: ptr::null(), value_length: 0 };
+    let mut headers = vec![empty; n];
+    // SAFETY: live filter; `headers` holds the `n` entries Envoy just reported for this map.
+    let read = unsafe { envoy_dynamic_module_callback_http_get_headers(filter, REQUEST_HEADER, headers.as_mut_ptr()) };
+    std::hint::black_box((read, &headers));
+    clock();
+    // SAFETY: live filter; key and value point into statics; Envoy copies them.
+    unsafe {
+        envoy_dynamic_module_callback_http_set_header(
+            filter,
+            REQUEST_HEADER,
+            buffer(b"traceparent"),
+            buffer(TRACEPARENT.as_bytes()),
+        )
+    };
+    CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _end_of_stream: bool,
+) -> u32 {
+    CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
+    _filter: *mut c_void,
+    _module: *const c_void,
+) -> u32 {
+    CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
+    filter: *mut c_void,
+    module: *const c_void,
+    _end_of_stream: bool,
+) -> u32 {
+    if mode(module) != Some(Mode::Essential) {
+        return CONTINUE;
+    }
+    let mut status = EnvoyBuffer { ptr: ptr::null(), length: 0 };
+    let mut count = 0usize;
+    // SAFETY: live filter; the key points into a static; both out-pointers are valid locals.
+    let found = unsafe {
+        envoy_dynamic_module_callback_http_get_header(
+            filter,
+            RESPONSE_HEADER,
+            buffer(b":status"),
+            &mut status,
+            0,
+            &mut count,
+        )
+    };
+    std::hint::black_box((found, status, count));
+    // SAFETY: live filter; key and value point into statics; Envoy copies them.
+    unsafe {
+        envoy_dynamic_module_callback_http_set_header(
+            filter,
+            RESPONSE_HEADER,
+            buffer(b"x-trace-id"),
+            buffer(TRACE_ID.as_bytes()),
+        )
+    };
+    CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _end_of_stream: bool,
+) -> u32 {
+    CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
+    _filter: *mut c_void,
+    _module: *const c_void,
+) -> u32 {
+    CONTINUE
+}
+
+/// The stream is complete: Envoy calls this before it writes access logs.
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(_filter: *mut c_void, module: *const c_void) {
+    if mode(module) != Some(Mode::Essential) {
+        return;
+    }
+    clock();
+    // SAFETY: the buffer points into a static; Envoy copies it.
+    unsafe { envoy_dynamic_module_callback_log(LOG_INFO, buffer(&LINE)) };
+}
+
+/// Nothing to free: a stream's pointer is its config's.
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_destroy(_module: *const c_void) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _event: u64,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _callout: u64,
+    _result: u32,
+    _headers: *mut HttpHeader,
+    _headers_size: usize,
+    _body: *mut EnvoyBuffer,
+    _body_size: usize,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_local_reply(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _response_code: u32,
+    _details: EnvoyBuffer,
+    _reset_imminent: bool,
+) -> u32 {
+    CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _event: u64,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
+    _name: EnvoyBuffer,
+    _config: EnvoyBuffer,
+) -> *const c_void {
+    ptr::null()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(_config: *const c_void) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _callout: u64,
+    _result: u32,
+    _headers: *mut HttpHeader,
+    _headers_size: usize,
+    _body: *mut EnvoyBuffer,
+    _body_size: usize,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _stream: u64,
+    _headers: *mut HttpHeader,
+    _headers_size: usize,
+    _end_stream: bool,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _stream: u64,
+    _data: *const EnvoyBuffer,
+    _data_count: usize,
+    _end_stream: bool,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _stream: u64,
+    _trailers: *mut HttpHeader,
+    _trailers_size: usize,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _stream: u64,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
+    _filter: *mut c_void,
+    _module: *const c_void,
+    _stream: u64,
+    _reason: u32,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_headers(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _stream: u64,
+    _headers: *mut HttpHeader,
+    _headers_size: usize,
+    _end_stream: bool,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_data(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _stream: u64,
+    _data: *const EnvoyBuffer,
+    _data_count: usize,
+    _end_stream: bool,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_trailers(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _stream: u64,
+    _trailers: *mut HttpHeader,
+    _trailers_size: usize,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_complete(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _stream: u64,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_reset(
+    _config_envoy: *mut c_void,
+    _config_module: *const c_void,
+    _stream: u64,
+    _reason: u32,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
+    _filter: *mut c_void,
+    _module: *const c_void,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
+    _filter: *mut c_void,
+    _module: *const c_void,
+) {
+}

@@ -13,10 +13,15 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::time::SystemTime;
 
+use dynamic_module_abi::raw::{
+    envoy_dynamic_module_callback_http_get_header, envoy_dynamic_module_callback_http_get_headers,
+    envoy_dynamic_module_callback_http_get_headers_size, envoy_dynamic_module_callback_http_set_header,
+    envoy_dynamic_module_callback_log,
+};
+use dynamic_module_abi::{ABI_VERSION, EnvoyBuffer, HttpHeader, ModuleBuffer};
+
 use crate::{LINE_BYTES, Mode, TRACE_ID, TRACEPARENT};
 
-/// The ABI version Envoy 1.40 expects (the native module's; see its `abi.rs`).
-const ABI_VERSION: &[u8] = b"v0.2.0\0";
 /// `Continue` of every `envoy_dynamic_module_type_on_http_filter_*_status` enum.
 const CONTINUE: u32 = 0;
 /// `envoy_dynamic_module_type_http_header_type`: request headers.
@@ -29,56 +34,6 @@ const LOG_INFO: u32 = 2;
 const LOG_ERROR: u32 = 4;
 /// The line written at stream complete.
 static LINE: [u8; LINE_BYTES] = [b'x'; LINE_BYTES];
-
-/// `envoy_dynamic_module_type_envoy_buffer`: bytes Envoy owns.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct EnvoyBuffer {
-    ptr: *const c_char,
-    length: usize,
-}
-
-/// `envoy_dynamic_module_type_module_buffer`: bytes the module owns.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-struct ModuleBuffer {
-    ptr: *const c_char,
-    length: usize,
-}
-
-/// `envoy_dynamic_module_type_envoy_http_header` (and the module's, same layout).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct HttpHeader {
-    key_ptr: *const c_char,
-    key_length: usize,
-    value_ptr: *const c_char,
-    value_length: usize,
-}
-
-unsafe extern "C" {
-    fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
-    fn envoy_dynamic_module_callback_http_get_headers_size(filter: *mut c_void, header_type: u32) -> usize;
-    fn envoy_dynamic_module_callback_http_get_headers(
-        filter: *mut c_void,
-        header_type: u32,
-        result_headers: *mut HttpHeader,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_get_header(
-        filter: *mut c_void,
-        header_type: u32,
-        key: ModuleBuffer,
-        result: *mut EnvoyBuffer,
-        index: usize,
-        optional_size: *mut usize,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_set_header(
-        filter: *mut c_void,
-        header_type: u32,
-        key: ModuleBuffer,
-        value: ModuleBuffer,
-    ) -> bool;
-}
 
 /// A module buffer over `bytes` (valid while `bytes` is).
 fn buffer(bytes: &[u8]) -> ModuleBuffer {
@@ -296,138 +251,4 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
 ) {
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
-    _name: EnvoyBuffer,
-    _config: EnvoyBuffer,
-) -> *const c_void {
-    ptr::null()
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(_config: *const c_void) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _callout: u64,
-    _result: u32,
-    _headers: *mut HttpHeader,
-    _headers_size: usize,
-    _body: *mut EnvoyBuffer,
-    _body_size: usize,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _stream: u64,
-    _headers: *mut HttpHeader,
-    _headers_size: usize,
-    _end_stream: bool,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _stream: u64,
-    _data: *const EnvoyBuffer,
-    _data_count: usize,
-    _end_stream: bool,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _stream: u64,
-    _trailers: *mut HttpHeader,
-    _trailers_size: usize,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _stream: u64,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _stream: u64,
-    _reason: u32,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_headers(
-    _config_envoy: *mut c_void,
-    _config_module: *const c_void,
-    _stream: u64,
-    _headers: *mut HttpHeader,
-    _headers_size: usize,
-    _end_stream: bool,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_data(
-    _config_envoy: *mut c_void,
-    _config_module: *const c_void,
-    _stream: u64,
-    _data: *const EnvoyBuffer,
-    _data_count: usize,
-    _end_stream: bool,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_trailers(
-    _config_envoy: *mut c_void,
-    _config_module: *const c_void,
-    _stream: u64,
-    _trailers: *mut HttpHeader,
-    _trailers_size: usize,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_complete(
-    _config_envoy: *mut c_void,
-    _config_module: *const c_void,
-    _stream: u64,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_reset(
-    _config_envoy: *mut c_void,
-    _config_module: *const c_void,
-    _stream: u64,
-    _reason: u32,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
-    _filter: *mut c_void,
-    _module: *const c_void,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
-    _filter: *mut c_void,
-    _module: *const c_void,
-) {
-}
+dynamic_module_abi::export_unused_hooks!();

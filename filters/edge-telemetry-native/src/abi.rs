@@ -1,85 +1,19 @@
 //! The Envoy dynamic-module ABI this module uses: the C types and the callbacks Envoy exports,
 //! declared by hand, and safe wrappers around each callback.
 //!
-//! Source: `source/extensions/dynamic_modules/abi/abi.h` of envoyproxy/envoy, the `v0.1.0`
-//! header at commit 0199da4a13cb999df12ad32db7d03942cfbf9abb (the 1.40 tag's copy was not at
-//! hand). Checked against Envoy 1.40.0 (build 9e5580933739775e8bce696a57a2e1bc99368f23): every
-//! callback below is a dynamic symbol of that binary (`nm -D envoy`), every hook `ffi.rs`
-//! exports is one Envoy's own built-in module (`hickory_dns_static_*`) exports, and the header
-//! guarantees a `v0.1` module works with the next minor ABI, `v0.2` (Envoy 1.40's). The
-//! signatures are exercised against that Envoy by `tests/tests/all/envoy_native.rs`. No bindgen
-//! and no C toolchain: the declarations are the header's, one for one.
+//! The C types and raw declarations are `dynamic-module-abi`'s (where the header version and
+//! how it was checked are written down).
 //!
 //! Every callback here takes a pointer Envoy gave the module. [`Filter`] and [`Config`] wrap
 //! those pointers; they are made only in `ffi.rs`, from the arguments of an event hook, which is
 //! what makes the wrappers safe to call.
 #![allow(unsafe_code)]
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 use std::ptr;
 
-/// The ABI version Envoy 1.40 expects from `envoy_dynamic_module_on_program_init`: the string
-/// its own built-in Rust module (`hickory_dns_static_envoy_dynamic_module_on_program_init`)
-/// returns, the one `v0.x.y` string in the binary. Envoy logs "Dynamic module ABI version v0.2.0
-/// matched." at info; any other string loads with the warning "Dynamic module ABI version {} is
-/// deprecated. Please recompile the module against the SDK with the exact Envoy version used by
-/// the main program." (`source/extensions/dynamic_modules/dynamic_modules.cc`).
-pub const ABI_VERSION: &[u8] = b"v0.2.0\0";
-
-/// `envoy_dynamic_module_type_envoy_buffer`: bytes Envoy owns.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct EnvoyBuffer {
-    pub ptr: *const c_char,
-    pub length: usize,
-}
-
-/// `envoy_dynamic_module_type_module_buffer`: bytes the module owns.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct ModuleBuffer {
-    pub ptr: *const c_char,
-    pub length: usize,
-}
-
-/// `envoy_dynamic_module_type_module_http_header` and `..._envoy_http_header` (same layout).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct HttpHeader {
-    pub key_ptr: *const c_char,
-    pub key_length: usize,
-    pub value_ptr: *const c_char,
-    pub value_length: usize,
-}
-
-/// `envoy_dynamic_module_type_http_header_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum HeaderType {
-    RequestHeader = 0,
-    ResponseHeader = 2,
-    ResponseTrailer = 3,
-}
-
-/// `envoy_dynamic_module_type_log_level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u32)]
-pub enum LogLevel {
-    Trace = 0,
-    Debug = 1,
-    Info = 2,
-    Warn = 3,
-    Error = 4,
-    Critical = 5,
-}
-
-/// `envoy_dynamic_module_type_http_body_type`: the received chunks only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum BodyType {
-    ReceivedRequestBody = 0,
-    ReceivedResponseBody = 2,
-}
+use dynamic_module_abi::raw::*;
+pub use dynamic_module_abi::{ABI_VERSION, BodyType, EnvoyBuffer, HeaderType, HttpHeader, LogLevel, ModuleBuffer};
 
 /// `envoy_dynamic_module_type_http_callout_result_Success`.
 pub const CALLOUT_SUCCESS: u32 = 0;
@@ -113,92 +47,6 @@ pub struct Scheduler(*mut c_void);
 unsafe impl Send for Scheduler {}
 // SAFETY: as for `Send`; `commit` takes `&self` and Envoy posts to the main dispatcher.
 unsafe impl Sync for Scheduler {}
-
-unsafe extern "C" {
-    fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
-    fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
-    fn envoy_dynamic_module_callback_get_concurrency() -> u32;
-    fn envoy_dynamic_module_callback_http_get_headers_size(filter: *mut c_void, header_type: u32) -> usize;
-    fn envoy_dynamic_module_callback_http_get_headers(
-        filter: *mut c_void,
-        header_type: u32,
-        result_headers: *mut HttpHeader,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_get_header(
-        filter: *mut c_void,
-        header_type: u32,
-        key: ModuleBuffer,
-        result: *mut EnvoyBuffer,
-        index: usize,
-        optional_size: *mut usize,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_set_header(
-        filter: *mut c_void,
-        header_type: u32,
-        key: ModuleBuffer,
-        value: ModuleBuffer,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_send_response(
-        filter: *mut c_void,
-        status_code: u32,
-        headers: *mut HttpHeader,
-        headers_size: usize,
-        body: ModuleBuffer,
-        details: ModuleBuffer,
-    );
-    fn envoy_dynamic_module_callback_http_get_body_size(filter: *mut c_void, body_type: u32) -> usize;
-    fn envoy_dynamic_module_callback_http_filter_get_attribute_string(
-        filter: *mut c_void,
-        attribute_id: u32,
-        result: *mut EnvoyBuffer,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_filter_get_attribute_int(
-        filter: *mut c_void,
-        attribute_id: u32,
-        result: *mut u64,
-    ) -> bool;
-    fn envoy_dynamic_module_callback_http_filter_get_worker_index(filter: *mut c_void) -> u32;
-    fn envoy_dynamic_module_callback_http_filter_config_define_counter(
-        config: *mut c_void,
-        name: ModuleBuffer,
-        label_names: *mut ModuleBuffer,
-        label_names_length: usize,
-        counter_id: *mut usize,
-    ) -> u32;
-    fn envoy_dynamic_module_callback_http_filter_config_define_gauge(
-        config: *mut c_void,
-        name: ModuleBuffer,
-        label_names: *mut ModuleBuffer,
-        label_names_length: usize,
-        gauge_id: *mut usize,
-    ) -> u32;
-    fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
-        config: *mut c_void,
-        id: usize,
-        label_values: *mut ModuleBuffer,
-        label_values_length: usize,
-        value: u64,
-    ) -> u32;
-    fn envoy_dynamic_module_callback_http_filter_config_set_gauge(
-        config: *mut c_void,
-        id: usize,
-        label_values: *mut ModuleBuffer,
-        label_values_length: usize,
-        value: u64,
-    ) -> u32;
-    fn envoy_dynamic_module_callback_http_filter_config_http_callout(
-        config: *mut c_void,
-        callout_id: *mut u64,
-        cluster_name: ModuleBuffer,
-        headers: *mut HttpHeader,
-        headers_size: usize,
-        body: ModuleBuffer,
-        timeout_milliseconds: u64,
-    ) -> u32;
-    fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(config: *mut c_void) -> *mut c_void;
-    fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(scheduler: *mut c_void, event_id: u64);
-    fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(scheduler: *mut c_void);
-}
 
 /// A module buffer over `bytes` (valid while `bytes` is).
 fn buffer(bytes: &[u8]) -> ModuleBuffer {

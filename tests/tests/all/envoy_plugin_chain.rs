@@ -9,12 +9,13 @@
 //! - one VM, one counter: both filters count every request.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use host_harness::{Host, HttpResponse, Module, Responder, traffic};
 use meshlens_tests::envoy::bootstrap::{Bootstrap, Cluster, HttpFilter, Listener, Wasm};
 use meshlens_tests::envoy::{Envoy, free_port};
+use meshlens_tests::http::{Reply, Server};
 
 /// The exchanges, as raw requests and as the traffic file the harness replays.
 const REQUESTS: [&[u8]; 2] = [
@@ -46,39 +47,13 @@ fn bootstrap(listener: u16, admin: u16, app: u16) -> String {
     .yaml()
 }
 
-/// The app and the probe's callout target: `upstream <path>` with `x-up: 1`, nothing else.
-fn upstream() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || serve(conn));
-        }
-    });
-    port
-}
-
-fn serve(mut conn: TcpStream) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut pending: Vec<u8> = Vec::new();
-    loop {
-        let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
-            let mut buf = [0u8; 4096];
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-            }
-            continue;
-        };
-        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
-        pending.drain(..end + 4);
-        let path = head.split(' ').nth(1).unwrap_or("/");
-        let body = format!("upstream {path}");
-        let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-up: 1\r\n\r\n{body}", body.len());
-        if conn.write_all(reply.as_bytes()).is_err() {
-            return;
-        }
-    }
+/// The app and the probe's callout target: `upstream <path>` with `x-up: 1`, after the
+/// `content-length` the server writes first.
+fn upstream() -> Server {
+    Server::start(|request| {
+        let path = request.start.split(' ').nth(1).unwrap_or("/");
+        Reply { status: 200, headers: vec![("x-up".into(), "1".into())], body: format!("upstream {path}").into_bytes() }
+    })
 }
 
 fn send(listener: SocketAddr, raw: &[u8]) -> String {
@@ -113,7 +88,7 @@ fn stream_lines(log: &str) -> Vec<String> {
 fn two_plugins_on_one_stream_run_as_in_envoy() {
     let app = upstream();
     let (listener, admin) = (free_port(), free_port());
-    let envoy = Envoy::start_text(&bootstrap(listener, admin, app), listener, admin, 1);
+    let envoy = Envoy::start_text(&bootstrap(listener, admin, app.port()), listener, admin, 1);
     let responses: Vec<String> = REQUESTS.iter().map(|raw| send(envoy.listener, raw)).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     let in_envoy = loop {

@@ -9,7 +9,7 @@
 //! what makes the wrappers safe to call.
 #![allow(unsafe_code)]
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use dynamic_module_abi::raw::*;
@@ -63,6 +63,19 @@ fn copy(buffer: EnvoyBuffer) -> Vec<u8> {
     unsafe { std::slice::from_raw_parts(buffer.ptr.cast::<u8>(), buffer.length) }.to_vec()
 }
 
+/// `length` bytes Envoy owns at `ptr`, lent for as long as the caller says they stay (empty for
+/// a null pointer).
+///
+/// # Safety
+/// A non-null `ptr` points to `length` readable bytes that stay unchanged for `'a`.
+unsafe fn lend<'a>(ptr: *const c_char, length: usize) -> &'a [u8] {
+    if ptr.is_null() || length == 0 {
+        return &[];
+    }
+    // SAFETY: per the contract.
+    unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), length) }
+}
+
 /// Module headers over borrowed pairs (valid while `pairs` is).
 fn module_headers(pairs: &[(&str, &str)]) -> Vec<HttpHeader> {
     pairs
@@ -95,26 +108,26 @@ pub fn concurrency() -> u32 {
 }
 
 impl Filter {
-    /// Every header of a map, as copied name/value pairs.
-    pub fn headers(self, map: HeaderType) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// Calls `read` with every header of a map as name/value byte slices lent from Envoy's map,
+    /// not copied. `read` must not change that map: a write may free the entries lent.
+    pub fn with_headers<R>(self, map: HeaderType, read: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
         // SAFETY: `self` is the live filter of the current hook.
         let n = unsafe { envoy_dynamic_module_callback_http_get_headers_size(self.0, map as u32) };
-        if n == 0 {
-            return Vec::new();
-        }
         let empty = HttpHeader { key_ptr: ptr::null(), key_length: 0, value_ptr: ptr::null(), value_length: 0 };
         let mut raw = vec![empty; n];
         // SAFETY: `raw` holds `n` entries, the size Envoy just reported for this map.
-        if !unsafe { envoy_dynamic_module_callback_http_get_headers(self.0, map as u32, raw.as_mut_ptr()) } {
-            return Vec::new();
+        if n == 0 || !unsafe { envoy_dynamic_module_callback_http_get_headers(self.0, map as u32, raw.as_mut_ptr()) } {
+            return read(&[]);
         }
-        raw.iter()
+        let pairs: Vec<(&[u8], &[u8])> = raw
+            .iter()
             .map(|h| {
-                let key = copy(EnvoyBuffer { ptr: h.key_ptr, length: h.key_length });
-                let value = copy(EnvoyBuffer { ptr: h.value_ptr, length: h.value_length });
-                (key, value)
+                // SAFETY: Envoy's entries stay where they are until the map changes or the hook
+                // returns; `read` changes no map (its contract) and returns within the hook.
+                unsafe { (lend(h.key_ptr, h.key_length), lend(h.value_ptr, h.value_length)) }
             })
-            .collect()
+            .collect();
+        read(&pairs)
     }
 
     /// The first value of a header, copied.

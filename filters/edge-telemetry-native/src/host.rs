@@ -35,9 +35,15 @@ impl<'a> NativeHost<'a> {
         Self { plugin, filter: None, worker }
     }
 
-    fn pairs(&self, map: HeaderType) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
-        let Some(filter) = self.filter else { return Vec::new() };
-        filter.headers(map).into_iter().map(|(k, v)| (Cow::Owned(text(k)), Cow::Owned(text(v)))).collect()
+    /// Calls `read` with a header map as the pipeline reads it: Envoy's own bytes, lent (text
+    /// as it is when it is UTF-8, as it nearly always is; invalid sequences replaced otherwise).
+    fn with_pairs<R>(&self, map: HeaderType, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
+        let Some(filter) = self.filter else { return read(&[]) };
+        filter.with_headers(map, |raw| {
+            let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                raw.iter().map(|(k, v)| (String::from_utf8_lossy(k), String::from_utf8_lossy(v))).collect();
+            read(&pairs)
+        })
     }
 
     fn first(&self, map: HeaderType, name: &str) -> Option<String> {
@@ -67,7 +73,7 @@ impl Random for NativeHost<'_> {
 
 impl Headers for NativeHost<'_> {
     fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
-        read(&self.pairs(HeaderType::RequestHeader))
+        self.with_pairs(HeaderType::RequestHeader, read)
     }
 
     fn set_request_header(&self, name: &str, value: &str) {
@@ -87,7 +93,7 @@ impl Headers for NativeHost<'_> {
     }
 
     fn response_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
-        read(&self.pairs(HeaderType::ResponseHeader))
+        self.with_pairs(HeaderType::ResponseHeader, read)
     }
 
     fn set_response_header(&self, name: &str, value: &str) {

@@ -476,7 +476,9 @@ impl Pipeline {
     fn begin(&mut self, exchange: &mut Exchange, host: &impl Host, seen: Seen) {
         // Envoy shows request headers only while they are being processed (and in `on_log`);
         // elsewhere the list is empty and the request is recorded with what is known.
-        host.request_headers(|headers| {
+        // The trace headers are written once the read is over: a host may lend its own map to
+        // `read` (see `Headers::request_headers`).
+        let writes = host.request_headers(|headers| {
             let now = host.now_unix_nanos();
             let attributes = tracer::request_attributes(headers, &self.config.routes);
             let keep = |sources: &[plan::Source]| -> Vec<Option<String>> {
@@ -490,6 +492,7 @@ impl Pipeline {
             };
             let dimensions = keep(&self.plan.dimensions);
             let mut span = SpanCapture::default();
+            let mut writes: TraceHeaderWrites = (Vec::new(), Vec::new());
             if let Some(cfg) = self.config.tracing.as_ref().filter(|_| seen != Seen::End) {
                 let mut started = tracer::start_request(cfg, &attributes, &mut self.ids, headers, now);
                 if started.invalid_context {
@@ -500,12 +503,7 @@ impl Pipeline {
                     started.span.client = None;
                 }
                 if seen == Seen::Request {
-                    for name in &started.remove {
-                        host.remove_request_header(name);
-                    }
-                    for (name, value) in &started.inject {
-                        host.set_request_header(name, value);
-                    }
+                    writes = (std::mem::take(&mut started.remove), std::mem::take(&mut started.inject));
                 }
                 if started.span.sampled {
                     span = SpanCapture::of(&self.plan, headers);
@@ -518,9 +516,20 @@ impl Pipeline {
             }
             let log_extra = keep(&self.plan.log_extra);
             exchange.request = Some(Request { attributes, start_nanos: now, dimensions, log_extra, span });
+            writes
         });
+        let (remove, inject) = writes;
+        for name in remove {
+            host.remove_request_header(name);
+        }
+        for (name, value) in &inject {
+            host.set_request_header(name, value);
+        }
     }
 }
+
+/// The trace headers a request's start removes from and sets on the request sent upstream.
+type TraceHeaderWrites = (Vec<&'static str>, Vec<(&'static str, String)>);
 
 impl Pipeline {
     /// Reads `grpc-status` through `read` (a header or trailer map) when the request is a gRPC

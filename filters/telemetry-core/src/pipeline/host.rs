@@ -43,7 +43,9 @@ pub trait Random {
 
 /// The stream's headers.
 pub trait Headers {
-    /// Calls `read` with the request headers as the host shows them now, read in one go.
+    /// Calls `read` with the request headers as the host shows them now, read in one go. The
+    /// pipeline writes no header while `read` runs, so a host may lend `read` the proxy's own
+    /// map instead of a copy.
     fn request_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R;
     /// Replaces every value of a request header (the request sent upstream).
     fn set_request_header(&self, name: &str, value: &str);
@@ -52,7 +54,8 @@ pub trait Headers {
     /// The first value of a response header.
     fn response_header(&self, name: &str) -> Option<String>;
     /// Calls `read` with the response headers, read in one go (for headers recorded with every
-    /// value; [`Headers::response_header`] gives only the first).
+    /// value; [`Headers::response_header`] gives only the first). As for the request headers,
+    /// no header is written while `read` runs.
     fn response_headers<R>(&self, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R;
     /// Replaces every value of a response header (the response sent downstream).
     fn set_response_header(&self, name: &str, value: &str);

@@ -26,6 +26,17 @@ pub(crate) fn testdata(name: &str) -> PathBuf {
     repo_root().join("host-harness/testdata").join(name)
 }
 
+/// `meshlens run --wasm <wasm> --traffic <traffic> --format json` plus `extra`, which must
+/// succeed; returns the JSON report.
+pub(crate) fn json_report(wasm: &Path, traffic: &Path, extra: &[&str]) -> Value {
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["run".as_ref(), "--wasm".as_ref(), wasm.as_os_str(), "--traffic".as_ref(), traffic.as_os_str()];
+    args.extend(["--format", "json"].iter().chain(extra).map(|a: &&str| -> &std::ffi::OsStr { a.as_ref() }));
+    let out = meshlens(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A fresh directory for one test's files.
 pub(crate) fn scratch(test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli").join(test);
@@ -697,17 +708,7 @@ fn a_trailers_only_grpc_reply_in_a_traffic_file_is_a_failed_call() {
 "#;
     let path = scratch("grpc").join("traffic.jsonl");
     std::fs::write(&path, traffic).unwrap();
-    let out = meshlens(&[
-        "run".as_ref(),
-        "--wasm".as_ref(),
-        edge_telemetry_path().as_os_str(),
-        "--traffic".as_ref(),
-        path.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_report(&edge_telemetry_path(), &path, &[]);
     // The SERVER spans; each call also has a CLIENT span for its upstream hop.
     let spans: Vec<&Value> = report["spans"].as_array().unwrap().iter().filter(|s| s["kind"] == "server").collect();
     assert_eq!(spans.len(), 2, "{report}");
@@ -751,18 +752,7 @@ fn a_week_of_idle_virtual_time_replays() {
     let dir = scratch("week");
     let traffic = dir.join("traffic.jsonl");
     std::fs::write(&traffic, "{\"path\": \"/a\"}\n{\"path\": \"/b\", \"at_ms\": 604800000}\n").unwrap();
-    let wasm = edge_telemetry_path();
-    let out = meshlens(&[
-        "run",
-        "--wasm",
-        wasm.to_str().unwrap(),
-        "--traffic",
-        traffic.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_report(&edge_telemetry_path(), &traffic, &[]);
     assert_eq!(report["summary"]["virtual_ms"], 604_800_000 + 10_000);
     // A SERVER and a CLIENT span per exchange (the upstream hop).
     assert_eq!(report["summary"]["spans"], 4, "both exchanges' spans are exported");

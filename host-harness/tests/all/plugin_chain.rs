@@ -4,7 +4,7 @@
 
 use host_harness::{Host, HttpResponse, Module, Responder, traffic};
 
-use crate::cli::{meshlens, scratch, stdout};
+use crate::cli::{json_report, scratch};
 use crate::support::sdk_probe;
 
 const TRAFFIC: &str = r#"{"meshlens_traffic": 2}
@@ -125,24 +125,9 @@ fn the_cli_chains_plugins_with_their_raw_configuration() {
     std::fs::write(&traffic, TRAFFIC).unwrap();
     let second = dir.join("second.txt");
     std::fs::write(&second, "cfg-second").unwrap();
-    let args = [
-        "run",
-        "--wasm",
-        meshlens_tests_guests::SDK_PROBE_WASIP1,
-        "--traffic",
-        traffic.to_str().unwrap(),
-        "--root-id",
-        "first",
-        "--config-raw",
-        "cfg-first",
-        "--plugin",
-        &format!("second={}", second.display()),
-        "--format",
-        "json",
-    ];
-    let output = meshlens(&args);
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let plugin = format!("second={}", second.display());
+    let extra = ["--root-id", "first", "--config-raw", "cfg-first", "--plugin", &plugin];
+    let report = json_report(std::path::Path::new(meshlens_tests_guests::SDK_PROBE_WASIP1), &traffic, &extra);
     let logs = report["logs"].as_array().unwrap();
     let configured: Vec<&str> =
         logs.iter().filter_map(|l| l["message"].as_str()).filter(|m| m.starts_with("probe: configured")).collect();

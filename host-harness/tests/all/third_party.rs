@@ -6,7 +6,7 @@
 use host_harness::Host;
 use serde_json::Value;
 
-use crate::cli::{meshlens, scratch, stderr};
+use crate::cli::{json_report, meshlens, scratch, stderr};
 use crate::support::third_party;
 
 /// Runs `meshlens run --wasm <example> --traffic <traffic> --format json` plus `extra`, with the
@@ -17,19 +17,9 @@ fn run(test: &str, module: &str, traffic: &str, files: &[(&str, &str)], extra: &
     for (name, content) in files {
         std::fs::write(dir.join(name), content).unwrap();
     }
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--wasm".into(),
-        third_party(module).display().to_string(),
-        "--traffic".into(),
-        dir.join("traffic.jsonl").display().to_string(),
-        "--format".into(),
-        "json".into(),
-    ];
-    args.extend(extra.iter().map(|a| a.replace("$DIR", &dir.display().to_string())));
-    let out = meshlens(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
+    let extra: Vec<String> = extra.iter().map(|a| a.replace("$DIR", &dir.display().to_string())).collect();
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    json_report(&third_party(module), &dir.join("traffic.jsonl"), &extra)
 }
 
 /// A header's value among `[name, value]` pairs.

@@ -4,9 +4,8 @@
 
 use host_harness::traffic;
 use host_harness::{Host, Module};
-use serde_json::Value;
 
-use crate::cli::{meshlens, scratch, stderr};
+use crate::cli::{json_report, scratch};
 use crate::support::{sdk_probe, third_party};
 
 /// The probe's lines for the exchange on `line`, its context id replaced by `#`.
@@ -140,24 +139,11 @@ fn the_report_shows_bodies_as_they_left() {
     )
     .unwrap();
     for envoy_defaults in [false, true] {
-        let wasm = third_party("http_body.wasm");
-        let mut args = vec![
-            "run",
-            "--wasm",
-            wasm.to_str().unwrap(),
-            "--traffic",
-            traffic.to_str().unwrap(),
-            "--format",
-            "json",
-            "--body-limit",
-            "16",
-        ];
+        let mut extra = vec!["--body-limit", "16"];
         if envoy_defaults {
-            args.push("--envoy-defaults");
+            extra.push("--envoy-defaults");
         }
-        let out = meshlens(&args);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = json_report(&third_party("http_body.wasm"), &traffic, &extra);
         let [a, b] = report["exchanges"].as_array().unwrap().as_slice() else { panic!("two exchanges") };
         assert_eq!(a["request_body"], serde_json::json!({"text": "question"}));
         assert_eq!(
@@ -184,18 +170,7 @@ fn dynamic_metadata_from_the_traffic_reaches_a_third_party_filter() {
          {\"path\": \"/b\"}\n",
     )
     .unwrap();
-    let wasm = third_party("envoy_filter_metadata.wasm");
-    let out = meshlens(&[
-        "run",
-        "--wasm",
-        wasm.to_str().unwrap(),
-        "--traffic",
-        traffic.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_report(&third_party("envoy_filter_metadata.wasm"), &traffic, &[]);
     let [a, b] = report["exchanges"].as_array().unwrap().as_slice() else { panic!("two exchanges") };
     assert_eq!(a["outcome"], "local_reply");
     assert_eq!(

@@ -135,6 +135,19 @@ impl Envoy {
 
     /// [`Envoy::start_text`] with these log flags (`--log-level`, `--component-log-level`).
     pub fn start_logging(text: &str, listener: u16, admin: u16, concurrency: u32, log_flags: &[&str]) -> Self {
+        Self::start_with(text, listener, admin, concurrency, log_flags, &[])
+    }
+
+    /// [`Envoy::start_logging`] with these environment variables set for Envoy alone (e.g.
+    /// `ENVOY_DYNAMIC_MODULES_SEARCH_PATH` for a native module).
+    pub fn start_with(
+        text: &str,
+        listener: u16,
+        admin: u16,
+        concurrency: u32,
+        log_flags: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Self {
         let metrics = text.contains("port_value: 9464").then(free_port);
         let text = match metrics {
             Some(port) => text.replace("port_value: 9464", &format!("port_value: {port}")),
@@ -152,6 +165,7 @@ impl Envoy {
             // would wait that long, and one waiting less fails under load.
             .args(["--file-flush-interval-msec", "100"])
             .args(["--disable-hot-restart"])
+            .envs(env.iter().copied())
             .current_dir(paths::repo_root());
         let (listener, admin) =
             (SocketAddr::from(([127, 0, 0, 1], listener)), SocketAddr::from(([127, 0, 0, 1], admin)));

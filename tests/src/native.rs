@@ -6,15 +6,11 @@
 //! `libedge_telemetry_native.so`, which this sets for the Envoy it starts (and for no other
 //! process).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use meshlens_tests_process::{Process, Ready};
-
-use crate::envoy::{Render, TempDir, free_port, render};
-use crate::{http, paths};
+use crate::envoy::{Envoy, Render, free_port, render};
+use crate::paths;
 
 /// The shipped native bootstrap, relative to `envoy-config/`.
 pub const CONFIG: &str = "edge-gateway-native.yaml";
@@ -43,64 +39,24 @@ pub fn module() -> PathBuf {
     path
 }
 
-/// A running Envoy with the native module; killed and reaped when dropped.
-pub struct NativeEnvoy {
-    _process: Process,
-    pub listener: SocketAddr,
-    pub admin: SocketAddr,
-    /// The `/meshlens/metrics` listener (the shipped port 9464, rendered to a free one).
-    pub metrics: SocketAddr,
-    log: PathBuf,
-    _dir: TempDir,
+/// The variable through which Envoy finds the native module, and the module's directory.
+fn search_path(module: &Path) -> [(&'static str, &Path); 1] {
+    [("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", module.parent().unwrap_or(Path::new(".")))]
 }
 
-impl NativeEnvoy {
-    /// Starts Envoy with the native bootstrap rendered for this run.
-    pub fn start(r: &Render, concurrency: u32) -> Self {
-        let (listener, admin, metrics) = (free_port(), free_port(), free_port());
-        let text = render(CONFIG, r, listener, admin).replace("port_value: 9464", &format!("port_value: {metrics}"));
-        Self::start_text(&text, listener, admin, metrics, concurrency)
-    }
-
-    /// Starts Envoy with a rendered config text; waits (at most 60 s) until it is ready.
-    pub fn start_text(text: &str, listener: u16, admin: u16, metrics: u16, concurrency: u32) -> Self {
-        let dir = TempDir::new("envoy-native");
-        let config = dir.0.join("envoy.yaml");
-        std::fs::write(&config, text).expect("write config");
-        let log = dir.0.join("envoy.log");
-        let mut cmd = envoy_command(&config);
-        cmd.args(["--concurrency", &concurrency.to_string()]).args(LOG_INFO_NATIVE).args([
-            "--log-path",
-            &log.display().to_string(),
-            "--file-flush-interval-msec",
-            "100",
-        ]);
-        let (listener, admin) =
-            (SocketAddr::from(([127, 0, 0, 1], listener)), SocketAddr::from(([127, 0, 0, 1], admin)));
-        let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
-        let process = Process::start("envoy", cmd, &dir.0.join("envoy.out"), &ready, Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
-        let metrics = SocketAddr::from(([127, 0, 0, 1], metrics));
-        Self { _process: process, listener, admin, metrics, log, _dir: dir }
-    }
-
-    /// Envoy's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `/stats/prometheus` text.
-    pub fn prometheus(&self) -> String {
-        let r = http::get(self.admin, "/stats/prometheus", &[]).expect("GET /stats/prometheus");
-        String::from_utf8_lossy(&r.body).into_owned()
-    }
-
-    /// What meshlens serves at `/meshlens/metrics`.
-    pub fn module_metrics(&self) -> String {
-        let r = http::get(self.metrics, "/meshlens/metrics", &[]).expect("GET /meshlens/metrics");
-        assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(&r.body));
-        String::from_utf8_lossy(&r.body).into_owned()
-    }
+/// Starts Envoy with the native bootstrap rendered for this run (its `/meshlens/metrics`
+/// listener on a free port), finding the built module; waits until it is ready.
+pub fn start(r: &Render, concurrency: u32) -> Envoy {
+    let (listener, admin) = (free_port(), free_port());
+    let module = module();
+    Envoy::start_with(
+        &render(CONFIG, r, listener, admin),
+        listener,
+        admin,
+        concurrency,
+        &LOG_INFO_NATIVE,
+        &search_path(&module),
+    )
 }
 
 /// An Envoy command for `config` that finds the native module, other flags to add.
@@ -108,7 +64,7 @@ pub fn envoy_command(config: &Path) -> Command {
     let module = module();
     let mut cmd = Command::new(paths::envoy());
     cmd.args(["-c", &config.display().to_string(), "--use-dynamic-base-id", "--disable-hot-restart"])
-        .env("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", module.parent().unwrap_or(Path::new(".")))
+        .envs(search_path(&module))
         .current_dir(paths::repo_root());
     cmd
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use meshlens_tests::envoy::{Envoy, Render, free_port, metric_value, render};
 use meshlens_tests::http::{self, Reply, Server};
-use meshlens_tests::native::{self, NativeEnvoy, access_lines, meshlens_series};
+use meshlens_tests::native::{self, access_lines, meshlens_series};
 use meshlens_tests::otlp::{self, ReceivedSpan, Receiver};
 use meshlens_tests::plugin::{self, Upstream};
 use serde_json::Value;
@@ -60,7 +60,7 @@ fn native_module_continues_the_trace_exports_the_spans_and_logs_the_request() {
         Reply::text(200, "ok")
     });
     let collector = Receiver::start();
-    let envoy = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    let envoy = native::start(&render_for(&app, &collector, None), 1);
     let abi = "Dynamic module ABI version v0.2.0 matched.";
     assert!(wait_for(|| envoy.log(), |log| log.contains(abi)).contains(abi), "{}", envoy.log());
 
@@ -142,7 +142,7 @@ fn native_module_exports_otlp_logs_and_metrics() {
     }"#;
     let app = Server::start(|_| Reply::text(200, "ok"));
     let collector = Receiver::start();
-    let envoy = NativeEnvoy::start(&render_for(&app, &collector, Some(config)), 2);
+    let envoy = native::start(&render_for(&app, &collector, Some(config)), 2);
     for _ in 0..3 {
         assert_eq!(http::get(envoy.listener, "/api/v1/query", &[]).unwrap().status(), 200);
     }
@@ -167,7 +167,7 @@ fn native_module_counts_failed_exports() {
     let app = Server::start(|_| Reply::text(200, "ok"));
     let collector = Receiver::start();
     collector.answer_with(503);
-    let envoy = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    let envoy = native::start(&render_for(&app, &collector, None), 1);
     http::get(envoy.listener, "/nope", &[]).unwrap();
     let series =
         wait_for(|| meshlens_series(&envoy.prometheus()), |s| value_of(s, "meshlens_spans_failed_total") == Some(1));
@@ -188,7 +188,7 @@ fn native_module_counts_failed_exports() {
 fn native_module_tags_local_replies() {
     let app = Server::start(|_| Reply::text(200, "ok"));
     let collector = Receiver::start();
-    let envoy = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    let envoy = native::start(&render_for(&app, &collector, None), 1);
     for (path, status) in [("/nope", 404), ("/down/x", 503)] {
         let resp = http::get(envoy.listener, path, &[]).unwrap();
         assert_eq!(resp.status(), status);
@@ -253,7 +253,7 @@ fn compare(plugin_config: Option<&str>) -> ((Series, Series), (Series, Series)) 
     let wasm_series = serve(wasm.listener, || wasm.prometheus(), || endpoint.then(|| wasm.module_metrics()));
     drop(wasm);
     let (app, collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
-    let native = NativeEnvoy::start(&render_for(&app, &collector, plugin_config), 2);
+    let native = native::start(&render_for(&app, &collector, plugin_config), 2);
     let native_series = serve(native.listener, || native.prometheus(), || endpoint.then(|| native.module_metrics()));
     assert_eq!(value_of(&native_series.0, "meshlens_native_panics_total"), None, "filtered out by serve");
     (wasm_series, native_series)
@@ -433,7 +433,7 @@ fn native_and_wasm_agree_on_the_conformance_scenarios() {
     });
     drop(wasm);
     let (app, collector) = (Server::start(|_| Reply::text(200, "ok")), Receiver::start());
-    let native = NativeEnvoy::start(&render_for(&app, &collector, None), 1);
+    let native = native::start(&render_for(&app, &collector, None), 1);
     let observed = observe_scenarios(native.listener, &app, &collector, || {
         value_of(&meshlens_series(&native.prometheus()), "meshlens_spans_exported_total").unwrap_or(0)
     });

@@ -34,6 +34,7 @@ use std::sync::{Arc, MutexGuard};
 use wasmtime::{Instance, Store};
 
 pub use builder::HostBuilder;
+pub use chain::ExchangeState;
 
 pub use time::TICKS_ON_SCHEDULE;
 

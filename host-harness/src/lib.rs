@@ -36,7 +36,7 @@ pub use callouts::{
 pub use clock::DEFAULT_START_UNIX_NANOS;
 pub use error::Error;
 pub use host::envoy;
-pub use host::{FailurePolicy, Host, HostBuilder, KEPT_BEHIND_PENDING, TICKS_ON_SCHEDULE, TrapRecord};
+pub use host::{ExchangeState, FailurePolicy, Host, HostBuilder, KEPT_BEHIND_PENDING, TICKS_ON_SCHEDULE, TrapRecord};
 pub use module::{CompileOptions, EPOCH_TICK, Module, binary as wasm_binary};
 pub use shared::Shared;
 pub use spans::{SpanRecord, decode as decode_spans, decode_call as decode_call_spans, export_payload, log_records};

@@ -17,6 +17,19 @@
 
 use std::borrow::Cow;
 
+/// Where an exchange stands ([`Host::exchange_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeState {
+    /// A filter answered with a local reply.
+    pub local_reply: bool,
+    /// A filter reset the stream.
+    pub reset: bool,
+    /// A filter holds the request.
+    pub request_paused: bool,
+    /// When the request went upstream (left the last filter), Unix nanoseconds on the virtual clock.
+    pub request_released_at_unix_nanos: Option<u64>,
+}
+
 use super::Host;
 use crate::error::Error;
 use crate::stream::{Stream, StreamId};
@@ -79,6 +92,27 @@ impl Host {
         Some(Cow::Owned(merged))
     }
 
+    /// Where the exchange stands, as [`Host::exchange`] shows it, without copying the stream:
+    /// what a replay asks after every step.
+    pub fn exchange_state(&self, s: StreamId) -> Option<ExchangeState> {
+        let streams = &self.store.data().streams;
+        let head = streams.get(&self.head(s).0)?;
+        let one = |m: &Stream| ExchangeState {
+            local_reply: m.local_reply.is_some(),
+            reset: m.reset,
+            request_paused: m.request_paused,
+            request_released_at_unix_nanos: m.released_at_nanos,
+        };
+        let Some(chain) = &head.chain else { return Some(one(head)) };
+        // The release is the last filter's: when the request went upstream.
+        chain.iter().filter_map(|m| streams.get(m)).map(one).reduce(|a, b| ExchangeState {
+            local_reply: a.local_reply || b.local_reply,
+            reset: a.reset || b.reset,
+            request_paused: a.request_paused || b.request_paused,
+            request_released_at_unix_nanos: b.request_released_at_unix_nanos,
+        })
+    }
+
     /// Runs `f` as one driving step: chains are forwarded when the outermost step ends, not from
     /// the callbacks inside it.
     pub(super) fn driving<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
@@ -126,29 +160,30 @@ impl Host {
     }
 
     /// The next filter receives what `context` let go of the request and it has not received:
-    /// headers, body, trailers, each once and in order; nothing while it holds the request.
+    /// headers, body, trailers, each once and in order; nothing while it holds the request. Only
+    /// the new piece of a body is copied.
     fn forward_request(&mut self, context: u32) -> Result<(), Error> {
-        let Some((next, stream)) = self.neighbour(context, 1) else { return Ok(()) };
-        if stream.local_reply.is_some() || stream.reset || stream.complete {
+        let Some(next) = self.neighbour(context, 1) else { return Ok(()) };
+        let next_id = StreamId(next);
+        let Some(s) = self.filter_state(context) else { return Ok(()) };
+        if s.local_reply.is_some() || s.reset || s.complete {
             return Ok(());
         }
-        let (released, forwarded) = (stream.released, stream.forwarded);
-        let next_id = StreamId(next);
-        if released.request_headers && !forwarded.request_headers {
-            let (headers, eos) = (stream.request_headers.clone(), stream.headers_end_stream.0);
+        if s.released.request_headers && !s.forwarded.request_headers {
+            let (headers, eos) = (s.request_headers.clone(), s.headers_end_stream.0);
             self.stream_mut(StreamId(context))?.forwarded.request_headers = true;
             self.filter_request_headers(next_id, headers, eos, false)?;
             self.mark_chained(next);
         }
-        let Some((_, stream)) = self.neighbour(context, 1) else { return Ok(()) };
-        let (released, forwarded) = (stream.released, stream.forwarded);
-        let held = |host: &Self| host.store.data().streams.get(&next).is_none_or(|n| n.request_paused || n.complete);
-        if !forwarded.request_headers || stream.headers_end_stream.0 || held(self) {
+        let held = |host: &Self| host.filter_state(next).is_none_or(|n| n.request_paused || n.complete);
+        let Some(s) = self.filter_state(context) else { return Ok(()) };
+        if !s.forwarded.request_headers || s.headers_end_stream.0 || held(self) {
             return Ok(());
         }
-        let more = released.request_body > forwarded.request_body;
-        if more || (released.request_body_end && !forwarded.request_body_end) {
-            let chunk = stream.request_body_sent.get(forwarded.request_body..released.request_body);
+        let (released, forwarded) = (s.released, s.forwarded);
+        if released.request_body > forwarded.request_body || (released.request_body_end && !forwarded.request_body_end)
+        {
+            let chunk = s.request_body_sent.get(forwarded.request_body..released.request_body);
             let chunk = chunk.unwrap_or_default().to_vec();
             let stream = self.stream_mut(StreamId(context))?;
             stream.forwarded.request_body = released.request_body;
@@ -156,10 +191,9 @@ impl Host {
             self.body(next_id, super::http::Direction::Request, &chunk, released.request_body_end)?;
             self.mark_chained(next);
         }
-        let Some((_, stream)) = self.neighbour(context, 1) else { return Ok(()) };
-        let (released, forwarded) = (stream.released, stream.forwarded);
-        if released.request_trailers && !forwarded.request_trailers && !held(self) {
-            let trailers = stream.request_trailers.clone().unwrap_or_default();
+        let Some(s) = self.filter_state(context) else { return Ok(()) };
+        if s.released.request_trailers && !s.forwarded.request_trailers && !held(self) {
+            let trailers = s.request_trailers.clone().unwrap_or_default();
             self.stream_mut(StreamId(context))?.forwarded.request_trailers = true;
             self.trailers(next_id, super::http::Direction::Request, trailers)?;
             self.mark_chained(next);
@@ -169,27 +203,28 @@ impl Host {
 
     /// The filter before `context` receives what `context` let go of the response.
     fn forward_response(&mut self, context: u32) -> Result<(), Error> {
-        let Some((prev, stream)) = self.neighbour(context, -1) else { return Ok(()) };
-        let (released, forwarded) = (stream.released, stream.forwarded);
+        let Some(prev) = self.neighbour(context, -1) else { return Ok(()) };
         let prev_id = StreamId(prev);
-        if released.response_headers && !forwarded.response_headers {
-            let headers = stream.response_headers.clone().unwrap_or_default();
-            let (eos, close) = (stream.headers_end_stream.1, stream.close_connection);
+        let Some(s) = self.filter_state(context) else { return Ok(()) };
+        if s.released.response_headers && !s.forwarded.response_headers {
+            let headers = s.response_headers.clone().unwrap_or_default();
+            let (eos, close) = (s.headers_end_stream.1, s.close_connection);
             self.stream_mut(StreamId(context))?.forwarded.response_headers = true;
             self.stream_mut(prev_id)?.close_connection |= close;
             self.send_response_headers(prev_id, headers, eos)?;
             self.frame_downstream(prev_id)?;
             self.mark_chained(prev);
         }
-        let Some((_, stream)) = self.neighbour(context, -1) else { return Ok(()) };
-        let (released, forwarded) = (stream.released, stream.forwarded);
-        let held = |host: &Self| host.store.data().streams.get(&prev).is_none_or(|p| p.response_paused || p.complete);
-        if !forwarded.response_headers || stream.headers_end_stream.1 || held(self) {
+        let held = |host: &Self| host.filter_state(prev).is_none_or(|p| p.response_paused || p.complete);
+        let Some(s) = self.filter_state(context) else { return Ok(()) };
+        if !s.forwarded.response_headers || s.headers_end_stream.1 || held(self) {
             return Ok(());
         }
-        let more = released.response_body > forwarded.response_body;
-        if more || (released.response_body_end && !forwarded.response_body_end) {
-            let chunk = stream.response_body_sent.get(forwarded.response_body..released.response_body);
+        let (released, forwarded) = (s.released, s.forwarded);
+        if released.response_body > forwarded.response_body
+            || (released.response_body_end && !forwarded.response_body_end)
+        {
+            let chunk = s.response_body_sent.get(forwarded.response_body..released.response_body);
             let chunk = chunk.unwrap_or_default().to_vec();
             let stream = self.stream_mut(StreamId(context))?;
             stream.forwarded.response_body = released.response_body;
@@ -197,10 +232,9 @@ impl Host {
             self.body(prev_id, super::http::Direction::Response, &chunk, released.response_body_end)?;
             self.mark_chained(prev);
         }
-        let Some((_, stream)) = self.neighbour(context, -1) else { return Ok(()) };
-        let (released, forwarded) = (stream.released, stream.forwarded);
-        if released.response_trailers && !forwarded.response_trailers && !held(self) {
-            let trailers = stream.response_trailers.clone().unwrap_or_default();
+        let Some(s) = self.filter_state(context) else { return Ok(()) };
+        if s.released.response_trailers && !s.forwarded.response_trailers && !held(self) {
+            let trailers = s.response_trailers.clone().unwrap_or_default();
             self.stream_mut(StreamId(context))?.forwarded.response_trailers = true;
             self.trailers(prev_id, super::http::Direction::Response, trailers)?;
             self.mark_chained(prev);
@@ -208,14 +242,16 @@ impl Host {
         Ok(())
     }
 
-    /// The filter `step` places after `context` on its chain (-1: before), with `context`'s state.
-    fn neighbour(&self, context: u32, step: isize) -> Option<(u32, Stream)> {
-        let streams = &self.store.data().streams;
-        let stream = streams.get(&context)?;
-        let chain = stream.chain.as_ref()?;
+    /// The filter `step` places after `context` on its chain (-1: before).
+    fn neighbour(&self, context: u32, step: isize) -> Option<u32> {
+        let chain = self.filter_state(context)?.chain.as_ref()?;
         let at = chain.iter().position(|m| *m == context)?;
-        let other = *chain.get(at.checked_add_signed(step)?)?;
-        Some((other, stream.clone()))
+        chain.get(at.checked_add_signed(step)?).copied()
+    }
+
+    /// One filter context's stream state.
+    fn filter_state(&self, context: u32) -> Option<&Stream> {
+        self.store.data().streams.get(&context)
     }
 
     /// After a callback of a chained filter: every filter of the chain sees the maps as that

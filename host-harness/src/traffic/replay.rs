@@ -167,16 +167,16 @@ where
 /// (what can release it). `None`: the response is due now, or the request is held with nothing
 /// left that could release it (it then ends without a response, as before).
 fn upstream_due(host: &Host, base: u64, s: StreamId, latency_ms: u64, now_ms: u64) -> Option<u64> {
-    let stream = host.exchange(s)?;
-    if stream.local_reply().is_some() || stream.was_reset() {
+    let stream = host.exchange_state(s)?;
+    if stream.local_reply || stream.reset {
         return None;
     }
-    if stream.request_paused() {
+    if stream.request_paused {
         let now_nanos = host.now_monotonic_nanos();
         let next = host.next_callout_event_nanos().filter(|t| *t > now_nanos)?;
         return Some(now_ms.saturating_add((next - now_nanos).div_ceil(1_000_000)));
     }
-    let released_ms = stream.request_released_at_unix_nanos()?.saturating_sub(base).div_ceil(1_000_000);
+    let released_ms = stream.request_released_at_unix_nanos?.saturating_sub(base).div_ceil(1_000_000);
     Some(released_ms.saturating_add(latency_ms)).filter(|due| *due > now_ms)
 }
 
@@ -218,14 +218,14 @@ fn request(host: &mut Host, exchange: &Exchange) -> Result<(StreamId, Option<End
             return Ok((s, Some(end)));
         }
         // While the module holds the headers, Envoy would buffer the body; the harness refuses it.
-        if host.exchange(s).is_some_and(|st| st.request_paused()) {
+        if host.exchange_state(s).is_some_and(|st| st.request_paused) {
             return Ok((s, None));
         }
         host.request_body(s, chunk, end_of_stream)?;
     }
     if !exchange.trailers.is_empty()
         && ended_early(host, s).is_none()
-        && !host.exchange(s).is_some_and(|st| st.request_paused())
+        && !host.exchange_state(s).is_some_and(|st| st.request_paused)
     {
         let trailers: Vec<(&str, &str)> = exchange.trailers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         host.request_trailers(s, &trailers)?;
@@ -261,7 +261,7 @@ fn response(host: &mut Host, s: StreamId, exchange: &Exchange) -> Result<End, Er
     if let Some(end) = ended_early(host, s) {
         return Ok(end);
     }
-    if host.exchange(s).is_some_and(|st| st.request_paused()) {
+    if host.exchange_state(s).is_some_and(|st| st.request_paused) {
         return Ok(End::RequestPaused);
     }
     let response = &exchange.response;
@@ -290,10 +290,10 @@ fn response(host: &mut Host, s: StreamId, exchange: &Exchange) -> Result<End, Er
 }
 
 fn ended_early(host: &Host, s: StreamId) -> Option<End> {
-    let stream = host.exchange(s)?;
-    if stream.local_reply().is_some() {
+    let stream = host.exchange_state(s)?;
+    if stream.local_reply {
         Some(End::LocalReply)
-    } else if stream.was_reset() {
+    } else if stream.reset {
         Some(End::Reset)
     } else {
         None

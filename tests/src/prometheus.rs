@@ -173,6 +173,12 @@ pub fn config_text(targets: &[(SocketAddr, &str)], rule_files: &[&Path]) -> Stri
     for (addr, path) in targets {
         text.push_str(&format!("      - targets: ['{addr}']\n        labels: {{__metrics_path__: '{path}'}}\n"));
     }
+    // As the shipped `prometheus.yml`: the native build's stats lose Envoy's dynamic-module prefix.
+    text.push_str(
+        "    metric_relabel_configs:\n      - source_labels: [__name__]\n        \
+         regex: envoy_dynamicmodulescustom_(meshlens_.*)\n        target_label: __name__\n        \
+         replacement: $1\n",
+    );
     if !rule_files.is_empty() {
         text.push_str("rule_files:\n");
         for file in rule_files {

@@ -445,3 +445,32 @@ fn native_and_wasm_agree_on_the_conformance_scenarios() {
         assert_eq!(n, w, "scenario `{}`: native (left) differs from Wasm (right)", s.name);
     }
 }
+
+/// A real Prometheus scraping the native build as the shipped `prometheus.yml` does, with the
+/// shipped rules loaded: the series arrive under the Wasm module's names (the relabelling drops
+/// Envoy's dynamic-module prefix), so the same rules and dashboards serve both builds.
+#[test]
+fn prometheus_sees_the_native_series_under_the_wasm_modules_names() {
+    use meshlens_tests::prometheus::Prometheus;
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let envoy = native::start(&render_for(&app, &collector, None), 1);
+    for _ in 0..3 {
+        assert_eq!(http::get(envoy.listener, "/api/v1/query", &[]).unwrap().status(), 200);
+    }
+    wait_for(|| meshlens_series(&envoy.prometheus()), |s| value_of(s, "meshlens_spans_exported_total") == Some(6));
+    let rules = meshlens_tests::paths::repo_root().join("envoy-config/prometheus/meshlens.rules.yml");
+    let prometheus = Prometheus::start(&envoy, &[&rules]);
+    prometheus.wait_scraped();
+    let exported = prometheus.wait_for(
+        "meshlens_spans_exported_total from the native build",
+        Duration::from_secs(30),
+        |p| p.query("meshlens_spans_exported_total").first().map(|(_, v)| *v).filter(|v| *v >= 6.0),
+        |p| format!("{:?}", p.query("{__name__=~\"(envoy_dynamicmodulescustom_)?meshlens_spans.*\"}")),
+    );
+    assert_eq!(exported, 6.0, "a SERVER and a CLIENT span per request");
+    assert!(
+        prometheus.query("{__name__=~\"envoy_dynamicmodulescustom_.*\"}").is_empty(),
+        "no series keeps the dynamic-module prefix"
+    );
+}

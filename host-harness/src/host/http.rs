@@ -193,9 +193,13 @@ impl Host {
     /// Forgets a finished stream and returns its final state as [`Host::exchange`] gives it
     /// (long replays call this to keep memory flat; observations of the stream end with it).
     pub fn remove_stream(&mut self, s: StreamId) -> Option<crate::stream::Stream> {
-        let merged = self.exchange(s).filter(|st| st.complete).map(std::borrow::Cow::into_owned)?;
+        let merged = match self.exchange(s).filter(|st| st.complete)? {
+            // One filter: the stream itself leaves the host, uncopied.
+            std::borrow::Cow::Borrowed(_) => return self.store.data_mut().streams.remove(&s.0),
+            std::borrow::Cow::Owned(merged) => merged,
+        };
         let state = self.store.data_mut();
-        for member in merged.chain.as_deref().unwrap_or(&[s.0]) {
+        for member in merged.chain.as_deref().unwrap_or_default() {
             state.streams.remove(member);
         }
         Some(merged)

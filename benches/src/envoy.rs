@@ -3,7 +3,7 @@
 //! counters read from `/stats`. Killed when dropped.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -153,10 +153,7 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
-}
+pub use meshlens_tests_process::free_port;
 
 /// Runs a command to completion; its stdout, or an error naming it.
 pub fn command(cmd: &mut Command) -> Result<String, String> {

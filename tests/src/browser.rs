@@ -8,13 +8,15 @@
 //! component updates or sync), in a fresh profile directory removed on drop.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshlens_tests_process::{Process, Ready};
 use serde_json::{Value, json};
+
+use crate::envoy::free_port;
 
 /// The W3C element reference key (WebDriver 12.1, "web element identifier").
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -317,11 +319,6 @@ impl Element<'_> {
         let found = self.command("POST", "/elements", Some(&json!({"using": "css selector", "value": selector})));
         found.as_array().map(|all| all.iter().map(|e| self.browser.element(e)).collect()).unwrap_or_default()
     }
-}
-
-/// A free loopback port (bound, then released for the driver).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
 fn secs(n: u64) -> Duration {

@@ -6,7 +6,7 @@
 //! admin endpoint reports LIVE, and kills it when the handle is dropped. A test that runs a
 //! module outside the shipped configs builds its bootstrap with [`bootstrap`].
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -65,9 +65,9 @@ impl TempDir {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1 ([`meshlens_tests_process::free_port`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    meshlens_tests_process::free_port().expect("free port")
 }
 
 /// Renders a shipped config (path relative to `envoy-config/`) for this test run.

@@ -5,7 +5,8 @@
 //!
 //! Every wait is bounded in time and in the number of polls. Used by the Envoy, Prometheus and
 //! registry tests of `meshlens-tests` and by `meshlens-benches`'s `envoy_load` and `chaos`.
-//! [`collector`] is the loopback OTLP collector with switchable faults that they share.
+//! [`collector`] is the loopback OTLP collector with switchable faults that they share, and
+//! [`free_port`] hands out the ports their servers listen on.
 //!
 //! ```no_run
 //! use std::net::SocketAddr;
@@ -23,6 +24,9 @@
 //! ```
 
 pub mod collector;
+mod ports;
+
+pub use ports::free_port;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -133,7 +133,35 @@ struct Bench {
     tick: f64,
 }
 
+/// `--help`.
+const USAGE: &str = "\
+Usage: cargo xtask bench-envoy [OPTIONS]
+
+The Envoy load comparison: the same keep-alive load (wrk) through each case's Envoy, one worker
+on CPU 0, in alternating rounds; one line per run, then a Markdown table of medians.
+
+Cases: (1) bare Envoy, (2) minimal Wasm (1 header), (3) meshlens 100% sampling, (4) meshlens 1%,
+(5) native OTel tracer + JSON access log, (6) meshlens native build 100%.
+
+Options:
+  --cases 1,3,6       run only these cases (default: all)
+  --rounds N          rounds of every case (default 3, at most 20)
+  --duration SECONDS  measured load per run (default 10; 5 with --hostcalls or --floor)
+  --warmup SECONDS    load before measuring (default 2; 1 with --hostcalls or --floor)
+  --connections N     wrk connections (default 10)
+  --floor             meshlens against the hostcalls any filter with its output must make
+  --hostcalls         the cost of one proxy-wasm hostcall, repeated --calls N times (default 20)
+  --probes a,b        with --hostcalls: only these probes
+  -h, --help          this text
+
+Envoy comes from MESHLENS_ENVOY (default .venv/bin/envoy). Results: benches/RESULTS.md.
+";
+
 fn main() -> std::process::ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
     match run_all() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
@@ -348,7 +376,7 @@ fn options() -> Result<Options, String> {
             "--warmup" => (o.warmup_s, warmup_given) = (n.clamp(1, 60), true),
             "--connections" => o.connections = n.clamp(1, 256),
             "--calls" => (o.calls, calls_given) = (n.clamp(1, 1000), true),
-            _ => return Err(format!("unknown option `{flag}`")),
+            _ => return Err(format!("unknown option `{flag}` (see --help)")),
         }
     }
     if o.hostcalls && o.floor {

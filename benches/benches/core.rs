@@ -484,6 +484,8 @@ fn redaction(c: &mut Criterion) {
     let mut counts = Counts::default();
     let cases = [
         ("text_clean_80", "/api/v1/query/results/2026-11-26/region-eu-west-1/customers/page-0003/summary.json"),
+        // What Envoy generates as `x-request-id`, in every access line: 32 hex digits.
+        ("text_clean_request_id", "5d2f8e0c-7b1a-4c3e-9f6d-2a8b4c6e1f3d"),
         ("text_bearer", "client sent Authorization Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0 in the path"),
         (
             "text_jwt",
@@ -496,7 +498,7 @@ fn redaction(c: &mut Criterion) {
     for (name, text) in cases {
         // Each case must do what its name says.
         let out = policy.text(text, &mut Counts::default());
-        assert_eq!(matches!(out, std::borrow::Cow::Borrowed(_)), name == "text_clean_80", "{name}: {out}");
+        assert_eq!(matches!(out, std::borrow::Cow::Borrowed(_)), name.starts_with("text_clean"), "{name}: {out}");
         g.bench_function(name, |b| b.iter(|| policy.text(black_box(text), &mut counts)));
     }
     let headers = [

@@ -1,6 +1,7 @@
 //! The native floor probe (`benches/native-probe`) in a real Envoy 1.40, in the bootstrap
 //! `cargo xtask bench-envoy --floor` runs it in (`envoy-config/bench/native-probe.yaml.tmpl`):
-//! Envoy loads it by name and it answers in both modes, and in `essential` its work shows.
+//! Envoy loads it by name and it answers in every mode, and in `essential` and `mimic` its work
+//! shows.
 //!
 //! Needs Envoy and the built probe: compiled only with the `e2e` feature, which
 //! `cargo xtask test` turns on after building the probe (it exports `MESHLENS_NATIVE_PROBE`).
@@ -71,7 +72,7 @@ fn run(mode: &str, expected_in_log: &str) -> Outcome {
 }
 
 #[test]
-fn the_probe_loads_by_name_and_answers_in_both_modes() {
+fn the_probe_loads_by_name_and_answers_in_every_mode() {
     let matched = "Dynamic module ABI version v0.2.0 matched.";
     let line = "x".repeat(420);
 
@@ -80,6 +81,18 @@ fn the_probe_loads_by_name_and_answers_in_both_modes() {
     assert!(essential.reply.contains("\r\nx-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736\r\n"), "{}", essential.reply);
     assert!(essential.log.contains(matched), "{}", essential.log);
     assert!(essential.log.contains(&format!("[dynamic_modules] [:] {line}\n")), "{}", essential.log);
+    assert!(!essential.reply.contains("traceresponse"), "{}", essential.reply);
+
+    // `mimic` writes what meshlens writes: `traceresponse` too.
+    let mimic = run("mimic", &line);
+    assert!(mimic.reply.starts_with("http/1.1 200"), "{}", mimic.reply);
+    assert!(mimic.reply.contains("\r\nx-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736\r\n"), "{}", mimic.reply);
+    assert!(
+        mimic.reply.contains("\r\ntraceresponse: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"),
+        "{}",
+        mimic.reply
+    );
+    assert!(mimic.log.contains(&format!("[dynamic_modules] [:] {line}\n")), "{}", mimic.log);
 
     let none = run("none", matched);
     assert!(none.reply.starts_with("http/1.1 200"), "{}", none.reply);

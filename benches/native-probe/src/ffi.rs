@@ -1,8 +1,9 @@
 //! The dynamic-module ABI the probe uses: the C types and the callbacks it calls, declared by
 //! hand as `filters/edge-telemetry-native/src/abi.rs` declares them (Envoy 1.40, ABI `v0.2.0`),
 //! and every event hook Envoy 1.40 requires of an HTTP filter module (it refuses a filter config
-//! when one is missing), exported with C linkage. Only three hooks do anything: request headers,
-//! response headers and stream complete, in `essential` mode.
+//! when one is missing), exported with C linkage. In `essential` mode three hooks make callbacks
+//! (request headers, response headers, stream complete); `mimic` adds stream start and the
+//! response body.
 //!
 //! The filter config is a boxed [`Mode`]; a stream's module pointer is that same config
 //! pointer (Envoy needs a non-null one, and the probe keeps no state per stream), so a stream
@@ -14,13 +15,15 @@ use std::ptr;
 use std::time::SystemTime;
 
 use dynamic_module_abi::raw::{
+    envoy_dynamic_module_callback_http_filter_get_attribute_string,
+    envoy_dynamic_module_callback_http_filter_get_worker_index, envoy_dynamic_module_callback_http_get_body_size,
     envoy_dynamic_module_callback_http_get_header, envoy_dynamic_module_callback_http_get_headers,
     envoy_dynamic_module_callback_http_get_headers_size, envoy_dynamic_module_callback_http_set_header,
     envoy_dynamic_module_callback_log,
 };
-use dynamic_module_abi::{ABI_VERSION, EnvoyBuffer, HttpHeader, ModuleBuffer};
+use dynamic_module_abi::{ABI_VERSION, BodyType, EnvoyBuffer, HttpHeader, ModuleBuffer};
 
-use crate::{LINE_BYTES, Mode, TRACE_ID, TRACEPARENT};
+use crate::{LINE_BYTES, Mode, TRACE_ID, TRACEPARENT, TRACERESPONSE};
 
 /// `Continue` of every `envoy_dynamic_module_type_on_http_filter_*_status` enum.
 const CONTINUE: u32 = 0;
@@ -28,6 +31,9 @@ const CONTINUE: u32 = 0;
 const REQUEST_HEADER: u32 = 0;
 /// `envoy_dynamic_module_type_http_header_type`: response headers.
 const RESPONSE_HEADER: u32 = 2;
+/// `envoy_dynamic_module_type_attribute_id`s meshlens reads as strings: `source.address`,
+/// `request.protocol`, `xds.cluster_name`.
+const ATTRIBUTES: [u32; 3] = [24, 10, 57];
 /// `envoy_dynamic_module_type_log_level`: info, the native module's access-line level.
 const LOG_INFO: u32 = 2;
 /// `envoy_dynamic_module_type_log_level`: error.
@@ -38,6 +44,11 @@ static LINE: [u8; LINE_BYTES] = [b'x'; LINE_BYTES];
 /// A module buffer over `bytes` (valid while `bytes` is).
 fn buffer(bytes: &[u8]) -> ModuleBuffer {
     ModuleBuffer { ptr: bytes.as_ptr().cast(), length: bytes.len() }
+}
+
+/// Whether `module` is a stream of a mode that makes the essential callbacks.
+fn essential(module: *const c_void) -> bool {
+    matches!(mode(module), Some(Mode::Essential | Mode::Mimic))
 }
 
 /// The mode behind a config (or stream) pointer; `None` for a null one.
@@ -74,7 +85,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     match Mode::parse(bytes) {
         Some(mode) => Box::into_raw(Box::new(mode)).cast_const().cast(),
         None => {
-            let message = b"native-probe: the filter config must be `none` or `essential`";
+            let message = b"native-probe: the filter config must be `none`, `essential` or `mimic`";
             // SAFETY: the buffer points into a static; Envoy copies it.
             unsafe { envoy_dynamic_module_callback_log(LOG_ERROR, buffer(message)) };
             ptr::null()
@@ -93,8 +104,12 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config_modu
 #[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
     config_module: *const c_void,
-    _filter_envoy: *mut c_void,
+    filter_envoy: *mut c_void,
 ) -> *const c_void {
+    if mode(config_module) == Some(Mode::Mimic) {
+        // SAFETY: `filter_envoy` is the filter being created, live during this hook.
+        std::hint::black_box(unsafe { envoy_dynamic_module_callback_http_filter_get_worker_index(filter_envoy) });
+    }
     config_module
 }
 
@@ -104,7 +119,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     module: *const c_void,
     _end_of_stream: bool,
 ) -> u32 {
-    if mode(module) != Some(Mode::Essential) {
+    if !essential(module) {
         return CONTINUE;
     }
     // SAFETY: `filter` is the live filter of this hook.
@@ -150,7 +165,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     module: *const c_void,
     _end_of_stream: bool,
 ) -> u32 {
-    if mode(module) != Some(Mode::Essential) {
+    if !essential(module) {
         return CONTINUE;
     }
     let mut status = EnvoyBuffer { ptr: ptr::null(), length: 0 };
@@ -176,15 +191,32 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
             buffer(TRACE_ID.as_bytes()),
         )
     };
+    if mode(module) == Some(Mode::Mimic) {
+        // SAFETY: as above.
+        unsafe {
+            envoy_dynamic_module_callback_http_set_header(
+                filter,
+                RESPONSE_HEADER,
+                buffer(b"traceresponse"),
+                buffer(TRACERESPONSE.as_bytes()),
+            )
+        };
+    }
     CONTINUE
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
-    _filter: *mut c_void,
-    _module: *const c_void,
+    filter: *mut c_void,
+    module: *const c_void,
     _end_of_stream: bool,
 ) -> u32 {
+    if mode(module) == Some(Mode::Mimic) {
+        // SAFETY: `filter` is the live filter of this hook.
+        std::hint::black_box(unsafe {
+            envoy_dynamic_module_callback_http_get_body_size(filter, BodyType::ReceivedResponseBody as u32)
+        });
+    }
     CONTINUE
 }
 
@@ -198,9 +230,18 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
 
 /// The stream is complete: Envoy calls this before it writes access logs.
 #[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(_filter: *mut c_void, module: *const c_void) {
-    if mode(module) != Some(Mode::Essential) {
+pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(filter: *mut c_void, module: *const c_void) {
+    if !essential(module) {
         return;
+    }
+    if mode(module) == Some(Mode::Mimic) {
+        for id in ATTRIBUTES {
+            let mut value = EnvoyBuffer { ptr: ptr::null(), length: 0 };
+            // SAFETY: `filter` is the live filter of this hook; `value` is a valid local.
+            let found =
+                unsafe { envoy_dynamic_module_callback_http_filter_get_attribute_string(filter, id, &mut value) };
+            std::hint::black_box((found, value));
+        }
     }
     clock();
     // SAFETY: the buffer points into a static; Envoy copies it.

@@ -8,7 +8,8 @@
 //! telemetry needs (`essential`), the probe making exactly meshlens's hostcalls (`mimic`), and
 //! meshlens at 100% and 1% sampling (3, 4), native telemetry (5), and the native side: the
 //! dynamic-module probe (`benches/native-probe`) doing nothing, the same probe making only the
-//! essential callbacks, and meshlens's native build (6). Added CPU is against bare Envoy in the
+//! essential callbacks, and exactly meshlens's native callbacks (`mimic`), and meshlens's native
+//! build (6). Added CPU is against bare Envoy in the
 //! same round, then the median over rounds.
 
 use std::path::PathBuf;
@@ -25,11 +26,12 @@ const NATIVE_LIBRARY: &str = "libmeshlens_native_probe.so";
 /// The rows the summary compares, by label.
 const ESSENTIAL: &str = "probe `essential`: the 7 hostcalls any such filter needs";
 const NATIVE_ESSENTIAL: &str = "native probe `essential`: the same work, 6 callbacks and 2 clock reads";
+const NATIVE_MIMIC: &str = "native probe `mimic`: meshlens native's 12 callbacks, no module work";
 const NATIVE_TELEMETRY: &str = "(5) native OTel + JSON log";
 const MESHLENS_NATIVE: &str = "(6) meshlens native, 100% sampling";
 
 /// What runs in each round, in order: `(label, case id or probe configuration)`.
-const ROWS: [(&str, Row); 11] = [
+const ROWS: [(&str, Row); 12] = [
     ("(1) bare Envoy", Row::Case(1)),
     ("(2) minimal Wasm (1 header)", Row::Case(2)),
     ("probe `none`: callbacks, no hostcall", Row::Probe("none", None)),
@@ -40,6 +42,7 @@ const ROWS: [(&str, Row); 11] = [
     (NATIVE_TELEMETRY, Row::Case(5)),
     ("native probe `none`: hooks, no callback", Row::NativeProbe("none", None)),
     (NATIVE_ESSENTIAL, Row::NativeProbe("essential", Some("x-trace-id"))),
+    (NATIVE_MIMIC, Row::NativeProbe("mimic", Some("traceresponse"))),
     (MESHLENS_NATIVE, Row::Case(6)),
 ];
 
@@ -149,10 +152,14 @@ fn print_table(runs: &[Vec<Run>]) {
         native / native_essential,
         native / otel
     );
+    let native_mimic = added_by(NATIVE_MIMIC);
     println!(
-        "issue #19's target lets (6) add at most {:.2} µs/req (half what (5) adds); the essential callbacks alone add {:.2}x that.",
+        "issue #19's target lets (6) add at most {:.2} µs/req (half what (5) adds); the essential callbacks alone add {:.2}x that, meshlens's callbacks alone ({native_mimic:.2}) {:.2}x, leaving the module's own work {:.2} µs/req where it takes {:.2}.",
         otel / 2.0,
-        native_essential / (otel / 2.0)
+        native_essential / (otel / 2.0),
+        native_mimic / (otel / 2.0),
+        otel / 2.0 - native_mimic,
+        native - native_mimic
     );
     println!("total requests measured: {}", runs.iter().flatten().map(|r| r.requests).sum::<u64>());
     print_disturbance(runs.iter().flatten());

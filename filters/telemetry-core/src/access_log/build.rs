@@ -255,7 +255,9 @@ pub fn each_field<'c, 'a>(
                 Some((_, ua)) => ua.into_iter().for_each(|v| emit(name, borrowed(v))),
                 None => req.user_agent.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
             },
-            Field::RequestId => req.request_id.into_iter().for_each(|v| emit(name, Value::Str(policy.text(v, counts)))),
+            Field::RequestId => {
+                req.request_id.into_iter().for_each(|v| emit(name, Value::Str(policy.request_id(v, counts))));
+            }
             Field::QueryHash => {
                 query
                     .into_iter()

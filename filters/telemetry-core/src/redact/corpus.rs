@@ -198,6 +198,20 @@ fn ids_in_id_headers_are_kept() {
 }
 
 #[test]
+fn request_ids_in_the_log_are_kept_as_their_header_keeps_them() {
+    let policy = Policy::default_policy();
+    for (_, value) in IDS.iter().filter(|(name, _)| *name == "x-request-id") {
+        let mut counts = Counts::default();
+        let out = policy.request_id(value, &mut counts);
+        assert!(matches!(out, Cow::Borrowed(v) if v == *value), "request_id({value:?}) = {out:?}");
+        assert_eq!(counts, Counts::default());
+    }
+    let mut counts = Counts::default();
+    assert_eq!(policy.request_id("card 4111 1111 1111 1111", &mut counts), "card [REDACTED]");
+    assert_eq!(policy.request_id("Bearer abcdef0123456789", &mut counts), "Bearer [REDACTED]");
+}
+
+#[test]
 fn planted_secrets_are_caught() {
     let policy = Policy::default_policy();
     for (input, expected, kinds) in PLANTED {

@@ -16,6 +16,8 @@ use telemetry_core::config::{Config, TracingConfig};
 use telemetry_core::ids::{IdGenerator, SpanId, TraceId};
 use telemetry_core::metrics::{MetricsEngine, RequestFacts};
 use telemetry_core::otlp;
+use telemetry_core::pipeline::Pipeline;
+use telemetry_core::pipeline::fake::{FakeHost, Reply};
 use telemetry_core::propagation::{self, traceparent};
 use telemetry_core::redact::{Counts, Policy};
 use telemetry_core::route::RouteTable;
@@ -535,12 +537,69 @@ fn redaction_60k(c: &mut Criterion) {
     g.finish();
 }
 
+/// The plugin configuration of `cargo xtask bench-envoy`'s cases (3) and (6), read from the
+/// bootstrap so that the two cannot drift apart.
+fn bench_envoy_config() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../envoy-config/bench/6-meshlens-native-100.yaml");
+    let yaml = std::fs::read_to_string(path).unwrap();
+    let start = yaml.find("value: |").unwrap() + "value: |".len();
+    let end = start + yaml[start..].find("- name: envoy.filters.http.router").unwrap();
+    yaml[start..end].lines().map(str::trim).collect::<Vec<_>>().join("\n")
+}
+
+/// One whole request through the pipeline, as `bench-envoy`'s load sends it (`GET /api/v1/query`
+/// answered by Envoy's `direct_response`, the headers Envoy adds, the attributes a native host
+/// reads), with case (3)'s configuration: span at 100 %, access line, metrics, security. Every
+/// 512 requests the exporter's tick runs and its call is answered. The host is the core's
+/// `FakeHost`, which copies every header into its own strings (the native host lends Envoy's):
+/// what it adds is in the number, the same before and after a change to the core.
+fn pipeline(c: &mut Criterion) {
+    const BATCH: u32 = 512;
+    let config = bench_envoy_config();
+    let host = FakeHost::new(1_767_225_600_000_000_000, [7; 32]);
+    host.set_property("source.address", "127.0.0.1:40000");
+    host.set_property("request.protocol", "HTTP/1.1");
+    let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
+    let request = [
+        (":authority", "127.0.0.1:10000"),
+        (":path", "/api/v1/query"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5d2f8e0c-7b1a-4c3e-9f6d-2a8b4c6e1f3d"),
+    ];
+    let response = [(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")];
+    let reply = Reply { headers: &response, body: b"ok", from_upstream: false, latency_nanos: 150_000 };
+    let first = host.exchange(&mut pipeline, &request, b"", &reply);
+    assert!(first.downstream.iter().any(|(name, _)| name == "x-trace-id"), "{:?}", first.downstream);
+    let (mut served, mut exports) = (0u32, 0usize);
+    let mut g = c.benchmark_group("pipeline");
+    g.bench_function("request_direct_response_bench_envoy_config", |b| {
+        b.iter(|| {
+            let sent = host.exchange(&mut pipeline, black_box(&request), b"", &reply);
+            served += 1;
+            if served.is_multiple_of(BATCH) {
+                host.tick(&mut pipeline, 1_000_000_000);
+                host.answer_calls(&mut pipeline, Some(200));
+                exports += host.calls.borrow().len();
+                host.calls.borrow_mut().clear();
+                host.answered.set(0);
+                host.logs.borrow_mut().clear();
+                host.property_reads.borrow_mut().clear();
+            }
+            sent
+        });
+    });
+    g.finish();
+    assert!(exports > 0, "the spans of {served} requests were never exported");
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = trace_context, sampling, routes, metrics, span, access_log, redaction, redaction_60k
+    targets = trace_context, sampling, routes, metrics, span, access_log, redaction, redaction_60k, pipeline
 }
 criterion_main!(benches);

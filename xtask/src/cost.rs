@@ -29,6 +29,64 @@ pub fn cost(root: &Path, wasm: &Path) -> Result<(), String> {
     crate::run(&mut meshlens(root, wasm, &config_file, &traffic_file))
 }
 
+/// Requests of the two `--native` runs: their difference is what is divided by.
+const NATIVE_RUNS: [u64; 2] = [1_024, 11_264];
+
+/// `cargo xtask cost --native`: the core's instructions per request, natively, in case (3)'s
+/// configuration (`benches/examples/native_cost.rs` under valgrind's callgrind, two runs, the
+/// difference divided by the difference in requests).
+pub fn native(root: &Path) -> Result<(), String> {
+    let dir = root.join("target/cost");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let config_file = write(&dir, "config.json", &case_3(root)?)?;
+    let valgrind = std::env::var_os("MESHLENS_VALGRIND").map_or_else(|| PathBuf::from("valgrind"), PathBuf::from);
+    if Command::new(&valgrind).arg("--version").output().is_err() {
+        return Err(format!(
+            "cost --native needs valgrind ({} not found): `apt-get install valgrind`, or set MESHLENS_VALGRIND",
+            valgrind.display()
+        ));
+    }
+    crate::run(Command::new(crate::cargo()).current_dir(root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "meshlens-benches",
+        "--example",
+        "native_cost",
+    ]))?;
+    let example = root.join("target/release/examples/native_cost");
+    let mut counts = Vec::new();
+    for requests in NATIVE_RUNS {
+        let out = Command::new(&valgrind)
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&example)
+            .arg(&config_file)
+            .arg(requests.to_string())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", valgrind.display()))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("{} under callgrind failed ({}):\n{stderr}", example.display(), out.status));
+        }
+        let collected = stderr
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("callgrind printed no `Collected :` count:\n{stderr}"))?;
+        counts.push(collected);
+    }
+    let (Some(&[first, last]), [small, large]) = (counts.first_chunk::<2>(), NATIVE_RUNS) else {
+        return Err(String::from("callgrind ran fewer than two times"));
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let per_request = last.saturating_sub(first) as f64 / (large - small) as f64;
+    println!(
+        "the core natively (x86-64, release), case (3)'s plugin configuration ({CONFIG}), bench-envoy's\nrequest, the core's fake host: {per_request:.0} instructions per request ({large} - {small} requests under callgrind: {last} - {first})"
+    );
+    Ok(())
+}
+
 /// `cargo xtask cost --shapes`: guest instructions per request when the user agent is a 60 KB
 /// value of each adversarial shape (`benches/src/shapes.rs`), next to plain letters, in case
 /// (3)'s configuration (the user agent is in the span and the line, redacted once for both).

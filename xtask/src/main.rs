@@ -421,8 +421,13 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         .arg(&wasm))
 }
 
-/// `cargo xtask cost [--shapes] [--wasm FILE]`.
+/// `cargo xtask cost [--shapes] [--wasm FILE] | --native`.
 fn cost(args: &[String]) -> Result<(), String> {
+    if let [flag] = args
+        && flag == "--native"
+    {
+        return cost::native(&root());
+    }
     let (shapes, rest) = match args {
         [flag, rest @ ..] if flag == "--shapes" => (true, rest),
         _ => (false, args),
@@ -430,7 +435,7 @@ fn cost(args: &[String]) -> Result<(), String> {
     let wasm = match rest {
         [] => build_wasm()?,
         [flag, file] if flag == "--wasm" => PathBuf::from(file),
-        _ => return Err(format!("usage: cargo xtask cost [--shapes] [--wasm FILE]\n\n{USAGE}")),
+        _ => return Err(format!("usage: cargo xtask cost [--shapes] [--wasm FILE] | --native\n\n{USAGE}")),
     };
     if shapes { cost::shapes(&root(), &wasm) } else { cost::cost(&root(), &wasm) }
 }

@@ -422,7 +422,7 @@ impl Policy {
     /// separated by dashes, as [`Policy::header`] keeps it in that header), else [`Policy::text`].
     /// Envoy's UUIDs, every request's, then cost no scan.
     pub fn request_id<'a>(&self, value: &'a str, counts: &mut Counts) -> Cow<'a, str> {
-        if headers::is_id("x-request-id", value) {
+        if headers::is_id_value(value) {
             return Cow::Borrowed(value);
         }
         self.text(value, counts)

@@ -103,8 +103,28 @@ const ID_MAX_LEN: usize = 128;
 /// hex digits separated by single dashes (a UUID, a hex id, `traceparent`, `b3`), at most
 /// [`ID_MAX_LEN`] bytes. Such a value is kept whole: its digits are an id, never a card number.
 pub(super) fn is_id(name: &str, value: &str) -> bool {
-    ID_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
-        && !value.is_empty()
-        && value.len() <= ID_MAX_LEN
-        && value.split('-').all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_hexdigit()))
+    ID_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) && is_id_value(value)
+}
+
+/// Groups of hex digits separated by single dashes, at most [`ID_MAX_LEN`] bytes: one pass, no
+/// empty group (no dash first, last, or after a dash).
+pub(super) fn is_id_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > ID_MAX_LEN {
+        return false;
+    }
+    let mut after_dash = true;
+    for &b in bytes {
+        if b == b'-' {
+            if after_dash {
+                return false;
+            }
+            after_dash = true;
+        } else if b.is_ascii_hexdigit() {
+            after_dash = false;
+        } else {
+            return false;
+        }
+    }
+    !after_dash
 }

@@ -253,3 +253,14 @@ fn check_arbitrary(input: &str, name: &str) {
     let allow = Policy::new(HeaderRule::Allow(vec!["x-a".to_owned()]), vec![], Patterns::ALL, vec![]).unwrap();
     let _ = allow.header(name, input, &mut counts);
 }
+
+proptest! {
+    /// The one-pass id check agrees with its definition: dash-separated groups of hex digits.
+    #[test]
+    fn an_id_is_dash_separated_hex_groups(value in "[-0-9a-fA-Fg ]{0,40}|[0-9a-f]{1,8}(-[0-9a-f]{1,8}){0,5}") {
+        let defined = !value.is_empty()
+            && value.len() <= 128
+            && value.split('-').all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_hexdigit()));
+        prop_assert_eq!(headers::is_id_value(&value), defined, "{:?}", value);
+    }
+}

@@ -64,9 +64,13 @@ impl<T> ExportQueue<T> {
         self.queue.len() >= self.max_batch
     }
 
-    /// The next batch to send, if spans are queued and a call slot is free. `full_only` takes a
-    /// batch only when it is full (used on the request path; the timer flushes partial batches).
-    pub fn take_batch(&mut self, full_only: bool) -> Option<Vec<T>> {
+    /// Hands the next batch to `encode` and removes it from the queue, if spans are queued and a
+    /// call slot is free; the batch's length. `full_only` takes a batch only when it is full
+    /// (used on the request path; the timer flushes partial batches). The batch is encoded where
+    /// it waits: collecting it first would copy every span into a new block as large as the
+    /// batch (150 KB for 512 spans), a block the system allocator has to find (and, past its
+    /// mmap threshold, map and unmap) for every export.
+    pub fn take_batch(&mut self, full_only: bool, encode: impl FnOnce(&[T])) -> Option<usize> {
         if self.in_flight.len() >= self.max_in_flight || self.queue.is_empty() {
             return None;
         }
@@ -74,7 +78,9 @@ impl<T> ExportQueue<T> {
             return None;
         }
         let n = self.queue.len().min(self.max_batch);
-        Some(self.queue.drain(..n).collect())
+        encode(self.queue.make_contiguous().get(..n).unwrap_or_default());
+        self.queue.drain(..n);
+        Some(n)
     }
 
     /// Records that a batch of `spans` spans went out as call `token`.
@@ -161,12 +167,12 @@ mod tests {
         let mut ids = IdGenerator::from_seed([1; 32]);
         let mut q = ExportQueue::new(10, 3, 1);
         assert!(!q.push(span(&mut ids)));
-        assert_eq!(q.take_batch(true), None);
+        assert_eq!(q.take_batch(true, |_| ()), None);
         assert!(!q.push(span(&mut ids)));
         assert!(q.push(span(&mut ids)));
-        assert_eq!(q.take_batch(true).map(|b| b.len()), Some(3));
+        assert_eq!(q.take_batch(true, |b| assert_eq!(b.len(), 3)), Some(3));
         q.push(span(&mut ids));
-        assert_eq!(q.take_batch(false).map(|b| b.len()), Some(1));
+        assert_eq!(q.take_batch(false, |b| assert_eq!(b.len(), 1)), Some(1));
     }
 
     #[test]
@@ -175,12 +181,12 @@ mod tests {
         let mut q = ExportQueue::new(10, 1, 1);
         q.push(span(&mut ids));
         q.push(span(&mut ids));
-        let batch = q.take_batch(false).unwrap();
-        q.sent(7, batch.len());
-        assert_eq!(q.take_batch(false), None, "one call outstanding");
+        let batch = q.take_batch(false, |_| ()).unwrap();
+        q.sent(7, batch);
+        assert_eq!(q.take_batch(false, |_| ()), None, "one call outstanding");
         assert!(q.completed(7, Outcome::Status(200)));
         assert!(!q.completed(7, Outcome::Status(200)), "a token completes once");
-        assert_eq!(q.take_batch(false).map(|b| b.len()), Some(1));
+        assert_eq!(q.take_batch(false, |b| assert_eq!(b.len(), 1)), Some(1));
     }
 
     #[test]
@@ -201,8 +207,8 @@ mod tests {
         for token in 1..=3 {
             q.push(span(&mut ids));
             q.push(span(&mut ids));
-            let b = q.take_batch(true).unwrap();
-            q.sent(token, b.len());
+            let b = q.take_batch(true, |_| ()).unwrap();
+            q.sent(token, b);
         }
         q.completed(1, Outcome::Status(503));
         q.completed(2, Outcome::NoResponse);
@@ -220,7 +226,7 @@ mod tests {
             for op in ops {
                 match op {
                     0 | 1 => { pushed += 1; q.push(span(&mut ids)); }
-                    2 => if let Some(b) = q.take_batch(op == 2) { token += 1; q.sent(token, b.len()); outstanding.push(token); },
+                    2 => if let Some(b) = q.take_batch(op == 2, |_| ()) { token += 1; q.sent(token, b); outstanding.push(token); },
                     3 => if let Some(t) = outstanding.pop() { q.completed(t, Outcome::Status(200)); },
                     _ => if let Some(t) = outstanding.pop() { q.completed(t, Outcome::NoResponse); },
                 }

@@ -97,18 +97,24 @@ impl<T> Exporter<T> {
         let interval = u64::from(self.config.flush_interval_ms) * 1_000_000;
         let due = now_nanos.saturating_sub(self.last_flush_nanos) >= interval;
         let before = self.queue.stats();
-        while let Some(batch) = self.queue.take_batch(!due) {
-            self.body.clear();
-            (self.encode)(&mut self.body, resource, &batch);
+        let encode = self.encode;
+        loop {
+            let body = &mut self.body;
+            let Some(spans) = self.queue.take_batch(!due, |batch| {
+                body.clear();
+                encode(body, resource, batch);
+            }) else {
+                break;
+            };
             match self.dispatch(host) {
                 Ok(token) => {
                     self.refusing = false;
-                    self.queue.sent(token, batch.len());
+                    self.queue.sent(token, spans);
                 }
                 Err(e) => {
                     self.refusing = true;
                     self.refused(host, &e.0, now_nanos);
-                    self.queue.send_failed(batch.len());
+                    self.queue.send_failed(spans);
                     break;
                 }
             }

@@ -108,40 +108,28 @@ pub fn rfc3339_millis(unix_nanos: u64, out: &mut String) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    // Digits written directly: `write!` with padding runs core::fmt's machinery once per field,
-    // and this runs for every request.
-    push_padded(out, u64::try_from(year).unwrap_or(0), 4);
-    out.push('-');
-    push_padded(out, u64::from(month), 2);
-    out.push('-');
-    push_padded(out, u64::from(day), 2);
-    out.push('T');
-    push_padded(out, rem / 3600, 2);
-    out.push(':');
-    push_padded(out, (rem % 3600) / 60, 2);
-    out.push(':');
-    push_padded(out, rem % 60, 2);
-    out.push('.');
-    push_padded(out, millis, 3);
-    out.push('Z');
-}
-
-/// Appends `n` in decimal with at least `width` digits (zero-padded).
-fn push_padded(out: &mut String, n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let size = digits.len();
-    let mut len = 0;
-    let mut rest = n;
-    while len < size && (rest > 0 || len < width) {
-        if let Some(slot) = digits.get_mut(size - 1 - len) {
+    // `YYYY-MM-DDTHH:MM:SS.mmmZ` written into a stack buffer and appended once: `write!` with
+    // padding runs core::fmt's machinery once per field, and this runs for every request.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    let fields = [
+        (0, 4, u64::try_from(year).unwrap_or(0)),
+        (5, 2, u64::from(month)),
+        (8, 2, u64::from(day)),
+        (11, 2, rem / 3600),
+        (14, 2, (rem % 3600) / 60),
+        (17, 2, rem % 60),
+        (20, 3, millis),
+    ];
+    for (start, width, value) in fields {
+        let mut rest = value;
+        for slot in text.iter_mut().skip(start).take(width).rev() {
             // The remainder is below 10.
             *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
-        rest /= 10;
-        len += 1;
     }
-    // ASCII digits only, so the slice is valid UTF-8.
-    out.push_str(std::str::from_utf8(digits.get(digits.len() - len..).unwrap_or_default()).unwrap_or_default());
+    // ASCII digits and separators only, so the buffer is valid UTF-8.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// Appends a finite double as `{}` (Display) writes it. Millisecond durations, the one float of
@@ -257,11 +245,22 @@ mod tests {
             }
         }
 
+        /// Every field is written as the formatter pads it, over the whole range of `u64` nanoseconds.
         #[test]
-        fn padded_numbers_match_the_formatter(n in 0u64..100_000, width in 1usize..6) {
+        fn timestamps_match_the_formatter(unix_nanos in any::<u64>()) {
+            let secs = unix_nanos / 1_000_000_000;
+            let (year, month, day) = civil_from_days(i64::try_from(secs / 86_400).unwrap());
+            let rem = secs % 86_400;
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60,
+                (unix_nanos / 1_000_000) % 1000
+            );
             let mut out = String::new();
-            push_padded(&mut out, n, width);
-            prop_assert_eq!(out, format!("{n:0width$}"));
+            rfc3339_millis(unix_nanos, &mut out);
+            prop_assert_eq!(out, expected);
         }
     }
 

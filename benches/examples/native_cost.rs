@@ -91,9 +91,10 @@ impl Headers for Lean {
 
 impl Properties for Lean {
     fn property(&self, property: &Property) -> Option<Vec<u8>> {
-        match property.path().join(".").as_str() {
-            "source.address" => Some(b"127.0.0.1:40000".to_vec()),
-            "request.protocol" => Some(b"HTTP/1.1".to_vec()),
+        // The native host finds the attribute id by the property's index and copies the value.
+        match property.path() {
+            [a, b] if a == "source" && b == "address" => Some(b"127.0.0.1:40000".to_vec()),
+            [a, b] if a == "request" && b == "protocol" => Some(b"HTTP/1.1".to_vec()),
             _ => None,
         }
     }

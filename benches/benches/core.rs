@@ -560,15 +560,7 @@ fn pipeline(c: &mut Criterion) {
     host.set_property("source.address", "127.0.0.1:40000");
     host.set_property("request.protocol", "HTTP/1.1");
     let mut pipeline = Pipeline::configure(config.as_bytes(), &host).unwrap();
-    let request = [
-        (":authority", "127.0.0.1:10000"),
-        (":path", "/api/v1/query"),
-        (":method", "GET"),
-        (":scheme", "http"),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "5d2f8e0c-7b1a-4c3e-9f6d-2a8b4c6e1f3d"),
-    ];
-    let response = [(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")];
+    let (request, response) = (meshlens_benches::request::REQUEST, meshlens_benches::request::RESPONSE);
     let reply = Reply { headers: &response, body: b"ok", from_upstream: false, latency_nanos: 150_000 };
     let first = host.exchange(&mut pipeline, &request, b"", &reply);
     assert!(first.downstream.iter().any(|(name, _)| name == "x-trace-id"), "{:?}", first.downstream);

@@ -19,6 +19,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 
+use meshlens_benches::request::{REQUEST, RESPONSE};
 use telemetry_core::pipeline::Pipeline;
 use telemetry_core::pipeline::host::{
     Calls, Clock, HeaderPairs, Headers, HostError, LocalReply, LogLevel, LogSink, MetricKind, MetricSink, Properties,
@@ -27,16 +28,6 @@ use telemetry_core::pipeline::host::{
 
 /// Requests between two ticks.
 const TICK_EVERY: u64 = 512;
-
-const REQUEST: [(&str, &str); 6] = [
-    (":authority", "127.0.0.1:10000"),
-    (":path", "/api/v1/query"),
-    (":method", "GET"),
-    (":scheme", "http"),
-    ("x-forwarded-proto", "http"),
-    ("x-request-id", "5d2f8e0c-7b1a-4c3e-9f6d-2a8b4c6e1f3d"),
-];
-const RESPONSE: [(&str, &str); 3] = [(":status", "200"), ("content-length", "2"), ("content-type", "text/plain")];
 
 /// A host at the least cost the native build's can have (see the crate docs).
 struct Lean {

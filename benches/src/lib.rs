@@ -4,5 +4,6 @@
 
 pub mod envoy;
 pub mod procfs;
+pub mod request;
 pub mod shapes;
 pub mod wrk;

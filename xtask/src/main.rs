@@ -11,7 +11,8 @@
 //! - `cargo xtask build`: build `edge_telemetry.wasm` (release) and print its size.
 //! - `cargo xtask cost`: count guest instructions and hostcalls per request (`meshlens run --format
 //!   cost`) in the configuration and traffic of `benches/RESULTS.md`'s instruction tables; with
-//!   `--shapes`, for a 60 KB user agent of each adversarial shape against plain letters.
+//!   `--shapes`, for a 60 KB user agent of each adversarial shape against plain letters; with
+//!   `--native`, the core's own instructions per request natively, under valgrind's callgrind.
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
 //!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
@@ -105,7 +106,9 @@ commands:
               configuration and traffic of benches/RESULTS.md's instruction tables (case
               3: every section on, 10,000 requests); --wasm FILE counts another module
               (an older build, to compare); --shapes (instead, a 60 KB user agent of
-              each adversarial shape against plain letters; fails above 2x)
+              each adversarial shape against plain letters; fails above 2x); --native
+              (instead, the core's instructions per request natively, the native build's
+              own work, counted under valgrind's callgrind; needs valgrind)
   fuzz        build the module (release), then drive hostile HTTP exchanges through it in the
               harness and check every one: no trap, no panic, valid JSON lines, valid OTLP,
               well-formed headers, bounded memory. --exchanges N (default 10000), --seed S

@@ -21,12 +21,10 @@ use dynamic_module_abi::raw::{
     envoy_dynamic_module_callback_http_get_headers_size, envoy_dynamic_module_callback_http_set_header,
     envoy_dynamic_module_callback_log,
 };
-use dynamic_module_abi::{ABI_VERSION, BodyType, EnvoyBuffer, HttpHeader, ModuleBuffer};
+use dynamic_module_abi::{ABI_VERSION, BodyType, CONTINUE, EnvoyBuffer, HttpHeader, ModuleBuffer};
 
 use crate::{LINE_BYTES, Mode, TRACE_ID, TRACEPARENT, TRACERESPONSE};
 
-/// `Continue` of every `envoy_dynamic_module_type_on_http_filter_*_status` enum.
-const CONTINUE: u32 = 0;
 /// `envoy_dynamic_module_type_http_header_type`: request headers.
 const REQUEST_HEADER: u32 = 0;
 /// `envoy_dynamic_module_type_http_header_type`: response headers.
@@ -270,25 +268,6 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
     _headers_size: usize,
     _body: *mut EnvoyBuffer,
     _body_size: usize,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_local_reply(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _response_code: u32,
-    _details: EnvoyBuffer,
-    _reset_imminent: bool,
-) -> u32 {
-    CONTINUE
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _event: u64,
 ) {
 }
 

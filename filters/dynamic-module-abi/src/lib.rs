@@ -23,6 +23,9 @@ use std::ffi::c_char;
 /// the main program." (`source/extensions/dynamic_modules/dynamic_modules.cc`).
 pub const ABI_VERSION: &[u8] = b"v0.2.0\0";
 
+/// `Continue` of every `envoy_dynamic_module_type_on_http_filter_*_status` enum.
+pub const CONTINUE: u32 = 0;
+
 /// `envoy_dynamic_module_type_envoy_buffer`: bytes Envoy owns.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -174,11 +177,31 @@ pub mod raw {
 
 /// Exports, as no-ops, the HTTP-filter event hooks Envoy 1.40 requires of every module (it
 /// refuses a filter config when one is missing) and no meshlens module uses: per-route configs,
-/// a stream's HTTP callout answers, streamed callouts (stream and config level), and the
-/// downstream write-buffer watermarks. Invoke it once, at the root of a `cdylib`.
+/// a stream's HTTP callout answers, streamed callouts (stream and config level), the downstream
+/// write-buffer watermarks, local replies (continued) and stream-level scheduled events. Invoke
+/// it once, at the root of a `cdylib`.
 #[macro_export]
 macro_rules! export_unused_hooks {
     () => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn envoy_dynamic_module_on_http_filter_local_reply(
+            _filter: *mut ::std::ffi::c_void,
+            _module: *const ::std::ffi::c_void,
+            _response_code: u32,
+            _details: $crate::EnvoyBuffer,
+            _reset_imminent: bool,
+        ) -> u32 {
+            $crate::CONTINUE
+        }
+
+        #[unsafe(no_mangle)]
+        pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
+            _filter: *mut ::std::ffi::c_void,
+            _module: *const ::std::ffi::c_void,
+            _event: u64,
+        ) {
+        }
+
         #[unsafe(no_mangle)]
         pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
             _name: $crate::EnvoyBuffer,

@@ -13,7 +13,9 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use dynamic_module_abi::raw::*;
-pub use dynamic_module_abi::{ABI_VERSION, BodyType, EnvoyBuffer, HeaderType, HttpHeader, LogLevel, ModuleBuffer};
+pub use dynamic_module_abi::{
+    ABI_VERSION, BodyType, CONTINUE, EnvoyBuffer, HeaderType, HttpHeader, LogLevel, ModuleBuffer,
+};
 
 /// `envoy_dynamic_module_type_http_callout_result_Success`.
 pub const CALLOUT_SUCCESS: u32 = 0;

@@ -17,12 +17,10 @@ use std::sync::Arc;
 
 use telemetry_core::pipeline::{Exchange, Flow};
 
-use crate::abi::{self, ABI_VERSION, BodyType, EnvoyBuffer, Filter, HttpHeader};
+use crate::abi::{self, ABI_VERSION, BodyType, CONTINUE, EnvoyBuffer, Filter, HttpHeader};
 use crate::host::NativeHost;
 use crate::plugin::Plugin;
 
-/// `Continue` of every `envoy_dynamic_module_type_on_http_filter_*_status` enum.
-const CONTINUE: u32 = 0;
 /// `envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration`.
 const STOP_ITERATION: u32 = 1;
 
@@ -262,25 +260,6 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_destroy(module: *const c_v
     }
     // SAFETY: `module` came from `Box::into_raw` in on_http_filter_new; Envoy destroys it once.
     drop(unsafe { Box::from_raw(module.cast::<Stream>().cast_mut()) });
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_local_reply(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _response_code: u32,
-    _details: EnvoyBuffer,
-    _reset_imminent: bool,
-) -> u32 {
-    CONTINUE
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
-    _filter: *mut c_void,
-    _module: *const c_void,
-    _event: u64,
-) {
 }
 
 dynamic_module_abi::export_unused_hooks!();

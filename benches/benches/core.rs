@@ -537,14 +537,11 @@ fn redaction_60k(c: &mut Criterion) {
     g.finish();
 }
 
-/// The plugin configuration of `cargo xtask bench-envoy`'s cases (3) and (6), read from the
-/// bootstrap so that the two cannot drift apart.
+/// The plugin configuration of `cargo xtask bench-envoy`'s cases (3) and (6), read from case
+/// (3)'s bootstrap as `cargo xtask cost` reads it, so that the two cannot drift apart.
 fn bench_envoy_config() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../envoy-config/bench/6-meshlens-native-100.yaml");
-    let yaml = std::fs::read_to_string(path).unwrap();
-    let start = yaml.find("value: |").unwrap() + "value: |".len();
-    let end = start + yaml[start..].find("- name: envoy.filters.http.router").unwrap();
-    yaml[start..end].lines().map(str::trim).collect::<Vec<_>>().join("\n")
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../envoy-config/bench/3-meshlens-100.yaml");
+    meshlens_benches::plugin_config::plugin_configuration(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// One whole request through the pipeline, as `bench-envoy`'s load sends it (`GET /api/v1/query`

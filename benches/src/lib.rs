@@ -3,6 +3,7 @@
 //! other: a real Envoy and its counters, wrk, and `/proc` readings.
 
 pub mod envoy;
+pub mod plugin_config;
 pub mod procfs;
 pub mod request;
 pub mod shapes;

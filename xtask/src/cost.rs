@@ -11,6 +11,10 @@ use std::process::Command;
 #[path = "../../benches/src/shapes.rs"]
 mod shapes;
 
+#[path = "../../benches/src/plugin_config.rs"]
+mod plugin_config;
+use plugin_config::plugin_configuration;
+
 /// The Envoy config whose plugin configuration is measured.
 const CONFIG: &str = "envoy-config/bench/3-meshlens-100.yaml";
 /// Requests replayed, and how many arrive per virtual millisecond.
@@ -180,18 +184,4 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
-}
-
-/// The block scalar after the first `value: |` of an Envoy config: the Wasm filter's plugin
-/// configuration.
-fn plugin_configuration(yaml: &str) -> Option<String> {
-    let mut lines = yaml.lines().skip_while(|l| l.trim() != "value: |").skip(1);
-    let first = lines.next()?;
-    let indent = first.len() - first.trim_start().len();
-    let mut out = format!("{}\n", first.trim());
-    for line in lines.take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent) {
-        out.push_str(line.trim());
-        out.push('\n');
-    }
-    Some(out)
 }

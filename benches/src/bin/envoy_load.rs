@@ -11,8 +11,7 @@
 //! receiver and `wrk` are pinned to CPU 1. Every wait has a deadline and every Envoy is killed
 //! when its run ends (or when this process returns early with an error).
 //!
-//! Usage: `envoy_load [--cases 1,3 | --hostcalls [--calls N] [--probes histogram,time] | --floor] [--rounds N] [--duration SECONDS]
-//! [--warmup SECONDS] [--connections N]`; Envoy from `MESHLENS_ENVOY` (default `.venv/bin/envoy`).
+//! Options: [`USAGE`] (`--help`); Envoy from `MESHLENS_ENVOY` (default `.venv/bin/envoy`).
 
 // A crate root resolves `mod` next to itself (src/bin/); this keeps the module with its binary.
 #[path = "envoy_load/floor.rs"]

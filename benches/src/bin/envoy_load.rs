@@ -35,7 +35,7 @@ const CASES: [Case; 6] = [
     Case { id: 2, name: "minimal Wasm (1 header)", config: "2-minimal-header.yaml", probe_header: Some("x-minimal") },
     Case { id: 3, name: "meshlens, 100% sampling", config: "3-meshlens-100.yaml", probe_header: Some("x-trace-id") },
     Case { id: 4, name: "meshlens, 1% sampling", config: "4-meshlens-1.yaml", probe_header: Some("x-trace-id") },
-    Case { id: 5, name: "native OTel + JSON log", config: "5-native-otel.yaml", probe_header: None },
+    Case { id: 5, name: "native OTel + JSON log", config: "5-native-otel.yaml", probe_header: Some("x-trace-id") },
     Case {
         id: 6,
         name: "meshlens native, 100%",

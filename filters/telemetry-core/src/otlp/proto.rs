@@ -215,6 +215,7 @@ fn push_key_value(out: &mut Vec<u8>, field: u32, key_text: &str, value: Scalar<'
 /// `int_value = 3` (int64: a negative number is ten bytes, its two's complement),
 /// `double_value = 4` (IEEE 754, little-endian; NaN and infinities need no special spelling),
 /// `array_value = 5` (an `ArrayValue` whose `values = 1` are `AnyValue`s with `string_value`).
+#[inline]
 fn push_any_value(out: &mut Vec<u8>, value: Scalar<'_>) {
     match value {
         Scalar::Str(s) => bytes(out, 1, s.as_bytes()),
@@ -239,6 +240,7 @@ fn array_len(items: &[String]) -> usize {
 }
 
 /// The encoded length of [`push_any_value`]'s output (each field has a one-byte key).
+#[inline]
 fn any_value_len(value: Scalar<'_>) -> usize {
     match value {
         Scalar::Str(s) => len_field_size(s.len()),
@@ -250,16 +252,19 @@ fn any_value_len(value: Scalar<'_>) -> usize {
 }
 
 /// The size of a LEN field with a one-byte key (fields 1 to 15) and a `len`-byte body.
+#[inline]
 fn len_field_size(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 
 /// A field's key: `(field << 3) | wire type`, as a varint.
+#[inline]
 fn key(out: &mut Vec<u8>, field: u32, wire: u32) {
     varint(out, u64::from((field << 3) | wire));
 }
 
 /// Base-128 varint, least significant group first, shortest form.
+#[inline]
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -269,6 +274,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// How many bytes [`varint`] writes for `v`.
+#[inline]
 fn varint_len(v: u64) -> usize {
     // 1 + floor(log2(v) / 7), with 0 taking one byte.
     let bits = 64 - (v | 1).leading_zeros() as usize;
@@ -276,12 +282,14 @@ fn varint_len(v: u64) -> usize {
 }
 
 /// A VARINT field (enum, bool, uint, int64 as two's complement).
+#[inline]
 fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
     key(out, field, VARINT);
     varint(out, v);
 }
 
 /// A LEN field holding raw bytes or UTF-8 text.
+#[inline]
 fn bytes(out: &mut Vec<u8>, field: u32, body: &[u8]) {
     key(out, field, LEN);
     varint(out, body.len() as u64);
@@ -289,12 +297,14 @@ fn bytes(out: &mut Vec<u8>, field: u32, body: &[u8]) {
 }
 
 /// A fixed64 (I64) field, little-endian.
+#[inline]
 fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     key(out, field, I64);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// A fixed32 (I32) field, little-endian.
+#[inline]
 fn fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
     key(out, field, I32);
     out.extend_from_slice(&v.to_le_bytes());

@@ -472,10 +472,11 @@ fn access_log(c: &mut Criterion) {
     });
     // What the glue writes to `proxy_log`: the line straight from the request, redaction and
     // query hash included (the OTLP sink still builds the record).
+    let mut stamp = line::Stamp::default();
     g.bench_function("encode_request_line", |b| {
         b.iter(|| {
             line_buf.clear();
-            line::encode_request(log_cfg, &cfg.redaction, &mut counts, black_box(&req), &mut line_buf);
+            line::encode_request(log_cfg, &cfg.redaction, &mut counts, black_box(&req), &mut stamp, &mut line_buf);
         })
     });
     g.finish();

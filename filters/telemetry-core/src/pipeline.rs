@@ -32,7 +32,7 @@ use exporter::Exporter;
 use host::Host;
 pub use plan::Plan;
 
-use crate::access_log::LogRecord;
+use crate::access_log::{LogRecord, line};
 use crate::config::{Config, ConfigError, Encoding, ExporterConfig};
 use crate::grpc;
 use crate::ids::IdGenerator;
@@ -70,6 +70,8 @@ pub struct Pipeline {
     reported: Counts,
     /// A reusable buffer for access-log lines.
     line: String,
+    /// The last second's timestamp text, for the lines of the next requests.
+    stamp: line::Stamp,
     /// Whether a stream was created: a proxy may also run the plugin in a VM that never sees
     /// traffic (Envoy's main thread), and only the workers' memory belongs in the gauge.
     serves_traffic: bool,
@@ -256,6 +258,7 @@ impl Pipeline {
             redactions: Counts::default(),
             reported: Counts::default(),
             line: String::with_capacity(512),
+            stamp: line::Stamp::default(),
             serves_traffic: false,
             wake_pending: false,
         })

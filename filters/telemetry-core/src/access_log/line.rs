@@ -33,15 +33,19 @@ pub fn encode(record: &LogRecord, out: &mut String) {
 /// Appends the request's line straight from the request, without building a [`LogRecord`]:
 /// byte for byte what `encode(&build::build(..))` writes (a test holds them equal), minus the
 /// record's allocations, since this runs for every request.
+/// `stamp` keeps the last second's timestamp text: lines of the same second share it.
 pub fn encode_request(
     cfg: &AccessLogConfig,
     policy: &Policy,
     counts: &mut Counts,
     req: &RequestLog<'_>,
+    stamp: &mut Stamp,
     out: &mut String,
 ) {
     let clean_path = build::clean_path(policy, counts, req);
-    push_head(out, req.end_unix_nanos, build::severity(req.status, req.grpc), |out| {
+    out.push_str("{\"timestamp\":\"");
+    stamp.write(req.end_unix_nanos, out);
+    push_rest_of_head(out, build::severity(req.status, req.grpc), |out| {
         json::push_escaped(out, req.method);
         out.push(' ');
         json::push_escaped(out, &clean_path);
@@ -64,6 +68,11 @@ pub fn encode_request(
 fn push_head(out: &mut String, time_unix_nanos: u64, severity: Severity, message: impl FnOnce(&mut String)) {
     out.push_str("{\"timestamp\":\"");
     rfc3339_millis(time_unix_nanos, out);
+    push_rest_of_head(out, severity, message);
+}
+
+/// What follows the timestamp's text in [`push_head`].
+fn push_rest_of_head(out: &mut String, severity: Severity, message: impl FnOnce(&mut String)) {
     out.push_str("\",\"level\":\"");
     out.push_str(severity.name());
     out.push_str("\",\"message\":\"");
@@ -98,6 +107,35 @@ fn push_value(out: &mut String, value: &Value<'_>) {
         Value::Int(i) => json::push_i64(out, *i),
         Value::Float(f) if f.is_finite() => push_f64(out, *f),
         Value::Float(_) => out.push_str("null"),
+    }
+}
+
+/// [`rfc3339_millis`] with the text of the last second kept: only the milliseconds change
+/// between the lines of one second, so the calendar arithmetic runs once a second (Envoy's
+/// access-log formatter caches its timestamps the same way).
+#[derive(Debug, Default)]
+pub struct Stamp {
+    /// The second the text is of, plus one (0: nothing kept yet).
+    second: u64,
+    text: String,
+}
+
+impl Stamp {
+    /// Appends `unix_nanos` as [`rfc3339_millis`] writes it.
+    pub fn write(&mut self, unix_nanos: u64, out: &mut String) {
+        let second = unix_nanos / 1_000_000_000 + 1;
+        if second != self.second {
+            self.text.clear();
+            rfc3339_millis(unix_nanos - unix_nanos % 1_000_000_000, &mut self.text);
+            self.second = second;
+        }
+        // `YYYY-MM-DDTHH:MM:SS.` kept, then the milliseconds and `Z`.
+        let millis = (unix_nanos / 1_000_000) % 1000;
+        let head = self.text.len().saturating_sub(4);
+        out.push_str(self.text.get(..head).unwrap_or_default());
+        let digits = [b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8, b'Z'];
+        // Three ASCII digits and `Z`: valid UTF-8.
+        out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
     }
 }
 
@@ -227,7 +265,7 @@ mod tests {
             };
             let (mut direct, mut via_record) = (String::new(), String::new());
             let (mut counted_direct, mut counted_record) = (Counts::default(), Counts::default());
-            encode_request(cfg, &config.redaction, &mut counted_direct, &req, &mut direct);
+            encode_request(cfg, &config.redaction, &mut counted_direct, &req, &mut Stamp::default(), &mut direct);
             encode(&build::build(cfg, &config.redaction, &mut counted_record, &req), &mut via_record);
             prop_assert_eq!(&direct, &via_record);
             prop_assert_eq!(counted_direct, counted_record);
@@ -242,6 +280,24 @@ mod tests {
                 let mut out = String::new();
                 push_f64(&mut out, f);
                 prop_assert_eq!(out, format!("{f}"));
+            }
+        }
+
+        /// A kept second's text gives what the calendar arithmetic gives, for times in any order:
+        /// within one second, across seconds, backwards.
+        #[test]
+        fn a_kept_second_writes_what_the_arithmetic_writes(
+            start in any::<u64>(),
+            steps in proptest::collection::vec(-2_000_000_000i64..2_000_000_000, 1..8),
+        ) {
+            let mut stamp = Stamp::default();
+            let mut t = start;
+            for step in steps {
+                let (mut kept, mut fresh) = (String::from("x"), String::from("x"));
+                stamp.write(t, &mut kept);
+                rfc3339_millis(t, &mut fresh);
+                prop_assert_eq!(kept, fresh);
+                t = t.saturating_add_signed(step);
             }
         }
 

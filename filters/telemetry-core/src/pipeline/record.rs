@@ -270,7 +270,7 @@ impl Pipeline {
             exporter.push(host, record);
         } else if cfg.proxy_log {
             self.line.clear();
-            line::encode_request(cfg, policy, &mut self.redactions, &req, &mut self.line);
+            line::encode_request(cfg, policy, &mut self.redactions, &req, &mut self.stamp, &mut self.line);
             host.log(cfg.proxy_log_level, &self.line);
         }
         // What was read is the CLIENT span's too (moved, not read again).

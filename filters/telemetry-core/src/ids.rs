@@ -209,11 +209,18 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     let mut buffer = [0u8; 64];
     for chunk in bytes.chunks(buffer.len() / 2) {
-        for (pair, b) in buffer.chunks_exact_mut(2).zip(chunk) {
-            pair.copy_from_slice(HEX_PAIRS.get(usize::from(*b)).unwrap_or(&[b'0'; 2]));
-        }
+        let text = buffer.get_mut(..chunk.len() * 2).unwrap_or_default();
+        hex_into(text, chunk);
         // Only ASCII hex digits were written, so the slice is valid UTF-8.
-        out.push_str(std::str::from_utf8(buffer.get(..chunk.len() * 2).unwrap_or_default()).unwrap_or_default());
+        out.push_str(std::str::from_utf8(text).unwrap_or_default());
+    }
+}
+
+/// Writes the lowercase hex of `bytes` into `out`, two digits per byte, as far as `out` holds
+/// them: for callers that assemble a header value in one stack buffer.
+pub fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(HEX_PAIRS.get(usize::from(*b)).unwrap_or(&[b'0'; 2]));
     }
 }
 

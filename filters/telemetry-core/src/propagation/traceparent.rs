@@ -11,7 +11,7 @@
 //! `tracestate`), so the caller only needs to know that it was invalid.
 
 use super::TraceFlags;
-use crate::ids::{SpanId, TraceId, decode_hex_lower, push_hex};
+use crate::ids::{SpanId, TraceId, decode_hex_lower, hex_into};
 
 /// The request header name (3.2.1 "Header Name": sent lowercase).
 pub const HEADER: &str = "traceparent";
@@ -82,13 +82,16 @@ pub fn format(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> String {
 /// Also the value of the Level 2 `traceresponse` header, where `span_id` is the callee's
 /// `child-id`.
 pub fn format_into(out: &mut String, trace_id: TraceId, span_id: SpanId, flags: TraceFlags) {
-    out.reserve(V00_LEN);
-    out.push_str("00-");
-    trace_id.write_hex(out);
-    out.push('-');
-    span_id.write_hex(out);
-    out.push('-');
-    push_hex(out, &[flags.0]);
+    // `00-` trace-id `-` parent-id `-` flags, assembled on the stack and appended once.
+    let mut text: [u8; V00_LEN] = *b"00-################################-################-##";
+    let parts: [(usize, &[u8]); 3] = [(3, &trace_id.to_bytes()), (36, &span_id.to_bytes()), (53, &[flags.0])];
+    for (at, bytes) in parts {
+        if let Some(slot) = text.get_mut(at..at + 2 * bytes.len()) {
+            hex_into(slot, bytes);
+        }
+    }
+    // Hex digits and dashes only: valid UTF-8.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// Two lowercase hex digits as a byte.

@@ -503,8 +503,38 @@ fn print_table(runs: &[(Case, Vec<Run>)]) {
             added3 / added2
         );
     }
+    print_paired(runs, 3, 1.0, "target 1: (3) adds no more than (5)");
+    print_paired(runs, 6, 0.5, "target 2: (6) adds at most half what (5) adds");
     println!("total requests measured: {}", runs.iter().flat_map(|(_, r)| r).map(|r| r.requests).sum::<u64>());
     print_disturbance(runs.iter().flat_map(|(_, r)| r));
+}
+
+/// Issue #19's ratios paired per round: what case `id` adds over bare Envoy in a round, divided
+/// by what (5) adds in the same round. Medians of whole columns can pair a quiet round of one
+/// case with a noisy round of another; a round's cases run minutes apart at most.
+fn print_paired(runs: &[(Case, Vec<Run>)], id: u8, bound: f64, target: &str) {
+    let cpu = |case: u8| runs.iter().find(|(c, _)| c.id == case).map(|(_, r)| r.iter().map(|r| r.cpu_ms_per_1k));
+    let (Some(bare), Some(ours), Some(theirs)) = (cpu(1), cpu(id), cpu(5)) else { return };
+    let mut ratios = paired_ratios(bare, ours, theirs);
+    if ratios.is_empty() {
+        return;
+    }
+    let within = ratios.iter().filter(|r| **r <= bound).count();
+    let (n, median) = (ratios.len(), median(&mut ratios));
+    let (min, max) = (ratios.first().copied().unwrap_or_default(), ratios.last().copied().unwrap_or_default());
+    println!(
+        "issue #19 {target}: ({id}) / (5) paired per round, median {median:.2}x (min {min:.2}x, max {max:.2}x); at most {bound}x in {within} of {n} rounds"
+    );
+}
+
+/// Per round, what one case adds over bare Envoy divided by what another adds (rounds where the
+/// other adds nothing are left out).
+fn paired_ratios(
+    bare: impl Iterator<Item = f64>,
+    ours: impl Iterator<Item = f64>,
+    theirs: impl Iterator<Item = f64>,
+) -> Vec<f64> {
+    bare.zip(ours).zip(theirs).map(|((b, o), t)| (o - b) / (t - b)).filter(|r| r.is_finite()).collect()
 }
 
 /// A run during which other processes used more than this share of a core is measured again.
@@ -537,4 +567,19 @@ fn span_counts(envoy: &Envoy) -> Result<Option<Spans>, String> {
     }
     std::thread::sleep(Duration::from_millis(2_500));
     Ok(envoy.stats()?.map(|s| Spans { exported: s.exported, dropped: s.dropped, failed: s.failed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paired_ratios;
+
+    #[test]
+    fn ratios_pair_each_round_with_its_own_bare_run() {
+        let bare = [15.0, 20.0, 16.0];
+        let ours = [19.0, 24.0, 20.0];
+        let theirs = [25.0, 28.0, 16.0];
+        // Round 2's bare Envoy is slower: paired, (6) still adds half what (5) adds there; round
+        // 3's (5) adds nothing and is left out.
+        assert_eq!(paired_ratios(bare.into_iter(), ours.into_iter(), theirs.into_iter()), vec![0.4, 0.5]);
+    }
 }

@@ -323,9 +323,9 @@ fn span(c: &mut Criterion) {
         b.iter(|| {
             let attributes = tracer::request_attributes(black_box(&h), &cfg.routes);
             let started = tracer::start_request(tracing, &attributes, &mut ids, &h, START);
-            let mut out = Vec::with_capacity(2);
-            tracer::response_headers(tracing, &started.span, &mut out);
-            black_box(out);
+            tracer::response_headers(tracing, &started.span, |name, value| {
+                black_box((name, value));
+            });
             tracer::finish(
                 tracing,
                 &cfg.routes,

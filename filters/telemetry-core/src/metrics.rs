@@ -171,6 +171,8 @@ pub struct MetricsEngine {
     overflow: Vec<Slot>,
     /// Requests recorded since the engine started.
     recorded: u64,
+    /// The label-set key buffer, kept between requests.
+    key: String,
 }
 
 /// One counter as the host knows it: its stat name, its id once defined, and what is not yet
@@ -304,7 +306,7 @@ impl MetricsEngine {
                 reported: 0,
             })
             .collect();
-        Self { config, groups, families, overflow, recorded: 0 }
+        Self { config, groups, families, overflow, recorded: 0, key: String::with_capacity(96) }
     }
 
     /// The configuration this engine runs.
@@ -317,7 +319,7 @@ impl MetricsEngine {
         self.recorded += 1;
         // Served families never become host counters: their slots need no stat names.
         let named = self.config.endpoint.is_none();
-        let mut key = String::with_capacity(96);
+        let mut key = std::mem::take(&mut self.key);
         // The group whose key `key` holds, and that key's label-set id (`None`: the group is full).
         let mut current: Option<(usize, Option<usize>)> = None;
         for (i, family) in self.config.families.iter().enumerate() {
@@ -370,6 +372,7 @@ impl MetricsEngine {
                 series.record(&family.kind, facts, self.config.exemplars);
             }
         }
+        self.key = key;
     }
 
     /// Requests recorded since the engine started.

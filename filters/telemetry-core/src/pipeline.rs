@@ -307,11 +307,7 @@ impl Pipeline {
         // A trailers-only response (an error before any message) has its status in the headers.
         self.read_grpc_status(exchange, |name| host.response_header(name));
         if let (Some(cfg), Some(span)) = (&self.config.tracing, &exchange.span) {
-            let mut headers = Vec::with_capacity(2);
-            tracer::response_headers(cfg, span, &mut headers);
-            for (name, value) in &headers {
-                host.set_response_header(name, value);
-            }
+            tracer::response_headers(cfg, span, |name, value| host.set_response_header(name, value));
         }
         let Some(request) = &mut exchange.request else { return };
         // A sampled span's captured response headers, every value (its capture is empty when the

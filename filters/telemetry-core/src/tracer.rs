@@ -267,14 +267,19 @@ pub fn start_request(
 /// ("Traceresponse Header", "trace-flags") asks for the same flag rules as `traceparent`, so the
 /// bit is set for an id this proxy generated and copied from the incoming `traceparent` for a
 /// continued trace.
-pub fn response_headers<'c>(cfg: &'c TracingConfig, span: &ActiveSpan, out: &mut Vec<(&'c str, String)>) {
+///
+/// Each header goes to `set` as it is formatted, from a stack buffer: no allocation.
+pub fn response_headers(cfg: &TracingConfig, span: &ActiveSpan, mut set: impl FnMut(&str, &str)) {
     if let Some(name) = &cfg.trace_id_header {
-        out.push((name.as_str(), span.context.trace_id.to_hex()));
+        let mut hex = [0u8; 32];
+        crate::ids::hex_into(&mut hex, &span.context.trace_id.to_bytes());
+        // Hex digits only: valid UTF-8.
+        set(name, std::str::from_utf8(&hex).unwrap_or_default());
     }
     if cfg.traceresponse {
-        let mut value = String::with_capacity(55);
-        traceparent::format_into(&mut value, span.context.trace_id, span.context.span_id, span.context.flags);
-        out.push(("traceresponse", value));
+        let mut value = [0u8; traceparent::V00_LEN];
+        traceparent::format_bytes(&mut value, span.context.trace_id, span.context.span_id, span.context.flags);
+        set("traceresponse", std::str::from_utf8(&value).unwrap_or_default());
     }
 }
 

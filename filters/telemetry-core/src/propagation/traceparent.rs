@@ -82,16 +82,21 @@ pub fn format(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> String {
 /// Also the value of the Level 2 `traceresponse` header, where `span_id` is the callee's
 /// `child-id`.
 pub fn format_into(out: &mut String, trace_id: TraceId, span_id: SpanId, flags: TraceFlags) {
-    // `00-` trace-id `-` parent-id `-` flags, assembled on the stack and appended once.
-    let mut text: [u8; V00_LEN] = *b"00-################################-################-##";
+    let mut text = [0u8; V00_LEN];
+    format_bytes(&mut text, trace_id, span_id, flags);
+    // Hex digits and dashes only: valid UTF-8.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+}
+
+/// [`format_into`] into a stack buffer: `00-` trace-id `-` parent-id `-` flags.
+pub fn format_bytes(text: &mut [u8; V00_LEN], trace_id: TraceId, span_id: SpanId, flags: TraceFlags) {
+    *text = *b"00-################################-################-##";
     let parts: [(usize, &[u8]); 3] = [(3, &trace_id.to_bytes()), (36, &span_id.to_bytes()), (53, &[flags.0])];
     for (at, bytes) in parts {
         if let Some(slot) = text.get_mut(at..at + 2 * bytes.len()) {
             hex_into(slot, bytes);
         }
     }
-    // Hex digits and dashes only: valid UTF-8.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// Two lowercase hex digits as a byte.

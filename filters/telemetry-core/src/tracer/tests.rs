@@ -131,9 +131,9 @@ fn b3_in_b3_out() {
 #[test]
 fn response_headers_carry_the_trace_id_and_traceresponse() {
     let (config, s) = start_with("{}", &[("traceparent", PARENT)]);
-    let mut out = Vec::new();
-    response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
-    assert_eq!(out[0], ("x-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736".to_owned()));
+    let mut out: Vec<(String, String)> = Vec::new();
+    response_headers(config.tracing.as_ref().unwrap(), &s.span, |n, v| out.push((n.to_owned(), v.to_owned())));
+    assert_eq!(out[0], ("x-trace-id".to_owned(), "4bf92f3577b34da6a3ce929d0e0e4736".to_owned()));
     assert_eq!(out[1].0, "traceresponse");
     assert_eq!(out[1].1, format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", s.span.context.span_id.to_hex()));
 }
@@ -273,8 +273,8 @@ fn undefined_trace_flags_are_not_echoed() {
         let json = r#"{"tracing": {"sampling": {"ratio": 0}}}"#;
         let (config, s) = start_with(json, &[("traceparent", tp.as_str())]);
         assert!(injected(&s, "traceparent").unwrap().ends_with(&format!("-{sent}")), "{received}");
-        let mut out = Vec::new();
-        response_headers(config.tracing.as_ref().unwrap(), &s.span, &mut out);
+        let mut out: Vec<(String, String)> = Vec::new();
+        response_headers(config.tracing.as_ref().unwrap(), &s.span, |n, v| out.push((n.to_owned(), v.to_owned())));
         assert!(out[1].1.ends_with(&format!("-{sent}")), "{received}: {}", out[1].1);
     }
 }
@@ -285,8 +285,8 @@ fn flags_everywhere(json: &str, extra: &[(&str, &str)]) -> (String, String, Opti
     let (config, s) = start_with(json, extra);
     let cfg = config.tracing.as_ref().unwrap();
     let upstream = injected(&s, "traceparent").unwrap().rsplit('-').next().unwrap().to_owned();
-    let mut out = Vec::new();
-    response_headers(cfg, &s.span, &mut out);
+    let mut out: Vec<(String, String)> = Vec::new();
+    response_headers(cfg, &s.span, |n, v| out.push((n.to_owned(), v.to_owned())));
     let response = out[1].1.rsplit('-').next().unwrap().to_owned();
     let req = request_attributes(&headers(extra), &config.routes);
     let span = finish(
@@ -395,8 +395,8 @@ mod never_panics {
             let s = start(cfg, &config.routes, &mut ids, &h, 10);
             let tp = s.inject.iter().find(|(n, _)| *n == "traceparent").map(|(_, v)| v.clone()).unwrap();
             prop_assert!(traceparent::parse(&tp).is_some(), "{}", tp);
-            let mut out = Vec::new();
-            response_headers(cfg, &s.span, &mut out);
+            let mut out: Vec<(String, String)> = Vec::new();
+            response_headers(cfg, &s.span, |n, v| out.push((n.to_owned(), v.to_owned())));
             let done = Completion { end_unix_nanos: 5, status, ..Completion::default() };
             if let Some(span) = finish(cfg, &config.routes, s.span, &request_attributes(&h, &config.routes), &done, &Policy::default_policy(), &mut Counts::default()) {
                 prop_assert!(span.end_unix_nanos >= span.start_unix_nanos);

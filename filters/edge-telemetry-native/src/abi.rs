@@ -109,27 +109,42 @@ pub fn concurrency() -> u32 {
     unsafe { envoy_dynamic_module_callback_get_concurrency() }
 }
 
+/// Headers [`Filter::with_headers`] reads without a heap buffer.
+pub const STACK_HEADERS: usize = 32;
+
 impl Filter {
     /// Calls `read` with every header of a map as name/value byte slices lent from Envoy's map,
     /// not copied. `read` must not change that map: a write may free the entries lent.
-    pub fn with_headers<R>(self, map: HeaderType, read: impl FnOnce(&[(&[u8], &[u8])]) -> R) -> R {
+    ///
+    /// Envoy writes the entries into a buffer of ours: on the stack for up to [`STACK_HEADERS`]
+    /// headers (a request's usual count), on the heap beyond.
+    pub fn with_headers<R>(
+        self,
+        map: HeaderType,
+        read: impl for<'h> FnOnce(&mut dyn Iterator<Item = (&'h [u8], &'h [u8])>) -> R,
+    ) -> R {
         // SAFETY: `self` is the live filter of the current hook.
         let n = unsafe { envoy_dynamic_module_callback_http_get_headers_size(self.0, map as u32) };
         let empty = HttpHeader { key_ptr: ptr::null(), key_length: 0, value_ptr: ptr::null(), value_length: 0 };
-        let mut raw = vec![empty; n];
+        let mut stack = [empty; STACK_HEADERS];
+        let mut heap = Vec::new();
+        let raw: &mut [HttpHeader] = match stack.get_mut(..n) {
+            Some(raw) => raw,
+            None => {
+                heap.resize(n, empty);
+                &mut heap
+            }
+        };
         // SAFETY: `raw` holds `n` entries, the size Envoy just reported for this map.
         if n == 0 || !unsafe { envoy_dynamic_module_callback_http_get_headers(self.0, map as u32, raw.as_mut_ptr()) } {
-            return read(&[]);
+            return read(&mut std::iter::empty());
         }
-        let pairs: Vec<(&[u8], &[u8])> = raw
-            .iter()
-            .map(|h| {
-                // SAFETY: Envoy's entries stay where they are until the map changes or the hook
-                // returns; `read` changes no map (its contract) and returns within the hook.
-                unsafe { (lend(h.key_ptr, h.key_length), lend(h.value_ptr, h.value_length)) }
-            })
-            .collect();
-        read(&pairs)
+        let mut pairs = raw.iter().map(|h| {
+            // SAFETY: Envoy's entries stay where they are until the map changes or the hook
+            // returns; `read` changes no map (its contract) and returns within the hook.
+            unsafe { (lend(h.key_ptr, h.key_length), lend(h.value_ptr, h.value_length)) }
+        });
+        read(&mut pairs)
     }
 
     /// The first value of a header, copied.

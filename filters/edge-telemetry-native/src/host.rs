@@ -40,9 +40,22 @@ impl<'a> NativeHost<'a> {
     fn with_pairs<R>(&self, map: HeaderType, read: impl FnOnce(&HeaderPairs<'_>) -> R) -> R {
         let Some(filter) = self.filter else { return read(&[]) };
         filter.with_headers(map, |raw| {
-            let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-                raw.iter().map(|(k, v)| (String::from_utf8_lossy(k), String::from_utf8_lossy(v))).collect();
-            read(&pairs)
+            fn text<'b>((k, v): (&'b [u8], &'b [u8])) -> (Cow<'b, str>, Cow<'b, str>) {
+                (String::from_utf8_lossy(k), String::from_utf8_lossy(v))
+            }
+            // A request's usual header count fits on the stack: no allocation per read.
+            if raw.size_hint().1.is_some_and(|n| n <= abi::STACK_HEADERS) {
+                let mut stack: [(Cow<'_, str>, Cow<'_, str>); abi::STACK_HEADERS] = Default::default();
+                let mut n = 0;
+                for (slot, pair) in stack.iter_mut().zip(raw) {
+                    *slot = text(pair);
+                    n += 1;
+                }
+                read(stack.get(..n).unwrap_or_default())
+            } else {
+                let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = raw.map(text).collect();
+                read(&pairs)
+            }
         })
     }
 

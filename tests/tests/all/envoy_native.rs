@@ -128,6 +128,24 @@ fn native_module_continues_the_trace_exports_the_spans_and_logs_the_request() {
     );
 }
 
+/// The module reads a request's headers from a stack buffer up to 32 of them and from the heap
+/// beyond: a request with 50 headers, `traceparent` last, is read whole and continues the trace.
+#[test]
+fn native_module_reads_a_request_with_many_headers_whole() {
+    let app = Server::start(|_| Reply::text(200, "ok"));
+    let collector = Receiver::start();
+    let envoy = native::start(&render_for(&app, &collector, None), 1);
+    let incoming = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let names: Vec<String> = (0..48).map(|i| format!("x-filler-{i}")).collect();
+    let mut headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    headers.push(("traceparent", &incoming));
+    let resp = http::get(envoy.listener, "/api/v1/query", &headers).unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.header("x-trace-id"), Some(PARENT_TRACE), "the last of 50 headers was read");
+    let upstream = app.requests()[0].header("traceparent").expect("traceparent sent upstream").to_owned();
+    assert!(upstream.starts_with(&format!("00-{PARENT_TRACE}-")), "{upstream}");
+}
+
 /// With OTLP logs and metrics on, the native build's exports (made from Envoy's main thread)
 /// reach the collector at `/v1/logs` and `/v1/metrics` too, and the official decoder and the
 /// strict validator accept them.

@@ -42,6 +42,9 @@ pub struct Start<'a> {
     /// Where Envoy finds dynamic modules by name (`ENVOY_DYNAMIC_MODULES_SEARCH_PATH`); `None`
     /// leaves this process's own setting to Envoy.
     pub modules: Option<&'a Path>,
+    /// Runs Envoy under valgrind's callgrind, writing its dumps to this path with the process id
+    /// and the dump's number appended (`envoy_load --count`); `None` runs Envoy itself.
+    pub callgrind: Option<&'a Path>,
 }
 
 /// meshlens's counters and memory gauge from Envoy's admin `/stats`: every span ends in exported,
@@ -59,7 +62,8 @@ pub struct Stats {
 
 impl Envoy {
     /// Writes the bootstrap with free ports and starts Envoy on [`ENVOY_CPU`] with one worker;
-    /// waits (at most 60 s) until the admin endpoint says it is ready and the listener accepts.
+    /// waits (at most 60 s, 300 under callgrind) until the admin endpoint says it is ready and the
+    /// listener accepts.
     pub fn start(s: &Start<'_>) -> Result<Self, String> {
         let (listener, admin) = (free_port()?, free_port()?);
         let text = s
@@ -74,8 +78,14 @@ impl Envoy {
         let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_file(s.work.join("access.log"));
         let mut cmd = Command::new("taskset");
-        cmd.args(["-c", ENVOY_CPU])
-            .arg(s.envoy_bin)
+        cmd.args(["-c", ENVOY_CPU]);
+        if let Some(out) = s.callgrind {
+            // V8 writes the machine code it runs: callgrind must look for changed code outside
+            // the files it mapped.
+            cmd.args(["valgrind", "--tool=callgrind", "--smc-check=all-non-file"])
+                .arg(format!("--callgrind-out-file={}.%p", out.display()));
+        }
+        cmd.arg(s.envoy_bin)
             .arg("-c")
             .arg(&config)
             .args(["--concurrency", "1", "--use-dynamic-base-id", "--disable-hot-restart", "--log-level", "info"])
@@ -92,7 +102,9 @@ impl Envoy {
         let admin = SocketAddr::from(([127, 0, 0, 1], admin));
         let output = s.work.join(format!("envoy-{}.out", s.log));
         let ready = [Ready::Http(admin, "/ready"), Ready::Port(listener)];
-        let process = Process::start("envoy", cmd, &output, &ready, Duration::from_secs(60))
+        // Under callgrind Envoy starts about 50 times slower (10 s bare, 60 s with V8).
+        let timeout = Duration::from_secs(if s.callgrind.is_some() { 300 } else { 60 });
+        let process = Process::start("envoy", cmd, &output, &ready, timeout)
             .map_err(|e| format!("{}: {e}; see {}", s.label, log.display()))?;
         Ok(Self { process, listener, admin, log })
     }

@@ -100,6 +100,7 @@ fn run() -> Result<(), String> {
             envoy_bin: &envoy_bin,
             collector: collector.port(),
             modules: None,
+            callgrind: None,
         };
         let row = mode(&start, &collector, fault, &script, &options)?;
         println!(

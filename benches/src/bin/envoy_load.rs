@@ -14,6 +14,8 @@
 //! Options: [`USAGE`] (`--help`); Envoy from `MESHLENS_ENVOY` (default `.venv/bin/envoy`).
 
 // A crate root resolves `mod` next to itself (src/bin/); this keeps the module with its binary.
+#[path = "envoy_load/count.rs"]
+mod count;
 #[path = "envoy_load/floor.rs"]
 mod floor;
 #[path = "envoy_load/hostcalls.rs"]
@@ -84,6 +86,8 @@ struct Options {
     probes: Vec<String>,
     /// Run the floor comparison instead of the cases (`--floor`).
     floor: bool,
+    /// Count the floor configurations' instructions per request instead (`--count`).
+    count: bool,
 }
 
 /// What one measured run produced.
@@ -149,6 +153,8 @@ Options:
   --warmup SECONDS    load before measuring (default 2; 1 with --hostcalls or --floor)
   --connections N     wrk connections (default 10)
   --floor             meshlens against the hostcalls any filter with its output must make
+  --count             instead, the instructions Envoy executes per request in each --floor
+                      configuration, under valgrind's callgrind (the same on every run)
   --hostcalls         the cost of one proxy-wasm hostcall, repeated --calls N times (default 20)
   --probes a,b        with --hostcalls: only these probes
   -h, --help          this text
@@ -190,6 +196,8 @@ fn run_all() -> Result<(), String> {
         hostcalls::run(&bench)
     } else if bench.options.floor {
         floor::run(&bench)
+    } else if bench.options.count {
+        count::run(&bench)
     } else {
         run_cases(&bench)
     }
@@ -295,6 +303,7 @@ impl Bench {
             envoy_bin: &self.envoy_bin,
             collector: self.receiver.port(),
             modules: None,
+            callgrind: None,
         };
         let envoy = match Envoy::start(&start) {
             Ok(envoy) => envoy,
@@ -343,6 +352,7 @@ fn options() -> Result<Options, String> {
         calls: 20,
         probes: Vec::new(),
         floor: false,
+        count: false,
     };
     let (mut duration_given, mut warmup_given, mut cases_given, mut calls_given) = (false, false, false, false);
     let mut args = std::env::args().skip(1);
@@ -353,6 +363,10 @@ fn options() -> Result<Options, String> {
         }
         if flag == "--floor" {
             o.floor = true;
+            continue;
+        }
+        if flag == "--count" {
+            o.count = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
@@ -378,11 +392,13 @@ fn options() -> Result<Options, String> {
             _ => return Err(format!("unknown option `{flag}` (see --help)")),
         }
     }
-    if o.hostcalls && o.floor {
-        return Err(String::from("--hostcalls and --floor are two different runs: pick one"));
+    if [o.hostcalls, o.floor, o.count].iter().filter(|m| **m).count() > 1 {
+        return Err(String::from("--hostcalls, --floor and --count are different runs: pick one"));
     }
-    if (o.hostcalls || o.floor) && cases_given {
-        return Err(String::from("--cases selects load-comparison cases; it does not go with --hostcalls or --floor"));
+    if (o.hostcalls || o.floor || o.count) && cases_given {
+        return Err(String::from(
+            "--cases selects load-comparison cases; it does not go with --hostcalls, --floor or --count",
+        ));
     }
     if !o.hostcalls && calls_given {
         return Err(String::from("--calls only goes with --hostcalls"));

@@ -74,6 +74,7 @@ fn run() -> Result<(), String> {
         envoy_bin: &envoy_bin,
         collector: collector.port(),
         modules: None,
+        callgrind: None,
     })?;
     let reply = get(envoy.listener, PATH)?;
     if !reply.starts_with("HTTP/1.1 200") {

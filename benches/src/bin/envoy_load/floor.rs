@@ -24,20 +24,22 @@ const NATIVE_MODE_PLACEHOLDER: &str = "NATIVE_PROBE_MODE";
 const NATIVE_LIBRARY: &str = "libmeshlens_native_probe.so";
 
 /// The rows the summary compares, by label.
-const ESSENTIAL: &str = "probe `essential`: the 7 hostcalls any such filter needs";
-const NATIVE_ESSENTIAL: &str = "native probe `essential`: the same work, 6 callbacks and 2 clock reads";
-const NATIVE_MIMIC: &str = "native probe `mimic`: meshlens native's 12 callbacks, no module work";
-const NATIVE_TELEMETRY: &str = "(5) native OTel + JSON log";
-const MESHLENS_NATIVE: &str = "(6) meshlens native, 100% sampling";
+pub(crate) const ESSENTIAL: &str = "probe `essential`: the 7 hostcalls any such filter needs";
+pub(crate) const NATIVE_ESSENTIAL: &str = "native probe `essential`: the same work, 6 callbacks and 2 clock reads";
+pub(crate) const NATIVE_MIMIC: &str = "native probe `mimic`: meshlens native's 12 callbacks, no module work";
+pub(crate) const WASM_MIMIC: &str = "probe `mimic`: meshlens's 10 hostcalls of an unsampled request";
+pub(crate) const MESHLENS_WASM: &str = "(3) meshlens, 100% sampling";
+pub(crate) const NATIVE_TELEMETRY: &str = "(5) native OTel + JSON log";
+pub(crate) const MESHLENS_NATIVE: &str = "(6) meshlens native, 100% sampling";
 
 /// What runs in each round, in order: `(label, case id or probe configuration)`.
-const ROWS: [(&str, Row); 12] = [
+pub(crate) const ROWS: [(&str, Row); 12] = [
     ("(1) bare Envoy", Row::Case(1)),
     ("(2) minimal Wasm (1 header)", Row::Case(2)),
     ("probe `none`: callbacks, no hostcall", Row::Probe("none", None)),
     (ESSENTIAL, Row::Probe("essential", Some("x-trace-id"))),
-    ("probe `mimic`: meshlens's 10 hostcalls of an unsampled request", Row::Probe("mimic", Some("x-trace-id"))),
-    ("(3) meshlens, 100% sampling", Row::Case(3)),
+    (WASM_MIMIC, Row::Probe("mimic", Some("x-trace-id"))),
+    (MESHLENS_WASM, Row::Case(3)),
     ("(4) meshlens, 1% sampling", Row::Case(4)),
     (NATIVE_TELEMETRY, Row::Case(5)),
     ("native probe `none`: hooks, no callback", Row::NativeProbe("none", None)),
@@ -49,7 +51,7 @@ const ROWS: [(&str, Row); 12] = [
 /// One row: a load-comparison case, the Wasm hostcall probe or the native probe in a mode, with
 /// the header its reply must carry.
 #[derive(Debug, Clone, Copy)]
-enum Row {
+pub(crate) enum Row {
     Case(u8),
     Probe(&'static str, Option<&'static str>),
     NativeProbe(&'static str, Option<&'static str>),
@@ -58,14 +60,7 @@ enum Row {
 /// Runs the rows in rounds and prints a line per run, then the table.
 pub(crate) fn run(bench: &Bench) -> Result<(), String> {
     let options = &bench.options;
-    let targets: Vec<Target> = ROWS
-        .iter()
-        .map(|(_, row)| match row {
-            Row::Case(id) => CASES.iter().find(|c| c.id == *id).ok_or("no such case")?.target(&bench.root),
-            Row::Probe(configuration, header) => probe_target(bench, configuration, "floor", *header),
-            Row::NativeProbe(mode, header) => native_probe_target(bench, mode, *header),
-        })
-        .collect::<Result<_, _>>()?;
+    let targets = targets(bench)?;
     println!(
         "floor: {} rounds x {} configurations, {} s per run after {} s warm-up, wrk -t1 -c{}, Envoy --concurrency 1 on CPU {ENVOY_CPU}, load on CPU {LOAD_CPU}",
         options.rounds,
@@ -87,6 +82,17 @@ pub(crate) fn run(bench: &Bench) -> Result<(), String> {
     }
     print_table(&runs);
     Ok(())
+}
+
+/// The Envoy configuration of each row of [`ROWS`].
+pub(crate) fn targets(bench: &Bench) -> Result<Vec<Target>, String> {
+    ROWS.iter()
+        .map(|(_, row)| match row {
+            Row::Case(id) => CASES.iter().find(|c| c.id == *id).ok_or("no such case")?.target(&bench.root),
+            Row::Probe(configuration, header) => probe_target(bench, configuration, "floor", *header),
+            Row::NativeProbe(mode, header) => native_probe_target(bench, mode, *header),
+        })
+        .collect()
 }
 
 /// The native probe in `mode`, in `NATIVE_TEMPLATE`; its Envoy log is

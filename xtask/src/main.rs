@@ -16,7 +16,8 @@
 //! - `cargo xtask bench-envoy`: issue #7's Envoy load comparison (bare Envoy, a minimal Wasm
 //!   filter, meshlens at 100% and 1% sampling, Envoy's native telemetry), or with `--hostcalls`
 //!   the cost of each proxy-wasm hostcall in Envoy, or with `--floor` meshlens against the
-//!   hostcalls it cannot avoid; see `benches/RESULTS.md`.
+//!   hostcalls it cannot avoid, or with `--count` the instructions Envoy executes per request in
+//!   each floor configuration (valgrind's callgrind); see `benches/RESULTS.md`.
 //! - `cargo xtask chaos`: real Envoy with the module under load while a loopback collector fails
 //!   in each way (refused, hang, 503, 413, slow, reset, garbage); a table row per mode.
 //! - `cargo xtask soak`: real Envoy under steady load for N seconds, memory sampled every 10 s;
@@ -81,7 +82,9 @@ commands:
               then the native probe (target/native/libmeshlens_native_probe.so) with
               no callback and with only the essential ones, then case 6: how far
               meshlens and its native build are from their floors; 5 s runs unless
-              --duration)
+              --duration),
+              --count (instead, the instructions Envoy executes per request in each
+              --floor configuration under valgrind's callgrind; the same on every run)
   chaos       build the module (release), then run real Envoy (one worker, envoy-config/bench/
               3-meshlens-100.yaml, 100% sampling) under wrk load while the loopback OTLP
               collector fails in each mode: refused (nothing listening), hang (never

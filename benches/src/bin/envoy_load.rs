@@ -154,7 +154,7 @@ Options:
   --connections N     wrk connections (default 10)
   --floor             meshlens against the hostcalls any filter with its output must make
   --count             instead, the instructions Envoy executes per request in each --floor
-                      configuration, under valgrind's callgrind (the same on every run)
+                      configuration, under valgrind's callgrind (within 1 % between runs)
   --hostcalls         the cost of one proxy-wasm hostcall, repeated --calls N times (default 20)
   --probes a,b        with --hostcalls: only these probes
   -h, --help          this text

@@ -1,6 +1,6 @@
 //! `envoy_load --count`: the instructions Envoy executes per request in each of the floor's
 //! configurations, counted by valgrind's callgrind. CPU time on a shared machine moves by more
-//! than the differences the targets are about; an instruction count is the same from run to run.
+//! than the differences the targets are about; an instruction count moves by about 1 % between runs.
 //! It is not CPU time: it leaves out the kernel, and an instruction that misses the cache costs
 //! what many that hit it do (V8's generated code and its hostcall transitions most of all), so
 //! it is read next to `--floor`, never instead of it.

@@ -11,7 +11,8 @@ use crate::redact::{Counts, Policy};
 
 /// Appends the record as one JSON object (no trailing newline) to `out`.
 pub fn encode(record: &LogRecord, out: &mut String) {
-    push_head(out, record.time_unix_nanos, record.severity, |out| json::push_escaped(out, &record.message));
+    let time = record.time_unix_nanos;
+    push_head(out, |out| rfc3339_millis(time, out), record.severity, |out| json::push_escaped(out, &record.message));
     push_ids(out, record.trace_id, record.span_id);
     for (name, value) in &record.fields {
         let value = match value {
@@ -44,15 +45,19 @@ pub fn encode_request(
     out: &mut String,
 ) {
     let clean_path = build::clean_path(policy, counts, req);
-    out.push_str("{\"timestamp\":\"");
-    stamp.write(req.end_unix_nanos, out);
-    push_rest_of_head(out, build::severity(req.status, req.grpc), |out| {
-        json::push_escaped(out, req.method);
-        out.push(' ');
-        json::push_escaped(out, &clean_path);
-        out.push(' ');
-        json::push_u64(out, u64::from(req.status));
-    });
+    let time = req.end_unix_nanos;
+    push_head(
+        out,
+        |out| stamp.write(time, out),
+        build::severity(req.status, req.grpc),
+        |out| {
+            json::push_escaped(out, req.method);
+            out.push(' ');
+            json::push_escaped(out, &clean_path);
+            out.push(' ');
+            json::push_u64(out, u64::from(req.status));
+        },
+    );
     push_ids(out, req.trace.map(|t| t.0), req.trace.map(|t| t.1));
     build::each_field(cfg, policy, counts, req, &clean_path, |name, value| match name {
         // Standard names are plain ASCII words: no escaping to check.
@@ -65,15 +70,16 @@ pub fn encode_request(
     out.push('}');
 }
 
-/// `{"timestamp":"…","level":"…","message":"…"` with `message` writing the escaped message.
-fn push_head(out: &mut String, time_unix_nanos: u64, severity: Severity, message: impl FnOnce(&mut String)) {
+/// `{"timestamp":"…","level":"…","message":"…"` with `timestamp` writing the time's text and
+/// `message` the escaped message.
+fn push_head(
+    out: &mut String,
+    timestamp: impl FnOnce(&mut String),
+    severity: Severity,
+    message: impl FnOnce(&mut String),
+) {
     out.push_str("{\"timestamp\":\"");
-    rfc3339_millis(time_unix_nanos, out);
-    push_rest_of_head(out, severity, message);
-}
-
-/// What follows the timestamp's text in [`push_head`].
-fn push_rest_of_head(out: &mut String, severity: Severity, message: impl FnOnce(&mut String)) {
+    timestamp(out);
     out.push_str("\",\"level\":\"");
     out.push_str(severity.name());
     out.push_str("\",\"message\":\"");

@@ -224,6 +224,17 @@ pub fn hex_into(out: &mut [u8], bytes: &[u8]) {
     }
 }
 
+/// Writes the lowercase hex of each `(offset, bytes)` field into `text` at its offset: for a
+/// header value or a log field assembled from a template in one stack buffer. A field that does
+/// not fit is left as the template has it.
+pub fn hex_fields(text: &mut [u8], fields: &[(usize, &[u8])]) {
+    for &(at, bytes) in fields {
+        if let Some(slot) = text.get_mut(at..at + 2 * bytes.len()) {
+            hex_into(slot, bytes);
+        }
+    }
+}
+
 /// Decodes lowercase hex into `out`, which must be exactly half as long as `hex`.
 /// Uppercase is rejected: W3C Trace Context requires lowercase (3.2.2.3, 3.2.2.4).
 pub fn decode_hex_lower(hex: &[u8], out: &mut [u8]) -> Option<()> {

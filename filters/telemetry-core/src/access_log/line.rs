@@ -91,11 +91,7 @@ fn push_ids(out: &mut String, trace_id: Option<TraceId>, span_id: Option<SpanId>
     if let (Some(trace_id), Some(span_id)) = (trace_id, span_id) {
         // Every traced line: both ids assembled on the stack and appended once.
         let mut text = *b",\"trace_id\":\"################################\",\"span_id\":\"################\"";
-        for (at, bytes) in [(13, &trace_id.to_bytes()[..]), (58, &span_id.to_bytes()[..])] {
-            if let Some(slot) = text.get_mut(at..at + 2 * bytes.len()) {
-                crate::ids::hex_into(slot, bytes);
-            }
-        }
+        crate::ids::hex_fields(&mut text, &[(13, &trace_id.to_bytes()), (58, &span_id.to_bytes())]);
         // ASCII only: valid UTF-8.
         out.push_str(std::str::from_utf8(&text).unwrap_or_default());
         return;

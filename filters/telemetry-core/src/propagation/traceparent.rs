@@ -11,7 +11,7 @@
 //! `tracestate`), so the caller only needs to know that it was invalid.
 
 use super::TraceFlags;
-use crate::ids::{SpanId, TraceId, decode_hex_lower, hex_into};
+use crate::ids::{SpanId, TraceId, decode_hex_lower, hex_fields};
 
 /// The request header name (3.2.1 "Header Name": sent lowercase).
 pub const HEADER: &str = "traceparent";
@@ -91,12 +91,7 @@ pub fn format_into(out: &mut String, trace_id: TraceId, span_id: SpanId, flags: 
 /// [`format_into`] into a stack buffer: `00-` trace-id `-` parent-id `-` flags.
 pub fn format_bytes(text: &mut [u8; V00_LEN], trace_id: TraceId, span_id: SpanId, flags: TraceFlags) {
     *text = *b"00-################################-################-##";
-    let parts: [(usize, &[u8]); 3] = [(3, &trace_id.to_bytes()), (36, &span_id.to_bytes()), (53, &[flags.0])];
-    for (at, bytes) in parts {
-        if let Some(slot) = text.get_mut(at..at + 2 * bytes.len()) {
-            hex_into(slot, bytes);
-        }
-    }
+    hex_fields(text, &[(3, &trace_id.to_bytes()), (36, &span_id.to_bytes()), (53, &[flags.0])]);
 }
 
 /// Two lowercase hex digits as a byte.

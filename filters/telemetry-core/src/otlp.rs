@@ -20,6 +20,7 @@
 //! Fields at their default value are omitted where that loses nothing: `parentSpanId` of a root
 //! span, an absent or empty `traceState`, empty `attributes` and `links`, an empty status message.
 
+mod encoded;
 mod logs;
 pub mod metrics;
 pub mod proto;
@@ -28,6 +29,7 @@ use crate::ids::{SpanId, TraceId};
 use crate::json;
 use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
 
+pub use encoded::EncodedSpans;
 pub use logs::{encode_logs, encode_logs_into};
 
 /// `SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK` (trace.proto, OTLP 1.1+): bit 8 says whether
@@ -57,41 +59,44 @@ pub fn encode_traces(resource: &Resource, spans: &[Span]) -> String {
     out
 }
 
-/// Same as [`encode_traces`], appending into a reusable buffer (the batch exporter reuses one
-/// `String`). `out` is not cleared first: the caller decides when to.
+/// Same as [`encode_traces`], appending into a reusable buffer. `out` is not cleared first: the
+/// caller decides when to.
 pub fn encode_traces_into(out: &mut String, resource: &Resource, spans: &[Span]) {
-    out.push_str(r#"{"resourceSpans":["#);
-    if !spans.is_empty() {
-        out.push_str(r#"{"resource":{"#);
-        push_attributes(out, "", &resource.attributes);
-        out.push_str(r#"},"scopeSpans":[{"scope":{"name":"#);
-        json::push_str(out, SCOPE_NAME);
-        out.push_str(r#","version":"#);
-        json::push_str(out, SCOPE_VERSION);
-        out.push_str(r#"},"spans":["#);
+    if spans.is_empty() {
+        out.push_str(r#"{"resourceSpans":[]}"#);
+        return;
+    }
+    traces_envelope(out, resource, |out| {
         for (i, span) in spans.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             push_span(out, span);
         }
-        out.push_str("]}]}");
-    }
-    out.push_str("]}");
+    });
 }
 
-/// [`encode_traces_into`] for a byte buffer: the exporter's body when `encoding` is `json`. `out`
+/// One ExportTraceServiceRequest around `spans`, which writes the span objects of
+/// `scopeSpans[0].spans`, comma-separated.
+fn traces_envelope(out: &mut String, resource: &Resource, spans: impl FnOnce(&mut String)) {
+    out.push_str(r#"{"resourceSpans":[{"resource":{"#);
+    push_attributes(out, "", &resource.attributes);
+    out.push_str(r#"},"scopeSpans":[{"scope":{"name":"#);
+    json::push_str(out, SCOPE_NAME);
+    out.push_str(r#","version":"#);
+    json::push_str(out, SCOPE_VERSION);
+    out.push_str(r#"},"spans":["#);
+    spans(out);
+    out.push_str("]}]}]}");
+}
+
+/// [`encode_logs_into`] for a byte buffer: the exporter's body when `encoding` is `json`. `out`
 /// holds earlier output of these encoders (UTF-8) or nothing; the exporter clears it first.
-pub fn encode_traces_json_into(out: &mut Vec<u8>, resource: &Resource, spans: &[Span]) {
-    with_text(out, |text| encode_traces_into(text, resource, spans));
-}
-
-/// [`encode_logs_into`] for a byte buffer; see [`encode_traces_json_into`].
 pub fn encode_logs_json_into(out: &mut Vec<u8>, resource: &Resource, records: &[crate::access_log::LogRecord]) {
     with_text(out, |text| encode_logs_into(text, resource, records));
 }
 
-/// [`metrics::encode_metrics_into`] for a byte buffer; see [`encode_traces_json_into`].
+/// [`metrics::encode_metrics_into`] for a byte buffer; see [`encode_logs_json_into`].
 pub fn encode_metrics_json_into(out: &mut Vec<u8>, resource: &Resource, batches: &[metrics::MetricsBatch]) {
     with_text(out, |text| metrics::encode_metrics_into(text, resource, batches));
 }

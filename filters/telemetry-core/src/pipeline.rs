@@ -34,15 +34,15 @@ pub use plan::Plan;
 
 use crate::access_log::{LogRecord, line};
 use crate::config::{Config, ConfigError, Encoding, ExporterConfig};
+use crate::export::Kept;
 use crate::grpc;
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
-use crate::otlp;
 use crate::otlp::metrics::MetricsBatch;
+use crate::otlp::{self, EncodedSpans};
 use crate::propagation::HeaderLookup;
 use crate::redact::Counts;
 use crate::security::BurstDetector;
-use crate::span::Span;
 use crate::tracer::attributes::Captured;
 use crate::tracer::{self, ActiveSpan, RequestAttributes};
 
@@ -56,8 +56,8 @@ pub struct Pipeline {
     plan: Plan,
     counters: Counters,
     ids: IdGenerator,
-    spans: Option<Exporter<Span>>,
-    logs: Option<Exporter<LogRecord>>,
+    spans: Option<Exporter<EncodedSpans>>,
+    logs: Option<Exporter<Kept<LogRecord>>>,
     /// Request metrics, aggregated per worker and handed to the host on each tick.
     metrics: Option<MetricsEngine>,
     security: Option<BurstDetector>,
@@ -108,7 +108,7 @@ pub struct Exchange {
 /// the worker's own `service.instance.id` (see [`otlp::metrics`]).
 #[derive(Debug)]
 struct OtlpMetricsExport {
-    exporter: Exporter<MetricsBatch>,
+    exporter: Exporter<Kept<MetricsBatch>>,
     instance: String,
     start_nanos: u64,
     interval_nanos: u64,
@@ -187,11 +187,8 @@ impl Pipeline {
         let mut counters = Counters::define(host, otlp_logs.is_some(), otlp_metrics.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
-            let encode = match t.exporter.encoding {
-                Encoding::Protobuf => otlp::proto::encode_traces_into,
-                Encoding::Json => otlp::encode_traces_json_into,
-            };
-            Exporter::new(t.exporter.clone(), path, encode, counters.spans)
+            let store = EncodedSpans::new(t.exporter.encoding);
+            Exporter::new(t.exporter.clone(), path, store, counters.spans)
         });
         let logs = match (&config.tracing, otlp_logs) {
             (Some(t), Some(path)) => {
@@ -199,7 +196,8 @@ impl Pipeline {
                     Encoding::Protobuf => otlp::proto::encode_logs_into,
                     Encoding::Json => otlp::encode_logs_json_into,
                 };
-                Some(Exporter::new(t.exporter.clone(), path, encode, counters.logs))
+                let store = Kept::new(encode, t.exporter.max_queue_spans);
+                Some(Exporter::new(t.exporter.clone(), path, store, counters.logs))
             }
             _ => None,
         };
@@ -235,7 +233,12 @@ impl Pipeline {
                     Encoding::Json => otlp::encode_metrics_json_into,
                 };
                 Some(OtlpMetricsExport {
-                    exporter: Exporter::new(exporter, o.path, encode, counters.metrics),
+                    exporter: Exporter::new(
+                        exporter.clone(),
+                        o.path,
+                        Kept::new(encode, exporter.max_queue_spans),
+                        counters.metrics,
+                    ),
                     instance: format!("{instance:016x}"),
                     start_nanos: now,
                     interval_nanos: u64::from(o.interval_ms) * 1_000_000,

@@ -85,18 +85,37 @@ pub fn encode_traces_into(out: &mut Vec<u8>, resource: &Resource, spans: &[Span]
     if spans.is_empty() {
         return;
     }
+    traces_envelope(out, resource, spans.len() * 480, |out| {
+        for span in spans {
+            push_span_entry(out, span);
+        }
+    });
+}
+
+/// One ExportTraceServiceRequest around `entries`, which writes the spans as entries of
+/// `ScopeSpans.spans` ([`push_span_entry`]); `estimate` is about how many bytes they take.
+pub(crate) fn traces_envelope(
+    out: &mut Vec<u8>,
+    resource: &Resource,
+    estimate: usize,
+    entries: impl FnOnce(&mut Vec<u8>),
+) {
     // ExportTraceServiceRequest.resource_spans = 1; a batch is usually over 16 KiB.
-    message(out, 1, prefix_for(spans.len() * 480), |out| {
+    message(out, 1, prefix_for(estimate), |out| {
         // ResourceSpans.resource = 1, .scope_spans = 2.
         push_resource(out, resource);
-        message(out, 2, prefix_for(spans.len() * 480), |out| {
+        message(out, 2, prefix_for(estimate), |out| {
             // ScopeSpans.scope = 1, .spans = 2.
             push_scope(out);
-            for span in spans {
-                message(out, 2, 2, |out| push_span(out, span));
-            }
+            entries(out);
         });
     });
+}
+
+/// One span as an entry of `ScopeSpans.spans` (field 2): key, length, body. Entries written one
+/// after another are the repeated field.
+pub(crate) fn push_span_entry(out: &mut Vec<u8>, span: &Span) {
+    message(out, 2, 2, |out| push_span(out, span));
 }
 
 /// The body of one `Span`, fields in trace.proto declaration order (the JSON encoder's order).

@@ -11,7 +11,7 @@
 use super::counters::SignalCounters;
 use super::host::{Calls, LogLevel, LogSink, MetricSink};
 use crate::config::ExporterConfig;
-use crate::export::{ExportQueue, Outcome};
+use crate::export::{ExportQueue, Outcome, Store};
 use crate::span::Resource;
 
 /// The longest tick period; partial batches still wait for `flush_interval_ms`.
@@ -22,17 +22,13 @@ pub const MAX_TICK_MS: u32 = 100;
 /// ten times a second per worker; one line each would flood the proxy's log.
 pub const REFUSAL_LOG_INTERVAL_NANOS: u64 = 10_000_000_000;
 
-/// Writes a batch as an OTLP/HTTP request body, in the configured encoding.
-pub type Encode<T> = fn(&mut Vec<u8>, &Resource, &[T]);
-
 /// One worker's exporter for one signal: the queue, the reusable body buffer, flush timing.
 #[derive(Debug)]
-pub struct Exporter<T> {
-    queue: ExportQueue<T>,
+pub struct Exporter<S> {
+    queue: ExportQueue<S>,
     config: ExporterConfig,
     /// `:path` of the export requests (`/v1/traces`, `/v1/logs`).
     path: String,
-    encode: Encode<T>,
     counters: SignalCounters,
     body: Vec<u8>,
     last_flush_nanos: u64,
@@ -51,14 +47,14 @@ struct Refusals {
     logged_nanos: u64,
 }
 
-impl<T> Exporter<T> {
-    /// An exporter with an empty queue, sending to `path` on the configured collector.
-    pub fn new(config: ExporterConfig, path: String, encode: Encode<T>, counters: SignalCounters) -> Self {
+impl<S: Store> Exporter<S> {
+    /// An exporter whose queue keeps its items in `store`, sending to `path` on the configured
+    /// collector.
+    pub fn new(config: ExporterConfig, path: String, store: S, counters: SignalCounters) -> Self {
         Self {
-            queue: ExportQueue::new(config.max_queue_spans, config.max_batch_spans, config.max_in_flight),
+            queue: ExportQueue::new(store, config.max_queue_spans, config.max_batch_spans, config.max_in_flight),
             config,
             path,
-            encode,
             counters,
             body: Vec::new(),
             last_flush_nanos: 0,
@@ -86,7 +82,7 @@ impl<T> Exporter<T> {
     }
 
     /// Queues one item (or counts it dropped).
-    pub fn push(&mut self, host: &impl MetricSink, item: T) {
+    pub fn push(&mut self, host: &impl MetricSink, item: S::Item) {
         let before = self.queue.stats();
         self.queue.push(item);
         self.counters.record(host, self.queue.stats().since(before));
@@ -97,15 +93,7 @@ impl<T> Exporter<T> {
         let interval = u64::from(self.config.flush_interval_ms) * 1_000_000;
         let due = now_nanos.saturating_sub(self.last_flush_nanos) >= interval;
         let before = self.queue.stats();
-        let encode = self.encode;
-        loop {
-            let body = &mut self.body;
-            let Some(spans) = self.queue.take_batch(!due, |batch| {
-                body.clear();
-                encode(body, resource, batch);
-            }) else {
-                break;
-            };
+        while let Some(spans) = self.queue.take_batch(!due, resource, &mut self.body) {
             match self.dispatch(host) {
                 Ok(token) => {
                     self.refusing = false;

@@ -7,8 +7,9 @@
 //! Nothing here blocks: a slow or dead collector only ever costs items, never request latency.
 //!
 //! How the waiting items are held is the queue's [`Store`]: [`Kept`] keeps them as they are and
-//! encodes a batch when it leaves; a store may instead encode each item as it arrives
-//! ([`crate::otlp::EncodedSpans`]), so that a batch is its items' bytes with the envelope around them.
+//! encodes a batch when it leaves (the OTLP metrics exporter's whole batches);
+//! [`crate::otlp::Encoded`] encodes each item as it arrives (spans, log records), so that a batch
+//! is its items' bytes with the envelope around them.
 
 use std::collections::VecDeque;
 

@@ -29,7 +29,7 @@ use crate::ids::{SpanId, TraceId};
 use crate::json;
 use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
 
-pub use encoded::EncodedSpans;
+pub use encoded::{Encoded, Item};
 pub use logs::{encode_logs, encode_logs_into};
 
 /// `SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK` (trace.proto, OTLP 1.1+): bit 8 says whether
@@ -62,41 +62,64 @@ pub fn encode_traces(resource: &Resource, spans: &[Span]) -> String {
 /// Same as [`encode_traces`], appending into a reusable buffer. `out` is not cleared first: the
 /// caller decides when to.
 pub fn encode_traces_into(out: &mut String, resource: &Resource, spans: &[Span]) {
-    if spans.is_empty() {
-        out.push_str(r#"{"resourceSpans":[]}"#);
-        return;
-    }
-    traces_envelope(out, resource, |out| {
-        for (i, span) in spans.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_span(out, span);
-        }
-    });
+    envelope(out, &SPANS, resource, spans.len(), |out| push_items(out, spans, push_span));
 }
 
-/// One ExportTraceServiceRequest around `spans`, which writes the span objects of
-/// `scopeSpans[0].spans`, comma-separated.
-fn traces_envelope(out: &mut String, resource: &Resource, spans: impl FnOnce(&mut String)) {
-    out.push_str(r#"{"resourceSpans":[{"resource":{"#);
+/// The member names of one signal's export request in JSON: `ExportTraceServiceRequest` and
+/// `ExportLogsServiceRequest` have the same shape (a list of resources, each with a list of
+/// scopes, each with a list of items) under these names.
+#[derive(Debug)]
+pub struct Names {
+    resources: &'static str,
+    scopes: &'static str,
+    items: &'static str,
+}
+
+/// `resourceSpans[].scopeSpans[].spans[]` (trace_service.proto, trace.proto).
+pub(crate) const SPANS: Names = Names { resources: "resourceSpans", scopes: "scopeSpans", items: "spans" };
+/// `resourceLogs[].scopeLogs[].logRecords[]` (logs_service.proto, logs.proto).
+pub(crate) const LOGS: Names = Names { resources: "resourceLogs", scopes: "scopeLogs", items: "logRecords" };
+
+/// One export request of `count` items: one resource (attributes), one scope
+/// ([`SCOPE_NAME`]/[`SCOPE_VERSION`]), and `items`, which writes the items' objects
+/// comma-separated. With no items the request has no resource at all (`{"resourceSpans":[]}`):
+/// the OTLP specification ("Empty Telemetry Envelopes") asks senders not to create empty
+/// envelopes.
+fn envelope(out: &mut String, names: &Names, resource: &Resource, count: usize, items: impl FnOnce(&mut String)) {
+    out.push_str(r#"{""#);
+    out.push_str(names.resources);
+    if count == 0 {
+        out.push_str(r#"":[]}"#);
+        return;
+    }
+    out.push_str(r#"":[{"resource":{"#);
     push_attributes(out, "", &resource.attributes);
-    out.push_str(r#"},"scopeSpans":[{"scope":{"name":"#);
+    out.push_str(r#"},""#);
+    out.push_str(names.scopes);
+    out.push_str(r#"":[{"scope":{"name":"#);
     json::push_str(out, SCOPE_NAME);
     out.push_str(r#","version":"#);
     json::push_str(out, SCOPE_VERSION);
-    out.push_str(r#"},"spans":["#);
-    spans(out);
+    out.push_str(r#"},""#);
+    out.push_str(names.items);
+    out.push_str(r#"":["#);
+    items(out);
     out.push_str("]}]}]}");
 }
 
-/// [`encode_logs_into`] for a byte buffer: the exporter's body when `encoding` is `json`. `out`
-/// holds earlier output of these encoders (UTF-8) or nothing; the exporter clears it first.
-pub fn encode_logs_json_into(out: &mut Vec<u8>, resource: &Resource, records: &[crate::access_log::LogRecord]) {
-    with_text(out, |text| encode_logs_into(text, resource, records));
+/// Every item, comma-separated.
+fn push_items<T>(out: &mut String, items: &[T], push: fn(&mut String, &T)) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push(out, item);
+    }
 }
 
-/// [`metrics::encode_metrics_into`] for a byte buffer; see [`encode_logs_json_into`].
+/// [`metrics::encode_metrics_into`] for a byte buffer: the OTLP metrics exporter's body when
+/// `encoding` is `json`. `out` holds earlier output of these encoders (UTF-8) or nothing; the
+/// exporter clears it first.
 pub fn encode_metrics_json_into(out: &mut Vec<u8>, resource: &Resource, batches: &[metrics::MetricsBatch]) {
     with_text(out, |text| metrics::encode_metrics_into(text, resource, batches));
 }

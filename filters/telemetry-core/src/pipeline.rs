@@ -39,10 +39,11 @@ use crate::grpc;
 use crate::ids::IdGenerator;
 use crate::metrics::MetricsEngine;
 use crate::otlp::metrics::MetricsBatch;
-use crate::otlp::{self, EncodedSpans};
+use crate::otlp::{self, Encoded};
 use crate::propagation::HeaderLookup;
 use crate::redact::Counts;
 use crate::security::BurstDetector;
+use crate::span::Span;
 use crate::tracer::attributes::Captured;
 use crate::tracer::{self, ActiveSpan, RequestAttributes};
 
@@ -56,8 +57,8 @@ pub struct Pipeline {
     plan: Plan,
     counters: Counters,
     ids: IdGenerator,
-    spans: Option<Exporter<EncodedSpans>>,
-    logs: Option<Exporter<Kept<LogRecord>>>,
+    spans: Option<Exporter<Encoded<Span>>>,
+    logs: Option<Exporter<Encoded<LogRecord>>>,
     /// Request metrics, aggregated per worker and handed to the host on each tick.
     metrics: Option<MetricsEngine>,
     security: Option<BurstDetector>,
@@ -187,17 +188,12 @@ impl Pipeline {
         let mut counters = Counters::define(host, otlp_logs.is_some(), otlp_metrics.is_some());
         let spans = config.tracing.as_ref().map(|t| {
             let path = t.exporter.path.clone();
-            let store = EncodedSpans::new(t.exporter.encoding);
+            let store = Encoded::new(t.exporter.encoding);
             Exporter::new(t.exporter.clone(), path, store, counters.spans)
         });
         let logs = match (&config.tracing, otlp_logs) {
             (Some(t), Some(path)) => {
-                let encode = match t.exporter.encoding {
-                    Encoding::Protobuf => otlp::proto::encode_logs_into,
-                    Encoding::Json => otlp::encode_logs_json_into,
-                };
-                let store = Kept::new(encode, t.exporter.max_queue_spans);
-                Some(Exporter::new(t.exporter.clone(), path, store, counters.logs))
+                Some(Exporter::new(t.exporter.clone(), path, Encoded::new(t.exporter.encoding), counters.logs))
             }
             _ => None,
         };

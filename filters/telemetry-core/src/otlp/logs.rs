@@ -27,10 +27,10 @@
 
 use std::borrow::Cow;
 
-use super::{push_attributes, push_flags, push_value};
+use super::{push_flags, push_value};
 use crate::access_log::{FieldValue, LogRecord};
 use crate::json;
-use crate::span::{Resource, SCOPE_NAME, SCOPE_VERSION, Value};
+use crate::span::{Resource, Value};
 
 /// Encodes one ExportLogsServiceRequest: one ResourceLogs (resource attributes), one ScopeLogs
 /// (scope name/version = [`SCOPE_NAME`]/[`SCOPE_VERSION`]), the given records.
@@ -54,28 +54,11 @@ pub fn encode_logs(resource: &Resource, records: &[LogRecord]) -> String {
 /// Same as [`encode_logs`], appending into a reusable buffer. `out` is not cleared first: the
 /// caller decides when to.
 pub fn encode_logs_into(out: &mut String, resource: &Resource, records: &[LogRecord]) {
-    out.push_str(r#"{"resourceLogs":["#);
-    if !records.is_empty() {
-        out.push_str(r#"{"resource":{"#);
-        push_attributes(out, "", &resource.attributes);
-        out.push_str(r#"},"scopeLogs":[{"scope":{"name":"#);
-        json::push_str(out, SCOPE_NAME);
-        out.push_str(r#","version":"#);
-        json::push_str(out, SCOPE_VERSION);
-        out.push_str(r#"},"logRecords":["#);
-        for (i, record) in records.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_record(out, record);
-        }
-        out.push_str("]}]}");
-    }
-    out.push_str("]}");
+    super::envelope(out, &super::LOGS, resource, records.len(), |out| super::push_items(out, records, push_record));
 }
 
 /// One `LogRecord`, fields in logs.proto declaration order.
-fn push_record(out: &mut String, record: &LogRecord) {
+pub(super) fn push_record(out: &mut String, record: &LogRecord) {
     out.push_str(r#"{"timeUnixNano":"#);
     json::push_u64_string(out, record.time_unix_nanos);
     out.push_str(r#","observedTimeUnixNano":"#);
@@ -137,7 +120,7 @@ mod tests {
     use super::*;
     use crate::access_log::Severity;
     use crate::ids::{SpanId, TraceId};
-    use crate::span::KeyValue;
+    use crate::span::{KeyValue, SCOPE_VERSION};
     use proptest::prelude::*;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

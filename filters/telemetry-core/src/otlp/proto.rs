@@ -46,6 +46,7 @@ mod metrics;
 use crate::ids::{SpanId, TraceId};
 use crate::span::{KeyValue, Link, Resource, SCOPE_NAME, SCOPE_VERSION, Span, Status, StatusCode, Value};
 
+pub(crate) use logs::push_record_entry;
 pub use logs::{encode_logs, encode_logs_into};
 pub use metrics::encode_metrics_into;
 
@@ -85,27 +86,23 @@ pub fn encode_traces_into(out: &mut Vec<u8>, resource: &Resource, spans: &[Span]
     if spans.is_empty() {
         return;
     }
-    traces_envelope(out, resource, spans.len() * 480, |out| {
+    envelope(out, resource, spans.len() * 480, |out| {
         for span in spans {
             push_span_entry(out, span);
         }
     });
 }
 
-/// One ExportTraceServiceRequest around `entries`, which writes the spans as entries of
-/// `ScopeSpans.spans` ([`push_span_entry`]); `estimate` is about how many bytes they take.
-pub(crate) fn traces_envelope(
-    out: &mut Vec<u8>,
-    resource: &Resource,
-    estimate: usize,
-    entries: impl FnOnce(&mut Vec<u8>),
-) {
-    // ExportTraceServiceRequest.resource_spans = 1; a batch is usually over 16 KiB.
+/// One export request around `entries`, which writes the items as entries of field 2 of the
+/// scope message ([`push_span_entry`], [`push_record_entry`]); `estimate` is about how many bytes
+/// they take. ExportTraceServiceRequest and ExportLogsServiceRequest have the same field numbers
+/// here, so the same bytes: `resource_spans`/`resource_logs` = 1; in it `resource` = 1 and
+/// `scope_spans`/`scope_logs` = 2; in that `scope` = 1 and `spans`/`log_records` = 2.
+pub(crate) fn envelope(out: &mut Vec<u8>, resource: &Resource, estimate: usize, entries: impl FnOnce(&mut Vec<u8>)) {
+    // A batch is usually over 16 KiB.
     message(out, 1, prefix_for(estimate), |out| {
-        // ResourceSpans.resource = 1, .scope_spans = 2.
         push_resource(out, resource);
         message(out, 2, prefix_for(estimate), |out| {
-            // ScopeSpans.scope = 1, .spans = 2.
             push_scope(out);
             entries(out);
         });

@@ -17,8 +17,8 @@
 //! | | `flags` | 8 | I32 (fixed32), only with a trace id |
 //! | | `trace_id`, `span_id` | 9, 10 | LEN (16 and 8 raw bytes) |
 
-use super::{LEN, Scalar, any_value_len, bytes, fixed32, fixed64, key, message, prefix_for, varint};
-use super::{push_any_value, push_key_value, push_resource, push_scope, uint};
+use super::{LEN, Scalar, any_value_len, bytes, fixed32, fixed64, key, message, varint};
+use super::{push_any_value, push_key_value, uint};
 use crate::access_log::{FieldValue, LogRecord};
 use crate::span::Resource;
 
@@ -44,18 +44,16 @@ pub fn encode_logs_into(out: &mut Vec<u8>, resource: &Resource, records: &[LogRe
     if records.is_empty() {
         return;
     }
-    // ExportLogsServiceRequest.resource_logs = 1.
-    message(out, 1, prefix_for(records.len() * 720), |out| {
-        // ResourceLogs.resource = 1, .scope_logs = 2.
-        push_resource(out, resource);
-        message(out, 2, prefix_for(records.len() * 720), |out| {
-            // ScopeLogs.scope = 1, .log_records = 2.
-            push_scope(out);
-            for record in records {
-                message(out, 2, 2, |out| push_record(out, record));
-            }
-        });
+    super::envelope(out, resource, records.len() * 720, |out| {
+        for record in records {
+            push_record_entry(out, record);
+        }
     });
+}
+
+/// One record as an entry of `ScopeLogs.log_records` (field 2): key, length, body.
+pub(crate) fn push_record_entry(out: &mut Vec<u8>, record: &LogRecord) {
+    message(out, 2, 2, |out| push_record(out, record));
 }
 
 /// The body of one `LogRecord`, in the JSON encoder's order.

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use telemetry_core::pipeline::host::{
     Calls, Clock, HeaderPairs, Headers, HostError, LocalReply, LogLevel, LogSink, MetricKind, MetricSink, Properties,
-    Property, ProxyLogLevel, Random, SharedData, Vm,
+    Property, ProxyLogLevel, Random, SharedData, Vm, text_ref,
 };
 
 use crate::abi::{self, Filter, HeaderType};
@@ -41,7 +41,7 @@ impl<'a> NativeHost<'a> {
         let Some(filter) = self.filter else { return read(&[]) };
         filter.with_headers(map, |raw| {
             fn text<'b>((k, v): (&'b [u8], &'b [u8])) -> (Cow<'b, str>, Cow<'b, str>) {
-                (String::from_utf8_lossy(k), String::from_utf8_lossy(v))
+                (text_ref(k), text_ref(v))
             }
             // A request's usual header count fits on the stack: no allocation per read.
             if raw.size_hint().1.is_some_and(|n| n <= abi::STACK_HEADERS) {

@@ -3,20 +3,13 @@
 
 use std::borrow::Cow;
 
+use telemetry_core::pipeline::host::text_ref;
+
 /// Decodes a serialized map; `None` when the bytes are malformed (never panics). Names and
 /// values borrow from `bytes` (they are copied only when not UTF-8, to replace invalid bytes).
 /// No cap on the count: the host already holds the map.
 pub fn decode(bytes: &[u8]) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
-    proxy_wasm_abi::pairs::decode(bytes, usize::MAX, |k, v| (text(k), text(v))).ok()
-}
-
-/// Borrowed when the bytes are UTF-8 (`from_utf8` has an ASCII fast path; the lossy decoder
-/// walks them chunk by chunk even when nothing needs replacing), else a lossy copy.
-fn text(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
+    proxy_wasm_abi::pairs::decode(bytes, usize::MAX, |k, v| (text_ref(k), text_ref(v))).ok()
 }
 
 #[cfg(test)]

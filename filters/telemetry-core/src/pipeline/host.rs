@@ -179,6 +179,16 @@ pub fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// [`text`] for lent bytes: borrowed when they are UTF-8 (`from_utf8` has an ASCII fast path;
+/// the lossy decoder walks them chunk by chunk even when nothing needs replacing), else a lossy
+/// copy.
+pub fn text_ref(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// An integer attribute: Envoy encodes int64/uint64 attributes as 8 little-endian bytes.
 pub fn property_u64(host: &impl Properties, property: &Property) -> Option<u64> {
     let bytes = host.property(property)?;
@@ -243,5 +253,18 @@ impl Property {
     /// The attribute's path segments: `["source", "address"]`.
     pub fn path(&self) -> &[String] {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_bytes_are_text_borrowed_when_utf8_and_replaced_when_not() {
+        assert!(matches!(text_ref("traceparent: ü".as_bytes()), Cow::Borrowed("traceparent: ü")));
+        assert_eq!(text_ref(b"a\xffb"), "a\u{fffd}b");
+        assert_eq!(text(b"a\xffb".to_vec()), "a\u{fffd}b");
+        assert_eq!(text(b"plain".to_vec()), "plain");
     }
 }

@@ -228,13 +228,9 @@ impl Pipeline {
                     Encoding::Protobuf => otlp::proto::encode_metrics_into,
                     Encoding::Json => otlp::encode_metrics_json_into,
                 };
+                let store = Kept::new(encode, exporter.max_queue_spans);
                 Some(OtlpMetricsExport {
-                    exporter: Exporter::new(
-                        exporter.clone(),
-                        o.path,
-                        Kept::new(encode, exporter.max_queue_spans),
-                        counters.metrics,
-                    ),
+                    exporter: Exporter::new(exporter, o.path, store, counters.metrics),
                     instance: format!("{instance:016x}"),
                     start_nanos: now,
                     interval_nanos: u64::from(o.interval_ms) * 1_000_000,

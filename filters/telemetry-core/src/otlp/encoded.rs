@@ -2,10 +2,11 @@
 //! items' bytes with the request's envelope written around them.
 //!
 //! A span or log record as an object holds a dozen heap blocks (name or message, attribute
-//! list, attribute values, trace state). Kept until the export tick, 512 of them were read back
-//! from memory that had long left the cache, then freed at once; encoded when the request ends,
-//! the item is read while it is still in the cache, freed at once, and waits as a few hundred
-//! contiguous bytes. The bytes of a batch are exactly what the encoders of [`super`] and
+//! list, attribute values, trace state). Kept as objects until the export tick, 512 of them
+//! would be read back from memory that has long left the cache, then freed at once (in the
+//! native build on another thread than the one that allocated them); encoded when the request
+//! ends, the item is read while it is still in the cache, freed at once, and waits as a few
+//! hundred contiguous bytes. The bytes of a batch are exactly what the encoders of [`super`] and
 //! [`proto`] write for the same items.
 
 use std::collections::VecDeque;

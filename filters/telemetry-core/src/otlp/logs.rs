@@ -33,7 +33,8 @@ use crate::json;
 use crate::span::{Resource, Value};
 
 /// Encodes one ExportLogsServiceRequest: one ResourceLogs (resource attributes), one ScopeLogs
-/// (scope name/version = [`SCOPE_NAME`]/[`SCOPE_VERSION`]), the given records.
+/// (scope name/version = [`SCOPE_NAME`](crate::span::SCOPE_NAME)/
+/// [`SCOPE_VERSION`](crate::span::SCOPE_VERSION)), the given records.
 ///
 /// With no records the request has no ResourceLogs at all (`{"resourceLogs":[]}`), as the OTLP
 /// specification's "Empty Telemetry Envelopes" asks. Callers should not send it anyway.

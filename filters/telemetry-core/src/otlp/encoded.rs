@@ -79,6 +79,11 @@ impl<T> Encoded<T> {
         };
         Self { entries, ends: VecDeque::new(), item: PhantomData }
     }
+
+    /// Where the first `n` waiting items' bytes end; `None` for none.
+    fn end_of(&self, n: usize) -> Option<usize> {
+        n.checked_sub(1).and_then(|last| self.ends.get(last)).copied()
+    }
 }
 
 impl<T: Item> Store for Encoded<T> {
@@ -104,7 +109,7 @@ impl<T: Item> Store for Encoded<T> {
     }
 
     fn encode(&mut self, n: usize, resource: &Resource, body: &mut Vec<u8>) {
-        let Some(&end) = n.checked_sub(1).and_then(|last| self.ends.get(last)) else { return };
+        let Some(end) = self.end_of(n) else { return };
         match &self.entries {
             Entries::Protobuf(bytes) => {
                 let entries = bytes.get(..end).unwrap_or_default();
@@ -119,7 +124,7 @@ impl<T: Item> Store for Encoded<T> {
 
     fn drain(&mut self, n: usize) {
         let n = n.min(self.ends.len());
-        let Some(&end) = n.checked_sub(1).and_then(|last| self.ends.get(last)) else { return };
+        let Some(end) = self.end_of(n) else { return };
         match &mut self.entries {
             Entries::Protobuf(bytes) => drop(bytes.drain(..end)),
             Entries::Json(text) => drop(text.drain(..end)),
